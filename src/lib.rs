@@ -1,0 +1,14 @@
+//! pdm: an authoritative DNS server and pool-domain control plane.
+//!
+//! Data flows one way: `api` → `pool` → `store` (rows + journal) →
+//! `snapshot` → `zone` tables served by `server`.
+
+pub mod api;
+pub mod config;
+pub mod model;
+pub mod pool;
+pub mod serve;
+pub mod server;
+pub mod snapshot;
+pub mod store;
+pub mod zone;

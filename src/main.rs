@@ -1,0 +1,143 @@
+//! The `pdm` command line.
+
+use clap::{Args, Parser, Subcommand};
+use pdm::config::{Config, Overrides};
+use pdm::store::{redact_url, Store};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "pdm", version, about = "Authoritative DNS server and pool-domain control plane")]
+struct Cli {
+    /// TOML configuration file (default: the built-in demo configuration).
+    #[arg(long, global = true, env = "PDM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "PDM_DATABASE_URL")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the DNS server and the HTTP API.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Import or export zones.
+    #[command(subcommand)]
+    Zone(ZoneCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// HTTP API listen address.
+    #[arg(long, env = "PDM_HTTP")]
+    http: Option<String>,
+    /// DNS listen address (UDP and TCP).
+    #[arg(long, env = "PDM_DNS")]
+    dns: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: String,
+        /// `admin`, `pool:*` or `pool:<domain>`; repeatable.
+        #[arg(long = "scope", default_value = "admin")]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZoneCommand {
+    /// Load an RFC 1035 master file as a zone pdm serves (replaces it if present).
+    Import {
+        /// Zone name (origin).
+        #[arg(long)]
+        zone: String,
+        /// Master file.
+        file: PathBuf,
+    },
+    /// Print a zone as master-file text.
+    Export {
+        /// Zone name.
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PDM_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pdm: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pdm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let (http, dns) = match &cli.command {
+        Command::Serve(a) => (a.http.clone(), a.dns.clone()),
+        _ => (None, None),
+    };
+    let overrides = Overrides {
+        http,
+        dns,
+        database: cli.database.clone(),
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    let store = Store::connect(&config.database)
+        .await
+        .map_err(|e| format!("{e} ({})", redact_url(&config.database)))?;
+    store.migrate().await?;
+    match cli.command {
+        Command::Serve(_) => pdm::serve::serve(config, store).await,
+        Command::Migrate => {
+            println!("migrations applied to {}", redact_url(&config.database));
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { name, scopes }) => {
+            for s in &scopes {
+                if !pdm::store::tokens::valid_scope(s) {
+                    return Err(format!("invalid scope {s:?} (want admin, pool:* or pool:<domain>)").into());
+                }
+            }
+            let (secret, _) = store.create_token(&name, &scopes).await?;
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Zone(ZoneCommand::Import { zone, file }) => {
+            let n = pdm::serve::import_zone(&store, &zone, &file).await?;
+            eprintln!("imported {n} records into {zone}");
+            Ok(())
+        }
+        Command::Zone(ZoneCommand::Export { name }) => {
+            print!("{}", pdm::serve::export_zone(&store, &name).await?);
+            Ok(())
+        }
+    }
+}

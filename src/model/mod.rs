@@ -1,0 +1,9 @@
+//! Domain types shared by every layer. No IO here.
+
+pub mod allocation;
+pub mod label;
+pub mod name;
+
+pub use allocation::{Allocation, AllocationState};
+pub use label::{Label, LabelError};
+pub use name::{DomainName, NameError};

@@ -1,0 +1,428 @@
+//! The pool allocation service: check, reserve, commit, release.
+//!
+//! Commit and release change the allocation row, the child zone and the
+//! delegation in the pool zone in ONE transaction, so DNS never shows half
+//! of a commit and a release never leaves a zone or delegation behind.
+
+use super::reserved::is_reserved;
+use super::template;
+use crate::config::{Config, PoolConfig};
+use crate::model::{Allocation, AllocationState, DomainName, Label, LabelError};
+use crate::store::allocations as rows;
+use crate::store::zones::{self, StoredRecord, ZoneKind};
+use crate::store::{now_ms, sha256_hex, Store, StoreError};
+use hickory_proto::rr::rdata::{NS, SOA};
+use hickory_proto::rr::{RData, Record};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// TTL of NS records (apex and delegation) and of the SOA.
+const NS_TTL: u32 = 3600;
+
+/// Everything that can go wrong in a pool operation, one variant per API code.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The pool domain is not managed here.
+    #[error("pool domain {0} is not managed by this pdm")]
+    UnsupportedPool(String),
+    /// The subdomain label is invalid.
+    #[error("{0}")]
+    InvalidFormat(#[from] LabelError),
+    /// The label is on the reserved list.
+    #[error("subdomain {0:?} is reserved")]
+    ReservedName(String),
+    /// Already reserved or active.
+    #[error("this subdomain is already reserved or active")]
+    Conflict,
+    /// No live allocation for the name.
+    #[error("no reservation or active allocation for {0}")]
+    NotFound(String),
+    /// The reservation token does not match.
+    #[error("reservation token does not match")]
+    TokenMismatch,
+    /// The reservation's TTL ran out before commit.
+    #[error("the reservation expired at {0}; reserve again")]
+    Expired(String),
+    /// `loadBalancerIP` absent.
+    #[error("loadBalancerIP is required")]
+    MissingLbIp,
+    /// `loadBalancerIP` not an IP address.
+    #[error("loadBalancerIP {0:?} is not an IPv4 or IPv6 address")]
+    InvalidLbIp(String),
+    /// `consoleLoadBalancerIP` not an IP address.
+    #[error("consoleLoadBalancerIP {0:?} is not an IPv4 or IPv6 address")]
+    InvalidConsoleLbIp(String),
+    /// `sovereignFQDN` is not `sub.pool`.
+    #[error("sovereignFQDN {given:?} must equal {expected:?}")]
+    FqdnMismatch {
+        /// What the caller sent.
+        given: String,
+        /// `sub.pool`.
+        expected: String,
+    },
+    /// Template could not be rendered (a config error surfaced late).
+    #[error("record template: {0}")]
+    Template(String),
+    /// Persistence failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for PoolError {
+    fn from(e: sqlx::Error) -> Self {
+        PoolError::Store(StoreError::Db(e))
+    }
+}
+
+/// Outcome of `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    /// Free: the FQDN it would get.
+    Available(String),
+    /// Not free, with a reason code and a human detail.
+    Unavailable(&'static str, String),
+}
+
+/// Input of `commit`.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// The label.
+    pub subdomain: String,
+    /// Token from `reserve`.
+    pub token: String,
+    /// Optional; must equal `sub.pool` when given.
+    pub sovereign_fqdn: Option<String>,
+    /// Main load balancer.
+    pub lb_ip: Option<String>,
+    /// Console load balancer.
+    pub console_lb_ip: Option<String>,
+}
+
+/// The allocation service.
+#[derive(Debug, Clone)]
+pub struct PoolService {
+    store: Store,
+    config: Arc<Config>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl PoolService {
+    /// A service over `store` for the pools in `config`.
+    pub fn new(store: Store, config: Arc<Config>) -> Self {
+        PoolService { store, config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Resolve a pool domain from user input.
+    pub fn pool(&self, domain: &str) -> Result<&PoolConfig, PoolError> {
+        let name = DomainName::parse(domain).map_err(|_| PoolError::UnsupportedPool(domain.to_string()))?;
+        self.config
+            .pool(&name)
+            .ok_or_else(|| PoolError::UnsupportedPool(name.without_dot()))
+    }
+
+    /// Is `sub` free in `pool`? Reads only; never consults DNS.
+    pub async fn check(&self, pool: &str, sub: &str) -> Result<Availability, PoolError> {
+        let label = match Label::parse(sub) {
+            Ok(l) => l,
+            Err(e) => return Ok(Availability::Unavailable("invalid-format", e.to_string())),
+        };
+        let pool = match self.pool(pool) {
+            Ok(p) => p,
+            Err(e) => return Ok(Availability::Unavailable("unsupported-pool", e.to_string())),
+        };
+        if is_reserved(label.as_str()) {
+            return Ok(Availability::Unavailable(
+                "reserved",
+                format!("{label} is a reserved name"),
+            ));
+        }
+        let pool_name = pool.domain.without_dot();
+        let mut conn = self.store.pool().acquire().await?;
+        let row = rows::live(&mut conn, "", &pool_name, label.as_str()).await?;
+        let fqdn = format!("{label}.{pool_name}");
+        Ok(match row.map(|r| r.allocation) {
+            None => Availability::Available(fqdn),
+            Some(a) if a.state == AllocationState::Reserved && a.expires_at_ms.is_some_and(|e| e <= now_ms()) => {
+                Availability::Available(fqdn)
+            }
+            Some(a) if a.state == AllocationState::Reserved => Availability::Unavailable(
+                "reserved-state",
+                "reserved by another deployment in progress — try again in a few minutes".into(),
+            ),
+            Some(_) => Availability::Unavailable("active-state", format!("{fqdn} is already in use")),
+        })
+    }
+
+    /// Hold `sub` for the pool's reservation TTL. Returns the allocation and
+    /// the reservation token (shown once; only its hash is stored).
+    pub async fn reserve(&self, pool: &str, sub: &str, created_by: &str) -> Result<(Allocation, String), PoolError> {
+        let pool = self.pool(pool)?;
+        let label = Label::parse(sub)?;
+        if is_reserved(label.as_str()) {
+            return Err(PoolError::ReservedName(label.to_string()));
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        let expires = now + (pool.reservation_ttl_secs as i64) * 1000;
+        let pool_name = pool.domain.without_dot();
+        let mut tx = self.store.pool().begin().await?;
+        rows::expire_name(&mut tx, &pool_name, label.as_str(), now).await?;
+        let row = rows::insert_reservation(
+            &mut tx,
+            &pool_name,
+            label.as_str(),
+            created_by,
+            &sha256_hex(token.as_bytes()),
+            now,
+            expires,
+        )
+        .await?;
+        tx.commit().await?;
+        match row {
+            Some(r) => Ok((r.allocation, token)),
+            None => Err(PoolError::Conflict),
+        }
+    }
+
+    /// Turn a reservation into a live, delegated child zone.
+    pub async fn commit(&self, pool: &str, req: &CommitRequest) -> Result<Allocation, PoolError> {
+        let pool = self.pool(pool)?.clone();
+        let label = Label::parse(&req.subdomain)?;
+        let pool_name = pool.domain.without_dot();
+        let child = pool
+            .domain
+            .child(label.as_str())
+            .map_err(|e| PoolError::Template(e.to_string()))?;
+        let expected_fqdn = child.without_dot();
+        if let Some(given) = req.sovereign_fqdn.as_deref().filter(|s| !s.trim().is_empty()) {
+            let g = given.trim().trim_end_matches('.').to_ascii_lowercase();
+            if g != expected_fqdn {
+                return Err(PoolError::FqdnMismatch {
+                    given: given.to_string(),
+                    expected: expected_fqdn,
+                });
+            }
+        }
+        let lb_text = req.lb_ip.as_deref().map(str::trim).unwrap_or("");
+        if lb_text.is_empty() {
+            return Err(PoolError::MissingLbIp);
+        }
+        let lb: IpAddr = lb_text
+            .parse()
+            .map_err(|_| PoolError::InvalidLbIp(lb_text.to_string()))?;
+        let console: Option<IpAddr> = match req.console_lb_ip.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) => Some(c.parse().map_err(|_| PoolError::InvalidConsoleLbIp(c.to_string()))?),
+        };
+        let token_hash = sha256_hex(req.token.trim().as_bytes());
+        let now = now_ms();
+
+        let mut tx = self.store.pool().begin().await?;
+        let Some(row) = rows::live(&mut tx, self.store.for_update(), &pool_name, label.as_str()).await? else {
+            // No live row: tell an expired reservation apart from nothing at all.
+            return match rows::latest(&mut tx, &pool_name, label.as_str()).await? {
+                Some(r) if r.allocation.state == AllocationState::Expired => Err(PoolError::Expired(rfc3339(
+                    r.allocation.expires_at_ms.unwrap_or(now),
+                ))),
+                _ => Err(PoolError::NotFound(expected_fqdn)),
+            };
+        };
+        let a = row.allocation;
+        if a.state == AllocationState::Active {
+            // A retried commit: same token → same answer; the zone exists already.
+            return if row.token_hash.as_deref() == Some(token_hash.as_str()) {
+                Ok(a)
+            } else {
+                Err(PoolError::TokenMismatch)
+            };
+        }
+        if let Some(exp) = a.expires_at_ms.filter(|e| *e <= now) {
+            rows::end(&mut tx, a.id, AllocationState::Expired, now).await?;
+            tx.commit().await?;
+            return Err(PoolError::Expired(rfc3339(exp)));
+        }
+        if row.token_hash.as_deref() != Some(token_hash.as_str()) {
+            return Err(PoolError::TokenMismatch);
+        }
+
+        let lb_s = lb.to_string();
+        let console_s = console.map(|c| c.to_string());
+        rows::activate(&mut tx, a.id, &expected_fqdn, &lb_s, console_s.as_deref(), now).await?;
+
+        let mut records = self.apex_records(&child);
+        records.extend(
+            template::render(&pool.template, child.name(), lb, console)
+                .map_err(PoolError::Template)?
+                .iter()
+                .map(StoredRecord::from_record),
+        );
+        let actor = format!("commit {expected_fqdn}");
+        // A zone left by an imported file or an earlier bug must not block a
+        // legitimate commit: the allocation owns the name now.
+        zones::delete_zone(&mut tx, &child.fqdn(), &actor).await?;
+        zones::create_zone(&mut tx, &child.fqdn(), ZoneKind::Child, &records, &actor).await?;
+        self.set_delegation(&mut tx, &pool, &child, true, &actor).await?;
+        tx.commit().await?;
+
+        let mut conn = self.store.pool().acquire().await?;
+        let row = rows::latest(&mut conn, &pool_name, label.as_str())
+            .await?
+            .ok_or_else(|| PoolError::NotFound(child.without_dot()))?;
+        Ok(row.allocation)
+    }
+
+    /// Free `sub`: the allocation becomes history, and the child zone and the
+    /// delegation disappear in the same transaction.
+    pub async fn release(&self, pool: &str, sub: &str) -> Result<Allocation, PoolError> {
+        let pool = self.pool(pool)?.clone();
+        let label = Label::parse(sub)?;
+        let pool_name = pool.domain.without_dot();
+        let child = pool
+            .domain
+            .child(label.as_str())
+            .map_err(|e| PoolError::Template(e.to_string()))?;
+        let now = now_ms();
+        let mut tx = self.store.pool().begin().await?;
+        let Some(row) = rows::live(&mut tx, self.store.for_update(), &pool_name, label.as_str()).await? else {
+            return Err(PoolError::NotFound(child.without_dot()));
+        };
+        let actor = format!("release {}", child.without_dot());
+        rows::end(&mut tx, row.allocation.id, AllocationState::Released, now).await?;
+        zones::delete_zone(&mut tx, &child.fqdn(), &actor).await?;
+        self.set_delegation(&mut tx, &pool, &child, false, &actor).await?;
+        tx.commit().await?;
+        let mut a = row.allocation;
+        a.state = AllocationState::Released;
+        a.released_at_ms = Some(now);
+        a.expires_at_ms = None;
+        Ok(a)
+    }
+
+    /// SOA and NS of a zone pdm creates (the SOA serial is stamped by the store).
+    fn apex_records(&self, apex: &DomainName) -> Vec<StoredRecord> {
+        let mname = self
+            .config
+            .nameservers
+            .first()
+            .map(|n| n.name.name().clone())
+            .unwrap_or_else(|| apex.name().clone());
+        let soa = SOA::new(mname, self.config.hostmaster.name().clone(), 1, 10800, 3600, 604800, 300);
+        let mut out = vec![StoredRecord::from_record(&Record::from_rdata(
+            apex.name().clone(),
+            NS_TTL,
+            RData::SOA(soa),
+        ))];
+        out.extend(self.ns_records(apex));
+        out
+    }
+
+    fn ns_records(&self, owner: &DomainName) -> Vec<StoredRecord> {
+        self.config
+            .nameservers
+            .iter()
+            .map(|ns| {
+                StoredRecord::from_record(&Record::from_rdata(
+                    owner.name().clone(),
+                    NS_TTL,
+                    RData::NS(NS(ns.name.name().clone())),
+                ))
+            })
+            .collect()
+    }
+
+    async fn set_delegation(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        pool: &PoolConfig,
+        child: &DomainName,
+        present: bool,
+        actor: &str,
+    ) -> Result<(), PoolError> {
+        let Some(zone) = zones::get_zone(conn, &pool.domain.fqdn()).await? else {
+            return Err(PoolError::Store(StoreError::Corrupt(format!(
+                "pool zone {} is missing",
+                pool.domain
+            ))));
+        };
+        let records = if present { self.ns_records(child) } else { Vec::new() };
+        // DS joins NS here when DNSSEC lands; both go in the same RRset write.
+        zones::set_rrsets(conn, &zone, &child.fqdn(), &["NS", "DS"], &records, actor).await?;
+        Ok(())
+    }
+
+    /// Create each pool zone if missing and keep its apex NS and in-zone glue
+    /// in line with the configuration.
+    pub async fn ensure_pool_zones(&self) -> Result<(), PoolError> {
+        for pool in &self.config.pools {
+            let mut tx = self.store.pool().begin().await?;
+            let fqdn = pool.domain.fqdn();
+            let zone = match zones::get_zone(&mut tx, &fqdn).await? {
+                Some(z) => z,
+                None => {
+                    let mut records = self.apex_records(&pool.domain);
+                    records.extend(self.glue(pool));
+                    zones::create_zone(&mut tx, &fqdn, ZoneKind::Pool, &records, "startup").await?;
+                    tx.commit().await?;
+                    continue;
+                }
+            };
+            zones::set_rrsets(&mut tx, &zone, &fqdn, &["NS"], &self.ns_records(&pool.domain), "startup").await?;
+            for ns in &self.config.nameservers {
+                if pool.domain.name().zone_of(ns.name.name()) {
+                    let zone = zones::get_zone(&mut tx, &fqdn)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt(format!("zone {fqdn} vanished")))?;
+                    let glue: Vec<StoredRecord> = self
+                        .glue(pool)
+                        .into_iter()
+                        .filter(|r| r.name == ns.name.fqdn())
+                        .collect();
+                    zones::set_rrsets(&mut tx, &zone, &ns.name.fqdn(), &["A", "AAAA"], &glue, "startup").await?;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    fn glue(&self, pool: &PoolConfig) -> Vec<StoredRecord> {
+        let mut out = Vec::new();
+        for ns in &self.config.nameservers {
+            if !pool.domain.name().zone_of(ns.name.name()) {
+                continue;
+            }
+            for ip in &ns.addresses {
+                let rdata = match ip {
+                    IpAddr::V4(v4) => RData::A((*v4).into()),
+                    IpAddr::V6(v6) => RData::AAAA((*v6).into()),
+                };
+                out.push(StoredRecord::from_record(&Record::from_rdata(
+                    ns.name.name().clone(),
+                    NS_TTL,
+                    rdata,
+                )));
+            }
+        }
+        out
+    }
+}
+
+/// RFC 3339 UTC text for a unix-millisecond time, as the Go service formats it.
+pub fn format_time(ms: i64) -> String {
+    rfc3339(ms)
+}

@@ -1,0 +1,155 @@
+//! `pdm serve` and the zone import/export commands: wiring of store,
+//! snapshot, DNS server and HTTP API.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::model::DomainName;
+use crate::pool::PoolService;
+use crate::snapshot::Refresher;
+use crate::store::zones::StoredRecord;
+use crate::store::{now_ms, Store};
+use crate::zone::{file, ZoneSet};
+use arc_swap::ArcSwap;
+use hickory_proto::rr::RData;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How often expired reservations are marked as such (cosmetic: reserve and
+/// commit decide expiry from `expires_at` themselves).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Run DNS + HTTP until SIGINT/SIGTERM.
+pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
+    let config = Arc::new(config);
+    let pool = PoolService::new(store.clone(), config.clone());
+    pool.ensure_pool_zones().await?;
+
+    let zones = Arc::new(ArcSwap::from_pointee(ZoneSet::new()));
+    let refresher = Refresher::start(store.clone(), zones.clone()).await?;
+    tokio::spawn(refresher.run());
+
+    crate::server::spawn(config.dns, zones.clone())
+        .await
+        .map_err(|e| format!("cannot listen for DNS on {}: {e}", config.dns))?;
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .map_err(|e| format!("cannot listen for HTTP on {}: {e}", config.http))?;
+
+    let sweeper = store.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SWEEP_INTERVAL).await;
+            match sweeper.expire_due(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "reservations expired"),
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
+        }
+    });
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let app = api::router(AppState {
+        pool: pool.clone(),
+        ready: ready.clone(),
+    });
+    tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
+    if config.demo {
+        print_demo(&config, &store).await?;
+    }
+    ready.store(true, Ordering::Release);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn print_demo(config: &Config, store: &Store) -> Result<(), Error> {
+    // The demo token is rotated at every start: only its hash is stored, so
+    // the previous one could not be shown again anyway.
+    store.delete_tokens_named("demo").await?;
+    let (token, _) = store.create_token("demo", &["admin".to_string()]).await?;
+    let pool = config.pools.first().map(|p| p.domain.without_dot()).unwrap_or_default();
+    let http = config.http;
+    let dns_port = config.dns.port();
+    let dns_ip = config.dns.ip();
+    println!(
+        r#"
+pdm demo is running (config: built-in demo, database: {db})
+  DNS  {dns} (UDP+TCP)    HTTP {http}
+
+Admin token (shown once, valid until the next demo start):
+  export PDM_TOKEN={token}
+
+Try it:
+  curl -s 'http://{http}/api/v1/pool/{pool}/check?sub=acme'
+  curl -s -X POST http://{http}/api/v1/pool/{pool}/reserve -H "Authorization: Bearer $PDM_TOKEN" -d '{{"subdomain":"acme"}}'
+  curl -s -X POST http://{http}/api/v1/pool/{pool}/commit  -H "Authorization: Bearer $PDM_TOKEN" \
+       -d '{{"subdomain":"acme","reservationToken":"<token from reserve>","loadBalancerIP":"192.0.2.10"}}'
+  dig @{dns_ip} -p {dns_port} acme.{pool} A +norec
+  dig @{dns_ip} -p {dns_port} www.acme.{pool} A +norec
+  curl -s -X DELETE http://{http}/api/v1/pool/{pool}/release -H "Authorization: Bearer $PDM_TOKEN" -d '{{"subdomain":"acme"}}'
+"#,
+        db = crate::store::redact_url(&config.database),
+        dns = config.dns,
+    );
+    Ok(())
+}
+
+/// `pdm zone import`: parse a master file and store it as a zone.
+pub async fn import_zone(store: &Store, zone: &str, path: &Path) -> Result<usize, Error> {
+    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let (parsed_origin, records) =
+        file::parse_master(&text, Some(origin.name())).map_err(|e| format!("{}: {e}", path.display()))?;
+    if DomainName::from_name(&parsed_origin) != origin {
+        return Err(format!("{} is for zone {parsed_origin}, not {origin}", path.display()).into());
+    }
+    let mut file_serial = 0;
+    let mut rows = Vec::with_capacity(records.len());
+    for r in &records {
+        if !origin.name().zone_of(&r.name) {
+            return Err(format!("record {} is outside zone {origin}", r.name).into());
+        }
+        if let RData::SOA(soa) = &r.data {
+            file_serial = soa.serial;
+        }
+        rows.push(StoredRecord::from_record(r));
+    }
+    // Validate as the server will see it before writing anything.
+    crate::zone::Zone::new(origin.name().clone(), records.clone()).map_err(|e| format!("{origin}: {e}"))?;
+    store.import_zone(&origin.fqdn(), &rows, file_serial).await?;
+    Ok(rows.len())
+}
+
+/// `pdm zone export`: the zone as master-file text.
+pub async fn export_zone(store: &Store, zone: &str) -> Result<String, Error> {
+    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
+    let Some(rows) = store.load_zone(&origin.fqdn()).await? else {
+        return Err(format!("no zone {origin}").into());
+    };
+    let records = rows.iter().map(StoredRecord::to_record).collect::<Result<Vec<_>, _>>()?;
+    Ok(file::write_master(origin.name(), &records))
+}

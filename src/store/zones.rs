@@ -1,0 +1,401 @@
+//! Zones, their records, and the change journal.
+//!
+//! Every change goes through [`ZoneChange`] inside a caller's transaction:
+//! it rewrites the rows, bumps the SOA serial, and appends one journal row,
+//! so the DNS snapshot (which follows the journal) can never see a change
+//! without its serial bump or miss one.
+
+use super::{now_ms, Store, StoreError};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use sqlx::{AnyConnection, Row};
+use std::str::FromStr;
+
+/// Why a zone is in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneKind {
+    /// A pool domain's zone, created at start.
+    Pool,
+    /// A committed allocation's zone.
+    Child,
+    /// Loaded with `pdm zone import`.
+    Imported,
+}
+
+impl ZoneKind {
+    /// Storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZoneKind::Pool => "pool",
+            ZoneKind::Child => "child",
+            ZoneKind::Imported => "imported",
+        }
+    }
+}
+
+/// One record as stored: lower-case owner FQDN, type mnemonic, presentation rdata.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoredRecord {
+    /// Owner, lower-case with trailing dot.
+    pub name: String,
+    /// Type mnemonic, e.g. `A`.
+    pub rtype: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// Presentation-format rdata.
+    pub rdata: String,
+}
+
+impl StoredRecord {
+    /// From a hickory record.
+    pub fn from_record(r: &Record) -> Self {
+        StoredRecord {
+            name: r.name.to_lowercase().to_ascii(),
+            rtype: r.record_type().to_string(),
+            ttl: r.ttl,
+            rdata: r.data.to_string(),
+        }
+    }
+
+    /// Back to a hickory record.
+    pub fn to_record(&self) -> Result<Record, StoreError> {
+        let bad = |m: String| StoreError::Corrupt(format!("{} {} {}: {m}", self.name, self.rtype, self.rdata));
+        let name = Name::from_ascii(&self.name).map_err(|e| bad(e.to_string()))?;
+        let rtype = RecordType::from_str(&self.rtype).map_err(|e| bad(e.to_string()))?;
+        let rdata = RData::try_from_str(rtype, &self.rdata).map_err(|e| bad(e.to_string()))?;
+        Ok(Record::from_rdata(name, self.ttl, rdata))
+    }
+
+    /// Master-file line (for the journal).
+    pub fn line(&self) -> String {
+        format!("{} {} IN {} {}", self.name, self.ttl, self.rtype, self.rdata)
+    }
+}
+
+/// A zone row.
+#[derive(Debug, Clone)]
+pub struct ZoneRow {
+    /// Store identity.
+    pub id: i64,
+    /// Lower-case FQDN.
+    pub name: String,
+    /// Why it exists.
+    pub kind: String,
+    /// Current SOA serial.
+    pub serial: u32,
+}
+
+/// A serial that only grows: at least `old + 1`, and at least the current
+/// unix time so a re-created zone never goes backwards for secondaries.
+pub fn next_serial(old: u32) -> u32 {
+    let now = (now_ms() / 1000).clamp(0, u32::MAX as i64) as u32;
+    old.wrapping_add(1).max(now)
+}
+
+/// Look a zone up by name (lower-case FQDN).
+pub async fn get_zone(conn: &mut AnyConnection, name: &str) -> Result<Option<ZoneRow>, StoreError> {
+    let row = sqlx::query("SELECT id, name, kind, serial FROM zones WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| {
+        Ok(ZoneRow {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            kind: r.try_get("kind")?,
+            serial: r.try_get::<i64, _>("serial")? as u32,
+        })
+    })
+    .transpose()
+}
+
+/// All records of a zone, in a stable order.
+pub async fn zone_records(conn: &mut AnyConnection, zone_id: i64) -> Result<Vec<StoredRecord>, StoreError> {
+    let rows = sqlx::query("SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 ORDER BY id")
+        .bind(zone_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(StoredRecord {
+                name: r.try_get("name")?,
+                rtype: r.try_get("rtype")?,
+                ttl: r.try_get::<i64, _>("ttl")? as u32,
+                rdata: r.try_get("rdata")?,
+            })
+        })
+        .collect()
+}
+
+async fn insert_record(conn: &mut AnyConnection, zone_id: i64, r: &StoredRecord) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO records (zone_id, name, rtype, ttl, rdata) VALUES ($1, $2, $3, $4, $5)")
+        .bind(zone_id)
+        .bind(&r.name)
+        .bind(&r.rtype)
+        .bind(r.ttl as i64)
+        .bind(&r.rdata)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn journal(
+    conn: &mut AnyConnection,
+    zone: &str,
+    serial: u32,
+    op: &str,
+    added: &[StoredRecord],
+    removed: &[StoredRecord],
+    actor: &str,
+) -> Result<(), StoreError> {
+    let lines = |v: &[StoredRecord]| v.iter().map(StoredRecord::line).collect::<Vec<_>>().join("\n");
+    sqlx::query(
+        "INSERT INTO zone_journal (zone, serial, op, added, removed, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(zone)
+    .bind(serial as i64)
+    .bind(op)
+    .bind(lines(added))
+    .bind(lines(removed))
+    .bind(actor)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Replace the SOA serial inside `soa` record text; returns the new record.
+fn with_serial(soa: &StoredRecord, serial: u32) -> Result<StoredRecord, StoreError> {
+    let rec = soa.to_record()?;
+    match &rec.data {
+        RData::SOA(s) => {
+            let mut s = s.clone();
+            s.serial = serial;
+            Ok(StoredRecord {
+                rdata: RData::SOA(s).to_string(),
+                ..soa.clone()
+            })
+        }
+        _ => Err(StoreError::Corrupt(format!("{} is not an SOA", soa.name))),
+    }
+}
+
+/// Create a zone with `records` (which must include the apex SOA; its serial
+/// is replaced by one that only grows). Fails if the zone exists.
+pub async fn create_zone(
+    conn: &mut AnyConnection,
+    name: &str,
+    kind: ZoneKind,
+    records: &[StoredRecord],
+    actor: &str,
+) -> Result<u32, StoreError> {
+    let serial = next_serial(0);
+    let records = stamp_soa(records, name, serial)?;
+    let row = sqlx::query("INSERT INTO zones (name, kind, serial, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+        .bind(name)
+        .bind(kind.as_str())
+        .bind(serial as i64)
+        .bind(now_ms())
+        .fetch_one(&mut *conn)
+        .await?;
+    let id: i64 = row.try_get("id")?;
+    for r in &records {
+        insert_record(conn, id, r).await?;
+    }
+    journal(conn, name, serial, "create", &records, &[], actor).await?;
+    Ok(serial)
+}
+
+fn stamp_soa(records: &[StoredRecord], zone: &str, serial: u32) -> Result<Vec<StoredRecord>, StoreError> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut seen = false;
+    for r in records {
+        if r.rtype == "SOA" && r.name == zone {
+            seen = true;
+            out.push(with_serial(r, serial)?);
+        } else {
+            out.push(r.clone());
+        }
+    }
+    if !seen {
+        return Err(StoreError::Corrupt(format!("zone {zone} has no apex SOA")));
+    }
+    Ok(out)
+}
+
+/// Replace all contents of an existing zone (import). Keeps the serial growing.
+pub async fn replace_zone(
+    conn: &mut AnyConnection,
+    zone: &ZoneRow,
+    records: &[StoredRecord],
+    file_serial: u32,
+    actor: &str,
+) -> Result<u32, StoreError> {
+    let serial = next_serial(zone.serial).max(file_serial);
+    let records = stamp_soa(records, &zone.name, serial)?;
+    let old = zone_records(conn, zone.id).await?;
+    sqlx::query("DELETE FROM records WHERE zone_id = $1")
+        .bind(zone.id)
+        .execute(&mut *conn)
+        .await?;
+    for r in &records {
+        insert_record(conn, zone.id, r).await?;
+    }
+    set_serial(conn, zone.id, serial).await?;
+    journal(conn, &zone.name, serial, "update", &records, &old, actor).await?;
+    Ok(serial)
+}
+
+async fn set_serial(conn: &mut AnyConnection, zone_id: i64, serial: u32) -> Result<(), StoreError> {
+    sqlx::query("UPDATE zones SET serial = $1 WHERE id = $2")
+        .bind(serial as i64)
+        .bind(zone_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Delete a zone and everything in it. Returns false if it did not exist.
+pub async fn delete_zone(conn: &mut AnyConnection, name: &str, actor: &str) -> Result<bool, StoreError> {
+    let Some(zone) = get_zone(conn, name).await? else {
+        return Ok(false);
+    };
+    let old = zone_records(conn, zone.id).await?;
+    sqlx::query("DELETE FROM records WHERE zone_id = $1")
+        .bind(zone.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM zones WHERE id = $1")
+        .bind(zone.id)
+        .execute(&mut *conn)
+        .await?;
+    journal(conn, name, zone.serial, "delete", &[], &old, actor).await?;
+    Ok(true)
+}
+
+/// Set the RRsets `(owner, type)` listed in `types` at `owner` to exactly
+/// `records` (records of other types at the owner are untouched), bump the
+/// serial and journal the difference. No-op (no serial bump) when nothing changes.
+pub async fn set_rrsets(
+    conn: &mut AnyConnection,
+    zone: &ZoneRow,
+    owner: &str,
+    types: &[&str],
+    records: &[StoredRecord],
+    actor: &str,
+) -> Result<bool, StoreError> {
+    let current = zone_records(conn, zone.id).await?;
+    let mut removed: Vec<StoredRecord> = current
+        .iter()
+        .filter(|r| r.name == owner && types.contains(&r.rtype.as_str()))
+        .cloned()
+        .collect();
+    let mut added: Vec<StoredRecord> = records.to_vec();
+    removed.sort();
+    added.sort();
+    if removed == added {
+        return Ok(false);
+    }
+    for t in types {
+        sqlx::query("DELETE FROM records WHERE zone_id = $1 AND name = $2 AND rtype = $3")
+            .bind(zone.id)
+            .bind(owner)
+            .bind(*t)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for r in &added {
+        insert_record(conn, zone.id, r).await?;
+    }
+    let serial = bump_soa(conn, zone, &current).await?;
+    journal(conn, &zone.name, serial, "update", &added, &removed, actor).await?;
+    Ok(true)
+}
+
+async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow, current: &[StoredRecord]) -> Result<u32, StoreError> {
+    let serial = next_serial(zone.serial);
+    if let Some(soa) = current.iter().find(|r| r.rtype == "SOA" && r.name == zone.name) {
+        let new = with_serial(soa, serial)?;
+        sqlx::query("UPDATE records SET rdata = $1 WHERE zone_id = $2 AND name = $3 AND rtype = 'SOA'")
+            .bind(&new.rdata)
+            .bind(zone.id)
+            .bind(&zone.name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    set_serial(conn, zone.id, serial).await?;
+    Ok(serial)
+}
+
+/// A journal entry as the snapshot refresher reads it.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    /// Monotonic id (may have gaps).
+    pub id: i64,
+    /// Zone name.
+    pub zone: String,
+}
+
+impl Store {
+    /// Journal entries with `id > after`, oldest first, at most `limit`.
+    pub async fn journal_after(&self, after: i64, limit: i64) -> Result<Vec<JournalEntry>, StoreError> {
+        let rows = sqlx::query("SELECT id, zone FROM zone_journal WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(JournalEntry {
+                    id: r.try_get("id")?,
+                    zone: r.try_get("zone")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest journal id (0 when empty).
+    pub async fn journal_head(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM zone_journal")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<i64, _>("m")?)
+    }
+
+    /// Names of all zones.
+    pub async fn zone_names(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT name FROM zones ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(|r| Ok(r.try_get("name")?)).collect()
+    }
+
+    /// A zone's records, or `None` when the zone does not exist.
+    pub async fn load_zone(&self, name: &str) -> Result<Option<Vec<StoredRecord>>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let Some(z) = get_zone(&mut conn, name).await? else {
+            return Ok(None);
+        };
+        Ok(Some(zone_records(&mut conn, z.id).await?))
+    }
+
+    /// Import a master file's records as zone `name` (create or replace).
+    pub async fn import_zone(&self, name: &str, records: &[StoredRecord], file_serial: u32) -> Result<u32, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let serial = match get_zone(&mut tx, name).await? {
+            Some(z) => replace_zone(&mut tx, &z, records, file_serial, "import").await?,
+            None => {
+                let serial = create_zone(&mut tx, name, ZoneKind::Imported, records, "import").await?;
+                if file_serial > serial {
+                    let z = get_zone(&mut tx, name)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt(format!("zone {name} vanished")))?;
+                    replace_zone(&mut tx, &z, records, file_serial, "import").await?
+                } else {
+                    serial
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(serial)
+    }
+}

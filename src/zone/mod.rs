@@ -1,0 +1,13 @@
+//! Zone contents and the authoritative lookup algorithm. Pure: no IO.
+//!
+//! `Zone` holds one zone's records in a name tree; `lookup` answers a
+//! question against it; `ZoneSet` finds the zone for a query name.
+
+pub mod file;
+pub mod lookup;
+pub mod set;
+mod tree;
+
+pub use lookup::{lookup, Answer, AnswerKind};
+pub use set::{SharedZones, ZoneSet};
+pub use tree::{Node, RRset, Zone, ZoneError};
