@@ -430,7 +430,6 @@ async fn release_fqdn(State(s): State<AppState>, method: Method, headers: Header
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let headers2 = headers.clone();
     idempotent(&s, &token, &headers, &method, "/api/v1/release", &bytes, || async {
         let b: ReleaseFqdnBody = parse_json(&bytes)?;
         let fqdn = b.sovereign_fqdn.unwrap_or_default().trim().trim_end_matches('.').to_ascii_lowercase();
@@ -453,7 +452,6 @@ async fn release_fqdn(State(s): State<AppState>, method: Method, headers: Header
         if !token.covers_pool(&pool) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("token has no scope for pool {pool}")));
         }
-        let _ = &headers2;
         let a = s.pool.release(&pool, sub).await?;
         Ok((
             StatusCode::OK,

@@ -283,6 +283,16 @@ pub async fn set_rrsets(
     records: &[StoredRecord],
     actor: &str,
 ) -> Result<bool, StoreError> {
+    // Take the zone row's write lock first (a no-op UPDATE locks it on
+    // Postgres; SQLite serialises writers anyway) and re-read the serial, so
+    // two concurrent commits into one pool zone cannot both write old+1.
+    sqlx::query("UPDATE zones SET serial = serial WHERE id = $1")
+        .bind(zone.id)
+        .execute(&mut *conn)
+        .await?;
+    let zone = &get_zone(conn, &zone.name)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("zone {} vanished", zone.name)))?;
     let current = zone_records(conn, zone.id).await?;
     let mut removed: Vec<StoredRecord> = current
         .iter()

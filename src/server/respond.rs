@@ -1,0 +1,518 @@
+//! Pure response planning: from a decoded request and the zone table to the
+//! header, EDNS and (size-fitted) sections of the response. No IO, so every
+//! policy here (rcodes, EDNS, 0x20, truncation) is unit-testable.
+
+use crate::zone::{lookup, Answer, AnswerKind, ZoneSet};
+use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::zone_handler::MessageRequest;
+
+/// The UDP payload size we advertise and never exceed (DNS flag day 2020).
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// Size of our OPT RR on the wire (root owner, no options).
+const OPT_LEN: usize = 11;
+/// DNS header size.
+const HEADER_LEN: usize = 12;
+
+/// Everything needed to emit one response.
+#[derive(Debug)]
+pub struct Plan {
+    /// Response header (id, flags, rcode; TC when truncated).
+    pub metadata: Metadata,
+    /// EDNS to include (present iff the request had EDNS).
+    pub edns: Option<Edns>,
+    /// The lookup result (empty for error responses).
+    pub answer: Answer,
+    /// How many answer records to send (prefix of `answer.answers`).
+    pub n_answers: usize,
+    /// How many authority records to send.
+    pub n_authority: usize,
+    /// How many additional records to send.
+    pub n_additional: usize,
+}
+
+impl Plan {
+    /// Records to send, per section.
+    pub fn sections(&self) -> (&[Record], &[Record], &[Record]) {
+        let a = &self.answer;
+        (
+            a.answers.get(..self.n_answers).unwrap_or(&[]),
+            a.authority.get(..self.n_authority).unwrap_or(&[]),
+            a.additional.get(..self.n_additional).unwrap_or(&[]),
+        )
+    }
+}
+
+/// The largest response we may send for this request over this protocol.
+pub fn size_limit(edns: Option<&Edns>, protocol: Protocol) -> u16 {
+    match protocol {
+        Protocol::Udp => match edns {
+            // RFC 6891 §6.2.5: values below 512 are treated as 512.
+            Some(e) => e.max_payload().clamp(512, MAX_UDP_PAYLOAD),
+            None => 512,
+        },
+        _ => u16::MAX,
+    }
+}
+
+/// The query name as the client spelled it (the decoded request is lower-cased).
+pub fn original_qname(request: &MessageRequest) -> Option<Name> {
+    let bytes = request.queries.as_bytes();
+    let mut decoder = BinDecoder::new(bytes);
+    Name::read(&mut decoder).ok()
+}
+
+/// Plan the response to `request` from `zones`.
+pub fn plan(request: &MessageRequest, zones: &ZoneSet, protocol: Protocol) -> Plan {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.recursion_available = false;
+    metadata.authentic_data = false;
+
+    let edns = request.edns.as_ref().map(|req| {
+        let mut e = Edns::new();
+        e.set_max_payload(MAX_UDP_PAYLOAD);
+        e.set_version(0);
+        e.set_dnssec_ok(req.flags().dnssec_ok);
+        e
+    });
+    let error = |metadata: Metadata, edns: Option<Edns>, rcode: ResponseCode| {
+        let mut metadata = metadata;
+        metadata.response_code = rcode;
+        Plan {
+            metadata,
+            edns,
+            answer: Answer::default(),
+            n_answers: 0,
+            n_authority: 0,
+            n_additional: 0,
+        }
+    };
+
+    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        return error(metadata, edns, ResponseCode::BADVERS);
+    }
+    // NOTIFY / UPDATE get their own branches later.
+    if request.metadata.op_code != OpCode::Query {
+        return error(metadata, edns, ResponseCode::NotImp);
+    }
+    let [query] = request.queries.queries() else {
+        return error(metadata, edns, ResponseCode::FormErr);
+    };
+    if query.query_class() != DNSClass::IN {
+        return error(metadata, edns, ResponseCode::Refused);
+    }
+    let qtype = query.query_type();
+    match qtype {
+        RecordType::AXFR => return error(metadata, edns, ResponseCode::Refused),
+        RecordType::IXFR => return error(metadata, edns, ResponseCode::NotImp),
+        RecordType::OPT => return error(metadata, edns, ResponseCode::FormErr),
+        _ => {}
+    }
+    let Some(qname) = original_qname(request) else {
+        return error(metadata, edns, ResponseCode::FormErr);
+    };
+    let Some(mut zone) = zones.find(&qname) else {
+        return error(metadata, edns, ResponseCode::Refused);
+    };
+    // RFC 4035 §3.1.4.1: DS at a zone apex belongs to the parent; answer it
+    // from the parent when we serve that too.
+    if qtype == RecordType::DS && zone.origin() == &qname && !qname.is_root() {
+        if let Some(parent) = zones.find(&qname.base_name()) {
+            zone = parent;
+        }
+    }
+    let answer = lookup(zone, &qname, qtype);
+    metadata.response_code = answer.rcode;
+    metadata.authoritative = answer.authoritative;
+
+    let limit = size_limit(request.edns.as_ref(), protocol);
+    let reserve = if edns.is_some() { OPT_LEN } else { 0 };
+    let fit = fit(&answer, request.queries.as_bytes(), limit as usize, reserve);
+    metadata.truncation = fit.truncated;
+    Plan {
+        metadata,
+        edns,
+        answer,
+        n_answers: fit.answers,
+        n_authority: fit.authority,
+        n_additional: fit.additional,
+    }
+}
+
+/// How much of an answer fits in a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    /// Answer records that fit.
+    pub answers: usize,
+    /// Authority records that fit.
+    pub authority: usize,
+    /// Additional records that fit.
+    pub additional: usize,
+    /// Whether to set TC.
+    pub truncated: bool,
+}
+
+/// Upper bound of a name's wire size without compression.
+fn name_ub(n: &Name) -> usize {
+    n.len() + 1
+}
+
+/// Upper bound of a record's wire size (no compression). Exact-encodes only
+/// uncommon types.
+fn record_ub(r: &Record) -> usize {
+    let rdata = match &r.data {
+        RData::A(_) => 4,
+        RData::AAAA(_) => 16,
+        RData::NS(n) => name_ub(&n.0),
+        RData::CNAME(n) => name_ub(&n.0),
+        RData::PTR(n) => name_ub(&n.0),
+        RData::MX(mx) => 2 + name_ub(&mx.exchange),
+        RData::SRV(srv) => 6 + name_ub(&srv.target),
+        RData::SOA(soa) => name_ub(&soa.mname) + name_ub(&soa.rname) + 20,
+        RData::TXT(txt) => txt.txt_data.iter().map(|s| 1 + s.len()).sum(),
+        other => other.to_bytes().map_or(usize::MAX / 4, |b| b.len()),
+    };
+    name_ub(&r.name) + 10 + rdata
+}
+
+/// Decide how many records of each section fit in `limit` bytes, with
+/// `reserve` bytes kept for the OPT RR. Cheap upper-bound check first; an
+/// exact trial encoding (same compression as the real one) only when the
+/// bound says it might not fit.
+///
+/// Policy: if the answer or authority section does not fit completely the
+/// response is TC=1 with empty sections (the client retries over TCP).
+/// Additional records are dropped at RRset boundaries; TC=1 is set only when
+/// referral glue had to be dropped (RFC 9471).
+pub fn fit(answer: &Answer, question: &[u8], limit: usize, reserve: usize) -> Fit {
+    let all = Fit {
+        answers: answer.answers.len(),
+        authority: answer.authority.len(),
+        additional: answer.additional.len(),
+        truncated: false,
+    };
+    let budget = limit.saturating_sub(HEADER_LEN + question.len() + reserve);
+    let ub: usize = answer
+        .answers
+        .iter()
+        .chain(&answer.authority)
+        .chain(&answer.additional)
+        .map(record_ub)
+        .fold(0usize, usize::saturating_add);
+    if ub <= budget {
+        return all;
+    }
+    let empty = Fit {
+        answers: 0,
+        authority: 0,
+        additional: 0,
+        truncated: true,
+    };
+    let max = u16::try_from(limit.saturating_sub(reserve)).unwrap_or(u16::MAX);
+    let mut buf = Vec::with_capacity(limit);
+    let mut enc = BinEncoder::new(&mut buf);
+    enc.set_max_size(max);
+    if enc.emit_vec(&[0u8; HEADER_LEN]).is_err() || enc.emit_vec(question).is_err() {
+        return empty;
+    }
+    if !question.is_empty() {
+        // Mirror hickory's QueriesEmitAndCount so compression matches.
+        enc.store_label_pointer(HEADER_LEN, HEADER_LEN + question.len());
+    }
+    for section in [&answer.answers, &answer.authority] {
+        if enc.emit_all(section.iter()).is_err() {
+            return empty;
+        }
+    }
+    let mut n_add = 0;
+    for r in &answer.additional {
+        if r.emit(&mut enc).is_err() {
+            break;
+        }
+        n_add += 1;
+    }
+    if n_add == answer.additional.len() {
+        return all;
+    }
+    // Back off to an RRset boundary: do not send a partial RRset.
+    let adds = &answer.additional;
+    while n_add > 0
+        && n_add < adds.len()
+        && adds[n_add - 1].name == adds[n_add].name
+        && adds[n_add - 1].record_type() == adds[n_add].record_type()
+    {
+        n_add -= 1;
+    }
+    Fit {
+        additional: n_add,
+        truncated: matches!(answer.kind, AnswerKind::Referral { .. }),
+        ..all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::file::parse_master;
+    use crate::zone::Zone;
+    use hickory_proto::op::{Message, MessageType, Query};
+    use hickory_server::server::Request;
+    use hickory_server::zone_handler::MessageResponseBuilder;
+    use std::str::FromStr;
+    use std::sync::Arc;
+
+    pub(crate) fn test_zones() -> ZoneSet {
+        let mut text = String::from(
+            "$ORIGIN example.com.\n$TTL 300\n@ IN SOA ns1 hm 7 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.2\n",
+        );
+        for i in 0..40 {
+            text.push_str(&format!("big IN TXT \"{i:03}{}\"\n", "x".repeat(97)));
+        }
+        text.push_str("sub IN NS ns1.sub\nsub IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\nns1.sub IN A 192.0.2.9\n");
+        for i in 0..60 {
+            text.push_str(&format!("child IN NS ns{i}.child\nns{i}.child IN A 192.0.2.{i}\n"));
+        }
+        let (origin, records) = parse_master(&text, None).unwrap();
+        let mut set = ZoneSet::new();
+        set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+        // A child zone we also serve; the parent holds its delegation and DS.
+        let (o2, r2) = parse_master(
+            "$ORIGIN sub.example.com.\n@ 300 IN SOA ns1 hm 9 1 1 1 60\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.9\n",
+            None,
+        )
+        .unwrap();
+        set.insert(Arc::new(Zone::new(o2, r2).unwrap()));
+        set
+    }
+
+    pub(crate) fn query_bytes(name: &str, t: RecordType, edns: Option<(u16, u8, bool)>) -> Vec<u8> {
+        let mut m = Message::query();
+        m.metadata.id = 0x1234;
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        if let Some((size, version, dnssec_ok)) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(size);
+            e.set_version(version);
+            e.set_dnssec_ok(dnssec_ok);
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    /// Plan and encode exactly as the server does (hickory's encoder limit
+    /// is the response EDNS payload or 512).
+    fn run(bytes: Vec<u8>, zones: &ZoneSet, protocol: Protocol) -> (Message, Vec<u8>) {
+        let req = Request::from_bytes(bytes, "127.0.0.1:5353".parse().unwrap(), protocol).unwrap();
+        let plan = plan(&req, zones, protocol);
+        let (an, ns, ad) = plan.sections();
+        let mut builder = MessageResponseBuilder::new(&req.queries, None);
+        if let Some(e) = plan.edns.as_ref() {
+            builder.edns(e);
+        }
+        let resp = builder.build(plan.metadata, an.iter(), ns.iter(), std::iter::empty(), ad.iter());
+        let mut buf = Vec::new();
+        let mut enc = BinEncoder::new(&mut buf);
+        enc.set_max_size(match protocol {
+            Protocol::Udp => plan.edns.as_ref().map_or(512, |e| e.max_payload()),
+            _ => u16::MAX,
+        });
+        resp.destructive_emit(&mut enc).unwrap();
+        (Message::from_vec(&buf).unwrap(), buf)
+    }
+
+    #[test]
+    fn positive_answer_flags() {
+        let z = test_zones();
+        let (m, _) = run(query_bytes("www.example.com.", RecordType::A, None), &z, Protocol::Udp);
+        assert_eq!(m.metadata.message_type, MessageType::Response);
+        assert_eq!(m.metadata.id, 0x1234);
+        assert!(m.metadata.authoritative);
+        assert!(m.metadata.recursion_desired);
+        assert!(!m.metadata.recursion_available);
+        assert_eq!(m.answers.len(), 1);
+        assert!(m.edns.is_none());
+    }
+
+    #[test]
+    fn question_and_owner_keep_query_case() {
+        let z = test_zones();
+        let q = query_bytes("wWw.ExAmPlE.cOm.", RecordType::A, None);
+        let (m, bytes) = run(q.clone(), &z, Protocol::Udp);
+        // The question section is byte-identical to the query's.
+        let qlen = q.len() - 12;
+        assert_eq!(&bytes[12..12 + qlen], &q[12..]);
+        assert!(m.answers[0].name.eq_case(&Name::from_ascii("wWw.ExAmPlE.cOm.").unwrap()));
+    }
+
+    #[test]
+    fn refused_outside_zones_and_non_in_class() {
+        let z = test_zones();
+        let (m, _) = run(query_bytes("example.org.", RecordType::A, None), &z, Protocol::Udp);
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+        assert!(!m.metadata.authoritative);
+        let mut msg = Message::query();
+        let mut q = Query::query(Name::from_ascii("www.example.com.").unwrap(), RecordType::A);
+        q.query_class = DNSClass::CH;
+        msg.add_query(q);
+        let (m, _) = run(msg.to_vec().unwrap(), &z, Protocol::Udp);
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    }
+
+    #[test]
+    fn notimp_for_other_opcodes_formerr_for_two_questions() {
+        let z = test_zones();
+        let mut msg = Message::query();
+        msg.metadata.op_code = OpCode::Notify;
+        msg.add_query(Query::query(Name::from_ascii("example.com.").unwrap(), RecordType::SOA));
+        let (m, _) = run(msg.to_vec().unwrap(), &z, Protocol::Udp);
+        assert_eq!(m.metadata.response_code, ResponseCode::NotImp);
+
+        let mut msg = Message::query();
+        msg.add_query(Query::query(Name::from_ascii("example.com.").unwrap(), RecordType::A));
+        msg.add_query(Query::query(Name::from_ascii("www.example.com.").unwrap(), RecordType::A));
+        let (m, _) = run(msg.to_vec().unwrap(), &z, Protocol::Udp);
+        assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+
+        let msg = Message::query();
+        let (m, _) = run(msg.to_vec().unwrap(), &z, Protocol::Udp);
+        assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+    }
+
+    #[test]
+    fn axfr_refused_ixfr_notimp() {
+        let z = test_zones();
+        let (m, _) = run(query_bytes("example.com.", RecordType::AXFR, None), &z, Protocol::Tcp);
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+        let (m, _) = run(query_bytes("example.com.", RecordType::IXFR, None), &z, Protocol::Tcp);
+        assert_eq!(m.metadata.response_code, ResponseCode::NotImp);
+    }
+
+    #[test]
+    fn edns_echoed_with_our_payload_and_do_bit() {
+        let z = test_zones();
+        let (m, _) = run(
+            query_bytes("www.example.com.", RecordType::A, Some((4096, 0, true))),
+            &z,
+            Protocol::Udp,
+        );
+        let e = m.edns.expect("edns");
+        assert_eq!(e.max_payload(), MAX_UDP_PAYLOAD);
+        assert!(e.flags().dnssec_ok);
+        let (m, _) = run(
+            query_bytes("www.example.com.", RecordType::A, Some((4096, 0, false))),
+            &z,
+            Protocol::Udp,
+        );
+        assert!(!m.edns.unwrap().flags().dnssec_ok);
+    }
+
+    #[test]
+    fn badvers_for_edns_version_1() {
+        let z = test_zones();
+        let (m, _) = run(
+            query_bytes("www.example.com.", RecordType::A, Some((1232, 1, false))),
+            &z,
+            Protocol::Udp,
+        );
+        assert_eq!(m.metadata.response_code, ResponseCode::BADVERS);
+        assert!(m.answers.is_empty());
+        assert!(m.edns.is_some());
+    }
+
+    #[test]
+    fn truncation_without_edns_is_512() {
+        let z = test_zones();
+        let (m, bytes) = run(query_bytes("big.example.com.", RecordType::TXT, None), &z, Protocol::Udp);
+        assert!(bytes.len() <= 512);
+        assert!(m.metadata.truncation);
+        assert!(m.answers.is_empty());
+    }
+
+    #[test]
+    fn truncation_caps_edns_at_1232() {
+        let z = test_zones();
+        let (m, bytes) = run(
+            query_bytes("big.example.com.", RecordType::TXT, Some((65000, 0, false))),
+            &z,
+            Protocol::Udp,
+        );
+        assert!(bytes.len() <= 1232);
+        assert!(m.metadata.truncation);
+        assert!(m.edns.is_some(), "OPT must survive truncation");
+        // Small client size is honoured too.
+        let (m, bytes) = run(
+            query_bytes("big.example.com.", RecordType::TXT, Some((600, 0, false))),
+            &z,
+            Protocol::Udp,
+        );
+        assert!(bytes.len() <= 600);
+        assert!(m.metadata.truncation);
+    }
+
+    #[test]
+    fn tcp_sends_everything() {
+        let z = test_zones();
+        let (m, _) = run(query_bytes("big.example.com.", RecordType::TXT, None), &z, Protocol::Tcp);
+        assert!(!m.metadata.truncation);
+        assert_eq!(m.answers.len(), 40);
+    }
+
+    #[test]
+    fn referral_glue_that_does_not_fit_sets_tc() {
+        let z = test_zones();
+        let (m, bytes) = run(
+            query_bytes("host.child.example.com.", RecordType::A, Some((1232, 0, false))),
+            &z,
+            Protocol::Udp,
+        );
+        assert!(bytes.len() <= 1232);
+        assert!(!m.metadata.authoritative);
+        assert_eq!(m.authorities.len(), 60);
+        assert!(m.metadata.truncation);
+        assert!(m.additionals.len() < 60);
+    }
+
+    #[test]
+    fn ds_at_child_apex_comes_from_parent() {
+        let z = test_zones();
+        let (m, _) = run(query_bytes("sub.example.com.", RecordType::DS, None), &z, Protocol::Udp);
+        assert!(m.metadata.authoritative);
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.answers[0].record_type(), RecordType::DS);
+        let (m, _) = run(query_bytes("sub.example.com.", RecordType::SOA, None), &z, Protocol::Udp);
+        assert_eq!(m.answers[0].name, Name::from_str("sub.example.com.").unwrap());
+    }
+
+    #[test]
+    fn fit_upper_bound_is_safe() {
+        let z = test_zones();
+        // Every planned UDP response must encode within the limit without
+        // hickory's own truncation kicking in.
+        for (name, t) in [
+            ("big.example.com.", RecordType::TXT),
+            ("www.example.com.", RecordType::A),
+            ("child.example.com.", RecordType::NS),
+            ("example.com.", RecordType::NS),
+            ("nx.example.com.", RecordType::A),
+        ] {
+            for edns in [None, Some((512, 0, false)), Some((1232, 0, true))] {
+                let req = Request::from_bytes(
+                    query_bytes(name, t, edns),
+                    "127.0.0.1:1".parse().unwrap(),
+                    Protocol::Udp,
+                )
+                .unwrap();
+                let p = plan(&req, &z, Protocol::Udp);
+                let (m, bytes) = run(query_bytes(name, t, edns), &z, Protocol::Udp);
+                assert_eq!(m.answers.len(), p.n_answers, "{name}");
+                assert_eq!(m.authorities.len(), p.n_authority, "{name}");
+                assert_eq!(m.additionals.len(), p.n_additional, "{name}");
+                assert!(bytes.len() <= size_limit(req.edns.as_ref(), Protocol::Udp) as usize);
+            }
+        }
+    }
+}
