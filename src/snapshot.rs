@@ -40,16 +40,52 @@ pub async fn load_zone(store: &Store, name: &str) -> Result<Option<Zone>, StoreE
     }
 }
 
+/// Which journal ids have been applied. Postgres sequence values can commit
+/// out of order, so "the highest id seen" is not enough: the watermark only
+/// moves over contiguous ids, and a gap is given up on after `GAP_PATIENCE`.
+#[derive(Debug, Default)]
+struct Watermark {
+    /// Every id ≤ this has been applied (or given up on).
+    low: i64,
+    /// Ids above `low` already applied.
+    seen: BTreeSet<i64>,
+    /// When each missing id was first noticed.
+    gaps: HashMap<i64, Instant>,
+}
+
+impl Watermark {
+    /// Record `id`; true when it was not applied before.
+    fn see(&mut self, id: i64) -> bool {
+        id > self.low && self.seen.insert(id)
+    }
+
+    /// Move `low` over contiguous ids; skip gaps open longer than the patience.
+    fn advance(&mut self, now: Instant) {
+        while let Some(&next) = self.seen.iter().next() {
+            if next == self.low + 1 {
+                self.seen.remove(&next);
+                self.low = next;
+                continue;
+            }
+            let missing = self.low + 1;
+            let first = *self.gaps.entry(missing).or_insert(now);
+            if now.duration_since(first) > GAP_PATIENCE {
+                self.gaps.remove(&missing);
+                self.low = missing;
+                continue;
+            }
+            break;
+        }
+        let low = self.low;
+        self.gaps.retain(|id, _| *id > low);
+    }
+}
+
 /// Follows the journal and swaps new zone tables in.
 pub struct Refresher {
     store: Store,
     zones: SharedZones,
-    /// Every id ≤ watermark has been applied.
-    watermark: i64,
-    /// Ids above the watermark already applied, waiting for the gap below to close.
-    seen: BTreeSet<i64>,
-    /// When each missing id was first noticed.
-    gaps: HashMap<i64, Instant>,
+    mark: Watermark,
 }
 
 impl Refresher {
@@ -67,18 +103,19 @@ impl Refresher {
         Ok(Refresher {
             store,
             zones,
-            watermark: head,
-            seen: BTreeSet::new(),
-            gaps: HashMap::new(),
+            mark: Watermark {
+                low: head,
+                ..Watermark::default()
+            },
         })
     }
 
     /// Apply journal entries written since the last call. Returns how many zones changed.
     pub async fn poll(&mut self) -> Result<usize, StoreError> {
-        let entries = self.store.journal_after(self.watermark, 10_000).await?;
+        let entries = self.store.journal_after(self.mark.low, 10_000).await?;
         let mut changed: BTreeSet<String> = BTreeSet::new();
         for e in &entries {
-            if self.seen.insert(e.id) {
+            if self.mark.see(e.id) {
                 changed.insert(e.zone.clone());
             }
         }
@@ -98,30 +135,8 @@ impl Refresher {
             }
             self.zones.store(Arc::new(set));
         }
-        self.advance();
+        self.mark.advance(Instant::now());
         Ok(changed.len())
-    }
-
-    /// Move the watermark over contiguous ids; skip gaps that stay open too long.
-    fn advance(&mut self) {
-        let now = Instant::now();
-        while let Some(&next) = self.seen.iter().next() {
-            if next == self.watermark + 1 {
-                self.seen.remove(&next);
-                self.watermark = next;
-                continue;
-            }
-            let missing = self.watermark + 1;
-            let first = *self.gaps.entry(missing).or_insert(now);
-            if now.duration_since(first) > GAP_PATIENCE {
-                self.gaps.remove(&missing);
-                self.watermark = missing;
-                continue;
-            }
-            break;
-        }
-        let wm = self.watermark;
-        self.gaps.retain(|id, _| *id > wm);
     }
 
     /// Poll forever.
@@ -133,5 +148,33 @@ impl Refresher {
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermark_waits_for_gaps_then_skips_them() {
+        let t0 = Instant::now();
+        let mut m = Watermark::default();
+        assert!(m.see(1));
+        assert!(m.see(3));
+        m.advance(t0);
+        assert_eq!(m.low, 1, "2 is missing: stay at 1");
+        assert!(!m.see(3), "3 already applied");
+        m.advance(t0 + Duration::from_secs(1));
+        assert_eq!(m.low, 1);
+        assert!(m.see(2), "late commit of 2 is applied");
+        m.advance(t0 + Duration::from_secs(2));
+        assert_eq!(m.low, 3);
+
+        assert!(m.see(5));
+        m.advance(t0 + Duration::from_secs(3));
+        assert_eq!(m.low, 3);
+        m.advance(t0 + Duration::from_secs(3) + GAP_PATIENCE + Duration::from_secs(1));
+        assert_eq!(m.low, 5, "a gap that never fills is skipped");
+        assert!(!m.see(4), "ids at or below the watermark are not re-applied");
     }
 }

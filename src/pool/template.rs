@@ -115,7 +115,7 @@ mod tests {
     fn names(records: &[Record]) -> Vec<String> {
         records
             .iter()
-            .map(|r| format!("{} {} {}", r.name(), r.record_type(), r.data()))
+            .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
             .collect()
     }
 
@@ -135,7 +135,7 @@ mod tests {
                 "harbor.acme.example.test. A 192.0.2.1",
             ]
         );
-        assert!(recs.iter().all(|r| r.ttl() == 300));
+        assert!(recs.iter().all(|r| r.ttl == 300));
     }
 
     #[test]
