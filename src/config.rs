@@ -158,12 +158,18 @@ impl Config {
     }
 
     fn resolve(raw: RawConfig, o: &Overrides, demo: bool) -> Result<Self, ConfigError> {
-        let addr = |what: &str, v: Option<&String>, default: &str| -> Result<SocketAddr, ConfigError> {
-            let s = v.map(String::as_str).unwrap_or(default);
-            s.parse()
-                .map_err(|_| ConfigError::Invalid(format!("{what} address {s:?} is not host:port")))
-        };
-        let http = addr("http", o.http.as_ref().or(raw.http.as_ref()), "127.0.0.1:8080")?;
+        let addr =
+            |what: &str, v: Option<&String>, default: &str| -> Result<SocketAddr, ConfigError> {
+                let s = v.map(String::as_str).unwrap_or(default);
+                s.parse().map_err(|_| {
+                    ConfigError::Invalid(format!("{what} address {s:?} is not host:port"))
+                })
+            };
+        let http = addr(
+            "http",
+            o.http.as_ref().or(raw.http.as_ref()),
+            "127.0.0.1:8080",
+        )?;
         let dns = addr("dns", o.dns.as_ref().or(raw.dns.as_ref()), "127.0.0.1:5353")?;
         let database = o
             .database
@@ -175,7 +181,9 @@ impl Config {
         };
         let hostmaster = name(
             "hostmaster",
-            raw.hostmaster.as_deref().unwrap_or("hostmaster.pdm.invalid"),
+            raw.hostmaster
+                .as_deref()
+                .unwrap_or("hostmaster.pdm.invalid"),
         )?;
         let mut nameservers = Vec::new();
         for ns in raw.nameservers {

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "pdm", version, about = "Authoritative DNS server and pool-domain control plane")]
+#[command(
+    name = "pdm",
+    version,
+    about = "Authoritative DNS server and pool-domain control plane"
+)]
 struct Cli {
     /// TOML configuration file (default: the built-in demo configuration).
     #[arg(long, global = true, env = "PDM_CONFIG")]
@@ -77,11 +81,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PDM_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PDM_LOG")
+                .unwrap_or_else(|_| "info,hickory_server=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("pdm: cannot start runtime: {e}");
@@ -123,7 +131,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Token(TokenCommand::Create { name, scopes }) => {
             for s in &scopes {
                 if !pdm::store::tokens::valid_scope(s) {
-                    return Err(format!("invalid scope {s:?} (want admin, pool:* or pool:<domain>)").into());
+                    return Err(format!(
+                        "invalid scope {s:?} (want admin, pool:* or pool:<domain>)"
+                    )
+                    .into());
                 }
             }
             let (secret, _) = store.create_token(&name, &scopes).await?;

@@ -91,7 +91,11 @@ async fn print_demo(config: &Config, store: &Store) -> Result<(), Error> {
     // the previous one could not be shown again anyway.
     store.delete_tokens_named("demo").await?;
     let (token, _) = store.create_token("demo", &["admin".to_string()]).await?;
-    let pool = config.pools.first().map(|p| p.domain.without_dot()).unwrap_or_default();
+    let pool = config
+        .pools
+        .first()
+        .map(|p| p.domain.without_dot())
+        .unwrap_or_default();
     let http = config.http;
     let dns_port = config.dns.port();
     let dns_ip = config.dns.ip();
@@ -121,11 +125,16 @@ Try it:
 /// `pdm zone import`: parse a master file and store it as a zone.
 pub async fn import_zone(store: &Store, zone: &str, path: &Path) -> Result<usize, Error> {
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let (parsed_origin, records) =
-        file::parse_master(&text, Some(origin.name())).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let (parsed_origin, records) = file::parse_master(&text, Some(origin.name()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     if DomainName::from_name(&parsed_origin) != origin {
-        return Err(format!("{} is for zone {parsed_origin}, not {origin}", path.display()).into());
+        return Err(format!(
+            "{} is for zone {parsed_origin}, not {origin}",
+            path.display()
+        )
+        .into());
     }
     let mut file_serial = 0;
     let mut rows = Vec::with_capacity(records.len());
@@ -139,8 +148,11 @@ pub async fn import_zone(store: &Store, zone: &str, path: &Path) -> Result<usize
         rows.push(StoredRecord::from_record(r));
     }
     // Validate as the server will see it before writing anything.
-    crate::zone::Zone::new(origin.name().clone(), records.clone()).map_err(|e| format!("{origin}: {e}"))?;
-    store.import_zone(&origin.fqdn(), &rows, file_serial).await?;
+    crate::zone::Zone::new(origin.name().clone(), records.clone())
+        .map_err(|e| format!("{origin}: {e}"))?;
+    store
+        .import_zone(&origin.fqdn(), &rows, file_serial)
+        .await?;
     Ok(rows.len())
 }
 
@@ -150,6 +162,9 @@ pub async fn export_zone(store: &Store, zone: &str) -> Result<String, Error> {
     let Some(rows) = store.load_zone(&origin.fqdn()).await? else {
         return Err(format!("no zone {origin}").into());
     };
-    let records = rows.iter().map(StoredRecord::to_record).collect::<Result<Vec<_>, _>>()?;
+    let records = rows
+        .iter()
+        .map(StoredRecord::to_record)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(file::write_master(origin.name(), &records))
 }

@@ -23,7 +23,8 @@ pub async fn load_zone(store: &Store, name: &str) -> Result<Option<Zone>, StoreE
     let Some(rows) = store.load_zone(name).await? else {
         return Ok(None);
     };
-    let origin = Name::from_ascii(name).map_err(|e| StoreError::Corrupt(format!("zone name {name}: {e}")))?;
+    let origin = Name::from_ascii(name)
+        .map_err(|e| StoreError::Corrupt(format!("zone name {name}: {e}")))?;
     let mut records = Vec::with_capacity(rows.len());
     for r in &rows {
         match r.to_record() {
@@ -175,6 +176,9 @@ mod tests {
         assert_eq!(m.low, 3);
         m.advance(t0 + Duration::from_secs(3) + GAP_PATIENCE + Duration::from_secs(1));
         assert_eq!(m.low, 5, "a gap that never fills is skipped");
-        assert!(!m.see(4), "ids at or below the watermark are not re-applied");
+        assert!(
+            !m.see(4),
+            "ids at or below the watermark are not re-applied"
+        );
     }
 }

@@ -59,7 +59,11 @@ impl From<PoolError> for ApiError {
             PoolError::Template(_) | PoolError::Store(_) => {
                 // Internal detail goes to the log, not to the caller.
                 tracing::error!(error = %e, "internal error");
-                return ApiError::new(S::INTERNAL_SERVER_ERROR, "internal-error", "internal error; see pdm logs");
+                return ApiError::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal-error",
+                    "internal error; see pdm logs",
+                );
             }
         };
         ApiError::new(status, code, detail)

@@ -48,12 +48,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pool/{domain}/release", delete(release))
         .route("/api/v1/pool/{domain}/list", get(list))
         .route("/api/v1/release", post(release_fqdn))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
+        })
         .with_state(state)
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
-    let mut domains: Vec<String> = s.pool.config().pools.iter().map(|p| p.domain.without_dot()).collect();
+    let mut domains: Vec<String> = s
+        .pool
+        .config()
+        .pools
+        .iter()
+        .map(|p| p.domain.without_dot())
+        .collect();
     domains.sort();
     match s.pool.store().ping().await {
         Ok(()) => Json(json!({"status": "ok", "managedDomains": domains})).into_response(),
@@ -70,11 +78,17 @@ async fn healthz(State(s): State<AppState>) -> Response {
 
 async fn readyz(State(s): State<AppState>) -> Response {
     if !s.ready.load(Ordering::Acquire) {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "starting").into_response();
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "starting")
+            .into_response();
     }
     match s.pool.store().ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "database unreachable").into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "database unreachable",
+        )
+        .into_response(),
     }
 }
 
@@ -104,9 +118,15 @@ async fn authenticate(s: &AppState, headers: &HeaderMap) -> Result<TokenInfo, Ap
 }
 
 /// Authenticate and require a scope covering `pool`.
-async fn authorize_pool(s: &AppState, headers: &HeaderMap, pool: &str) -> Result<TokenInfo, ApiError> {
+async fn authorize_pool(
+    s: &AppState,
+    headers: &HeaderMap,
+    pool: &str,
+) -> Result<TokenInfo, ApiError> {
     let token = authenticate(s, headers).await?;
-    let name = DomainName::parse(pool).map(|d| d.without_dot()).unwrap_or_default();
+    let name = DomainName::parse(pool)
+        .map(|d| d.without_dot())
+        .unwrap_or_default();
     if token.covers_pool(&name) {
         Ok(token)
     } else {
@@ -134,8 +154,13 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-json", format!("invalid JSON body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("invalid JSON body: {e}"),
+        )
+    })
 }
 
 /// Run a POST with `Idempotency-Key` support: the first answer for a key is
@@ -163,7 +188,12 @@ where
         return into_response(run().await);
     };
     if key.len() > 255 {
-        return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-idempotency-key", "Idempotency-Key is longer than 255 characters").into_response();
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-idempotency-key",
+            "Idempotency-Key is longer than 255 characters",
+        )
+        .into_response();
     }
     let mut material = Vec::with_capacity(body.len() + path.len() + 8);
     material.extend_from_slice(method.as_str().as_bytes());
@@ -175,9 +205,16 @@ where
     match s.pool.store().idempotent_answer(token.id, key).await {
         Ok(Some(prev)) if prev.request_hash == hash => {
             let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
-            let mut resp = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], prev.body).into_response();
-            resp.headers_mut()
-                .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+            let mut resp = (
+                status,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                prev.body,
+            )
+                .into_response();
+            resp.headers_mut().insert(
+                "idempotent-replayed",
+                axum::http::HeaderValue::from_static("true"),
+            );
             return resp;
         }
         Ok(Some(_)) => {
@@ -263,7 +300,9 @@ async fn check(
     }
     let sub = q.get("sub").map(String::as_str).unwrap_or("");
     match s.pool.check(&domain, sub).await {
-        Ok(Availability::Available(fqdn)) => Json(json!({"available": true, "fqdn": fqdn})).into_response(),
+        Ok(Availability::Available(fqdn)) => {
+            Json(json!({"available": true, "fqdn": fqdn})).into_response()
+        }
         Ok(Availability::Unavailable(reason, detail)) => {
             Json(json!({"available": false, "reason": reason, "detail": detail})).into_response()
         }
@@ -304,9 +343,16 @@ async fn reserve(
             .filter(|c| !c.trim().is_empty())
             .unwrap_or_else(|| "catalyst-api".to_string());
         if created_by.len() > 256 {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-created-by", "createdBy is longer than 256 characters"));
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-created-by",
+                "createdBy is longer than 256 characters",
+            ));
         }
-        let (a, tok) = s.pool.reserve(&pool, b.subdomain.as_deref().unwrap_or(""), &created_by).await?;
+        let (a, tok) = s
+            .pool
+            .reserve(&pool, b.subdomain.as_deref().unwrap_or(""), &created_by)
+            .await?;
         let body = json!({
             "poolDomain": a.pool,
             "subdomain": a.subdomain,
@@ -393,7 +439,11 @@ async fn release(
         let sub = match from_body.or_else(|| q.get("sub").cloned()) {
             Some(sub) => sub,
             None if !bytes.is_empty() && serde_json::from_slice::<Value>(&bytes).is_err() => {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid-json", "invalid JSON body"));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-json",
+                    "invalid JSON body",
+                ));
             }
             None => String::new(),
         };
@@ -403,13 +453,20 @@ async fn release(
     into_response(r.await)
 }
 
-async fn list(State(s): State<AppState>, Path(domain): Path<String>, headers: HeaderMap) -> Response {
+async fn list(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let r = async {
         let pool = managed_pool(&s, &domain)?;
         authorize_pool(&s, &headers, &pool).await?;
         let allocations = s.pool.store().list_live(&pool).await?;
         let list: Vec<Value> = allocations.iter().map(allocation_json).collect();
-        Ok((StatusCode::OK, json!({"poolDomain": pool, "allocations": list})))
+        Ok((
+            StatusCode::OK,
+            json!({"poolDomain": pool, "allocations": list}),
+        ))
     };
     into_response(r.await)
 }
@@ -420,7 +477,12 @@ struct ReleaseFqdnBody {
     sovereign_fqdn: Option<String>,
 }
 
-async fn release_fqdn(State(s): State<AppState>, method: Method, headers: HeaderMap, body: Body) -> Response {
+async fn release_fqdn(
+    State(s): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let pre = async {
         let token = authenticate(&s, &headers).await?;
         let bytes = read_body(body).await?;
@@ -430,37 +492,62 @@ async fn release_fqdn(State(s): State<AppState>, method: Method, headers: Header
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    idempotent(&s, &token, &headers, &method, "/api/v1/release", &bytes, || async {
-        let b: ReleaseFqdnBody = parse_json(&bytes)?;
-        let fqdn = b.sovereign_fqdn.unwrap_or_default().trim().trim_end_matches('.').to_ascii_lowercase();
-        let invalid = || ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fqdn", format!("{fqdn:?} is not <subdomain>.<pool>"));
-        let (sub, pool) = fqdn.split_once('.').ok_or_else(invalid)?;
-        if sub.is_empty() || pool.is_empty() || pool.starts_with('.') {
-            return Err(invalid());
-        }
-        let pool = match s.pool.pool(pool) {
-            Ok(p) => p.domain.without_dot(),
-            Err(PoolError::UnsupportedPool(_)) => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not-managed",
-                    format!("{pool} is not a pool managed here (BYO domain — no allocation to release)"),
-                ))
+    idempotent(
+        &s,
+        &token,
+        &headers,
+        &method,
+        "/api/v1/release",
+        &bytes,
+        || async {
+            let b: ReleaseFqdnBody = parse_json(&bytes)?;
+            let fqdn = b
+                .sovereign_fqdn
+                .unwrap_or_default()
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let invalid = || {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-fqdn",
+                    format!("{fqdn:?} is not <subdomain>.<pool>"),
+                )
+            };
+            let (sub, pool) = fqdn.split_once('.').ok_or_else(invalid)?;
+            if sub.is_empty() || pool.is_empty() || pool.starts_with('.') {
+                return Err(invalid());
             }
-            Err(e) => return Err(e.into()),
-        };
-        if !token.covers_pool(&pool) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("token has no scope for pool {pool}")));
-        }
-        let a = s.pool.release(&pool, sub).await?;
-        Ok((
-            StatusCode::OK,
-            json!({
-                "sovereignFQDN": fqdn,
-                "freed": allocation_json(&a),
-                "releasedAt": a.released_at_ms.map(format_time),
-            }),
-        ))
-    })
+            let pool = match s.pool.pool(pool) {
+                Ok(p) => p.domain.without_dot(),
+                Err(PoolError::UnsupportedPool(_)) => {
+                    return Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "not-managed",
+                        format!(
+                        "{pool} is not a pool managed here (BYO domain — no allocation to release)"
+                    ),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !token.covers_pool(&pool) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("token has no scope for pool {pool}"),
+                ));
+            }
+            let a = s.pool.release(&pool, sub).await?;
+            Ok((
+                StatusCode::OK,
+                json!({
+                    "sovereignFQDN": fqdn,
+                    "freed": allocation_json(&a),
+                    "releasedAt": a.released_at_ms.map(format_time),
+                }),
+            ))
+        },
+    )
     .await
 }

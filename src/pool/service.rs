@@ -129,7 +129,8 @@ impl PoolService {
 
     /// Resolve a pool domain from user input.
     pub fn pool(&self, domain: &str) -> Result<&PoolConfig, PoolError> {
-        let name = DomainName::parse(domain).map_err(|_| PoolError::UnsupportedPool(domain.to_string()))?;
+        let name = DomainName::parse(domain)
+            .map_err(|_| PoolError::UnsupportedPool(domain.to_string()))?;
         self.config
             .pool(&name)
             .ok_or_else(|| PoolError::UnsupportedPool(name.without_dot()))
@@ -157,20 +158,30 @@ impl PoolService {
         let fqdn = format!("{label}.{pool_name}");
         Ok(match row.map(|r| r.allocation) {
             None => Availability::Available(fqdn),
-            Some(a) if a.state == AllocationState::Reserved && a.expires_at_ms.is_some_and(|e| e <= now_ms()) => {
+            Some(a)
+                if a.state == AllocationState::Reserved
+                    && a.expires_at_ms.is_some_and(|e| e <= now_ms()) =>
+            {
                 Availability::Available(fqdn)
             }
             Some(a) if a.state == AllocationState::Reserved => Availability::Unavailable(
                 "reserved-state",
                 "reserved by another deployment in progress — try again in a few minutes".into(),
             ),
-            Some(_) => Availability::Unavailable("active-state", format!("{fqdn} is already in use")),
+            Some(_) => {
+                Availability::Unavailable("active-state", format!("{fqdn} is already in use"))
+            }
         })
     }
 
     /// Hold `sub` for the pool's reservation TTL. Returns the allocation and
     /// the reservation token (shown once; only its hash is stored).
-    pub async fn reserve(&self, pool: &str, sub: &str, created_by: &str) -> Result<(Allocation, String), PoolError> {
+    pub async fn reserve(
+        &self,
+        pool: &str,
+        sub: &str,
+        created_by: &str,
+    ) -> Result<(Allocation, String), PoolError> {
         let pool = self.pool(pool)?;
         let label = Label::parse(sub)?;
         if is_reserved(label.as_str()) {
@@ -209,7 +220,11 @@ impl PoolService {
             .child(label.as_str())
             .map_err(|e| PoolError::Template(e.to_string()))?;
         let expected_fqdn = child.without_dot();
-        if let Some(given) = req.sovereign_fqdn.as_deref().filter(|s| !s.trim().is_empty()) {
+        if let Some(given) = req
+            .sovereign_fqdn
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
             let g = given.trim().trim_end_matches('.').to_ascii_lowercase();
             if g != expected_fqdn {
                 return Err(PoolError::FqdnMismatch {
@@ -227,18 +242,23 @@ impl PoolService {
             .map_err(|_| PoolError::InvalidLbIp(lb_text.to_string()))?;
         let console: Option<IpAddr> = match req.console_lb_ip.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(c) => Some(c.parse().map_err(|_| PoolError::InvalidConsoleLbIp(c.to_string()))?),
+            Some(c) => Some(
+                c.parse()
+                    .map_err(|_| PoolError::InvalidConsoleLbIp(c.to_string()))?,
+            ),
         };
         let token_hash = sha256_hex(req.token.trim().as_bytes());
         let now = now_ms();
 
         let mut tx = self.store.pool().begin().await?;
-        let Some(row) = rows::live(&mut tx, self.store.for_update(), &pool_name, label.as_str()).await? else {
+        let Some(row) =
+            rows::live(&mut tx, self.store.for_update(), &pool_name, label.as_str()).await?
+        else {
             // No live row: tell an expired reservation apart from nothing at all.
             return match rows::latest(&mut tx, &pool_name, label.as_str()).await? {
-                Some(r) if r.allocation.state == AllocationState::Expired => Err(PoolError::Expired(rfc3339(
-                    r.allocation.expires_at_ms.unwrap_or(now),
-                ))),
+                Some(r) if r.allocation.state == AllocationState::Expired => Err(
+                    PoolError::Expired(rfc3339(r.allocation.expires_at_ms.unwrap_or(now))),
+                ),
                 _ => Err(PoolError::NotFound(expected_fqdn)),
             };
         };
@@ -262,7 +282,15 @@ impl PoolService {
 
         let lb_s = lb.to_string();
         let console_s = console.map(|c| c.to_string());
-        rows::activate(&mut tx, a.id, &expected_fqdn, &lb_s, console_s.as_deref(), now).await?;
+        rows::activate(
+            &mut tx,
+            a.id,
+            &expected_fqdn,
+            &lb_s,
+            console_s.as_deref(),
+            now,
+        )
+        .await?;
 
         let mut records = self.apex_records(&child);
         records.extend(
@@ -276,7 +304,8 @@ impl PoolService {
         // legitimate commit: the allocation owns the name now.
         zones::delete_zone(&mut tx, &child.fqdn(), &actor).await?;
         zones::create_zone(&mut tx, &child.fqdn(), ZoneKind::Child, &records, &actor).await?;
-        self.set_delegation(&mut tx, &pool, &child, true, &actor).await?;
+        self.set_delegation(&mut tx, &pool, &child, true, &actor)
+            .await?;
         tx.commit().await?;
 
         let mut conn = self.store.pool().acquire().await?;
@@ -298,13 +327,16 @@ impl PoolService {
             .map_err(|e| PoolError::Template(e.to_string()))?;
         let now = now_ms();
         let mut tx = self.store.pool().begin().await?;
-        let Some(row) = rows::live(&mut tx, self.store.for_update(), &pool_name, label.as_str()).await? else {
+        let Some(row) =
+            rows::live(&mut tx, self.store.for_update(), &pool_name, label.as_str()).await?
+        else {
             return Err(PoolError::NotFound(child.without_dot()));
         };
         let actor = format!("release {}", child.without_dot());
         rows::end(&mut tx, row.allocation.id, AllocationState::Released, now).await?;
         zones::delete_zone(&mut tx, &child.fqdn(), &actor).await?;
-        self.set_delegation(&mut tx, &pool, &child, false, &actor).await?;
+        self.set_delegation(&mut tx, &pool, &child, false, &actor)
+            .await?;
         tx.commit().await?;
         let mut a = row.allocation;
         a.state = AllocationState::Released;
@@ -321,7 +353,15 @@ impl PoolService {
             .first()
             .map(|n| n.name.name().clone())
             .unwrap_or_else(|| apex.name().clone());
-        let soa = SOA::new(mname, self.config.hostmaster.name().clone(), 1, 10800, 3600, 604800, 300);
+        let soa = SOA::new(
+            mname,
+            self.config.hostmaster.name().clone(),
+            1,
+            10800,
+            3600,
+            604800,
+            300,
+        );
         let mut out = vec![StoredRecord::from_record(&Record::from_rdata(
             apex.name().clone(),
             NS_TTL,
@@ -359,7 +399,11 @@ impl PoolService {
                 pool.domain
             ))));
         };
-        let records = if present { self.ns_records(child) } else { Vec::new() };
+        let records = if present {
+            self.ns_records(child)
+        } else {
+            Vec::new()
+        };
         // DS joins NS here when DNSSEC lands; both go in the same RRset write.
         zones::set_rrsets(conn, &zone, &child.fqdn(), &["NS", "DS"], &records, actor).await?;
         Ok(())
@@ -381,7 +425,15 @@ impl PoolService {
                     continue;
                 }
             };
-            zones::set_rrsets(&mut tx, &zone, &fqdn, &["NS"], &self.ns_records(&pool.domain), "startup").await?;
+            zones::set_rrsets(
+                &mut tx,
+                &zone,
+                &fqdn,
+                &["NS"],
+                &self.ns_records(&pool.domain),
+                "startup",
+            )
+            .await?;
             for ns in &self.config.nameservers {
                 if pool.domain.name().zone_of(ns.name.name()) {
                     let zone = zones::get_zone(&mut tx, &fqdn)
@@ -392,7 +444,15 @@ impl PoolService {
                         .into_iter()
                         .filter(|r| r.name == ns.name.fqdn())
                         .collect();
-                    zones::set_rrsets(&mut tx, &zone, &ns.name.fqdn(), &["A", "AAAA"], &glue, "startup").await?;
+                    zones::set_rrsets(
+                        &mut tx,
+                        &zone,
+                        &ns.name.fqdn(),
+                        &["A", "AAAA"],
+                        &glue,
+                        "startup",
+                    )
+                    .await?;
                 }
             }
             tx.commit().await?;

@@ -122,7 +122,13 @@ mod tests {
     #[test]
     fn default_set_has_seven_names_on_the_lb() {
         let apex = Name::from_ascii("acme.example.test.").unwrap();
-        let recs = render(&RecordTemplate::default_set(), &apex, "192.0.2.1".parse().unwrap(), None).unwrap();
+        let recs = render(
+            &RecordTemplate::default_set(),
+            &apex,
+            "192.0.2.1".parse().unwrap(),
+            None,
+        )
+        .unwrap();
         assert_eq!(
             names(&recs),
             vec![

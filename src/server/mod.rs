@@ -84,22 +84,23 @@ pub async fn spawn(
     addr: SocketAddr,
     zones: SharedZones,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    spawn_bound(addr, zones).await.map(|(_, handle)| handle)
+}
+
+/// Like [`spawn`], also returning the bound address (useful with port 0:
+/// TCP is bound to the port UDP received).
+pub async fn spawn_bound(
+    addr: SocketAddr,
+    zones: SharedZones,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let udp = UdpSocket::bind(addr).await?;
-    // With port 0, bind TCP to the port UDP got so both share one address.
-    let tcp_addr = match udp.local_addr() {
-        Ok(local) if addr.port() == 0 => local,
-        _ => addr,
-    };
-    let tcp = TcpListener::bind(tcp_addr).await?;
-    Ok(serve(udp, tcp, zones))
+    let local = udp.local_addr()?;
+    let tcp = TcpListener::bind(local).await?;
+    Ok((local, serve(udp, tcp, zones)))
 }
 
 /// Serve on already-bound sockets (tests and callers that need the ports).
-pub fn serve(
-    udp: UdpSocket,
-    tcp: TcpListener,
-    zones: SharedZones,
-) -> tokio::task::JoinHandle<()> {
+pub fn serve(udp: UdpSocket, tcp: TcpListener, zones: SharedZones) -> tokio::task::JoinHandle<()> {
     let mut server = Server::new(Handler::new(zones));
     server.register_socket(udp);
     server.register_listener(tcp, TCP_TIMEOUT, TCP_RESPONSE_BUFFER);

@@ -6,7 +6,8 @@ use crate::model::{Allocation, AllocationState};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-const COLUMNS: &str = "id, pool, subdomain, state, reserved_at, expires_at, token_hash, created_by, \
+const COLUMNS: &str =
+    "id, pool, subdomain, state, reserved_at, expires_at, token_hash, created_by, \
      sovereign_fqdn, lb_ip, console_lb_ip, committed_at, released_at";
 
 /// An allocation plus the hash of its reservation token.
@@ -51,21 +52,38 @@ pub async fn live(
         "SELECT {COLUMNS} FROM allocations WHERE pool = $1 AND subdomain = $2 \
          AND state IN ('reserved', 'active'){for_update}"
     );
-    let row = sqlx::query(&q).bind(pool).bind(sub).fetch_optional(&mut *conn).await?;
+    let row = sqlx::query(&q)
+        .bind(pool)
+        .bind(sub)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// The newest allocation of a name in any state.
-pub async fn latest(conn: &mut AnyConnection, pool: &str, sub: &str) -> Result<Option<AllocationRow>, StoreError> {
+pub async fn latest(
+    conn: &mut AnyConnection,
+    pool: &str,
+    sub: &str,
+) -> Result<Option<AllocationRow>, StoreError> {
     let q = format!("SELECT {COLUMNS} FROM allocations WHERE pool = $1 AND subdomain = $2 ORDER BY id DESC LIMIT 1");
-    let row = sqlx::query(&q).bind(pool).bind(sub).fetch_optional(&mut *conn).await?;
+    let row = sqlx::query(&q)
+        .bind(pool)
+        .bind(sub)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Mark a reservation of this name expired if its TTL has run out. Part of
 /// the reserve transaction, so expiry is decided by `expires_at` at the
 /// moment of reserving and no sweeper can race it.
-pub async fn expire_name(conn: &mut AnyConnection, pool: &str, sub: &str, now: i64) -> Result<u64, StoreError> {
+pub async fn expire_name(
+    conn: &mut AnyConnection,
+    pool: &str,
+    sub: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "UPDATE allocations SET state = 'expired' WHERE pool = $1 AND subdomain = $2 \
          AND state = 'reserved' AND expires_at <= $3",
@@ -131,7 +149,12 @@ pub async fn activate(
 }
 
 /// Set a live allocation's end state (`released` or `expired`).
-pub async fn end(conn: &mut AnyConnection, id: i64, state: AllocationState, now: i64) -> Result<(), StoreError> {
+pub async fn end(
+    conn: &mut AnyConnection,
+    id: i64,
+    state: AllocationState,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE allocations SET state = $1, released_at = $2 WHERE id = $3")
         .bind(state.as_str())
         .bind(now)
@@ -148,7 +171,9 @@ impl Store {
             "SELECT {COLUMNS} FROM allocations WHERE pool = $1 AND state IN ('reserved', 'active') ORDER BY subdomain"
         );
         let rows = sqlx::query(&q).bind(pool).fetch_all(self.pool()).await?;
-        rows.iter().map(|r| from_row(r).map(|a| a.allocation)).collect()
+        rows.iter()
+            .map(|r| from_row(r).map(|a| a.allocation))
+            .collect()
     }
 
     /// Mark every reservation past its TTL expired. Reservations own no DNS

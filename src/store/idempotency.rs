@@ -19,7 +19,11 @@ pub const KEY_TTL_MS: i64 = 24 * 3600 * 1000;
 
 impl Store {
     /// The answer stored for `(token, key)`, if any and not older than a day.
-    pub async fn idempotent_answer(&self, token_id: i64, key: &str) -> Result<Option<StoredAnswer>, StoreError> {
+    pub async fn idempotent_answer(
+        &self,
+        token_id: i64,
+        key: &str,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
         let row = sqlx::query(
             "SELECT request_hash, status, body FROM idempotency_keys WHERE token_id = $1 AND idem_key = $2 AND created_at > $3",
         )
@@ -39,7 +43,12 @@ impl Store {
     }
 
     /// Remember an answer; an existing (live) one wins.
-    pub async fn store_answer(&self, token_id: i64, key: &str, a: &StoredAnswer) -> Result<(), StoreError> {
+    pub async fn store_answer(
+        &self,
+        token_id: i64,
+        key: &str,
+        a: &StoredAnswer,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE token_id = $1 AND idem_key = $2 AND created_at <= $3")
             .bind(token_id)

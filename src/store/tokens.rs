@@ -39,14 +39,20 @@ pub fn valid_scope(s: &str) -> bool {
 
 impl Store {
     /// Create a token; returns the secret (shown once) and its id.
-    pub async fn create_token(&self, name: &str, scopes: &[String]) -> Result<(String, i64), StoreError> {
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<(String, i64), StoreError> {
         let mut bytes = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut bytes);
         let secret = format!("pdm_{}", hex::encode(bytes));
         let scopes: Vec<String> = scopes
             .iter()
             .map(|s| match s.strip_prefix("pool:") {
-                Some(d) if d != "*" => format!("pool:{}", d.trim_end_matches('.').to_ascii_lowercase()),
+                Some(d) if d != "*" => {
+                    format!("pool:{}", d.trim_end_matches('.').to_ascii_lowercase())
+                }
                 _ => s.clone(),
             })
             .collect();

@@ -58,7 +58,9 @@ impl StoredRecord {
 
     /// Back to a hickory record.
     pub fn to_record(&self) -> Result<Record, StoreError> {
-        let bad = |m: String| StoreError::Corrupt(format!("{} {} {}: {m}", self.name, self.rtype, self.rdata));
+        let bad = |m: String| {
+            StoreError::Corrupt(format!("{} {} {}: {m}", self.name, self.rtype, self.rdata))
+        };
         let name = Name::from_ascii(&self.name).map_err(|e| bad(e.to_string()))?;
         let rtype = RecordType::from_str(&self.rtype).map_err(|e| bad(e.to_string()))?;
         let rdata = RData::try_from_str(rtype, &self.rdata).map_err(|e| bad(e.to_string()))?;
@@ -67,7 +69,10 @@ impl StoredRecord {
 
     /// Master-file line (for the journal).
     pub fn line(&self) -> String {
-        format!("{} {} IN {} {}", self.name, self.ttl, self.rtype, self.rdata)
+        format!(
+            "{} {} IN {} {}",
+            self.name, self.ttl, self.rtype, self.rdata
+        )
     }
 }
 
@@ -109,11 +114,15 @@ pub async fn get_zone(conn: &mut AnyConnection, name: &str) -> Result<Option<Zon
 }
 
 /// All records of a zone, in a stable order.
-pub async fn zone_records(conn: &mut AnyConnection, zone_id: i64) -> Result<Vec<StoredRecord>, StoreError> {
-    let rows = sqlx::query("SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 ORDER BY id")
-        .bind(zone_id)
-        .fetch_all(&mut *conn)
-        .await?;
+pub async fn zone_records(
+    conn: &mut AnyConnection,
+    zone_id: i64,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let rows =
+        sqlx::query("SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 ORDER BY id")
+            .bind(zone_id)
+            .fetch_all(&mut *conn)
+            .await?;
     rows.into_iter()
         .map(|r| {
             Ok(StoredRecord {
@@ -126,15 +135,21 @@ pub async fn zone_records(conn: &mut AnyConnection, zone_id: i64) -> Result<Vec<
         .collect()
 }
 
-async fn insert_record(conn: &mut AnyConnection, zone_id: i64, r: &StoredRecord) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO records (zone_id, name, rtype, ttl, rdata) VALUES ($1, $2, $3, $4, $5)")
-        .bind(zone_id)
-        .bind(&r.name)
-        .bind(&r.rtype)
-        .bind(r.ttl as i64)
-        .bind(&r.rdata)
-        .execute(&mut *conn)
-        .await?;
+async fn insert_record(
+    conn: &mut AnyConnection,
+    zone_id: i64,
+    r: &StoredRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO records (zone_id, name, rtype, ttl, rdata) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(zone_id)
+    .bind(&r.name)
+    .bind(&r.rtype)
+    .bind(r.ttl as i64)
+    .bind(&r.rdata)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -147,7 +162,12 @@ async fn journal(
     removed: &[StoredRecord],
     actor: &str,
 ) -> Result<(), StoreError> {
-    let lines = |v: &[StoredRecord]| v.iter().map(StoredRecord::line).collect::<Vec<_>>().join("\n");
+    let lines = |v: &[StoredRecord]| {
+        v.iter()
+            .map(StoredRecord::line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     sqlx::query(
         "INSERT INTO zone_journal (zone, serial, op, added, removed, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -190,13 +210,15 @@ pub async fn create_zone(
 ) -> Result<u32, StoreError> {
     let serial = next_serial(0);
     let records = stamp_soa(records, name, serial)?;
-    let row = sqlx::query("INSERT INTO zones (name, kind, serial, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
-        .bind(name)
-        .bind(kind.as_str())
-        .bind(serial as i64)
-        .bind(now_ms())
-        .fetch_one(&mut *conn)
-        .await?;
+    let row = sqlx::query(
+        "INSERT INTO zones (name, kind, serial, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(name)
+    .bind(kind.as_str())
+    .bind(serial as i64)
+    .bind(now_ms())
+    .fetch_one(&mut *conn)
+    .await?;
     let id: i64 = row.try_get("id")?;
     for r in &records {
         insert_record(conn, id, r).await?;
@@ -205,7 +227,11 @@ pub async fn create_zone(
     Ok(serial)
 }
 
-fn stamp_soa(records: &[StoredRecord], zone: &str, serial: u32) -> Result<Vec<StoredRecord>, StoreError> {
+fn stamp_soa(
+    records: &[StoredRecord],
+    zone: &str,
+    serial: u32,
+) -> Result<Vec<StoredRecord>, StoreError> {
     let mut out = Vec::with_capacity(records.len());
     let mut seen = false;
     for r in records {
@@ -255,7 +281,11 @@ async fn set_serial(conn: &mut AnyConnection, zone_id: i64, serial: u32) -> Resu
 }
 
 /// Delete a zone and everything in it. Returns false if it did not exist.
-pub async fn delete_zone(conn: &mut AnyConnection, name: &str, actor: &str) -> Result<bool, StoreError> {
+pub async fn delete_zone(
+    conn: &mut AnyConnection,
+    name: &str,
+    actor: &str,
+) -> Result<bool, StoreError> {
     let Some(zone) = get_zone(conn, name).await? else {
         return Ok(false);
     };
@@ -321,16 +351,25 @@ pub async fn set_rrsets(
     Ok(true)
 }
 
-async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow, current: &[StoredRecord]) -> Result<u32, StoreError> {
+async fn bump_soa(
+    conn: &mut AnyConnection,
+    zone: &ZoneRow,
+    current: &[StoredRecord],
+) -> Result<u32, StoreError> {
     let serial = next_serial(zone.serial);
-    if let Some(soa) = current.iter().find(|r| r.rtype == "SOA" && r.name == zone.name) {
+    if let Some(soa) = current
+        .iter()
+        .find(|r| r.rtype == "SOA" && r.name == zone.name)
+    {
         let new = with_serial(soa, serial)?;
-        sqlx::query("UPDATE records SET rdata = $1 WHERE zone_id = $2 AND name = $3 AND rtype = 'SOA'")
-            .bind(&new.rdata)
-            .bind(zone.id)
-            .bind(&zone.name)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "UPDATE records SET rdata = $1 WHERE zone_id = $2 AND name = $3 AND rtype = 'SOA'",
+        )
+        .bind(&new.rdata)
+        .bind(zone.id)
+        .bind(&zone.name)
+        .execute(&mut *conn)
+        .await?;
     }
     set_serial(conn, zone.id, serial).await?;
     Ok(serial)
@@ -347,12 +386,17 @@ pub struct JournalEntry {
 
 impl Store {
     /// Journal entries with `id > after`, oldest first, at most `limit`.
-    pub async fn journal_after(&self, after: i64, limit: i64) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows = sqlx::query("SELECT id, zone FROM zone_journal WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+    pub async fn journal_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, zone FROM zone_journal WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(JournalEntry {
@@ -389,12 +433,18 @@ impl Store {
     }
 
     /// Import a master file's records as zone `name` (create or replace).
-    pub async fn import_zone(&self, name: &str, records: &[StoredRecord], file_serial: u32) -> Result<u32, StoreError> {
+    pub async fn import_zone(
+        &self,
+        name: &str,
+        records: &[StoredRecord],
+        file_serial: u32,
+    ) -> Result<u32, StoreError> {
         let mut tx = self.pool().begin().await?;
         let serial = match get_zone(&mut tx, name).await? {
             Some(z) => replace_zone(&mut tx, &z, records, file_serial, "import").await?,
             None => {
-                let serial = create_zone(&mut tx, name, ZoneKind::Imported, records, "import").await?;
+                let serial =
+                    create_zone(&mut tx, name, ZoneKind::Imported, records, "import").await?;
                 if file_serial > serial {
                     let z = get_zone(&mut tx, name)
                         .await?

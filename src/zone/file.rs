@@ -20,6 +20,18 @@ pub fn parse_master(
     text: &str,
     origin: Option<&Name>,
 ) -> Result<(Name, Vec<Record>), ZoneFileError> {
+    // hickory would read absolute $INCLUDE paths from the local disk; zone
+    // text may come from the API, so never follow includes.
+    if let Some(line) = text.lines().position(|l| {
+        l.trim_start()
+            .get(..8)
+            .is_some_and(|w| w.eq_ignore_ascii_case("$include"))
+    }) {
+        return Err(ZoneFileError(format!(
+            "line {}: $INCLUDE is not supported",
+            line + 1
+        )));
+    }
     match parse_all(text, origin) {
         Ok(v) => Ok(v),
         Err(msg) => {
@@ -86,8 +98,12 @@ pub fn write_master(origin: &Name, records: &[Record]) -> String {
     let mut origin = origin.clone();
     origin.set_fqdn(true);
     let _ = writeln!(out, "$ORIGIN {}", origin.to_ascii());
-    let soa = records.iter().filter(|r| r.record_type() == RecordType::SOA);
-    let rest = records.iter().filter(|r| r.record_type() != RecordType::SOA);
+    let soa = records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::SOA);
+    let rest = records
+        .iter()
+        .filter(|r| r.record_type() != RecordType::SOA);
     for r in soa.chain(rest) {
         write_record(&mut out, r);
         out.push('\n');
@@ -218,9 +234,7 @@ caa IN CAA 0 issue "letsencrypt.org"
         let text = "@ 60 IN SOA ns hm 1 2 3 4 5\nwww 60 IN A 192.0.2.1\n";
         let (origin, records) = parse_master(text, Some(&name("example.org."))).unwrap();
         assert_eq!(origin, name("example.org."));
-        assert!(records
-            .iter()
-            .any(|r| r.name == name("www.example.org.")));
+        assert!(records.iter().any(|r| r.name == name("www.example.org.")));
     }
 
     #[test]
@@ -228,6 +242,13 @@ caa IN CAA 0 issue "letsencrypt.org"
         let text = "$ORIGIN example.com.\n$TTL 60\n@ IN SOA ns hm 1 2 3 4 5\nwww IN A not-an-ip\nx IN A 192.0.2.1\n";
         let err = parse_master(text, None).unwrap_err().to_string();
         assert!(err.starts_with("line 4:"), "{err}");
+    }
+
+    #[test]
+    fn include_is_rejected() {
+        let text = "$ORIGIN example.com.\n$include /etc/passwd\n";
+        let err = parse_master(text, None).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("$INCLUDE"), "{err}");
     }
 
     #[test]

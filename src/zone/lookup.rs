@@ -197,6 +197,8 @@ pub fn lookup(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
     let mut links: Vec<(Name, Option<Name>)> = Vec::new();
     // Owner for the current step: the query name, then CNAME targets.
     let mut current: Name = qname.clone();
+    // Tree keys are FQDNs and hickory orders FQDN and relative names apart.
+    current.set_fqdn(true);
     let end = loop {
         let Some(loc) = zone.locate(&current, qtype) else {
             if links.is_empty() {
@@ -392,7 +394,9 @@ _sip._tcp IN SRV 10 60 5060 web
         let a = q(&z, "www.example.com.", RecordType::A);
         assert_eq!(types(&a.answers), vec![RecordType::CNAME, RecordType::A]);
         assert_eq!(a.answers[1].name, n("web.example.com."));
-        assert!(matches!(a.kind, AnswerKind::CnameChain { ref end, .. } if **end == AnswerKind::Positive));
+        assert!(
+            matches!(a.kind, AnswerKind::CnameChain { ref end, .. } if **end == AnswerKind::Positive)
+        );
         // CNAME query returns just the CNAME.
         let a = q(&z, "www.example.com.", RecordType::CNAME);
         assert_eq!(types(&a.answers), vec![RecordType::CNAME]);
@@ -404,7 +408,10 @@ _sip._tcp IN SRV 10 60 5060 web
         let z = zone();
         let a = q(&z, "loop1.example.com.", RecordType::A);
         assert_eq!(a.rcode, ResponseCode::NoError);
-        assert_eq!(types(&a.answers), vec![RecordType::CNAME, RecordType::CNAME]);
+        assert_eq!(
+            types(&a.answers),
+            vec![RecordType::CNAME, RecordType::CNAME]
+        );
     }
 
     #[test]
@@ -431,7 +438,10 @@ _sip._tcp IN SRV 10 60 5060 web
         let a = q(&z, "tochild.example.com.", RecordType::A);
         assert!(a.authoritative);
         assert_eq!(types(&a.answers), vec![RecordType::CNAME]);
-        assert!(a.authority.iter().all(|r| r.record_type() == RecordType::NS));
+        assert!(a
+            .authority
+            .iter()
+            .all(|r| r.record_type() == RecordType::NS));
         assert_eq!(a.authority.len(), 3);
     }
 
@@ -574,6 +584,33 @@ _sip._tcp IN SRV 10 60 5060 web
         let a = q(&z, "example.com.", RecordType::SOA);
         assert_eq!(types(&a.answers), vec![RecordType::SOA]);
         assert_eq!(a.answers[0].ttl, 3600);
+    }
+
+    #[test]
+    fn relative_qname_is_treated_as_fqdn() {
+        let z = zone();
+        let qn = Name::from_ascii("web.example.com").unwrap();
+        assert!(!qn.is_fqdn());
+        assert_eq!(lookup(&z, &qn, RecordType::A).answers.len(), 1);
+    }
+
+    #[test]
+    fn wildcard_owner_without_siblings_creates_ent() {
+        let (origin, records) = parse_master(
+            "$ORIGIN example.com.\n@ 60 IN SOA ns hm 1 1 1 1 60\n*.only 60 IN A 192.0.2.1\n",
+            None,
+        )
+        .unwrap();
+        let z = Zone::new(origin, records).unwrap();
+        // only.example.com exists as an ENT: NODATA, and names below match the wildcard.
+        let a = q(&z, "only.example.com.", RecordType::A);
+        assert_eq!(a.rcode, ResponseCode::NoError);
+        assert!(a.answers.is_empty());
+        assert_eq!(q(&z, "x.only.example.com.", RecordType::A).answers.len(), 1);
+        assert_eq!(
+            q(&z, "x.other.example.com.", RecordType::A).rcode,
+            ResponseCode::NXDomain
+        );
     }
 
     #[test]

@@ -102,7 +102,10 @@ impl Zone {
             let mut owner = rec.name.to_lowercase();
             owner.set_fqdn(true);
             if !origin.zone_of(&owner) {
-                return Err(ZoneError::OutOfZone(rec.name.to_string(), origin.to_string()));
+                return Err(ZoneError::OutOfZone(
+                    rec.name.to_string(),
+                    origin.to_string(),
+                ));
             }
             if rec.dns_class != DNSClass::IN {
                 return Err(ZoneError::BadClass(
@@ -125,7 +128,10 @@ impl Zone {
             }
             if rtype == RecordType::SOA {
                 if owner != origin {
-                    return Err(ZoneError::SoaNotAtApex(owner.to_string(), origin.to_string()));
+                    return Err(ZoneError::SoaNotAtApex(
+                        owner.to_string(),
+                        origin.to_string(),
+                    ));
                 }
                 if soa.as_ref().is_some_and(|s| s.data != rec.data) {
                     return Err(ZoneError::MultipleSoa(origin.to_string()));
@@ -177,7 +183,8 @@ impl Zone {
                     r.ttl = ttl;
                 }
                 // Deterministic order for export and answers.
-                set.records.sort_by_cached_key(|r| r.data.to_bytes().unwrap_or_default());
+                set.records
+                    .sort_by_cached_key(|r| r.data.to_bytes().unwrap_or_default());
             }
             let has_cname = node.rrset(RecordType::CNAME).is_some();
             if has_cname {
@@ -198,16 +205,22 @@ impl Zone {
             }
         }
 
-        // Occlusion: any node with a cut strictly above it (between apex and itself).
-        let cuts: Vec<Name> = nodes
-            .iter()
-            .filter(|(_, n)| n.cut)
-            .map(|(k, _)| k.clone())
-            .collect();
-        let has_cuts = !cuts.is_empty();
-        if has_cuts {
-            for (name, node) in nodes.iter_mut() {
-                node.occluded = cuts.iter().any(|c| c != name && c.zone_of(name));
+        // Occlusion: a node with a cut strictly above it. In canonical order
+        // a subtree is contiguous right after its root, so one pass tracking
+        // the current topmost cut suffices (pool zones hold many cuts).
+        let mut has_cuts = false;
+        let mut current_cut: Option<Name> = None;
+        for (name, node) in nodes.iter_mut() {
+            if let Some(cut) = &current_cut {
+                if cut.zone_of(name) {
+                    node.occluded = true;
+                    continue;
+                }
+            }
+            current_cut = None;
+            if node.cut {
+                has_cuts = true;
+                current_cut = Some(name.clone());
             }
         }
 
@@ -416,9 +429,18 @@ mod tests {
     fn empty_non_terminals_inserted() {
         let text = format!("{BASE}a.b.c IN A 192.0.2.3\n");
         let z = build(&text).unwrap();
-        assert!(z.node(&name("c.example.com.")).unwrap().is_empty_non_terminal());
-        assert!(z.node(&name("B.c.example.com.")).unwrap().is_empty_non_terminal());
-        assert!(!z.node(&name("a.b.c.example.com.")).unwrap().is_empty_non_terminal());
+        assert!(z
+            .node(&name("c.example.com."))
+            .unwrap()
+            .is_empty_non_terminal());
+        assert!(z
+            .node(&name("B.c.example.com."))
+            .unwrap()
+            .is_empty_non_terminal());
+        assert!(!z
+            .node(&name("a.b.c.example.com."))
+            .unwrap()
+            .is_empty_non_terminal());
     }
 
     #[test]
@@ -430,6 +452,27 @@ mod tests {
         assert!(!z.node(&name("example.com.")).unwrap().cut);
         let sub = z.node(&name("sub.example.com.")).unwrap();
         assert_eq!(sub.rrset(RecordType::NS).unwrap().additional.len(), 1);
+    }
+
+    #[test]
+    fn nested_cuts_and_siblings() {
+        let text = format!(
+            "{BASE}a IN NS ns1\nx.a IN NS ns1\ny.x.a IN A 192.0.2.1\nab IN A 192.0.2.2\nb.a IN A 192.0.2.3\n"
+        );
+        let z = build(&text).unwrap();
+        let flag = |s: &str| {
+            let n = z.node(&name(s)).unwrap();
+            (n.cut, n.occluded)
+        };
+        assert_eq!(flag("a.example.com."), (true, false));
+        assert_eq!(flag("x.a.example.com."), (true, true));
+        assert_eq!(flag("y.x.a.example.com."), (false, true));
+        assert_eq!(flag("b.a.example.com."), (false, true));
+        assert_eq!(flag("ab.example.com."), (false, false));
+        assert_eq!(
+            z.topmost_cut(&name("y.x.a.example.com.")).unwrap().0,
+            &name("a.example.com.")
+        );
     }
 
     #[test]

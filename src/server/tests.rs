@@ -1,0 +1,197 @@
+//! End-to-end tests: a real server on loopback, queried over UDP and TCP.
+
+use super::*;
+use crate::zone::file::parse_master;
+use crate::zone::{Zone, ZoneSet};
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+fn zones() -> SharedZones {
+    let mut text = String::from(
+        "$ORIGIN example.com.\n$TTL 300\n@ IN SOA ns1 hm 7 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.2\n",
+    );
+    for i in 0..40 {
+        text.push_str(&format!("big IN TXT \"{i:03}{}\"\n", "x".repeat(97)));
+    }
+    let (origin, records) = parse_master(&text, None).unwrap();
+    let mut set = ZoneSet::new();
+    set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    Arc::new(ArcSwap::from_pointee(set))
+}
+
+async fn start() -> (SocketAddr, SharedZones) {
+    let z = zones();
+    let (addr, _handle) = spawn_bound("127.0.0.1:0".parse().unwrap(), z.clone())
+        .await
+        .unwrap();
+    (addr, z)
+}
+
+fn query(id: u16, name: &str, t: RecordType, edns: Option<(u16, u8)>) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.id = id;
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+    if let Some((size, version)) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        e.set_version(version);
+        m.set_edns(e);
+    }
+    m.to_vec().unwrap()
+}
+
+async fn udp(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(bytes, addr).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    match timeout(Duration::from_secs(2), sock.recv_from(&mut buf)).await {
+        Ok(Ok((n, _))) => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        _ => None,
+    }
+}
+
+async fn tcp_exchange(stream: &mut TcpStream, bytes: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(bytes.len()).unwrap().to_be_bytes();
+    stream.write_all(&len).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut lb = [0u8; 2];
+    timeout(Duration::from_secs(2), stream.read_exact(&mut lb))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut buf = vec![0u8; u16::from_be_bytes(lb) as usize];
+    stream.read_exact(&mut buf).await.unwrap();
+    buf
+}
+
+#[tokio::test]
+async fn udp_answer_preserves_case_byte_for_byte() {
+    let (addr, _) = start().await;
+    let q = query(7, "WwW.eXaMpLe.CoM.", RecordType::A, None);
+    let r = udp(addr, &q).await.expect("answer");
+    let m = Message::from_vec(&r).unwrap();
+    assert_eq!(m.metadata.id, 7);
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(&r[12..q.len()], &q[12..]);
+    assert!(m.answers[0]
+        .name
+        .eq_case(&Name::from_ascii("WwW.eXaMpLe.CoM.").unwrap()));
+}
+
+#[tokio::test]
+async fn udp_truncates_at_512_without_edns_and_1232_with() {
+    let (addr, _) = start().await;
+    let r = udp(addr, &query(1, "big.example.com.", RecordType::TXT, None))
+        .await
+        .unwrap();
+    assert!(r.len() <= 512);
+    let m = Message::from_vec(&r).unwrap();
+    assert!(m.metadata.truncation);
+
+    let r = udp(
+        addr,
+        &query(2, "big.example.com.", RecordType::TXT, Some((4096, 0))),
+    )
+    .await
+    .unwrap();
+    assert!(r.len() <= 1232, "{}", r.len());
+    let m = Message::from_vec(&r).unwrap();
+    assert!(m.metadata.truncation);
+    assert_eq!(m.edns.unwrap().max_payload(), 1232);
+}
+
+#[tokio::test]
+async fn udp_badvers_and_refused() {
+    let (addr, _) = start().await;
+    let r = udp(
+        addr,
+        &query(3, "www.example.com.", RecordType::A, Some((1232, 1))),
+    )
+    .await
+    .unwrap();
+    let m = Message::from_vec(&r).unwrap();
+    // 16 decodes as BADSIG (same code as BADVERS).
+    assert_eq!(u16::from(m.metadata.response_code), 16);
+    assert!(m.answers.is_empty());
+
+    let r = udp(addr, &query(4, "www.example.org.", RecordType::A, None))
+        .await
+        .unwrap();
+    let m = Message::from_vec(&r).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+}
+
+#[tokio::test]
+async fn tcp_two_queries_one_connection_full_answer() {
+    let (addr, _) = start().await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let r1 = tcp_exchange(
+        &mut s,
+        &query(10, "big.example.com.", RecordType::TXT, None),
+    )
+    .await;
+    let m1 = Message::from_vec(&r1).unwrap();
+    assert_eq!(m1.metadata.id, 10);
+    assert!(!m1.metadata.truncation);
+    assert_eq!(m1.answers.len(), 40);
+    let r2 = tcp_exchange(&mut s, &query(11, "nx.example.com.", RecordType::A, None)).await;
+    let m2 = Message::from_vec(&r2).unwrap();
+    assert_eq!(m2.metadata.id, 11);
+    assert_eq!(m2.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(m2.authorities.len(), 1);
+}
+
+#[tokio::test]
+async fn garbage_gets_formerr_or_nothing_and_server_survives() {
+    let (addr, _) = start().await;
+    // A header claiming one question followed by junk.
+    let junk = [
+        0xab, 0xcd, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0xff, 0x01,
+    ];
+    if let Some(r) = udp(addr, &junk).await {
+        let m = Message::from_vec(&r).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+        assert_eq!(m.metadata.id, 0xabcd);
+    }
+    // Too short for a header: silently dropped.
+    assert!(udp(addr, &[1, 2, 3]).await.is_none());
+    // Still answering.
+    let r = udp(addr, &query(5, "www.example.com.", RecordType::A, None))
+        .await
+        .unwrap();
+    assert_eq!(Message::from_vec(&r).unwrap().answers.len(), 1);
+}
+
+#[tokio::test]
+async fn zone_swap_is_seen_by_next_query() {
+    let (addr, z) = start().await;
+    let (origin, records) = parse_master(
+        "$ORIGIN example.org.\n@ 60 IN SOA ns hm 1 1 1 1 1\nwww 60 IN A 192.0.2.9\n",
+        None,
+    )
+    .unwrap();
+    let mut set = (**z.load()).clone();
+    set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    z.store(Arc::new(set));
+    let r = udp(addr, &query(6, "www.example.org.", RecordType::A, None))
+        .await
+        .unwrap();
+    let m = Message::from_vec(&r).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 1);
+}
+
+#[tokio::test]
+async fn spawn_fails_when_port_taken() {
+    let (addr, _) = start().await;
+    assert!(spawn(addr, zones()).await.is_err());
+}
