@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 pub use serde_json::{json, Value};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 
 /// Path of the binary under test.
@@ -110,13 +110,26 @@ impl Config {
 
     /// Pool with defaults (TTL and public_check keys omitted).
     pub fn pool(mut self, domain: &str) -> Self {
-        self.pools.push(PoolCfg { domain: domain.to_string(), reservation_ttl_secs: None, public_check: None });
+        self.pools.push(PoolCfg {
+            domain: domain.to_string(),
+            reservation_ttl_secs: None,
+            public_check: None,
+        });
         self
     }
 
     /// Pool with explicit TTL / public_check.
-    pub fn pool_with(mut self, domain: &str, reservation_ttl_secs: Option<u64>, public_check: Option<bool>) -> Self {
-        self.pools.push(PoolCfg { domain: domain.to_string(), reservation_ttl_secs, public_check });
+    pub fn pool_with(
+        mut self,
+        domain: &str,
+        reservation_ttl_secs: Option<u64>,
+        public_check: Option<bool>,
+    ) -> Self {
+        self.pools.push(PoolCfg {
+            domain: domain.to_string(),
+            reservation_ttl_secs,
+            public_check,
+        });
         self
     }
 
@@ -136,7 +149,11 @@ impl Config {
         out.push_str(&self.extra);
         for ns in &self.nameservers {
             let addrs: Vec<String> = ns.addresses.iter().map(|a| q(a)).collect();
-            out.push_str(&format!("\n[[nameservers]]\nname = {}\naddresses = [{}]\n", q(&ns.name), addrs.join(", ")));
+            out.push_str(&format!(
+                "\n[[nameservers]]\nname = {}\naddresses = [{}]\n",
+                q(&ns.name),
+                addrs.join(", ")
+            ));
         }
         for p in &self.pools {
             out.push_str(&format!("\n[[pools]]\ndomain = {}\n", q(&p.domain)));
@@ -188,7 +205,10 @@ static UNIQUE: AtomicU64 = AtomicU64::new(0);
 /// A short random-ish lowercase id, unique within the process.
 pub fn unique_id() -> String {
     let n = UNIQUE.fetch_add(1, Ordering::SeqCst);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let r = uuid::Uuid::new_v4().simple().to_string();
     format!("{}{:x}{}", &r[..8], n, (t % 1000) as u32)
 }
@@ -200,7 +220,11 @@ impl Backend {
         match self {
             Backend::Sqlite => {
                 let path = dir.join("pdm.db");
-                Some(Db { url: format!("sqlite://{}", path.display()), backend: self, pg: None })
+                Some(Db {
+                    url: format!("sqlite://{}", path.display()),
+                    backend: self,
+                    pg: None,
+                })
             }
             Backend::Postgres => {
                 let admin = match std::env::var("PDM_TEST_POSTGRES_URL") {
@@ -214,10 +238,15 @@ impl Backend {
                     }
                 };
                 let name = format!("pdm_t_{}", unique_id());
-                pg_exec(&admin, &format!("CREATE DATABASE \"{name}\""))
-                    .unwrap_or_else(|e| panic!("cannot create database {name} through PDM_TEST_POSTGRES_URL: {e}"));
+                pg_exec(&admin, &format!("CREATE DATABASE \"{name}\"")).unwrap_or_else(|e| {
+                    panic!("cannot create database {name} through PDM_TEST_POSTGRES_URL: {e}")
+                });
                 let url = replace_db_in_url(&admin, &name);
-                Some(Db { url, backend: self, pg: Some((admin, name)) })
+                Some(Db {
+                    url,
+                    backend: self,
+                    pg: Some((admin, name)),
+                })
             }
         }
     }
@@ -226,20 +255,32 @@ impl Backend {
 impl Drop for Db {
     fn drop(&mut self) {
         if let Some((admin, name)) = &self.pg {
-            let _ = pg_exec(admin, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            let _ = pg_exec(
+                admin,
+                &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            );
         }
     }
 }
 
 fn pg_exec(url: &str, sql: &str) -> Result<(), String> {
     use sqlx::Connection;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let mut conn = tokio::time::timeout(Duration::from_secs(15), sqlx::postgres::PgConnection::connect(url))
+        let mut conn = tokio::time::timeout(
+            Duration::from_secs(15),
+            sqlx::postgres::PgConnection::connect(url),
+        )
+        .await
+        .map_err(|_| "timeout connecting to postgres".to_string())?
+        .map_err(|e| e.to_string())?;
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
             .await
-            .map_err(|_| "timeout connecting to postgres".to_string())?
             .map_err(|e| e.to_string())?;
-        sqlx::raw_sql(sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
         let _ = conn.close().await;
         Ok(())
     })
@@ -252,7 +293,10 @@ pub fn replace_db_in_url(url: &str, name: &str) -> String {
         None => (url, ""),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
     format!("{}/{}{}", &base[..authority_end], name, query)
 }
 
@@ -265,7 +309,11 @@ static PORT_LOCK: Mutex<()> = Mutex::new(());
 /// A TCP port free on 127.0.0.1 (for HTTP).
 pub fn free_tcp_port() -> u16 {
     let _g = PORT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A port free on 127.0.0.1 for both UDP and TCP (for DNS).
@@ -366,7 +414,10 @@ impl PdmServer {
     /// Start `pdm serve` on fresh ports with a fresh database; waits for `/readyz` == 200.
     /// Returns `None` only when the backend is skipped (Postgres without `PDM_TEST_POSTGRES_URL`).
     pub fn start(backend: Backend, config: Config) -> Option<PdmServer> {
-        let dir = tempfile::Builder::new().prefix("pdm-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-test-")
+            .tempdir()
+            .expect("tempdir");
         let db = backend.fresh_db(dir.path())?;
         let config_path = dir.path().join("pdm.toml");
         fs::write(&config_path, config.to_toml()).expect("write config");
@@ -402,7 +453,10 @@ impl PdmServer {
                 }
             }
         }
-        panic!("pdm serve did not become ready: {last}\n--- server log ---\n{}", srv.log());
+        panic!(
+            "pdm serve did not become ready: {last}\n--- server log ---\n{}",
+            srv.log()
+        );
     }
 
     /// Database URL given to the server.
@@ -415,7 +469,10 @@ impl PdmServer {
     }
 
     fn log_paths(&self) -> (PathBuf, PathBuf) {
-        (self.dir.path().join("stdout.log"), self.dir.path().join("stderr.log"))
+        (
+            self.dir.path().join("stdout.log"),
+            self.dir.path().join("stderr.log"),
+        )
     }
 
     /// Everything the server printed so far (all starts), stdout then stderr.
@@ -432,12 +489,21 @@ impl PdmServer {
 
     fn spawn_and_wait(&mut self, timeout: Duration) -> Result<(), String> {
         let (o, e) = self.log_paths();
-        let open = |p: &Path| OpenOptions::new().create(true).append(true).open(p).expect("log file");
+        let open = |p: &Path| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .expect("log file")
+        };
         let mut out = open(&o);
         let mut err = open(&e);
         self.starts += 1;
         use std::io::Write;
-        let banner = format!("\n===== start #{} http={} dns={} =====\n", self.starts, self.http_addr, self.dns_addr);
+        let banner = format!(
+            "\n===== start #{} http={} dns={} =====\n",
+            self.starts, self.http_addr, self.dns_addr
+        );
         let _ = out.write_all(banner.as_bytes());
         let _ = err.write_all(banner.as_bytes());
         let mut cmd = Command::new(PDM);
@@ -467,7 +533,10 @@ impl PdmServer {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
                     self.child = None;
-                    return Err(format!("pdm serve exited early with {st}: {}", tail(&self.log(), 3000)));
+                    return Err(format!(
+                        "pdm serve exited early with {st}: {}",
+                        tail(&self.log(), 3000)
+                    ));
                 }
             }
             if let Ok(r) = quick.get(&url).send() {
@@ -542,7 +611,11 @@ impl PdmServer {
         let out = self.cli(&args);
         assert!(out.success(), "pdm token create failed: {out:?}");
         let tok = out.stdout.trim().to_string();
-        assert!(!tok.is_empty() && !tok.contains('\n'), "token create must print one line, got {:?}", out.stdout);
+        assert!(
+            !tok.is_empty() && !tok.contains('\n'),
+            "token create must print one line, got {:?}",
+            out.stdout
+        );
         tok
     }
 
@@ -564,7 +637,14 @@ impl PdmServer {
     // ----- HTTP -----
 
     /// General request. `headers` are extra (name, value) pairs.
-    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Body<'_>, headers: &[(&str, &str)]) -> Resp {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Body<'_>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let url = format!("{}{}", self.http_base(), path);
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut rb = self.client.request(m, &url);
@@ -576,15 +656,33 @@ impl PdmServer {
         }
         rb = match body {
             Body::None => rb,
-            Body::Json(v) => rb.header("Content-Type", "application/json").body(serde_json::to_vec(v).unwrap()),
-            Body::Raw(b) => rb.header("Content-Type", "application/json").body(b.to_vec()),
+            Body::Json(v) => rb
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(v).unwrap()),
+            Body::Raw(b) => rb
+                .header("Content-Type", "application/json")
+                .body(b.to_vec()),
         };
-        let r = rb.send().unwrap_or_else(|e| panic!("{method} {path}: {e}\n--- server log ---\n{}", tail(&self.log(), 4000)));
+        let r = rb.send().unwrap_or_else(|e| {
+            panic!(
+                "{method} {path}: {e}\n--- server log ---\n{}",
+                tail(&self.log(), 4000)
+            )
+        });
         let status = r.status().as_u16();
-        let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(|s| s.to_string());
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.to_string());
         let text = r.text().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
-        Resp { status, body, text, content_type }
+        Resp {
+            status,
+            body,
+            text,
+            content_type,
+        }
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -598,7 +696,13 @@ impl PdmServer {
     }
 
     /// POST with extra headers (e.g. `Idempotency-Key`).
-    pub fn post_h(&self, path: &str, token: Option<&str>, json: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
+    pub fn post_h(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        json: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let r = self.request("POST", path, token, Body::Json(json), headers);
         (r.status, r.body)
     }
@@ -623,17 +727,31 @@ impl PdmServer {
 
     pub fn reserve(&self, pool: &str, sub: &str) -> (u16, Value) {
         let t = self.admin_token();
-        self.post(&format!("/api/v1/pool/{pool}/reserve"), Some(&t), &json!({ "subdomain": sub }))
+        self.post(
+            &format!("/api/v1/pool/{pool}/reserve"),
+            Some(&t),
+            &json!({ "subdomain": sub }),
+        )
     }
 
     /// Reserve and assert 201; returns the reservation token.
     pub fn reserve_ok(&self, pool: &str, sub: &str) -> String {
         let (st, b) = self.reserve(pool, sub);
         assert_eq!(st, 201, "reserve {sub}.{pool}: {b}");
-        b["reservationToken"].as_str().unwrap_or_else(|| panic!("no reservationToken in {b}")).to_string()
+        b["reservationToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no reservationToken in {b}"))
+            .to_string()
     }
 
-    pub fn commit(&self, pool: &str, sub: &str, token: &str, lb: &str, console: Option<&str>) -> (u16, Value) {
+    pub fn commit(
+        &self,
+        pool: &str,
+        sub: &str,
+        token: &str,
+        lb: &str,
+        console: Option<&str>,
+    ) -> (u16, Value) {
         let t = self.admin_token();
         let mut body = json!({
             "subdomain": sub,
@@ -657,7 +775,11 @@ impl PdmServer {
 
     pub fn release(&self, pool: &str, sub: &str) -> (u16, Value) {
         let t = self.admin_token();
-        self.delete(&format!("/api/v1/pool/{pool}/release"), Some(&t), Some(&json!({ "subdomain": sub })))
+        self.delete(
+            &format!("/api/v1/pool/{pool}/release"),
+            Some(&t),
+            Some(&json!({ "subdomain": sub })),
+        )
     }
 
     pub fn check(&self, pool: &str, sub: &str) -> (u16, Value) {
@@ -669,7 +791,8 @@ impl PdmServer {
 
     /// One UDP query to the server's DNS port (RD=0), 2 s timeout, 3 tries.
     pub fn dig(&self, name: &str, qtype: RecordType) -> DigResult {
-        dig_at(self.dns_addr, name, qtype).unwrap_or_else(|e| panic!("dig {name} {qtype}: {e}\n{}", tail(&self.log(), 3000)))
+        dig_at(self.dns_addr, name, qtype)
+            .unwrap_or_else(|e| panic!("dig {name} {qtype}: {e}\n{}", tail(&self.log(), 3000)))
     }
 }
 
@@ -677,7 +800,12 @@ impl Drop for PdmServer {
     fn drop(&mut self) {
         self.kill9();
         if std::thread::panicking() {
-            eprintln!("--- pdm server log ({:?}, {}) ---\n{}", self.backend, self.db.url, tail(&self.log(), 8000));
+            eprintln!(
+                "--- pdm server log ({:?}, {}) ---\n{}",
+                self.backend,
+                self.db.url,
+                tail(&self.log(), 8000)
+            );
         }
     }
 }
@@ -741,7 +869,11 @@ pub fn run_cli(args: &[String], cwd: &Path) -> CliOut {
         let _ = fs::remove_file(p);
         s
     };
-    CliOut { code, stdout: rd(&out_p), stderr: rd(&err_p) }
+    CliOut {
+        code,
+        stdout: rd(&out_p),
+        stderr: rd(&err_p),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -784,7 +916,11 @@ pub struct DigResult {
 impl DigResult {
     /// RDATA of answer records of type `t`.
     pub fn answer_data(&self, t: RecordType) -> Vec<String> {
-        self.answer_rrs.iter().filter(|r| r.rtype == t).map(|r| r.data.clone()).collect()
+        self.answer_rrs
+            .iter()
+            .filter(|r| r.rtype == t)
+            .map(|r| r.data.clone())
+            .collect()
     }
 
     /// Authority records of type `t`.
@@ -800,7 +936,11 @@ impl DigResult {
 impl std::fmt::Display for DigResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "rcode={} aa={} tc={}", self.rcode, self.aa, self.tc)?;
-        for (sec, rrs) in [("ANSWER", &self.answer_rrs), ("AUTHORITY", &self.authority_rrs), ("ADDITIONAL", &self.additional_rrs)] {
+        for (sec, rrs) in [
+            ("ANSWER", &self.answer_rrs),
+            ("AUTHORITY", &self.authority_rrs),
+            ("ADDITIONAL", &self.additional_rrs),
+        ] {
             for r in rrs {
                 writeln!(f, "  {sec}: {r}")?;
             }
@@ -857,14 +997,18 @@ pub fn dig_at(addr: SocketAddr, name: &str, qtype: RecordType) -> Result<DigResu
                         Ok(m) => m,
                         Err(e) => return Err(format!("unparseable response: {e}")),
                     };
-                    if resp.metadata.id != id || resp.metadata.message_type != MessageType::Response {
+                    if resp.metadata.id != id || resp.metadata.message_type != MessageType::Response
+                    {
                         continue;
                     }
-                    let _ = OpCode::Query;
                     let answer_rrs: Vec<Rr> = resp.answers.iter().map(rr_of).collect();
                     let authority_rrs: Vec<Rr> = resp.authorities.iter().map(rr_of).collect();
                     let additional_rrs: Vec<Rr> = resp.additionals.iter().map(rr_of).collect();
-                    let short = |v: &Vec<Rr>| v.iter().map(|r| format!("{} {} {}", r.name, r.rtype, r.data)).collect();
+                    let short = |v: &Vec<Rr>| {
+                        v.iter()
+                            .map(|r| format!("{} {} {}", r.name, r.rtype, r.data))
+                            .collect()
+                    };
                     return Ok(DigResult {
                         rcode: rcode_str(resp.metadata.response_code),
                         aa: resp.metadata.authoritative,
@@ -876,6 +1020,15 @@ pub fn dig_at(addr: SocketAddr, name: &str, qtype: RecordType) -> Result<DigResu
                         authority_rrs,
                         additional_rrs,
                     });
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    last = "timeout (no answer within 2 s)".into();
+                    break;
                 }
                 Err(e) => {
                     last = e.to_string();
@@ -908,17 +1061,34 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Assert an error body `{"error": code, "detail": string}`.
 #[track_caller]
 pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
-    assert_eq!(status, want_status, "want {want_status} {want_code}, got {status}: {body}");
-    assert_eq!(body["error"].as_str(), Some(want_code), "want error code {want_code:?}, got {status}: {body}");
-    assert!(body.get("detail").map(|d| d.is_string()).unwrap_or(false), "error body must have a string detail: {body}");
+    assert_eq!(
+        status, want_status,
+        "want {want_status} {want_code}, got {status}: {body}"
+    );
+    assert_eq!(
+        body["error"].as_str(),
+        Some(want_code),
+        "want error code {want_code:?}, got {status}: {body}"
+    );
+    assert!(
+        body.get("detail").map(|d| d.is_string()).unwrap_or(false),
+        "error body must have a string detail: {body}"
+    );
 }
 
 /// Assert `v` is an RFC 3339 timestamp in UTC; returns it.
 #[track_caller]
 pub fn assert_rfc3339_utc(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
-    let s = v.as_str().unwrap_or_else(|| panic!("timestamp must be a string: {v}"));
-    let t = chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("not RFC 3339: {s}: {e}"));
-    assert_eq!(t.offset().local_minus_utc(), 0, "timestamp must be UTC: {s}");
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("timestamp must be a string: {v}"));
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("not RFC 3339: {s}: {e}"));
+    assert_eq!(
+        t.offset().local_minus_utc(),
+        0,
+        "timestamp must be UTC: {s}"
+    );
     t
 }
 
