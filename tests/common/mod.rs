@@ -419,6 +419,26 @@ impl PdmServer {
             .tempdir()
             .expect("tempdir");
         let db = backend.fresh_db(dir.path())?;
+        Some(Self::start_on(backend, config, db, dir))
+    }
+
+    /// A second `pdm serve` on the same database and config, on its own ports:
+    /// a replica. It does not own (drop) the database.
+    #[allow(dead_code)]
+    pub fn replica(&self) -> PdmServer {
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-test-replica-")
+            .tempdir()
+            .expect("tempdir");
+        let db = Db {
+            url: self.db.url.clone(),
+            backend: self.backend,
+            pg: None,
+        };
+        Self::start_on(self.backend, self.config.clone(), db, dir)
+    }
+
+    fn start_on(backend: Backend, config: Config, db: Db, dir: tempfile::TempDir) -> PdmServer {
         let config_path = dir.path().join("pdm.toml");
         fs::write(&config_path, config.to_toml()).expect("write config");
         let client = reqwest::blocking::Client::builder()
@@ -444,7 +464,7 @@ impl PdmServer {
             srv.http_addr = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
             srv.dns_addr = SocketAddr::from(([127, 0, 0, 1], free_udp_tcp_port()));
             match srv.spawn_and_wait(READY_TIMEOUT) {
-                Ok(()) => return Some(srv),
+                Ok(()) => return srv,
                 Err(e) => {
                     last = e;
                     if !looks_like_bind_failure(&last) {
