@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# bench/api.sh — pdm HTTP API figures on SQLite (release build), one bounded run.
+#
+#  1. `check` at a fixed offered rate (wrk + bench/check.lua pacing): achieved rps, p50/p90/p99.
+#  2. `check` closed-loop saturation (same connections, no pacing): max rps and latency.
+#  3. Full reserve -> commit -> release cycles (bench/cycle.py, stdlib only): cycles/s, per-step
+#     p50/p99, with 1 and with 4 concurrent clients.
+# The server is pinned to CPU 0 and the load generators to CPU 1. Benchmarks report; they do
+# not assert.
+#
+# Env: DURATION (s, default 10)  CHECK_RATE (default 2000)  CONNS (default 4)
+#      PDM_BIN (skip `cargo build --release`)  DATABASE (default sqlite in a temp dir)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DURATION=${DURATION:-10}
+CHECK_RATE=${CHECK_RATE:-2000}
+CONNS=${CONNS:-4}
+POOL=example.test
+MAX_SECONDS=$((DURATION * 6 + 240))
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
+missing=()
+for spec in wrk:wrk curl:curl python3:python3 util-linux:taskset; do
+    command -v "${spec#*:}" >/dev/null 2>&1 || missing+=("${spec%%:*}")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    log "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [[ -z ${PDM_BIN:-} ]]; then
+    log "cargo build --release"
+    cargo build --release --bin pdm >&2
+    PDM_BIN=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/pdm
+fi
+[[ -x $PDM_BIN ]] || die "pdm binary not found: $PDM_BIN"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pdm-bench-api.XXXXXX")
+declare -a PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    sleep 0.5
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        port_in_use "$p" || { echo "$p"; return; }
+    done
+}
+
+while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
+DB=${DATABASE:-sqlite://$TMP/pdm.db}
+HTTP_PORT=$(free_port)
+DNS_PORT=$(free_port)
+BASE=http://127.0.0.1:$HTTP_PORT
+
+"$PDM_BIN" --database "$DB" migrate >"$TMP/migrate.log" 2>&1 ||
+    { cat "$TMP/migrate.log" >&2; die "pdm migrate failed"; }
+TOKEN=$("$PDM_BIN" --database "$DB" token create --name bench --scope admin 2>"$TMP/token.log" | tail -n 1)
+[[ -n $TOKEN ]] || { cat "$TMP/token.log" >&2; die "pdm token create printed nothing"; }
+
+RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
+    --http "127.0.0.1:$HTTP_PORT" --dns "127.0.0.1:$DNS_PORT" >"$TMP/pdm.log" 2>&1 &
+PDM_PID=$!
+PIDS+=("$PDM_PID")
+(
+    end=$((SECONDS + MAX_SECONDS))
+    while ((SECONDS < end)); do sleep 1; kill -0 "$PDM_PID" 2>/dev/null || exit 0; done
+    kill -KILL "$PDM_PID" 2>/dev/null
+) >/dev/null 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null && break
+    kill -0 "$PDM_PID" 2>/dev/null || { cat "$TMP/pdm.log" >&2; die "pdm exited"; }
+    sleep 0.2
+done
+curl -fsS -o /dev/null "$BASE/readyz" || { cat "$TMP/pdm.log" >&2; die "pdm /readyz not 200"; }
+code=$(curl -s -o "$TMP/check.json" -w '%{http_code}' "$BASE/api/v1/pool/$POOL/check?sub=bench-free-1")
+[[ $code == 200 ]] || { cat "$TMP/check.json" >&2; die "check answered $code"; }
+log "pdm pid $PDM_PID on $BASE (CPU 0), database $DB, $DURATION s per run"
+
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+CLK_TCK=$(getconf CLK_TCK)
+
+wrk_run() { # label rate
+    local before after out
+    before=$(cpu_ticks "$PDM_PID")
+    out=$(POOL=$POOL RATE=$2 THREADS=1 timeout $((DURATION + 30)) taskset -c 1 \
+        wrk -t 1 -c "$CONNS" -d "${DURATION}s" --timeout 5s -s bench/check.lua "$BASE" 2>&1) || true
+    after=$(cpu_ticks "$PDM_PID")
+    local line
+    line=$(grep '^RESULT' <<<"$out" || true)
+    if [[ -z $line ]]; then
+        printf '%s\n' "$out" >&2
+        printf '%-22s wrk failed\n' "$1"
+        return
+    fi
+    local reqs
+    reqs=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$line")
+    printf '%-22s offered=%-6s %s cpu_ms/1k_req=%s\n' "$1" "$2" "${line#RESULT }" \
+        "$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
+            'BEGIN {if (n > 0) printf "%.2f", d * 1000 / hz / (n / 1000); else print "nan"}')"
+}
+
+printf '\n== check (GET /api/v1/pool/%s/check, %s connections, 1 wrk thread)\n' "$POOL" "$CONNS"
+wrk_run "check@fixed-rate" "$CHECK_RATE"
+wrk_run "check@closed-loop" 0
+
+printf '\n== reserve -> commit -> release cycles (%s s each)\n' "$DURATION"
+for workers in 1 4; do
+    timeout $((DURATION + 60)) taskset -c 1 python3 bench/cycle.py "$BASE" "$TOKEN" "$POOL" "$DURATION" "$workers" ||
+        log "cycle run with $workers workers reported errors"
+done
+printf '\n%s, database %s, %s CPUs (server on CPU 0, clients on CPU 1)\n' \
+    "$("$PDM_BIN" --version 2>/dev/null || echo '?')" "${DB%%:*}" "$(nproc)"

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# bench/dns.sh — pdm vs Knot DNS on the same zone and query mix, in one run.
+#
+# Both servers serve bench/bench.test.zone on 127.0.0.1 (UDP), each pinned to CPU 0;
+# dnsperf (1 thread) is pinned to CPU 1. For each server and each offered load
+# (steady RATE, then a saturation PROBE) it prints achieved qps, loss, average latency and
+# the server's CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries,
+# then the pdm/Knot ratios. Benchmarks report; they do not assert.
+#
+# Env: DURATION (s, default 10)  RATE (default 20000)  PROBE (default 100000)
+#      QUERIES (default bench/queries.txt)  PDM_BIN (skip `cargo build --release`)
+#      MODE=udp|tcp (default udp)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+DURATION=${DURATION:-10}
+RATE=${RATE:-20000}
+PROBE=${PROBE:-100000}
+QUERIES=${QUERIES:-bench/queries.txt}
+MODE=${MODE:-udp}
+ZONE=bench/bench.test.zone
+# hard bound on the whole run: servers are killed by a watchdog after this many seconds
+MAX_SECONDS=$((DURATION * 4 + 240))
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- tools (Debian), same approach as scripts/test ------------------------------------
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
+missing=()
+for spec in knot:knotd dnsperf:dnsperf util-linux:taskset curl:curl bind9-dnsutils:dig; do
+    command -v "${spec#*:}" >/dev/null 2>&1 || missing+=("${spec%%:*}")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    log "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+[[ $(nproc) -ge 2 ]] || log "warning: fewer than 2 CPUs; pinning will put server and client on one core"
+
+# --- pdm release binary ---------------------------------------------------------------
+if [[ -z ${PDM_BIN:-} ]]; then
+    log "cargo build --release"
+    cargo build --release --bin pdm >&2
+    PDM_BIN=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/pdm
+fi
+[[ -x $PDM_BIN ]] || die "pdm binary not found: $PDM_BIN"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pdm-bench-dns.XXXXXX")
+declare -a PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    sleep 0.5
+    for pid in "${PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        port_in_use "$p" || { echo "$p"; return; }
+    done
+}
+# watchdog: kills PID after MAX_SECONDS even if this script is stuck
+watchdog() {
+    local target=$1 end=$((SECONDS + MAX_SECONDS))
+    (
+        while ((SECONDS < end)); do
+            sleep 1
+            kill -0 "$target" 2>/dev/null || exit 0
+        done
+        kill -KILL "$target" 2>/dev/null
+    ) >/dev/null 2>&1 &
+    PIDS+=($!)
+}
+
+wait_dns() { # port
+    local i
+    for i in $(seq 1 100); do
+        if dig +tries=1 +time=1 +short -p "$1" @127.0.0.1 bench.test SOA 2>/dev/null | grep -q hostmaster; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# --- Knot ------------------------------------------------------------------------------
+KNOT_PORT=$(free_port)
+mkdir -p "$TMP/knot/run" "$TMP/knot/db" "$TMP/knot/zones"
+cp "$ZONE" "$TMP/knot/zones/bench.test.zone"
+cat >"$TMP/knot/knot.conf" <<KNOT
+server:
+    rundir: "$TMP/knot/run"
+    listen: 127.0.0.1@$KNOT_PORT
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "$TMP/knot/db"
+template:
+  - id: default
+    storage: "$TMP/knot/zones"
+    file: "%s.zone"
+    journal-content: none
+    zonefile-sync: -1
+zone:
+  - domain: bench.test
+KNOT
+taskset -c 0 knotd -c "$TMP/knot/knot.conf" >"$TMP/knot/knotd.log" 2>&1 &
+KNOT_PID=$!
+PIDS+=("$KNOT_PID")
+watchdog "$KNOT_PID"
+wait_dns "$KNOT_PORT" || { cat "$TMP/knot/knotd.log" >&2; die "knotd did not come up"; }
+log "knotd pid $KNOT_PID on 127.0.0.1:$KNOT_PORT (CPU 0)"
+
+# --- pdm -------------------------------------------------------------------------------
+PDM_PORT=$(free_port)
+PDM_HTTP=$(free_port)
+DB="sqlite://$TMP/pdm.db"
+while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
+"$PDM_BIN" --database "$DB" zone import --zone bench.test "$ZONE" >"$TMP/import.log" 2>&1 ||
+    { cat "$TMP/import.log" >&2; die "pdm zone import failed"; }
+RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
+    --dns "127.0.0.1:$PDM_PORT" --http "127.0.0.1:$PDM_HTTP" >"$TMP/pdm.log" 2>&1 &
+PDM_PID=$!
+PIDS+=("$PDM_PID")
+watchdog "$PDM_PID"
+for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$PDM_HTTP/readyz" 2>/dev/null && break
+    kill -0 "$PDM_PID" 2>/dev/null || { cat "$TMP/pdm.log" >&2; die "pdm exited"; }
+    sleep 0.2
+done
+wait_dns "$PDM_PORT" || { cat "$TMP/pdm.log" >&2; die "pdm does not serve bench.test"; }
+log "pdm pid $PDM_PID on 127.0.0.1:$PDM_PORT (CPU 0), $(nproc) CPUs, $DURATION s per run, mode $MODE"
+
+# --- runs ------------------------------------------------------------------------------
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { # utime+stime of the whole process (all threads)
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+declare -A R
+run() { # label pid port rate clients outstanding
+    local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after
+    before=$(cpu_ticks "$pid")
+    out=$(timeout $((DURATION + 30)) taskset -c 1 dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" \
+        -d "$QUERIES" -c "$clients" -T 1 -l "$DURATION" -Q "$rate" -q "$outst" -t 2 2>&1) || true
+    after=$(cpu_ticks "$pid")
+    local completed lost lostpct qps lat
+    completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
+    lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
+    lostpct=$(sed -n 's/.*Queries lost:.*(\([0-9.]*\)%).*/\1/p' <<<"$out")
+    qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
+    lat=$(awk '/Average Latency/ {print $4}' <<<"$out")
+    if [[ -z $completed ]]; then
+        printf '%s\n' "$out" >&2
+        log "dnsperf produced no summary for $label"
+        completed=0 lost=0 lostpct=100 qps=0 lat=0
+    fi
+    local cpu_ms per1k
+    cpu_ms=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", d * 1000 / hz}')
+    per1k=$(awk -v ms="$cpu_ms" -v n="$completed" 'BEGIN {if (n > 0) printf "%.3f", ms / (n / 1000); else print "nan"}')
+    R[$label.qps]=$qps R[$label.cpu]=$per1k
+    local rcodes
+    rcodes=$(sed -n 's/.*Response codes: *//p' <<<"$out" | tr -d ' ')
+    printf '%-14s %9s %12.0f %10s %8s%% %10s %10s %12s  %s\n' "$label" "$rate" "$qps" "$completed" \
+        "${lostpct:-0}" "$(awk -v l="$lat" 'BEGIN {printf "%.3f", l * 1000}')" "$cpu_ms" "$per1k" "$rcodes"
+}
+
+printf '\n%-14s %9s %12s %10s %9s %10s %10s %12s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq rcodes
+for srv in knot pdm; do
+    if [[ $srv == knot ]]; then pid=$KNOT_PID port=$KNOT_PORT; else pid=$PDM_PID port=$PDM_PORT; fi
+    run "$srv@steady" "$pid" "$port" "$RATE" 4 200
+    sleep 1
+    run "$srv@probe" "$pid" "$port" "$PROBE" 8 500
+    sleep 1
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+printf '\nratios pdm/Knot (qps: higher is better for pdm; cpu/1kq: lower is better for pdm)\n'
+for load in steady probe; do
+    printf '  %-7s qps %s   cpu_ms/1kq %s\n' "$load" \
+        "$(ratio "${R[pdm@$load.qps]}" "${R[knot@$load.qps]}")" \
+        "$(ratio "${R[pdm@$load.cpu]}" "${R[knot@$load.cpu]}")"
+done
+printf '\nknotd %s, %s, query file %s (%s lines), dnsperf -T 1 pinned to CPU 1, servers pinned to CPU 0\n' \
+    "$(knotd --version | awk '{print $NF}')" "$("$PDM_BIN" --version 2>/dev/null || echo '?')" \
+    "$QUERIES" "$(grep -vc '^#' "$QUERIES")"
