@@ -52,7 +52,7 @@ impl StoredRecord {
             name: r.name.to_lowercase().to_ascii(),
             rtype: r.record_type().to_string(),
             ttl: r.ttl,
-            rdata: r.data.to_string(),
+            rdata: crate::zone::file::rdata_text(&r.data),
         }
     }
 
@@ -191,7 +191,7 @@ fn with_serial(soa: &StoredRecord, serial: u32) -> Result<StoredRecord, StoreErr
             let mut s = s.clone();
             s.serial = serial;
             Ok(StoredRecord {
-                rdata: RData::SOA(s).to_string(),
+                rdata: crate::zone::file::rdata_text(&RData::SOA(s)),
                 ..soa.clone()
             })
         }
@@ -457,5 +457,29 @@ impl Store {
         };
         tx.commit().await?;
         Ok(serial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_records_round_trip_txt() {
+        for text in [
+            r#""v=spf1 ip4:192.0.2.0/24 -all""#,
+            r#""first string" "second; semi" """#,
+            r#""a \"quoted\" word" "back\\slash""#,
+        ] {
+            let rdata = RData::try_from_str(RecordType::TXT, text).unwrap();
+            let rec = Record::from_rdata(
+                Name::from_ascii("t.example.test.").unwrap(),
+                300,
+                rdata.clone(),
+            );
+            let stored = StoredRecord::from_record(&rec);
+            let back = stored.to_record().unwrap();
+            assert_eq!(back.data, rdata, "{text} stored as {}", stored.rdata);
+        }
     }
 }

@@ -126,6 +126,14 @@ pub fn write_record(out: &mut String, r: &Record) {
     write_rdata(out, &r.data);
 }
 
+/// Presentation-format rdata that `RData::try_from_str` reads back exactly
+/// (hickory's own `Display` is lossy for TXT).
+pub fn rdata_text(data: &RData) -> String {
+    let mut s = String::new();
+    write_rdata(&mut s, data);
+    s
+}
+
 fn write_rdata(out: &mut String, data: &RData) {
     match data {
         // hickory's Display for TXT neither quotes nor escapes.
