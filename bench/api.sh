@@ -18,9 +18,10 @@ CHECK_RATE=${CHECK_RATE:-2000}
 CONNS=${CONNS:-4}
 POOL=example.test
 MAX_SECONDS=$((DURATION * 6 + 240))
+BENCH_NAME=api
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
 missing=()
@@ -41,28 +42,6 @@ if [[ -z ${PDM_BIN:-} ]]; then
 fi
 [[ -x $PDM_BIN ]] || die "pdm binary not found: $PDM_BIN"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pdm-bench-api.XXXXXX")
-declare -a PIDS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    sleep 0.5
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    rm -rf "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        port_in_use "$p" || { echo "$p"; return; }
-    done
-}
 
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
 DB=${DATABASE:-sqlite://$TMP/pdm.db}

@@ -22,9 +22,10 @@ MODE=${MODE:-udp}
 ZONE=bench/bench.test.zone
 # hard bound on the whole run: servers are killed by a watchdog after this many seconds
 MAX_SECONDS=$((DURATION * 4 + 240))
+BENCH_NAME=dns
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
 # --- tools (Debian), same approach as scripts/test ------------------------------------
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
@@ -48,32 +49,6 @@ if [[ -z ${PDM_BIN:-} ]]; then
 fi
 [[ -x $PDM_BIN ]] || die "pdm binary not found: $PDM_BIN"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pdm-bench-dns.XXXXXX")
-declare -a PIDS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    sleep 0.5
-    for pid in "${PIDS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        port_in_use "$p" || { echo "$p"; return; }
-    done
-}
 # watchdog: kills PID after MAX_SECONDS even if this script is stuck
 watchdog() {
     local target=$1 end=$((SECONDS + MAX_SECONDS))
