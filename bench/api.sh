@@ -34,13 +34,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-if [[ -z ${PDM_BIN:-} ]]; then
-    log "cargo build --release"
-    cargo build --release --bin pdm >&2
-    PDM_BIN=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/pdm
-fi
-[[ -x $PDM_BIN ]] || die "pdm binary not found: $PDM_BIN"
+ensure_pdm_bin
 
 
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)

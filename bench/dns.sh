@@ -41,13 +41,7 @@ fi
 [[ $(nproc) -ge 2 ]] || log "warning: fewer than 2 CPUs; pinning will put server and client on one core"
 
 # --- pdm release binary ---------------------------------------------------------------
-if [[ -z ${PDM_BIN:-} ]]; then
-    log "cargo build --release"
-    cargo build --release --bin pdm >&2
-    PDM_BIN=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/pdm
-fi
-[[ -x $PDM_BIN ]] || die "pdm binary not found: $PDM_BIN"
+ensure_pdm_bin
 
 # watchdog: kills PID after MAX_SECONDS even if this script is stuck
 watchdog() {

@@ -27,3 +27,14 @@ free_port() {
         port_in_use "$p" || { echo "$p"; return; }
     done
 }
+
+# PDM_BIN: the given binary, or a fresh release build of this checkout.
+ensure_pdm_bin() {
+    if [[ -z ${PDM_BIN:-} ]]; then
+        log "cargo build --release"
+        cargo build --release --bin pdm >&2
+        PDM_BIN=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+            sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/pdm
+    fi
+    [[ -x $PDM_BIN ]] || die "pdm binary not found: $PDM_BIN"
+}
