@@ -1,0 +1,111 @@
+//! The errors every caller can act on. Messages never contain credentials.
+
+use std::time::Duration;
+
+use crate::types::RegistrarId;
+
+/// Result of a registrar operation.
+pub type Result<T> = std::result::Result<T, RegistrarError>;
+
+/// What went wrong, classified so callers can act (retry, ask the user, give up).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrarError {
+    /// The registrar rejected the credentials.
+    #[error("{registrar}: credentials rejected")]
+    InvalidCredentials {
+        /// Which registrar said so.
+        registrar: RegistrarId,
+    },
+    /// The credentials are valid but the account may not use the API
+    /// (GoDaddy 403 ACCESS_DENIED for small accounts, Namecheap eligibility).
+    #[error("{registrar}: account not eligible for API access: {detail}")]
+    AccountNotEligible {
+        /// Which registrar said so.
+        registrar: RegistrarId,
+        /// The registrar's reason, credential-free.
+        detail: String,
+    },
+    /// The caller's IP is not on the registrar's API whitelist (Namecheap 1011150).
+    #[error("{registrar}: client IP not whitelisted: {detail}")]
+    IpNotWhitelisted {
+        /// Which registrar said so.
+        registrar: RegistrarId,
+        /// The registrar's message.
+        detail: String,
+    },
+    /// The domain is not in the account the credentials belong to.
+    #[error("{registrar}: domain {domain} is not in this account")]
+    DomainNotInAccount {
+        /// Which registrar said so.
+        registrar: RegistrarId,
+        /// The domain asked about.
+        domain: String,
+    },
+    /// Too many requests; `retry_after` is what the registrar asked for, if it said.
+    #[error("{registrar}: rate limited (retry after {retry_after:?})")]
+    RateLimited {
+        /// Which registrar said so.
+        registrar: RegistrarId,
+        /// How long the registrar asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// 5xx, transport failure, timeout, or an async task that did not finish in time.
+    #[error("{registrar}: unavailable: {detail}")]
+    Unavailable {
+        /// Which registrar.
+        registrar: RegistrarId,
+        /// What happened (no credentials, no raw bodies).
+        detail: String,
+    },
+    /// The registrar has no API for this, or forbids it (Cloudflare Registrar NS).
+    #[error("{registrar}: unsupported: {what}")]
+    Unsupported {
+        /// Which registrar.
+        registrar: RegistrarId,
+        /// What cannot be done, and why.
+        what: String,
+    },
+    /// The registrar refused the request; its message.
+    #[error("{registrar}: rejected: {message}")]
+    Rejected {
+        /// Which registrar.
+        registrar: RegistrarId,
+        /// The registrar's error message.
+        message: String,
+    },
+    /// The caller's input cannot be sent (fewer than 2 NS, bad domain, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}
+
+impl RegistrarError {
+    /// An [`RegistrarError::Unsupported`] for `what`.
+    pub fn unsupported(registrar: RegistrarId, what: impl Into<String>) -> Self {
+        Self::Unsupported { registrar, what: what.into() }
+    }
+
+    /// An [`RegistrarError::Unavailable`] with `detail`.
+    pub fn unavailable(registrar: RegistrarId, detail: impl Into<String>) -> Self {
+        Self::Unavailable { registrar, detail: detail.into() }
+    }
+
+    /// Whether retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
+    }
+
+    /// The kebab-case code the HTTP API uses for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidCredentials { .. } => "invalid-token",
+            Self::AccountNotEligible { .. } => "account-not-eligible",
+            Self::IpNotWhitelisted { .. } => "ip-not-whitelisted",
+            Self::DomainNotInAccount { .. } => "domain-not-in-account",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::Unavailable { .. } => "api-unavailable",
+            Self::Unsupported { .. } => "unsupported",
+            Self::Rejected { .. } => "registrar-rejected",
+            Self::InvalidInput(_) => "invalid-input",
+        }
+    }
+}
