@@ -5,8 +5,11 @@
 
 pub mod api;
 pub mod config;
+pub mod dnssec;
+pub mod lua;
 pub mod model;
 pub mod pool;
+pub mod secret;
 pub mod serve;
 pub mod server;
 pub mod snapshot;

@@ -81,6 +81,8 @@ pub struct Zone {
     serial: u32,
     has_wildcards: bool,
     has_cuts: bool,
+    /// Present when the zone is served signed.
+    signer: Option<std::sync::Arc<crate::dnssec::ZoneSigner>>,
 }
 
 /// Number of labels, counting a leading `*` (hickory's `num_labels` skips it).
@@ -233,6 +235,7 @@ impl Zone {
             serial,
             has_wildcards,
             has_cuts,
+            signer: None,
         };
         zone.attach_additionals();
         Ok(zone)
@@ -283,6 +286,16 @@ impl Zone {
                 }
             }
         }
+    }
+
+    /// Attaches the signer that serves this zone signed (built from this zone).
+    pub fn set_signer(&mut self, signer: std::sync::Arc<crate::dnssec::ZoneSigner>) {
+        self.signer = Some(signer);
+    }
+
+    /// The zone's signer, when it is served signed.
+    pub fn signer(&self) -> Option<&std::sync::Arc<crate::dnssec::ZoneSigner>> {
+        self.signer.as_ref()
     }
 
     /// The apex name.

@@ -1,0 +1,133 @@
+//! DNSSEC: keys, online signing, authenticated denial (NSEC3 or compact
+//! denial), DS/CDS. Pure: no IO. The store keeps (encrypted) keys and the
+//! published key records; the snapshot builds a [`ZoneSigner`] per signed
+//! zone; the server calls [`answer::secure`] for DO=1 queries.
+
+pub mod answer;
+pub mod compact;
+pub mod keys;
+pub mod nsec3;
+pub mod sign;
+
+use std::sync::Arc;
+
+pub use keys::{KeyAlgorithm, KeyRole, ZoneKey};
+pub use sign::{SigCache, SigningPolicy};
+
+use crate::zone::Zone;
+use hickory_proto::rr::Name;
+
+/// How a signed zone proves that names or types do not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenialMode {
+    /// NSEC3, RFC 9276 parameters (the default; see docs/dnssec.md for why).
+    Nsec3,
+    /// Compact denial of existence, RFC 9824 ("black lies").
+    Compact,
+}
+
+impl DenialMode {
+    /// Parses `nsec3` or `compact`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "nsec3" => Some(DenialMode::Nsec3),
+            "compact" | "compact-denial" | "black-lies" => Some(DenialMode::Compact),
+            _ => None,
+        }
+    }
+
+    /// The lowercase mnemonic.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenialMode::Nsec3 => "nsec3",
+            DenialMode::Compact => "compact",
+        }
+    }
+}
+
+/// The denial machinery of one zone snapshot.
+#[derive(Debug)]
+pub enum Denial {
+    /// A precomputed NSEC3 chain.
+    Nsec3(nsec3::Nsec3Chain),
+    /// NSEC records synthesized per query.
+    Compact,
+}
+
+/// Everything needed to sign answers from one zone snapshot.
+#[derive(Debug)]
+pub struct ZoneSigner {
+    origin: Name,
+    /// Keys that sign every RRset except the apex key RRsets.
+    zone_keys: Vec<Arc<ZoneKey>>,
+    /// Keys that sign DNSKEY, CDS and CDNSKEY.
+    key_keys: Vec<Arc<ZoneKey>>,
+    denial: Denial,
+    negative_ttl: u32,
+    cache: Arc<SigCache>,
+    policy: SigningPolicy,
+}
+
+impl ZoneSigner {
+    /// Builds the signer for `zone`: `zone_keys` sign data, `key_keys` sign the
+    /// apex key RRsets (a CSK is in both). The NSEC3 chain is computed here.
+    pub fn new(
+        zone: &Zone,
+        zone_keys: Vec<Arc<ZoneKey>>,
+        key_keys: Vec<Arc<ZoneKey>>,
+        mode: DenialMode,
+        cache: Arc<SigCache>,
+        policy: SigningPolicy,
+    ) -> Self {
+        let negative_ttl = zone.negative_soa().ttl;
+        let denial = match mode {
+            DenialMode::Nsec3 => Denial::Nsec3(nsec3::Nsec3Chain::build(zone, negative_ttl)),
+            DenialMode::Compact => Denial::Compact,
+        };
+        Self {
+            origin: zone.origin().clone(),
+            zone_keys,
+            key_keys,
+            denial,
+            negative_ttl,
+            cache,
+            policy,
+        }
+    }
+
+    /// The zone apex (the RRSIG signer name).
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+
+    /// The denial mode.
+    pub fn mode(&self) -> DenialMode {
+        match self.denial {
+            Denial::Nsec3(_) => DenialMode::Nsec3,
+            Denial::Compact => DenialMode::Compact,
+        }
+    }
+
+    /// The NSEC3 chain, in NSEC3 mode.
+    pub fn nsec3(&self) -> Option<&nsec3::Nsec3Chain> {
+        match &self.denial {
+            Denial::Nsec3(c) => Some(c),
+            Denial::Compact => None,
+        }
+    }
+
+    /// The shared signature cache.
+    pub fn cache(&self) -> &SigCache {
+        &self.cache
+    }
+
+    /// Keys that sign an RRset of `rtype`.
+    fn keys_for(&self, rtype: hickory_proto::rr::RecordType) -> &[Arc<ZoneKey>] {
+        use hickory_proto::rr::RecordType as T;
+        match rtype {
+            T::DNSKEY | T::CDS | T::CDNSKEY => &self.key_keys,
+            _ => &self.zone_keys,
+        }
+    }
+}

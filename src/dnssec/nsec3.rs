@@ -1,0 +1,236 @@
+//! NSEC3 (RFC 5155) with RFC 9276 parameters: SHA-1, zero extra iterations,
+//! empty salt, no opt-out. The chain is computed from the zone's name tree
+//! when the zone snapshot is built; proofs are binary searches over it.
+
+use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC3};
+use hickory_proto::dnssec::Nsec3HashAlgorithm;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::zone::Zone;
+
+/// One name of the chain: its hash and the types that exist there.
+#[derive(Debug, Clone)]
+struct Entry {
+    hash: [u8; 20],
+    owner: Name,
+    types: Vec<RecordType>,
+}
+
+/// The NSEC3 chain of one zone.
+#[derive(Debug, Clone)]
+pub struct Nsec3Chain {
+    origin: Name,
+    entries: Vec<Entry>,
+    ttl: u32,
+    iterations: u16,
+    salt: Vec<u8>,
+}
+
+/// The RFC 5155 hash of `name` (lower-cased wire form, iterated).
+pub fn hash_name(name: &Name, salt: &[u8], iterations: u16) -> Option<[u8; 20]> {
+    let d = Nsec3HashAlgorithm::SHA1.hash(salt, name, iterations).ok()?;
+    d.as_ref().try_into().ok()
+}
+
+/// base32hex (no padding, lowercase) of a hash, as used in NSEC3 owner names.
+pub fn base32hex(hash: &[u8]) -> String {
+    data_encoding::BASE32HEX_NOPAD
+        .encode(hash)
+        .to_ascii_lowercase()
+}
+
+impl Nsec3Chain {
+    /// Builds the chain for `zone` with RFC 9276 parameters. `ttl` is the
+    /// NSEC3 TTL: min(SOA TTL, SOA MINIMUM) per RFC 9077.
+    ///
+    /// Every non-occluded name is in the chain, empty non-terminals included
+    /// (empty bitmap). A name with any authoritative RRset also lists RRSIG;
+    /// a delegation lists NS (and DS + RRSIG when it has a DS).
+    pub fn build(zone: &Zone, ttl: u32) -> Self {
+        Self::build_with(zone, ttl, 0, Vec::new())
+    }
+
+    /// Builds with explicit parameters (tests use RFC 5155 Appendix A's).
+    pub fn build_with(zone: &Zone, ttl: u32, iterations: u16, salt: Vec<u8>) -> Self {
+        let origin = zone.origin().clone();
+        let mut entries = Vec::with_capacity(zone.node_count());
+        for (name, node) in zone.nodes() {
+            if node.occluded {
+                continue;
+            }
+            let Some(hash) = hash_name(name, &salt, iterations) else {
+                continue;
+            };
+            let mut types: Vec<RecordType> = if node.cut {
+                node.rrsets
+                    .iter()
+                    .map(|s| s.rtype)
+                    .filter(|t| matches!(t, RecordType::NS | RecordType::DS))
+                    .collect()
+            } else {
+                node.rrsets.iter().map(|s| s.rtype).collect()
+            };
+            let signed = !types.is_empty() && (!node.cut || types.contains(&RecordType::DS));
+            if signed {
+                types.push(RecordType::RRSIG);
+            }
+            let label = base32hex(&hash);
+            let owner = origin
+                .prepend_label(label.as_str())
+                .unwrap_or_else(|_| origin.clone());
+            entries.push(Entry { hash, owner, types });
+        }
+        entries.sort_by(|a, b| a.hash.cmp(&b.hash));
+        entries.dedup_by(|a, b| a.hash == b.hash);
+        Self {
+            origin,
+            entries,
+            ttl,
+            iterations,
+            salt,
+        }
+    }
+
+    /// Number of NSEC3 records.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the chain is empty (never, for a valid zone).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The NSEC3 RR for entry `i`.
+    fn record(&self, i: usize) -> Record {
+        let e = &self.entries[i];
+        let next = &self.entries[(i + 1) % self.entries.len()];
+        Record::from_rdata(
+            e.owner.clone(),
+            self.ttl,
+            RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
+                Nsec3HashAlgorithm::SHA1,
+                false,
+                self.iterations,
+                self.salt.clone(),
+                next.hash.to_vec(),
+                e.types.iter().copied(),
+            ))),
+        )
+    }
+
+    /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.
+    pub fn matching(&self, name: &Name) -> Option<Record> {
+        let h = hash_name(name, &self.salt, self.iterations)?;
+        self.entries
+            .binary_search_by(|e| e.hash.cmp(&h))
+            .ok()
+            .map(|i| self.record(i))
+    }
+
+    /// The NSEC3 whose interval (owner hash, next hash) covers H(name).
+    /// `None` when H(name) is itself in the chain (then it is not covered).
+    pub fn covering(&self, name: &Name) -> Option<Record> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let h = hash_name(name, &self.salt, self.iterations)?;
+        match self.entries.binary_search_by(|e| e.hash.cmp(&h)) {
+            Ok(_) => None,
+            // Insertion point i: entry i-1 precedes h; before the first
+            // entry, the last one wraps around to cover it.
+            Err(0) => Some(self.record(self.entries.len() - 1)),
+            Err(i) => Some(self.record(i - 1)),
+        }
+    }
+
+    /// Every NSEC3 record, in hash order (for signed export).
+    pub fn records(&self) -> Vec<Record> {
+        (0..self.entries.len()).map(|i| self.record(i)).collect()
+    }
+
+    /// The zone apex this chain belongs to.
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+
+    /// The NSEC3 TTL.
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::file::parse_master;
+
+    /// RFC 5155 Appendix A: salt aabbccdd, 12 iterations.
+    #[test]
+    fn hashes_match_rfc5155_appendix_a() {
+        let salt = hex::decode("aabbccdd").unwrap();
+        let cases = [
+            ("example.", "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom"),
+            ("a.example.", "35mthgpgcu1qg68fab165klnsnk3dpvl"),
+            ("ai.example.", "gjeqe526plbf1g8mklp59enfd789njgi"),
+            ("ns1.example.", "2t7b4g4vsa5smi47k61mv5bv1a22bojr"),
+            ("ns2.example.", "q04jkcevqvmu85r014c7dkba38o0ji5r"),
+            ("w.example.", "k8udemvp1j2f7eg6jebps17vp3n8i58h"),
+            ("*.w.example.", "r53bq7cc2uvmubfu5ocmm6pers9tk9en"),
+            ("x.w.example.", "b4um86eghhds6nea196smvmlo4ors995"),
+            ("y.w.example.", "ji6neoaepv8b5o6k4ev33abha8ht9fgc"),
+            ("x.y.w.example.", "2vptu5timamqttgl4luu9kg21e0aor3s"),
+            ("xx.example.", "t644ebqk9bibcna874givr6joj62mlhv"),
+        ];
+        for (name, want) in cases {
+            let h = hash_name(&Name::from_ascii(name).unwrap(), &salt, 12).unwrap();
+            assert_eq!(base32hex(&h), want, "{name}");
+        }
+    }
+
+    fn zone(text: &str) -> Zone {
+        let (origin, records) = parse_master(text, None).unwrap();
+        Zone::new(origin, records).unwrap()
+    }
+
+    const Z: &str = "$ORIGIN example.\n$TTL 3600\n\
+        @ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n\
+        a.b.c A 192.0.2.2\n*.w A 192.0.2.3\nsub NS ns.sub\nns.sub A 192.0.2.4\nsecure NS ns1\nsecure DS 1 13 2 AABB\n";
+
+    #[test]
+    fn chain_covers_and_matches() {
+        let z = zone(Z);
+        let c = Nsec3Chain::build(&z, 300);
+        // apex, ns1, a.b.c, b.c (ENT), c (ENT), *.w, w (ENT), sub, secure
+        assert_eq!(c.len(), 9);
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let types = |r: Record| match r.data {
+            RData::DNSSEC(DNSSECRData::NSEC3(n3)) => n3.type_bit_maps().collect::<Vec<_>>(),
+            _ => panic!(),
+        };
+        assert!(types(c.matching(&n("b.c.example.")).unwrap()).is_empty());
+        assert_eq!(types(c.matching(&n("sub.example.")).unwrap()), vec![RecordType::NS]);
+        assert_eq!(
+            types(c.matching(&n("secure.example.")).unwrap()),
+            vec![RecordType::NS, RecordType::DS, RecordType::RRSIG]
+        );
+        assert!(c.matching(&n("ns.sub.example.")).is_none(), "glue is not in the chain");
+        assert!(c.matching(&n("nope.example.")).is_none());
+        let cov = c.covering(&n("nope.example.")).unwrap();
+        let h = hash_name(&n("nope.example."), &[], 0).unwrap();
+        let owner_hash = data_encoding::BASE32HEX_NOPAD
+            .decode(cov.name.iter().next().unwrap().to_ascii_uppercase().as_slice())
+            .unwrap();
+        let next = match &cov.data {
+            RData::DNSSEC(DNSSECRData::NSEC3(n3)) => n3.next_hashed_owner_name().to_vec(),
+            _ => panic!(),
+        };
+        let covered = if owner_hash < next {
+            owner_hash.as_slice() < h.as_slice() && h.as_slice() < next.as_slice()
+        } else {
+            h.as_slice() > owner_hash.as_slice() || h.as_slice() < next.as_slice()
+        };
+        assert!(covered);
+        assert!(c.covering(&n("ns1.example.")).is_none());
+    }
+}

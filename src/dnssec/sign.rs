@@ -1,0 +1,252 @@
+//! RRset signing (RFC 4034 §3, §6) and the signature cache.
+//!
+//! Signatures are computed when an RRset is first served and cached by the
+//! RRset's content and the signing key, so a zone rebuild that leaves an
+//! RRset unchanged keeps its signature. Cached signatures are renewed once
+//! less than a quarter of their validity remains.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use hickory_proto::dnssec::rdata::sig::SigInput;
+use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
+use hickory_proto::dnssec::TBS;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
+
+use super::keys::ZoneKey;
+
+/// Signature validity policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningPolicy {
+    /// Seconds from inception to expiration.
+    pub validity: u32,
+    /// Inception is this far in the past, for validators with slow clocks.
+    pub inception_offset: u32,
+}
+
+impl Default for SigningPolicy {
+    fn default() -> Self {
+        // Knot's and PowerDNS's order of magnitude: two weeks, one hour back.
+        Self {
+            validity: 14 * 86_400,
+            inception_offset: 3_600,
+        }
+    }
+}
+
+impl SigningPolicy {
+    /// Re-sign when less than this many seconds of validity remain (a quarter).
+    pub fn refresh_margin(&self) -> u32 {
+        self.validity / 4
+    }
+}
+
+/// What identifies a signature: signer, owner as signed, type, TTL, rdata, key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SigKey {
+    signer: Name,
+    owner: Name,
+    rtype: RecordType,
+    ttl: u32,
+    rdata: Vec<RData>,
+    key_tag: u16,
+    algorithm: u8,
+}
+
+#[derive(Debug)]
+struct CachedSig {
+    expiration: u32,
+    rrsig: RRSIG,
+}
+
+/// A bounded, process-wide cache of RRSIGs shared by every zone.
+pub struct SigCache {
+    inner: quick_cache::sync::Cache<SigKey, Arc<CachedSig>>,
+    signed: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for SigCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigCache")
+            .field("len", &self.inner.len())
+            .finish()
+    }
+}
+
+impl SigCache {
+    /// A cache holding at most `capacity` signatures.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: quick_cache::sync::Cache::new(capacity.max(16)),
+            signed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many signatures were computed (cache misses), for metrics and tests.
+    pub fn signatures_computed(&self) -> u64 {
+        self.signed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Signatures currently cached.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+}
+
+/// Why an RRset could not be signed (the server answers SERVFAIL).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign {owner} {rtype}: {reason}")]
+pub struct SignError {
+    owner: String,
+    rtype: String,
+    reason: String,
+}
+
+/// Signs one RRset with `key` at time `now` (unix seconds), through `cache`.
+///
+/// `owner` is the name as signed (lower-cased; `*.ce` for wildcard
+/// expansions), `records` the RRset's records (any owner; they are re-owned).
+pub fn sign_rrset(
+    cache: &SigCache,
+    policy: &SigningPolicy,
+    signer: &Name,
+    key: &ZoneKey,
+    owner: &Name,
+    rtype: RecordType,
+    ttl: u32,
+    rdata: &[RData],
+    now: u32,
+) -> Result<RRSIG, SignError> {
+    let owner = owner.to_lowercase();
+    let key_id = SigKey {
+        signer: signer.clone(),
+        owner: owner.clone(),
+        rtype,
+        ttl,
+        rdata: rdata.to_vec(),
+        key_tag: key.tag(),
+        algorithm: key.algorithm().number(),
+    };
+    if let Some(hit) = cache.inner.get(&key_id) {
+        if hit.expiration.wrapping_sub(now) as i32 > policy.refresh_margin() as i32 {
+            return Ok(hit.rrsig.clone());
+        }
+    }
+    let err = |reason: String| SignError {
+        owner: owner.to_string(),
+        rtype: rtype.to_string(),
+        reason,
+    };
+    // Round inception down to the hour so concurrent signers of the same
+    // RRset produce the same validity window.
+    let inception = (now.saturating_sub(policy.inception_offset)) / 3600 * 3600;
+    let expiration = inception.wrapping_add(policy.validity);
+    let input = SigInput {
+        type_covered: rtype,
+        algorithm: key.algorithm().hickory(),
+        num_labels: owner.num_labels(),
+        original_ttl: ttl,
+        sig_expiration: SerialNumber::new(expiration),
+        sig_inception: SerialNumber::new(inception),
+        key_tag: key.tag(),
+        signer_name: signer.clone(),
+    };
+    let records: Vec<Record> = rdata
+        .iter()
+        .map(|d| Record::from_rdata(owner.clone(), ttl, d.clone()))
+        .collect();
+    let tbs = TBS::from_input(&owner, DNSClass::IN, &input, records.iter())
+        .map_err(|e| err(e.to_string()))?;
+    let sig = key.sign(&tbs).map_err(err)?;
+    let rrsig = RRSIG::from_sig(input, sig);
+    cache.signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cache.inner.insert(
+        key_id,
+        Arc::new(CachedSig {
+            expiration,
+            rrsig: rrsig.clone(),
+        }),
+    );
+    Ok(rrsig)
+}
+
+/// Wraps an RRSIG rdata into a record owned by `owner` with `ttl`.
+pub fn rrsig_record(owner: &Name, ttl: u32, rrsig: RRSIG) -> Record {
+    Record::from_rdata(owner.clone(), ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig)))
+}
+
+/// A stable 64-bit fingerprint of a key set, to tell signer generations apart.
+pub fn key_epoch(tags: impl IntoIterator<Item = (u16, bool)>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for t in tags {
+        t.hash(&mut h);
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dnssec::keys::{generate, KeyAlgorithm, KeyRole};
+    use hickory_proto::dnssec::PublicKey;
+    use hickory_proto::rr::rdata::A;
+
+    fn verify(key: &ZoneKey, owner: &Name, rdata: &[RData], ttl: u32, rrsig: &RRSIG) {
+        let records: Vec<Record> = rdata
+            .iter()
+            .map(|d| Record::from_rdata(owner.clone(), ttl, d.clone()))
+            .collect();
+        let tbs = TBS::from_input(owner, DNSClass::IN, rrsig.input(), records.iter()).unwrap();
+        key.dnskey()
+            .public_key()
+            .verify(tbs.as_ref(), rrsig.sig())
+            .expect("signature verifies with the published DNSKEY");
+    }
+
+    #[test]
+    fn signs_verifies_and_caches() {
+        let cache = SigCache::new(100);
+        let policy = SigningPolicy::default();
+        let apex = Name::from_ascii("example.test.").unwrap();
+        for alg in [KeyAlgorithm::Ecdsap256sha256, KeyAlgorithm::Ed25519] {
+            let key = ZoneKey::from_pkcs8(alg, KeyRole::Csk, &generate(alg).unwrap()).unwrap();
+            let owner = Name::from_ascii("WWW.example.test.").unwrap();
+            let rdata = vec![RData::A(A::new(192, 0, 2, 2)), RData::A(A::new(192, 0, 2, 1))];
+            let now = 1_800_000_000;
+            let s1 = sign_rrset(&cache, &policy, &apex, &key, &owner, RecordType::A, 300, &rdata, now)
+                .unwrap();
+            verify(&key, &owner.to_lowercase(), &rdata, 300, &s1);
+            assert_eq!(s1.input().num_labels, 3);
+            assert!(s1.input().sig_inception.get() <= now - 3600);
+            let before = cache.signatures_computed();
+            let s2 = sign_rrset(&cache, &policy, &apex, &key, &owner, RecordType::A, 300, &rdata, now + 10)
+                .unwrap();
+            assert_eq!(s1, s2, "cache hit");
+            assert_eq!(cache.signatures_computed(), before);
+            // Past three quarters of the validity: re-signed.
+            let later = now + policy.validity - policy.refresh_margin() + 3600;
+            let s3 = sign_rrset(&cache, &policy, &apex, &key, &owner, RecordType::A, 300, &rdata, later)
+                .unwrap();
+            assert!(s3.input().sig_expiration.get() > s1.input().sig_expiration.get());
+            verify(&key, &owner.to_lowercase(), &rdata, 300, &s3);
+        }
+    }
+
+    #[test]
+    fn wildcard_owner_has_fewer_labels() {
+        let cache = SigCache::new(100);
+        let apex = Name::from_ascii("example.test.").unwrap();
+        let alg = KeyAlgorithm::Ecdsap256sha256;
+        let key = ZoneKey::from_pkcs8(alg, KeyRole::Zsk, &generate(alg).unwrap()).unwrap();
+        let owner = Name::from_ascii("*.w.example.test.").unwrap();
+        let rdata = vec![RData::A(A::new(192, 0, 2, 9))];
+        let s = sign_rrset(&cache, &SigningPolicy::default(), &apex, &key, &owner, RecordType::A, 60, &rdata, 1_800_000_000)
+            .unwrap();
+        assert_eq!(s.input().num_labels, 3);
+    }
+}
