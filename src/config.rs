@@ -68,8 +68,41 @@ pub struct Config {
     pub nameservers: Vec<Nameserver>,
     /// Managed pools.
     pub pools: Vec<PoolConfig>,
+    /// DNSSEC signing settings.
+    pub dnssec: DnssecConfig,
     /// Whether this is the built-in demo configuration.
     pub demo: bool,
+}
+
+/// How pdm signs the zones it creates.
+#[derive(Debug, Clone)]
+pub struct DnssecConfig {
+    /// Whether pool and child zones are signed.
+    pub enabled: bool,
+    /// Key algorithm for new keys.
+    pub algorithm: crate::dnssec::KeyAlgorithm,
+    /// KSK + ZSK instead of one CSK.
+    pub split_keys: bool,
+    /// Denial of existence for new zones.
+    pub denial: crate::dnssec::DenialMode,
+    /// TTL of DNSKEY/CDS/CDNSKEY/NSEC3PARAM (also the rollover wait unit).
+    pub dnskey_ttl: u32,
+    /// File holding the 32-byte key that encrypts private keys at rest,
+    /// used when `PDM_SECRET_KEY` is not set.
+    pub secret_key_file: Option<std::path::PathBuf>,
+}
+
+impl Default for DnssecConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            algorithm: crate::dnssec::KeyAlgorithm::Ecdsap256sha256,
+            split_keys: false,
+            denial: crate::dnssec::DenialMode::Nsec3,
+            dnskey_ttl: 3600,
+            secret_key_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -83,6 +116,18 @@ struct RawConfig {
     nameservers: Vec<RawNameserver>,
     #[serde(default)]
     pools: Vec<RawPool>,
+    dnssec: Option<RawDnssec>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDnssec {
+    enabled: Option<bool>,
+    algorithm: Option<String>,
+    split_keys: Option<bool>,
+    denial: Option<String>,
+    dnskey_ttl: Option<u32>,
+    secret_key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +274,7 @@ impl Config {
                 template,
             });
         }
+        let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
         Ok(Config {
             http,
             dns,
@@ -236,6 +282,7 @@ impl Config {
             hostmaster,
             nameservers,
             pools,
+            dnssec,
             demo,
         })
     }
@@ -244,6 +291,38 @@ impl Config {
     pub fn pool(&self, domain: &DomainName) -> Option<&PoolConfig> {
         self.pools.iter().find(|p| &p.domain == domain)
     }
+}
+
+fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError> {
+    let d = DnssecConfig::default();
+    let algorithm = match raw.algorithm.as_deref() {
+        None => d.algorithm,
+        Some(a) => crate::dnssec::KeyAlgorithm::parse(a).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "dnssec.algorithm {a:?}: want ecdsap256sha256 (13) or ed25519 (15)"
+            ))
+        })?,
+    };
+    let denial = match raw.denial.as_deref() {
+        None => d.denial,
+        Some(m) => crate::dnssec::DenialMode::parse(m).ok_or_else(|| {
+            ConfigError::Invalid(format!("dnssec.denial {m:?}: want nsec3 or compact"))
+        })?,
+    };
+    let dnskey_ttl = raw.dnskey_ttl.unwrap_or(d.dnskey_ttl);
+    if !(1..=86_400).contains(&dnskey_ttl) {
+        return Err(ConfigError::Invalid(
+            "dnssec.dnskey_ttl must be 1..=86400".into(),
+        ));
+    }
+    Ok(DnssecConfig {
+        enabled: raw.enabled.unwrap_or(d.enabled),
+        algorithm,
+        split_keys: raw.split_keys.unwrap_or(d.split_keys),
+        denial,
+        dnskey_ttl,
+        secret_key_file: raw.secret_key_file.map(Into::into),
+    })
 }
 
 fn parse_template(pool: &DomainName, r: RawTemplateRecord) -> Result<RecordTemplate, ConfigError> {

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod dnssec;
+pub mod keyring;
 pub mod lua;
 pub mod model;
 pub mod pool;

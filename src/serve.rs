@@ -3,6 +3,8 @@
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::keyring::Keyring;
+use crate::secret::SecretBox;
 use crate::model::DomainName;
 use crate::pool::PoolService;
 use crate::snapshot::Refresher;
@@ -25,11 +27,12 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// Run DNS + HTTP until SIGINT/SIGTERM.
 pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let config = Arc::new(config);
-    let pool = PoolService::new(store.clone(), config.clone());
+    let keyring = open_keyring(&config, &store).await?;
+    let pool = PoolService::new(store.clone(), config.clone(), keyring.clone());
     pool.ensure_pool_zones().await?;
 
     let zones = Arc::new(ArcSwap::from_pointee(ZoneSet::new()));
-    let refresher = Refresher::start(store.clone(), zones.clone()).await?;
+    let refresher = Refresher::start(store.clone(), keyring.clone(), zones.clone()).await?;
     tokio::spawn(refresher.run());
 
     crate::server::spawn(config.dns, zones.clone())
@@ -65,6 +68,45 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// The secret key that seals private keys: `PDM_SECRET_KEY`, else
+/// `dnssec.secret_key_file` (created when missing), else — for the demo
+/// only — `./pdm.secret`. Returns `None` when no key is configured.
+pub fn load_secret(config: &Config) -> Result<Option<SecretBox>, Error> {
+    if let Ok(text) = std::env::var("PDM_SECRET_KEY") {
+        return Ok(Some(
+            SecretBox::from_text(&text).map_err(|e| format!("PDM_SECRET_KEY: {e}"))?,
+        ));
+    }
+    let path = match (&config.dnssec.secret_key_file, config.demo) {
+        (Some(p), _) => p.clone(),
+        (None, true) => std::path::PathBuf::from("pdm.secret"),
+        (None, false) => return Ok(None),
+    };
+    let (secret, created) = SecretBox::from_file(&path, true)?;
+    if created {
+        tracing::warn!(file = %path.display(), "created a new secret key for DNSSEC private keys; back it up with the database");
+    }
+    Ok(Some(secret))
+}
+
+/// The keyring when DNSSEC is enabled. Opens every stored private key so a
+/// wrong secret key stops the start with the zone's name, before anything is
+/// served or written.
+pub async fn open_keyring(config: &Config, store: &Store) -> Result<Option<Arc<Keyring>>, Error> {
+    if !config.dnssec.enabled {
+        return Ok(None);
+    }
+    let secret = load_secret(config)?.ok_or(
+        "DNSSEC is enabled but no secret key is configured: set PDM_SECRET_KEY (64 hex chars) \
+         or dnssec.secret_key_file, or set dnssec.enabled = false",
+    )?;
+    let keyring = Keyring::new(Arc::new(secret), config.dnssec.clone());
+    for zone in store.zone_names().await? {
+        keyring.check_open(&store.zone_keys(&zone).await?)?;
+    }
+    Ok(Some(Arc::new(keyring)))
 }
 
 async fn shutdown_signal() {

@@ -2,6 +2,7 @@
 //! following the change journal. Works across replicas: every `pdm serve`
 //! on the same database follows the same journal.
 
+use crate::keyring::Keyring;
 use crate::store::{Store, StoreError};
 use crate::zone::{SharedZones, Zone, ZoneSet};
 use hickory_proto::rr::Name;
@@ -17,9 +18,40 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// or rolled back) is waited for this long before it is skipped.
 const GAP_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Build a zone from its stored rows. Bad rows are logged and skipped so one
-/// corrupt record cannot take a whole zone (or the server) down.
-pub async fn load_zone(store: &Store, name: &str) -> Result<Option<Zone>, StoreError> {
+/// Why a zone could not be loaded for serving.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The zone is signed but its keys cannot be used (wrong secret key...).
+    #[error(transparent)]
+    Keys(#[from] crate::keyring::KeyringError),
+}
+
+/// Build a zone from its stored rows and, when it is signed, its signer.
+/// Bad rows are logged and skipped so one corrupt record cannot take a whole
+/// zone (or the server) down; unusable keys are an error (serving a signed
+/// zone unsigned would make it bogus).
+pub async fn load_zone(
+    store: &Store,
+    keyring: Option<&Keyring>,
+    name: &str,
+) -> Result<Option<Zone>, LoadError> {
+    let Some(mut zone) = load_unsigned(store, name).await? else {
+        return Ok(None);
+    };
+    let mode = store.zone_dnssec(name).await?;
+    if let (Some(keyring), Some(_)) = (keyring, mode.as_deref()) {
+        let rows = store.zone_keys(name).await?;
+        if let Some(signer) = keyring.signer_for(&zone, mode.as_deref(), &rows)? {
+            zone.set_signer(Arc::new(signer));
+        }
+    }
+    Ok(Some(zone))
+}
+
+async fn load_unsigned(store: &Store, name: &str) -> Result<Option<Zone>, StoreError> {
     let Some(rows) = store.load_zone(name).await? else {
         return Ok(None);
     };
@@ -85,17 +117,23 @@ impl Watermark {
 /// Follows the journal and swaps new zone tables in.
 pub struct Refresher {
     store: Store,
+    keyring: Option<Arc<Keyring>>,
     zones: SharedZones,
     mark: Watermark,
 }
 
 impl Refresher {
     /// Load every zone and position at the journal head.
-    pub async fn start(store: Store, zones: SharedZones) -> Result<Self, StoreError> {
+    /// Fails when a signed zone's keys cannot be opened, naming the zone.
+    pub async fn start(
+        store: Store,
+        keyring: Option<Arc<Keyring>>,
+        zones: SharedZones,
+    ) -> Result<Self, LoadError> {
         let head = store.journal_head().await?;
         let mut set = ZoneSet::new();
         for name in store.zone_names().await? {
-            if let Some(z) = load_zone(&store, &name).await? {
+            if let Some(z) = load_zone(&store, keyring.as_deref(), &name).await? {
                 set.insert(Arc::new(z));
             }
         }
@@ -103,6 +141,7 @@ impl Refresher {
         zones.store(Arc::new(set));
         Ok(Refresher {
             store,
+            keyring,
             zones,
             mark: Watermark {
                 low: head,
@@ -127,10 +166,16 @@ impl Refresher {
                     Ok(n) => n,
                     Err(_) => continue,
                 };
-                match load_zone(&self.store, name).await? {
-                    Some(z) => set.insert(Arc::new(z)),
-                    None => {
+                match load_zone(&self.store, self.keyring.as_deref(), name).await {
+                    Ok(Some(z)) => set.insert(Arc::new(z)),
+                    Ok(None) => {
                         set.remove(&origin);
+                    }
+                    Err(LoadError::Store(e)) => return Err(e),
+                    // Keep serving the previous version rather than an
+                    // unsigned (bogus) one.
+                    Err(LoadError::Keys(e)) => {
+                        tracing::error!(zone = %name, error = %e, "zone keys unusable; keeping previous version");
                     }
                 }
             }

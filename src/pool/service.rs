@@ -8,6 +8,8 @@ use super::reserved::is_reserved;
 use super::template;
 use crate::config::{Config, PoolConfig};
 use crate::model::{Allocation, AllocationState, DomainName, Label, LabelError};
+use crate::keyring::Keyring;
+use crate::store::keys;
 use crate::store::allocations as rows;
 use crate::store::zones::{self, StoredRecord, ZoneKind};
 use crate::store::{now_ms, sha256_hex, Store, StoreError};
@@ -66,6 +68,9 @@ pub enum PoolError {
     /// Persistence failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// DNSSEC keys could not be created or published.
+    #[error(transparent)]
+    Dnssec(#[from] crate::keyring::KeyringError),
 }
 
 impl From<sqlx::Error> for PoolError {
@@ -103,6 +108,8 @@ pub struct CommitRequest {
 pub struct PoolService {
     store: Store,
     config: Arc<Config>,
+    /// Present when zones are signed.
+    keyring: Option<Arc<Keyring>>,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -113,8 +120,17 @@ fn rfc3339(ms: i64) -> String {
 
 impl PoolService {
     /// A service over `store` for the pools in `config`.
-    pub fn new(store: Store, config: Arc<Config>) -> Self {
-        PoolService { store, config }
+    pub fn new(store: Store, config: Arc<Config>, keyring: Option<Arc<Keyring>>) -> Self {
+        PoolService {
+            store,
+            config,
+            keyring,
+        }
+    }
+
+    /// The keyring, when zones are signed.
+    pub fn keyring(&self) -> Option<&Arc<Keyring>> {
+        self.keyring.as_ref()
     }
 
     /// The configuration.
@@ -303,8 +319,19 @@ impl PoolService {
         // A zone left by an imported file or an earlier bug must not block a
         // legitimate commit: the allocation owns the name now.
         zones::delete_zone(&mut tx, &child.fqdn(), &actor).await?;
+        keys::delete_zone_keys(&mut tx, &child.fqdn()).await?;
         zones::create_zone(&mut tx, &child.fqdn(), ZoneKind::Child, &records, &actor).await?;
-        self.set_delegation(&mut tx, &pool, &child, true, &actor)
+        // Keys, DNSKEY and the parent's DS appear in the same transaction as
+        // the zone: there is never a signed child without its DS, or a DS
+        // without its child.
+        let ds = match &self.keyring {
+            Some(k) => {
+                k.secure_zone(&mut tx, &child.fqdn(), k.config().denial, &actor)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        self.set_delegation(&mut tx, &pool, &child, Some(ds), &actor)
             .await?;
         tx.commit().await?;
 
@@ -335,7 +362,8 @@ impl PoolService {
         let actor = format!("release {}", child.without_dot());
         rows::end(&mut tx, row.allocation.id, AllocationState::Released, now).await?;
         zones::delete_zone(&mut tx, &child.fqdn(), &actor).await?;
-        self.set_delegation(&mut tx, &pool, &child, false, &actor)
+        keys::delete_zone_keys(&mut tx, &child.fqdn()).await?;
+        self.set_delegation(&mut tx, &pool, &child, None, &actor)
             .await?;
         tx.commit().await?;
         let mut a = row.allocation;
@@ -390,7 +418,7 @@ impl PoolService {
         conn: &mut sqlx::AnyConnection,
         pool: &PoolConfig,
         child: &DomainName,
-        present: bool,
+        ds: Option<Vec<StoredRecord>>,
         actor: &str,
     ) -> Result<(), PoolError> {
         let Some(zone) = zones::get_zone(conn, &pool.domain.fqdn()).await? else {
@@ -399,12 +427,15 @@ impl PoolService {
                 pool.domain
             ))));
         };
-        let records = if present {
-            self.ns_records(child)
-        } else {
-            Vec::new()
+        // NS and DS change together, in one RRset write (one serial bump).
+        let records = match ds {
+            Some(ds) => {
+                let mut r = self.ns_records(child);
+                r.extend(ds);
+                r
+            }
+            None => Vec::new(),
         };
-        // DS joins NS here when DNSSEC lands; both go in the same RRset write.
         zones::set_rrsets(conn, &zone, &child.fqdn(), &["NS", "DS"], &records, actor).await?;
         Ok(())
     }
@@ -421,6 +452,7 @@ impl PoolService {
                     let mut records = self.apex_records(&pool.domain);
                     records.extend(self.glue(pool));
                     zones::create_zone(&mut tx, &fqdn, ZoneKind::Pool, &records, "startup").await?;
+                    self.ensure_signed(&mut tx, &fqdn).await?;
                     tx.commit().await?;
                     continue;
                 }
@@ -455,7 +487,25 @@ impl PoolService {
                     .await?;
                 }
             }
+            self.ensure_signed(&mut tx, &fqdn).await?;
             tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Signs a pool zone that is not signed yet (first start, or DNSSEC just
+    /// enabled) and republishes its key records otherwise.
+    async fn ensure_signed(&self, conn: &mut sqlx::AnyConnection, zone: &str) -> Result<(), PoolError> {
+        let Some(k) = &self.keyring else {
+            return Ok(());
+        };
+        if keys::zone_dnssec(conn, zone).await?.is_none() {
+            if !keys::zone_keys(conn, zone).await?.is_empty() {
+                keys::delete_zone_keys(conn, zone).await?;
+            }
+            k.secure_zone(conn, zone, k.config().denial, "startup").await?;
+        } else {
+            k.publish(conn, zone, "startup").await?;
         }
         Ok(())
     }

@@ -128,7 +128,24 @@ pub fn plan(request: &MessageRequest, zones: &ZoneSet, protocol: Protocol) -> Pl
             }
         }
     }
-    let answer = lookup(zone, &qname, qtype);
+    let mut answer = lookup(zone, &qname, qtype);
+    let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+    match zone.signer() {
+        Some(signer) if dnssec_ok => {
+            if let Err(e) = crate::dnssec::answer::secure(&mut answer, zone, signer, &qname, unix_now()) {
+                tracing::error!(error = %e, "signing failed");
+                return error(metadata, edns, ResponseCode::ServFail);
+            }
+        }
+        // RFC 4035 §3.2.1: no DNSSEC records for DO=0 clients, but a DS
+        // asked for by type is data like any other.
+        _ if !dnssec_ok && qtype != RecordType::DS => {
+            answer
+                .authority
+                .retain(|r| r.record_type() != RecordType::DS);
+        }
+        _ => {}
+    }
     metadata.response_code = answer.rcode;
     metadata.authoritative = answer.authoritative;
 
@@ -144,6 +161,13 @@ pub fn plan(request: &MessageRequest, zones: &ZoneSet, protocol: Protocol) -> Pl
         n_authority: fit.authority,
         n_additional: fit.additional,
     }
+}
+
+fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().min(u32::MAX as u64) as u32)
+        .unwrap_or(0)
 }
 
 /// How much of an answer fits in a message.

@@ -7,6 +7,7 @@
 
 pub mod allocations;
 pub mod idempotency;
+pub mod keys;
 pub mod tokens;
 pub mod zones;
 

@@ -7,6 +7,7 @@
 
 use super::{now_ms, Store, StoreError};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
 use sqlx::{AnyConnection, Row};
 use std::str::FromStr;
 
@@ -52,7 +53,7 @@ impl StoredRecord {
             name: r.name.to_lowercase().to_ascii(),
             rtype: r.record_type().to_string(),
             ttl: r.ttl,
-            rdata: crate::zone::file::rdata_text(&r.data),
+            rdata: storage_text(&r.data),
         }
     }
 
@@ -63,7 +64,10 @@ impl StoredRecord {
         };
         let name = Name::from_ascii(&self.name).map_err(|e| bad(e.to_string()))?;
         let rtype = RecordType::from_str(&self.rtype).map_err(|e| bad(e.to_string()))?;
-        let rdata = RData::try_from_str(rtype, &self.rdata).map_err(|e| bad(e.to_string()))?;
+        let rdata = match self.rdata.strip_prefix("\\# ") {
+            Some(generic) => from_generic(rtype, generic).map_err(bad)?,
+            None => RData::try_from_str(rtype, &self.rdata).map_err(|e| bad(e.to_string()))?,
+        };
         Ok(Record::from_rdata(name, self.ttl, rdata))
     }
 
@@ -74,6 +78,51 @@ impl StoredRecord {
             self.name, self.ttl, self.rtype, self.rdata
         )
     }
+}
+
+/// Whether hickory can read this type back from presentation text; the
+/// others (DNSSEC key and denial types, unknown types such as LUA) are
+/// stored in RFC 3597 generic form so they round-trip byte-exactly.
+fn has_text_parser(rtype: RecordType) -> bool {
+    !matches!(
+        rtype,
+        RecordType::DNSKEY
+            | RecordType::CDNSKEY
+            | RecordType::KEY
+            | RecordType::CDS
+            | RecordType::NSEC
+            | RecordType::NSEC3
+            | RecordType::NSEC3PARAM
+            | RecordType::RRSIG
+            | RecordType::SIG
+            | RecordType::Unknown(_)
+    )
+}
+
+/// The storage form of rdata: presentation text, or `\# len hex` (RFC 3597).
+pub fn storage_text(data: &RData) -> String {
+    if has_text_parser(data.record_type()) {
+        return crate::zone::file::rdata_text(data);
+    }
+    match data.to_bytes() {
+        Ok(wire) => format!("\\# {} {}", wire.len(), hex::encode(&wire)),
+        Err(_) => crate::zone::file::rdata_text(data),
+    }
+}
+
+fn from_generic(rtype: RecordType, text: &str) -> Result<RData, String> {
+    use hickory_proto::serialize::binary::{BinDecoder, Restrict};
+    let mut parts = text.split_whitespace();
+    let len: usize = parts
+        .next()
+        .and_then(|l| l.parse().ok())
+        .ok_or("generic rdata without length")?;
+    let wire = hex::decode(parts.collect::<String>()).map_err(|e| e.to_string())?;
+    if wire.len() != len {
+        return Err(format!("generic rdata length {len} but {} bytes", wire.len()));
+    }
+    let mut d = BinDecoder::new(&wire);
+    RData::read(&mut d, rtype, Restrict::new(len as u16)).map_err(|e| e.to_string())
 }
 
 /// A zone row.

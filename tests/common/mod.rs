@@ -830,9 +830,17 @@ impl Drop for PdmServer {
     }
 }
 
+/// The secret key test servers seal DNSSEC private keys with.
+pub const TEST_SECRET_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
 fn scrub_env(cmd: &mut Command) {
     for k in ["PDM_CONFIG", "PDM_DATABASE_URL", "PDM_HTTP", "PDM_DNS"] {
         cmd.env_remove(k);
+    }
+    // DNSSEC private keys are sealed with this; the same key across restarts.
+    if std::env::var_os("PDM_SECRET_KEY").is_none() {
+        cmd.env("PDM_SECRET_KEY", TEST_SECRET_KEY);
     }
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info");
