@@ -35,6 +35,23 @@ enum Command {
     /// Import or export zones.
     #[command(subcommand)]
     Zone(ZoneCommand),
+    /// DNSSEC keys: DS for the parent, key list, rollovers.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print the DS records (SHA-256 and SHA-384) the zone's parent must hold.
+    Ds {
+        /// Zone name.
+        zone: String,
+    },
+    /// List the zone's keys with their DNSKEY and DS (JSON).
+    List {
+        /// Zone name.
+        zone: String,
+    },
 }
 
 #[derive(Args)]
@@ -69,11 +86,20 @@ enum ZoneCommand {
         zone: String,
         /// Master file.
         file: PathBuf,
+        /// Sign the zone online (creates keys when it has none).
+        #[arg(long)]
+        sign: bool,
+        /// Denial of existence when signing: nsec3 (default from config) or compact.
+        #[arg(long)]
+        denial: Option<String>,
     },
     /// Print a zone as master-file text.
     Export {
         /// Zone name.
         name: String,
+        /// Include RRSIGs and the NSEC3 chain (for zone verifiers).
+        #[arg(long)]
+        signed: bool,
     },
 }
 
@@ -141,13 +167,58 @@ async fn run(cli: Cli) -> Result<(), Error> {
             println!("{secret}");
             Ok(())
         }
-        Command::Zone(ZoneCommand::Import { zone, file }) => {
+        Command::Zone(ZoneCommand::Import {
+            zone,
+            file,
+            sign,
+            denial,
+        }) => {
+            let denial = match denial.as_deref() {
+                None => config.dnssec.denial,
+                Some(d) => pdm::dnssec::DenialMode::parse(d)
+                    .ok_or_else(|| format!("--denial {d:?}: want nsec3 or compact"))?,
+            };
+            let keyring = if sign {
+                Some(
+                    pdm::serve::open_keyring(&config, &store)
+                        .await?
+                        .ok_or("--sign needs [dnssec] enabled = true")?,
+                )
+            } else {
+                None
+            };
             let n = pdm::serve::import_zone(&store, &zone, &file).await?;
-            eprintln!("imported {n} records into {zone}");
+            if let Some(k) = keyring {
+                pdm::serve::sign_imported(&store, &k, &zone, denial).await?;
+            }
+            eprintln!("imported {n} records into {zone}{}", if sign { " (signed)" } else { "" });
             Ok(())
         }
-        Command::Zone(ZoneCommand::Export { name }) => {
-            print!("{}", pdm::serve::export_zone(&store, &name).await?);
+        Command::Zone(ZoneCommand::Export { name, signed }) => {
+            let keyring = if signed {
+                pdm::serve::open_keyring(&config, &store).await?
+            } else {
+                None
+            };
+            print!(
+                "{}",
+                pdm::serve::export_zone(&store, keyring.as_deref(), &name, signed).await?
+            );
+            Ok(())
+        }
+        Command::Key(KeyCommand::Ds { zone }) => {
+            for k in pdm::serve::key_info(&store, &config, &zone).await? {
+                if k.in_parent {
+                    for ds in &k.ds {
+                        println!("{ds}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::List { zone }) => {
+            let info = pdm::serve::key_info(&store, &config, &zone).await?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
             Ok(())
         }
     }

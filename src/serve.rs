@@ -198,9 +198,51 @@ pub async fn import_zone(store: &Store, zone: &str, path: &Path) -> Result<usize
     Ok(rows.len())
 }
 
-/// `pdm zone export`: the zone as master-file text.
-pub async fn export_zone(store: &Store, zone: &str) -> Result<String, Error> {
+/// `pdm zone import --sign`: sign an imported zone (creating keys when it has
+/// none, republishing the key records otherwise).
+pub async fn sign_imported(
+    store: &Store,
+    keyring: &Keyring,
+    zone: &str,
+    denial: crate::dnssec::DenialMode,
+) -> Result<(), Error> {
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
+    let fqdn = origin.fqdn();
+    let mut tx = store.pool().begin().await?;
+    if crate::store::keys::zone_keys(&mut tx, &fqdn).await?.is_empty() {
+        keyring.secure_zone(&mut tx, &fqdn, denial, "import").await?;
+    } else {
+        crate::store::keys::set_zone_dnssec(&mut tx, &fqdn, Some(denial.as_str())).await?;
+        keyring.publish(&mut tx, &fqdn, "import").await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `pdm zone export [--signed]`: the zone as master-file text; signed adds
+/// RRSIGs and the NSEC3 chain (needs the secret key).
+pub async fn export_zone(
+    store: &Store,
+    keyring: Option<&Keyring>,
+    zone: &str,
+    signed: bool,
+) -> Result<String, Error> {
+    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
+    if signed {
+        let keyring = keyring.ok_or("--signed needs DNSSEC enabled and a secret key")?;
+        let z = crate::snapshot::load_zone(store, Some(keyring), &origin.fqdn())
+            .await?
+            .ok_or_else(|| format!("no zone {origin}"))?;
+        let signer = z
+            .signer()
+            .ok_or_else(|| format!("zone {origin} is not signed"))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(0);
+        let records = crate::dnssec::export::signed_records(&z, signer, now)?;
+        return Ok(file::write_master(origin.name(), &records));
+    }
     let Some(rows) = store.load_zone(&origin.fqdn()).await? else {
         return Err(format!("no zone {origin}").into());
     };
@@ -209,4 +251,18 @@ pub async fn export_zone(store: &Store, zone: &str) -> Result<String, Error> {
         .map(StoredRecord::to_record)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(file::write_master(origin.name(), &records))
+}
+
+/// `pdm key ds ZONE`: the DS records (SHA-256, SHA-384) the parent must hold.
+pub async fn key_info(store: &Store, config: &Config, zone: &str) -> Result<Vec<crate::keyring::KeyInfo>, Error> {
+    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
+    let fqdn = origin.fqdn();
+    if store.load_zone(&fqdn).await?.is_none() {
+        return Err(format!("no zone {origin}").into());
+    }
+    let rows = store.zone_keys(&fqdn).await?;
+    if rows.is_empty() {
+        return Err(format!("zone {origin} is not signed").into());
+    }
+    Ok(crate::keyring::key_info(&fqdn, &rows, config.dnssec.dnskey_ttl))
 }

@@ -5,10 +5,19 @@
 //! Wire facts come from `shared/reference/registrars.md`; each adapter module
 //! cites the section it follows.
 
+pub mod cloudflare;
 pub mod credentials;
+pub mod dynadot;
 pub mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
+pub mod godaddy;
+pub mod http;
+pub mod namecheap;
 pub mod names;
+pub mod ovh;
 pub mod types;
+pub(crate) mod xml;
 
 pub use credentials::{Credentials, Secret};
 pub use error::{RegistrarError, Result};
@@ -33,6 +42,8 @@ pub trait Registrar: Send + Sync {
 
     /// Checks that the credentials authenticate and, when `domain` is given,
     /// that the domain is in the account; reports what the API reveals about scope.
+    /// A domain outside the account is [`RegistrarError::DomainNotInAccount`]
+    /// (then `domain_in_account` is `Some(true)` on success).
     async fn validate(&self, domain: Option<&RegistrableDomain>) -> Result<Validation>;
 
     /// Every domain in the account (all pages), lowercase, no trailing dot.

@@ -5,6 +5,7 @@
 
 pub mod answer;
 pub mod compact;
+pub mod export;
 pub mod keys;
 pub mod nsec3;
 pub mod sign;
@@ -66,7 +67,7 @@ pub struct ZoneSigner {
     denial: Denial,
     negative_ttl: u32,
     cache: Arc<SigCache>,
-    policy: SigningPolicy,
+    pub(crate) policy: SigningPolicy,
 }
 
 impl ZoneSigner {
@@ -123,7 +124,7 @@ impl ZoneSigner {
     }
 
     /// Keys that sign an RRset of `rtype`.
-    fn keys_for(&self, rtype: hickory_proto::rr::RecordType) -> &[Arc<ZoneKey>] {
+    pub(crate) fn keys_for(&self, rtype: hickory_proto::rr::RecordType) -> &[Arc<ZoneKey>] {
         use hickory_proto::rr::RecordType as T;
         match rtype {
             T::DNSKEY | T::CDS | T::CDNSKEY => &self.key_keys,

@@ -115,11 +115,7 @@ fn next_bucket(n: u64) -> (u64, u64) {
         let b = FAST[n as usize];
         return (b, b);
     }
-    let b = PRIMES
-        .iter()
-        .copied()
-        .find(|&p| p >= n)
-        .unwrap_or_else(|| n | 1);
+    let b = PRIMES.iter().copied().find(|&p| p >= n).unwrap_or(n | 1);
     (b, b)
 }
 

@@ -517,6 +517,33 @@ base.pcall = function(f, ...)
   if not r[1] and limit_hit() then G.error(r[2], 0) end
   return unpack(r, 1, r.n)
 end
+-- Pattern matching runs in C where the instruction hook cannot stop it,
+-- and backtracking patterns are polynomial in the subject length with the
+-- number of quantifiers as exponent. Refuse calls whose worst case
+-- (start positions x backtracking states) exceeds a few million steps.
+local sgsub, slen, ssub = G.string.gsub, G.string.len, G.string.sub
+local function quantifiers(p)
+  p = sgsub(p, '%%.', 'x')
+  p = sgsub(p, '%[%^?%]?[^%]]*%]', 'x')
+  local _, k = sgsub(p, '[%*%+%-%?]', '')
+  return k
+end
+local function check(s, p)
+  if G.type(s) ~= 'string' or G.type(p) ~= 'string' then return end
+  local n = slen(s)
+  local cost = (ssub(p, 1, 1) == '^') and 1 or (n + 1)
+  for i = 1, quantifiers(p) do
+    cost = cost * (n + i) / i
+    if cost > 5e6 then G.error('pattern too complex for a LUA record', 3) end
+  end
+end
+for _, name in G.ipairs({'find', 'match', 'gmatch', 'gsub'}) do
+  local f = G.string[name]
+  G.string[name] = function(s, p, ...)
+    if not (name == 'find' and G.select(2, ...)) then check(s, p) end
+    return f(s, p, ...)
+  end
+end
 base.string = ro(G.string)
 base.table = ro(G.table)
 base.math = ro(G.math)
@@ -737,9 +764,7 @@ fn generic_if_up(
     }
     let selector_for = |name: &str| opts.get(name).map_or("random", String::as_str).to_string();
     let mut rng = rand::thread_rng();
-    let closest = |c: &[IpAddr], _tie: &mut dyn FnMut(usize) -> usize| {
-        closest_of(ctx, c).map_err(|e| SynthError(e.to_string()))
-    };
+    let closest = |c: &[IpAddr]| closest_of(ctx, c).map_err(|e| SynthError(e.to_string()));
     let picked = match chosen {
         Some(avail) => synth::use_selector(
             &selector_for("selector"),
@@ -892,9 +917,7 @@ fn register_functions(lua: &Lua, base: &Table) -> mlua::Result<()> {
             let mut all = Vec::new();
             let mut incomplete = true;
             let mut rng = rand::thread_rng();
-            let closest = |c: &[IpAddr], _t: &mut dyn FnMut(usize) -> usize| {
-                closest_of(&ctx, c).map_err(|e| SynthError(e.to_string()))
-            };
+            let closest = |c: &[IpAddr]| closest_of(&ctx, c).map_err(|e| SynthError(e.to_string()));
             let selector_for =
                 |name: &str| opts.get(name).map_or("random", String::as_str).to_string();
             let mut chosen = None;

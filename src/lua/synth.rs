@@ -121,16 +121,13 @@ pub fn use_selector<R: Rng + ?Sized>(
     bestwho: &IpAddr,
     candidates: &[IpAddr],
     rng: &mut R,
-    closest: &dyn Fn(&[IpAddr], &mut dyn FnMut(usize) -> usize) -> Result<IpAddr, SynthError>,
+    closest: &dyn Fn(&[IpAddr]) -> Result<IpAddr, SynthError>,
 ) -> Result<Vec<IpAddr>, SynthError> {
     Ok(match selector {
         "all" => candidates.to_vec(),
         "random" => vec![pick_random(candidates, rng)?],
         "hashed" => vec![pick_hashed(bestwho, candidates)?],
-        "pickclosest" => {
-            let mut tie = |n: usize| rng.gen_range(0..n.max(1));
-            vec![closest(candidates, &mut tie)?]
-        }
+        "pickclosest" => vec![closest(candidates)?],
         other => {
             tracing::warn!(
                 selector = other,

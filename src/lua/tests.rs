@@ -594,6 +594,45 @@ fn sandbox_forbids_escape_hatches() {
 }
 
 #[test]
+fn catastrophic_patterns_are_refused() {
+    let e = engine();
+    let c = ctx("www.example.test.");
+    let t = Instant::now();
+    for code in [
+        r#"TXT ";return tostring(string.rep('a', 5000):find(string.rep('a-', 12) .. 'b'))""#,
+        r#"TXT ";return tostring(('a'):rep(5000):match(('a*'):rep(12) .. 'b'))""#,
+        r#"TXT ";return tostring(('a'):rep(100000):find('.-b'))""#,
+    ] {
+        assert!(
+            matches!(eval(&e, code, &c), Err(LuaError::Script(m)) if m.contains("too complex")),
+            "{code}"
+        );
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    // Ordinary record patterns still work, including method syntax.
+    assert_eq!(one(&e, r#"TXT "qname:toString():match('^(.-)%.')""#), "www");
+    assert_eq!(
+        one(
+            &e,
+            r#"TXT ";local a, b = ('ip-1-2'):match('(%d+)-(%d+)') return a .. b""#
+        ),
+        "12"
+    );
+    assert_eq!(
+        one(&e, r#"TXT "(string.gsub('a.b.c', '%.', '-'))""#),
+        "a-b-c"
+    );
+    assert_eq!(
+        one(&e, r#"TXT "tostring(('x.y'):find('.', 1, true))""#),
+        "2"
+    );
+}
+
+#[test]
 fn globals_do_not_leak_between_evaluations() {
     let e = LuaEngine::new(LuaConfig {
         pool_size: 1,

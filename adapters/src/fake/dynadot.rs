@@ -1,0 +1,534 @@
+//! Fake Dynadot RESTful API (registrars.md §5.2, §8): `Authorization: Bearer`
+//! plus an `X-Signature` checked with the lego scheme over the exact path,
+//! request id and body received; the `{code,message,data}` envelope; exact
+//! parameter names (`nameserver_list`, enum DNSSEC values); paging; a
+//! concurrency limit (one request in flight per account on the Regular tier)
+//! answered with Dynadot's 429 body; injectable `system_busy` answers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{bearer, FakeCommon, FakeServer, Gate};
+use crate::dynadot::{algorithm_name, digest_type_name, signature, MAX_NS};
+
+/// The path prefix the fake serves.
+pub const PREFIX: &str = "/restful/v2";
+
+/// A running fake Dynadot endpoint; stops when dropped.
+#[derive(Debug)]
+pub struct DynadotFake {
+    server: FakeServer,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    common: FakeCommon,
+    inner: Mutex<Inner>,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    api_key: String,
+    api_secret: String,
+    username: String,
+    max_concurrency: usize,
+    /// How long each request is held, so overlapping clients are visible.
+    latency: Duration,
+    busy_next: u32,
+    /// The 5xx status the next authenticated write answers with, if set.
+    fail_next_write: Option<u16>,
+    domains: BTreeMap<String, Domain>,
+    /// Registered name servers (host objects) with their IPs; account-wide.
+    hosts: BTreeMap<String, Vec<String>>,
+}
+
+/// One DS record as the fake stores it (numbers; shown as display strings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ds {
+    /// Key tag.
+    pub key_tag: u16,
+    /// Algorithm number.
+    pub algorithm: u8,
+    /// Digest type number.
+    pub digest_type: u8,
+    /// Digest hex.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Domain {
+    ns: Vec<String>,
+    ds: Option<Ds>,
+}
+
+impl DynadotFake {
+    /// Starts a fake for one account (`api_key`, `api_secret`), one request at a time.
+    pub async fn start(api_key: &str, api_secret: &str) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        {
+            let mut s = lock(&shared);
+            s.api_key = api_key.into();
+            s.api_secret = api_secret.into();
+            s.username = "fake-user".into();
+            s.max_concurrency = 1;
+        }
+        let router = Router::new().fallback(handle).with_state(shared.clone());
+        let server = FakeServer::start(router).await?;
+        Ok(Self { server, shared })
+    }
+
+    /// The API base adapters are configured with: `http://127.0.0.1:<port>/restful/v2`.
+    pub fn base_url(&self) -> String {
+        format!("{}{PREFIX}", self.server.base_url())
+    }
+
+    /// Counters, request budget and failure injection.
+    pub fn common(&self) -> &FakeCommon {
+        &self.shared.common
+    }
+
+    /// Adds a domain with these NS.
+    pub fn add_domain(&self, name: &str, ns: &[&str]) {
+        lock(&self.shared).domains.insert(
+            name.into(),
+            Domain {
+                ns: ns.iter().map(|s| s.to_string()).collect(),
+                ds: None,
+            },
+        );
+    }
+
+    /// Allows `n` requests in flight at once (the account tier).
+    pub fn set_max_concurrency(&self, n: usize) {
+        lock(&self.shared).max_concurrency = n.max(1);
+    }
+
+    /// Holds each request this long before answering.
+    pub fn set_latency(&self, d: Duration) {
+        lock(&self.shared).latency = d;
+    }
+
+    /// Answers the next `n` authenticated requests with `system_busy`.
+    pub fn busy_next(&self, n: u32) {
+        lock(&self.shared).busy_next = n;
+    }
+
+    /// The next authenticated write (PUT/POST/DELETE) answers `status`.
+    pub fn fail_next_write(&self, status: u16) {
+        lock(&self.shared).fail_next_write = Some(status);
+    }
+
+    /// The domain's NS, as stored.
+    pub fn ns(&self, domain: &str) -> Vec<String> {
+        lock(&self.shared)
+            .domains
+            .get(domain)
+            .map(|d| d.ns.clone())
+            .unwrap_or_default()
+    }
+
+    /// The domain's DS record.
+    pub fn ds(&self, domain: &str) -> Option<Ds> {
+        lock(&self.shared)
+            .domains
+            .get(domain)
+            .and_then(|d| d.ds.clone())
+    }
+
+    /// A registered name server's IPs.
+    pub fn host_ips(&self, host: &str) -> Option<Vec<String>> {
+        lock(&self.shared).hosts.get(host).cloned()
+    }
+
+    /// The most requests that were in flight at once.
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.peak_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
+    s.inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn reply(status: StatusCode, v: Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+fn err(status: u16, message: &str, description: &str) -> Response {
+    let st = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    reply(
+        st,
+        json!({"code": status, "message": message, "error": {"description": description}}),
+    )
+}
+
+fn success(data: Option<Value>) -> Response {
+    // The docs show `code` as a string; lego's fixtures as an int. Serve the docs' form.
+    let mut v = json!({"code": "200", "message": "Success"});
+    if let Some(d) = data {
+        v["data"] = d;
+    }
+    reply(StatusCode::OK, v)
+}
+
+fn too_many() -> Response {
+    reply(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"status": {"code": 429, "message": "Too Many Requests"}, "error": {"description": "You have reached the maximum allowed requests within the concurrent limit of your account. Please try again later."}}),
+    )
+}
+
+/// Decrements the in-flight count when a request ends, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    match shared.common.admit(&format!("{method} {path}")) {
+        Gate::Pass => {}
+        Gate::RateLimited { retry_after } => {
+            let mut r = too_many();
+            if let Ok(v) = retry_after.as_secs().to_string().parse() {
+                r.headers_mut().insert("retry-after", v);
+            }
+            return r;
+        }
+        Gate::ServerError(code) => return err(code, "Internal Server Error", "internal error"),
+    }
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = InFlight(&shared.in_flight);
+    shared.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+    let (max, latency) = {
+        let s = lock(&shared);
+        (s.max_concurrency, s.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if now > max {
+        return too_many();
+    }
+
+    let Some(rel) = path.strip_prefix(PREFIX).map(str::to_string) else {
+        return err(404, "Not Found", "unknown endpoint");
+    };
+    let mut s = lock(&shared);
+    let Some(key) = bearer(&headers) else {
+        return err(401, "Unauthorized", "Missing API key");
+    };
+    if key != s.api_key {
+        return err(401, "Unauthorized", "Invalid API key");
+    }
+    let Some(sig) = headers.get("x-signature").and_then(|v| v.to_str().ok()) else {
+        return err(400, "Bad Request", "X-Signature header not entered");
+    };
+    let rid = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or(&path);
+    if sig != signature(&s.api_key, &s.api_secret, path_and_query, rid, &body) {
+        return err(401, "Unauthorized", "Invalid X-Signature");
+    }
+    if s.busy_next > 0 {
+        s.busy_next -= 1;
+        return reply(
+            StatusCode::OK,
+            json!({"code": "-1", "message": "system_busy", "error": {"description": "system_busy"}}),
+        );
+    }
+    if method != Method::GET {
+        if let Some(code) = s.fail_next_write.take() {
+            return err(code, "Internal Server Error", "internal error");
+        }
+    }
+    let json_body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        if !headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/json"))
+        {
+            return err(400, "Bad Request", "Content-Type must be application/json");
+        }
+        match serde_json::from_slice(&body) {
+            Ok(v) => Some(v),
+            Err(_) => return err(400, "Bad Request", "Invalid JSON body"),
+        }
+    };
+    let query: BTreeMap<String, String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    route(&mut s, &shared.common, &method, &rel, &query, json_body)
+}
+
+fn domain_json(name: &str, d: &Domain) -> Value {
+    json!({
+        "domain_name": name,
+        "expiration": 1_900_000_000_000u64,
+        "registration": 1_600_000_000_000u64,
+        "locked": "yes",
+        "status": "active",
+        "name_servers": d.ns,
+    })
+}
+
+fn route(
+    s: &mut Inner,
+    common: &FakeCommon,
+    method: &Method,
+    rel: &str,
+    query: &BTreeMap<String, String>,
+    body: Option<Value>,
+) -> Response {
+    let segs: Vec<&str> = rel.trim_start_matches('/').split('/').collect();
+    let bad = |m: &str| err(400, "Bad Request", m);
+    let no_domain = || err(404, "Not Found", "domain not found in your account");
+    let parent_of = |s: &Inner, host: &str| {
+        s.domains
+            .keys()
+            .find(|d| host.ends_with(&format!(".{d}")))
+            .cloned()
+    };
+    match (method.as_str(), segs.as_slice()) {
+        ("GET", ["accounts", "info"]) => success(Some(
+            json!({"account_info": {"username": s.username, "customer_id": 123456}}),
+        )),
+        ("GET", ["domains"]) => {
+            let per_page: usize = match query.get("count_per_page").map(|v| v.parse()) {
+                None => 100,
+                Some(Ok(n)) if (1..=100).contains(&n) => n,
+                _ => return bad("count_per_page must be 1..100"),
+            };
+            let page: usize = match query.get("page_index").map(|v| v.parse()) {
+                None => 0,
+                Some(Ok(n)) => n,
+                _ => return bad("page_index must be a number"),
+            };
+            let items: Vec<Value> = s
+                .domains
+                .iter()
+                .skip(page * per_page)
+                .take(per_page)
+                .map(|(n, d)| domain_json(n, d))
+                .collect();
+            success(Some(json!({"domain_info": items})))
+        }
+        ("GET", ["domains", d]) => match s.domains.get(*d) {
+            Some(dom) => success(Some(json!({"domain_info": [domain_json(d, dom)]}))),
+            None => no_domain(),
+        },
+        ("GET", ["domains", d, "nameservers"]) => match s.domains.get(*d) {
+            Some(dom) => {
+                let list: Vec<Value> = dom
+                    .ns
+                    .iter()
+                    .map(|h| json!({"host": h, "ns_name": h}))
+                    .collect();
+                success(Some(json!({"name_servers": list})))
+            }
+            None => no_domain(),
+        },
+        ("PUT", ["domains", d, "nameservers"]) => {
+            if !s.domains.contains_key(*d) {
+                return no_domain();
+            }
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Put {
+                nameserver_list: Vec<String>,
+            }
+            let Some(Ok(p)) = body.map(serde_json::from_value::<Put>) else {
+                return bad("nameserver_list is required");
+            };
+            if p.nameserver_list.len() < 2 || p.nameserver_list.len() > MAX_NS {
+                return bad("between 2 and 13 name servers are required");
+            }
+            if let Some(h) = p.nameserver_list.iter().find(|h| !super::valid_host(h)) {
+                return bad(&format!("invalid name server {h}"));
+            }
+            common.counters.record_write(d);
+            if let Some(dom) = s.domains.get_mut(*d) {
+                dom.ns = p.nameserver_list;
+            }
+            success(None)
+        }
+        ("GET", ["domains", d, "dnssec"]) => match s.domains.get(*d) {
+            Some(dom) => {
+                // The display form from one of the doc examples ("Name (n)").
+                let list: Vec<Value> = dom
+                    .ds
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "key_tag": r.key_tag,
+                            "algorithm": format!("{} ({})", algorithm_name(r.algorithm).unwrap_or("unknown"), r.algorithm),
+                            "digest_type": format!("{} ({})", digest_type_name(r.digest_type).unwrap_or("unknown").to_uppercase(), r.digest_type),
+                            "digest": r.digest.to_uppercase(),
+                        })
+                    })
+                    .collect();
+                success(Some(json!({"dnssec_info_list": list})))
+            }
+            None => no_domain(),
+        },
+        ("PUT", ["domains", d, "dnssec"]) => {
+            if !s.domains.contains_key(*d) {
+                return no_domain();
+            }
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            #[allow(dead_code)] // flags/public_key are accepted and checked for shape only.
+            struct Put {
+                key_tag: u16,
+                digest_type: String,
+                digest: String,
+                algorithm: String,
+                #[serde(default)]
+                flags: Option<String>,
+                #[serde(default)]
+                public_key: Option<String>,
+            }
+            let Some(Ok(p)) = body.map(serde_json::from_value::<Put>) else {
+                return bad("key_tag, digest_type, digest and algorithm are required");
+            };
+            let Some(algorithm) =
+                (0..=255u8).find(|&n| algorithm_name(n) == Some(p.algorithm.as_str()))
+            else {
+                return bad(&format!("invalid algorithm {}", p.algorithm));
+            };
+            let Some(digest_type) =
+                (0..=255u8).find(|&n| digest_type_name(n) == Some(p.digest_type.as_str()))
+            else {
+                return bad(&format!("invalid digest_type {}", p.digest_type));
+            };
+            if p.flags.as_deref().is_some_and(|f| f != "ksk" && f != "zsk") {
+                return bad("flags must be ksk or zsk");
+            }
+            if p.digest.is_empty() || !p.digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return bad("invalid digest");
+            }
+            common.counters.record_write(d);
+            if let Some(dom) = s.domains.get_mut(*d) {
+                dom.ds = Some(Ds {
+                    key_tag: p.key_tag,
+                    algorithm,
+                    digest_type,
+                    digest: p.digest.to_ascii_lowercase(),
+                });
+            }
+            success(None)
+        }
+        ("DELETE", ["domains", d, "dnssec"]) => {
+            let Some(dom) = s.domains.get_mut(*d) else {
+                return no_domain();
+            };
+            dom.ds = None;
+            common.counters.record_write(d);
+            success(None)
+        }
+        ("GET", ["nameservers", host]) => match s.hosts.get(*host) {
+            Some(ips) => success(Some(json!({"server_name": host, "ip_list": ips}))),
+            None => err(404, "Not Found", "name server not found"),
+        },
+        ("POST", ["nameservers", "register"]) => {
+            #[derive(Deserialize)]
+            struct Ns {
+                server_name: String,
+                ip: String,
+            }
+            #[derive(Deserialize)]
+            struct Reg {
+                name_server: Ns,
+            }
+            let Some(Ok(r)) = body.map(serde_json::from_value::<Reg>) else {
+                return bad("name_server.server_name and name_server.ip are required");
+            };
+            let Some(parent) = parent_of(s, &r.name_server.server_name) else {
+                return err(
+                    403,
+                    "Forbidden",
+                    "the name server must be under a domain in your account",
+                );
+            };
+            if r.name_server.ip.parse::<std::net::IpAddr>().is_err() {
+                return bad("invalid ip");
+            }
+            if s.hosts.contains_key(&r.name_server.server_name) {
+                return bad("name server already exists");
+            }
+            common.counters.record_write(&parent);
+            s.hosts
+                .insert(r.name_server.server_name, vec![r.name_server.ip]);
+            success(None)
+        }
+        ("PUT", ["nameservers", host, "set_ip"]) => {
+            #[derive(Deserialize)]
+            struct SetIp {
+                ip_list: Vec<String>,
+            }
+            if !s.hosts.contains_key(*host) {
+                return err(404, "Not Found", "name server not found");
+            }
+            let Some(Ok(p)) = body.map(serde_json::from_value::<SetIp>) else {
+                return bad("ip_list is required");
+            };
+            if p.ip_list.is_empty()
+                || p.ip_list
+                    .iter()
+                    .any(|ip| ip.parse::<std::net::IpAddr>().is_err())
+            {
+                return bad("invalid ip_list");
+            }
+            if let Some(parent) = parent_of(s, host) {
+                common.counters.record_write(&parent);
+            }
+            s.hosts.insert(host.to_string(), p.ip_list);
+            success(None)
+        }
+        ("DELETE", ["nameservers", host]) => {
+            if s.hosts.remove(*host).is_none() {
+                return err(404, "Not Found", "name server not found");
+            }
+            if let Some(parent) = parent_of(s, host) {
+                common.counters.record_write(&parent);
+            }
+            success(None)
+        }
+        _ => err(404, "Not Found", "unknown endpoint"),
+    }
+}
