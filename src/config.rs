@@ -85,8 +85,10 @@ pub struct DnssecConfig {
     pub split_keys: bool,
     /// Denial of existence for new zones.
     pub denial: crate::dnssec::DenialMode,
-    /// TTL of DNSKEY/CDS/CDNSKEY/NSEC3PARAM (also the rollover wait unit).
+    /// TTL of DNSKEY/CDS/CDNSKEY/NSEC3PARAM and of the DS pdm writes in parents.
     pub dnskey_ttl: u32,
+    /// Extra wait added to every rollover step for secondaries and caches to catch up.
+    pub propagation_delay_secs: u32,
     /// File holding the 32-byte key that encrypts private keys at rest,
     /// used when `PDM_SECRET_KEY` is not set.
     pub secret_key_file: Option<std::path::PathBuf>,
@@ -100,6 +102,7 @@ impl Default for DnssecConfig {
             split_keys: false,
             denial: crate::dnssec::DenialMode::Nsec3,
             dnskey_ttl: 3600,
+            propagation_delay_secs: 60,
             secret_key_file: None,
         }
     }
@@ -127,6 +130,7 @@ struct RawDnssec {
     split_keys: Option<bool>,
     denial: Option<String>,
     dnskey_ttl: Option<u32>,
+    propagation_delay_secs: Option<u32>,
     secret_key_file: Option<String>,
 }
 
@@ -321,6 +325,7 @@ fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError> {
         split_keys: raw.split_keys.unwrap_or(d.split_keys),
         denial,
         dnskey_ttl,
+        propagation_delay_secs: raw.propagation_delay_secs.unwrap_or(d.propagation_delay_secs),
         secret_key_file: raw.secret_key_file.map(Into::into),
     })
 }

@@ -423,3 +423,299 @@ mod tests {
         assert_eq!(back.calculate_key_tag().unwrap(), k.tag());
     }
 }
+
+/// Why a rollover cannot start or advance.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloverError {
+    /// The zone does not exist or is not signed.
+    #[error("zone {0} is not a signed zone")]
+    NotSigned(String),
+    /// A rollover is already running.
+    #[error("zone {0} already has a {1} rollover in progress")]
+    InProgress(String, String),
+    /// The key layout does not have a key of this kind.
+    #[error("zone {zone} has no active {kind} to roll (its keys: {have})")]
+    NoSuchKey {
+        /// The zone.
+        zone: String,
+        /// Asked kind.
+        kind: String,
+        /// What it has.
+        have: String,
+    },
+    /// Nothing is waiting for a DS confirmation.
+    #[error("zone {0} has no rollover waiting for the parent's DS")]
+    NotWaitingForDs(String),
+    /// Key or store failure.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+}
+
+impl From<StoreError> for RolloverError {
+    fn from(e: StoreError) -> Self {
+        RolloverError::Keyring(KeyringError::Store(e))
+    }
+}
+
+impl From<sqlx::Error> for RolloverError {
+    fn from(e: sqlx::Error) -> Self {
+        RolloverError::Keyring(KeyringError::Store(StoreError::Db(e)))
+    }
+}
+
+/// The rollover of a zone as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RolloverStatus {
+    /// `zsk` | `ksk` | `csk`.
+    pub kind: String,
+    /// Step number.
+    pub step: i32,
+    /// Name of the current state.
+    pub state: String,
+    /// Key tag of the key being replaced.
+    pub old_key_tag: Option<u16>,
+    /// Key tag of the new key.
+    pub new_key_tag: Option<u16>,
+    /// When the next step runs (RFC 3339), when known.
+    pub next_step_at: Option<String>,
+    /// True when the next step waits for the operator to confirm that the
+    /// parent publishes the new DS (`POST .../rollover/ds-published`).
+    pub waiting_for_parent_ds: bool,
+    /// When the rollover started (RFC 3339).
+    pub started_at: String,
+}
+
+/// `next_at` value meaning "until the operator confirms the parent's DS".
+const WAIT_FOR_OPERATOR: i64 = i64::MAX;
+
+fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Describes a stored rollover for the API.
+pub fn rollover_status(row: &keys::RolloverRow, rows: &[KeyRow]) -> RolloverStatus {
+    use crate::dnssec::rollover::{plan, RolloverKind};
+    let tag = |id: i64| rows.iter().find(|r| r.id == id).map(|r| r.key_tag);
+    let state = RolloverKind::parse(&row.kind)
+        .and_then(|k| plan(k, row.step))
+        .map(|s| s.name.to_string())
+        .unwrap_or_default();
+    RolloverStatus {
+        kind: row.kind.clone(),
+        step: row.step,
+        state,
+        old_key_tag: tag(row.old_key),
+        new_key_tag: tag(row.new_key),
+        next_step_at: (row.next_at != WAIT_FOR_OPERATOR).then(|| rfc3339_ms(row.next_at)),
+        waiting_for_parent_ds: row.next_at == WAIT_FOR_OPERATOR,
+        started_at: rfc3339_ms(row.started_at),
+    }
+}
+
+impl Keyring {
+    /// The parent zone pdm serves that delegates to `zone`, if any.
+    async fn served_parent(
+        conn: &mut AnyConnection,
+        zone: &str,
+    ) -> Result<Option<zones::ZoneRow>, StoreError> {
+        let Ok(name) = Name::from_ascii(zone) else {
+            return Ok(None);
+        };
+        let mut parent = name.base_name();
+        loop {
+            if let Some(row) = zones::get_zone(conn, &parent.to_ascii()).await? {
+                let delegates = zones::zone_records(conn, row.id)
+                    .await?
+                    .iter()
+                    .any(|r| r.name == zone && r.rtype == "NS");
+                return Ok(delegates.then_some(row));
+            }
+            if parent.is_root() {
+                return Ok(None);
+            }
+            parent = parent.base_name();
+        }
+    }
+
+    /// Rewrites the DS set in the parent pdm serves (no-op when the parent is elsewhere).
+    async fn sync_parent_ds(
+        &self,
+        conn: &mut AnyConnection,
+        zone: &str,
+        actor: &str,
+    ) -> Result<bool, KeyringError> {
+        let Some(parent) = Self::served_parent(conn, zone).await? else {
+            return Ok(false);
+        };
+        let ds = self.parent_ds(conn, zone).await?;
+        zones::set_rrsets(conn, &parent, zone, &["DS"], &ds, actor).await?;
+        Ok(true)
+    }
+
+    /// Largest TTL of any record in the zone (seconds).
+    async fn max_zone_ttl(conn: &mut AnyConnection, zone: &str) -> Result<u32, StoreError> {
+        let Some(row) = zones::get_zone(conn, zone).await? else {
+            return Ok(0);
+        };
+        Ok(zones::zone_records(conn, row.id)
+            .await?
+            .iter()
+            .map(|r| r.ttl)
+            .max()
+            .unwrap_or(0))
+    }
+
+    async fn next_at(
+        &self,
+        conn: &mut AnyConnection,
+        zone: &str,
+        wait: crate::dnssec::rollover::Wait,
+        parent_served: bool,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        use crate::dnssec::rollover::Wait;
+        let dnskey = self.config.dnskey_ttl as i64;
+        let secs = match wait {
+            Wait::Ds if !parent_served => return Ok(WAIT_FOR_OPERATOR),
+            Wait::Ds | Wait::Dnskey => dnskey,
+            Wait::MaxZoneTtl => Self::max_zone_ttl(conn, zone).await? as i64,
+            Wait::DnskeyAndZone => dnskey.max(Self::max_zone_ttl(conn, zone).await? as i64),
+        };
+        Ok(now + (secs + self.config.propagation_delay_secs as i64) * 1000)
+    }
+
+    /// Starts a rollover of `kind` in `zone`: creates the new key in its first
+    /// state, republishes, updates the parent DS when pdm serves the parent.
+    pub async fn start_rollover(
+        &self,
+        conn: &mut AnyConnection,
+        zone: &str,
+        kind: crate::dnssec::rollover::RolloverKind,
+    ) -> Result<keys::RolloverRow, RolloverError> {
+        use crate::dnssec::rollover::{new_key_initial, plan};
+        if keys::zone_dnssec(conn, zone).await?.is_none() {
+            return Err(RolloverError::NotSigned(zone.to_string()));
+        }
+        if let Some(r) = keys::get_rollover(conn, zone).await? {
+            return Err(RolloverError::InProgress(zone.to_string(), r.kind));
+        }
+        let rows = keys::zone_keys(conn, zone).await?;
+        let old = rows
+            .iter()
+            .find(|r| r.state == "active" && r.role == kind.as_str())
+            .ok_or_else(|| RolloverError::NoSuchKey {
+                zone: zone.to_string(),
+                kind: kind.as_str().to_string(),
+                have: rows
+                    .iter()
+                    .map(|r| format!("{} {}", r.role, r.state))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let alg = KeyAlgorithm::from_number(old.algorithm).unwrap_or(self.config.algorithm);
+        let role = KeyRole::parse(&old.role).unwrap_or(KeyRole::Csk);
+        let init = new_key_initial(kind);
+        let new_id = self
+            .create_key(conn, zone, role, alg, init.state, init.in_parent)
+            .await?;
+        let actor = format!("rollover {} {zone}", kind.as_str());
+        self.publish(conn, zone, &actor).await?;
+        let parent_served = self.sync_parent_ds(conn, zone, &actor).await?;
+        let now = crate::store::now_ms();
+        let wait = plan(kind, 0).and_then(|s| s.wait);
+        let next_at = match wait {
+            Some(w) => self.next_at(conn, zone, w, parent_served, now).await?,
+            None => now,
+        };
+        let row = keys::RolloverRow {
+            zone: zone.to_string(),
+            kind: kind.as_str().to_string(),
+            step: 0,
+            old_key: old.id,
+            new_key: new_id,
+            next_at,
+            started_at: now,
+            updated_at: now,
+        };
+        keys::put_rollover(conn, &row).await?;
+        Ok(row)
+    }
+
+    /// The operator confirms the parent (which pdm does not serve) publishes
+    /// the new DS: the rollover continues after the DS TTL.
+    pub async fn confirm_parent_ds(
+        &self,
+        conn: &mut AnyConnection,
+        zone: &str,
+    ) -> Result<keys::RolloverRow, RolloverError> {
+        let Some(mut row) = keys::get_rollover(conn, zone).await? else {
+            return Err(RolloverError::NotWaitingForDs(zone.to_string()));
+        };
+        if row.next_at != WAIT_FOR_OPERATOR {
+            return Err(RolloverError::NotWaitingForDs(zone.to_string()));
+        }
+        let now = crate::store::now_ms();
+        row.next_at = now
+            + (self.config.dnskey_ttl as i64 + self.config.propagation_delay_secs as i64) * 1000;
+        keys::put_rollover(conn, &row).await?;
+        Ok(row)
+    }
+
+    /// Runs the next step of `zone`'s rollover if it is due at `now` (ms).
+    /// Returns the row after the step (`None` when the rollover finished or
+    /// nothing was due). Safe to call from several replicas: the step is
+    /// re-read inside the caller's transaction and applied once.
+    pub async fn advance_rollover(
+        &self,
+        conn: &mut AnyConnection,
+        zone: &str,
+        now: i64,
+    ) -> Result<Option<keys::RolloverRow>, RolloverError> {
+        use crate::dnssec::rollover::{plan, RolloverKind};
+        // Lock the zone row first so two replicas serialise here.
+        sqlx::query("UPDATE zones SET serial = serial WHERE name = $1")
+            .bind(zone)
+            .execute(&mut *conn)
+            .await?;
+        let Some(mut row) = keys::get_rollover(conn, zone).await? else {
+            return Ok(None);
+        };
+        if row.next_at > now {
+            return Ok(None);
+        }
+        let Some(kind) = RolloverKind::parse(&row.kind) else {
+            keys::finish_rollover(conn, zone).await?;
+            return Ok(None);
+        };
+        let step = row.step + 1;
+        let Some(plan) = plan(kind, step) else {
+            keys::finish_rollover(conn, zone).await?;
+            return Ok(None);
+        };
+        if let Some(c) = plan.old {
+            keys::set_key_state(conn, row.old_key, c.state, c.in_parent).await?;
+        }
+        if let Some(c) = plan.new {
+            keys::set_key_state(conn, row.new_key, c.state, c.in_parent).await?;
+        }
+        let actor = format!("rollover {} {zone} step {step}", kind.as_str());
+        self.publish(conn, zone, &actor).await?;
+        let parent_served = self.sync_parent_ds(conn, zone, &actor).await?;
+        match plan.wait {
+            None => {
+                keys::finish_rollover(conn, zone).await?;
+                tracing::info!(zone, kind = kind.as_str(), "key rollover finished");
+                Ok(None)
+            }
+            Some(w) => {
+                row.step = step;
+                row.next_at = self.next_at(conn, zone, w, parent_served, now).await?;
+                keys::put_rollover(conn, &row).await?;
+                tracing::info!(zone, kind = kind.as_str(), step, state = plan.name, "key rollover step");
+                Ok(Some(row))
+            }
+        }
+    }
+}

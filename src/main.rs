@@ -52,6 +52,24 @@ enum KeyCommand {
         /// Zone name.
         zone: String,
     },
+    /// Start a key rollover (a running `pdm serve` carries out the steps), or
+    /// confirm that an external parent publishes the new DS.
+    Rollover {
+        /// Zone name.
+        zone: String,
+        /// Roll the zone-signing key (pre-publication).
+        #[arg(long, group = "kind")]
+        zsk: bool,
+        /// Roll the key-signing key (double-DS).
+        #[arg(long, group = "kind")]
+        ksk: bool,
+        /// Roll the combined signing key (double-DS).
+        #[arg(long, group = "kind")]
+        csk: bool,
+        /// The parent now publishes the new DS: continue the rollover.
+        #[arg(long, group = "kind")]
+        ds_published: bool,
+    },
 }
 
 #[derive(Args)]
@@ -214,6 +232,26 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     }
                 }
             }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Rollover {
+            zone,
+            zsk,
+            ksk,
+            csk,
+            ds_published,
+        }) => {
+            use pdm::dnssec::rollover::RolloverKind;
+            let kind = match (zsk, ksk, csk) {
+                (true, _, _) => Some(RolloverKind::Zsk),
+                (_, true, _) => Some(RolloverKind::Ksk),
+                (_, _, true) => Some(RolloverKind::Csk),
+                _ => None,
+            };
+            println!(
+                "{}",
+                pdm::serve::rollover_cli(&config, &store, &zone, kind, ds_published).await?
+            );
             Ok(())
         }
         Command::Key(KeyCommand::List { zone }) => {

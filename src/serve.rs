@@ -54,6 +54,10 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         }
     });
 
+    if let Some(k) = keyring.clone() {
+        tokio::spawn(run_rollovers(store.clone(), k));
+    }
+
     let ready = Arc::new(AtomicBool::new(false));
     let app = api::router(AppState {
         pool: pool.clone(),
@@ -107,6 +111,61 @@ pub async fn open_keyring(config: &Config, store: &Store) -> Result<Option<Arc<K
         keyring.check_open(&store.zone_keys(&zone).await?)?;
     }
     Ok(Some(Arc::new(keyring)))
+}
+
+/// How often due rollover steps are looked for.
+const ROLLOVER_TICK: Duration = Duration::from_secs(1);
+
+/// Advances key rollovers whose next step is due. Every replica runs this;
+/// the step is re-checked under the zone's row lock, so it happens once.
+async fn run_rollovers(store: Store, keyring: Arc<Keyring>) {
+    loop {
+        tokio::time::sleep(ROLLOVER_TICK).await;
+        let due = match store.due_rollovers(now_ms()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "rollover scan failed");
+                continue;
+            }
+        };
+        for r in due {
+            let res = async {
+                let mut tx = store.pool().begin().await?;
+                keyring.advance_rollover(&mut tx, &r.zone, now_ms()).await?;
+                tx.commit().await?;
+                Ok::<(), crate::keyring::RolloverError>(())
+            }
+            .await;
+            if let Err(e) = res {
+                tracing::warn!(zone = %r.zone, error = %e, "rollover step failed; will retry");
+            }
+        }
+    }
+}
+
+/// `pdm key rollover`: start a rollover, or confirm the parent's new DS.
+pub async fn rollover_cli(
+    config: &Config,
+    store: &Store,
+    zone: &str,
+    kind: Option<crate::dnssec::rollover::RolloverKind>,
+    ds_published: bool,
+) -> Result<String, Error> {
+    let keyring = open_keyring(config, store)
+        .await?
+        .ok_or("DNSSEC is disabled in this configuration")?;
+    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
+    let fqdn = origin.fqdn();
+    let mut tx = store.pool().begin().await?;
+    let row = if ds_published {
+        keyring.confirm_parent_ds(&mut tx, &fqdn).await?
+    } else {
+        let kind = kind.ok_or("say which key: --zsk, --ksk or --csk")?;
+        keyring.start_rollover(&mut tx, &fqdn, kind).await?
+    };
+    tx.commit().await?;
+    let rows = store.zone_keys(&fqdn).await?;
+    Ok(serde_json::to_string_pretty(&crate::keyring::rollover_status(&row, &rows))?)
 }
 
 async fn shutdown_signal() {

@@ -107,9 +107,8 @@ impl Credentials {
     pub fn from_token(registrar: RegistrarId, token: &str) -> Result<Self, RegistrarError> {
         let token = token.trim();
         let parts: Vec<&str> = token.split(':').collect();
-        let bad = |want: &str| {
-            RegistrarError::InvalidInput(format!("{registrar} token must be {want}"))
-        };
+        let bad =
+            |want: &str| RegistrarError::InvalidInput(format!("{registrar} token must be {want}"));
         if token.is_empty() || parts.iter().any(|p| p.is_empty()) {
             return Err(bad(match registrar {
                 RegistrarId::Cloudflare => "a non-empty API token",
@@ -119,20 +118,23 @@ impl Credentials {
             }));
         }
         Ok(match (registrar, parts.as_slice()) {
-            (RegistrarId::Cloudflare, [t]) => {
-                Credentials::Cloudflare { api_token: Secret::new(*t), account_id: None }
-            }
+            (RegistrarId::Cloudflare, [t]) => Credentials::Cloudflare {
+                api_token: Secret::new(*t),
+                account_id: None,
+            },
             (RegistrarId::Godaddy, [k, s]) => Credentials::Godaddy {
                 key: (*k).to_string(),
                 secret: Secret::new(*s),
                 customer_id: None,
             },
-            (RegistrarId::Dynadot, [k, s]) => {
-                Credentials::Dynadot { api_key: Secret::new(*k), api_secret: Some(Secret::new(*s)) }
-            }
-            (RegistrarId::Dynadot, [k]) => {
-                Credentials::Dynadot { api_key: Secret::new(*k), api_secret: None }
-            }
+            (RegistrarId::Dynadot, [k, s]) => Credentials::Dynadot {
+                api_key: Secret::new(*k),
+                api_secret: Some(Secret::new(*s)),
+            },
+            (RegistrarId::Dynadot, [k]) => Credentials::Dynadot {
+                api_key: Secret::new(*k),
+                api_secret: None,
+            },
             (RegistrarId::Namecheap, [u, k, ip]) => Credentials::Namecheap {
                 api_user: (*u).to_string(),
                 api_key: Secret::new(*k),

@@ -81,12 +81,18 @@ pub enum RegistrarError {
 impl RegistrarError {
     /// An [`RegistrarError::Unsupported`] for `what`.
     pub fn unsupported(registrar: RegistrarId, what: impl Into<String>) -> Self {
-        Self::Unsupported { registrar, what: what.into() }
+        Self::Unsupported {
+            registrar,
+            what: what.into(),
+        }
     }
 
     /// An [`RegistrarError::Unavailable`] with `detail`.
     pub fn unavailable(registrar: RegistrarId, detail: impl Into<String>) -> Self {
-        Self::Unavailable { registrar, detail: detail.into() }
+        Self::Unavailable {
+            registrar,
+            detail: detail.into(),
+        }
     }
 
     /// Whether retrying the same request later may succeed.

@@ -74,12 +74,18 @@ pub trait Registrar: Send + Sync {
 
     /// The glue (host object) addresses for `host` under `domain`; empty when none.
     async fn get_glue(&self, _domain: &RegistrableDomain, _host: &str) -> Result<Glue> {
-        Err(RegistrarError::unsupported(self.id(), "reading glue records"))
+        Err(RegistrarError::unsupported(
+            self.id(),
+            "reading glue records",
+        ))
     }
 
     /// Creates or updates the glue for `host`; skips the write when equal.
     async fn set_glue(&self, _domain: &RegistrableDomain, _glue: &Glue) -> Result<Change> {
-        Err(RegistrarError::unsupported(self.id(), "setting glue records"))
+        Err(RegistrarError::unsupported(
+            self.id(),
+            "setting glue records",
+        ))
     }
 
     /// Delegates `child` (a name below a zone the account hosts) to `ns`, with
@@ -91,6 +97,9 @@ pub trait Registrar: Send + Sync {
         _ns: &NsSet,
         _ds: &[DsData],
     ) -> Result<Change> {
-        Err(RegistrarError::unsupported(self.id(), "delegating a subdomain"))
+        Err(RegistrarError::unsupported(
+            self.id(),
+            "delegating a subdomain",
+        ))
     }
 }

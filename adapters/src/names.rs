@@ -20,7 +20,9 @@ impl NsSet {
         let set = normalise_ns(hosts);
         for h in &set {
             if !is_host_name(h) {
-                return Err(RegistrarError::InvalidInput(format!("invalid nameserver host {h:?}")));
+                return Err(RegistrarError::InvalidInput(format!(
+                    "invalid nameserver host {h:?}"
+                )));
             }
         }
         if set.len() < 2 {
@@ -82,7 +84,8 @@ fn is_host_name(h: &str) -> bool {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -127,13 +130,17 @@ impl fmt::Display for RegistrableDomain {
 pub fn split_registrable(domain: &str) -> Result<RegistrableDomain, RegistrarError> {
     let d = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     if d.is_empty() || !is_host_name(&d) {
-        return Err(RegistrarError::InvalidInput(format!("invalid domain {domain:?}")));
+        return Err(RegistrarError::InvalidInput(format!(
+            "invalid domain {domain:?}"
+        )));
     }
     let suffix = psl::suffix(d.as_bytes())
         .and_then(|s| std::str::from_utf8(s.as_bytes()).ok().map(str::to_owned))
         .ok_or_else(|| RegistrarError::InvalidInput(format!("no public suffix in {d:?}")))?;
     if suffix.len() >= d.len() {
-        return Err(RegistrarError::InvalidInput(format!("{d:?} is a public suffix")));
+        return Err(RegistrarError::InvalidInput(format!(
+            "{d:?} is a public suffix"
+        )));
     }
     let sld = &d[..d.len() - suffix.len() - 1];
     if sld.contains('.') {
@@ -142,7 +149,10 @@ pub fn split_registrable(domain: &str) -> Result<RegistrableDomain, RegistrarErr
             sld.rsplit('.').next().unwrap_or(sld)
         )));
     }
-    Ok(RegistrableDomain { sld: sld.to_string(), tld: suffix })
+    Ok(RegistrableDomain {
+        sld: sld.to_string(),
+        tld: suffix,
+    })
 }
 
 #[cfg(test)]

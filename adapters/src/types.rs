@@ -44,7 +44,9 @@ impl RegistrarId {
 
     /// Parses a registrar name, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
     }
 
     /// The propagation hint the Go service returned after set-ns.
@@ -123,7 +125,10 @@ pub struct DsData {
 impl DsData {
     /// The same record with the digest lowercased, for comparisons.
     pub fn normalised(&self) -> Self {
-        Self { digest: self.digest.to_ascii_lowercase(), ..self.clone() }
+        Self {
+            digest: self.digest.to_ascii_lowercase(),
+            ..self.clone()
+        }
     }
 }
 

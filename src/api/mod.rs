@@ -2,6 +2,7 @@
 //! Handlers parse and authorise at the edge, call the pool service, and map
 //! its typed errors once (`error.rs`).
 
+pub mod dnssec;
 pub mod error;
 
 use crate::model::{Allocation, AllocationState, DomainName};
@@ -48,6 +49,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pool/{domain}/release", delete(release))
         .route("/api/v1/pool/{domain}/list", get(list))
         .route("/api/v1/release", post(release_fqdn))
+        .route("/api/v1/zones/{zone}/dnssec", get(dnssec::status))
+        .route(
+            "/api/v1/zones/{zone}/dnssec/rollover",
+            post(dnssec::start_rollover),
+        )
+        .route(
+            "/api/v1/zones/{zone}/dnssec/rollover/ds-published",
+            post(dnssec::confirm_ds),
+        )
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
         })

@@ -8,6 +8,7 @@ pub mod compact;
 pub mod export;
 pub mod keys;
 pub mod nsec3;
+pub mod rollover;
 pub mod sign;
 
 use std::sync::Arc;

@@ -1,0 +1,168 @@
+//! DNSSEC over HTTP: a zone's keys, DS for its parent, and key rollovers.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{authenticate, ApiError, AppState};
+use crate::dnssec::rollover::RolloverKind;
+use crate::keyring::{key_info, rollover_status, Keyring, RolloverError};
+use crate::model::DomainName;
+
+impl From<RolloverError> for ApiError {
+    fn from(e: RolloverError) -> Self {
+        use StatusCode as S;
+        let (status, code) = match &e {
+            RolloverError::NotSigned(_) => (S::NOT_FOUND, "zone-not-signed"),
+            RolloverError::InProgress(..) => (S::CONFLICT, "rollover-in-progress"),
+            RolloverError::NoSuchKey { .. } => (S::UNPROCESSABLE_ENTITY, "no-such-key"),
+            RolloverError::NotWaitingForDs(_) => (S::CONFLICT, "not-waiting-for-ds"),
+            RolloverError::Keyring(inner) => {
+                tracing::error!(error = %inner, "rollover failed");
+                return ApiError::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal-error",
+                    "internal error; see pdm logs",
+                );
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// The zone name from the path, and a check that the token may manage it:
+/// admin for any zone, a pool scope for the pool zone and its children.
+async fn authorize_zone(
+    s: &AppState,
+    headers: &HeaderMap,
+    zone: &str,
+) -> Result<DomainName, ApiError> {
+    let token = authenticate(s, headers).await?;
+    let name = DomainName::parse(zone).map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-zone", e.to_string())
+    })?;
+    let pool_ok = s.pool.config().pools.iter().any(|p| {
+        p.domain.name().zone_of(name.name()) && token.covers_pool(&p.domain.without_dot())
+    });
+    if token.is_admin() || pool_ok {
+        Ok(name)
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("token {:?} may not manage zone {}", token.name, name.without_dot()),
+        ))
+    }
+}
+
+fn keyring(s: &AppState) -> Result<&Keyring, ApiError> {
+    s.pool.keyring().map(|k| k.as_ref()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "dnssec-disabled",
+            "DNSSEC is disabled in this pdm's configuration",
+        )
+    })
+}
+
+/// `GET /api/v1/zones/{zone}/dnssec`: keys, DS for the parent, rollover.
+pub async fn status(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = authorize_zone(&s, &headers, &zone).await?;
+    let k = keyring(&s)?;
+    let fqdn = name.fqdn();
+    let store = s.pool.store();
+    if store.load_zone(&fqdn).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no zone {}", name.without_dot()),
+        ));
+    }
+    let denial = store.zone_dnssec(&fqdn).await?;
+    let rows = store.zone_keys(&fqdn).await?;
+    let keys = key_info(&fqdn, &rows, k.config().dnskey_ttl);
+    let ds: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.in_parent)
+        .flat_map(|k| k.ds.iter())
+        .collect();
+    let rollover = store
+        .rollover(&fqdn)
+        .await?
+        .map(|r| rollover_status(&r, &rows));
+    Ok(Json(json!({
+        "zone": name.without_dot(),
+        "signed": denial.is_some(),
+        "denial": denial,
+        "keys": keys,
+        "ds": ds,
+        "rollover": rollover,
+    }))
+    .into_response())
+}
+
+/// Body of `POST .../dnssec/rollover`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloverRequest {
+    /// `zsk`, `ksk` or `csk`.
+    kind: String,
+}
+
+/// `POST /api/v1/zones/{zone}/dnssec/rollover`: start a rollover (202).
+pub async fn start_rollover(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let name = authorize_zone(&s, &headers, &zone).await?;
+    let k = keyring(&s)?;
+    let req: RolloverRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.to_string())
+    })?;
+    let kind = RolloverKind::parse(&req.kind).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-kind",
+            format!("kind {:?}: want zsk, ksk or csk", req.kind),
+        )
+    })?;
+    let fqdn = name.fqdn();
+    let store = s.pool.store();
+    let mut tx = store.pool().begin().await.map_err(crate::store::StoreError::from)?;
+    let row = k.start_rollover(&mut tx, &fqdn, kind).await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    let rows = store.zone_keys(&fqdn).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "zone": name.without_dot(), "rollover": rollover_status(&row, &rows) })),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/zones/{zone}/dnssec/rollover/ds-published`: the operator
+/// confirms that the (external) parent publishes the new DS.
+pub async fn confirm_ds(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = authorize_zone(&s, &headers, &zone).await?;
+    let k = keyring(&s)?;
+    let fqdn = name.fqdn();
+    let store = s.pool.store();
+    let mut tx = store.pool().begin().await.map_err(crate::store::StoreError::from)?;
+    let row = k.confirm_parent_ds(&mut tx, &fqdn).await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    let rows = store.zone_keys(&fqdn).await?;
+    Ok(Json(json!({ "zone": name.without_dot(), "rollover": rollover_status(&row, &rows) }))
+        .into_response())
+}
