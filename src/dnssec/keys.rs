@@ -184,6 +184,28 @@ impl ZoneKey {
         })
     }
 
+    /// Wraps an already-built signer (tests load RFC example keys this way).
+    pub fn from_signing_key(
+        alg: KeyAlgorithm,
+        role: KeyRole,
+        signer: Arc<dyn SigningKey>,
+    ) -> Result<Self, KeyError> {
+        let public = signer
+            .to_public_key()
+            .map_err(|e| KeyError::Encode(e.to_string()))?;
+        let dnskey = DNSKEY::with_flags(role.flags(), public);
+        let tag = dnskey
+            .calculate_key_tag()
+            .map_err(|e| KeyError::Encode(e.to_string()))?;
+        Ok(Self {
+            role,
+            algorithm: alg,
+            dnskey,
+            tag,
+            signer,
+        })
+    }
+
     /// The key's role.
     pub fn role(&self) -> KeyRole {
         self.role
@@ -276,7 +298,7 @@ pub fn apex_key_records(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -295,6 +317,69 @@ mod tests {
     #[test]
     fn garbage_key_material_is_an_error() {
         assert!(ZoneKey::from_pkcs8(KeyAlgorithm::Ed25519, KeyRole::Zsk, b"nope").is_err());
+    }
+
+    fn b64(s: &str) -> Vec<u8> {
+        data_encoding::BASE64.decode(s.as_bytes()).unwrap()
+    }
+
+    /// RFC 8080 §6.1: the Ed25519 example key gives the RFC's DNSKEY and DS.
+    pub(crate) fn rfc8080_key() -> ZoneKey {
+        let seed = b64("ODIyNjAzODQ2MjgwODAxMjI2NDUxOTAyMDQxNDIyNjI=");
+        let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+        ZoneKey::from_signing_key(
+            KeyAlgorithm::Ed25519,
+            KeyRole::Csk,
+            Arc::new(Ed25519SigningKey::from_ed25519(pair)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rfc8080_ed25519_dnskey_and_ds() {
+        let k = rfc8080_key();
+        assert_eq!(
+            data_encoding::BASE64.encode(k.public_bytes()),
+            "l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4="
+        );
+        assert_eq!(k.tag(), 3613);
+        let ds = ds_for(&Name::from_ascii("example.com.").unwrap(), k.dnskey(), DigestType::SHA256)
+            .unwrap();
+        assert_eq!(
+            hex::encode(ds.digest()),
+            "3aa5ab37efce57f737fc1627013fee07bdf241bd10f3b1964ab55c78e79a304b"
+        );
+    }
+
+    /// RFC 6605 §6.1: the P-256 example key gives the RFC's DNSKEY and DS.
+    #[test]
+    fn rfc6605_p256_dnskey_and_ds() {
+        let private = b64("GU6SnQ/Ou+xC5RumuIUIuJZteXT2z0O/ok1s38Et6mQ=");
+        let public = b64(
+            "GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==",
+        );
+        let mut uncompressed = vec![4u8];
+        uncompressed.extend_from_slice(&public);
+        let pair = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &private,
+            &uncompressed,
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let k = ZoneKey::from_signing_key(
+            KeyAlgorithm::Ecdsap256sha256,
+            KeyRole::Csk,
+            Arc::new(EcdsaSigningKey::from_ecdsa(pair, Algorithm::ECDSAP256SHA256)),
+        )
+        .unwrap();
+        assert_eq!(k.tag(), 55648);
+        let ds = ds_for(&Name::from_ascii("example.net.").unwrap(), k.dnskey(), DigestType::SHA256)
+            .unwrap();
+        assert_eq!(
+            hex::encode(ds.digest()),
+            "b4c8c1fe2e7477127b27115656ad6256f424625bf5c1e2770ce6d6e37df61d17"
+        );
     }
 
     /// RFC 4034 §5.4 example: DS of dskey.example.com. key tag 60485 (SHA-1

@@ -237,6 +237,37 @@ mod tests {
         }
     }
 
+    /// RFC 8080 §6.1 example RRset (example.com. MX 10 mail.example.com.,
+    /// inception 1438207200, expiration 1440021600): Ed25519 is deterministic,
+    /// so the whole canonical form and signing path must give the RFC's bytes.
+    #[test]
+    fn rfc8080_ed25519_signature_is_reproduced() {
+        use hickory_proto::rr::rdata::MX;
+        let key = crate::dnssec::keys::tests::rfc8080_key();
+        let owner = Name::from_ascii("example.com.").unwrap();
+        let rdata = vec![RData::MX(MX::new(10, Name::from_ascii("mail.example.com.").unwrap()))];
+        let input = SigInput {
+            type_covered: RecordType::MX,
+            algorithm: key.algorithm().hickory(),
+            num_labels: 2,
+            original_ttl: 3600,
+            sig_expiration: SerialNumber::new(1_440_021_600),
+            sig_inception: SerialNumber::new(1_438_207_200),
+            key_tag: key.tag(),
+            signer_name: owner.clone(),
+        };
+        let records: Vec<Record> = rdata
+            .iter()
+            .map(|d| Record::from_rdata(owner.clone(), 3600, d.clone()))
+            .collect();
+        let tbs = TBS::from_input(&owner, DNSClass::IN, &input, records.iter()).unwrap();
+        let sig = key.sign(&tbs).unwrap();
+        assert_eq!(
+            data_encoding::BASE64.encode(&sig),
+            "oL9krJun7xfBOIWcGHi7mag5/hdZrKWw15jPGrHpjQeRAvTdszaPD+QLs3fx8A4M3e23mRZ9VrbpMngwcrqNAg=="
+        );
+    }
+
     #[test]
     fn wildcard_owner_has_fewer_labels() {
         let cache = SigCache::new(100);
