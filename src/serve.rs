@@ -58,14 +58,45 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         tokio::spawn(run_rollovers(store.clone(), k));
     }
 
+    // byo domains: registrar endpoints (real APIs, config overrides, or the
+    // local fakes), credentials sealed with the same secret key as DNSSEC
+    // keys, and the durable operations worker.
+    let mut registrars = crate::delegation::Registrars::from_config(&config.registrars);
+    let fakes = if config.registrars.fake {
+        let f = crate::delegation::fakes::FakeRegistrars::start()
+            .await
+            .map_err(|e| format!("cannot start the fake registrars: {e}"))?;
+        f.apply(&mut registrars);
+        Some(f)
+    } else {
+        None
+    };
+    let secret = load_secret(&config)?.map(Arc::new);
+    let byo = crate::delegation::ByoService::new(
+        store.clone(),
+        config.clone(),
+        keyring.clone(),
+        secret,
+        registrars,
+    );
+    let runner: Arc<dyn crate::operations::StepRunner> = Arc::new(byo.clone());
+    let worker = crate::operations::Worker::new(store.clone(), config.operations.clone())
+        .with_runner(crate::delegation::byo::KIND_API, runner.clone())
+        .with_runner(crate::delegation::byo::KIND_MANUAL, runner);
+    tokio::spawn(worker.run());
+
     let ready = Arc::new(AtomicBool::new(false));
     let app = api::router(AppState {
         pool: pool.clone(),
         ready: ready.clone(),
+        byo,
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {
         print_demo(&config, &store).await?;
+    }
+    if let Some(f) = &fakes {
+        print_fake_registrars(&config, f);
     }
     ready.store(true, Ordering::Release);
     axum::serve(listener, app)
@@ -204,6 +235,8 @@ async fn print_demo(config: &Config, store: &Store) -> Result<(), Error> {
         r#"
 pdm demo is running (config: built-in demo, database: {db})
   DNS  {dns} (UDP+TCP)    HTTP {http}
+  DNSSEC: zones are signed; private keys are sealed with the key in ./pdm.secret
+  (or $PDM_SECRET_KEY). The pool's DS for its parent: pdm key ds {pool}
 
 Admin token (shown once, valid until the next demo start):
   export PDM_TOKEN={token}
@@ -214,13 +247,42 @@ Try it:
   curl -s -X POST http://{http}/api/v1/pool/{pool}/commit  -H "Authorization: Bearer $PDM_TOKEN" \
        -d '{{"subdomain":"acme","reservationToken":"<token from reserve>","loadBalancerIP":"192.0.2.10"}}'
   dig @{dns_ip} -p {dns_port} acme.{pool} A +norec
-  dig @{dns_ip} -p {dns_port} www.acme.{pool} A +norec
+  dig @{dns_ip} -p {dns_port} www.acme.{pool} A +norec +dnssec
+  curl -s http://{http}/api/v1/zones/acme.{pool}/dnssec -H "Authorization: Bearer $PDM_TOKEN"
   curl -s -X DELETE http://{http}/api/v1/pool/{pool}/release -H "Authorization: Bearer $PDM_TOKEN" -d '{{"subdomain":"acme"}}'
 "#,
         db = crate::store::redact_url(&config.database),
         dns = config.dns,
     );
     Ok(())
+}
+
+fn print_fake_registrars(config: &Config, fakes: &crate::delegation::fakes::FakeRegistrars) {
+    let http = config.http;
+    let mut lines = String::new();
+    for (id, url) in fakes.urls() {
+        lines.push_str(&format!("  {:<11} {url}\n", id.as_str()));
+    }
+    let a = &crate::delegation::fakes::DEMO_ACCOUNTS[1];
+    println!(
+        r#"
+Fake registrars (--fake-registrars): registrar calls go to local fakes, nothing leaves this machine.
+{lines}Try byo-api offline (demo accounts: {accounts}):
+  curl -s -X POST http://{http}/api/v1/registrar/{r}/validate -H "Authorization: Bearer $PDM_TOKEN" \
+       -d '{{"domain":"{d}","token":"{t}"}}'
+  curl -s -X POST http://{http}/api/v1/domains -H "Authorization: Bearer $PDM_TOKEN" \
+       -d '{{"domain":"{d}","mode":"byo-api","registrar":"{r}","credentials":"{t}"}}'
+  curl -s http://{http}/api/v1/domains/{d} -H "Authorization: Bearer $PDM_TOKEN"
+"#,
+        accounts = crate::delegation::fakes::DEMO_ACCOUNTS
+            .iter()
+            .map(|a| format!("{} {} token {}", a.registrar, a.domain, a.token))
+            .collect::<Vec<_>>()
+            .join("; "),
+        r = a.registrar,
+        d = a.domain,
+        t = a.token,
+    );
 }
 
 /// `pdm zone import`: parse a master file and store it as a zone.
