@@ -15,7 +15,7 @@
 #[macro_use]
 mod common;
 use common::validators::{
-    self, dig_dnssec, have_tools, par_map, parse_ds_lines, verify_zone_file, DigOut, Validator,
+    self, dig_dnssec, ds_lines, import_signed, have_tools, par_map, parse_ds_lines, verify_zone_file, DigOut, Validator,
 };
 use common::*;
 use hickory_proto::rr::RecordType;
@@ -164,27 +164,6 @@ fn check_cases(srv: &PdmServer, v: Validator, anchors: &[String], stubs: &[&str]
 // Server helpers
 // ---------------------------------------------------------------------------------------------
 
-/// `pdm key ds ZONE` lines (checked to be DS records for `zone`).
-#[track_caller]
-fn ds_lines(srv: &PdmServer, zone: &str) -> Vec<String> {
-    let out = srv.cli(&["key", "ds", zone]);
-    assert!(out.success(), "pdm key ds {zone} failed: {out:?}");
-    let lines: Vec<String> = out
-        .stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.trim().to_string())
-        .collect();
-    assert!(
-        !lines.is_empty(),
-        "pdm key ds {zone} printed no DS: {out:?}"
-    );
-    for d in parse_ds_lines(&lines) {
-        assert_eq!(d.owner, format!("{zone}."), "DS owner in {lines:?}");
-    }
-    lines
-}
-
 /// `pdm key list ZONE` JSON.
 #[track_caller]
 fn key_list(srv: &PdmServer, zone: &str) -> Value {
@@ -192,34 +171,6 @@ fn key_list(srv: &PdmServer, zone: &str) -> Value {
     assert!(out.success(), "pdm key list {zone} failed: {out:?}");
     serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("pdm key list {zone}: not JSON ({e}): {}", out.stdout))
-}
-
-/// Import `file` as `zone`, signed with `denial`, and wait until the running server serves its
-/// signed DNSKEY RRset.
-#[track_caller]
-fn import_signed(srv: &PdmServer, zone: &str, file: &Path, denial: &str) {
-    let f = file.display().to_string();
-    let out = srv.cli(&[
-        "zone", "import", "--zone", zone, "--sign", "--denial", denial, &f,
-    ]);
-    assert!(
-        out.success(),
-        "pdm zone import --sign --denial {denial} {zone} failed: {out:?}"
-    );
-    let mut last = None;
-    let served = wait_for(DNS_DEADLINE, || {
-        let r = dig_dnssec(srv.dns_addr, zone, "DNSKEY", &["+dnssec"]);
-        let ok = r.rcode == "NOERROR"
-            && r.types_in("ANSWER").contains(&"DNSKEY".to_string())
-            && r.types_in("ANSWER").contains(&"RRSIG".to_string());
-        last = Some(r);
-        ok
-    });
-    assert!(
-        served,
-        "imported zone {zone} not served signed within {DNS_DEADLINE:?}; last DNSKEY answer:\n{}",
-        last.map(|r| r.raw).unwrap_or_default()
-    );
 }
 
 /// Poll the harness dig (no EDNS) until `ok`; panic with the last answer.

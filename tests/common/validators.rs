@@ -12,6 +12,7 @@
 //! Each validator call writes its own config into a fresh temp directory, so calls can run
 //! concurrently ([`par_map`]).
 
+use super::{wait_for, PdmServer};
 use std::fs::{self, File};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -681,3 +682,60 @@ pub fn dig_dnssec(addr: SocketAddr, name: &str, qtype: &str, flags: &[&str]) -> 
         raw,
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// pdm helpers shared by the DNSSEC suites
+// ---------------------------------------------------------------------------------------------
+
+/// A zone change (import, commit, release) must be served within this long.
+pub const SERVE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// `pdm key ds ZONE` lines (checked to be DS records for `zone`).
+#[track_caller]
+pub fn ds_lines(srv: &PdmServer, zone: &str) -> Vec<String> {
+    let out = srv.cli(&["key", "ds", zone]);
+    assert!(out.success(), "pdm key ds {zone} failed: {out:?}");
+    let lines: Vec<String> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "pdm key ds {zone} printed no DS: {out:?}"
+    );
+    for d in parse_ds_lines(&lines) {
+        assert_eq!(d.owner, format!("{zone}."), "DS owner in {lines:?}");
+    }
+    lines
+}
+
+/// Import `file` as `zone`, signed with `denial`, and wait until the running server serves its
+/// signed DNSKEY RRset.
+#[track_caller]
+pub fn import_signed(srv: &PdmServer, zone: &str, file: &Path, denial: &str) {
+    let f = file.display().to_string();
+    let out = srv.cli(&[
+        "zone", "import", "--zone", zone, "--sign", "--denial", denial, &f,
+    ]);
+    assert!(
+        out.success(),
+        "pdm zone import --sign --denial {denial} {zone} failed: {out:?}"
+    );
+    let mut last = None;
+    let served = wait_for(SERVE_DEADLINE, || {
+        let r = dig_dnssec(srv.dns_addr, zone, "DNSKEY", &["+dnssec"]);
+        let ok = r.rcode == "NOERROR"
+            && r.types_in("ANSWER").contains(&"DNSKEY".to_string())
+            && r.types_in("ANSWER").contains(&"RRSIG".to_string());
+        last = Some(r);
+        ok
+    });
+    assert!(
+        served,
+        "imported zone {zone} not served signed within {SERVE_DEADLINE:?}; last DNSKEY answer:\n{}",
+        last.map(|r| r.raw).unwrap_or_default()
+    );
+}
+
