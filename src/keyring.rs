@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use hickory_proto::dnssec::rdata::{DNSSECRData, DNSKEY, NSEC3PARAM};
 use hickory_proto::dnssec::{DigestType, Nsec3HashAlgorithm};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record};
 use sqlx::AnyConnection;
 
 use crate::config::DnssecConfig;
 use crate::dnssec::keys::{apex_key_records, ds_for, generate};
-use crate::dnssec::{DenialMode, KeyAlgorithm, KeyRole, SigCache, SigningPolicy, ZoneKey, ZoneSigner};
+use crate::dnssec::{
+    DenialMode, KeyAlgorithm, KeyRole, SigCache, SigningPolicy, ZoneKey, ZoneSigner,
+};
 use crate::secret::SecretBox;
 use crate::store::keys::{self, KeyRow, NewKey};
 use crate::store::zones::{self, StoredRecord};
@@ -146,8 +148,7 @@ impl Keyring {
         };
         let pkcs8 = generate(algorithm).map_err(|e| kerr(e.to_string()))?;
         let key = ZoneKey::from_pkcs8(algorithm, role, &pkcs8).map_err(|e| kerr(e.to_string()))?;
-        let dnskey =
-            zones::storage_text(&RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey().clone())));
+        let dnskey = zones::storage_text(&RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey().clone())));
         let sealed = self
             .secret
             .seal(&sealed_context(zone, &dnskey), &pkcs8)
@@ -307,12 +308,13 @@ impl Keyring {
             zone: row.zone.clone(),
             detail: format!("unknown key role {}", row.role),
         })?;
-        let key = Arc::new(
-            ZoneKey::from_pkcs8(alg, role, &pkcs8).map_err(|e| KeyringError::Key {
-                zone: row.zone.clone(),
-                detail: e.to_string(),
-            })?,
-        );
+        let key =
+            Arc::new(
+                ZoneKey::from_pkcs8(alg, role, &pkcs8).map_err(|e| KeyringError::Key {
+                    zone: row.zone.clone(),
+                    detail: e.to_string(),
+                })?,
+            );
         if let Ok(mut map) = self.opened.lock() {
             map.insert(row.id, key.clone());
         }
@@ -416,8 +418,7 @@ mod tests {
     fn dnskey_text_round_trips() {
         let alg = KeyAlgorithm::Ecdsap256sha256;
         let k = ZoneKey::from_pkcs8(alg, KeyRole::Csk, &generate(alg).unwrap()).unwrap();
-        let text =
-            zones::storage_text(&RData::DNSSEC(DNSSECRData::DNSKEY(k.dnskey().clone())));
+        let text = zones::storage_text(&RData::DNSSEC(DNSSECRData::DNSKEY(k.dnskey().clone())));
         let back = parse_dnskey(&text).expect("parses");
         assert_eq!(&back, k.dnskey());
         assert_eq!(back.calculate_key_tag().unwrap(), k.tag());
@@ -713,7 +714,13 @@ impl Keyring {
                 row.step = step;
                 row.next_at = self.next_at(conn, zone, w, parent_served, now).await?;
                 keys::put_rollover(conn, &row).await?;
-                tracing::info!(zone, kind = kind.as_str(), step, state = plan.name, "key rollover step");
+                tracing::info!(
+                    zone,
+                    kind = kind.as_str(),
+                    step,
+                    state = plan.name,
+                    "key rollover step"
+                );
                 Ok(Some(row))
             }
         }

@@ -99,7 +99,9 @@ fn proofs(
                         out.extend(chain.matching(&w));
                     }
                 }
-                AnswerKind::NxDomain { closest_encloser: ce } => {
+                AnswerKind::NxDomain {
+                    closest_encloser: ce,
+                } => {
                     out.extend(chain.matching(ce));
                     out.extend(chain.covering(&next_closer(final_name, ce)));
                     if let Some(w) = wildcard_of(ce) {
@@ -118,7 +120,10 @@ fn proofs(
                     Some(ce) => wildcard_of(ce).and_then(|w| node_types(zone, &w)),
                     None => node_types(zone, final_name),
                 };
-                out.push(compact::nodata(final_name, ttl, types.unwrap_or_default()));
+                // A LUA RRset that synthesized nothing is denied for this answer.
+                let mut types = types.unwrap_or_default();
+                types.retain(|t| Some(*t) != answer.empty_dynamic);
+                out.push(compact::nodata(final_name, ttl, types));
             }
             AnswerKind::NxDomain { .. } => out.push(compact::nxname(final_name, ttl)),
             AnswerKind::Referral { cut } if !has_ds(answer) => {
@@ -147,16 +152,11 @@ fn has_ds(answer: &Answer) -> bool {
         .any(|r| r.record_type() == RecordType::DS)
 }
 
-/// The types a denial bitmap shows at `name` (delegations show only NS/DS).
+/// The types a denial bitmap shows at `name` (delegations show only NS/DS;
+/// LUA records as their synthesized types).
 fn node_types(zone: &Zone, name: &Name) -> Option<Vec<RecordType>> {
-    let node = zone.node(name)?;
-    Some(
-        node.rrsets
-            .iter()
-            .map(|s| s.rtype)
-            .filter(|t| !node.cut || matches!(t, RecordType::NS | RecordType::DS))
-            .collect(),
-    )
+    // LUA records show as the types they synthesize, never as LUA.
+    zone.node(name).map(|node| node.served_types())
 }
 
 /// Returns `records` with an RRSIG set after each RRset that must be signed.
@@ -197,17 +197,7 @@ fn sign_section(
         let rdata: Vec<RData> = group.iter().map(|r| r.data.clone()).collect();
         let ttl = first.ttl;
         for key in signer.keys_for(rtype) {
-            let rrsig = sign_rrset(
-                &signer.cache,
-                &signer.policy,
-                &signer.origin,
-                key,
-                &owner,
-                rtype,
-                ttl,
-                &rdata,
-                now,
-            )?;
+            let rrsig = sign_rrset(signer.sign_context(), key, &owner, rtype, ttl, &rdata, now)?;
             out.push(rrsig_record(&first.name, ttl, rrsig));
         }
     }

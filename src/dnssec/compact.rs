@@ -24,7 +24,11 @@ pub fn nxname(owner: &Name, ttl: u32) -> Record {
     nsec(
         owner,
         ttl,
-        [RecordType::RRSIG, RecordType::NSEC, RecordType::Unknown(NXNAME)],
+        [
+            RecordType::RRSIG,
+            RecordType::NSEC,
+            RecordType::Unknown(NXNAME),
+        ],
     )
 }
 
@@ -43,7 +47,10 @@ fn nsec(owner: &Name, ttl: u32, types: impl IntoIterator<Item = RecordType>) -> 
     Record::from_rdata(
         owner.clone(),
         ttl,
-        RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(successor(&owner.to_lowercase()), types))),
+        RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+            successor(&owner.to_lowercase()),
+            types,
+        ))),
     )
 }
 
@@ -64,7 +71,9 @@ mod tests {
     #[test]
     fn nxname_bitmap() {
         let r = nxname(&Name::from_ascii("nope.example.").unwrap(), 300);
-        let RData::DNSSEC(DNSSECRData::NSEC(n)) = r.data else { panic!() };
+        let RData::DNSSEC(DNSSECRData::NSEC(n)) = r.data else {
+            panic!()
+        };
         let t: Vec<_> = n.type_bit_maps().collect();
         assert!(t.contains(&RecordType::Unknown(128)) && t.contains(&RecordType::NSEC));
     }

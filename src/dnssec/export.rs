@@ -20,12 +20,16 @@ pub enum ExportError {
 }
 
 /// All records of `zone` with RRSIGs and the NSEC3 chain, at time `now`.
-pub fn signed_records(zone: &Zone, signer: &ZoneSigner, now: u32) -> Result<Vec<Record>, ExportError> {
+pub fn signed_records(
+    zone: &Zone,
+    signer: &ZoneSigner,
+    now: u32,
+) -> Result<Vec<Record>, ExportError> {
     let Some(chain) = signer.nsec3() else {
         return Err(ExportError::Compact(zone.origin().to_ascii()));
     };
     let mut out = Vec::new();
-    let mut sign = |out: &mut Vec<Record>, records: &[Record]| -> Result<(), SignError> {
+    let sign = |out: &mut Vec<Record>, records: &[Record]| -> Result<(), SignError> {
         let Some(first) = records.first() else {
             return Ok(());
         };
@@ -33,9 +37,7 @@ pub fn signed_records(zone: &Zone, signer: &ZoneSigner, now: u32) -> Result<Vec<
         let rdata: Vec<RData> = records.iter().map(|r| r.data.clone()).collect();
         for key in signer.keys_for(rtype) {
             let rrsig = sign_rrset(
-                signer.cache(),
-                &signer.policy,
-                signer.origin(),
+                signer.sign_context(),
                 key,
                 &first.name,
                 rtype,

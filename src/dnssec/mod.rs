@@ -119,6 +119,15 @@ impl ZoneSigner {
         }
     }
 
+    /// What every signature of this zone shares.
+    pub fn sign_context(&self) -> sign::SignContext<'_> {
+        sign::SignContext {
+            cache: &self.cache,
+            policy: &self.policy,
+            signer: &self.origin,
+        }
+    }
+
     /// The shared signature cache.
     pub fn cache(&self) -> &SigCache {
         &self.cache

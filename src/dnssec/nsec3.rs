@@ -61,15 +61,8 @@ impl Nsec3Chain {
             let Some(hash) = hash_name(name, &salt, iterations) else {
                 continue;
             };
-            let mut types: Vec<RecordType> = if node.cut {
-                node.rrsets
-                    .iter()
-                    .map(|s| s.rtype)
-                    .filter(|t| matches!(t, RecordType::NS | RecordType::DS))
-                    .collect()
-            } else {
-                node.rrsets.iter().map(|s| s.rtype).collect()
-            };
+            // LUA records show as the types they synthesize, never as LUA.
+            let mut types: Vec<RecordType> = node.served_types();
             let signed = !types.is_empty() && (!node.cut || types.contains(&RecordType::DS));
             if signed {
                 types.push(RecordType::RRSIG);
@@ -80,7 +73,7 @@ impl Nsec3Chain {
                 .unwrap_or_else(|_| origin.clone());
             entries.push(Entry { hash, owner, types });
         }
-        entries.sort_by(|a, b| a.hash.cmp(&b.hash));
+        entries.sort_by_key(|e| e.hash);
         entries.dedup_by(|a, b| a.hash == b.hash);
         Self {
             origin,
@@ -209,17 +202,30 @@ mod tests {
             _ => panic!(),
         };
         assert!(types(c.matching(&n("b.c.example.")).unwrap()).is_empty());
-        assert_eq!(types(c.matching(&n("sub.example.")).unwrap()), vec![RecordType::NS]);
+        assert_eq!(
+            types(c.matching(&n("sub.example.")).unwrap()),
+            vec![RecordType::NS]
+        );
         assert_eq!(
             types(c.matching(&n("secure.example.")).unwrap()),
             vec![RecordType::NS, RecordType::DS, RecordType::RRSIG]
         );
-        assert!(c.matching(&n("ns.sub.example.")).is_none(), "glue is not in the chain");
+        assert!(
+            c.matching(&n("ns.sub.example.")).is_none(),
+            "glue is not in the chain"
+        );
         assert!(c.matching(&n("nope.example.")).is_none());
         let cov = c.covering(&n("nope.example.")).unwrap();
         let h = hash_name(&n("nope.example."), &[], 0).unwrap();
         let owner_hash = data_encoding::BASE32HEX_NOPAD
-            .decode(cov.name.iter().next().unwrap().to_ascii_uppercase().as_slice())
+            .decode(
+                cov.name
+                    .iter()
+                    .next()
+                    .unwrap()
+                    .to_ascii_uppercase()
+                    .as_slice(),
+            )
             .unwrap();
         let next = match &cov.data {
             RData::DNSSEC(DNSSECRData::NSEC3(n3)) => n3.next_hashed_owner_name().to_vec(),

@@ -107,14 +107,24 @@ pub struct SignError {
     reason: String,
 }
 
-/// Signs one RRset with `key` at time `now` (unix seconds), through `cache`.
+/// What every signature of one zone shares: the cache, the validity policy
+/// and the signer name (the zone apex).
+#[derive(Debug, Clone, Copy)]
+pub struct SignContext<'a> {
+    /// The signature cache.
+    pub cache: &'a SigCache,
+    /// Validity policy.
+    pub policy: &'a SigningPolicy,
+    /// The signer name (zone apex).
+    pub signer: &'a Name,
+}
+
+/// Signs one RRset with `key` at time `now` (unix seconds), through the cache.
 ///
 /// `owner` is the name as signed (lower-cased; `*.ce` for wildcard
-/// expansions), `records` the RRset's records (any owner; they are re-owned).
+/// expansions), `rdata` the RRset's data.
 pub fn sign_rrset(
-    cache: &SigCache,
-    policy: &SigningPolicy,
-    signer: &Name,
+    ctx: SignContext<'_>,
     key: &ZoneKey,
     owner: &Name,
     rtype: RecordType,
@@ -122,6 +132,11 @@ pub fn sign_rrset(
     rdata: &[RData],
     now: u32,
 ) -> Result<RRSIG, SignError> {
+    let SignContext {
+        cache,
+        policy,
+        signer,
+    } = ctx;
     let owner = owner.to_lowercase();
     let key_id = SigKey {
         signer: signer.clone(),
@@ -164,7 +179,9 @@ pub fn sign_rrset(
         .map_err(|e| err(e.to_string()))?;
     let sig = key.sign(&tbs).map_err(err)?;
     let rrsig = RRSIG::from_sig(input, sig);
-    cache.signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cache
+        .signed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     cache.inner.insert(
         key_id,
         Arc::new(CachedSig {
@@ -216,22 +233,61 @@ mod tests {
         for alg in [KeyAlgorithm::Ecdsap256sha256, KeyAlgorithm::Ed25519] {
             let key = ZoneKey::from_pkcs8(alg, KeyRole::Csk, &generate(alg).unwrap()).unwrap();
             let owner = Name::from_ascii("WWW.example.test.").unwrap();
-            let rdata = vec![RData::A(A::new(192, 0, 2, 2)), RData::A(A::new(192, 0, 2, 1))];
+            let rdata = vec![
+                RData::A(A::new(192, 0, 2, 2)),
+                RData::A(A::new(192, 0, 2, 1)),
+            ];
             let now = 1_800_000_000;
-            let s1 = sign_rrset(&cache, &policy, &apex, &key, &owner, RecordType::A, 300, &rdata, now)
-                .unwrap();
+            let s1 = sign_rrset(
+                SignContext {
+                    cache: &cache,
+                    policy: &policy,
+                    signer: &apex,
+                },
+                &key,
+                &owner,
+                RecordType::A,
+                300,
+                &rdata,
+                now,
+            )
+            .unwrap();
             verify(&key, &owner.to_lowercase(), &rdata, 300, &s1);
             assert_eq!(s1.input().num_labels, 3);
             assert!(s1.input().sig_inception.get() <= now - 3600);
             let before = cache.signatures_computed();
-            let s2 = sign_rrset(&cache, &policy, &apex, &key, &owner, RecordType::A, 300, &rdata, now + 10)
-                .unwrap();
+            let s2 = sign_rrset(
+                SignContext {
+                    cache: &cache,
+                    policy: &policy,
+                    signer: &apex,
+                },
+                &key,
+                &owner,
+                RecordType::A,
+                300,
+                &rdata,
+                now + 10,
+            )
+            .unwrap();
             assert_eq!(s1, s2, "cache hit");
             assert_eq!(cache.signatures_computed(), before);
             // Past three quarters of the validity: re-signed.
             let later = now + policy.validity - policy.refresh_margin() + 3600;
-            let s3 = sign_rrset(&cache, &policy, &apex, &key, &owner, RecordType::A, 300, &rdata, later)
-                .unwrap();
+            let s3 = sign_rrset(
+                SignContext {
+                    cache: &cache,
+                    policy: &policy,
+                    signer: &apex,
+                },
+                &key,
+                &owner,
+                RecordType::A,
+                300,
+                &rdata,
+                later,
+            )
+            .unwrap();
             assert!(s3.input().sig_expiration.get() > s1.input().sig_expiration.get());
             verify(&key, &owner.to_lowercase(), &rdata, 300, &s3);
         }
@@ -245,7 +301,10 @@ mod tests {
         use hickory_proto::rr::rdata::MX;
         let key = crate::dnssec::keys::tests::rfc8080_key();
         let owner = Name::from_ascii("example.com.").unwrap();
-        let rdata = vec![RData::MX(MX::new(10, Name::from_ascii("mail.example.com.").unwrap()))];
+        let rdata = [RData::MX(MX::new(
+            10,
+            Name::from_ascii("mail.example.com.").unwrap(),
+        ))];
         let input = SigInput {
             type_covered: RecordType::MX,
             algorithm: key.algorithm().hickory(),
@@ -276,8 +335,20 @@ mod tests {
         let key = ZoneKey::from_pkcs8(alg, KeyRole::Zsk, &generate(alg).unwrap()).unwrap();
         let owner = Name::from_ascii("*.w.example.test.").unwrap();
         let rdata = vec![RData::A(A::new(192, 0, 2, 9))];
-        let s = sign_rrset(&cache, &SigningPolicy::default(), &apex, &key, &owner, RecordType::A, 60, &rdata, 1_800_000_000)
-            .unwrap();
+        let s = sign_rrset(
+            SignContext {
+                cache: &cache,
+                policy: &SigningPolicy::default(),
+                signer: &apex,
+            },
+            &key,
+            &owner,
+            RecordType::A,
+            60,
+            &rdata,
+            1_800_000_000,
+        )
+        .unwrap();
         assert_eq!(s.input().num_labels, 3);
     }
 }
