@@ -10,8 +10,17 @@
 # Env: DURATION (s, default 10)  RATE (default 20000)  PROBE (default 100000)
 #      QUERIES (default bench/queries.txt)  PDM_BIN (skip `cargo build --release`)
 #      MODE=udp|tcp (default udp)
+#      LUA=1: the LUA record mix (bench/lua.zone, bench/lua-queries.txt) on pdm vs PowerDNS
+#      4.7 (enable-lua-records=shared), plus pdm's LUA/static cost ratio (see bench/lua.sh).
+#      DNSSEC=1: both servers sign the zone (Knot: automatic signing, ECDSA P-256 CSK,
+#      NSEC3 0 iterations/no salt; pdm: online signing, same parameters) and every query
+#      has DO=1. Two mixes run: the positive QUERIES file and an NXDOMAIN-heavy mix of
+#      random names (one new name per query: pdm signs nothing new for these, the NSEC3
+#      records and the SOA are cached signatures).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# LUA=1: LUA records, pdm vs PowerDNS 4.7 instead of Knot (bench/lua.sh has the details).
+if [[ ${LUA:-0} == 1 ]]; then exec bash bench/lua.sh "$@"; fi
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 DURATION=${DURATION:-10}
@@ -89,9 +98,19 @@ template:
     file: "%s.zone"
     journal-content: none
     zonefile-sync: -1
+policy:
+  - id: csk
+    algorithm: ecdsap256sha256
+    single-type-signing: on
+    nsec3: on
+    nsec3-iterations: 0
+    nsec3-salt-length: 0
 zone:
   - domain: bench.test
 KNOT
+if [[ ${DNSSEC:-0} == 1 ]]; then
+    printf '    dnssec-signing: on\n    dnssec-policy: csk\n' >>"$TMP/knot/knot.conf"
+fi
 taskset -c 0 knotd -c "$TMP/knot/knot.conf" >"$TMP/knot/knotd.log" 2>&1 &
 KNOT_PID=$!
 PIDS+=("$KNOT_PID")
@@ -104,7 +123,12 @@ PDM_PORT=$(free_port)
 PDM_HTTP=$(free_port)
 DB="sqlite://$TMP/pdm.db"
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
-"$PDM_BIN" --database "$DB" zone import --zone bench.test "$ZONE" >"$TMP/import.log" 2>&1 ||
+# A throwaway key for the demo config's signed pool zone (and bench.test when DNSSEC=1).
+PDM_SECRET_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+export PDM_SECRET_KEY
+SIGN_ARGS=()
+[[ ${DNSSEC:-0} == 1 ]] && SIGN_ARGS=(--sign --denial nsec3)
+"$PDM_BIN" --database "$DB" zone import --zone bench.test "${SIGN_ARGS[@]}" "$ZONE" >"$TMP/import.log" 2>&1 ||
     { cat "$TMP/import.log" >&2; die "pdm zone import failed"; }
 RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
     --dns "127.0.0.1:$PDM_PORT" --http "127.0.0.1:$PDM_HTTP" >"$TMP/pdm.log" 2>&1 &
@@ -130,7 +154,8 @@ run() { # label pid port rate clients outstanding
     local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after
     before=$(cpu_ticks "$pid")
     out=$(timeout $((DURATION + 30)) taskset -c 1 dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" \
-        -d "$QUERIES" -c "$clients" -T 1 -l "$DURATION" -Q "$rate" -q "$outst" -t 2 2>&1) || true
+        -d "${RUN_QUERIES:-$QUERIES}" -c "$clients" -T 1 -l "$DURATION" -Q "$rate" -q "$outst" -t 2 \
+        "${DO_ARGS[@]}" 2>&1) || true
     after=$(cpu_ticks "$pid")
     local completed lost lostpct qps lat
     completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
@@ -149,26 +174,41 @@ run() { # label pid port rate clients outstanding
     R[$label.qps]=$qps R[$label.cpu]=$per1k
     local rcodes
     rcodes=$(sed -n 's/.*Response codes: *//p' <<<"$out" | tr -d ' ')
-    printf '%-14s %9s %12.0f %10s %8s%% %10s %10s %12s  %s\n' "$label" "$rate" "$qps" "$completed" \
+    printf '%-16s %9s %12.0f %10s %8s%% %10s %10s %12s  %s\n' "$label" "$rate" "$qps" "$completed" \
         "${lostpct:-0}" "$(awk -v l="$lat" 'BEGIN {printf "%.3f", l * 1000}')" "$cpu_ms" "$per1k" "$rcodes"
 }
 
-printf '\n%-14s %9s %12s %10s %9s %10s %10s %12s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq rcodes
+DO_ARGS=()
+LOADS=(steady probe)
+if [[ ${DNSSEC:-0} == 1 ]]; then
+    DO_ARGS=(-D)
+    LOADS=(pos-steady pos-probe nx-steady nx-probe)
+    NXQ="$TMP/nx-queries.txt"
+    awk 'BEGIN {srand(42); for (i = 0; i < 200000; i++) printf "n%08x.bench.test A\n", int(rand() * 2^31)}' >"$NXQ"
+fi
+printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq rcodes
 for srv in knot pdm; do
     if [[ $srv == knot ]]; then pid=$KNOT_PID port=$KNOT_PORT; else pid=$PDM_PID port=$PDM_PORT; fi
-    run "$srv@steady" "$pid" "$port" "$RATE" 4 200
-    sleep 1
-    run "$srv@probe" "$pid" "$port" "$PROBE" 8 500
-    sleep 1
+    for load in "${LOADS[@]}"; do
+        RUN_QUERIES=$QUERIES
+        [[ $load == nx-* ]] && RUN_QUERIES=$NXQ
+        if [[ $load == *probe ]]; then
+            run "$srv@$load" "$pid" "$port" "$PROBE" 8 500
+        else
+            run "$srv@$load" "$pid" "$port" "$RATE" 4 200
+        fi
+        sleep 1
+    done
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 printf '\nratios pdm/Knot (qps: higher is better for pdm; cpu/1kq: lower is better for pdm)\n'
-for load in steady probe; do
-    printf '  %-7s qps %s   cpu_ms/1kq %s\n' "$load" \
+for load in "${LOADS[@]}"; do
+    printf '  %-10s qps %s   cpu_ms/1kq %s\n' "$load" \
         "$(ratio "${R[pdm@$load.qps]}" "${R[knot@$load.qps]}")" \
         "$(ratio "${R[pdm@$load.cpu]}" "${R[knot@$load.cpu]}")"
 done
+[[ ${DNSSEC:-0} == 1 ]] && printf 'DNSSEC: DO=1 on every query; pdm signature cache: see README (bench section)\n'
 printf '\nknotd %s, %s, query file %s (%s lines), dnsperf -T 1 pinned to CPU 1, servers pinned to CPU 0\n' \
     "$(knotd --version | awk '{print $NF}')" "$("$PDM_BIN" --version 2>/dev/null || echo '?')" \
     "$QUERIES" "$(grep -vc '^#' "$QUERIES")"

@@ -72,6 +72,147 @@ pub struct Config {
     pub dnssec: DnssecConfig,
     /// Whether this is the built-in demo configuration.
     pub demo: bool,
+    /// Registrar API endpoints (`[registrars]`).
+    pub registrars: RegistrarsConfig,
+    /// How delegations are checked at the parent (`[delegation]`).
+    pub delegation: DelegationConfig,
+    /// The durable operations worker (`[operations]`).
+    pub operations: OperationsConfig,
+    /// LUA records (`[lua]`).
+    pub lua: LuaSettings,
+}
+
+/// LUA records: the per-zone switch and the engine's limits (`[lua]`).
+#[derive(Debug, Clone)]
+pub struct LuaSettings {
+    /// Serve LUA records (`lua_records`, default true: on for every zone
+    /// that has LUA records).
+    pub lua_records: bool,
+    /// Per-zone overrides of `lua_records` (`[lua.zones]`, FQDN keys).
+    pub zones: std::collections::BTreeMap<String, bool>,
+    /// Lua VM instructions one evaluation may run.
+    pub max_instructions: u64,
+    /// Wall-clock budget of one evaluation, in milliseconds (default 10).
+    pub timeout_ms: u64,
+    /// Queries evaluating LUA records at once, more wait their turn
+    /// (default: the number of CPUs, so runaway records cannot starve the
+    /// threads answering static queries of more than that).
+    pub concurrency: usize,
+    /// Seconds between health checks of one target.
+    pub health_interval_secs: u64,
+    /// Report never-checked targets as up (PowerDNS reports them down).
+    pub assume_up_before_first_check: bool,
+    /// MaxMind databases for the geo functions (none: they fail).
+    pub geoip_databases: Vec<std::path::PathBuf>,
+}
+
+impl Default for LuaSettings {
+    fn default() -> Self {
+        LuaSettings {
+            lua_records: true,
+            zones: std::collections::BTreeMap::new(),
+            max_instructions: 1_000_000,
+            timeout_ms: 10,
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            health_interval_secs: 5,
+            assume_up_before_first_check: false,
+            geoip_databases: Vec::new(),
+        }
+    }
+}
+
+impl LuaSettings {
+    /// Whether LUA records of zone `fqdn` are served.
+    pub fn enabled_for(&self, fqdn: &str) -> bool {
+        let key = fqdn.trim_end_matches('.').to_ascii_lowercase();
+        self.zones
+            .iter()
+            .find(|(z, _)| z.trim_end_matches('.').eq_ignore_ascii_case(&key))
+            .map_or(self.lua_records, |(_, on)| *on)
+    }
+}
+
+/// Registrar API endpoints: the real APIs unless overridden (tests, the offline demo).
+#[derive(Debug, Clone, Default)]
+pub struct RegistrarsConfig {
+    /// Start the five fake registrars on 127.0.0.1 and use them (`--fake-registrars`).
+    pub fake: bool,
+    /// Per-registrar base URL overrides (`[registrars.<name>] base_url = ...`).
+    pub base_urls: std::collections::BTreeMap<pdm_adapters::RegistrarId, String>,
+    /// Per-request timeout towards registrars, in seconds.
+    pub timeout_secs: u64,
+}
+
+/// Where and how the parent of a byo domain is asked about its delegation.
+#[derive(Debug, Clone)]
+pub struct DelegationConfig {
+    /// The parent zone's servers to ask directly (tests, private setups);
+    /// empty: found iteratively from `root_hints`.
+    pub parent_servers: Vec<SocketAddr>,
+    /// Root server addresses the iterative parent lookup starts from.
+    pub root_hints: Vec<SocketAddr>,
+    /// Timeout of one DNS query, in milliseconds.
+    pub query_timeout_ms: u64,
+    /// How often a delegation that does not match yet is checked again, in seconds.
+    pub poll_interval_secs: u64,
+}
+
+/// IPv4 addresses of a.root-servers.net .. m.root-servers.net (IANA root hints).
+pub const ROOT_HINTS: [&str; 13] = [
+    "198.41.0.4",
+    "170.247.170.2",
+    "192.33.4.12",
+    "199.7.91.13",
+    "192.203.230.10",
+    "192.5.5.241",
+    "192.112.36.4",
+    "198.97.190.53",
+    "192.36.148.17",
+    "192.58.128.30",
+    "193.0.14.129",
+    "199.7.83.42",
+    "202.12.27.33",
+];
+
+impl Default for DelegationConfig {
+    fn default() -> Self {
+        Self {
+            parent_servers: Vec::new(),
+            root_hints: ROOT_HINTS
+                .iter()
+                .filter_map(|a| format!("{a}:53").parse().ok())
+                .collect(),
+            query_timeout_ms: 2000,
+            poll_interval_secs: 60,
+        }
+    }
+}
+
+/// The durable operations worker: leases, backoff, deadlines.
+#[derive(Debug, Clone)]
+pub struct OperationsConfig {
+    /// How long a claimed operation is leased to one worker before another may take it over.
+    pub lease_secs: u64,
+    /// How often the worker looks for due operations, in milliseconds.
+    pub tick_ms: u64,
+    /// First retry delay after a transient failure, in seconds (doubles per attempt).
+    pub backoff_initial_secs: u64,
+    /// Longest retry delay, in seconds.
+    pub backoff_max_secs: u64,
+    /// How long an operation may take in total before it fails, in seconds.
+    pub deadline_secs: u64,
+}
+
+impl Default for OperationsConfig {
+    fn default() -> Self {
+        Self {
+            lease_secs: 60,
+            tick_ms: 1000,
+            backoff_initial_secs: 5,
+            backoff_max_secs: 600,
+            deadline_secs: 7 * 86_400,
+        }
+    }
 }
 
 /// How pdm signs the zones it creates.
@@ -120,6 +261,62 @@ struct RawConfig {
     #[serde(default)]
     pools: Vec<RawPool>,
     dnssec: Option<RawDnssec>,
+    registrars: Option<RawRegistrars>,
+    delegation: Option<RawDelegation>,
+    operations: Option<RawOperations>,
+    lua: Option<RawLua>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLua {
+    lua_records: Option<bool>,
+    #[serde(default)]
+    zones: std::collections::BTreeMap<String, bool>,
+    max_instructions: Option<u64>,
+    timeout_ms: Option<u64>,
+    concurrency: Option<usize>,
+    health_interval_secs: Option<u64>,
+    assume_up_before_first_check: Option<bool>,
+    #[serde(default)]
+    geoip_databases: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRegistrars {
+    fake: Option<bool>,
+    timeout_secs: Option<u64>,
+    cloudflare: Option<RawRegistrar>,
+    namecheap: Option<RawRegistrar>,
+    godaddy: Option<RawRegistrar>,
+    ovh: Option<RawRegistrar>,
+    dynadot: Option<RawRegistrar>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRegistrar {
+    base_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDelegation {
+    parent_servers: Option<Vec<String>>,
+    root_hints: Option<Vec<String>>,
+    query_timeout_ms: Option<u64>,
+    poll_interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOperations {
+    lease_secs: Option<u64>,
+    tick_ms: Option<u64>,
+    backoff_initial_secs: Option<u64>,
+    backoff_max_secs: Option<u64>,
+    deadline_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -174,6 +371,8 @@ pub struct Overrides {
     pub dns: Option<String>,
     /// `--database` / `PDM_DATABASE_URL`.
     pub database: Option<String>,
+    /// `--fake-registrars` / `PDM_FAKE_REGISTRARS`.
+    pub fake_registrars: bool,
 }
 
 impl Config {
@@ -279,6 +478,11 @@ impl Config {
             });
         }
         let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
+        let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
+        registrars.fake |= o.fake_registrars;
+        let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;
+        let operations = resolve_operations(raw.operations.unwrap_or_default())?;
+        let lua = resolve_lua(raw.lua.unwrap_or_default())?;
         Ok(Config {
             http,
             dns,
@@ -288,6 +492,10 @@ impl Config {
             pools,
             dnssec,
             demo,
+            registrars,
+            delegation,
+            operations,
+            lua,
         })
     }
 
@@ -295,6 +503,120 @@ impl Config {
     pub fn pool(&self, domain: &DomainName) -> Option<&PoolConfig> {
         self.pools.iter().find(|p| &p.domain == domain)
     }
+}
+
+fn resolve_registrars(raw: RawRegistrars) -> Result<RegistrarsConfig, ConfigError> {
+    use pdm_adapters::RegistrarId as R;
+    let mut base_urls = std::collections::BTreeMap::new();
+    for (id, r) in [
+        (R::Cloudflare, raw.cloudflare),
+        (R::Namecheap, raw.namecheap),
+        (R::Godaddy, raw.godaddy),
+        (R::Ovh, raw.ovh),
+        (R::Dynadot, raw.dynadot),
+    ] {
+        if let Some(url) = r.and_then(|r| r.base_url) {
+            let url = url.trim().trim_end_matches('/').to_string();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "registrars.{id}.base_url {url:?}: want http:// or https://"
+                )));
+            }
+            base_urls.insert(id, url);
+        }
+    }
+    let timeout_secs = raw.timeout_secs.unwrap_or(30);
+    if !(1..=600).contains(&timeout_secs) {
+        return Err(ConfigError::Invalid(
+            "registrars.timeout_secs must be 1..=600".into(),
+        ));
+    }
+    Ok(RegistrarsConfig {
+        fake: raw.fake.unwrap_or(false),
+        base_urls,
+        timeout_secs,
+    })
+}
+
+fn resolve_delegation(raw: RawDelegation) -> Result<DelegationConfig, ConfigError> {
+    let d = DelegationConfig::default();
+    let addrs = |what: &str, list: Vec<String>| -> Result<Vec<SocketAddr>, ConfigError> {
+        list.iter()
+            .map(|a| {
+                a.parse::<SocketAddr>()
+                    .or_else(|_| a.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!("delegation.{what}: {a:?} is not IP[:port]"))
+                    })
+            })
+            .collect()
+    };
+    let parent_servers = addrs("parent_servers", raw.parent_servers.unwrap_or_default())?;
+    let root_hints = match raw.root_hints {
+        Some(list) => addrs("root_hints", list)?,
+        None => d.root_hints,
+    };
+    let query_timeout_ms = raw.query_timeout_ms.unwrap_or(d.query_timeout_ms);
+    let poll_interval_secs = raw.poll_interval_secs.unwrap_or(d.poll_interval_secs);
+    if !(50..=30_000).contains(&query_timeout_ms) || !(1..=86_400).contains(&poll_interval_secs) {
+        return Err(ConfigError::Invalid(
+            "delegation: query_timeout_ms must be 50..=30000, poll_interval_secs 1..=86400".into(),
+        ));
+    }
+    Ok(DelegationConfig {
+        parent_servers,
+        root_hints,
+        query_timeout_ms,
+        poll_interval_secs,
+    })
+}
+
+fn resolve_operations(raw: RawOperations) -> Result<OperationsConfig, ConfigError> {
+    let d = OperationsConfig::default();
+    let o = OperationsConfig {
+        lease_secs: raw.lease_secs.unwrap_or(d.lease_secs),
+        tick_ms: raw.tick_ms.unwrap_or(d.tick_ms),
+        backoff_initial_secs: raw.backoff_initial_secs.unwrap_or(d.backoff_initial_secs),
+        backoff_max_secs: raw.backoff_max_secs.unwrap_or(d.backoff_max_secs),
+        deadline_secs: raw.deadline_secs.unwrap_or(d.deadline_secs),
+    };
+    if o.lease_secs < 2
+        || !(10..=60_000).contains(&o.tick_ms)
+        || o.backoff_initial_secs == 0
+        || o.backoff_max_secs < o.backoff_initial_secs
+        || o.deadline_secs == 0
+    {
+        return Err(ConfigError::Invalid(
+            "operations: lease_secs >= 2, tick_ms 10..=60000, 0 < backoff_initial_secs <= backoff_max_secs, deadline_secs > 0".into(),
+        ));
+    }
+    Ok(o)
+}
+
+fn resolve_lua(raw: RawLua) -> Result<LuaSettings, ConfigError> {
+    let d = LuaSettings::default();
+    let l = LuaSettings {
+        lua_records: raw.lua_records.unwrap_or(d.lua_records),
+        zones: raw.zones,
+        max_instructions: raw.max_instructions.unwrap_or(d.max_instructions),
+        timeout_ms: raw.timeout_ms.unwrap_or(d.timeout_ms),
+        concurrency: raw.concurrency.unwrap_or(d.concurrency),
+        health_interval_secs: raw.health_interval_secs.unwrap_or(d.health_interval_secs),
+        assume_up_before_first_check: raw
+            .assume_up_before_first_check
+            .unwrap_or(d.assume_up_before_first_check),
+        geoip_databases: raw.geoip_databases.into_iter().map(Into::into).collect(),
+    };
+    if l.max_instructions < 1000
+        || !(1..=10_000).contains(&l.timeout_ms)
+        || !(1..=1024).contains(&l.concurrency)
+        || !(1..=86_400).contains(&l.health_interval_secs)
+    {
+        return Err(ConfigError::Invalid(
+            "lua: max_instructions >= 1000, timeout_ms 1..=10000, concurrency 1..=1024, health_interval_secs 1..=86400".into(),
+        ));
+    }
+    Ok(l)
 }
 
 fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError> {
@@ -325,7 +647,9 @@ fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError> {
         split_keys: raw.split_keys.unwrap_or(d.split_keys),
         denial,
         dnskey_ttl,
-        propagation_delay_secs: raw.propagation_delay_secs.unwrap_or(d.propagation_delay_secs),
+        propagation_delay_secs: raw
+            .propagation_delay_secs
+            .unwrap_or(d.propagation_delay_secs),
         secret_key_file: raw.secret_key_file.map(Into::into),
     })
 }
@@ -344,4 +668,40 @@ fn parse_template(pool: &DomainName, r: RawTemplateRecord) -> Result<RecordTempl
         }
     };
     RecordTemplate::new(&r.name, r.ttl.unwrap_or(300), target).map_err(bad)
+}
+
+#[cfg(test)]
+mod lua_config_tests {
+    use super::*;
+
+    const BASE: &str =
+        "[[nameservers]]\nname = \"ns1.example.test\"\naddresses = [\"127.0.0.1\"]\n";
+
+    #[test]
+    fn lua_section_and_per_zone_switch() {
+        let c = Config::from_toml(BASE).unwrap();
+        assert!(c.lua.lua_records && c.lua.enabled_for("any.test."));
+        let text = format!(
+            "[lua]\nlua_records = false\ntimeout_ms = 5\nzones = {{ \"On.Example.\" = true }}\n{BASE}"
+        );
+        let c = Config::from_toml(&text).unwrap();
+        assert_eq!(c.lua.timeout_ms, 5);
+        assert!(!c.lua.enabled_for("other.test."));
+        assert!(c.lua.enabled_for("on.example."));
+        assert!(c.lua.enabled_for("on.example"));
+        let bad = format!("[lua]\ntimeout_ms = 0\n{BASE}");
+        assert!(Config::from_toml(&bad).is_err());
+    }
+
+    #[test]
+    fn lua_template_record() {
+        let text = format!(
+            "{BASE}\n[[pools]]\ndomain = \"example.test\"\n[[pools.template]]\nname = \"www\"\ntype = \"LUA\"\nvalue = \"A \\\"pickrandom({{'192.0.2.1','192.0.2.2'}})\\\"\"\n"
+        );
+        let c = Config::from_toml(&text).unwrap();
+        let t = &c.pools[0].template[0];
+        assert!(
+            matches!(&t.target, TemplateTarget::Literal(r) if r.record_type() == crate::zone::LUA)
+        );
+    }
 }

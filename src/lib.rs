@@ -5,10 +5,12 @@
 
 pub mod api;
 pub mod config;
+pub mod delegation;
 pub mod dnssec;
 pub mod keyring;
 pub mod lua;
 pub mod model;
+pub mod operations;
 pub mod pool;
 pub mod secret;
 pub mod serve;

@@ -80,6 +80,10 @@ struct ServeArgs {
     /// DNS listen address (UDP and TCP).
     #[arg(long, env = "PDM_DNS")]
     dns: Option<String>,
+    /// Start fake Cloudflare/Namecheap/GoDaddy/OVH/Dynadot APIs on 127.0.0.1
+    /// and send registrar calls there (try byo-api offline).
+    #[arg(long, env = "PDM_FAKE_REGISTRARS")]
+    fake_registrars: bool,
 }
 
 #[derive(Subcommand)]
@@ -152,14 +156,15 @@ fn main() -> ExitCode {
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(cli: Cli) -> Result<(), Error> {
-    let (http, dns) = match &cli.command {
-        Command::Serve(a) => (a.http.clone(), a.dns.clone()),
-        _ => (None, None),
+    let (http, dns, fake_registrars) = match &cli.command {
+        Command::Serve(a) => (a.http.clone(), a.dns.clone(), a.fake_registrars),
+        _ => (None, None, false),
     };
     let overrides = Overrides {
         http,
         dns,
         database: cli.database.clone(),
+        fake_registrars,
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     let store = Store::connect(&config.database)
@@ -209,7 +214,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             if let Some(k) = keyring {
                 pdm::serve::sign_imported(&store, &k, &zone, denial).await?;
             }
-            eprintln!("imported {n} records into {zone}{}", if sign { " (signed)" } else { "" });
+            eprintln!(
+                "imported {n} records into {zone}{}",
+                if sign { " (signed)" } else { "" }
+            );
             Ok(())
         }
         Command::Zone(ZoneCommand::Export { name, signed }) => {

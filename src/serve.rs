@@ -4,9 +4,9 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::keyring::Keyring;
-use crate::secret::SecretBox;
 use crate::model::DomainName;
 use crate::pool::PoolService;
+use crate::secret::SecretBox;
 use crate::snapshot::Refresher;
 use crate::store::zones::StoredRecord;
 use crate::store::{now_ms, Store};
@@ -31,11 +31,21 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let pool = PoolService::new(store.clone(), config.clone(), keyring.clone());
     pool.ensure_pool_zones().await?;
 
+    // One LUA engine and one health checker per process; zones prime their
+    // LUA records (registering health checks) when they are loaded.
+    let lua = lua_engine(&config.lua)?;
+    lua.config().health.start();
+    let hooks = crate::snapshot::LuaHooks {
+        settings: config.lua.clone(),
+        engine: Some(lua.clone()),
+    };
     let zones = Arc::new(ArcSwap::from_pointee(ZoneSet::new()));
-    let refresher = Refresher::start(store.clone(), keyring.clone(), zones.clone()).await?;
+    let refresher =
+        Refresher::start_with(store.clone(), keyring.clone(), zones.clone(), hooks).await?;
     tokio::spawn(refresher.run());
 
-    crate::server::spawn(config.dns, zones.clone())
+    let runtime = crate::server::LuaRuntime::new(lua.clone(), config.lua.concurrency);
+    crate::server::spawn_with_lua(config.dns, zones.clone(), Some(runtime))
         .await
         .map_err(|e| format!("cannot listen for DNS on {}: {e}", config.dns))?;
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -90,6 +100,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         pool: pool.clone(),
         ready: ready.clone(),
         byo,
+        lua: Some(lua),
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {
@@ -103,6 +114,31 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// The process's LUA engine, built from `[lua]` (health checks not started).
+pub fn lua_engine(settings: &crate::config::LuaSettings) -> Result<crate::lua::LuaEngine, Error> {
+    use crate::lua::{HealthChecker, HealthConfig, LuaConfig, LuaEngine, MaxMindGeo};
+    let health = HealthChecker::new(HealthConfig {
+        interval: Duration::from_secs(settings.health_interval_secs),
+        assume_up_before_first_check: settings.assume_up_before_first_check,
+        ..HealthConfig::default()
+    });
+    let geo: Option<Arc<dyn crate::lua::GeoProvider>> = if settings.geoip_databases.is_empty() {
+        None
+    } else {
+        let g = MaxMindGeo::open(&settings.geoip_databases)
+            .map_err(|e| format!("lua.geoip_databases: {e}"))?;
+        Some(Arc::new(g))
+    };
+    Ok(LuaEngine::new(LuaConfig {
+        max_instructions: settings.max_instructions,
+        timeout: Duration::from_millis(settings.timeout_ms),
+        pool_size: settings.concurrency + 2,
+        health,
+        geo,
+        ..LuaConfig::default()
+    }))
 }
 
 /// The secret key that seals private keys: `PDM_SECRET_KEY`, else
@@ -196,7 +232,9 @@ pub async fn rollover_cli(
     };
     tx.commit().await?;
     let rows = store.zone_keys(&fqdn).await?;
-    Ok(serde_json::to_string_pretty(&crate::keyring::rollover_status(&row, &rows))?)
+    Ok(serde_json::to_string_pretty(
+        &crate::keyring::rollover_status(&row, &rows),
+    )?)
 }
 
 async fn shutdown_signal() {
@@ -330,8 +368,13 @@ pub async fn sign_imported(
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
     let fqdn = origin.fqdn();
     let mut tx = store.pool().begin().await?;
-    if crate::store::keys::zone_keys(&mut tx, &fqdn).await?.is_empty() {
-        keyring.secure_zone(&mut tx, &fqdn, denial, "import").await?;
+    if crate::store::keys::zone_keys(&mut tx, &fqdn)
+        .await?
+        .is_empty()
+    {
+        keyring
+            .secure_zone(&mut tx, &fqdn, denial, "import")
+            .await?;
     } else {
         crate::store::keys::set_zone_dnssec(&mut tx, &fqdn, Some(denial.as_str())).await?;
         keyring.publish(&mut tx, &fqdn, "import").await?;
@@ -375,7 +418,11 @@ pub async fn export_zone(
 }
 
 /// `pdm key ds ZONE`: the DS records (SHA-256, SHA-384) the parent must hold.
-pub async fn key_info(store: &Store, config: &Config, zone: &str) -> Result<Vec<crate::keyring::KeyInfo>, Error> {
+pub async fn key_info(
+    store: &Store,
+    config: &Config,
+    zone: &str,
+) -> Result<Vec<crate::keyring::KeyInfo>, Error> {
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
     let fqdn = origin.fqdn();
     if store.load_zone(&fqdn).await?.is_none() {
@@ -385,5 +432,9 @@ pub async fn key_info(store: &Store, config: &Config, zone: &str) -> Result<Vec<
     if rows.is_empty() {
         return Err(format!("zone {origin} is not signed").into());
     }
-    Ok(crate::keyring::key_info(&fqdn, &rows, config.dnssec.dnskey_ttl))
+    Ok(crate::keyring::key_info(
+        &fqdn,
+        &rows,
+        config.dnssec.dnskey_ttl,
+    ))
 }

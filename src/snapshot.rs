@@ -2,9 +2,11 @@
 //! following the change journal. Works across replicas: every `pdm serve`
 //! on the same database follows the same journal.
 
+use crate::config::LuaSettings;
 use crate::keyring::Keyring;
+use crate::lua::LuaEngine;
 use crate::store::{Store, StoreError};
-use crate::zone::{SharedZones, Zone, ZoneSet};
+use crate::zone::{SharedZones, Zone, ZoneOptions, ZoneSet};
 use hickory_proto::rr::Name;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -38,7 +40,17 @@ pub async fn load_zone(
     keyring: Option<&Keyring>,
     name: &str,
 ) -> Result<Option<Zone>, LoadError> {
-    let Some(mut zone) = load_unsigned(store, name).await? else {
+    load_zone_with(store, keyring, name, ZoneOptions::default()).await
+}
+
+/// [`load_zone`] with explicit zone options (the LUA switch).
+pub async fn load_zone_with(
+    store: &Store,
+    keyring: Option<&Keyring>,
+    name: &str,
+    options: ZoneOptions,
+) -> Result<Option<Zone>, LoadError> {
+    let Some(mut zone) = load_unsigned(store, name, options).await? else {
         return Ok(None);
     };
     let mode = store.zone_dnssec(name).await?;
@@ -51,7 +63,11 @@ pub async fn load_zone(
     Ok(Some(zone))
 }
 
-async fn load_unsigned(store: &Store, name: &str) -> Result<Option<Zone>, StoreError> {
+async fn load_unsigned(
+    store: &Store,
+    name: &str,
+    options: ZoneOptions,
+) -> Result<Option<Zone>, StoreError> {
     let Some(rows) = store.load_zone(name).await? else {
         return Ok(None);
     };
@@ -64,7 +80,7 @@ async fn load_unsigned(store: &Store, name: &str) -> Result<Option<Zone>, StoreE
             Err(e) => tracing::error!(zone = name, error = %e, "skipping unreadable record"),
         }
     }
-    match Zone::new(origin, records) {
+    match Zone::with_options(origin, records, options) {
         Ok(z) => Ok(Some(z)),
         Err(e) => {
             tracing::error!(zone = name, error = %e, "zone not served");
@@ -114,12 +130,65 @@ impl Watermark {
     }
 }
 
+/// How the refresher treats LUA records: which zones serve them, and the
+/// engine whose health checks are primed when a zone is (re)loaded.
+#[derive(Debug, Clone, Default)]
+pub struct LuaHooks {
+    /// The per-zone switch.
+    pub settings: LuaSettings,
+    /// The engine to prime (none: no priming).
+    pub engine: Option<LuaEngine>,
+}
+
+impl LuaHooks {
+    fn options(&self, zone: &str) -> ZoneOptions {
+        ZoneOptions {
+            lua_records: self.settings.enabled_for(zone),
+        }
+    }
+
+    /// Evaluate every LUA program of `zone` once, off the async threads, so
+    /// its health checks are registered (and started) at load.
+    fn prime(&self, zone: &Arc<Zone>) {
+        let Some(engine) = self.engine.clone() else {
+            return;
+        };
+        if !zone.has_dynamic() {
+            return;
+        }
+        let zone = Arc::clone(zone);
+        tokio::task::spawn_blocking(move || {
+            let (ok, failed) = prime_zone(&engine, &zone);
+            tracing::debug!(zone = %zone.origin(), ok, failed, "LUA records primed");
+        });
+    }
+}
+
+/// Prime every LUA program of `zone` (see [`LuaEngine::prime`]); returns
+/// how many succeeded and failed. Failures are logged, never fatal.
+pub fn prime_zone(engine: &LuaEngine, zone: &Arc<Zone>) -> (usize, usize) {
+    let owner = Arc::clone(zone);
+    let include = move |n: &Name| owner.lua_includes(n);
+    let (mut ok, mut failed) = (0, 0);
+    for (name, program) in zone.lua_programs() {
+        match engine.prime(program, name, zone.origin(), Some(&include)) {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                failed += 1;
+                tracing::debug!(record = %name, error = %e, "priming LUA record failed");
+            }
+        }
+    }
+    (ok, failed)
+}
+
 /// Follows the journal and swaps new zone tables in.
 pub struct Refresher {
     store: Store,
     keyring: Option<Arc<Keyring>>,
     zones: SharedZones,
     mark: Watermark,
+    lua: LuaHooks,
 }
 
 impl Refresher {
@@ -130,11 +199,25 @@ impl Refresher {
         keyring: Option<Arc<Keyring>>,
         zones: SharedZones,
     ) -> Result<Self, LoadError> {
+        Self::start_with(store, keyring, zones, LuaHooks::default()).await
+    }
+
+    /// [`Refresher::start`] with LUA settings and the engine to prime.
+    pub async fn start_with(
+        store: Store,
+        keyring: Option<Arc<Keyring>>,
+        zones: SharedZones,
+        lua: LuaHooks,
+    ) -> Result<Self, LoadError> {
         let head = store.journal_head().await?;
         let mut set = ZoneSet::new();
         for name in store.zone_names().await? {
-            if let Some(z) = load_zone(&store, keyring.as_deref(), &name).await? {
-                set.insert(Arc::new(z));
+            if let Some(z) =
+                load_zone_with(&store, keyring.as_deref(), &name, lua.options(&name)).await?
+            {
+                let z = Arc::new(z);
+                lua.prime(&z);
+                set.insert(z);
             }
         }
         tracing::info!(zones = set.len(), "zones loaded");
@@ -147,6 +230,7 @@ impl Refresher {
                 low: head,
                 ..Watermark::default()
             },
+            lua,
         })
     }
 
@@ -166,8 +250,13 @@ impl Refresher {
                     Ok(n) => n,
                     Err(_) => continue,
                 };
-                match load_zone(&self.store, self.keyring.as_deref(), name).await {
-                    Ok(Some(z)) => set.insert(Arc::new(z)),
+                let options = self.lua.options(name);
+                match load_zone_with(&self.store, self.keyring.as_deref(), name, options).await {
+                    Ok(Some(z)) => {
+                        let z = Arc::new(z);
+                        self.lua.prime(&z);
+                        set.insert(z);
+                    }
                     Ok(None) => {
                         set.remove(&origin);
                     }

@@ -15,7 +15,8 @@
 #[macro_use]
 mod common;
 use common::validators::{
-    self, dig_dnssec, ds_lines, import_signed, have_tools, par_map, parse_ds_lines, verify_zone_file, DigOut, Validator,
+    self, dig_dnssec, ds_lines, have_tools, import_signed, par_map, parse_ds_lines,
+    verify_zone_file, DigOut, Validator,
 };
 use common::*;
 use hickory_proto::rr::RecordType;

@@ -44,11 +44,23 @@ fn dnssec_status(srv: &PdmServer) -> Value {
 #[track_caller]
 fn assert_validates(srv: &PdmServer, anchor: &[String], step: &str) {
     let pos = unbound_host(srv.dns_addr, anchor, &[ZONE], &format!("www.{ZONE}"), "A");
-    assert!(pos.secure_positive, "step {step}: www not secure\n{}", pos.raw);
+    assert!(
+        pos.secure_positive,
+        "step {step}: www not secure\n{}",
+        pos.raw
+    );
     let wild = unbound_host(srv.dns_addr, anchor, &[ZONE], &format!("x.w.{ZONE}"), "A");
-    assert!(wild.secure_positive, "step {step}: wildcard not secure\n{}", wild.raw);
+    assert!(
+        wild.secure_positive,
+        "step {step}: wildcard not secure\n{}",
+        wild.raw
+    );
     let neg = unbound_host(srv.dns_addr, anchor, &[ZONE], &format!("nope.{ZONE}"), "A");
-    assert!(neg.secure_negative, "step {step}: NXDOMAIN not secure\n{}", neg.raw);
+    assert!(
+        neg.secure_negative,
+        "step {step}: NXDOMAIN not secure\n{}",
+        neg.raw
+    );
 }
 
 /// Only the SHA-256 DS lines of `pdm key ds`.
@@ -72,7 +84,10 @@ fn follow(srv: &PdmServer, anchor_for: impl Fn(&str) -> Vec<String>) -> Vec<Stri
     let mut seen: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < deadline, "rollover did not finish: {seen:?}");
+        assert!(
+            Instant::now() < deadline,
+            "rollover did not finish: {seen:?}"
+        );
         let st = dnssec_status(srv);
         let state = match st["rollover"].as_object() {
             None => "done".to_string(),
@@ -123,7 +138,8 @@ fn csk_double_ds_rollover_validates_at_every_step() {
     assert_validates(&srv, &old, "waiting-for-parent");
     std::thread::sleep(Duration::from_secs(u64::from(TTL) + 2));
     assert_eq!(
-        dnssec_status(&srv)["rollover"]["step"], 0,
+        dnssec_status(&srv)["rollover"]["step"],
+        0,
         "must not move on before the parent's DS is confirmed"
     );
     let both = sha256_ds(&srv);
@@ -137,7 +153,13 @@ fn csk_double_ds_rollover_validates_at_every_step() {
     );
     assert_eq!(code, 200, "{body}");
     // While the rollover runs the parent holds both DS; once done, only the new one.
-    let seen = follow(&srv, |state| if state == "done" { new.clone() } else { both.clone() });
+    let seen = follow(&srv, |state| {
+        if state == "done" {
+            new.clone()
+        } else {
+            both.clone()
+        }
+    });
     assert_eq!(
         seen,
         ["new-ds-in-parent", "new-csk-double-signing", "done"],

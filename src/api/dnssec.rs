@@ -42,7 +42,11 @@ async fn authorize_zone(
 ) -> Result<DomainName, ApiError> {
     let token = authenticate(s, headers).await?;
     let name = DomainName::parse(zone).map_err(|e| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-zone", e.to_string())
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-zone",
+            e.to_string(),
+        )
     })?;
     let pool_ok = s.pool.config().pools.iter().any(|p| {
         p.domain.name().zone_of(name.name()) && token.covers_pool(&p.domain.without_dot())
@@ -53,7 +57,11 @@ async fn authorize_zone(
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("token {:?} may not manage zone {}", token.name, name.without_dot()),
+            format!(
+                "token {:?} may not manage zone {}",
+                token.name,
+                name.without_dot()
+            ),
         ))
     }
 }
@@ -125,9 +133,8 @@ pub async fn start_rollover(
 ) -> Result<Response, ApiError> {
     let name = authorize_zone(&s, &headers, &zone).await?;
     let k = keyring(&s)?;
-    let req: RolloverRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.to_string())
-    })?;
+    let req: RolloverRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.to_string()))?;
     let kind = RolloverKind::parse(&req.kind).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -137,7 +144,11 @@ pub async fn start_rollover(
     })?;
     let fqdn = name.fqdn();
     let store = s.pool.store();
-    let mut tx = store.pool().begin().await.map_err(crate::store::StoreError::from)?;
+    let mut tx = store
+        .pool()
+        .begin()
+        .await
+        .map_err(crate::store::StoreError::from)?;
     let row = k.start_rollover(&mut tx, &fqdn, kind).await?;
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     let rows = store.zone_keys(&fqdn).await?;
@@ -159,10 +170,16 @@ pub async fn confirm_ds(
     let k = keyring(&s)?;
     let fqdn = name.fqdn();
     let store = s.pool.store();
-    let mut tx = store.pool().begin().await.map_err(crate::store::StoreError::from)?;
+    let mut tx = store
+        .pool()
+        .begin()
+        .await
+        .map_err(crate::store::StoreError::from)?;
     let row = k.confirm_parent_ds(&mut tx, &fqdn).await?;
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     let rows = store.zone_keys(&fqdn).await?;
-    Ok(Json(json!({ "zone": name.without_dot(), "rollover": rollover_status(&row, &rows) }))
-        .into_response())
+    Ok(
+        Json(json!({ "zone": name.without_dot(), "rollover": rollover_status(&row, &rows) }))
+            .into_response(),
+    )
 }

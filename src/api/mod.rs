@@ -3,7 +3,9 @@
 //! its typed errors once (`error.rs`).
 
 pub mod dnssec;
+pub mod domains;
 pub mod error;
+pub mod registrar;
 
 use crate::model::{Allocation, AllocationState, DomainName};
 use crate::pool::service::{format_time, Availability, CommitRequest};
@@ -34,6 +36,10 @@ pub struct AppState {
     pub pool: PoolService,
     /// Set once DNS and HTTP are both serving.
     pub ready: Arc<AtomicBool>,
+    /// Managed byo domains and the registrar endpoints.
+    pub byo: crate::delegation::ByoService,
+    /// The LUA record engine (its health checker and counters).
+    pub lua: Option<crate::lua::LuaEngine>,
 }
 
 /// All routes.
@@ -57,6 +63,20 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/zones/{zone}/dnssec/rollover/ds-published",
             post(dnssec::confirm_ds),
+        )
+        .route(
+            "/api/v1/registrar/{registrar}/validate",
+            post(registrar::validate),
+        )
+        .route(
+            "/api/v1/registrar/{registrar}/set-ns",
+            post(registrar::set_ns),
+        )
+        .route("/api/v1/health-checks", get(health_checks))
+        .route("/api/v1/domains", post(domains::create).get(domains::list))
+        .route(
+            "/api/v1/domains/{domain}",
+            get(domains::get).delete(domains::delete),
         )
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
@@ -100,6 +120,116 @@ async fn readyz(State(s): State<AppState>) -> Response {
         )
         .into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct HealthChecksQuery {
+    format: Option<String>,
+}
+
+/// `GET /api/v1/health-checks` (admin): every LUA health-check target with
+/// its status, the checker's and the engine's counters. `?format=prometheus`
+/// gives the counters in Prometheus text format.
+async fn health_checks(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HealthChecksQuery>,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&s, &headers).await?;
+    if !token.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "health checks need an admin token",
+        ));
+    }
+    let (targets, counters, stats) = match &s.lua {
+        Some(e) => (
+            e.config().health.snapshot(),
+            e.config().health.counters(),
+            e.stats(),
+        ),
+        None => Default::default(),
+    };
+    if q.format.as_deref() == Some("prometheus") {
+        let metrics: [(&str, &str, &str, u64); 10] = [
+            (
+                "evaluations_total",
+                "counter",
+                "LUA record evaluations.",
+                stats.evaluations,
+            ),
+            (
+                "errors_total",
+                "counter",
+                "Evaluations that failed (SERVFAIL).",
+                stats.errors,
+            ),
+            (
+                "limit_errors_total",
+                "counter",
+                "Evaluations stopped by a limit.",
+                stats.limit_errors,
+            ),
+            (
+                "states_created_total",
+                "counter",
+                "Lua states created.",
+                stats.states_created,
+            ),
+            (
+                "health_checks_total",
+                "counter",
+                "Health checks completed.",
+                counters.checks_total,
+            ),
+            (
+                "health_check_failures_total",
+                "counter",
+                "Health checks that failed.",
+                counters.check_failures_total,
+            ),
+            (
+                "health_transitions_total",
+                "counter",
+                "Up/down transitions.",
+                counters.transitions_total,
+            ),
+            (
+                "health_targets",
+                "gauge",
+                "Health-check targets known.",
+                counters.targets,
+            ),
+            ("health_targets_up", "gauge", "Targets up.", counters.up),
+            (
+                "health_targets_down",
+                "gauge",
+                "Targets down.",
+                counters.down,
+            ),
+        ];
+        let mut text = String::new();
+        for (name, kind, help, v) in metrics {
+            text.push_str(&format!(
+                "# HELP pdm_lua_{name} {help}\n# TYPE pdm_lua_{name} {kind}\npdm_lua_{name} {v}\n"
+            ));
+        }
+        return Ok((
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            text,
+        )
+            .into_response());
+    }
+    Ok(Json(json!({
+        "targets": targets,
+        "counters": counters,
+        "engine": stats,
+    }))
+    .into_response())
 }
 
 async fn reserved() -> Json<Value> {

@@ -100,12 +100,13 @@ async fn probe(hc: &HealthChecker, key: &TargetKey, state: &TargetState) -> Resu
             } else {
                 hc.config().max_body_bytes
             };
+            let (target, host) = pin_ip_literal(url, *addr);
             let fetch = async {
-                let mut resp = client
-                    .get(url.as_str())
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut req = client.get(target.as_str());
+                if let Some(h) = host {
+                    req = req.header(reqwest::header::HOST, h);
+                }
+                let mut resp = req.send().await.map_err(|e| e.to_string())?;
                 let status = resp.status();
                 if status.as_u16() != 200 {
                     return Err(format!("Unable to retrieve URL ({})", status.as_u16()));
@@ -133,6 +134,36 @@ async fn probe(hc: &HealthChecker, key: &TargetKey, state: &TargetState) -> Resu
             }
         }
     }
+}
+
+/// The URL to fetch and the Host header to send. `resolve()` only pins
+/// host *names*; for an IP-literal host (`http://127.0.0.1:8080/`) with a
+/// different check address, PowerDNS (curl `CURLOPT_RESOLVE`, which curl
+/// consults before parsing literals) still connects to the check address,
+/// so the address is put into the URL and the original host into `Host`.
+fn pin_ip_literal(url: &str, addr: Option<std::net::IpAddr>) -> (String, Option<String>) {
+    let Some(a) = addr else {
+        return (url.to_string(), None);
+    };
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return (url.to_string(), None);
+    };
+    let literal = parsed
+        .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|h| h.parse::<std::net::IpAddr>().ok());
+    if literal.is_none_or(|ip| ip == a) {
+        return (url.to_string(), None);
+    }
+    let host = match (parsed.host_str(), parsed.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => return (url.to_string(), None),
+    };
+    if parsed.set_ip_host(a).is_err() {
+        return (url.to_string(), None);
+    }
+    (parsed.to_string(), Some(host))
 }
 
 /// A client that connects to `addr` for the URL's host (curl's
@@ -165,4 +196,29 @@ fn build_client(
         b = b.resolve(host, std::net::SocketAddr::new(a, port));
     }
     b.build().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pin_ip_literal;
+
+    #[test]
+    fn ip_literal_urls_are_pinned_to_the_check_address() {
+        let a = Some("127.0.0.2".parse().unwrap());
+        assert_eq!(
+            pin_ip_literal("http://127.0.0.1:8080/x?y", a),
+            (
+                "http://127.0.0.2:8080/x?y".to_string(),
+                Some("127.0.0.1:8080".to_string())
+            )
+        );
+        assert_eq!(pin_ip_literal("http://127.0.0.2/", a).1, None);
+        assert_eq!(pin_ip_literal("http://example.test/", a).1, None);
+        assert_eq!(pin_ip_literal("http://127.0.0.1/", None).1, None);
+        let (u, h) = pin_ip_literal("https://[::1]:8443/", Some("::2".parse().unwrap()));
+        assert_eq!(
+            (u.as_str(), h.as_deref()),
+            ("https://[::2]:8443/", Some("[::1]:8443"))
+        );
+    }
 }

@@ -24,6 +24,8 @@
 //! functions), `health.rs` (check registry and state machine) and
 //! `health_io.rs` (the background task and probes).
 
+#![warn(missing_docs)]
+
 mod addr;
 mod geo;
 mod hash;
@@ -36,7 +38,7 @@ mod synth;
 #[cfg(test)]
 mod tests;
 
-pub use geo::{GeoInfo, GeoProvider, StaticGeo};
+pub use geo::{GeoInfo, GeoProvider, MaxMindGeo, StaticGeo};
 pub use health::{
     CheckKind, CheckOptions, Health, HealthChecker, HealthConfig, HealthCounters, TargetKey,
     TargetStatus,

@@ -137,7 +137,12 @@ impl LuaRecord {
 
 impl fmt::Display for LuaRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.rtype)?;
+        // hickory spells every unknown type "Unknown".
+        match self.rtype {
+            RecordType::Unknown(LUA_TYPE_CODE) => write!(f, "LUA")?,
+            RecordType::Unknown(code) => write!(f, "TYPE{code}")?,
+            t => write!(f, "{t}")?,
+        }
         for c in &self.chunks {
             write!(f, " \"{c}\"")?;
         }

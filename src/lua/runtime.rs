@@ -7,7 +7,7 @@
 //! runs in a fresh environment table whose metatable (locked) falls back to
 //! that base, so globals a record defines die with the evaluation and no
 //! record can modify what the next one sees. States go back to a lock-free
-//! queue after use; a state that hit a limit is discarded instead.
+//! queue after use (garbage-collected first when they hit a limit).
 
 use super::addr::{parse_combo, Netmask, NetmaskGroup};
 use super::geo::{latlon_loc, latlon_text, GeoInfo};
@@ -307,15 +307,16 @@ impl LuaEngine {
             Err(LuaError::InstructionLimit | LuaError::Timeout | LuaError::MemoryLimit)
         );
         if poisoned {
-            // A state stopped mid-way may hold half-built data; start afresh.
+            // Lua unwinds limit errors like any error, so the state stays
+            // usable (and rebuilding one inline would slow this very query);
+            // only reclaim what the runaway code allocated.
             self.inner
                 .counters
                 .limit_errors
                 .fetch_add(1, Ordering::Relaxed);
-            drop(worker);
-        } else {
-            let _ = self.inner.pool.push(worker);
+            let _ = worker.lua.gc_collect();
         }
+        let _ = self.inner.pool.push(worker);
         let strings = outcome?;
         let mut records = Vec::with_capacity(strings.len());
         for s in strings {

@@ -798,6 +798,10 @@ async fn tcp_checks_follow_a_real_listener() {
         (0..10).all(|_| up_only())
     })
     .await;
+    wait_for("127.0.0.2 checked", Duration::from_secs(3), || {
+        hc.snapshot().iter().all(|s| s.status != Health::Unknown)
+    })
+    .await;
     let snap = hc.snapshot();
     let s = snap
         .iter()

@@ -7,10 +7,10 @@
 use super::reserved::is_reserved;
 use super::template;
 use crate::config::{Config, PoolConfig};
-use crate::model::{Allocation, AllocationState, DomainName, Label, LabelError};
 use crate::keyring::Keyring;
-use crate::store::keys;
+use crate::model::{Allocation, AllocationState, DomainName, Label, LabelError};
 use crate::store::allocations as rows;
+use crate::store::keys;
 use crate::store::zones::{self, StoredRecord, ZoneKind};
 use crate::store::{now_ms, sha256_hex, Store, StoreError};
 use hickory_proto::rr::rdata::{NS, SOA};
@@ -495,7 +495,11 @@ impl PoolService {
 
     /// Signs a pool zone that is not signed yet (first start, or DNSSEC just
     /// enabled) and republishes its key records otherwise.
-    async fn ensure_signed(&self, conn: &mut sqlx::AnyConnection, zone: &str) -> Result<(), PoolError> {
+    async fn ensure_signed(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        zone: &str,
+    ) -> Result<(), PoolError> {
         let Some(k) = &self.keyring else {
             return Ok(());
         };
@@ -503,7 +507,8 @@ impl PoolService {
             if !keys::zone_keys(conn, zone).await?.is_empty() {
                 keys::delete_zone_keys(conn, zone).await?;
             }
-            k.secure_zone(conn, zone, k.config().denial, "startup").await?;
+            k.secure_zone(conn, zone, k.config().denial, "startup")
+                .await?;
         } else {
             k.publish(conn, zone, "startup").await?;
         }

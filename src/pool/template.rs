@@ -20,8 +20,16 @@ pub enum TemplateTarget {
 }
 
 impl TemplateTarget {
-    /// A literal target from presentation-format text.
+    /// A literal target from presentation-format text; type `LUA` takes
+    /// the PowerDNS form `A "code"`.
     pub fn literal(rtype: &str, value: &str) -> Result<Self, String> {
+        if rtype.eq_ignore_ascii_case("LUA") {
+            let program = crate::lua::LuaRecord::parse(value)
+                .map_err(|e| format!("bad LUA value {value:?}: {e}"))?;
+            return crate::zone::file::lua_rdata(&program)
+                .map(TemplateTarget::Literal)
+                .map_err(|e| format!("bad LUA value {value:?}: {e}"));
+        }
         let rt: RecordType = rtype
             .to_ascii_uppercase()
             .parse()
@@ -169,5 +177,26 @@ mod tests {
         assert!(TemplateTarget::literal("A", "not-an-ip").is_err());
         assert!(TemplateTarget::literal("NOPE", "x").is_err());
         assert!(RecordTemplate::new("bad..name", 300, TemplateTarget::LoadBalancer).is_err());
+    }
+
+    #[test]
+    fn lua_literal_renders_a_lua_record() {
+        let t =
+            TemplateTarget::literal("lua", r#"A "pickrandom({'192.0.2.1','192.0.2.2'})""#).unwrap();
+        assert!(TemplateTarget::literal("LUA", "A").is_err());
+        assert!(TemplateTarget::literal("LUA", "NOPE \"x\"").is_err());
+        let apex = Name::from_ascii("acme.example.test.").unwrap();
+        let tpl = vec![RecordTemplate::new("lb", 60, t).unwrap()];
+        let recs = render(&tpl, &apex, "192.0.2.1".parse().unwrap(), None).unwrap();
+        assert_eq!(recs[0].record_type(), crate::zone::LUA);
+        let mut line = String::new();
+        crate::zone::file::write_record(&mut line, &recs[0]);
+        assert_eq!(
+            line,
+            r#"lb.acme.example.test. 60 IN LUA A "pickrandom({'192.0.2.1','192.0.2.2'})""#
+        );
+        // And it survives the store's generic form.
+        let stored = crate::store::zones::StoredRecord::from_record(&recs[0]);
+        assert_eq!(stored.to_record().unwrap().data, recs[0].data);
     }
 }

@@ -5,10 +5,13 @@
 //! locks), plans the response with the pure [`respond::plan`] and hands the
 //! sections to hickory's encoder.
 
+pub mod dynamic;
 pub mod respond;
 
-use crate::zone::SharedZones;
+use crate::lua::LuaEngine;
+use crate::zone::{SharedZones, ZoneSet};
 use hickory_proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
+use hickory_proto::rr::Name;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
@@ -26,13 +29,75 @@ const TCP_RESPONSE_BUFFER: usize = 32;
 #[derive(Clone)]
 pub struct Handler {
     zones: SharedZones,
+    lua: Option<LuaRuntime>,
+}
+
+/// The LUA engine as the handler uses it: evaluations run on tokio's
+/// blocking pool (never on a reactor thread), at most `permits` at once.
+#[derive(Clone, Debug)]
+pub struct LuaRuntime {
+    engine: LuaEngine,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl LuaRuntime {
+    /// Run `engine` with at most `concurrency` evaluating queries at once.
+    pub fn new(engine: LuaEngine, concurrency: usize) -> Self {
+        LuaRuntime {
+            engine,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &LuaEngine {
+        &self.engine
+    }
 }
 
 impl Handler {
-    /// A handler answering from `zones`.
+    /// A handler answering from `zones`; LUA records SERVFAIL.
     pub fn new(zones: SharedZones) -> Self {
-        Self { zones }
+        Self { zones, lua: None }
     }
+
+    /// Evaluate LUA records with `lua`.
+    pub fn with_lua(mut self, lua: Option<LuaRuntime>) -> Self {
+        self.lua = lua;
+        self
+    }
+
+    /// Plan off the reactor thread (the zone holds LUA records).
+    async fn plan_blocking(
+        &self,
+        lua: &LuaRuntime,
+        request: &Request,
+        zones: std::sync::Arc<ZoneSet>,
+    ) -> Option<respond::Plan> {
+        let _permit = lua.permits.clone().acquire_owned().await.ok()?;
+        let raw = request.as_slice().to_vec();
+        let (src, protocol) = (request.src(), request.protocol());
+        let engine = lua.engine.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let req = Request::from_bytes(raw, src, protocol).ok()?;
+            let env = respond::Env {
+                src,
+                lua: Some(&engine),
+            };
+            Some(respond::plan_with(&req, &zones, protocol, &env))
+        });
+        job.await.ok().flatten()
+    }
+}
+
+/// Whether answering `request` may run LUA programs.
+fn needs_lua(request: &Request, zones: &ZoneSet) -> bool {
+    request
+        .queries
+        .queries()
+        .first()
+        .and_then(|q| zones.find(&Name::from(q.name())))
+        .is_some_and(|z| z.has_dynamic())
 }
 
 /// A SERVFAIL header for when sending the planned response failed.
@@ -52,10 +117,23 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let plan = {
-            let zones = self.zones.load();
-            respond::plan(request, &zones, request.protocol())
+        let zones = self.zones.load_full();
+        // Static answers (also static names of zones with LUA records) are
+        // planned right here; a name that needs a LUA program comes back as
+        // SERVFAIL without an engine and is planned again off the reactor.
+        let env = respond::Env {
+            src: request.src(),
+            lua: None,
         };
+        let mut plan = respond::plan_with(request, &zones, request.protocol(), &env);
+        if let Some(lua) = &self.lua {
+            if plan.metadata.response_code == ResponseCode::ServFail && needs_lua(request, &zones) {
+                match self.plan_blocking(lua, request, zones).await {
+                    Some(p) => plan = p,
+                    None => return send_servfail(request, response_handle).await,
+                }
+            }
+        }
         let (answers, authority, additional) = plan.sections();
         let mut builder = MessageResponseBuilder::new(&request.queries, None);
         if let Some(edns) = plan.edns.as_ref() {
@@ -78,6 +156,24 @@ impl RequestHandler for Handler {
     }
 }
 
+/// Send a bare SERVFAIL (the planner itself failed).
+async fn send_servfail<R: ResponseHandler>(request: &Request, mut handle: R) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = ResponseCode::ServFail;
+    metadata.recursion_available = false;
+    let response = MessageResponseBuilder::new(&request.queries, None).build(
+        metadata,
+        std::iter::empty(),
+        std::iter::empty(),
+        std::iter::empty(),
+        std::iter::empty(),
+    );
+    match handle.send_response(response).await {
+        Ok(info) => info,
+        Err(_) => servfail_info(request),
+    }
+}
+
 /// Bind UDP and TCP on `addr` and answer from `zones` until the process ends.
 /// Returns once both sockets are bound; serving continues on a spawned task.
 pub async fn spawn(
@@ -85,6 +181,18 @@ pub async fn spawn(
     zones: SharedZones,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     spawn_bound(addr, zones).await.map(|(_, handle)| handle)
+}
+
+/// Like [`spawn`], evaluating LUA records with `lua`.
+pub async fn spawn_with_lua(
+    addr: SocketAddr,
+    zones: SharedZones,
+    lua: Option<LuaRuntime>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let udp = UdpSocket::bind(addr).await?;
+    let local = udp.local_addr()?;
+    let tcp = TcpListener::bind(local).await?;
+    Ok(serve_handler(udp, tcp, Handler::new(zones).with_lua(lua)))
 }
 
 /// Like [`spawn`], also returning the bound address (useful with port 0:
@@ -101,7 +209,16 @@ pub async fn spawn_bound(
 
 /// Serve on already-bound sockets (tests and callers that need the ports).
 pub fn serve(udp: UdpSocket, tcp: TcpListener, zones: SharedZones) -> tokio::task::JoinHandle<()> {
-    let mut server = Server::new(Handler::new(zones));
+    serve_handler(udp, tcp, Handler::new(zones))
+}
+
+/// Serve on already-bound sockets with a configured handler.
+pub fn serve_handler(
+    udp: UdpSocket,
+    tcp: TcpListener,
+    handler: Handler,
+) -> tokio::task::JoinHandle<()> {
+    let mut server = Server::new(handler);
     server.register_socket(udp);
     server.register_listener(tcp, TCP_TIMEOUT, TCP_RESPONSE_BUFFER);
     tokio::spawn(async move {

@@ -2,7 +2,9 @@
 //! header, EDNS and (size-fitted) sections of the response. No IO, so every
 //! policy here (rcodes, EDNS, 0x20, truncation) is unit-testable.
 
-use crate::zone::{lookup, Answer, AnswerKind, ZoneSet};
+use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
+use crate::lua::{LuaEngine, QueryContext};
+use crate::zone::{lookup, lookup_with, Answer, AnswerKind, ZoneSet};
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
@@ -65,17 +67,53 @@ pub fn original_qname(request: &MessageRequest) -> Option<Name> {
     Name::read(&mut decoder).ok()
 }
 
-/// Plan the response to `request` from `zones`.
+/// What the planner may know beyond the message: the client's address
+/// and the LUA engine (without one, names answered by LUA records SERVFAIL).
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// Source address of the query (`who` in LUA records).
+    pub src: std::net::SocketAddr,
+    /// The LUA engine.
+    pub lua: Option<&'a LuaEngine>,
+}
+
+impl Default for Env<'_> {
+    fn default() -> Self {
+        Env {
+            src: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            lua: None,
+        }
+    }
+}
+
+/// Plan the response to `request` from `zones` (no LUA engine).
 pub fn plan(request: &MessageRequest, zones: &ZoneSet, protocol: Protocol) -> Plan {
+    plan_with(request, zones, protocol, &Env::default())
+}
+
+/// Plan the response to `request` from `zones`, evaluating LUA records
+/// with `env.lua`.
+pub fn plan_with(
+    request: &MessageRequest,
+    zones: &ZoneSet,
+    protocol: Protocol,
+    env: &Env<'_>,
+) -> Plan {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.recursion_available = false;
     metadata.authentic_data = false;
 
-    let edns = request.edns.as_ref().map(|req| {
+    // RFC 7871 §7.2.1: echo the client's subnet; the scope is 0 unless a
+    // LUA record looked at it (set below).
+    let subnet = client_subnet(request.edns.as_ref());
+    let mut edns = request.edns.as_ref().map(|req| {
         let mut e = Edns::new();
         e.set_max_payload(MAX_UDP_PAYLOAD);
         e.set_version(0);
         e.set_dnssec_ok(req.flags().dnssec_ok);
+        if let Some(sn) = subnet {
+            e.options_mut().insert(subnet_option(sn, 0));
+        }
         e
     });
     let error = |metadata: Metadata, edns: Option<Edns>, rcode: ResponseCode| {
@@ -128,11 +166,50 @@ pub fn plan(request: &MessageRequest, zones: &ZoneSet, protocol: Protocol) -> Pl
             }
         }
     }
-    let mut answer = lookup(zone, &qname, qtype);
     let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+    let mut answer = match env.lua.filter(|_| zone.has_dynamic()) {
+        Some(engine) => {
+            let owner = std::sync::Arc::clone(zone);
+            let include = move |n: &Name| owner.lua_includes(n);
+            let mut ctx =
+                QueryContext::new(qname.clone(), qtype, zone.origin().clone(), env.src.ip());
+            ctx.ecs = subnet;
+            ctx.dnssec_ok = dnssec_ok;
+            ctx.tcp = protocol == Protocol::Tcp;
+            ctx.edns_size = request.edns.as_ref().map_or(0, |e| e.max_payload());
+            ctx.header = (
+                request.metadata.id,
+                request.metadata.recursion_desired,
+                request.metadata.checking_disabled,
+            );
+            let ctx = ctx.with_include(&include);
+            let mut synth = LuaSynth::new(engine, ctx);
+            match lookup_with(zone, &qname, qtype, &mut synth) {
+                Ok(a) => {
+                    if let (Some(sn), Some(scope), Some(e)) = (subnet, synth.scope, edns.as_mut()) {
+                        e.options_mut()
+                            .remove(hickory_proto::rr::rdata::opt::EdnsCode::Subnet);
+                        e.options_mut().insert(subnet_option(sn, scope));
+                    }
+                    a
+                }
+                Err(e) => {
+                    tracing::debug!(%qname, %qtype, error = %e, "LUA record failed: SERVFAIL");
+                    return error(metadata, edns, ResponseCode::ServFail);
+                }
+            }
+        }
+        None => lookup(zone, &qname, qtype),
+    };
+    if answer.rcode == ResponseCode::ServFail {
+        // A LUA record and no engine to run it.
+        return error(metadata, edns, ResponseCode::ServFail);
+    }
     match zone.signer() {
         Some(signer) if dnssec_ok => {
-            if let Err(e) = crate::dnssec::answer::secure(&mut answer, zone, signer, &qname, unix_now()) {
+            if let Err(e) =
+                crate::dnssec::answer::secure(&mut answer, zone, signer, &qname, unix_now())
+            {
                 tracing::error!(error = %e, "signing failed");
                 return error(metadata, edns, ResponseCode::ServFail);
             }
@@ -150,7 +227,11 @@ pub fn plan(request: &MessageRequest, zones: &ZoneSet, protocol: Protocol) -> Pl
     metadata.authoritative = answer.authoritative;
 
     let limit = size_limit(request.edns.as_ref(), protocol);
-    let reserve = if edns.is_some() { OPT_LEN } else { 0 };
+    let reserve = match (&edns, subnet) {
+        (Some(_), Some((_, source))) => OPT_LEN + subnet_option_len(source),
+        (Some(_), None) => OPT_LEN,
+        (None, _) => 0,
+    };
     let fit = fit(&answer, request.queries.as_bytes(), limit as usize, reserve);
     metadata.truncation = fit.truncated;
     Plan {
@@ -599,6 +680,231 @@ mod tests {
                 assert_eq!(m.authorities.len(), p.n_authority, "{name}");
                 assert_eq!(m.additionals.len(), p.n_additional, "{name}");
                 assert!(bytes.len() <= size_limit(req.edns.as_ref(), Protocol::Udp) as usize);
+            }
+        }
+    }
+
+    fn lua_zones() -> ZoneSet {
+        let text = r#"$ORIGIN lua.test.
+$TTL 60
+@     IN SOA ns1 hm 1 3600 600 86400 30
+@     IN NS  ns1
+ns1   IN A   192.0.2.1
+www   IN A   192.0.2.10
+all   IN LUA A "all({'192.0.2.1','192.0.2.2'})"
+nm    IN LUA A ";if netmask({'10.0.0.0/8'}) then return '192.0.2.100' else return '192.0.2.200' end"
+err   IN LUA A "error('boom')"
+none  IN LUA A "{}"
+cn    IN LUA CNAME "'www.lua.test.'"
+cfg   IN LUA LUA "ips={'192.0.2.77','192.0.2.78'}"
+inc   IN LUA A ";include('cfg') return ips"
+loop  IN LUA A ";while true do end"
+"#;
+        let (origin, records) = parse_master(text, None).unwrap();
+        let mut set = ZoneSet::new();
+        set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+        set
+    }
+
+    fn lua_plan(
+        zones: &ZoneSet,
+        engine: &LuaEngine,
+        name: &str,
+        t: RecordType,
+        ecs: Option<(&str, u8)>,
+    ) -> Plan {
+        let mut m = Message::query();
+        m.metadata.id = 7;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        if let Some((addr, bits)) = ecs {
+            let mut e = Edns::new();
+            e.set_max_payload(1232);
+            e.options_mut()
+                .insert(subnet_option((addr.parse().unwrap(), bits), 0));
+            m.set_edns(e);
+        }
+        let req = Request::from_bytes(
+            m.to_vec().unwrap(),
+            "127.0.0.1:5353".parse().unwrap(),
+            Protocol::Udp,
+        )
+        .unwrap();
+        let env = Env {
+            src: "127.0.0.1:5353".parse().unwrap(),
+            lua: Some(engine),
+        };
+        plan_with(&req, zones, Protocol::Udp, &env)
+    }
+
+    fn scope_of(p: &Plan) -> Option<(u8, u8)> {
+        use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+        match p.edns.as_ref()?.option(EdnsCode::Subnet)? {
+            EdnsOption::Subnet(cs) => Some((cs.source_prefix(), cs.scope_prefix())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn lua_answers_through_the_planner() {
+        let z = lua_zones();
+        let e = LuaEngine::new(crate::lua::LuaConfig::default());
+        let p = lua_plan(&z, &e, "all.lua.test.", RecordType::A, None);
+        assert_eq!(p.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(p.n_answers, 2);
+        let p = lua_plan(&z, &e, "inc.lua.test.", RecordType::A, None);
+        assert_eq!(p.n_answers, 2, "include() sees the cfg record");
+        let p = lua_plan(&z, &e, "cn.lua.test.", RecordType::A, None);
+        let kinds: Vec<_> = p.answer.answers.iter().map(|r| r.record_type()).collect();
+        assert_eq!(kinds, vec![RecordType::CNAME, RecordType::A]);
+        let p = lua_plan(&z, &e, "none.lua.test.", RecordType::A, None);
+        assert_eq!(p.metadata.response_code, ResponseCode::NoError);
+        assert_eq!((p.n_answers, p.n_authority), (0, 1));
+        for bad in ["err.lua.test.", "loop.lua.test."] {
+            let t0 = std::time::Instant::now();
+            let p = lua_plan(&z, &e, bad, RecordType::A, None);
+            assert_eq!(p.metadata.response_code, ResponseCode::ServFail, "{bad}");
+            assert!(
+                t0.elapsed() < std::time::Duration::from_millis(200),
+                "{bad}"
+            );
+        }
+        // Without an engine LUA names SERVFAIL and static names still work.
+        let req_zones = lua_zones();
+        let r = Request::from_bytes(
+            query_bytes("all.lua.test.", RecordType::A, None),
+            "127.0.0.1:1".parse().unwrap(),
+            Protocol::Udp,
+        )
+        .unwrap();
+        assert_eq!(
+            plan(&r, &req_zones, Protocol::Udp).metadata.response_code,
+            ResponseCode::ServFail
+        );
+    }
+
+    #[test]
+    fn lua_uses_ecs_and_sets_the_scope() {
+        let z = lua_zones();
+        let e = LuaEngine::new(crate::lua::LuaConfig::default());
+        let data = |p: &Plan| {
+            p.answer
+                .answers
+                .iter()
+                .map(|r| r.data.to_string())
+                .collect::<Vec<_>>()
+        };
+        let p = lua_plan(
+            &z,
+            &e,
+            "nm.lua.test.",
+            RecordType::A,
+            Some(("10.1.2.0", 24)),
+        );
+        assert_eq!(data(&p), vec!["192.0.2.100"]);
+        assert_eq!(scope_of(&p), Some((24, 24)));
+        let p = lua_plan(
+            &z,
+            &e,
+            "nm.lua.test.",
+            RecordType::A,
+            Some(("192.0.2.0", 24)),
+        );
+        assert_eq!(data(&p), vec!["192.0.2.200"]);
+        let p = lua_plan(&z, &e, "nm.lua.test.", RecordType::A, None);
+        assert_eq!(data(&p), vec!["192.0.2.200"], "127.0.0.1 is not in 10/8");
+        // Static answers echo the subnet with scope 0.
+        let p = lua_plan(
+            &z,
+            &e,
+            "www.lua.test.",
+            RecordType::A,
+            Some(("10.1.2.0", 24)),
+        );
+        assert_eq!(scope_of(&p), Some((24, 0)));
+    }
+
+    #[test]
+    fn lua_answers_are_signed_and_bitmaps_show_the_target_type() {
+        use crate::dnssec::keys::{generate, KeyAlgorithm, KeyRole, ZoneKey};
+        use crate::dnssec::{DenialMode, SigCache, SigningPolicy, ZoneSigner};
+        use hickory_proto::dnssec::rdata::DNSSECRData;
+        let key = Arc::new(
+            ZoneKey::from_pkcs8(
+                KeyAlgorithm::Ecdsap256sha256,
+                KeyRole::Csk,
+                &generate(KeyAlgorithm::Ecdsap256sha256).unwrap(),
+            )
+            .unwrap(),
+        );
+        let e = LuaEngine::new(crate::lua::LuaConfig::default());
+        for mode in [DenialMode::Nsec3, DenialMode::Compact] {
+            let mut set = ZoneSet::new();
+            for z in lua_zones().iter() {
+                let mut zone = Zone::new(z.origin().clone(), z.records()).unwrap();
+                let signer = ZoneSigner::new(
+                    &zone,
+                    vec![key.clone()],
+                    vec![key.clone()],
+                    mode,
+                    Arc::new(SigCache::new(64)),
+                    SigningPolicy::default(),
+                );
+                zone.set_signer(Arc::new(signer));
+                set.insert(Arc::new(zone));
+            }
+            let ask = |name: &str, t: RecordType| {
+                let req = Request::from_bytes(
+                    query_bytes(name, t, Some((1232, 0, true))),
+                    "127.0.0.1:5353".parse().unwrap(),
+                    Protocol::Udp,
+                )
+                .unwrap();
+                let env = Env {
+                    src: "127.0.0.1:5353".parse().unwrap(),
+                    lua: Some(&e),
+                };
+                plan_with(&req, &set, Protocol::Udp, &env)
+            };
+            // A synthesized RRset gets an RRSIG like a static one.
+            let p = ask("all.lua.test.", RecordType::A);
+            let types: Vec<_> = p.answer.answers.iter().map(|r| r.record_type()).collect();
+            assert_eq!(
+                types,
+                vec![RecordType::A, RecordType::A, RecordType::RRSIG],
+                "{mode:?}"
+            );
+            // NODATA for another type: the denial bitmap lists A (not LUA).
+            let p = ask("all.lua.test.", RecordType::TXT);
+            let bitmap: Vec<RecordType> = p
+                .answer
+                .authority
+                .iter()
+                .find_map(|r| match &r.data {
+                    RData::DNSSEC(DNSSECRData::NSEC3(n)) => Some(n.type_bit_maps().collect()),
+                    RData::DNSSEC(DNSSECRData::NSEC(n)) => Some(n.type_bit_maps().collect()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("{mode:?}: no denial record {:?}", p.answer.authority));
+            assert!(bitmap.contains(&RecordType::A), "{mode:?} {bitmap:?}");
+            assert!(!bitmap.contains(&crate::zone::LUA), "{mode:?} {bitmap:?}");
+            // An empty LUA result is a signed NODATA too; with compact denial
+            // its bitmap does not claim the type (NSEC3 chains are static: the
+            // proof lists A, as PowerDNS's would; see docs/lua.md).
+            let p = ask("none.lua.test.", RecordType::A);
+            assert_eq!(p.metadata.response_code, ResponseCode::NoError);
+            assert!(p
+                .answer
+                .authority
+                .iter()
+                .any(|r| r.record_type() == RecordType::RRSIG));
+            if mode == DenialMode::Compact {
+                let claims_a = p.answer.authority.iter().any(|r| match &r.data {
+                    RData::DNSSEC(DNSSECRData::NSEC(n)) => {
+                        n.type_bit_maps().any(|t| t == RecordType::A)
+                    }
+                    _ => false,
+                });
+                assert!(!claims_a, "{:?}", p.answer.authority);
             }
         }
     }

@@ -151,7 +151,10 @@ pub async fn set_zone_dnssec(
 }
 
 /// The zone's denial mode, `None` when unsigned or absent.
-pub async fn zone_dnssec(conn: &mut AnyConnection, zone: &str) -> Result<Option<String>, StoreError> {
+pub async fn zone_dnssec(
+    conn: &mut AnyConnection,
+    zone: &str,
+) -> Result<Option<String>, StoreError> {
     let row = sqlx::query("SELECT dnssec FROM zones WHERE name = $1")
         .bind(zone)
         .fetch_optional(&mut *conn)

@@ -6,8 +6,10 @@
 //! `zone_journal` are the single source of truth for what DNS serves.
 
 pub mod allocations;
+pub mod domains;
 pub mod idempotency;
 pub mod keys;
+pub mod operations;
 pub mod tokens;
 pub mod zones;
 

@@ -51,7 +51,7 @@ impl StoredRecord {
     pub fn from_record(r: &Record) -> Self {
         StoredRecord {
             name: r.name.to_lowercase().to_ascii(),
-            rtype: r.record_type().to_string(),
+            rtype: type_mnemonic(r.record_type()),
             ttl: r.ttl,
             rdata: storage_text(&r.data),
         }
@@ -63,7 +63,7 @@ impl StoredRecord {
             StoreError::Corrupt(format!("{} {} {}: {m}", self.name, self.rtype, self.rdata))
         };
         let name = Name::from_ascii(&self.name).map_err(|e| bad(e.to_string()))?;
-        let rtype = RecordType::from_str(&self.rtype).map_err(|e| bad(e.to_string()))?;
+        let rtype = parse_type_mnemonic(&self.rtype).map_err(bad)?;
         let rdata = match self.rdata.strip_prefix("\\# ") {
             Some(generic) => from_generic(rtype, generic).map_err(bad)?,
             None => RData::try_from_str(rtype, &self.rdata).map_err(|e| bad(e.to_string()))?,
@@ -78,6 +78,27 @@ impl StoredRecord {
             self.name, self.ttl, self.rtype, self.rdata
         )
     }
+}
+
+/// The stored spelling of a type: hickory's mnemonic, `LUA` for PowerDNS
+/// LUA records, `TYPEnnn` (RFC 3597) for other unknown types.
+fn type_mnemonic(t: RecordType) -> String {
+    match t {
+        crate::zone::LUA => "LUA".to_string(),
+        RecordType::Unknown(code) => format!("TYPE{code}"),
+        t => t.to_string(),
+    }
+}
+
+/// Reads what [`type_mnemonic`] writes.
+fn parse_type_mnemonic(s: &str) -> Result<RecordType, String> {
+    if s.eq_ignore_ascii_case("LUA") {
+        return Ok(crate::zone::LUA);
+    }
+    if let Some(code) = s.strip_prefix("TYPE").and_then(|n| n.parse::<u16>().ok()) {
+        return Ok(RecordType::from(code));
+    }
+    RecordType::from_str(s).map_err(|e| e.to_string())
 }
 
 /// Whether hickory can read this type back from presentation text; the
@@ -119,7 +140,10 @@ fn from_generic(rtype: RecordType, text: &str) -> Result<RData, String> {
         .ok_or("generic rdata without length")?;
     let wire = hex::decode(parts.collect::<String>()).map_err(|e| e.to_string())?;
     if wire.len() != len {
-        return Err(format!("generic rdata length {len} but {} bytes", wire.len()));
+        return Err(format!(
+            "generic rdata length {len} but {} bytes",
+            wire.len()
+        ));
     }
     let mut d = BinDecoder::new(&wire);
     RData::read(&mut d, rtype, Restrict::new(len as u16)).map_err(|e| e.to_string())

@@ -2,7 +2,16 @@
 //!
 //! The writer emits one RR per line with absolute names so that its output
 //! parses back to the same records (`pdm zone export` / `import`).
+//!
+//! PowerDNS LUA records (`name IN LUA A "code"`, type 65402) are not known
+//! to hickory's parser: a pre-pass swaps each LUA entry's type and rdata for
+//! a uniquely tagged TXT placeholder (so owner, TTL, class, `$ORIGIN` and
+//! blank-owner rules stay hickory's), and the placeholders are turned back
+//! into LUA records after parsing.
 
+use crate::lua::LuaRecord;
+use crate::zone::tree::LUA;
+use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
 use std::fmt::Write as _;
@@ -46,7 +55,8 @@ pub fn parse_master(
 }
 
 fn parse_all(text: &str, origin: Option<&Name>) -> Result<(Name, Vec<Record>), String> {
-    let parser = Parser::new(text, None, origin.cloned());
+    let (text, lua) = extract_lua(text)?;
+    let parser = Parser::new(text.as_ref(), None, origin.cloned());
     let (mut origin, sets) = parser.parse().map_err(|e| e.to_string())?;
     origin.set_fqdn(true);
     let mut records = Vec::new();
@@ -55,7 +65,181 @@ fn parse_all(text: &str, origin: Option<&Name>) -> Result<(Name, Vec<Record>), S
         records.extend(parts.records);
         records.extend(parts.rrsigs);
     }
+    if !lua.programs.is_empty() {
+        for r in records.iter_mut() {
+            if let Some(program) = lua.placeholder_of(r) {
+                r.data = lua_rdata(program).map_err(|e| e.to_string())?;
+            }
+        }
+    }
     Ok((origin, records))
+}
+
+/// A LUA program as record data (`RData::Unknown` of type 65402).
+pub fn lua_rdata(program: &LuaRecord) -> Result<RData, crate::lua::LuaParseError> {
+    Ok(RData::Unknown {
+        code: LUA,
+        rdata: NULL::with(program.to_wire()?),
+    })
+}
+
+/// LUA entries lifted out of a master file, and how to recognise their
+/// placeholders.
+struct Extracted {
+    tag: String,
+    programs: Vec<LuaRecord>,
+}
+
+impl Extracted {
+    /// The LUA program a parsed placeholder record stands for.
+    fn placeholder_of(&self, r: &Record) -> Option<&LuaRecord> {
+        let RData::TXT(txt) = &r.data else {
+            return None;
+        };
+        let [only] = &*txt.txt_data else {
+            return None;
+        };
+        let rest = std::str::from_utf8(only).ok()?.strip_prefix(&self.tag)?;
+        self.programs.get(rest.parse::<usize>().ok()?)
+    }
+}
+
+/// One master-file token (a quoted string keeps its quotes): its byte range.
+#[derive(Debug, Clone, Copy)]
+struct Tok {
+    start: usize,
+    end: usize,
+}
+
+/// Replace every LUA entry by a TXT placeholder. Returns the text to give
+/// hickory (borrowed when there is no LUA record) and the programs.
+fn extract_lua(text: &str) -> Result<(std::borrow::Cow<'_, str>, Extracted), String> {
+    let mut ex = Extracted {
+        tag: format!("pdm-lua-placeholder-{:016x}-", rand::random::<u64>()),
+        programs: Vec::new(),
+    };
+    // Cheap exit: no word "lua" anywhere.
+    if !text.to_ascii_lowercase().contains("lua") {
+        return Ok((std::borrow::Cow::Borrowed(text), ex));
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0usize;
+    let mut i = 0usize;
+    while i < b.len() {
+        // One entry: from here to the end of line outside parentheses.
+        let entry_start = i;
+        let mut toks: Vec<Tok> = Vec::new();
+        let mut depth = 0usize;
+        let mut newlines = 0usize;
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'\n' => {
+                    newlines += 1;
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                b';' => {
+                    while i < b.len() && b[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'(' => {
+                    depth += 1;
+                    i += 1;
+                }
+                b')' => {
+                    depth = depth.saturating_sub(1);
+                    i += 1;
+                }
+                b' ' | b'\t' | b'\r' => i += 1,
+                b'"' => {
+                    let start = i;
+                    i += 1;
+                    loop {
+                        match b.get(i) {
+                            None => return Err("unterminated quoted string".to_string()),
+                            Some(b'\\') => i += 2,
+                            Some(b'"') => {
+                                i += 1;
+                                break;
+                            }
+                            Some(b'\n') => {
+                                newlines += 1;
+                                i += 1;
+                            }
+                            Some(_) => i += 1,
+                        }
+                    }
+                    toks.push(Tok {
+                        start,
+                        end: i.min(b.len()),
+                    });
+                }
+                _ => {
+                    let start = i;
+                    while i < b.len() && !b" \t\r\n();\"".contains(&b[i]) {
+                        i += if b[i] == b'\\' { 2 } else { 1 };
+                    }
+                    toks.push(Tok {
+                        start,
+                        end: i.min(b.len()),
+                    });
+                }
+            }
+        }
+        let entry_end = i;
+        // Tokens start at ASCII bytes but an escape may end one inside a
+        // UTF-8 sequence: never slice unchecked.
+        let word = |t: &Tok| text.get(t.start..t.end).unwrap_or("");
+        let blank_owner = matches!(b.get(entry_start), Some(b' ' | b'\t'));
+        if toks.is_empty() || word(&toks[0]).starts_with('$') {
+            continue;
+        }
+        // Skip the owner, then TTL and class tokens: the next is the type.
+        let mut k = usize::from(!blank_owner);
+        while k < toks.len() && (is_ttl(word(&toks[k])) || is_class(word(&toks[k]))) {
+            k += 1;
+        }
+        let Some(ty) = toks.get(k) else { continue };
+        if !word(ty).eq_ignore_ascii_case("LUA") {
+            continue;
+        }
+        // The rdata: the remaining tokens, comments and parentheses dropped.
+        let rdata = toks[k + 1..].iter().map(word).collect::<Vec<_>>().join(" ");
+        // (parse_master adds the line number)
+        let program = LuaRecord::parse(&rdata).map_err(|e| e.to_string())?;
+        let index = ex.programs.len();
+        ex.programs.push(program);
+        out.push_str(text.get(copied..ty.start).unwrap_or(""));
+        let _ = writeln!(out, "TXT \"{}{index}\"", ex.tag);
+        // Keep line numbers: one newline per line the entry spanned.
+        for _ in 1..newlines {
+            out.push('\n');
+        }
+        copied = entry_end;
+    }
+    if ex.programs.is_empty() {
+        return Ok((std::borrow::Cow::Borrowed(text), ex));
+    }
+    out.push_str(text.get(copied..).unwrap_or(""));
+    Ok((std::borrow::Cow::Owned(out), ex))
+}
+
+/// Whether a master-file token is a TTL (`3600`, `1h30m`).
+fn is_ttl(w: &str) -> bool {
+    w.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && w.bytes()
+            .all(|c| c.is_ascii_digit() || b"sSmMhHdDwW".contains(&c))
+}
+
+/// Whether a master-file token is a class.
+fn is_class(w: &str) -> bool {
+    ["IN", "CH", "HS", "NONE", "ANY", "CS"]
+        .iter()
+        .any(|c| w.eq_ignore_ascii_case(c))
 }
 
 /// Best-effort line number (1-based) of a parse error: binary search for the
@@ -115,13 +299,18 @@ pub fn write_master(origin: &Name, records: &[Record]) -> String {
 pub fn write_record(out: &mut String, r: &Record) {
     let mut name = r.name.clone();
     name.set_fqdn(true);
+    let rtype = r.record_type();
+    let mnemonic = match rtype {
+        LUA => "LUA".to_string(),
+        RecordType::Unknown(code) => format!("TYPE{code}"),
+        t => t.to_string(),
+    };
     let _ = write!(
         out,
-        "{} {} {} {} ",
+        "{} {} {} {mnemonic} ",
         name.to_ascii(),
         r.ttl,
         r.dns_class,
-        r.record_type()
     );
     write_rdata(out, &r.data);
 }
@@ -136,6 +325,17 @@ pub fn rdata_text(data: &RData) -> String {
 
 fn write_rdata(out: &mut String, data: &RData) {
     match data {
+        // PowerDNS presentation: `A "code"`.
+        RData::Unknown { code, rdata } if *code == LUA => {
+            match LuaRecord::from_wire(&rdata.anything) {
+                Ok(program) => {
+                    let _ = write!(out, "{program}");
+                }
+                Err(_) => write_generic(out, &rdata.anything),
+            }
+        }
+        // RFC 3597 generic form for other unknown types.
+        RData::Unknown { rdata, .. } => write_generic(out, &rdata.anything),
         // hickory's Display for TXT neither quotes nor escapes.
         RData::TXT(txt) => {
             let mut first = true;
@@ -154,6 +354,10 @@ fn write_rdata(out: &mut String, data: &RData) {
             let _ = write!(out, "{other}");
         }
     }
+}
+
+fn write_generic(out: &mut String, wire: &[u8]) {
+    let _ = write!(out, "\\# {} {}", wire.len(), hex::encode(wire));
 }
 
 /// A `<character-string>` in quotes, in a form hickory 0.26's lexer reads
@@ -292,6 +496,106 @@ caa IN CAA 0 issue "letsencrypt.org"
             assert!(records2
                 .iter()
                 .any(|r2| r2.name == r.name && r2.data == r.data && r2.ttl == r.ttl));
+        }
+    }
+
+    const LUA_ZONE: &str = r#"$ORIGIN example.com.
+$TTL 300
+@      IN SOA ns1 hm 1 7200 3600 1209600 60
+@      IN NS  ns1
+ns1    IN A   192.0.2.1
+port   60 IN LUA A "ifportup(443, {'192.0.2.1','192.0.2.2'})"
+multi  IN LUA TXT ( "'ab"   ; a comment inside
+                    "cd'" )
+       IN TXT "static next to lua"
+lua    IN A 192.0.2.9
+cfg    IN lua LUA "ips={'192.0.2.77'}"
+*.w    IN LUA A "createForward()"
+after  IN A 192.0.2.3
+"#;
+
+    #[test]
+    fn lua_records_parse_with_hickory_rules() {
+        let (_, records) = parse_master(LUA_ZONE, None).unwrap();
+        let lua: Vec<&Record> = records.iter().filter(|r| r.record_type() == LUA).collect();
+        assert_eq!(lua.len(), 4, "{records:?}");
+        let prog = |r: &Record| match &r.data {
+            RData::Unknown { rdata, .. } => LuaRecord::from_wire(&rdata.anything).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let port = lua
+            .iter()
+            .find(|r| r.name == name("port.example.com."))
+            .unwrap();
+        assert_eq!(port.ttl, 60);
+        assert_eq!(prog(port).rtype, RecordType::A);
+        assert_eq!(
+            prog(port).chunks,
+            vec!["ifportup(443, {'192.0.2.1','192.0.2.2'})"]
+        );
+        let multi = lua
+            .iter()
+            .find(|r| r.name == name("multi.example.com."))
+            .unwrap();
+        assert_eq!(multi.ttl, 300);
+        assert_eq!(prog(multi).chunks, vec!["'ab", "cd'"]);
+        // The blank-owner line after a multi-line LUA entry belongs to `multi`.
+        assert!(records
+            .iter()
+            .any(|r| r.name == name("multi.example.com.") && r.record_type() == RecordType::TXT));
+        // An owner named "lua" is not a LUA record; lower-case type is.
+        assert!(records
+            .iter()
+            .any(|r| r.name == name("lua.example.com.") && r.record_type() == RecordType::A));
+        let cfg = lua
+            .iter()
+            .find(|r| r.name == name("cfg.example.com."))
+            .unwrap();
+        assert_eq!(prog(cfg).rtype, LUA);
+        assert!(lua.iter().any(|r| r.name == name("*.w.example.com.")));
+        assert!(records.iter().any(|r| r.name == name("after.example.com.")));
+    }
+
+    #[test]
+    fn lua_errors_keep_line_numbers() {
+        let text = "$ORIGIN example.com.\n@ 60 IN SOA ns hm 1 2 3 4 5\nx 60 IN LUA NOPE \"1\"\n";
+        let err = parse_master(text, None).unwrap_err().to_string();
+        assert!(err.starts_with("line 3:"), "{err}");
+        let text = "$ORIGIN example.com.\n@ 60 IN SOA ns hm 1 2 3 4 5\nx 60 IN LUA ( A\n \"1\" )\ny 60 IN A bad\n";
+        let err = parse_master(text, None).unwrap_err().to_string();
+        assert!(err.starts_with("line 5:"), "{err}");
+    }
+
+    #[test]
+    fn lua_records_export_in_powerdns_form_and_round_trip() {
+        let (origin, records) = parse_master(LUA_ZONE, None).unwrap();
+        let text = write_master(&origin, &records);
+        assert!(
+            text.contains(
+                r#"port.example.com. 60 IN LUA A "ifportup(443, {'192.0.2.1','192.0.2.2'})""#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"multi.example.com. 300 IN LUA TXT "'ab" "cd'""#),
+            "{text}"
+        );
+        let (_, again) = parse_master(&text, None).unwrap();
+        let mut a: Vec<_> = records
+            .iter()
+            .map(|r| (r.name.to_ascii(), r.ttl, r.data.clone()))
+            .collect();
+        let mut b: Vec<_> = again
+            .iter()
+            .map(|r| (r.name.to_ascii(), r.ttl, r.data.clone()))
+            .collect();
+        a.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        b.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        assert_eq!(a, b);
+        // Through the store's row form too.
+        for r in &records {
+            let row = crate::store::zones::StoredRecord::from_record(r);
+            assert_eq!(&row.to_record().unwrap(), r, "{row:?}");
         }
     }
 }

@@ -4,7 +4,7 @@
 //! what kind of answer it was ([`AnswerKind`]) so that a DNSSEC signer can
 //! later add the matching proofs (NSEC3 / compact denial, wildcard proofs).
 
-use super::tree::{Node, RRset};
+use super::tree::{DynamicRRset, Node, RRset, LUA};
 use super::Zone;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -64,6 +64,10 @@ pub struct Answer {
     pub additional: Vec<Record>,
     /// What kind of answer this is (for DNSSEC proofs and metrics).
     pub kind: AnswerKind,
+    /// Set when the NODATA came from LUA records of this type that
+    /// returned nothing: the type exists at the name but must not be
+    /// claimed in this answer's denial bitmap.
+    pub empty_dynamic: Option<RecordType>,
 }
 
 /// Where a name landed in the tree.
@@ -139,56 +143,162 @@ fn push_additional(out: &mut Vec<Record>, set: &RRset) {
     out.extend(set.additional.iter().cloned());
 }
 
+/// Produces the records of dynamic (LUA) RRsets while a lookup runs. The
+/// server implements it with the LUA engine; the lookup itself stays pure
+/// and only decides where synthesized records go.
+pub trait Synthesizer {
+    /// Why synthesis failed (the server answers SERVFAIL).
+    type Error;
+    /// The rdata `set` yields when asked for `qname` (the name as queried:
+    /// a wildcard's expansion or a CNAME target, never the wildcard owner).
+    /// An empty result means "no records" (NODATA).
+    fn synthesize(&mut self, qname: &Name, set: &DynamicRRset) -> Result<Vec<RData>, Self::Error>;
+}
+
+/// The synthesizer of [`lookup`]: dynamic RRsets cannot be evaluated.
+struct NoSynthesis;
+
+impl Synthesizer for NoSynthesis {
+    type Error = ();
+    fn synthesize(&mut self, _: &Name, _: &DynamicRRset) -> Result<Vec<RData>, ()> {
+        Err(())
+    }
+}
+
 /// Outcome of answering at one node for one name in the chain.
-enum Step<'z> {
+enum Step {
     Done(AnswerKind),
-    Follow(&'z Name),
+    Follow(Name),
+}
+
+/// Synthesize `set` for `owner` and append the records; returns how many.
+fn push_dynamic<S: Synthesizer>(
+    out: &mut Vec<Record>,
+    set: &DynamicRRset,
+    owner: &Name,
+    synth: &mut S,
+) -> Result<usize, S::Error> {
+    let data = synth.synthesize(owner, set)?;
+    let n = data.len();
+    out.extend(
+        data.into_iter()
+            .map(|d| Record::from_rdata(owner.clone(), set.ttl, d)),
+    );
+    Ok(n)
+}
+
+/// The lowest type with data at `node` for an ANY query (RRSIG and LUA
+/// itself excluded; LUA programs count as their type).
+fn any_type(node: &Node) -> Option<RecordType> {
+    node.rrsets
+        .iter()
+        .map(|s| s.rtype)
+        .chain(node.dynamic.iter().map(|d| d.rtype))
+        .filter(|t| !matches!(*t, RecordType::RRSIG | LUA))
+        .min_by_key(|t| u16::from(*t))
 }
 
 /// Answer at an existing node (exact or wildcard) for `owner`.
-fn answer_at_node<'z>(
-    node: &'z Node,
+fn answer_at_node<S: Synthesizer>(
+    node: &Node,
     owner: &Name,
     qtype: RecordType,
     wildcard_ce: Option<&Name>,
     ans: &mut Answer,
     zone: &Zone,
-) -> Step<'z> {
+    synth: &mut S,
+) -> Result<Step, S::Error> {
     let positive = || match wildcard_ce {
         Some(ce) => AnswerKind::Wildcard {
             closest_encloser: ce.clone(),
         },
         None => AnswerKind::Positive,
     };
-    if qtype == RecordType::ANY {
-        // RFC 8482: one RRset, chosen deterministically (lowest type code).
-        if let Some(set) = node.rrsets.iter().find(|s| s.rtype != RecordType::RRSIG) {
-            push_owned(&mut ans.answers, set, owner);
-            return Step::Done(positive());
+    let nodata = |ans: &mut Answer| {
+        ans.authority.push(zone.negative_soa().clone());
+        Step::Done(AnswerKind::NoData {
+            wildcard: wildcard_ce.cloned(),
+        })
+    };
+    // The LUA type itself is never served (its code is private).
+    if qtype == LUA {
+        return Ok(nodata(ans));
+    }
+    // RFC 8482: ANY gets one RRset, chosen deterministically (lowest type code).
+    let want = if qtype == RecordType::ANY {
+        match any_type(node) {
+            Some(t) => t,
+            None => return Ok(nodata(ans)),
         }
-    } else if let Some(set) = node.rrset(qtype) {
-        push_owned(&mut ans.answers, set, owner);
-        push_additional(&mut ans.additional, set);
-        return Step::Done(positive());
-    } else if let Some(set) = node.rrset(RecordType::CNAME) {
+    } else {
+        qtype
+    };
+    let stat = node.rrset(want).filter(|_| want != LUA);
+    let dyn_set = node.dynamic(want);
+    if stat.is_some() || dyn_set.is_some() {
+        let mut n = 0;
+        if let Some(set) = stat {
+            push_owned(&mut ans.answers, set, owner);
+            if qtype != RecordType::ANY {
+                push_additional(&mut ans.additional, set);
+            }
+            n += set.records.len();
+        }
+        if let Some(set) = dyn_set {
+            n += push_dynamic(&mut ans.answers, set, owner, synth)?;
+        }
+        if n == 0 {
+            // A LUA program that returned no records: NODATA.
+            ans.empty_dynamic = Some(want);
+            return Ok(nodata(ans));
+        }
+        return Ok(Step::Done(positive()));
+    }
+    if let Some(set) = node.rrset(RecordType::CNAME) {
         push_owned(&mut ans.answers, set, owner);
         if let Some(RData::CNAME(target)) = set.records.first().map(|r| &r.data) {
-            return Step::Follow(&target.0);
+            return Ok(Step::Follow(target.0.clone()));
         }
-        return Step::Done(positive());
+        return Ok(Step::Done(positive()));
     }
-    ans.authority.push(zone.negative_soa().clone());
-    Step::Done(AnswerKind::NoData {
-        wildcard: wildcard_ce.cloned(),
-    })
+    if let Some(set) = node.dynamic(RecordType::CNAME) {
+        let start = ans.answers.len();
+        if push_dynamic(&mut ans.answers, set, owner, synth)? == 0 {
+            ans.empty_dynamic = Some(RecordType::CNAME);
+            return Ok(nodata(ans));
+        }
+        if let Some(RData::CNAME(target)) = ans.answers.get(start).map(|r| &r.data) {
+            return Ok(Step::Follow(target.0.clone()));
+        }
+        return Ok(Step::Done(positive()));
+    }
+    Ok(nodata(ans))
 }
 
 /// Answer `qname`/`qtype` from `zone` as an authoritative server.
 ///
 /// `qname` may be in any case: records owned by it are returned under the
 /// query's spelling. Out-of-zone names give `Refused` with
-/// [`AnswerKind::NotInZone`].
+/// [`AnswerKind::NotInZone`]. Names whose answer needs a LUA program give
+/// `ServFail` here; the server uses [`lookup_with`].
 pub fn lookup(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
+    match lookup_with(zone, qname, qtype, &mut NoSynthesis) {
+        Ok(a) => a,
+        Err(()) => Answer {
+            rcode: ResponseCode::ServFail,
+            ..Answer::default()
+        },
+    }
+}
+
+/// [`lookup`] with dynamic RRsets synthesized by `synth`; its first error
+/// aborts the lookup (the server answers SERVFAIL).
+pub fn lookup_with<S: Synthesizer>(
+    zone: &Zone,
+    qname: &Name,
+    qtype: RecordType,
+    synth: &mut S,
+) -> Result<Answer, S::Error> {
     let mut ans = Answer {
         rcode: ResponseCode::NoError,
         authoritative: true,
@@ -204,21 +314,21 @@ pub fn lookup(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
             if links.is_empty() {
                 ans.rcode = ResponseCode::Refused;
                 ans.authoritative = false;
-                return Answer {
+                return Ok(Answer {
                     kind: AnswerKind::NotInZone,
                     ..ans
-                };
+                });
             }
             // CNAME left the zone: the resolver follows it.
             break AnswerKind::NotInZone;
         };
         let (step, wild) = match loc {
             Located::Exact(node) => (
-                answer_at_node(node, &current, qtype, None, &mut ans, zone),
+                answer_at_node(node, &current, qtype, None, &mut ans, zone, synth)?,
                 None,
             ),
             Located::Wildcard { node, ce } => (
-                answer_at_node(node, &current, qtype, Some(ce), &mut ans, zone),
+                answer_at_node(node, &current, qtype, Some(ce), &mut ans, zone, synth)?,
                 Some(ce),
             ),
             Located::Referral { cut, node } => {
@@ -244,13 +354,14 @@ pub fn lookup(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
         };
         match step {
             Step::Done(kind) => break kind,
-            Step::Follow(target) => {
+            Step::Follow(mut target) => {
                 links.push((current, wild.cloned()));
-                let looped = links.iter().any(|(n, _)| n == target);
+                target.set_fqdn(true);
+                let looped = links.iter().any(|(n, _)| n == &target);
                 if looped || links.len() >= MAX_CNAME_CHAIN {
                     break AnswerKind::Positive;
                 }
-                current = target.clone();
+                current = target;
             }
         }
     };
@@ -262,7 +373,7 @@ pub fn lookup(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
             end: Box::new(end),
         }
     };
-    ans
+    Ok(ans)
 }
 
 #[cfg(test)]
@@ -619,5 +730,180 @@ _sip._tcp IN SRV 10 60 5060 web
         let a = q(&z, "example.net.", RecordType::A);
         assert_eq!(a.rcode, ResponseCode::Refused);
         assert_eq!(a.kind, AnswerKind::NotInZone);
+    }
+
+    /// Programs are comma-separated rdata of their type; `ERR` fails.
+    struct Fake {
+        calls: Vec<String>,
+    }
+
+    impl Synthesizer for Fake {
+        type Error = String;
+        fn synthesize(&mut self, qname: &Name, set: &DynamicRRset) -> Result<Vec<RData>, String> {
+            self.calls.push(qname.to_string());
+            let mut out = Vec::new();
+            for p in &set.programs {
+                let code = p.chunks.join("");
+                if code == "ERR" {
+                    return Err("boom".into());
+                }
+                for v in code.split(',').filter(|v| !v.is_empty()) {
+                    out.push(RData::try_from_str(set.rtype, v).map_err(|e| e.to_string())?);
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    const LUA_ZONE: &str = r#"
+$ORIGIN example.com.
+$TTL 3600
+@        IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+@        IN NS  ns1
+ns1      IN A   192.0.2.53
+web      IN A   192.0.2.80
+two      IN LUA A "192.0.2.1,192.0.2.2"
+two      IN LUA TXT "hello"
+mixed    IN A   192.0.2.9
+mixed    IN LUA A "192.0.2.10"
+empty    IN LUA A ""
+err      IN LUA A "ERR"
+cn       IN LUA CNAME "web.example.com."
+cnempty  IN LUA CNAME ""
+*.wild   IN LUA A "192.0.2.7"
+inc      IN LUA LUA "x=1"
+sub      IN NS  ns1
+x.sub    IN LUA A "192.0.2.66"
+"#;
+
+    fn lua_zone(lua_records: bool) -> Zone {
+        let (origin, records) = parse_master(LUA_ZONE, None).unwrap();
+        Zone::with_options(origin, records, crate::zone::ZoneOptions { lua_records }).unwrap()
+    }
+
+    fn ql(z: &Zone, name: &str, t: RecordType) -> (Result<Answer, String>, Vec<String>) {
+        let mut f = Fake { calls: Vec::new() };
+        let a = lookup_with(z, &n(name), t, &mut f);
+        (a, f.calls)
+    }
+
+    #[test]
+    fn lua_rrsets_answer_as_their_type() {
+        let z = lua_zone(true);
+        assert!(z.has_dynamic());
+        let (a, calls) = ql(&z, "two.example.com.", RecordType::A);
+        let a = a.unwrap();
+        assert_eq!(types(&a.answers), vec![RecordType::A, RecordType::A]);
+        assert_eq!(a.answers[0].ttl, 3600);
+        assert_eq!(a.kind, AnswerKind::Positive);
+        assert_eq!(calls, vec!["two.example.com."]);
+        let (a, _) = ql(&z, "two.example.com.", RecordType::TXT);
+        assert_eq!(types(&a.unwrap().answers), vec![RecordType::TXT]);
+        // Static and LUA records of one type are both answered.
+        let (a, _) = ql(&z, "mixed.example.com.", RecordType::A);
+        assert_eq!(a.unwrap().answers.len(), 2);
+    }
+
+    #[test]
+    fn lua_names_exist_and_other_types_are_nodata() {
+        let z = lua_zone(true);
+        let (a, calls) = ql(&z, "two.example.com.", RecordType::AAAA);
+        let a = a.unwrap();
+        assert_eq!(a.rcode, ResponseCode::NoError);
+        assert!(a.answers.is_empty());
+        assert_eq!(types(&a.authority), vec![RecordType::SOA]);
+        assert!(calls.is_empty(), "no evaluation for other types");
+        // The LUA type itself is never served.
+        let (a, calls) = ql(&z, "two.example.com.", LUA);
+        assert!(a.unwrap().answers.is_empty());
+        assert!(calls.is_empty());
+        let (a, _) = ql(&z, "inc.example.com.", RecordType::A);
+        assert_eq!(a.unwrap().kind, AnswerKind::NoData { wildcard: None });
+    }
+
+    #[test]
+    fn lua_empty_is_nodata_and_error_propagates() {
+        let z = lua_zone(true);
+        let (a, _) = ql(&z, "empty.example.com.", RecordType::A);
+        let a = a.unwrap();
+        assert!(a.answers.is_empty());
+        assert_eq!(types(&a.authority), vec![RecordType::SOA]);
+        assert_eq!(a.kind, AnswerKind::NoData { wildcard: None });
+        let (a, _) = ql(&z, "err.example.com.", RecordType::A);
+        assert_eq!(a.unwrap_err(), "boom");
+        // Plain lookup has no engine: SERVFAIL.
+        assert_eq!(
+            lookup(&z, &n("two.example.com."), RecordType::A).rcode,
+            ResponseCode::ServFail
+        );
+        // Static names never need the engine.
+        assert_eq!(
+            lookup(&z, &n("web.example.com."), RecordType::A)
+                .answers
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn lua_cname_is_chased() {
+        let z = lua_zone(true);
+        let (a, _) = ql(&z, "cn.example.com.", RecordType::A);
+        let a = a.unwrap();
+        assert_eq!(types(&a.answers), vec![RecordType::CNAME, RecordType::A]);
+        assert!(matches!(a.kind, AnswerKind::CnameChain { .. }));
+        let (a, _) = ql(&z, "cn.example.com.", RecordType::CNAME);
+        assert_eq!(types(&a.unwrap().answers), vec![RecordType::CNAME]);
+        let (a, _) = ql(&z, "cnempty.example.com.", RecordType::A);
+        assert!(a.unwrap().answers.is_empty());
+    }
+
+    #[test]
+    fn lua_wildcard_any_and_occlusion() {
+        let z = lua_zone(true);
+        let mut f = Fake { calls: Vec::new() };
+        let qn = Name::from_ascii("Foo.wild.example.com.").unwrap();
+        let a = lookup_with(&z, &qn, RecordType::A, &mut f).unwrap();
+        let calls = f.calls;
+        assert_eq!(a.answers.len(), 1);
+        assert_eq!(calls, vec!["Foo.wild.example.com."]);
+        assert!(matches!(a.kind, AnswerKind::Wildcard { .. }));
+        let (a, _) = ql(&z, "two.example.com.", RecordType::ANY);
+        assert_eq!(
+            types(&a.unwrap().answers),
+            vec![RecordType::A, RecordType::A]
+        );
+        let (a, calls) = ql(&z, "x.sub.example.com.", RecordType::A);
+        assert!(matches!(a.unwrap().kind, AnswerKind::Referral { .. }));
+        assert!(calls.is_empty());
+    }
+
+    #[test]
+    fn lua_disabled_serves_nothing_dynamic() {
+        let z = lua_zone(false);
+        assert!(!z.has_dynamic());
+        let (a, calls) = ql(&z, "two.example.com.", RecordType::A);
+        let a = a.unwrap();
+        assert!(a.answers.is_empty());
+        assert_eq!(a.rcode, ResponseCode::NoError);
+        assert!(calls.is_empty());
+        let (a, _) = ql(&z, "two.example.com.", LUA);
+        assert!(a.unwrap().answers.is_empty(), "code never leaks");
+        // Still exported.
+        assert!(z.records().iter().any(|r| r.record_type() == LUA));
+    }
+
+    #[test]
+    fn served_types_show_lua_targets() {
+        let z = lua_zone(true);
+        let node = z.node(&n("two.example.com.")).unwrap();
+        assert_eq!(node.served_types(), vec![RecordType::A, RecordType::TXT]);
+        let node = z.node(&n("mixed.example.com.")).unwrap();
+        assert_eq!(node.served_types(), vec![RecordType::A]);
+        let node = z.node(&n("inc.example.com.")).unwrap();
+        assert!(node.served_types().is_empty());
+        assert_eq!(z.lua_includes(&n("INC.example.com.")).len(), 1);
+        // Programs to prime: every LUA record but includes and occluded ones.
+        assert_eq!(z.lua_programs().count(), 8);
     }
 }

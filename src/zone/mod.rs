@@ -8,6 +8,6 @@ pub mod lookup;
 pub mod set;
 mod tree;
 
-pub use lookup::{lookup, Answer, AnswerKind};
+pub use lookup::{lookup, lookup_with, Answer, AnswerKind, Synthesizer};
 pub use set::{SharedZones, ZoneSet};
-pub use tree::{Node, RRset, Zone, ZoneError};
+pub use tree::{DynamicRRset, Node, RRset, Zone, ZoneError, ZoneOptions, LUA};

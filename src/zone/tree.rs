@@ -6,9 +6,14 @@
 //! negative-caching SOA is ready, and additional-section records for NS, MX
 //! and SRV RRsets are attached to those RRsets.
 
+use crate::lua::{LuaRecord, LUA_TYPE_CODE};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The PowerDNS LUA record type (65402) as a hickory record type.
+pub const LUA: RecordType = RecordType::Unknown(LUA_TYPE_CODE);
 
 /// Why a set of records cannot form a zone.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +39,35 @@ pub enum ZoneError {
     /// A meta type (OPT, ANY, AXFR, ...) that cannot be stored in a zone.
     #[error("record {0} has type {1}, which cannot appear in a zone")]
     BadType(String, String),
+    /// A LUA record whose rdata cannot be read.
+    #[error("LUA record at {0} is malformed: {1}")]
+    BadLua(String, String),
+}
+
+/// How a zone treats special record types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneOptions {
+    /// Serve LUA records as the records their programs synthesize (else
+    /// they are kept for export but never answered).
+    pub lua_records: bool,
+}
+
+impl Default for ZoneOptions {
+    fn default() -> Self {
+        ZoneOptions { lua_records: true }
+    }
+}
+
+/// Records synthesized at query time: the LUA records of one node that
+/// answer for one type. The server evaluates them; lookups only route.
+#[derive(Debug, Clone)]
+pub struct DynamicRRset {
+    /// The type the programs answer for (`LUA` for `include` snippets).
+    pub rtype: RecordType,
+    /// TTL of the synthesized records (the LUA RRset's TTL).
+    pub ttl: u32,
+    /// The LUA programs, in canonical (wire) order.
+    pub programs: Vec<Arc<LuaRecord>>,
 }
 
 /// One RRset of a node: records share owner, type and (normalised) TTL.
@@ -56,6 +90,9 @@ pub struct Node {
     pub cut: bool,
     /// Strictly below a delegation point (glue or occluded data).
     pub occluded: bool,
+    /// LUA programs by the type they synthesize (empty unless LUA records
+    /// are enabled for the zone).
+    pub dynamic: Vec<DynamicRRset>,
 }
 
 impl Node {
@@ -67,6 +104,28 @@ impl Node {
     /// Whether this is an empty non-terminal (exists only because of descendants).
     pub fn is_empty_non_terminal(&self) -> bool {
         self.rrsets.is_empty()
+    }
+
+    /// The dynamic (LUA) RRset answering for this type, if any.
+    pub fn dynamic(&self, rtype: RecordType) -> Option<&DynamicRRset> {
+        self.dynamic.iter().find(|d| d.rtype == rtype)
+    }
+
+    /// The types a query can get data for here, as a denial bitmap shows
+    /// them: static types without `LUA` plus the types LUA programs
+    /// synthesize; a delegation point shows only NS and DS. Sorted by code.
+    pub fn served_types(&self) -> Vec<RecordType> {
+        let mut types: Vec<RecordType> = self
+            .rrsets
+            .iter()
+            .map(|s| s.rtype)
+            .chain(self.dynamic.iter().map(|d| d.rtype))
+            .filter(|t| *t != LUA)
+            .filter(|t| !self.cut || matches!(t, RecordType::NS | RecordType::DS))
+            .collect();
+        types.sort_by_key(|t| u16::from(*t));
+        types.dedup();
+        types
     }
 }
 
@@ -81,8 +140,36 @@ pub struct Zone {
     serial: u32,
     has_wildcards: bool,
     has_cuts: bool,
+    /// Whether any node has dynamic (LUA) RRsets.
+    has_dynamic: bool,
     /// Present when the zone is served signed.
     signer: Option<std::sync::Arc<crate::dnssec::ZoneSigner>>,
+}
+
+/// Group a node's LUA RRset into dynamic RRsets by the type they answer for.
+fn dynamic_sets(name: &Name, lua: Option<&RRset>) -> Result<Vec<DynamicRRset>, ZoneError> {
+    let Some(set) = lua else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<DynamicRRset> = Vec::new();
+    for r in &set.records {
+        let wire = r
+            .data
+            .to_bytes()
+            .map_err(|e| ZoneError::BadLua(name.to_string(), e.to_string()))?;
+        let program = LuaRecord::from_wire(&wire)
+            .map_err(|e| ZoneError::BadLua(name.to_string(), e.to_string()))?;
+        match out.iter_mut().find(|d| d.rtype == program.rtype) {
+            Some(d) => d.programs.push(Arc::new(program)),
+            None => out.push(DynamicRRset {
+                rtype: program.rtype,
+                ttl: r.ttl,
+                programs: vec![Arc::new(program)],
+            }),
+        }
+    }
+    out.sort_by_key(|d| u16::from(d.rtype));
+    Ok(out)
 }
 
 /// Number of labels, counting a leading `*` (hickory's `num_labels` skips it).
@@ -91,8 +178,18 @@ pub(crate) fn label_count(name: &Name) -> usize {
 }
 
 impl Zone {
-    /// Build a zone from its records (must include the apex SOA).
+    /// Build a zone from its records (must include the apex SOA), with LUA
+    /// records enabled.
     pub fn new(origin: Name, records: Vec<Record>) -> Result<Self, ZoneError> {
+        Self::with_options(origin, records, ZoneOptions::default())
+    }
+
+    /// Build a zone from its records with explicit options.
+    pub fn with_options(
+        origin: Name,
+        records: Vec<Record>,
+        options: ZoneOptions,
+    ) -> Result<Self, ZoneError> {
         let mut origin = origin.to_lowercase();
         origin.set_fqdn(true);
         let origin_labels = label_count(&origin);
@@ -205,6 +302,9 @@ impl Zone {
             if name.is_wildcard() {
                 has_wildcards = true;
             }
+            if options.lua_records {
+                node.dynamic = dynamic_sets(name, node.rrset(LUA))?;
+            }
         }
 
         // Occlusion: a node with a cut strictly above it. In canonical order
@@ -216,6 +316,8 @@ impl Zone {
             if let Some(cut) = &current_cut {
                 if cut.zone_of(name) {
                     node.occluded = true;
+                    // Never evaluated: the child zone's servers answer here.
+                    node.dynamic.clear();
                     continue;
                 }
             }
@@ -235,8 +337,10 @@ impl Zone {
             serial,
             has_wildcards,
             has_cuts,
+            has_dynamic: false,
             signer: None,
         };
+        zone.has_dynamic = zone.nodes.values().any(|n| !n.dynamic.is_empty());
         zone.attach_additionals();
         Ok(zone)
     }
@@ -364,6 +468,34 @@ impl Zone {
     /// Whether any delegation exists.
     pub(crate) fn has_cuts(&self) -> bool {
         self.has_cuts
+    }
+
+    /// Whether any name has LUA programs to evaluate (the server then
+    /// answers this zone off the reactor thread).
+    pub fn has_dynamic(&self) -> bool {
+        self.has_dynamic
+    }
+
+    /// Every LUA program that answers queries, with its owner (for priming
+    /// health checks at load). `include` snippets (type `LUA`) are left out.
+    pub fn lua_programs(&self) -> impl Iterator<Item = (&Name, &Arc<LuaRecord>)> {
+        self.nodes.iter().flat_map(|(name, node)| {
+            node.dynamic
+                .iter()
+                .filter(|d| d.rtype != LUA)
+                .flat_map(move |d| d.programs.iter().map(move |p| (name, p)))
+        })
+    }
+
+    /// The `include` snippets (LUA records of type `LUA`) at `name`.
+    pub fn lua_includes(&self, name: &Name) -> Vec<LuaRecord> {
+        let mut key = name.to_lowercase();
+        key.set_fqdn(true);
+        self.nodes
+            .get(&key)
+            .and_then(|n| n.dynamic(LUA))
+            .map(|d| d.programs.iter().map(|p| (**p).clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The topmost delegation point on the path from the apex to `name`

@@ -21,6 +21,10 @@
 //! Postgres tests print `SKIP: PDM_TEST_POSTGRES_URL not set` and pass, unless `CI` is set, then they panic.
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod pdns;
+pub mod registrars;
+pub mod validators;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};

@@ -738,4 +738,3 @@ pub fn import_signed(srv: &PdmServer, zone: &str, file: &Path, denial: &str) {
         last.map(|r| r.raw).unwrap_or_default()
     );
 }
-

@@ -1,0 +1,13 @@
+//! Delegation of customer ("byo") domains: registrar adapters wired to
+//! config (`registry`), the offline fakes (`fakes`), the managed-domain
+//! service and its durable steps (`byo`), and the check at the parent:
+//! pure comparison (`propagation`) apart from the DNS questions (`probe`).
+
+pub mod byo;
+pub mod fakes;
+pub mod probe;
+pub mod propagation;
+pub mod registry;
+
+pub use byo::{ByoError, ByoService};
+pub use registry::Registrars;
