@@ -502,14 +502,10 @@ impl Registrar for Dynadot {
             None => None,
             Some(d) => {
                 let name = d.name();
-                match self
-                    .call(Method::GET, &format!("/domains/{name}"), None, Some(&name))
-                    .await
-                {
-                    Ok(_) => Some(true),
-                    Err(RegistrarError::DomainNotInAccount { .. }) => Some(false),
-                    Err(e) => return Err(e),
-                }
+                // Not in the account → DomainNotInAccount (the trait's contract).
+                self.call(Method::GET, &format!("/domains/{name}"), None, Some(&name))
+                    .await?;
+                Some(true)
             }
         };
         // Dynadot keys carry no scopes: a key can do everything the account can.

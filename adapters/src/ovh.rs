@@ -656,14 +656,10 @@ impl Registrar for Ovh {
             None => None,
             Some(d) => {
                 let name = d.name();
-                match self
-                    .get::<DomainInfo>(&format!("/domain/{name}"), Some(&name))
-                    .await
-                {
-                    Ok(_) => Some(true),
-                    Err(RegistrarError::DomainNotInAccount { .. }) => Some(false),
-                    Err(e) => return Err(e),
-                }
+                // Not in the account → DomainNotInAccount (the trait's contract).
+                self.get::<DomainInfo>(&format!("/domain/{name}"), Some(&name))
+                    .await?;
+                Some(true)
             }
         };
         Ok(Validation {

@@ -86,8 +86,10 @@ async fn validate_reports_rules_and_membership() {
         v.scope
     );
     assert!(v.account.is_some());
-    let v = ovh.validate(Some(&dom("not-mine.net"))).await.unwrap();
-    assert_eq!(v.domain_in_account, Some(false));
+    assert!(matches!(
+        ovh.validate(Some(&dom("not-mine.net"))).await,
+        Err(RegistrarError::DomainNotInAccount { .. })
+    ));
     assert_eq!(ovh.validate(None).await.unwrap().domain_in_account, None);
 }
 

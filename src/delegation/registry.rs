@@ -75,9 +75,9 @@ pub fn supported() -> Vec<&'static str> {
     RegistrarId::ALL.iter().map(|r| r.as_str()).collect()
 }
 
-/// `validate` with the domain, treating `domain_in_account: Some(false)` as
-/// [`RegistrarError::DomainNotInAccount`] (the trait's contract; the Dynadot
-/// adapter reports it that way instead of as an error).
+/// `validate` with the domain; a `domain_in_account: Some(false)` from any
+/// adapter is turned into [`RegistrarError::DomainNotInAccount`] too, so a
+/// lenient adapter cannot make a foreign domain look validated.
 pub async fn validate_domain(
     adapter: &dyn Registrar,
     domain: &pdm_adapters::RegistrableDomain,
