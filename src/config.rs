@@ -51,6 +51,9 @@ pub struct PoolConfig {
     pub public_check: bool,
     /// Records written into each committed child zone.
     pub template: Vec<RecordTemplate>,
+    /// How the pool zone and its children are signed (`dnssec_algorithm` /
+    /// `dnssec_denial` per pool override the `[dnssec]` defaults).
+    pub signing: crate::dnssec::SigningProfile,
 }
 
 /// The whole configuration, resolved.
@@ -80,6 +83,88 @@ pub struct Config {
     pub operations: OperationsConfig,
     /// LUA records (`[lua]`).
     pub lua: LuaSettings,
+    /// Where zones live: the embedded store or a PowerDNS server (`[backend]`).
+    pub backend: BackendConfig,
+}
+
+/// Which zone backend pool commits and releases go through (`[backend] kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// The store; pdm's own DNS server serves it (default).
+    #[default]
+    Embedded,
+    /// A PowerDNS Authoritative server driven over its HTTP API.
+    PowerDns,
+}
+
+/// The `[backend]` section.
+#[derive(Debug, Clone, Default)]
+pub struct BackendConfig {
+    /// Which backend.
+    pub kind: BackendKind,
+    /// PowerDNS settings (present when `kind` is `powerdns`).
+    pub powerdns: Option<PowerDnsConfig>,
+}
+
+/// An API key that never shows up in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// The key, for the `X-API-Key` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// The kind PowerDNS zones are created with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PdnsZoneKind {
+    /// Replicated by the database (no NOTIFY/AXFR).
+    Native,
+    /// Primary: secondaries get NOTIFY and transfer the zone.
+    Master,
+}
+
+impl PdnsZoneKind {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PdnsZoneKind::Native => "Native",
+            PdnsZoneKind::Master => "Master",
+        }
+    }
+}
+
+/// How pdm drives PowerDNS (`[backend]` with `kind = "powerdns"`).
+#[derive(Debug, Clone)]
+pub struct PowerDnsConfig {
+    /// Base URL of the webserver, e.g. `http://127.0.0.1:8081`.
+    pub url: String,
+    /// `X-API-Key` (from `api_key`, `api_key_file` or `PDM_POWERDNS_API_KEY`).
+    pub api_key: ApiKey,
+    /// Server id in API paths (`localhost`).
+    pub server_id: String,
+    /// Kind of the zones pdm creates.
+    pub zone_kind: PdnsZoneKind,
+    /// ALSO-NOTIFY targets set on every zone pdm creates.
+    pub also_notify: Vec<String>,
+    /// Use NSEC3 (`1 0 0 -`, RFC 9276) rather than NSEC.
+    pub nsec3: bool,
+    /// Key algorithm of the CSK pdm creates (PowerDNS spelling, e.g. `ecdsa256`).
+    pub algorithm: String,
+    /// Timeout of one API request, in milliseconds.
+    pub timeout_ms: u64,
+    /// How long commit/release try their operation inline before answering `pending`.
+    pub inline_ms: u64,
+    /// Seconds between periodic reconciliations (0: off).
+    pub reconcile_interval_secs: u64,
 }
 
 /// LUA records: the per-zone switch and the engine's limits (`[lua]`).
@@ -104,6 +189,10 @@ pub struct LuaSettings {
     pub assume_up_before_first_check: bool,
     /// MaxMind databases for the geo functions (none: they fail).
     pub geoip_databases: Vec<std::path::PathBuf>,
+    /// Evaluate on tokio's blocking pool (default) instead of inline on the
+    /// reactor thread (cheaper per query; a runaway record then holds a
+    /// reactor thread for up to `timeout_ms`).
+    pub offload: bool,
 }
 
 impl Default for LuaSettings {
@@ -117,6 +206,7 @@ impl Default for LuaSettings {
             health_interval_secs: 5,
             assume_up_before_first_check: false,
             geoip_databases: Vec::new(),
+            offload: true,
         }
     }
 }
@@ -265,6 +355,25 @@ struct RawConfig {
     delegation: Option<RawDelegation>,
     operations: Option<RawOperations>,
     lua: Option<RawLua>,
+    backend: Option<RawBackend>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    kind: Option<String>,
+    url: Option<String>,
+    api_key: Option<String>,
+    api_key_file: Option<String>,
+    server_id: Option<String>,
+    zone_kind: Option<String>,
+    #[serde(default)]
+    also_notify: Vec<String>,
+    nsec3: Option<bool>,
+    algorithm: Option<String>,
+    timeout_ms: Option<u64>,
+    inline_ms: Option<u64>,
+    reconcile_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -280,6 +389,7 @@ struct RawLua {
     assume_up_before_first_check: Option<bool>,
     #[serde(default)]
     geoip_databases: Vec<String>,
+    offload: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -346,6 +456,8 @@ struct RawPool {
     reservation_ttl_secs: Option<u64>,
     public_check: Option<bool>,
     template: Option<Vec<RawTemplateRecord>>,
+    dnssec_algorithm: Option<String>,
+    dnssec_denial: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -451,6 +563,7 @@ impl Config {
                 "at least one [[nameservers]] entry is required".into(),
             ));
         }
+        let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
         let mut pools: Vec<PoolConfig> = Vec::new();
         for p in raw.pools {
             let domain = name("pool", &p.domain)?;
@@ -475,14 +588,18 @@ impl Config {
                 reservation_ttl_secs: ttl,
                 public_check: p.public_check.unwrap_or(true),
                 template,
+                signing: pool_signing(&dnssec, p.dnssec_algorithm, p.dnssec_denial)?,
             });
         }
-        let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
         let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
         registrars.fake |= o.fake_registrars;
         let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;
         let operations = resolve_operations(raw.operations.unwrap_or_default())?;
         let lua = resolve_lua(raw.lua.unwrap_or_default())?;
+        let backend = resolve_backend(
+            raw.backend.unwrap_or_default(),
+            std::env::var("PDM_POWERDNS_API_KEY").ok(),
+        )?;
         Ok(Config {
             http,
             dns,
@@ -496,6 +613,7 @@ impl Config {
             delegation,
             operations,
             lua,
+            backend,
         })
     }
 
@@ -593,6 +711,78 @@ fn resolve_operations(raw: RawOperations) -> Result<OperationsConfig, ConfigErro
     Ok(o)
 }
 
+fn resolve_backend(raw: RawBackend, env_key: Option<String>) -> Result<BackendConfig, ConfigError> {
+    let bad = |m: &str| ConfigError::Invalid(format!("backend: {m}"));
+    let kind = match raw.kind.as_deref().map(str::trim) {
+        None | Some("embedded") => BackendKind::Embedded,
+        Some("powerdns") => BackendKind::PowerDns,
+        Some(other) => return Err(bad(&format!("kind {other:?}: want embedded or powerdns"))),
+    };
+    if kind == BackendKind::Embedded {
+        return Ok(BackendConfig {
+            kind,
+            powerdns: None,
+        });
+    }
+    let url = raw
+        .url
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+        .ok_or_else(|| bad("url (http:// or https://) is required for kind = \"powerdns\""))?;
+    let key = match (env_key.filter(|k| !k.trim().is_empty()), raw.api_key, raw.api_key_file) {
+        (Some(k), _, _) => k,
+        (None, Some(k), None) => k,
+        (None, None, Some(f)) => std::fs::read_to_string(&f)
+            .map_err(|e| bad(&format!("api_key_file {f}: {e}")))?,
+        (None, Some(_), Some(_)) => return Err(bad("give api_key or api_key_file, not both")),
+        (None, None, None) => {
+            return Err(bad(
+                "api_key, api_key_file or PDM_POWERDNS_API_KEY is required",
+            ))
+        }
+    };
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        return Err(bad("the PowerDNS API key is empty"));
+    }
+    let zone_kind = match raw.zone_kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("native") => PdnsZoneKind::Native,
+        Some("master") | Some("primary") => PdnsZoneKind::Master,
+        Some(other) => return Err(bad(&format!("zone_kind {other:?}: want Native or Master"))),
+    };
+    let algorithm = raw
+        .algorithm
+        .unwrap_or_else(|| "ecdsa256".into())
+        .to_ascii_lowercase();
+    if !["ecdsa256", "ecdsa384", "ed25519", "ed448", "rsasha256", "rsasha512"]
+        .contains(&algorithm.as_str())
+    {
+        return Err(bad(&format!(
+            "algorithm {algorithm:?}: want ecdsa256, ecdsa384, ed25519, ed448, rsasha256 or rsasha512"
+        )));
+    }
+    let timeout_ms = raw.timeout_ms.unwrap_or(5000);
+    let inline_ms = raw.inline_ms.unwrap_or(3000);
+    if !(100..=120_000).contains(&timeout_ms) || inline_ms > 60_000 {
+        return Err(bad("timeout_ms must be 100..=120000, inline_ms <= 60000"));
+    }
+    Ok(BackendConfig {
+        kind,
+        powerdns: Some(PowerDnsConfig {
+            url,
+            api_key: ApiKey(key),
+            server_id: raw.server_id.unwrap_or_else(|| "localhost".into()),
+            zone_kind,
+            also_notify: raw.also_notify,
+            nsec3: raw.nsec3.unwrap_or(true),
+            algorithm,
+            timeout_ms,
+            inline_ms,
+            reconcile_interval_secs: raw.reconcile_interval_secs.unwrap_or(300),
+        }),
+    })
+}
+
 fn resolve_lua(raw: RawLua) -> Result<LuaSettings, ConfigError> {
     let d = LuaSettings::default();
     let l = LuaSettings {
@@ -606,6 +796,7 @@ fn resolve_lua(raw: RawLua) -> Result<LuaSettings, ConfigError> {
             .assume_up_before_first_check
             .unwrap_or(d.assume_up_before_first_check),
         geoip_databases: raw.geoip_databases.into_iter().map(Into::into).collect(),
+        offload: raw.offload.unwrap_or(d.offload),
     };
     if l.max_instructions < 1000
         || !(1..=10_000).contains(&l.timeout_ms)
@@ -617,6 +808,45 @@ fn resolve_lua(raw: RawLua) -> Result<LuaSettings, ConfigError> {
         ));
     }
     Ok(l)
+}
+
+impl DnssecConfig {
+    /// The default signing profile for new zones.
+    pub fn profile(&self) -> crate::dnssec::SigningProfile {
+        crate::dnssec::SigningProfile {
+            algorithm: self.algorithm,
+            denial: self.denial,
+            split_keys: self.split_keys,
+        }
+    }
+}
+
+fn parse_algorithm(what: &str, a: &str) -> Result<crate::dnssec::KeyAlgorithm, ConfigError> {
+    crate::dnssec::KeyAlgorithm::parse(a).ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "{what} {a:?}: want ecdsap256sha256 (13) or ed25519 (15)"
+        ))
+    })
+}
+
+fn parse_denial(what: &str, m: &str) -> Result<crate::dnssec::DenialMode, ConfigError> {
+    crate::dnssec::DenialMode::parse(m)
+        .ok_or_else(|| ConfigError::Invalid(format!("{what} {m:?}: want nsec3 or compact")))
+}
+
+fn pool_signing(
+    d: &DnssecConfig,
+    algorithm: Option<String>,
+    denial: Option<String>,
+) -> Result<crate::dnssec::SigningProfile, ConfigError> {
+    let mut p = d.profile();
+    if let Some(a) = algorithm {
+        p.algorithm = parse_algorithm("pool dnssec_algorithm", &a)?;
+    }
+    if let Some(m) = denial {
+        p.denial = parse_denial("pool dnssec_denial", &m)?;
+    }
+    Ok(p)
 }
 
 fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError> {
@@ -668,6 +898,45 @@ fn parse_template(pool: &DomainName, r: RawTemplateRecord) -> Result<RecordTempl
         }
     };
     RecordTemplate::new(&r.name, r.ttl.unwrap_or(300), target).map_err(bad)
+}
+
+#[cfg(test)]
+mod backend_config_tests {
+    use super::*;
+
+    const BASE: &str = "[[nameservers]]\nname = \"ns1.example.test\"\n";
+
+    #[test]
+    fn embedded_by_default_and_powerdns_needs_url_and_key() {
+        assert_eq!(
+            Config::from_toml(BASE).unwrap().backend.kind,
+            BackendKind::Embedded
+        );
+        let r = resolve_backend(
+            RawBackend {
+                kind: Some("powerdns".into()),
+                url: Some("http://127.0.0.1:8081/".into()),
+                ..RawBackend::default()
+            },
+            None,
+        );
+        assert!(r.is_err());
+        let c = resolve_backend(
+            RawBackend {
+                kind: Some("powerdns".into()),
+                url: Some("http://127.0.0.1:8081/".into()),
+                api_key: Some("file-key".into()),
+                ..RawBackend::default()
+            },
+            Some("env-key".into()),
+        )
+        .unwrap();
+        let p = c.powerdns.unwrap();
+        assert_eq!(p.url, "http://127.0.0.1:8081");
+        assert_eq!(p.api_key.expose(), "env-key");
+        assert_eq!((p.server_id.as_str(), p.zone_kind, p.nsec3), ("localhost", PdnsZoneKind::Native, true));
+        assert!(!format!("{p:?}").contains("env-key"));
+    }
 }
 
 #[cfg(test)]

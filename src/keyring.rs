@@ -16,7 +16,7 @@ use sqlx::AnyConnection;
 use crate::config::DnssecConfig;
 use crate::dnssec::keys::{apex_key_records, ds_for, generate};
 use crate::dnssec::{
-    DenialMode, KeyAlgorithm, KeyRole, SigCache, SigningPolicy, ZoneKey, ZoneSigner,
+    DenialMode, KeyAlgorithm, KeyRole, SigCache, SigningPolicy, SigningProfile, ZoneKey, ZoneSigner,
 };
 use crate::secret::SecretBox;
 use crate::store::keys::{self, KeyRow, NewKey};
@@ -177,11 +177,12 @@ impl Keyring {
         &self,
         conn: &mut AnyConnection,
         zone: &str,
-        denial: DenialMode,
+        profile: SigningProfile,
         actor: &str,
     ) -> Result<Vec<StoredRecord>, KeyringError> {
-        let alg = self.config.algorithm;
-        if self.config.split_keys {
+        let alg = profile.algorithm;
+        let denial = profile.denial;
+        if profile.split_keys {
             self.create_key(conn, zone, KeyRole::Ksk, alg, "active", true)
                 .await?;
             self.create_key(conn, zone, KeyRole::Zsk, alg, "active", false)

@@ -4,6 +4,7 @@
 //! `snapshot` → `zone` tables served by `server`.
 
 pub mod api;
+pub mod backend;
 pub mod config;
 pub mod delegation;
 pub mod dnssec;

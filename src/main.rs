@@ -114,6 +114,9 @@ enum ZoneCommand {
         /// Denial of existence when signing: nsec3 (default from config) or compact.
         #[arg(long)]
         denial: Option<String>,
+        /// Key algorithm when signing: ecdsap256sha256 (default from config) or ed25519.
+        #[arg(long)]
+        algorithm: Option<String>,
     },
     /// Print a zone as master-file text.
     Export {
@@ -195,8 +198,15 @@ async fn run(cli: Cli) -> Result<(), Error> {
             file,
             sign,
             denial,
+            algorithm,
         }) => {
-            let denial = match denial.as_deref() {
+            let mut profile = config.dnssec.profile();
+            if let Some(a) = algorithm.as_deref() {
+                profile.algorithm = pdm::dnssec::KeyAlgorithm::parse(a).ok_or_else(|| {
+                    format!("--algorithm {a:?}: want ecdsap256sha256 or ed25519")
+                })?;
+            }
+            profile.denial = match denial.as_deref() {
                 None => config.dnssec.denial,
                 Some(d) => pdm::dnssec::DenialMode::parse(d)
                     .ok_or_else(|| format!("--denial {d:?}: want nsec3 or compact"))?,
@@ -212,7 +222,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             let n = pdm::serve::import_zone(&store, &zone, &file).await?;
             if let Some(k) = keyring {
-                pdm::serve::sign_imported(&store, &k, &zone, denial).await?;
+                pdm::serve::sign_imported(&store, &k, &zone, profile).await?;
             }
             eprintln!(
                 "imported {n} records into {zone}{}",

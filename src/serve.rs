@@ -28,7 +28,16 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let config = Arc::new(config);
     let keyring = open_keyring(&config, &store).await?;
-    let pool = PoolService::new(store.clone(), config.clone(), keyring.clone());
+    let pdns = powerdns_backend(&config, &store)?;
+    let pool = match &pdns {
+        Some(b) => PoolService::with_backend(
+            store.clone(),
+            config.clone(),
+            keyring.clone(),
+            Arc::new(b.clone()),
+        ),
+        None => PoolService::new(store.clone(), config.clone(), keyring.clone()),
+    };
     pool.ensure_pool_zones().await?;
 
     // One LUA engine and one health checker per process; zones prime their
@@ -44,7 +53,10 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         Refresher::start_with(store.clone(), keyring.clone(), zones.clone(), hooks).await?;
     tokio::spawn(refresher.run());
 
-    let runtime = crate::server::LuaRuntime::new(lua.clone(), config.lua.concurrency);
+    let mut runtime = crate::server::LuaRuntime::new(lua.clone(), config.lua.concurrency);
+    if !config.lua.offload {
+        runtime = runtime.inline();
+    }
     crate::server::spawn_with_lua(config.dns, zones.clone(), Some(runtime))
         .await
         .map_err(|e| format!("cannot listen for DNS on {}: {e}", config.dns))?;
@@ -93,6 +105,16 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let worker = crate::operations::Worker::new(store.clone(), config.operations.clone())
         .with_runner(crate::delegation::byo::KIND_API, runner.clone())
         .with_runner(crate::delegation::byo::KIND_MANUAL, runner);
+    let worker = match &pdns {
+        Some(b) => {
+            let r: Arc<dyn crate::operations::StepRunner> = Arc::new(b.clone());
+            tokio::spawn(run_reconcile(b.clone()));
+            worker
+                .with_runner(crate::backend::KIND_PDNS_COMMIT, r.clone())
+                .with_runner(crate::backend::KIND_PDNS_RELEASE, r)
+        }
+        None => worker,
+    };
     tokio::spawn(worker.run());
 
     let ready = Arc::new(AtomicBool::new(false));
@@ -114,6 +136,37 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// The PowerDNS backend when `[backend] kind = "powerdns"`.
+pub fn powerdns_backend(
+    config: &Arc<Config>,
+    store: &Store,
+) -> Result<Option<crate::backend::powerdns::PowerDnsBackend>, Error> {
+    if config.backend.kind != crate::config::BackendKind::PowerDns {
+        return Ok(None);
+    }
+    let b = crate::backend::powerdns::PowerDnsBackend::new(store.clone(), config.clone())?;
+    Ok(Some(b))
+}
+
+/// Periodic `reconcile` against PowerDNS (every `reconcile_interval_secs`; 0: off).
+async fn run_reconcile(b: crate::backend::powerdns::PowerDnsBackend) {
+    let secs = b.interval_secs();
+    if secs == 0 {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        match b.reconcile(false).await {
+            Ok(changes) => {
+                for c in changes {
+                    tracing::warn!(change = %c, "reconcile fixed a drift in PowerDNS");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reconcile with PowerDNS failed"),
+        }
+    }
 }
 
 /// The process's LUA engine, built from `[lua]` (health checks not started).
@@ -363,7 +416,7 @@ pub async fn sign_imported(
     store: &Store,
     keyring: &Keyring,
     zone: &str,
-    denial: crate::dnssec::DenialMode,
+    profile: crate::dnssec::SigningProfile,
 ) -> Result<(), Error> {
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
     let fqdn = origin.fqdn();
@@ -373,10 +426,10 @@ pub async fn sign_imported(
         .is_empty()
     {
         keyring
-            .secure_zone(&mut tx, &fqdn, denial, "import")
+            .secure_zone(&mut tx, &fqdn, profile, "import")
             .await?;
     } else {
-        crate::store::keys::set_zone_dnssec(&mut tx, &fqdn, Some(denial.as_str())).await?;
+        crate::store::keys::set_zone_dnssec(&mut tx, &fqdn, Some(profile.denial.as_str())).await?;
         keyring.publish(&mut tx, &fqdn, "import").await?;
     }
     tx.commit().await?;

@@ -450,7 +450,7 @@ impl ByoService {
         .await?;
         let signed = match &self.keyring {
             Some(k) => !k
-                .secure_zone(&mut tx, &fqdn, k.config().denial, &actor)
+                .secure_zone(&mut tx, &fqdn, k.config().profile(), &actor)
                 .await?
                 .is_empty(),
             None => false,

@@ -48,6 +48,17 @@ impl DenialMode {
     }
 }
 
+/// How a zone is signed: what `secure_zone` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningProfile {
+    /// Key algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// Denial of existence.
+    pub denial: DenialMode,
+    /// KSK + ZSK instead of one CSK.
+    pub split_keys: bool,
+}
+
 /// The denial machinery of one zone snapshot.
 #[derive(Debug)]
 pub enum Denial {

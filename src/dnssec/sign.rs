@@ -327,6 +327,79 @@ mod tests {
         );
     }
 
+    /// RFC 4034 §6.1: the canonical name order of the RFC's example list.
+    #[test]
+    fn canonical_name_order_matches_rfc4034() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let raw = |b: u8| {
+            n("z.example.")
+                .prepend_label(hickory_proto::rr::domain::Label::from_raw_bytes(&[b]).unwrap())
+                .unwrap()
+        };
+        let names = vec![
+            n("example."),
+            n("a.example."),
+            n("yljkjljk.a.example."),
+            n("Z.a.example."),
+            n("zABC.a.EXAMPLE."),
+            n("z.example."),
+            raw(0o001),
+            n("*.z.example."),
+            raw(0o200),
+        ];
+        let mut sorted = names.clone();
+        sorted.reverse();
+        sorted.sort();
+        assert_eq!(sorted, names);
+    }
+
+    fn tbs_bytes(owner: &str, rtype: RecordType, rdata: &[RData]) -> Vec<u8> {
+        let owner = Name::from_ascii(owner).unwrap();
+        let input = SigInput {
+            type_covered: rtype,
+            algorithm: hickory_proto::dnssec::Algorithm::ECDSAP256SHA256,
+            num_labels: owner.num_labels(),
+            original_ttl: 300,
+            sig_expiration: SerialNumber::new(2),
+            sig_inception: SerialNumber::new(1),
+            key_tag: 1,
+            signer_name: Name::from_ascii("example.").unwrap(),
+        };
+        let records: Vec<Record> = rdata
+            .iter()
+            .map(|d| Record::from_rdata(owner.clone(), 300, d.clone()))
+            .collect();
+        TBS::from_input(&owner, DNSClass::IN, &input, records.iter())
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    }
+
+    /// RFC 4034 §6.2–6.3: the signed form of an RRset is independent of record
+    /// order and of the case of the owner and of names inside RDATA.
+    #[test]
+    fn rrset_canonical_form() {
+        use hickory_proto::rr::rdata::{CNAME, NS};
+        let a1 = RData::A(A::new(192, 0, 2, 1));
+        let a2 = RData::A(A::new(192, 0, 2, 2));
+        assert_eq!(
+            tbs_bytes("www.example.", RecordType::A, &[a2.clone(), a1.clone()]),
+            tbs_bytes("WWW.Example.", RecordType::A, &[a1, a2])
+        );
+        let up = RData::NS(NS(Name::from_ascii("NS1.Example.").unwrap()));
+        let low = RData::NS(NS(Name::from_ascii("ns1.example.").unwrap()));
+        assert_eq!(
+            tbs_bytes("example.", RecordType::NS, &[up]),
+            tbs_bytes("example.", RecordType::NS, &[low])
+        );
+        let c = |t: &str| RData::CNAME(CNAME(Name::from_ascii(t).unwrap()));
+        assert_ne!(
+            tbs_bytes("a.example.", RecordType::CNAME, &[c("x.example.")]),
+            tbs_bytes("a.example.", RecordType::CNAME, &[c("y.example.")]),
+            "different data, different signed form"
+        );
+    }
+
     #[test]
     fn wildcard_owner_has_fewer_labels() {
         let cache = SigCache::new(100);

@@ -1,25 +1,20 @@
 //! The pool allocation service: check, reserve, commit, release.
 //!
-//! Commit and release change the allocation row, the child zone and the
-//! delegation in the pool zone in ONE transaction, so DNS never shows half
-//! of a commit and a release never leaves a zone or delegation behind.
+//! Commit and release change the allocation row and, through the zone
+//! backend (src/backend/), the child zone and the delegation in the pool
+//! zone in ONE transaction: the embedded backend writes them there, the
+//! PowerDNS backend records the durable operation that will. DNS never shows
+//! half of a commit and a release never leaves a zone or delegation behind.
 
 use super::reserved::is_reserved;
-use super::template;
 use crate::config::{Config, PoolConfig};
 use crate::keyring::Keyring;
 use crate::model::{Allocation, AllocationState, DomainName, Label, LabelError};
+use crate::backend::{ChildZone, EmbeddedBackend, OperationView, ZoneBackend};
 use crate::store::allocations as rows;
-use crate::store::keys;
-use crate::store::zones::{self, StoredRecord, ZoneKind};
 use crate::store::{now_ms, sha256_hex, Store, StoreError};
-use hickory_proto::rr::rdata::{NS, SOA};
-use hickory_proto::rr::{RData, Record};
 use std::net::IpAddr;
 use std::sync::Arc;
-
-/// TTL of NS records (apex and delegation) and of the SOA.
-const NS_TTL: u32 = 3600;
 
 /// Everything that can go wrong in a pool operation, one variant per API code.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +60,9 @@ pub enum PoolError {
     /// Template could not be rendered (a config error surfaced late).
     #[error("record template: {0}")]
     Template(String),
+    /// The zone backend (PowerDNS) failed outside a durable operation.
+    #[error("zone backend: {0}")]
+    Backend(String),
     /// Persistence failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -110,6 +108,8 @@ pub struct PoolService {
     config: Arc<Config>,
     /// Present when zones are signed.
     keyring: Option<Arc<Keyring>>,
+    /// Where child zones and delegations are written.
+    backend: Arc<dyn ZoneBackend>,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -119,13 +119,43 @@ fn rfc3339(ms: i64) -> String {
 }
 
 impl PoolService {
-    /// A service over `store` for the pools in `config`.
+    /// A service over `store` for the pools in `config`, with the embedded backend.
     pub fn new(store: Store, config: Arc<Config>, keyring: Option<Arc<Keyring>>) -> Self {
+        let backend = Arc::new(EmbeddedBackend::new(
+            store.clone(),
+            config.clone(),
+            keyring.clone(),
+        ));
+        Self::with_backend(store, config, keyring, backend)
+    }
+
+    /// A service writing zones through `backend`.
+    pub fn with_backend(
+        store: Store,
+        config: Arc<Config>,
+        keyring: Option<Arc<Keyring>>,
+        backend: Arc<dyn ZoneBackend>,
+    ) -> Self {
         PoolService {
             store,
             config,
             keyring,
+            backend,
         }
+    }
+
+    /// The zone backend.
+    pub fn backend(&self) -> &Arc<dyn ZoneBackend> {
+        &self.backend
+    }
+
+    /// The newest backend operation about `sub.pool` (None with the embedded backend).
+    pub async fn operation(&self, pool: &str, sub: &str) -> Result<Option<OperationView>, PoolError> {
+        let pool = self.pool(pool)?;
+        let Ok(child) = pool.domain.child(sub) else {
+            return Ok(None);
+        };
+        self.backend.operation_for(&child).await
     }
 
     /// The keyring, when zones are signed.
@@ -308,32 +338,24 @@ impl PoolService {
         )
         .await?;
 
-        let mut records = self.apex_records(&child);
-        records.extend(
-            template::render(&pool.template, child.name(), lb, console)
-                .map_err(PoolError::Template)?
-                .iter()
-                .map(StoredRecord::from_record),
-        );
         let actor = format!("commit {expected_fqdn}");
-        // A zone left by an imported file or an earlier bug must not block a
-        // legitimate commit: the allocation owns the name now.
-        zones::delete_zone(&mut tx, &child.fqdn(), &actor).await?;
-        keys::delete_zone_keys(&mut tx, &child.fqdn()).await?;
-        zones::create_zone(&mut tx, &child.fqdn(), ZoneKind::Child, &records, &actor).await?;
-        // Keys, DNSKEY and the parent's DS appear in the same transaction as
-        // the zone: there is never a signed child without its DS, or a DS
-        // without its child.
-        let ds = match &self.keyring {
-            Some(k) => {
-                k.secure_zone(&mut tx, &child.fqdn(), k.config().denial, &actor)
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        self.set_delegation(&mut tx, &pool, &child, Some(ds), &actor)
+        let op = self
+            .backend
+            .commit_child(
+                &mut tx,
+                &ChildZone {
+                    pool: &pool,
+                    child: &child,
+                    lb,
+                    console,
+                },
+                &actor,
+            )
             .await?;
         tx.commit().await?;
+        if let Some(id) = op {
+            self.backend.settle(id).await;
+        }
 
         let mut conn = self.store.pool().acquire().await?;
         let row = rows::latest(&mut conn, &pool_name, label.as_str())
@@ -361,11 +383,14 @@ impl PoolService {
         };
         let actor = format!("release {}", child.without_dot());
         rows::end(&mut tx, row.allocation.id, AllocationState::Released, now).await?;
-        zones::delete_zone(&mut tx, &child.fqdn(), &actor).await?;
-        keys::delete_zone_keys(&mut tx, &child.fqdn()).await?;
-        self.set_delegation(&mut tx, &pool, &child, None, &actor)
+        let op = self
+            .backend
+            .release_child(&mut tx, &pool, &child, &actor)
             .await?;
         tx.commit().await?;
+        if let Some(id) = op {
+            self.backend.settle(id).await;
+        }
         let mut a = row.allocation;
         a.state = AllocationState::Released;
         a.released_at_ms = Some(now);
@@ -373,167 +398,10 @@ impl PoolService {
         Ok(a)
     }
 
-    /// SOA and NS of a zone pdm creates (the SOA serial is stamped by the store).
-    fn apex_records(&self, apex: &DomainName) -> Vec<StoredRecord> {
-        let mname = self
-            .config
-            .nameservers
-            .first()
-            .map(|n| n.name.name().clone())
-            .unwrap_or_else(|| apex.name().clone());
-        let soa = SOA::new(
-            mname,
-            self.config.hostmaster.name().clone(),
-            1,
-            10800,
-            3600,
-            604800,
-            300,
-        );
-        let mut out = vec![StoredRecord::from_record(&Record::from_rdata(
-            apex.name().clone(),
-            NS_TTL,
-            RData::SOA(soa),
-        ))];
-        out.extend(self.ns_records(apex));
-        out
-    }
-
-    fn ns_records(&self, owner: &DomainName) -> Vec<StoredRecord> {
-        self.config
-            .nameservers
-            .iter()
-            .map(|ns| {
-                StoredRecord::from_record(&Record::from_rdata(
-                    owner.name().clone(),
-                    NS_TTL,
-                    RData::NS(NS(ns.name.name().clone())),
-                ))
-            })
-            .collect()
-    }
-
-    async fn set_delegation(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        pool: &PoolConfig,
-        child: &DomainName,
-        ds: Option<Vec<StoredRecord>>,
-        actor: &str,
-    ) -> Result<(), PoolError> {
-        let Some(zone) = zones::get_zone(conn, &pool.domain.fqdn()).await? else {
-            return Err(PoolError::Store(StoreError::Corrupt(format!(
-                "pool zone {} is missing",
-                pool.domain
-            ))));
-        };
-        // NS and DS change together, in one RRset write (one serial bump).
-        let records = match ds {
-            Some(ds) => {
-                let mut r = self.ns_records(child);
-                r.extend(ds);
-                r
-            }
-            None => Vec::new(),
-        };
-        zones::set_rrsets(conn, &zone, &child.fqdn(), &["NS", "DS"], &records, actor).await?;
-        Ok(())
-    }
-
     /// Create each pool zone if missing and keep its apex NS and in-zone glue
-    /// in line with the configuration.
+    /// in line with the configuration (through the backend).
     pub async fn ensure_pool_zones(&self) -> Result<(), PoolError> {
-        for pool in &self.config.pools {
-            let mut tx = self.store.pool().begin().await?;
-            let fqdn = pool.domain.fqdn();
-            let zone = match zones::get_zone(&mut tx, &fqdn).await? {
-                Some(z) => z,
-                None => {
-                    let mut records = self.apex_records(&pool.domain);
-                    records.extend(self.glue(pool));
-                    zones::create_zone(&mut tx, &fqdn, ZoneKind::Pool, &records, "startup").await?;
-                    self.ensure_signed(&mut tx, &fqdn).await?;
-                    tx.commit().await?;
-                    continue;
-                }
-            };
-            zones::set_rrsets(
-                &mut tx,
-                &zone,
-                &fqdn,
-                &["NS"],
-                &self.ns_records(&pool.domain),
-                "startup",
-            )
-            .await?;
-            for ns in &self.config.nameservers {
-                if pool.domain.name().zone_of(ns.name.name()) {
-                    let zone = zones::get_zone(&mut tx, &fqdn)
-                        .await?
-                        .ok_or_else(|| StoreError::Corrupt(format!("zone {fqdn} vanished")))?;
-                    let glue: Vec<StoredRecord> = self
-                        .glue(pool)
-                        .into_iter()
-                        .filter(|r| r.name == ns.name.fqdn())
-                        .collect();
-                    zones::set_rrsets(
-                        &mut tx,
-                        &zone,
-                        &ns.name.fqdn(),
-                        &["A", "AAAA"],
-                        &glue,
-                        "startup",
-                    )
-                    .await?;
-                }
-            }
-            self.ensure_signed(&mut tx, &fqdn).await?;
-            tx.commit().await?;
-        }
-        Ok(())
-    }
-
-    /// Signs a pool zone that is not signed yet (first start, or DNSSEC just
-    /// enabled) and republishes its key records otherwise.
-    async fn ensure_signed(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        zone: &str,
-    ) -> Result<(), PoolError> {
-        let Some(k) = &self.keyring else {
-            return Ok(());
-        };
-        if keys::zone_dnssec(conn, zone).await?.is_none() {
-            if !keys::zone_keys(conn, zone).await?.is_empty() {
-                keys::delete_zone_keys(conn, zone).await?;
-            }
-            k.secure_zone(conn, zone, k.config().denial, "startup")
-                .await?;
-        } else {
-            k.publish(conn, zone, "startup").await?;
-        }
-        Ok(())
-    }
-
-    fn glue(&self, pool: &PoolConfig) -> Vec<StoredRecord> {
-        let mut out = Vec::new();
-        for ns in &self.config.nameservers {
-            if !pool.domain.name().zone_of(ns.name.name()) {
-                continue;
-            }
-            for ip in &ns.addresses {
-                let rdata = match ip {
-                    IpAddr::V4(v4) => RData::A((*v4).into()),
-                    IpAddr::V6(v6) => RData::AAAA((*v6).into()),
-                };
-                out.push(StoredRecord::from_record(&Record::from_rdata(
-                    ns.name.name().clone(),
-                    NS_TTL,
-                    rdata,
-                )));
-            }
-        }
-        out
+        self.backend.ensure_pool_zones().await
     }
 }
 

@@ -38,6 +38,7 @@ pub struct Handler {
 pub struct LuaRuntime {
     engine: LuaEngine,
     permits: std::sync::Arc<tokio::sync::Semaphore>,
+    offload: bool,
 }
 
 impl LuaRuntime {
@@ -46,7 +47,16 @@ impl LuaRuntime {
         LuaRuntime {
             engine,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            offload: true,
         }
+    }
+
+    /// Evaluate inline on the reactor thread instead (`offload = false`):
+    /// cheaper per query, but a runaway record holds that thread for the
+    /// whole evaluation budget.
+    pub fn inline(mut self) -> Self {
+        self.offload = false;
+        self
     }
 
     /// The engine.
@@ -128,9 +138,17 @@ impl RequestHandler for Handler {
         let mut plan = respond::plan_with(request, &zones, request.protocol(), &env);
         if let Some(lua) = &self.lua {
             if plan.metadata.response_code == ResponseCode::ServFail && needs_lua(request, &zones) {
-                match self.plan_blocking(lua, request, zones).await {
-                    Some(p) => plan = p,
-                    None => return send_servfail(request, response_handle).await,
+                if lua.offload {
+                    match self.plan_blocking(lua, request, zones).await {
+                        Some(p) => plan = p,
+                        None => return send_servfail(request, response_handle).await,
+                    }
+                } else {
+                    let env = respond::Env {
+                        src: request.src(),
+                        lua: Some(&lua.engine),
+                    };
+                    plan = respond::plan_with(request, &zones, request.protocol(), &env);
                 }
             }
         }

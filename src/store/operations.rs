@@ -370,3 +370,86 @@ impl Store {
             .collect()
     }
 }
+
+/// The newest operation about `subject` of one of `kinds`.
+pub async fn latest_operation(
+    conn: &mut AnyConnection,
+    subject: &str,
+    kinds: &[&str],
+) -> Result<Option<OperationRow>, StoreError> {
+    let mut best: Option<OperationRow> = None;
+    for kind in kinds {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM operations WHERE subject = $1 AND kind = $2 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(subject)
+        .bind(*kind)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(r) = row.as_ref().map(operation_of).transpose()? {
+            if best.as_ref().is_none_or(|b| r.id > b.id) {
+                best = Some(r);
+            }
+        }
+    }
+    Ok(best)
+}
+
+impl Store {
+    /// Claims operation `id` (whatever its next-run time) for `worker` when
+    /// it is not final and its lease is free, and opens an attempt: the
+    /// inline first try of an operation the API just created.
+    pub async fn claim_operation_id(
+        &self,
+        id: i64,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Option<(OperationRow, i64)>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        let picked = sqlx::query(&format!(
+            "SELECT id FROM operations WHERE id = $1 AND state NOT IN ('done', 'failed') \
+             AND (lease_until IS NULL OR lease_until < $2){}",
+            self.skip_locked()
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if picked.is_none() {
+            return Ok(None);
+        }
+        let taken = sqlx::query(
+            "UPDATE operations SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+             total_attempts = total_attempts + 1, updated_at = $3 \
+             WHERE id = $4 AND state NOT IN ('done', 'failed') AND (lease_until IS NULL OR lease_until < $3)",
+        )
+        .bind(worker)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if taken == 0 {
+            return Ok(None);
+        }
+        let op = get_operation(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("operation {id} vanished")))?;
+        let attempt = sqlx::query(
+            "INSERT INTO operation_attempts (operation_id, step, attempt, worker, started_at, outcome) \
+             VALUES ($1, $2, $3, $4, $5, 'running') RETURNING id",
+        )
+        .bind(id)
+        .bind(&op.state)
+        .bind(op.attempts)
+        .bind(worker)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let attempt_id: i64 = attempt.try_get("id")?;
+        tx.commit().await?;
+        Ok(Some((op, attempt_id)))
+    }
+}

@@ -1,0 +1,369 @@
+//! Zone backends (DESIGN.md §4.2): where the zones pool commits create live.
+//!
+//! - [`EmbeddedBackend`] (default): the store, inside the commit's own SQL
+//!   transaction; pdm's DNS server serves it.
+//! - [`powerdns::PowerDnsBackend`]: a PowerDNS Authoritative server driven
+//!   over its HTTP API. The commit's transaction records the allocation and
+//!   a durable `pdns-commit` / `pdns-release` operation; the operation makes
+//!   PowerDNS match the store (idempotently, with backoff), first inline for
+//!   a bounded time, then in the operations worker.
+
+pub mod powerdns;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hickory_proto::rr::rdata::{NS, SOA};
+use hickory_proto::rr::{RData, Record};
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use crate::config::{Config, PoolConfig};
+use crate::keyring::Keyring;
+use crate::model::DomainName;
+use crate::pool::service::PoolError;
+use crate::pool::template;
+use crate::store::operations::OperationRow;
+use crate::store::zones::{self, StoredRecord, ZoneKind};
+use crate::store::{keys, Store, StoreError};
+
+/// TTL of NS records (apex and delegation) and of the SOA.
+pub const NS_TTL: u32 = 3600;
+/// Operation kind: make PowerDNS serve a committed child and its delegation.
+pub const KIND_PDNS_COMMIT: &str = "pdns-commit";
+/// Operation kind: remove a released child and its delegation from PowerDNS.
+pub const KIND_PDNS_RELEASE: &str = "pdns-release";
+
+/// A child zone being committed.
+#[derive(Debug, Clone)]
+pub struct ChildZone<'a> {
+    /// Its pool.
+    pub pool: &'a PoolConfig,
+    /// `sub.pool.`.
+    pub child: &'a DomainName,
+    /// The allocation's load balancer.
+    pub lb: IpAddr,
+    /// The console load balancer, if any.
+    pub console: Option<IpAddr>,
+}
+
+/// How a backend operation stands, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperationView {
+    /// Operation id (`GET /api/v1/operations/{id}`).
+    pub id: i64,
+    /// `pdns-commit` or `pdns-release`.
+    pub kind: String,
+    /// `pending`, `done` or `failed`.
+    pub status: &'static str,
+    /// Attempts of the current step.
+    pub attempts: i64,
+    /// The last failure, credential-free.
+    #[serde(rename = "lastError")]
+    pub last_error: Option<String>,
+}
+
+impl From<&OperationRow> for OperationView {
+    fn from(o: &OperationRow) -> Self {
+        OperationView {
+            id: o.id,
+            kind: o.kind.clone(),
+            status: match o.state.as_str() {
+                "done" => "done",
+                "failed" => "failed",
+                _ => "pending",
+            },
+            attempts: o.total_attempts,
+            last_error: o.last_error.clone(),
+        }
+    }
+}
+
+/// Where commit, release and pool-zone bootstrap write zones.
+#[async_trait]
+pub trait ZoneBackend: Send + Sync + std::fmt::Debug {
+    /// `embedded` or `powerdns`.
+    fn name(&self) -> &'static str;
+
+    /// Creates each pool zone if missing and keeps its apex NS, glue and keys in line.
+    async fn ensure_pool_zones(&self) -> Result<(), PoolError>;
+
+    /// Inside the commit's transaction (the allocation is already active):
+    /// create the child or record the operation that will. Returns the operation id.
+    async fn commit_child(
+        &self,
+        tx: &mut AnyConnection,
+        c: &ChildZone<'_>,
+        actor: &str,
+    ) -> Result<Option<i64>, PoolError>;
+
+    /// Inside the release's transaction: remove the child and its delegation,
+    /// or record the operation that will. Returns the operation id.
+    async fn release_child(
+        &self,
+        tx: &mut AnyConnection,
+        pool: &PoolConfig,
+        child: &DomainName,
+        actor: &str,
+    ) -> Result<Option<i64>, PoolError>;
+
+    /// After the transaction committed: run operation `id` inline for a
+    /// bounded time, so the common case answers `done`.
+    async fn settle(&self, _id: i64) {}
+
+    /// The newest backend operation about `child`, if the backend uses them.
+    async fn operation_for(&self, _child: &DomainName) -> Result<Option<OperationView>, PoolError> {
+        Ok(None)
+    }
+}
+
+/// The store backend: zones, keys and delegations change in the caller's transaction.
+#[derive(Debug, Clone)]
+pub struct EmbeddedBackend {
+    store: Store,
+    config: Arc<Config>,
+    keyring: Option<Arc<Keyring>>,
+}
+
+impl EmbeddedBackend {
+    /// A backend over `store`.
+    pub fn new(store: Store, config: Arc<Config>, keyring: Option<Arc<Keyring>>) -> Self {
+        EmbeddedBackend {
+            store,
+            config,
+            keyring,
+        }
+    }
+
+    async fn set_delegation(
+        &self,
+        conn: &mut AnyConnection,
+        pool: &PoolConfig,
+        child: &DomainName,
+        ds: Option<Vec<StoredRecord>>,
+        actor: &str,
+    ) -> Result<(), PoolError> {
+        let Some(zone) = zones::get_zone(conn, &pool.domain.fqdn()).await? else {
+            return Err(PoolError::Store(StoreError::Corrupt(format!(
+                "pool zone {} is missing",
+                pool.domain
+            ))));
+        };
+        // NS and DS change together, in one RRset write (one serial bump).
+        let records = match ds {
+            Some(ds) => {
+                let mut r = ns_records(&self.config, child);
+                r.extend(ds);
+                r
+            }
+            None => Vec::new(),
+        };
+        zones::set_rrsets(conn, &zone, &child.fqdn(), &["NS", "DS"], &records, actor).await?;
+        Ok(())
+    }
+
+    /// Signs a pool zone that is not signed yet (first start, or DNSSEC just
+    /// enabled) and republishes its key records otherwise.
+    async fn ensure_signed(
+        &self,
+        conn: &mut AnyConnection,
+        zone: &str,
+        pool: &PoolConfig,
+    ) -> Result<(), PoolError> {
+        let Some(k) = &self.keyring else {
+            return Ok(());
+        };
+        if keys::zone_dnssec(conn, zone).await?.is_none() {
+            if !keys::zone_keys(conn, zone).await?.is_empty() {
+                keys::delete_zone_keys(conn, zone).await?;
+            }
+            k.secure_zone(conn, zone, pool.signing, "startup")
+                .await?;
+        } else {
+            k.publish(conn, zone, "startup").await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ZoneBackend for EmbeddedBackend {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn ensure_pool_zones(&self) -> Result<(), PoolError> {
+        for pool in &self.config.pools {
+            let mut tx = self.store.pool().begin().await?;
+            let fqdn = pool.domain.fqdn();
+            let zone = match zones::get_zone(&mut tx, &fqdn).await? {
+                Some(z) => z,
+                None => {
+                    let mut records = apex_records(&self.config, &pool.domain);
+                    records.extend(glue(&self.config, pool));
+                    zones::create_zone(&mut tx, &fqdn, ZoneKind::Pool, &records, "startup").await?;
+                    self.ensure_signed(&mut tx, &fqdn, pool).await?;
+                    tx.commit().await?;
+                    continue;
+                }
+            };
+            zones::set_rrsets(
+                &mut tx,
+                &zone,
+                &fqdn,
+                &["NS"],
+                &ns_records(&self.config, &pool.domain),
+                "startup",
+            )
+            .await?;
+            for ns in &self.config.nameservers {
+                if pool.domain.name().zone_of(ns.name.name()) {
+                    let zone = zones::get_zone(&mut tx, &fqdn)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt(format!("zone {fqdn} vanished")))?;
+                    let glue: Vec<StoredRecord> = glue(&self.config, pool)
+                        .into_iter()
+                        .filter(|r| r.name == ns.name.fqdn())
+                        .collect();
+                    zones::set_rrsets(
+                        &mut tx,
+                        &zone,
+                        &ns.name.fqdn(),
+                        &["A", "AAAA"],
+                        &glue,
+                        "startup",
+                    )
+                    .await?;
+                }
+            }
+            self.ensure_signed(&mut tx, &fqdn, pool).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn commit_child(
+        &self,
+        tx: &mut AnyConnection,
+        c: &ChildZone<'_>,
+        actor: &str,
+    ) -> Result<Option<i64>, PoolError> {
+        let child = c.child;
+        let mut records = apex_records(&self.config, child);
+        records.extend(
+            template::render(&c.pool.template, child.name(), c.lb, c.console)
+                .map_err(PoolError::Template)?
+                .iter()
+                .map(StoredRecord::from_record),
+        );
+        // A zone left by an imported file or an earlier bug must not block a
+        // legitimate commit: the allocation owns the name now.
+        zones::delete_zone(tx, &child.fqdn(), actor).await?;
+        keys::delete_zone_keys(tx, &child.fqdn()).await?;
+        zones::create_zone(tx, &child.fqdn(), ZoneKind::Child, &records, actor).await?;
+        // Keys, DNSKEY and the parent's DS appear in the same transaction as
+        // the zone: there is never a signed child without its DS, or a DS
+        // without its child.
+        let ds = match &self.keyring {
+            Some(k) => k.secure_zone(tx, &child.fqdn(), c.pool.signing, actor).await?,
+            None => Vec::new(),
+        };
+        self.set_delegation(tx, c.pool, child, Some(ds), actor)
+            .await?;
+        Ok(None)
+    }
+
+    async fn release_child(
+        &self,
+        tx: &mut AnyConnection,
+        pool: &PoolConfig,
+        child: &DomainName,
+        actor: &str,
+    ) -> Result<Option<i64>, PoolError> {
+        zones::delete_zone(tx, &child.fqdn(), actor).await?;
+        keys::delete_zone_keys(tx, &child.fqdn()).await?;
+        self.set_delegation(tx, pool, child, None, actor).await?;
+        Ok(None)
+    }
+}
+
+/// SOA and NS of a zone pdm creates (the SOA serial is stamped by the store).
+pub fn apex_records(config: &Config, apex: &DomainName) -> Vec<StoredRecord> {
+    apex_hickory(config, apex)
+        .iter()
+        .map(StoredRecord::from_record)
+        .collect()
+}
+
+/// SOA and NS of a zone pdm creates, as records.
+pub fn apex_hickory(config: &Config, apex: &DomainName) -> Vec<Record> {
+    let mname = config
+        .nameservers
+        .first()
+        .map(|n| n.name.name().clone())
+        .unwrap_or_else(|| apex.name().clone());
+    let soa = SOA::new(
+        mname,
+        config.hostmaster.name().clone(),
+        1,
+        10800,
+        3600,
+        604800,
+        300,
+    );
+    let mut out = vec![Record::from_rdata(
+        apex.name().clone(),
+        NS_TTL,
+        RData::SOA(soa),
+    )];
+    out.extend(ns_hickory(config, apex));
+    out
+}
+
+fn ns_hickory(config: &Config, owner: &DomainName) -> Vec<Record> {
+    config
+        .nameservers
+        .iter()
+        .map(|ns| {
+            Record::from_rdata(
+                owner.name().clone(),
+                NS_TTL,
+                RData::NS(NS(ns.name.name().clone())),
+            )
+        })
+        .collect()
+}
+
+/// The NS records of a zone or delegation at `owner`.
+pub fn ns_records(config: &Config, owner: &DomainName) -> Vec<StoredRecord> {
+    ns_hickory(config, owner)
+        .iter()
+        .map(StoredRecord::from_record)
+        .collect()
+}
+
+/// In-zone glue of `pool`'s nameservers.
+pub fn glue_hickory(config: &Config, pool: &PoolConfig) -> Vec<Record> {
+    let mut out = Vec::new();
+    for ns in &config.nameservers {
+        if !pool.domain.name().zone_of(ns.name.name()) {
+            continue;
+        }
+        for ip in &ns.addresses {
+            let rdata = match ip {
+                IpAddr::V4(v4) => RData::A((*v4).into()),
+                IpAddr::V6(v6) => RData::AAAA((*v6).into()),
+            };
+            out.push(Record::from_rdata(ns.name.name().clone(), NS_TTL, rdata));
+        }
+    }
+    out
+}
+
+fn glue(config: &Config, pool: &PoolConfig) -> Vec<StoredRecord> {
+    glue_hickory(config, pool)
+        .iter()
+        .map(StoredRecord::from_record)
+        .collect()
+}
