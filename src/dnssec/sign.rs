@@ -53,6 +53,32 @@ struct SigKey {
     algorithm: u8,
 }
 
+/// The borrowed form of [`SigKey`] for look-ups: hashes the same (same field
+/// order and types; `Name` hashes case-insensitively), so a cache hit costs no
+/// allocation.
+#[derive(Hash)]
+struct SigKeyRef<'a> {
+    signer: &'a Name,
+    owner: &'a Name,
+    rtype: RecordType,
+    ttl: u32,
+    rdata: &'a [RData],
+    key_tag: u16,
+    algorithm: u8,
+}
+
+impl quick_cache::Equivalent<SigKey> for SigKeyRef<'_> {
+    fn equivalent(&self, k: &SigKey) -> bool {
+        self.key_tag == k.key_tag
+            && self.rtype == k.rtype
+            && self.ttl == k.ttl
+            && self.algorithm == k.algorithm
+            && *self.owner == k.owner
+            && *self.signer == k.signer
+            && self.rdata == k.rdata.as_slice()
+    }
+}
+
 #[derive(Debug)]
 struct CachedSig {
     expiration: u32,
@@ -137,6 +163,21 @@ pub fn sign_rrset(
         policy,
         signer,
     } = ctx;
+    let probe = SigKeyRef {
+        signer,
+        owner,
+        rtype,
+        ttl,
+        rdata,
+        key_tag: key.tag(),
+        algorithm: key.algorithm().number(),
+    };
+    if let Some(hit) = cache.inner.get(&probe) {
+        if hit.expiration.wrapping_sub(now) as i32 > policy.refresh_margin() as i32 {
+            return Ok(hit.rrsig.clone());
+        }
+    }
+    // Miss (or due for renewal): sign the canonical, lower-cased form.
     let owner = owner.to_lowercase();
     let key_id = SigKey {
         signer: signer.clone(),
@@ -147,11 +188,6 @@ pub fn sign_rrset(
         key_tag: key.tag(),
         algorithm: key.algorithm().number(),
     };
-    if let Some(hit) = cache.inner.get(&key_id) {
-        if hit.expiration.wrapping_sub(now) as i32 > policy.refresh_margin() as i32 {
-            return Ok(hit.rrsig.clone());
-        }
-    }
     let err = |reason: String| SignError {
         owner: owner.to_string(),
         rtype: rtype.to_string(),
