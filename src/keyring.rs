@@ -645,6 +645,24 @@ impl Keyring {
         Ok(row)
     }
 
+    /// Starts a rollover (`Some(kind)`) or confirms the parent's new DS
+    /// (`None`) in its own transaction; returns the status to show.
+    pub async fn rollover_command(
+        &self,
+        store: &crate::store::Store,
+        zone: &str,
+        kind: Option<crate::dnssec::rollover::RolloverKind>,
+    ) -> Result<RolloverStatus, RolloverError> {
+        let mut tx = store.pool().begin().await?;
+        let row = match kind {
+            Some(kind) => self.start_rollover(&mut tx, zone, kind).await?,
+            None => self.confirm_parent_ds(&mut tx, zone).await?,
+        };
+        tx.commit().await?;
+        let rows = store.zone_keys(zone).await?;
+        Ok(rollover_status(&row, &rows))
+    }
+
     /// The operator confirms the parent (which pdm does not serve) publishes
     /// the new DS: the rollover continues after the DS TTL.
     pub async fn confirm_parent_ds(

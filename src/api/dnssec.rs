@@ -142,19 +142,12 @@ pub async fn start_rollover(
             format!("kind {:?}: want zsk, ksk or csk", req.kind),
         )
     })?;
-    let fqdn = name.fqdn();
-    let store = s.pool.store();
-    let mut tx = store
-        .pool()
-        .begin()
-        .await
-        .map_err(crate::store::StoreError::from)?;
-    let row = k.start_rollover(&mut tx, &fqdn, kind).await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
-    let rows = store.zone_keys(&fqdn).await?;
+    let status = k
+        .rollover_command(s.pool.store(), &name.fqdn(), Some(kind))
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "zone": name.without_dot(), "rollover": rollover_status(&row, &rows) })),
+        Json(json!({ "zone": name.without_dot(), "rollover": status })),
     )
         .into_response())
 }
@@ -168,18 +161,8 @@ pub async fn confirm_ds(
 ) -> Result<Response, ApiError> {
     let name = authorize_zone(&s, &headers, &zone).await?;
     let k = keyring(&s)?;
-    let fqdn = name.fqdn();
-    let store = s.pool.store();
-    let mut tx = store
-        .pool()
-        .begin()
-        .await
-        .map_err(crate::store::StoreError::from)?;
-    let row = k.confirm_parent_ds(&mut tx, &fqdn).await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
-    let rows = store.zone_keys(&fqdn).await?;
-    Ok(
-        Json(json!({ "zone": name.without_dot(), "rollover": rollover_status(&row, &rows) }))
-            .into_response(),
-    )
+    let status = k
+        .rollover_command(s.pool.store(), &name.fqdn(), None)
+        .await?;
+    Ok(Json(json!({ "zone": name.without_dot(), "rollover": status })).into_response())
 }

@@ -168,20 +168,7 @@ impl ZoneKey {
                 Ed25519SigningKey::from_pkcs8(&der).map_err(|_| KeyError::Parse(alg.as_str()))?,
             ),
         };
-        let public = signer
-            .to_public_key()
-            .map_err(|e| KeyError::Encode(e.to_string()))?;
-        let dnskey = DNSKEY::with_flags(role.flags(), public);
-        let tag = dnskey
-            .calculate_key_tag()
-            .map_err(|e| KeyError::Encode(e.to_string()))?;
-        Ok(Self {
-            role,
-            algorithm: alg,
-            dnskey,
-            tag,
-            signer,
-        })
+        Self::from_signing_key(alg, role, signer)
     }
 
     /// Wraps an already-built signer (tests load RFC example keys this way).
