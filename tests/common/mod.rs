@@ -870,18 +870,35 @@ pub fn tail(s: &str, n: usize) -> String {
 
 /// Run the pdm binary with `args` in `cwd`, bounded by [`CLI_TIMEOUT`].
 pub fn run_cli(args: &[String], cwd: &Path) -> CliOut {
-    let id = unique_id();
-    let out_p = cwd.join(format!("cli-{id}.out"));
-    let err_p = cwd.join(format!("cli-{id}.err"));
     let mut cmd = Command::new(PDM);
-    cmd.args(args)
-        .current_dir(cwd)
+    cmd.args(args);
+    scrub_env(&mut cmd);
+    let (code, stdout, stderr) = run_bounded(cmd, &format!("pdm {args:?}"), cwd, CLI_TIMEOUT);
+    CliOut {
+        code,
+        stdout,
+        stderr,
+    }
+}
+
+/// Run `cmd` in `cwd` with a null stdin, its output captured through files
+/// (no pipe can fill up), killed and panicking after `timeout`.
+/// Returns (exit code, stdout, stderr).
+pub fn run_bounded(
+    mut cmd: Command,
+    what: &str,
+    cwd: &Path,
+    timeout: Duration,
+) -> (Option<i32>, String, String) {
+    let id = unique_id();
+    let out_p = cwd.join(format!("run-{id}.out"));
+    let err_p = cwd.join(format!("run-{id}.err"));
+    cmd.current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(File::create(&out_p).unwrap())
         .stderr(File::create(&err_p).unwrap());
-    scrub_env(&mut cmd);
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {PDM}: {e}"));
-    let deadline = Instant::now() + CLI_TIMEOUT;
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let deadline = Instant::now() + timeout;
     let code = loop {
         if let Ok(Some(st)) = child.try_wait() {
             break st.code();
@@ -889,9 +906,9 @@ pub fn run_cli(args: &[String], cwd: &Path) -> CliOut {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("pdm {args:?} did not finish within {CLI_TIMEOUT:?}");
+            panic!("{what} did not finish within {timeout:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     };
     let rd = |p: &Path| {
         let mut s = String::new();
@@ -901,11 +918,7 @@ pub fn run_cli(args: &[String], cwd: &Path) -> CliOut {
         let _ = fs::remove_file(p);
         s
     };
-    CliOut {
-        code,
-        stdout: rd(&out_p),
-        stderr: rd(&err_p),
-    }
+    (code, rd(&out_p), rd(&err_p))
 }
 
 // ---------------------------------------------------------------------------------------------

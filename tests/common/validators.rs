@@ -78,41 +78,14 @@ impl ToolOut {
 /// Run `tool args...` in `cwd` with a clean stdin, bounded by [`TOOL_TIMEOUT`].
 pub fn run_tool(tool: &str, args: &[String], cwd: &Path) -> ToolOut {
     let exe = find_tool(tool).unwrap_or_else(|| panic!("{tool} not installed"));
-    let id = super::unique_id();
-    let out_p = cwd.join(format!("{tool}-{id}.out"));
-    let err_p = cwd.join(format!("{tool}-{id}.err"));
-    let mut child = Command::new(&exe)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_p).unwrap())
-        .stderr(File::create(&err_p).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let code = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break st.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{tool} {args:?} did not finish within {TOOL_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let rd = |p: &Path| {
-        let mut s = String::new();
-        if let Ok(mut f) = File::open(p) {
-            let _ = f.read_to_string(&mut s);
-        }
-        let _ = fs::remove_file(p);
-        s
-    };
+    let mut cmd = Command::new(&exe);
+    cmd.args(args);
+    let (code, stdout, stderr) =
+        super::run_bounded(cmd, &format!("{tool} {args:?}"), cwd, TOOL_TIMEOUT);
     ToolOut {
         code,
-        stdout: rd(&out_p),
-        stderr: rd(&err_p),
+        stdout,
+        stderr,
     }
 }
 
