@@ -5,10 +5,13 @@
 #  2. `check` closed-loop saturation (same connections, no pacing): max rps and latency.
 #  3. Full reserve -> commit -> release cycles (bench/cycle.py, stdlib only): cycles/s, per-step
 #     p50/p99, with 1 and with 4 concurrent clients.
+#  4. Zone backends side by side: cycles/s (1 client) and commit -> first correct DNS answer
+#     (bench/latency.py) on the embedded backend and on `[backend] kind = "powerdns"` with a
+#     local pdns_server 4.7 (gsqlite3, DNSSEC, default caches; skipped when not installed).
 # The server is pinned to CPU 0 and the load generators to CPU 1. Benchmarks report; they do
 # not assert.
 #
-# Env: DURATION (s, default 10)  CHECK_RATE (default 2000)  CONNS (default 4)
+# Env: DURATION (s, default 10)  CHECK_RATE (default 2000)  CONNS (default 4)  LAT_COUNT (default 50)
 #      PDM_BIN (skip `cargo build --release`)  DATABASE (default sqlite in a temp dir)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -100,5 +103,64 @@ for workers in 1 4; do
     timeout $((DURATION + 60)) taskset -c 1 python3 bench/cycle.py "$BASE" "$TOKEN" "$POOL" "$DURATION" "$workers" ||
         log "cycle run with $workers workers reported errors"
 done
+printf '\n== zone backends: embedded vs powerdns (1 client, %s s; latency over %s commits)\n' "$DURATION" "${LAT_COUNT:=50}"
+printf 'embedded  '
+timeout $((DURATION + 60)) taskset -c 1 python3 bench/cycle.py "$BASE" "$TOKEN" "$POOL" "$DURATION" 1 | grep "^RESULT" || true
+printf 'embedded  '
+timeout 300 taskset -c 1 python3 bench/latency.py "$BASE" "$TOKEN" "$POOL" 127.0.0.1 "$DNS_PORT" "$LAT_COUNT" || true
+PDNS_SCHEMA=/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+if command -v pdns_server >/dev/null && command -v sqlite3 >/dev/null && [[ -f $PDNS_SCHEMA ]]; then
+    W=$TMP/pdns
+    mkdir -p "$W/run"
+    sqlite3 "$W/pdns.sqlite3" <"$PDNS_SCHEMA"
+    PDNS_DNS=$(free_port)
+    PDNS_API=$(free_port)
+    PDNS_KEY=bench-$RANDOM$RANDOM
+    printf '%s\n' \
+        launch=gsqlite3 "gsqlite3-database=$W/pdns.sqlite3" gsqlite3-dnssec=yes \
+        local-address=127.0.0.1 "local-port=$PDNS_DNS" "socket-dir=$W/run" daemon=no guardian=no \
+        disable-syslog=yes loglevel=3 security-poll-suffix= enable-lua-records=yes \
+        api=yes "api-key=$PDNS_KEY" webserver=yes webserver-address=127.0.0.1 \
+        "webserver-port=$PDNS_API" webserver-allow-from=127.0.0.0/8 >"$W/pdns.conf"
+    taskset -c 0 pdns_server --config-dir="$W" >"$W/pdns.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null -H "X-API-Key: $PDNS_KEY" \
+            "http://127.0.0.1:$PDNS_API/api/v1/servers/localhost" 2>/dev/null && break
+        sleep 0.1
+    done
+    printf '%s\n' "$PDNS_KEY" >"$TMP/pdns.key"
+    printf '%s\n' \
+        'hostmaster = "hostmaster.example.test"' \
+        '[backend]' 'kind = "powerdns"' "url = \"http://127.0.0.1:$PDNS_API\"" \
+        "api_key_file = \"$TMP/pdns.key\"" 'reconcile_interval_secs = 0' \
+        '[dnssec]' "secret_key_file = \"$TMP/pdm-pdns.secret\"" \
+        '[[nameservers]]' 'name = "ns1.example.test"' 'addresses = ["127.0.0.1"]' \
+        '[[nameservers]]' 'name = "ns2.example.test"' 'addresses = ["127.0.0.2"]' \
+        '[[pools]]' "domain = \"$POOL\"" >"$TMP/pdm-pdns.toml"
+    DB2=sqlite://$TMP/pdm-pdns.db
+    P2=("$PDM_BIN" --config "$TMP/pdm-pdns.toml" --database "$DB2")
+    "${P2[@]}" migrate >"$TMP/migrate2.log" 2>&1 ||
+        { cat "$TMP/migrate2.log" >&2; die "pdm migrate (powerdns) failed"; }
+    TOKEN2=$("${P2[@]}" token create --name bench --scope admin 2>>"$TMP/token.log" | tail -n 1)
+    HTTP2=$(free_port)
+    DNS2=$(free_port)
+    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "${P2[@]}" serve \
+        --http "127.0.0.1:$HTTP2" --dns "127.0.0.1:$DNS2" >"$TMP/pdm-pdns.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 150); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$HTTP2/readyz" 2>/dev/null && break
+        sleep 0.2
+    done
+    printf 'powerdns  '
+    timeout $((DURATION + 60)) taskset -c 1 python3 bench/cycle.py "http://127.0.0.1:$HTTP2" \
+        "$TOKEN2" "$POOL" "$DURATION" 1 | grep "^RESULT" || true
+    printf 'powerdns  '
+    timeout 300 taskset -c 1 python3 bench/latency.py "http://127.0.0.1:$HTTP2" "$TOKEN2" "$POOL" \
+        127.0.0.1 "$PDNS_DNS" "$LAT_COUNT" || true
+else
+    log "pdns_server / pdns-backend-sqlite3 not installed: powerdns backend figures skipped"
+fi
+
 printf '\n%s, database %s, %s CPUs (server on CPU 0, clients on CPU 1)\n' \
     "$("$PDM_BIN" --version 2>/dev/null || echo '?')" "${DB%%:*}" "$(nproc)"

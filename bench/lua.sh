@@ -10,6 +10,7 @@
 # Prints achieved qps, loss, average latency, CPU ms per 1,000 answered queries and the ratios.
 #
 # Env: DURATION (s, default 10)  RATE (default 20000)  PROBE (default 100000)  PDM_BIN
+#      LUA_OFFLOAD=0: pdm evaluates inline on its reactor thread (`[lua] offload = false`)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -68,9 +69,15 @@ DB="sqlite://$TMP/pdm.db"
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
 PDM_SECRET_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 export PDM_SECRET_KEY
-"$PDM_BIN" --database "$DB" zone import --zone bench.test "$ZONE" >"$TMP/import.log" 2>&1 ||
+CFG_ARGS=()
+if [[ ${LUA_OFFLOAD:-1} == 0 ]]; then
+    # Evaluate LUA records inline on the reactor thread instead of the blocking pool.
+    printf 'hostmaster = "hostmaster.bench.test"\n[lua]\noffload = false\n[[nameservers]]\nname = "ns1.bench.test"\naddresses = ["127.0.0.1"]\n' >"$TMP/pdm.toml"
+    CFG_ARGS=(--config "$TMP/pdm.toml")
+fi
+"$PDM_BIN" --database "$DB" "${CFG_ARGS[@]}" zone import --zone bench.test "$ZONE" >"$TMP/import.log" 2>&1 ||
     { cat "$TMP/import.log" >&2; die "pdm zone import failed"; }
-RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
+RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" "${CFG_ARGS[@]}" serve \
     --dns "127.0.0.1:$PDM_PORT" --http "127.0.0.1:$PDM_HTTP" >"$TMP/pdm.log" 2>&1 &
 PDM_PID=$!
 PIDS+=("$PDM_PID")

@@ -111,6 +111,11 @@ pub struct BackendConfig {
 pub struct ApiKey(String);
 
 impl ApiKey {
+    /// Wraps a key read from the environment or a file.
+    pub fn from_secret(key: String) -> Self {
+        ApiKey(key.trim().to_string())
+    }
+
     /// The key, for the `X-API-Key` header only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -193,6 +198,9 @@ pub struct LuaSettings {
     /// reactor thread (cheaper per query; a runaway record then holds a
     /// reactor thread for up to `timeout_ms`).
     pub offload: bool,
+    /// With `offload`: first try each evaluation inline with this budget
+    /// (µs; 0 = always offload); only evaluations exceeding it are offloaded.
+    pub inline_budget_us: u64,
 }
 
 impl Default for LuaSettings {
@@ -207,6 +215,7 @@ impl Default for LuaSettings {
             assume_up_before_first_check: false,
             geoip_databases: Vec::new(),
             offload: true,
+            inline_budget_us: 1000,
         }
     }
 }
@@ -390,6 +399,7 @@ struct RawLua {
     #[serde(default)]
     geoip_databases: Vec<String>,
     offload: Option<bool>,
+    inline_budget_us: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -729,11 +739,16 @@ fn resolve_backend(raw: RawBackend, env_key: Option<String>) -> Result<BackendCo
         .map(|u| u.trim().trim_end_matches('/').to_string())
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
         .ok_or_else(|| bad("url (http:// or https://) is required for kind = \"powerdns\""))?;
-    let key = match (env_key.filter(|k| !k.trim().is_empty()), raw.api_key, raw.api_key_file) {
+    let key = match (
+        env_key.filter(|k| !k.trim().is_empty()),
+        raw.api_key,
+        raw.api_key_file,
+    ) {
         (Some(k), _, _) => k,
         (None, Some(k), None) => k,
-        (None, None, Some(f)) => std::fs::read_to_string(&f)
-            .map_err(|e| bad(&format!("api_key_file {f}: {e}")))?,
+        (None, None, Some(f)) => {
+            std::fs::read_to_string(&f).map_err(|e| bad(&format!("api_key_file {f}: {e}")))?
+        }
         (None, Some(_), Some(_)) => return Err(bad("give api_key or api_key_file, not both")),
         (None, None, None) => {
             return Err(bad(
@@ -745,7 +760,12 @@ fn resolve_backend(raw: RawBackend, env_key: Option<String>) -> Result<BackendCo
     if key.is_empty() {
         return Err(bad("the PowerDNS API key is empty"));
     }
-    let zone_kind = match raw.zone_kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let zone_kind = match raw
+        .zone_kind
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("native") => PdnsZoneKind::Native,
         Some("master") | Some("primary") => PdnsZoneKind::Master,
         Some(other) => return Err(bad(&format!("zone_kind {other:?}: want Native or Master"))),
@@ -754,8 +774,15 @@ fn resolve_backend(raw: RawBackend, env_key: Option<String>) -> Result<BackendCo
         .algorithm
         .unwrap_or_else(|| "ecdsa256".into())
         .to_ascii_lowercase();
-    if !["ecdsa256", "ecdsa384", "ed25519", "ed448", "rsasha256", "rsasha512"]
-        .contains(&algorithm.as_str())
+    if ![
+        "ecdsa256",
+        "ecdsa384",
+        "ed25519",
+        "ed448",
+        "rsasha256",
+        "rsasha512",
+    ]
+    .contains(&algorithm.as_str())
     {
         return Err(bad(&format!(
             "algorithm {algorithm:?}: want ecdsa256, ecdsa384, ed25519, ed448, rsasha256 or rsasha512"
@@ -797,14 +824,16 @@ fn resolve_lua(raw: RawLua) -> Result<LuaSettings, ConfigError> {
             .unwrap_or(d.assume_up_before_first_check),
         geoip_databases: raw.geoip_databases.into_iter().map(Into::into).collect(),
         offload: raw.offload.unwrap_or(d.offload),
+        inline_budget_us: raw.inline_budget_us.unwrap_or(d.inline_budget_us),
     };
     if l.max_instructions < 1000
         || !(1..=10_000).contains(&l.timeout_ms)
         || !(1..=1024).contains(&l.concurrency)
         || !(1..=86_400).contains(&l.health_interval_secs)
+        || l.inline_budget_us > l.timeout_ms.saturating_mul(1000)
     {
         return Err(ConfigError::Invalid(
-            "lua: max_instructions >= 1000, timeout_ms 1..=10000, concurrency 1..=1024, health_interval_secs 1..=86400".into(),
+            "lua: max_instructions >= 1000, timeout_ms 1..=10000, concurrency 1..=1024, health_interval_secs 1..=86400, inline_budget_us <= timeout_ms * 1000".into(),
         ));
     }
     Ok(l)
@@ -934,7 +963,10 @@ mod backend_config_tests {
         let p = c.powerdns.unwrap();
         assert_eq!(p.url, "http://127.0.0.1:8081");
         assert_eq!(p.api_key.expose(), "env-key");
-        assert_eq!((p.server_id.as_str(), p.zone_kind, p.nsec3), ("localhost", PdnsZoneKind::Native, true));
+        assert_eq!(
+            (p.server_id.as_str(), p.zone_kind, p.nsec3),
+            ("localhost", PdnsZoneKind::Native, true)
+        );
         assert!(!format!("{p:?}").contains("env-key"));
     }
 }

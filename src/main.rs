@@ -38,6 +38,24 @@ enum Command {
     /// DNSSEC keys: DS for the parent, key list, rollovers.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Compare the allocations with what PowerDNS serves and fix the
+    /// differences (`[backend] kind = "powerdns"`), printing each change.
+    Reconcile {
+        /// Only print what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Adopt the child zones a PowerDNS server already holds under the
+    /// configured pools as active allocations.
+    Import {
+        /// PowerDNS webserver URL, e.g. http://127.0.0.1:8081 (the API key
+        /// comes from `[backend]` or PDM_POWERDNS_API_KEY).
+        #[arg(long)]
+        from_powerdns: String,
+        /// Only print what would be adopted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,9 +220,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }) => {
             let mut profile = config.dnssec.profile();
             if let Some(a) = algorithm.as_deref() {
-                profile.algorithm = pdm::dnssec::KeyAlgorithm::parse(a).ok_or_else(|| {
-                    format!("--algorithm {a:?}: want ecdsap256sha256 or ed25519")
-                })?;
+                profile.algorithm = pdm::dnssec::KeyAlgorithm::parse(a)
+                    .ok_or_else(|| format!("--algorithm {a:?}: want ecdsap256sha256 or ed25519"))?;
             }
             profile.denial = match denial.as_deref() {
                 None => config.dnssec.denial,
@@ -270,6 +287,34 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 "{}",
                 pdm::serve::rollover_cli(&config, &store, &zone, kind, ds_published).await?
             );
+            Ok(())
+        }
+        Command::Reconcile { dry_run } => {
+            let config = std::sync::Arc::new(config);
+            let b = pdm::serve::powerdns_backend(&config, &store)?
+                .ok_or("reconcile needs [backend] kind = \"powerdns\"")?;
+            let changes = b.reconcile(dry_run).await?;
+            for c in &changes {
+                println!("{}{c}", if dry_run { "would " } else { "" });
+            }
+            eprintln!(
+                "{} change(s){}",
+                changes.len(),
+                if dry_run { " (dry run)" } else { "" }
+            );
+            Ok(())
+        }
+        Command::Import {
+            from_powerdns,
+            dry_run,
+        } => {
+            let adopted =
+                pdm::backend::powerdns::import_from(&config, &store, &from_powerdns, dry_run)
+                    .await?;
+            for a in &adopted {
+                println!("{}adopt {a}", if dry_run { "would " } else { "" });
+            }
+            eprintln!("{} zone(s) adopted", adopted.len());
             Ok(())
         }
         Command::Key(KeyCommand::List { zone }) => {

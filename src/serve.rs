@@ -56,8 +56,10 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let mut runtime = crate::server::LuaRuntime::new(lua.clone(), config.lua.concurrency);
     if !config.lua.offload {
         runtime = runtime.inline();
+    } else if config.lua.inline_budget_us > 0 {
+        runtime = runtime.with_quick(quick_engine(&lua, &config.lua));
     }
-    crate::server::spawn_with_lua(config.dns, zones.clone(), Some(runtime))
+    crate::server::spawn_with_lua(config.dns, zones.clone(), Some(runtime.clone()))
         .await
         .map_err(|e| format!("cannot listen for DNS on {}: {e}", config.dns))?;
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -122,7 +124,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         pool: pool.clone(),
         ready: ready.clone(),
         byo,
-        lua: Some(lua),
+        lua: Some(runtime),
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {
@@ -192,6 +194,22 @@ pub fn lua_engine(settings: &crate::config::LuaSettings) -> Result<crate::lua::L
         geo,
         ..LuaConfig::default()
     }))
+}
+
+/// The small-budget engine tried inline on the reactor before offloading
+/// (same health checker and GeoIP data as `full`).
+fn quick_engine(
+    full: &crate::lua::LuaEngine,
+    settings: &crate::config::LuaSettings,
+) -> crate::lua::LuaEngine {
+    let budget = Duration::from_micros(settings.inline_budget_us);
+    crate::lua::LuaEngine::new(crate::lua::LuaConfig {
+        // ~100 instructions per µs is well above what Lua 5.4 runs.
+        max_instructions: (settings.inline_budget_us * 100).clamp(1000, settings.max_instructions),
+        timeout: budget,
+        pool_size: settings.concurrency + 2,
+        ..full.config().clone()
+    })
 }
 
 /// The secret key that seals private keys: `PDM_SECRET_KEY`, else
@@ -275,19 +293,15 @@ pub async fn rollover_cli(
         .await?
         .ok_or("DNSSEC is disabled in this configuration")?;
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let fqdn = origin.fqdn();
-    let mut tx = store.pool().begin().await?;
-    let row = if ds_published {
-        keyring.confirm_parent_ds(&mut tx, &fqdn).await?
-    } else {
-        let kind = kind.ok_or("say which key: --zsk, --ksk or --csk")?;
-        keyring.start_rollover(&mut tx, &fqdn, kind).await?
+    let kind = match (ds_published, kind) {
+        (true, _) => None,
+        (false, Some(k)) => Some(k),
+        (false, None) => return Err("say which key: --zsk, --ksk or --csk".into()),
     };
-    tx.commit().await?;
-    let rows = store.zone_keys(&fqdn).await?;
-    Ok(serde_json::to_string_pretty(
-        &crate::keyring::rollover_status(&row, &rows),
-    )?)
+    let status = keyring
+        .rollover_command(store, &origin.fqdn(), kind)
+        .await?;
+    Ok(serde_json::to_string_pretty(&status)?)
 }
 
 async fn shutdown_signal() {

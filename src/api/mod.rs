@@ -38,8 +38,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Managed byo domains and the registrar endpoints.
     pub byo: crate::delegation::ByoService,
-    /// The LUA record engine (its health checker and counters).
-    pub lua: Option<crate::lua::LuaEngine>,
+    /// The LUA record engines (health checker and counters).
+    pub lua: Option<crate::server::LuaRuntime>,
 }
 
 /// All routes.
@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
             post(registrar::set_ns),
         )
         .route("/api/v1/health-checks", get(health_checks))
+        .route("/api/v1/operations/{id}", get(operation))
         .route("/api/v1/domains", post(domains::create).get(domains::list))
         .route(
             "/api/v1/domains/{domain}",
@@ -144,10 +145,10 @@ async fn health_checks(
         ));
     }
     let (targets, counters, stats) = match &s.lua {
-        Some(e) => (
-            e.config().health.snapshot(),
-            e.config().health.counters(),
-            e.stats(),
+        Some(rt) => (
+            rt.engine().config().health.snapshot(),
+            rt.engine().config().health.counters(),
+            rt.stats(),
         ),
         None => Default::default(),
     };
@@ -393,6 +394,53 @@ fn into_response(r: Result<(StatusCode, Value), ApiError>) -> Response {
     }
 }
 
+/// Adds `operation` (`{id, kind, status, attempts, lastError}`) to `body`
+/// when the zone backend carries the change out as a durable operation.
+async fn with_operation(
+    s: &AppState,
+    pool: &str,
+    sub: &str,
+    body: &mut Value,
+) -> Result<(), ApiError> {
+    if let (Some(op), Some(m)) = (s.pool.operation(pool, sub).await?, body.as_object_mut()) {
+        m.insert("operation".into(), json!(op));
+    }
+    Ok(())
+}
+
+/// `GET /api/v1/operations/{id}` (admin): a durable operation with its
+/// recent attempts.
+async fn operation(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&s, &headers).await?;
+    if !token.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "operations need an admin token",
+        ));
+    }
+    let Some(op) = s.pool.store().operation(id).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no operation {id}"),
+        ));
+    };
+    let attempts = s.pool.store().operation_attempts(id, 20).await?;
+    let mut v = json!(crate::backend::OperationView::from(&op));
+    if let Some(m) = v.as_object_mut() {
+        m.insert("subject".into(), json!(op.subject));
+        m.insert("step".into(), json!(op.state));
+        m.insert("nextRunAt".into(), json!(format_time(op.next_run_at)));
+        m.insert("history".into(), json!(attempts));
+    }
+    Ok(Json(v).into_response())
+}
+
 /// The Go service's `allocationResponse`, minus the token.
 fn allocation_json(a: &Allocation) -> Value {
     let mut m = Map::new();
@@ -549,7 +597,9 @@ async fn commit(
             console_lb_ip: b.console_load_balancer_ip,
         };
         let a = s.pool.commit(&pool, &req).await?;
-        Ok((StatusCode::OK, allocation_json(&a)))
+        let mut body = allocation_json(&a);
+        with_operation(&s, &pool, &a.subdomain, &mut body).await?;
+        Ok((StatusCode::OK, body))
     })
     .await
 }
@@ -588,7 +638,9 @@ async fn release(
             None => String::new(),
         };
         let a = s.pool.release(&pool, &sub).await?;
-        Ok((StatusCode::OK, json!({ "freed": allocation_json(&a) })))
+        let mut body = json!({ "freed": allocation_json(&a) });
+        with_operation(&s, &pool, &a.subdomain, &mut body).await?;
+        Ok((StatusCode::OK, body))
     };
     into_response(r.await)
 }
@@ -602,7 +654,14 @@ async fn list(
         let pool = managed_pool(&s, &domain)?;
         authorize_pool(&s, &headers, &pool).await?;
         let allocations = s.pool.store().list_live(&pool).await?;
-        let list: Vec<Value> = allocations.iter().map(allocation_json).collect();
+        let mut list: Vec<Value> = Vec::with_capacity(allocations.len());
+        for a in &allocations {
+            let mut v = allocation_json(a);
+            if a.state == AllocationState::Active {
+                with_operation(&s, &pool, &a.subdomain, &mut v).await?;
+            }
+            list.push(v);
+        }
         Ok((
             StatusCode::OK,
             json!({"poolDomain": pool, "allocations": list}),
@@ -679,14 +738,13 @@ async fn release_fqdn(
                 ));
             }
             let a = s.pool.release(&pool, sub).await?;
-            Ok((
-                StatusCode::OK,
-                json!({
-                    "sovereignFQDN": fqdn,
-                    "freed": allocation_json(&a),
-                    "releasedAt": a.released_at_ms.map(format_time),
-                }),
-            ))
+            let mut body = json!({
+                "sovereignFQDN": fqdn,
+                "freed": allocation_json(&a),
+                "releasedAt": a.released_at_ms.map(format_time),
+            });
+            with_operation(&s, &pool, &a.subdomain, &mut body).await?;
+            Ok((StatusCode::OK, body))
         },
     )
     .await

@@ -178,8 +178,7 @@ impl EmbeddedBackend {
             if !keys::zone_keys(conn, zone).await?.is_empty() {
                 keys::delete_zone_keys(conn, zone).await?;
             }
-            k.secure_zone(conn, zone, pool.signing, "startup")
-                .await?;
+            k.secure_zone(conn, zone, pool.signing, "startup").await?;
         } else {
             k.publish(conn, zone, "startup").await?;
         }
@@ -266,7 +265,10 @@ impl ZoneBackend for EmbeddedBackend {
         // the zone: there is never a signed child without its DS, or a DS
         // without its child.
         let ds = match &self.keyring {
-            Some(k) => k.secure_zone(tx, &child.fqdn(), c.pool.signing, actor).await?,
+            Some(k) => {
+                k.secure_zone(tx, &child.fqdn(), c.pool.signing, actor)
+                    .await?
+            }
             None => Vec::new(),
         };
         self.set_delegation(tx, c.pool, child, Some(ds), actor)

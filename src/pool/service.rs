@@ -7,10 +7,10 @@
 //! half of a commit and a release never leaves a zone or delegation behind.
 
 use super::reserved::is_reserved;
+use crate::backend::{ChildZone, EmbeddedBackend, OperationView, ZoneBackend};
 use crate::config::{Config, PoolConfig};
 use crate::keyring::Keyring;
 use crate::model::{Allocation, AllocationState, DomainName, Label, LabelError};
-use crate::backend::{ChildZone, EmbeddedBackend, OperationView, ZoneBackend};
 use crate::store::allocations as rows;
 use crate::store::{now_ms, sha256_hex, Store, StoreError};
 use std::net::IpAddr;
@@ -150,7 +150,11 @@ impl PoolService {
     }
 
     /// The newest backend operation about `sub.pool` (None with the embedded backend).
-    pub async fn operation(&self, pool: &str, sub: &str) -> Result<Option<OperationView>, PoolError> {
+    pub async fn operation(
+        &self,
+        pool: &str,
+        sub: &str,
+    ) -> Result<Option<OperationView>, PoolError> {
         let pool = self.pool(pool)?;
         let Ok(child) = pool.domain.child(sub) else {
             return Ok(None);

@@ -39,6 +39,7 @@ pub struct LuaRuntime {
     engine: LuaEngine,
     permits: std::sync::Arc<tokio::sync::Semaphore>,
     offload: bool,
+    quick: Option<LuaEngine>,
 }
 
 impl LuaRuntime {
@@ -48,7 +49,17 @@ impl LuaRuntime {
             engine,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
             offload: true,
+            quick: None,
         }
+    }
+
+    /// Try every evaluation inline first with `quick`, an engine with a small
+    /// budget (sharing the health checker); only evaluations that exceed it
+    /// are run again on the blocking pool with the full budget. Runaway
+    /// records then hold the reactor thread for at most `quick`'s budget.
+    pub fn with_quick(mut self, quick: LuaEngine) -> Self {
+        self.quick = Some(quick);
+        self
     }
 
     /// Evaluate inline on the reactor thread instead (`offload = false`):
@@ -62,6 +73,19 @@ impl LuaRuntime {
     /// The engine.
     pub fn engine(&self) -> &LuaEngine {
         &self.engine
+    }
+
+    /// Evaluation counters of both engines (inline tries and full runs;
+    /// an offloaded retry counts twice).
+    pub fn stats(&self) -> crate::lua::LuaStats {
+        let a = self.engine.stats();
+        let b = self.quick.as_ref().map(|q| q.stats()).unwrap_or_default();
+        crate::lua::LuaStats {
+            evaluations: a.evaluations + b.evaluations,
+            errors: a.errors + b.errors,
+            limit_errors: a.limit_errors + b.limit_errors,
+            states_created: a.states_created + b.states_created,
+        }
     }
 }
 
@@ -138,7 +162,20 @@ impl RequestHandler for Handler {
         let mut plan = respond::plan_with(request, &zones, request.protocol(), &env);
         if let Some(lua) = &self.lua {
             if plan.metadata.response_code == ResponseCode::ServFail && needs_lua(request, &zones) {
-                if lua.offload {
+                let quick = match (&lua.quick, lua.offload) {
+                    (Some(q), true) => {
+                        let env = respond::Env {
+                            src: request.src(),
+                            lua: Some(q),
+                        };
+                        let p = respond::plan_with(request, &zones, request.protocol(), &env);
+                        (!p.lua_limited).then_some(p)
+                    }
+                    _ => None,
+                };
+                if let Some(p) = quick {
+                    plan = p;
+                } else if lua.offload {
                     match self.plan_blocking(lua, request, zones).await {
                         Some(p) => plan = p,
                         None => return send_servfail(request, response_handle).await,

@@ -34,6 +34,9 @@ pub struct Plan {
     pub n_authority: usize,
     /// How many additional records to send.
     pub n_additional: usize,
+    /// SERVFAIL because a LUA evaluation hit a limit (the server may retry
+    /// with a larger budget).
+    pub lua_limited: bool,
 }
 
 impl Plan {
@@ -126,6 +129,7 @@ pub fn plan_with(
             n_answers: 0,
             n_authority: 0,
             n_additional: 0,
+            lua_limited: false,
         }
     };
 
@@ -195,7 +199,14 @@ pub fn plan_with(
                 }
                 Err(e) => {
                     tracing::debug!(%qname, %qtype, error = %e, "LUA record failed: SERVFAIL");
-                    return error(metadata, edns, ResponseCode::ServFail);
+                    let mut p = error(metadata, edns, ResponseCode::ServFail);
+                    p.lua_limited = matches!(
+                        e,
+                        crate::lua::LuaError::InstructionLimit
+                            | crate::lua::LuaError::Timeout
+                            | crate::lua::LuaError::MemoryLimit
+                    );
+                    return p;
                 }
             }
         }
@@ -241,6 +252,7 @@ pub fn plan_with(
         n_answers: fit.answers,
         n_authority: fit.authority,
         n_additional: fit.additional,
+        lua_limited: false,
     }
 }
 

@@ -239,3 +239,126 @@ impl Drop for PdnsServer {
         self.stop();
     }
 }
+
+/// The zone the pdm-backend server is started with (so readiness can be checked by SOA).
+pub const READY_ZONE: &str = "pdns-ready.test";
+
+/// Config lines a server driven by pdm's PowerDNS backend needs: DNSSEC in gsqlite3, key
+/// and metadata caches off (every API change visible at once).
+pub const BACKEND_EXTRA: &[&str] = &[
+    "gsqlite3-dnssec=yes",
+    "dnssec-key-cache-ttl=0",
+    "domain-metadata-cache-ttl=0",
+    "default-soa-content=ns1.@ hostmaster.@ 0 10800 3600 604800 3600",
+];
+
+impl PdnsServer {
+    /// A server for pdm's `[backend] kind = "powerdns"`: only [`READY_ZONE`] loaded, DNSSEC on,
+    /// caches off. `None` when PowerDNS is not installed.
+    pub fn start_for_backend() -> Option<PdnsServer> {
+        let zdir = tempfile::tempdir().expect("tempdir");
+        let file = zdir.path().join("ready.zone");
+        std::fs::write(
+            &file,
+            format!(
+                "$ORIGIN {READY_ZONE}.\n@ 3600 IN SOA ns1.{READY_ZONE}. hostmaster.{READY_ZONE}. 1 3600 600 86400 300\n@ 3600 IN NS ns1.{READY_ZONE}.\nns1 3600 IN A 127.0.0.1\n"
+            ),
+        )
+        .unwrap();
+        Self::start(&[(READY_ZONE, file.as_path())], BACKEND_EXTRA)
+    }
+
+    /// The `[backend]` TOML section pointing pdm at this server.
+    pub fn backend_toml(&self) -> String {
+        format!(
+            "[backend]\nkind = \"powerdns\"\nurl = \"http://{}\"\napi_key = \"{API_KEY}\"\n",
+            self.api_addr
+        )
+    }
+
+    /// Stop the server now (SIGTERM, then SIGKILL); [`PdnsServer::start_again`] restarts it.
+    pub fn stop_now(&mut self) {
+        self.stop();
+    }
+
+    /// Start the stopped server again on the same ports and database; waits for [`READY_ZONE`].
+    pub fn start_again(&mut self) {
+        let server = find_tool("pdns_server").expect("pdns_server");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.path().join("pdns.log"))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.child = Command::new(&server)
+                .arg(format!("--config-dir={}", self.dir.path().display()))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log.try_clone().unwrap())
+                .spawn()
+                .expect("spawn pdns_server");
+            match self.wait_ready(READY_ZONE) {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("pdns restart: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Err(e) => panic!("pdns_server did not restart: {e}\n{}", self.log()),
+            }
+        }
+    }
+
+    /// One API call (`path` below `/api/v1/servers/localhost`): status and JSON body
+    /// (`Value::Null` when empty or not JSON).
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("http://{}/api/v1/servers/localhost{path}", self.api_addr);
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut rb = client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                &url,
+            )
+            .header("X-API-Key", API_KEY)
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            rb = rb.body(b.to_string());
+        }
+        let r = rb.send().unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let st = r.status().as_u16();
+        let text = r.text().unwrap_or_default();
+        (
+            st,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// DS lines (`zone. IN DS tag alg 2 digest`) of the zone's active KSK/CSK, from
+    /// `GET .../zones/ZONE/cryptokeys`.
+    pub fn ds_lines(&self, zone: &str) -> Vec<String> {
+        let zone = format!("{}.", zone.trim_end_matches('.'));
+        let (st, keys) = self.api("GET", &format!("/zones/{zone}/cryptokeys"), None);
+        assert_eq!(st, 200, "cryptokeys of {zone}: {keys}");
+        let mut out = Vec::new();
+        for k in keys.as_array().cloned().unwrap_or_default() {
+            if k["active"] != serde_json::json!(true) {
+                continue;
+            }
+            for ds in k["ds"].as_array().cloned().unwrap_or_default() {
+                let ds = ds.as_str().unwrap_or_default();
+                if ds.split_whitespace().nth(2) == Some("2") {
+                    out.push(format!("{zone} IN DS {ds}"));
+                }
+            }
+        }
+        out
+    }
+}

@@ -238,7 +238,9 @@ impl PdnsClient {
 
     /// `GET /servers/{s}`: reachability and key check.
     pub async fn server_version(&self) -> Result<String, PdnsError> {
-        let (_, t) = self.call("server", Method::GET, &self.base, None, &[]).await?;
+        let (_, t) = self
+            .call("server", Method::GET, &self.base, None, &[])
+            .await?;
         let v: Value = Self::decode("server", &t)?;
         Ok(v.get("version")
             .and_then(Value::as_str)
@@ -249,7 +251,9 @@ impl PdnsClient {
     /// All zones.
     pub async fn list_zones(&self) -> Result<Vec<ZoneSummary>, PdnsError> {
         let url = format!("{}/zones?dnssec=false", self.base);
-        let (_, t) = self.call("list zones", Method::GET, &url, None, &[]).await?;
+        let (_, t) = self
+            .call("list zones", Method::GET, &url, None, &[])
+            .await?;
         Self::decode("list zones", &t)
     }
 
@@ -274,7 +278,13 @@ impl PdnsClient {
     pub async fn rrsets_at(&self, zone: &str, name: &str) -> Result<Option<Vec<RRset>>, PdnsError> {
         let url = format!("{}?rrset_name={}", self.zone_url(zone), canonical(name));
         let (st, t) = self
-            .call("get rrsets", Method::GET, &url, None, &[StatusCode::NOT_FOUND])
+            .call(
+                "get rrsets",
+                Method::GET,
+                &url,
+                None,
+                &[StatusCode::NOT_FOUND],
+            )
             .await?;
         if st == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -373,7 +383,8 @@ impl PdnsClient {
     /// Adds an active CSK of `algorithm`.
     pub async fn add_csk(&self, zone: &str, algorithm: &str) -> Result<(), PdnsError> {
         let url = format!("{}/cryptokeys", self.zone_url(zone));
-        let body = json!({"keytype": "csk", "active": true, "published": true, "algorithm": algorithm});
+        let body =
+            json!({"keytype": "csk", "active": true, "published": true, "algorithm": algorithm});
         self.call("add key", Method::POST, &url, Some(&body), &[])
             .await
             .map(|_| ())
@@ -424,9 +435,21 @@ mod tests {
         assert_eq!(canonical("Acme.Example.TEST"), "acme.example.test.");
         assert_eq!(canonical("x.test."), "x.test.");
         let d = serde_json::to_value(RRset::delete("a.test.", "DS")).unwrap();
-        assert_eq!(d, json!({"name": "a.test.", "type": "DS", "changetype": "DELETE", "records": []}));
-        let r = serde_json::to_value(RRset::replace("a.test.", "NS", 3600, vec!["ns1.test.".into()])).unwrap();
-        assert_eq!(r["records"][0], json!({"content": "ns1.test.", "disabled": false}));
+        assert_eq!(
+            d,
+            json!({"name": "a.test.", "type": "DS", "changetype": "DELETE", "records": []})
+        );
+        let r = serde_json::to_value(RRset::replace(
+            "a.test.",
+            "NS",
+            3600,
+            vec!["ns1.test.".into()],
+        ))
+        .unwrap();
+        assert_eq!(
+            r["records"][0],
+            json!({"content": "ns1.test.", "disabled": false})
+        );
         assert!(PdnsError::Unavailable("x".into()).is_retryable());
         assert!(!PdnsError::Unauthorized(401).is_retryable());
     }

@@ -288,7 +288,11 @@ impl PowerDnsBackend {
                     return Ok(true);
                 }
                 // 409: created meanwhile; compare with what is there.
-                self.client.zone(&zone).await?.map(|z| z.rrsets).unwrap_or_default()
+                self.client
+                    .zone(&zone)
+                    .await?
+                    .map(|z| z.rrsets)
+                    .unwrap_or_default()
             }
         };
         let patch = diff_rrsets(desired, &actual, prune);
@@ -403,7 +407,9 @@ impl PowerDnsBackend {
         };
         let actual: Vec<RRset> = actual
             .into_iter()
-            .filter(|r| canonical(&r.name) == canonical(&name) && (r.rtype == "NS" || r.rtype == "DS"))
+            .filter(|r| {
+                canonical(&r.name) == canonical(&name) && (r.rtype == "NS" || r.rtype == "DS")
+            })
             .collect();
         let patch = match &ds {
             Some(ds) => {
@@ -440,7 +446,11 @@ impl PowerDnsBackend {
         }
         ch.push(Change {
             zone: pool_zone.clone(),
-            action: if ds.is_some() { "delegate" } else { "undelegate" },
+            action: if ds.is_some() {
+                "delegate"
+            } else {
+                "undelegate"
+            },
             detail: patch.iter().map(describe).collect::<Vec<_>>().join("; "),
         });
         if !dry {
@@ -464,7 +474,10 @@ impl PowerDnsBackend {
         let row = rows::live(&mut conn, "", &pool.domain.without_dot(), sub).await?;
         drop(conn);
         let mut ch = Vec::new();
-        match row.map(|r| r.allocation).filter(|a| a.state == AllocationState::Active) {
+        match row
+            .map(|r| r.allocation)
+            .filter(|a| a.state == AllocationState::Active)
+        {
             Some(a) => {
                 let ip = |s: Option<&str>| -> Result<Option<IpAddr>, ConvergeError> {
                     s.filter(|s| !s.is_empty())
@@ -633,7 +646,8 @@ impl ZoneBackend for PowerDnsBackend {
         self.child_rrsets(c.pool, c.child, c.lb, c.console)
             .map_err(PoolError::Template)?;
         Ok(Some(
-            self.insert_op(tx, KIND_PDNS_COMMIT, c.pool, c.child).await?,
+            self.insert_op(tx, KIND_PDNS_COMMIT, c.pool, c.child)
+                .await?,
         ))
     }
 
@@ -753,6 +767,110 @@ impl StepRunner for PowerDnsBackend {
     }
 }
 
+/// `pdm import --from-powerdns URL`: adopts every zone `label.pool.` on that
+/// server (for each configured pool) that has no live allocation as an
+/// active allocation, taking the load balancer from the apex (else `*`) A/AAAA
+/// and the console load balancer from `console` when it differs. Returns
+/// `label.pool (lb[, console])` per adopted zone. Records are not changed:
+/// run `pdm reconcile --dry-run` next to see what the templates would change.
+pub async fn import_from(
+    config: &Config,
+    store: &Store,
+    url: &str,
+    dry: bool,
+) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut pcfg = match &config.backend.powerdns {
+        Some(p) => p.clone(),
+        None => {
+            let key = std::env::var("PDM_POWERDNS_API_KEY")
+                .map_err(|_| "set PDM_POWERDNS_API_KEY or configure [backend] for the API key")?;
+            let raw = format!(
+                "[backend]\nkind = \"powerdns\"\nurl = \"{}\"\napi_key = \"x\"\n[[nameservers]]\nname = \"ns.invalid\"\n",
+                url.replace('"', "")
+            );
+            let mut c = Config::from_toml(&raw)?
+                .backend
+                .powerdns
+                .ok_or("internal: no powerdns config")?;
+            c.api_key = crate::config::ApiKey::from_secret(key);
+            c
+        }
+    };
+    pcfg.url = url.trim().trim_end_matches('/').to_string();
+    let client = PdnsClient::new(&pcfg)?;
+    let zones = client.list_zones().await?;
+    let mut out = Vec::new();
+    for pool in &config.pools {
+        let suffix = format!(".{}", pool.domain.fqdn());
+        let pool_name = pool.domain.without_dot();
+        for z in &zones {
+            let name = canonical(&z.name);
+            let Some(label) = name
+                .strip_suffix(&suffix)
+                .filter(|l| !l.is_empty() && !l.contains('.'))
+            else {
+                continue;
+            };
+            let mut tx = store.pool().begin().await?;
+            if rows::live(&mut tx, "", &pool_name, label).await?.is_some() {
+                continue;
+            }
+            let Some(detail) = client.zone(&name).await? else {
+                continue;
+            };
+            let addr = |owner: &str| {
+                detail
+                    .rrsets
+                    .iter()
+                    .filter(|r| {
+                        canonical(&r.name) == owner && (r.rtype == "A" || r.rtype == "AAAA")
+                    })
+                    .flat_map(|r| r.records.iter())
+                    .find_map(|x| x.content.parse::<IpAddr>().ok())
+            };
+            let Some(lb) = addr(&name).or_else(|| addr(&format!("*.{name}"))) else {
+                eprintln!("skip {name}: no apex or wildcard A/AAAA to take the load balancer from");
+                continue;
+            };
+            let console = addr(&format!("console.{name}")).filter(|c| *c != lb);
+            let fqdn = name.trim_end_matches('.').to_string();
+            out.push(match console {
+                Some(c) => format!("{fqdn} ({lb}, console {c})"),
+                None => format!("{fqdn} ({lb})"),
+            });
+            if dry {
+                continue;
+            }
+            let now = now_ms();
+            let token = crate::store::sha256_hex(uuid::Uuid::new_v4().to_string().as_bytes());
+            let Some(row) = rows::insert_reservation(
+                &mut tx,
+                &pool_name,
+                label,
+                "import",
+                &token,
+                now,
+                now + 60_000,
+            )
+            .await?
+            else {
+                continue;
+            };
+            rows::activate(
+                &mut tx,
+                row.allocation.id,
+                &fqdn,
+                &lb.to_string(),
+                console.map(|c| c.to_string()).as_deref(),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -789,7 +907,7 @@ mod tests {
                 "Some(\"DELETE\") junk.a.test. TXT"
             ]
         );
-        assert!(diff_rrsets(&desired[1..], &actual[1..2], false).is_empty());
+        assert!(diff_rrsets(&desired[1..2], &actual[1..2], false).is_empty());
     }
 
     #[test]
@@ -802,5 +920,21 @@ mod tests {
         };
         assert_eq!(ds_of(&[k(true, "csk")]), vec!["1 13 2 bb".to_string()]);
         assert!(ds_of(&[k(false, "csk"), k(true, "zsk")]).is_empty());
+    }
+
+    #[test]
+    fn pdns_errors_map_to_retry_or_fail() {
+        let r = retry_or_fail(&PdnsError::Unavailable("connection refused".into()));
+        assert!(matches!(r, StepOutcome::Retry { after: None, .. }));
+        assert!(matches!(
+            retry_or_fail(&PdnsError::Unauthorized(401)),
+            StepOutcome::Retry { .. }
+        ));
+        let f = retry_or_fail(&PdnsError::Rejected {
+            op: "patch rrsets".into(),
+            status: 422,
+            message: "Name is out of zone".into(),
+        });
+        assert!(matches!(f, StepOutcome::Fail { error } if error.contains("out of zone")));
     }
 }

@@ -1,0 +1,393 @@
+//! `[backend] kind = "powerdns"` against a real `pdns_server` 4.7 (gsqlite3, DNSSEC) on
+//! loopback: the pool API scenarios, DNS answers and DNSSEC validation through the DS pdm
+//! wrote, PowerDNS or pdm going away mid-operation, and `pdm reconcile`.
+
+#[macro_use]
+mod common;
+
+use common::pdns::PdnsServer;
+use common::validators::{delv, have_tools};
+use common::*;
+use hickory_proto::rr::RecordType;
+use std::time::Duration;
+
+const POOL: &str = "example.test";
+
+/// pdm on `b` with the PowerDNS backend pointed at `pdns` (fast retries for the tests).
+fn pdm_on(b: Backend, pdns: &PdnsServer, extra: &str) -> Option<PdmServer> {
+    let cfg = Config::default_test()
+        .extra(&pdns.backend_toml())
+        .extra("inline_ms = 3000\nreconcile_interval_secs = 0")
+        .extra(extra)
+        .extra("[operations]\ntick_ms = 100\nbackoff_initial_secs = 1\nbackoff_max_secs = 2");
+    PdmServer::start(b, cfg)
+}
+
+macro_rules! setup {
+    ($b:expr) => {
+        setup!($b, "")
+    };
+    ($b:expr, $extra:expr) => {{
+        let Some(pdns) = PdnsServer::start_for_backend() else {
+            return;
+        };
+        let Some(srv) = pdm_on($b, &pdns, $extra) else {
+            return;
+        };
+        (pdns, srv)
+    }};
+}
+
+fn answers(pdns: &PdnsServer, name: &str, t: RecordType) -> Vec<String> {
+    dig_at(pdns.dns_addr, name, t)
+        .unwrap_or_else(|e| panic!("dig {name}: {e}"))
+        .answer_data(t)
+}
+
+fn op_status(v: &Value) -> String {
+    v["operation"]["status"].as_str().unwrap_or("").to_string()
+}
+
+fn listed(srv: &PdmServer, sub: &str) -> Option<Value> {
+    let (st, l) = srv.get(
+        &format!("/api/v1/pool/{POOL}/list"),
+        Some(&srv.admin_token()),
+    );
+    assert_eq!(st, 200, "{l}");
+    l["allocations"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["subdomain"] == sub).cloned())
+}
+
+fn rrset(pdns: &PdnsServer, zone: &str, name: &str, t: &str) -> Vec<String> {
+    let (st, z) = pdns.api("GET", &format!("/zones/{zone}."), None);
+    assert_eq!(st, 200, "{z}");
+    z["rrsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == name && r["type"] == t)
+        .flat_map(|r| r["records"].as_array().cloned().unwrap_or_default())
+        .map(|r| r["content"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// reserve → commit (done inline) → retry → DNS + DNSSEC via PowerDNS → release → re-use.
+fn pool_cycle_on_powerdns(b: Backend) {
+    let (pdns, srv) = setup!(b);
+    // The pool zone was created and secured at start.
+    let (st, z) = pdns.api("GET", &format!("/zones/{POOL}."), None);
+    assert_eq!(st, 200, "pool zone missing: {z}\n{}", srv.log());
+    assert_eq!(z["nsec3param"], "1 0 0 -", "{z}");
+    assert!(!pdns.ds_lines(POOL).is_empty());
+
+    let tok = srv.reserve_ok(POOL, "acme");
+    let (st, c) = srv.commit(POOL, "acme", &tok, "192.0.2.10", Some("192.0.2.20"));
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["state"], "active");
+    assert_eq!(op_status(&c), "done", "{c}\n{}", srv.log());
+    // A retried commit answers the same, with the same operation.
+    let (st2, c2) = srv.commit(POOL, "acme", &tok, "192.0.2.10", Some("192.0.2.20"));
+    assert_eq!(st2, 200, "{c2}");
+    assert_eq!(c2["operation"], c["operation"]);
+    assert_eq!(c2["sovereignFQDN"], c["sovereignFQDN"]);
+    // Conflict and wrong-token answers are unchanged by the backend.
+    let (st, e) = srv.reserve(POOL, "acme");
+    assert_error(st, &e, 409, "conflict");
+
+    assert_eq!(
+        answers(&pdns, "acme.example.test", RecordType::A),
+        ["192.0.2.10"]
+    );
+    assert_eq!(
+        answers(&pdns, "console.acme.example.test", RecordType::A),
+        ["192.0.2.20"]
+    );
+    assert_eq!(
+        answers(&pdns, "anything.acme.example.test", RecordType::A),
+        ["192.0.2.10"]
+    );
+    let ds_pool = rrset(&pdns, POOL, "acme.example.test.", "DS");
+    assert_eq!(ds_pool.len(), 1, "DS in the pool zone");
+    assert_eq!(
+        rrset(&pdns, POOL, "acme.example.test.", "NS").len(),
+        2,
+        "NS in the pool zone"
+    );
+    let (_, child) = pdns.api("GET", "/zones/acme.example.test.", None);
+    assert_eq!(child["nsec3param"], "1 0 0 -", "{child}");
+
+    if have_tools(&["delv"]) {
+        let v = delv(
+            pdns.dns_addr,
+            &pdns.ds_lines(POOL),
+            POOL,
+            "harbor.acme.example.test",
+            "A",
+        );
+        v.assert_secure_positive();
+        let v = delv(
+            pdns.dns_addr,
+            &pdns.ds_lines(POOL),
+            POOL,
+            "nope.example.test",
+            "A",
+        );
+        v.assert_secure_negative();
+    }
+
+    let listed_acme = listed(&srv, "acme").expect("acme listed");
+    assert_eq!(listed_acme["operation"]["status"], "done");
+    assert!(!contains_key_deep(&listed_acme, "reservationToken"));
+    let id = c["operation"]["id"].as_i64().unwrap();
+    let (st, op) = srv.get(
+        &format!("/api/v1/operations/{id}"),
+        Some(&srv.admin_token()),
+    );
+    assert_eq!(st, 200, "{op}");
+    assert_eq!(op["status"], "done");
+    assert!(!op.to_string().contains(common::pdns::API_KEY));
+
+    let (st, r) = srv.release(POOL, "acme");
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(op_status(&r), "done", "{r}");
+    assert_eq!(r["operation"]["kind"], "pdns-release");
+    let (st, _) = pdns.api("GET", "/zones/acme.example.test.", None);
+    assert_eq!(st, 404, "child zone left behind");
+    assert!(rrset(&pdns, POOL, "acme.example.test.", "NS").is_empty());
+    assert!(rrset(&pdns, POOL, "acme.example.test.", "DS").is_empty());
+    assert!(dig_at(pdns.dns_addr, "acme.example.test", RecordType::A)
+        .unwrap()
+        .is_nxdomain());
+
+    // The name can be taken again, with new keys and a new DS.
+    let body = srv.allocate(POOL, "acme", "192.0.2.11", None);
+    assert_eq!(op_status(&body), "done", "{body}");
+    assert_eq!(
+        answers(&pdns, "console.acme.example.test", RecordType::A),
+        ["192.0.2.11"]
+    );
+    let ds2 = rrset(&pdns, POOL, "acme.example.test.", "DS");
+    assert_eq!(ds2.len(), 1);
+    assert_ne!(
+        ds2, ds_pool,
+        "a re-committed child gets new keys and a new DS"
+    );
+}
+
+/// Idempotency-Key replays and a LUA template record served by PowerDNS.
+fn idempotency_and_lua_template(b: Backend) {
+    let (pdns, srv) = setup!(
+        b,
+        "[[pools]]\ndomain = \"lua.test\"\n[[pools.template]]\nname = \"@\"\n[[pools.template]]\nname = \"all\"\ntype = \"LUA\"\nvalue = \"A \\\"all({'192.0.2.1','192.0.2.2'})\\\"\"\n"
+    );
+    let tok = srv.reserve_ok("lua.test", "shop");
+    let body = json!({"subdomain": "shop", "reservationToken": tok, "loadBalancerIP": "192.0.2.9"});
+    let t = srv.admin_token();
+    let r1 = srv.post_h(
+        "/api/v1/pool/lua.test/commit",
+        Some(&t),
+        &body,
+        &[("Idempotency-Key", "k1")],
+    );
+    let r2 = srv.post_h(
+        "/api/v1/pool/lua.test/commit",
+        Some(&t),
+        &body,
+        &[("Idempotency-Key", "k1")],
+    );
+    assert_eq!(r1.0, 200, "{}", r1.1);
+    assert_eq!(r1, r2);
+    assert_eq!(op_status(&r1.1), "done", "{}", r1.1);
+    let mut all = answers(&pdns, "all.shop.lua.test", RecordType::A);
+    all.sort();
+    assert_eq!(all, ["192.0.2.1", "192.0.2.2"]);
+    assert_eq!(
+        answers(&pdns, "shop.lua.test", RecordType::A),
+        ["192.0.2.9"]
+    );
+}
+
+/// PowerDNS down during commit → pending with the error; up again → done without a call.
+fn powerdns_down_during_commit(b: Backend) {
+    let (mut pdns, srv) = setup!(b);
+    let tok = srv.reserve_ok(POOL, "late");
+    pdns.stop_now();
+    let (st, c) = srv.commit(POOL, "late", &tok, "192.0.2.30", None);
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["state"], "active");
+    assert_eq!(op_status(&c), "pending", "{c}");
+    assert!(
+        c["operation"]["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unavailable"),
+        "{c}"
+    );
+    let id = c["operation"]["id"].as_i64().unwrap();
+    let (_, op) = srv.get(
+        &format!("/api/v1/operations/{id}"),
+        Some(&srv.admin_token()),
+    );
+    assert_eq!(op["status"], "pending", "{op}");
+    pdns.start_again();
+    let done = wait_for(Duration::from_secs(30), || {
+        listed(&srv, "late").is_some_and(|a| a["operation"]["status"] == "done")
+    });
+    assert!(
+        done,
+        "operation did not complete\n{}",
+        tail(&srv.log(), 4000)
+    );
+    assert_eq!(
+        answers(&pdns, "gitea.late.example.test", RecordType::A),
+        ["192.0.2.30"]
+    );
+    assert_eq!(rrset(&pdns, POOL, "late.example.test.", "DS").len(), 1);
+
+    // Release while down: pending, then the zone and delegation go.
+    pdns.stop_now();
+    let (st, r) = srv.release(POOL, "late");
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(op_status(&r), "pending", "{r}");
+    pdns.start_again();
+    let gone = wait_for(Duration::from_secs(30), || {
+        pdns.api("GET", "/zones/late.example.test.", None).0 == 404
+            && rrset(&pdns, POOL, "late.example.test.", "NS").is_empty()
+    });
+    assert!(gone, "release did not complete\n{}", tail(&srv.log(), 4000));
+}
+
+/// pdm killed with the operation pending → the restarted pdm completes it.
+fn pdm_killed_mid_operation(b: Backend) {
+    let (mut pdns, mut srv) = setup!(b);
+    let tok = srv.reserve_ok(POOL, "crash");
+    pdns.stop_now();
+    let (st, c) = srv.commit(POOL, "crash", &tok, "192.0.2.40", None);
+    assert_eq!((st, op_status(&c).as_str()), (200, "pending"), "{c}");
+    srv.kill9();
+    pdns.start_again();
+    srv.restart();
+    let done = wait_for(Duration::from_secs(30), || {
+        listed(&srv, "crash").is_some_and(|a| a["operation"]["status"] == "done")
+    });
+    assert!(
+        done,
+        "not completed after restart\n{}",
+        tail(&srv.log(), 4000)
+    );
+    assert_eq!(
+        answers(&pdns, "crash.example.test", RecordType::A),
+        ["192.0.2.40"]
+    );
+}
+
+/// A record and the DS deleted behind pdm's back: reconcile reports and restores exactly those.
+fn reconcile_restores_drift(b: Backend) {
+    let (pdns, srv) = setup!(b);
+    srv.allocate(POOL, "drift", "192.0.2.50", Some("192.0.2.51"));
+    let ds_before = rrset(&pdns, POOL, "drift.example.test.", "DS");
+    let out = srv.cli(&["reconcile", "--dry-run"]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.trim().is_empty(), "in sync, yet: {}", out.stdout);
+
+    let (st, e) = pdns.api(
+        "PATCH",
+        "/zones/drift.example.test.",
+        Some(&json!({"rrsets": [{"name": "console.drift.example.test.", "type": "A", "changetype": "DELETE"}]})),
+    );
+    assert_eq!(st, 204, "{e}");
+    let (st, e) = pdns.api(
+        "PATCH",
+        &format!("/zones/{POOL}."),
+        Some(&json!({"rrsets": [{"name": "drift.example.test.", "type": "DS", "changetype": "DELETE"}]})),
+    );
+    assert_eq!(st, 204, "{e}");
+    assert!(answers(&pdns, "console.drift.example.test", RecordType::A) != ["192.0.2.51"]);
+
+    let dry = srv.cli(&["reconcile", "--dry-run"]);
+    assert!(dry.success(), "{dry:?}");
+    let lines: Vec<&str> = dry.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", dry.stdout);
+    assert!(
+        lines[0].contains("replace drift.example.test.")
+            && lines[0].contains("console.drift.example.test. A"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        lines[1].contains("delegate example.test.") && lines[1].contains("DS"),
+        "{}",
+        dry.stdout
+    );
+    // A dry run changes nothing.
+    assert!(rrset(&pdns, POOL, "drift.example.test.", "DS").is_empty());
+
+    let fix = srv.cli(&["reconcile"]);
+    assert!(fix.success(), "{fix:?}");
+    assert_eq!(fix.stdout.lines().count(), 2, "{}", fix.stdout);
+    assert_eq!(
+        answers(&pdns, "console.drift.example.test", RecordType::A),
+        ["192.0.2.51"]
+    );
+    assert_eq!(rrset(&pdns, POOL, "drift.example.test.", "DS"), ds_before);
+    let again = srv.cli(&["reconcile"]);
+    assert!(again.stdout.trim().is_empty(), "{}", again.stdout);
+}
+
+/// `pdm import --from-powerdns`: a child zone made by hand in PowerDNS becomes an active
+/// allocation; reconcile then adds the template records and the delegation; release removes it.
+fn import_adopts_existing_zones(b: Backend) {
+    let (pdns, srv) = setup!(b);
+    let (st, e) = pdns.api(
+        "POST",
+        "/zones",
+        Some(&json!({"name": "old.example.test.", "kind": "Native", "rrsets": [
+            {"name": "old.example.test.", "type": "NS", "ttl": 3600, "records": [{"content": "ns1.example.test.", "disabled": false}]},
+            {"name": "old.example.test.", "type": "A", "ttl": 300, "records": [{"content": "192.0.2.60", "disabled": false}]},
+            {"name": "console.old.example.test.", "type": "A", "ttl": 300, "records": [{"content": "192.0.2.61", "disabled": false}]}
+        ]})),
+    );
+    assert_eq!(st, 201, "{e}");
+    let url = format!("http://{}", pdns.api_addr);
+    let dry = srv.cli(&["import", "--from-powerdns", &url, "--dry-run"]);
+    assert!(dry.success(), "{dry:?}");
+    assert_eq!(
+        dry.stdout.trim(),
+        "would adopt old.example.test (192.0.2.60, console 192.0.2.61)"
+    );
+    assert!(listed(&srv, "old").is_none());
+    let out = srv.cli(&["import", "--from-powerdns", &url]);
+    assert!(out.success(), "{out:?}");
+    let a = listed(&srv, "old").expect("adopted");
+    assert_eq!(
+        (a["state"].as_str(), a["loadBalancerIP"].as_str()),
+        (Some("active"), Some("192.0.2.60"))
+    );
+    let (st, e) = srv.reserve(POOL, "old");
+    assert_error(st, &e, 409, "conflict");
+    let fix = srv.cli(&["reconcile"]);
+    assert!(fix.success(), "{fix:?}");
+    assert!(
+        fix.stdout.contains("delegate example.test."),
+        "{}",
+        fix.stdout
+    );
+    assert_eq!(
+        answers(&pdns, "gitea.old.example.test", RecordType::A),
+        ["192.0.2.60"]
+    );
+    assert_eq!(rrset(&pdns, POOL, "old.example.test.", "DS").len(), 1);
+    let (st, r) = srv.release(POOL, "old");
+    assert_eq!((st, op_status(&r).as_str()), (200, "done"), "{r}");
+    assert_eq!(pdns.api("GET", "/zones/old.example.test.", None).0, 404);
+}
+
+backend_tests!(
+    import_adopts_existing_zones,
+    pool_cycle_on_powerdns,
+    idempotency_and_lua_template,
+    powerdns_down_during_commit,
+    pdm_killed_mid_operation,
+    reconcile_restores_drift,
+);
