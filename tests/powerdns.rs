@@ -256,6 +256,10 @@ fn powerdns_down_during_commit(b: Backend) {
             && rrset(&pdns, POOL, "late.example.test.", "NS").is_empty()
     });
     assert!(gone, "release did not complete\n{}", tail(&srv.log(), 4000));
+    assert!(
+        !srv.log().contains(common::pdns::API_KEY),
+        "the PowerDNS API key was logged"
+    );
 }
 
 /// pdm killed with the operation pending → the restarted pdm completes it.
