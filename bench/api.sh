@@ -26,7 +26,6 @@ BENCH_NAME=api
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
 missing=()
 for spec in wrk:wrk curl:curl python3:python3 util-linux:taskset; do
     command -v "${spec#*:}" >/dev/null 2>&1 || missing+=("${spec%%:*}")
@@ -71,7 +70,6 @@ code=$(curl -s -o "$TMP/check.json" -w '%{http_code}' "$BASE/api/v1/pool/$POOL/c
 [[ $code == 200 ]] || { cat "$TMP/check.json" >&2; die "check answered $code"; }
 log "pdm pid $PDM_PID on $BASE (CPU 0), database $DB, $DURATION s per run"
 
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 CLK_TCK=$(getconf CLK_TCK)
 
 wrk_run() { # label rate

@@ -37,7 +37,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 
 # --- tools (Debian), same approach as scripts/test ------------------------------------
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
 missing=()
 for spec in knot:knotd dnsperf:dnsperf util-linux:taskset curl:curl bind9-dnsutils:dig; do
     command -v "${spec#*:}" >/dev/null 2>&1 || missing+=("${spec%%:*}")
@@ -52,29 +51,7 @@ fi
 # --- pdm release binary ---------------------------------------------------------------
 ensure_pdm_bin
 
-# watchdog: kills PID after MAX_SECONDS even if this script is stuck
-watchdog() {
-    local target=$1 end=$((SECONDS + MAX_SECONDS))
-    (
-        while ((SECONDS < end)); do
-            sleep 1
-            kill -0 "$target" 2>/dev/null || exit 0
-        done
-        kill -KILL "$target" 2>/dev/null
-    ) >/dev/null 2>&1 &
-    PIDS+=($!)
-}
 
-wait_dns() { # port
-    local i
-    for i in $(seq 1 100); do
-        if dig +tries=1 +time=1 +short -p "$1" @127.0.0.1 bench.test SOA 2>/dev/null | grep -q hostmaster; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
-}
 
 # --- Knot ------------------------------------------------------------------------------
 KNOT_PORT=$(free_port)
@@ -145,9 +122,6 @@ log "pdm pid $PDM_PID on 127.0.0.1:$PDM_PORT (CPU 0), $(nproc) CPUs, $DURATION s
 
 # --- runs ------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # utime+stime of the whole process (all threads)
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
-}
 
 declare -A R
 run() { # label pid port rate clients outstanding
@@ -201,7 +175,6 @@ for srv in knot pdm; do
     done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 printf '\nratios pdm/Knot (qps: higher is better for pdm; cpu/1kq: lower is better for pdm)\n'
 for load in "${LOADS[@]}"; do
     printf '  %-10s qps %s   cpu_ms/1kq %s\n' "$load" \

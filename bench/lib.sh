@@ -38,3 +38,34 @@ ensure_pdm_bin() {
     fi
     [[ -x $PDM_BIN ]] || die "pdm binary not found: $PDM_BIN"
 }
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
+
+# watchdog PID: kills PID after MAX_SECONDS (set by the caller) even if the script is stuck.
+watchdog() {
+    local target=$1 end=$((SECONDS + MAX_SECONDS))
+    (
+        while ((SECONDS < end)); do
+            sleep 1
+            kill -0 "$target" 2>/dev/null || exit 0
+        done
+        kill -KILL "$target" 2>/dev/null
+    ) >/dev/null 2>&1 &
+    PIDS+=($!)
+}
+
+# wait_dns PORT: true once 127.0.0.1:PORT answers bench.test SOA.
+wait_dns() {
+    local i
+    for i in $(seq 1 100); do
+        dig +tries=1 +time=1 +short -p "$1" @127.0.0.1 bench.test SOA 2>/dev/null | grep -q hostmaster && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# cpu_ticks PID: utime+stime of the whole process (all threads), in clock ticks.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+
+# ratio A B: A/B with two decimals, n/a when B is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }

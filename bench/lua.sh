@@ -23,7 +23,6 @@ BENCH_NAME=lua
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
 missing=()
 for spec in pdns-server:pdns_server pdns-backend-sqlite3:/usr/lib/x86_64-linux-gnu/pdns/libgsqlite3backend.so \
     sqlite3:sqlite3 dnsperf:dnsperf util-linux:taskset curl:curl bind9-dnsutils:dig; do
@@ -38,25 +37,6 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 ensure_pdm_bin
 
-watchdog() {
-    local target=$1 end=$((SECONDS + MAX_SECONDS))
-    (
-        while ((SECONDS < end)); do
-            sleep 1
-            kill -0 "$target" 2>/dev/null || exit 0
-        done
-        kill -KILL "$target" 2>/dev/null
-    ) >/dev/null 2>&1 &
-    PIDS+=($!)
-}
-wait_dns() { # port
-    local i
-    for i in $(seq 1 100); do
-        dig +tries=1 +time=1 +short -p "$1" @127.0.0.1 bench.test SOA 2>/dev/null | grep -q hostmaster && return 0
-        sleep 0.2
-    done
-    return 1
-}
 
 PDM_PORT=$(free_port)
 PDM_HTTP=$(free_port)
@@ -127,7 +107,6 @@ done
 
 # --- runs ------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 declare -A R
 run() { # label pid port rate clients outstanding queries
     local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 queries=$7 out before after
@@ -166,7 +145,6 @@ run "pdm@static-steady" "$PDM_PID" "$PDM_PORT" "$RATE" 4 200 bench/lua-static-qu
 sleep 1
 run "pdm@static-probe" "$PDM_PID" "$PDM_PORT" "$PROBE" 8 500 bench/lua-static-queries.txt
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 printf '\nratios pdm/PowerDNS on the LUA mix (qps: higher is better for pdm; cpu/1kq: lower is better)\n'
 for load in lua-steady lua-probe; do
     printf '  %-11s qps %s   cpu_ms/1kq %s\n' "$load" \
