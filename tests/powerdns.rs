@@ -387,6 +387,43 @@ fn import_adopts_existing_zones(b: Backend) {
     assert_eq!(pdns.api("GET", "/zones/old.example.test.", None).0, 404);
 }
 
+/// A LUA record template against a PowerDNS with LUA records disabled: `pdm serve` refuses to
+/// start and says which setting to change, instead of failing at the first commit.
+#[test]
+fn lua_template_needs_lua_enabled_in_powerdns() {
+    let Some(pdns) = PdnsServer::start_for_backend_with(&["enable-lua-records=no"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::default_test()
+        .extra(&pdns.backend_toml())
+        .extra("[[pools]]\ndomain = \"lua.test\"\n[[pools.template]]\nname = \"all\"\ntype = \"LUA\"\nvalue = \"A \\\"all({'192.0.2.1'})\\\"\"\n");
+    let path = dir.path().join("pdm.toml");
+    std::fs::write(&path, cfg.to_toml()).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("pdm.db").display());
+    let args: Vec<String> = [
+        "--config",
+        &path.display().to_string(),
+        "--database",
+        &db,
+        "serve",
+        "--http",
+        &format!("127.0.0.1:{}", free_tcp_port()),
+        "--dns",
+        &format!("127.0.0.1:{}", free_udp_tcp_port()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run_cli(&args, dir.path());
+    assert!(!out.success(), "serve must refuse: {out:?}");
+    assert!(
+        out.stderr.contains("enable-lua-records=no") && out.stderr.contains("lua.test"),
+        "the error names the setting and the pool: {}",
+        out.stderr
+    );
+}
+
 backend_tests!(
     import_adopts_existing_zones,
     pool_cycle_on_powerdns,

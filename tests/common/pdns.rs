@@ -256,6 +256,11 @@ impl PdnsServer {
     /// A server for pdm's `[backend] kind = "powerdns"`: only [`READY_ZONE`] loaded, DNSSEC on,
     /// caches off. `None` when PowerDNS is not installed.
     pub fn start_for_backend() -> Option<PdnsServer> {
+        Self::start_for_backend_with(&[])
+    }
+
+    /// [`PdnsServer::start_for_backend`] with extra `pdns.conf` lines (later lines win).
+    pub fn start_for_backend_with(more: &[&str]) -> Option<PdnsServer> {
         let zdir = tempfile::tempdir().expect("tempdir");
         let file = zdir.path().join("ready.zone");
         std::fs::write(
@@ -265,7 +270,12 @@ impl PdnsServer {
             ),
         )
         .unwrap();
-        Self::start(&[(READY_ZONE, file.as_path())], BACKEND_EXTRA)
+        let extra: Vec<&str> = BACKEND_EXTRA
+            .iter()
+            .copied()
+            .chain(more.iter().copied())
+            .collect();
+        Self::start(&[(READY_ZONE, file.as_path())], &extra)
     }
 
     /// The `[backend]` TOML section pointing pdm at this server.

@@ -248,6 +248,18 @@ impl PdnsClient {
             .to_string())
     }
 
+    /// `GET /servers/{s}/config`: the value of one setting, if the server lists it.
+    pub async fn config_setting(&self, name: &str) -> Result<Option<String>, PdnsError> {
+        let url = format!("{}/config", self.base);
+        let (_, t) = self.call("config", Method::GET, &url, None, &[]).await?;
+        let settings: Vec<Value> = Self::decode("config", &t)?;
+        Ok(settings
+            .iter()
+            .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
+            .and_then(|s| s.get("value").and_then(Value::as_str))
+            .map(str::to_string))
+    }
+
     /// All zones.
     pub async fn list_zones(&self) -> Result<Vec<ZoneSummary>, PdnsError> {
         let url = format!("{}/zones?dnssec=false", self.base);

@@ -612,6 +612,44 @@ impl PowerDnsBackend {
     }
 }
 
+impl PowerDnsBackend {
+    /// A template with LUA records needs `enable-lua-records` on the server:
+    /// fail at start with a clear error rather than at the first commit.
+    /// An unreachable server is not an error here (operations retry later).
+    async fn check_lua_support(&self) -> Result<(), PoolError> {
+        let lua_pools: Vec<String> = self
+            .config
+            .pools
+            .iter()
+            .filter(|p| {
+                p.template.iter().any(|t| {
+                    matches!(&t.target, crate::pool::template::TemplateTarget::Literal(d)
+                        if u16::from(d.record_type()) == crate::lua::LUA_TYPE_CODE)
+                })
+            })
+            .map(|p| p.domain.without_dot())
+            .collect();
+        if lua_pools.is_empty() {
+            return Ok(());
+        }
+        match self.client.config_setting("enable-lua-records").await {
+            Ok(Some(v)) if matches!(v.as_str(), "no" | "false" | "0" | "") => {
+                Err(PoolError::Template(format!(
+                    "the record templates of pool(s) {} contain LUA records, but the PowerDNS \
+                     server has enable-lua-records={v}; set enable-lua-records=yes (or shared) \
+                     in pdns.conf",
+                    lua_pools.join(", ")
+                )))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read PowerDNS settings to check LUA support");
+                Ok(())
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl ZoneBackend for PowerDnsBackend {
     fn name(&self) -> &'static str {
@@ -619,6 +657,7 @@ impl ZoneBackend for PowerDnsBackend {
     }
 
     async fn ensure_pool_zones(&self) -> Result<(), PoolError> {
+        self.check_lua_support().await?;
         for pool in &self.config.pools {
             let mut ch = Vec::new();
             match self.ensure_pool_zone(pool, false, &mut ch).await {
