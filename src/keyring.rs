@@ -528,10 +528,7 @@ impl Keyring {
         let mut parent = name.base_name();
         loop {
             if let Some(row) = zones::get_zone(conn, &parent.to_ascii()).await? {
-                let delegates = zones::zone_records(conn, row.id)
-                    .await?
-                    .iter()
-                    .any(|r| r.name == zone && r.rtype == "NS");
+                let delegates = zones::has_rrset(conn, row.id, zone, "NS").await?;
                 return Ok(delegates.then_some(row));
             }
             if parent.is_root() {
@@ -561,12 +558,7 @@ impl Keyring {
         let Some(row) = zones::get_zone(conn, zone).await? else {
             return Ok(0);
         };
-        Ok(zones::zone_records(conn, row.id)
-            .await?
-            .iter()
-            .map(|r| r.ttl)
-            .max()
-            .unwrap_or(0))
+        zones::max_ttl(conn, row.id).await
     }
 
     async fn next_at(

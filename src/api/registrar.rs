@@ -260,6 +260,15 @@ where
     }
 }
 
+/// The domain as logged: trimmed and lower-cased, empty when absent.
+fn shown_domain(domain: &Option<String>) -> String {
+    domain
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// `POST /api/v1/registrar/{registrar}/validate` `{domain, token}`.
 pub async fn validate(
     State(s): State<AppState>,
@@ -271,12 +280,7 @@ pub async fn validate(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let shown = b
-        .domain
-        .clone()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let shown = shown_domain(&b.domain);
     let r = async {
         let (d, creds) = inputs(id, b.domain, b.token)?;
         let name = d.name();
@@ -303,12 +307,7 @@ pub async fn set_ns(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let shown = b
-        .domain
-        .clone()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let shown = shown_domain(&b.domain);
     let r = async {
         let (d, creds) = inputs(id, b.domain, b.token)?;
         let name = d.name();

@@ -208,6 +208,33 @@ pub async fn zone_records(
         .collect()
 }
 
+/// Whether the zone holds records of `rtype` at `owner` (one indexed look-up).
+pub async fn has_rrset(
+    conn: &mut AnyConnection,
+    zone_id: i64,
+    owner: &str,
+    rtype: &str,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM records WHERE zone_id = $1 AND name = $2 AND rtype = $3",
+    )
+    .bind(zone_id)
+    .bind(owner)
+    .bind(rtype)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// The largest TTL of any record in the zone (0 when it has none).
+pub async fn max_ttl(conn: &mut AnyConnection, zone_id: i64) -> Result<u32, StoreError> {
+    let row = sqlx::query("SELECT COALESCE(MAX(ttl), 0) AS m FROM records WHERE zone_id = $1")
+        .bind(zone_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get::<i64, _>("m")?.clamp(0, u32::MAX as i64) as u32)
+}
+
 async fn insert_record(
     conn: &mut AnyConnection,
     zone_id: i64,
