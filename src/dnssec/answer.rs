@@ -142,6 +142,19 @@ fn proofs(
             true
         }
     });
+    // A LUA RRset that synthesized nothing: the chain's record for the name
+    // answered at (the wildcard for a wildcard NODATA) lists its type; this
+    // answer's copy must not.
+    if let (Denial::Nsec3(chain), Some(rtype)) = (&signer.denial, answer.empty_dynamic) {
+        let denied = match end {
+            AnswerKind::NoData { wildcard: None } => Some(final_name.clone()),
+            AnswerKind::NoData { wildcard: Some(ce) } => wildcard_of(ce),
+            _ => None,
+        };
+        if let Some(name) = denied {
+            chain.deny_type(&mut out, &name, rtype);
+        }
+    }
     out
 }
 

@@ -96,6 +96,11 @@ impl Nsec3Chain {
 
     /// The NSEC3 RR for entry `i`.
     fn record(&self, i: usize) -> Record {
+        self.record_with(i, self.entries[i].types.iter().copied())
+    }
+
+    /// The NSEC3 RR for entry `i` with the bitmap `types`.
+    fn record_with(&self, i: usize, types: impl IntoIterator<Item = RecordType>) -> Record {
         let e = &self.entries[i];
         let next = &self.entries[(i + 1) % self.entries.len()];
         Record::from_rdata(
@@ -107,7 +112,7 @@ impl Nsec3Chain {
                 self.iterations,
                 self.salt.clone(),
                 next.hash.to_vec(),
-                e.types.iter().copied(),
+                types,
             ))),
         )
     }
@@ -134,6 +139,39 @@ impl Nsec3Chain {
             // entry, the last one wraps around to cover it.
             Err(0) => Some(self.record(self.entries.len() - 1)),
             Err(i) => Some(self.record(i - 1)),
+        }
+    }
+
+    /// Rewrites the NSEC3 of `name` among `proofs` (if there) so that its
+    /// bitmap omits `rtype`, and RRSIG too when no other type is left.
+    ///
+    /// For a LUA RRset that synthesized nothing for this answer: the chain
+    /// lists the type (the name can have such data), but this NODATA must
+    /// deny it. Only the bitmap changes (owner, next hash and parameters
+    /// stay), so the record still matches or covers what it did; it is
+    /// signed online like any proof, and its signature cached by content.
+    pub fn deny_type(&self, proofs: &mut [Record], name: &Name, rtype: RecordType) {
+        let Some(h) = hash_name(name, &self.salt, self.iterations) else {
+            return;
+        };
+        let Ok(i) = self.entries.binary_search_by(|e| e.hash.cmp(&h)) else {
+            return;
+        };
+        let entry = &self.entries[i];
+        if !entry.types.contains(&rtype) {
+            return;
+        }
+        let mut types: Vec<RecordType> = entry
+            .types
+            .iter()
+            .copied()
+            .filter(|t| *t != rtype)
+            .collect();
+        if types == [RecordType::RRSIG] {
+            types.clear();
+        }
+        for r in proofs.iter_mut().filter(|r| r.name == entry.owner) {
+            *r = self.record_with(i, types.iter().copied());
         }
     }
 
@@ -238,5 +276,40 @@ mod tests {
         };
         assert!(covered);
         assert!(c.covering(&n("ns1.example.")).is_none());
+    }
+
+    #[test]
+    fn deny_type_rewrites_only_that_names_bitmap() {
+        let z = zone(Z);
+        let c = Nsec3Chain::build(&z, 300);
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let nsec3 = |r: &Record| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC3(n3)) => n3.clone(),
+            _ => panic!("{r:?}"),
+        };
+        let apex = c.matching(&n("example.")).unwrap();
+        let ns1 = c.matching(&n("ns1.example.")).unwrap();
+        let mut proofs = vec![apex.clone(), ns1.clone()];
+        c.deny_type(&mut proofs, &n("ns1.example."), RecordType::A);
+        assert_eq!(proofs[0], apex, "other names untouched");
+        let (before, after) = (nsec3(&ns1), nsec3(&proofs[1]));
+        assert_eq!(proofs[1].name, ns1.name);
+        assert_eq!(
+            after.next_hashed_owner_name(),
+            before.next_hashed_owner_name()
+        );
+        // ns1 had only A: nothing is left, RRSIG goes too.
+        assert_eq!(after.type_bit_maps().count(), 0);
+        // With other types left, only the denied one goes.
+        let mut proofs = vec![apex.clone()];
+        c.deny_type(&mut proofs, &n("example."), RecordType::NS);
+        let types: Vec<_> = nsec3(&proofs[0]).type_bit_maps().collect();
+        assert!(!types.contains(&RecordType::NS), "{types:?}");
+        assert!(types.contains(&RecordType::SOA) && types.contains(&RecordType::RRSIG));
+        // A type the name does not have, or a name not in the chain: no change.
+        let mut proofs = vec![apex.clone()];
+        c.deny_type(&mut proofs, &n("example."), RecordType::TXT);
+        c.deny_type(&mut proofs, &n("nope.example."), RecordType::A);
+        assert_eq!(proofs, vec![apex]);
     }
 }

@@ -1,12 +1,14 @@
-//! DNS transport: hickory's `Server` for sockets and wire format, our own
-//! `RequestHandler` for every decision (see DESIGN.md §3).
+//! DNS transport: our own UDP receive loops ([`udp`]), hickory's `Server`
+//! for TCP, and one [`Handler`] making every decision (see DESIGN.md §3).
 //!
 //! The handler reads the zone table once per request (`ArcSwap::load`, no
-//! locks), plans the response with the pure [`respond::plan`] and hands the
-//! sections to hickory's encoder.
+//! locks), plans the response with the pure [`respond::plan`] and encodes
+//! it through [`wire`].
 
 pub mod dynamic;
 pub mod respond;
+mod udp;
+pub mod wire;
 
 use crate::lua::LuaEngine;
 use crate::zone::{SharedZones, ZoneSet};
@@ -14,9 +16,10 @@ use hickory_proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
 use hickory_proto::rr::Name;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::Server;
+use respond::Plan;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -101,13 +104,50 @@ impl Handler {
         self
     }
 
-    /// Plan off the reactor thread (the zone holds LUA records).
-    async fn plan_blocking(
-        &self,
-        lua: &LuaRuntime,
-        request: &Request,
-        zones: std::sync::Arc<ZoneSet>,
-    ) -> Option<respond::Plan> {
+    /// Plan the response on the calling thread when that is cheap: static
+    /// answers, and LUA answers the quick engine finishes within its budget.
+    /// [`Decision::Offload`] means the full-budget engine must run off the
+    /// reactor ([`Handler::plan_offloaded`]).
+    pub fn plan_now(&self, request: &Request, zones: &ZoneSet) -> Decision {
+        // Static answers (also static names of zones with LUA records) are
+        // planned right here; a name that needs a LUA program comes back as
+        // SERVFAIL without an engine and is planned again with one.
+        let env = respond::Env {
+            src: request.src(),
+            lua: None,
+        };
+        let plan = respond::plan_with(request, zones, request.protocol(), &env);
+        let Some(lua) = &self.lua else {
+            return Decision::Ready(plan);
+        };
+        if plan.metadata.response_code != ResponseCode::ServFail || !needs_lua(request, zones) {
+            return Decision::Ready(plan);
+        }
+        let inline = match (&lua.quick, lua.offload) {
+            (Some(quick), true) => Some(quick),
+            (None, true) => None,
+            (_, false) => Some(&lua.engine),
+        };
+        let Some(engine) = inline else {
+            return Decision::Offload;
+        };
+        let env = respond::Env {
+            src: request.src(),
+            lua: Some(engine),
+        };
+        let plan = respond::plan_with(request, zones, request.protocol(), &env);
+        if plan.lua_limited && lua.offload {
+            Decision::Offload
+        } else {
+            Decision::Ready(plan)
+        }
+    }
+
+    /// Plan with the full-budget LUA engine on tokio's blocking pool (never
+    /// on a reactor thread), at most `concurrency` at once. `None` when the
+    /// runtime is shutting down or the request no longer decodes.
+    pub async fn plan_offloaded(&self, request: &Request, zones: Arc<ZoneSet>) -> Option<Plan> {
+        let lua = self.lua.as_ref()?;
         let _permit = lua.permits.clone().acquire_owned().await.ok()?;
         let raw = request.as_slice().to_vec();
         let (src, protocol) = (request.src(), request.protocol());
@@ -124,6 +164,14 @@ impl Handler {
     }
 }
 
+/// How a request is answered: now, or after a LUA evaluation off the reactor.
+pub enum Decision {
+    /// The response is planned.
+    Ready(Plan),
+    /// Plan with [`Handler::plan_offloaded`].
+    Offload,
+}
+
 /// Whether answering `request` may run LUA programs.
 fn needs_lua(request: &Request, zones: &ZoneSet) -> bool {
     request
@@ -134,16 +182,6 @@ fn needs_lua(request: &Request, zones: &ZoneSet) -> bool {
         .is_some_and(|z| z.has_dynamic())
 }
 
-/// A SERVFAIL header for when sending the planned response failed.
-fn servfail_info(request: &Request) -> ResponseInfo {
-    let mut metadata = Metadata::response_from_request(&request.metadata);
-    metadata.response_code = ResponseCode::ServFail;
-    ResponseInfo::from(Header {
-        metadata,
-        counts: HeaderCounts::default(),
-    })
-}
-
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
@@ -152,80 +190,40 @@ impl RequestHandler for Handler {
         mut response_handle: R,
     ) -> ResponseInfo {
         let zones = self.zones.load_full();
-        // Static answers (also static names of zones with LUA records) are
-        // planned right here; a name that needs a LUA program comes back as
-        // SERVFAIL without an engine and is planned again off the reactor.
-        let env = respond::Env {
-            src: request.src(),
-            lua: None,
+        let plan = match self.plan_now(request, &zones) {
+            Decision::Ready(plan) => plan,
+            Decision::Offload => match self.plan_offloaded(request, zones).await {
+                Some(plan) => plan,
+                None => servfail_plan(&request.metadata),
+            },
         };
-        let mut plan = respond::plan_with(request, &zones, request.protocol(), &env);
-        if let Some(lua) = &self.lua {
-            if plan.metadata.response_code == ResponseCode::ServFail && needs_lua(request, &zones) {
-                let quick = match (&lua.quick, lua.offload) {
-                    (Some(q), true) => {
-                        let env = respond::Env {
-                            src: request.src(),
-                            lua: Some(q),
-                        };
-                        let p = respond::plan_with(request, &zones, request.protocol(), &env);
-                        (!p.lua_limited).then_some(p)
-                    }
-                    _ => None,
-                };
-                if let Some(p) = quick {
-                    plan = p;
-                } else if lua.offload {
-                    match self.plan_blocking(lua, request, zones).await {
-                        Some(p) => plan = p,
-                        None => return send_servfail(request, response_handle).await,
-                    }
-                } else {
-                    let env = respond::Env {
-                        src: request.src(),
-                        lua: Some(&lua.engine),
-                    };
-                    plan = respond::plan_with(request, &zones, request.protocol(), &env);
-                }
-            }
-        }
-        let (answers, authority, additional) = plan.sections();
-        let mut builder = MessageResponseBuilder::new(&request.queries, None);
-        if let Some(edns) = plan.edns.as_ref() {
-            builder.edns(edns);
-        }
-        let response = builder.build(
-            plan.metadata,
-            answers.iter(),
-            authority.iter(),
-            std::iter::empty(),
-            additional.iter(),
-        );
+        let response = wire::response(&plan, &request.queries);
         match response_handle.send_response(response).await {
             Ok(info) => info,
             Err(error) => {
                 tracing::debug!(%error, "sending DNS response failed");
-                servfail_info(request)
+                ResponseInfo::from(Header {
+                    metadata: servfail_plan(&request.metadata).metadata,
+                    counts: HeaderCounts::default(),
+                })
             }
         }
     }
 }
 
-/// Send a bare SERVFAIL (the planner itself failed).
-async fn send_servfail<R: ResponseHandler>(request: &Request, mut handle: R) -> ResponseInfo {
-    let mut metadata = Metadata::response_from_request(&request.metadata);
+/// A bare SERVFAIL (the LUA evaluation could not run at all).
+fn servfail_plan(request: &Metadata) -> Plan {
+    let mut metadata = Metadata::response_from_request(request);
     metadata.response_code = ResponseCode::ServFail;
     metadata.recursion_available = false;
-    let response = MessageResponseBuilder::new(&request.queries, None).build(
+    Plan {
         metadata,
-        std::iter::empty(),
-        std::iter::empty(),
-        std::iter::empty(),
-        std::iter::empty(),
-    );
-    match handle.send_response(response).await {
-        Ok(info) => info,
-        Err(_) => servfail_info(request),
+        edns: None,
+        answer: crate::zone::Answer::default(),
+        n_answers: 0,
+        n_authority: 0,
+        n_additional: 0,
+        lua_limited: false,
     }
 }
 
@@ -267,19 +265,22 @@ pub fn serve(udp: UdpSocket, tcp: TcpListener, zones: SharedZones) -> tokio::tas
     serve_handler(udp, tcp, Handler::new(zones))
 }
 
-/// Serve on already-bound sockets with a configured handler.
+/// Serve on already-bound sockets with a configured handler: UDP on our
+/// own receive loops (one per runtime worker), TCP through hickory.
 pub fn serve_handler(
     udp: UdpSocket,
     tcp: TcpListener,
     handler: Handler,
 ) -> tokio::task::JoinHandle<()> {
+    let loops = tokio::runtime::Handle::current().metrics().num_workers();
+    let udp = tokio::spawn(udp::serve(udp, handler.clone(), loops));
     let mut server = Server::new(handler);
-    server.register_socket(udp);
     server.register_listener(tcp, TCP_TIMEOUT, TCP_RESPONSE_BUFFER);
     tokio::spawn(async move {
         if let Err(error) = server.block_until_done().await {
             tracing::error!(%error, "DNS server stopped");
         }
+        let _ = udp.await;
     })
 }
 

@@ -187,6 +187,26 @@ fn push_dynamic<S: Synthesizer>(
     Ok(n)
 }
 
+/// The additional section for NS/MX/SRV records a LUA program synthesized
+/// (`ans.answers[start..]`): the in-zone A/AAAA of their targets, as for
+/// static RRsets, without repeating what a static RRset of the same type
+/// already added.
+fn push_dynamic_additional(ans: &mut Answer, zone: &Zone, rtype: RecordType, start: usize) {
+    if !matches!(
+        rtype,
+        RecordType::NS | RecordType::MX | RecordType::SRV
+    ) {
+        return;
+    }
+    let synthesized = ans.answers.get(start..).unwrap_or(&[]);
+    let extra = zone.additional_for(rtype, synthesized.iter().map(|r| &r.data));
+    for r in extra {
+        if !ans.additional.contains(&r) {
+            ans.additional.push(r);
+        }
+    }
+}
+
 /// The lowest type with data at `node` for an ANY query (RRSIG and LUA
 /// itself excluded; LUA programs count as their type).
 fn any_type(node: &Node) -> Option<RecordType> {
@@ -245,7 +265,12 @@ fn answer_at_node<S: Synthesizer>(
             n += set.records.len();
         }
         if let Some(set) = dyn_set {
-            n += push_dynamic(&mut ans.answers, set, owner, synth)?;
+            let start = ans.answers.len();
+            let k = push_dynamic(&mut ans.answers, set, owner, synth)?;
+            if k > 0 && qtype != RecordType::ANY {
+                push_dynamic_additional(ans, zone, want, start);
+            }
+            n += k;
         }
         if n == 0 {
             // A LUA program that returned no records: NODATA.
@@ -774,6 +799,14 @@ cnempty  IN LUA CNAME ""
 inc      IN LUA LUA "x=1"
 sub      IN NS  ns1
 x.sub    IN LUA A "192.0.2.66"
+mail     IN A   192.0.2.25
+mail     IN AAAA 2001:db8::25
+mx       IN LUA MX "10 mail.example.com.,20 web.example.com.,30 mx.example.net.,40 ns.sub.example.com."
+mxboth   IN MX  10 web
+mxboth   IN LUA MX "20 web.example.com.,30 mail.example.com."
+_s._tcp  IN LUA SRV "0 0 443 web.example.com."
+@        IN LUA NS "ns.sub.example.com."
+ns.sub   IN A   192.0.2.67
 "#;
 
     fn lua_zone(lua_records: bool) -> Zone {
@@ -904,6 +937,63 @@ x.sub    IN LUA A "192.0.2.66"
         assert!(node.served_types().is_empty());
         assert_eq!(z.lua_includes(&n("INC.example.com.")).len(), 1);
         // Programs to prime: every LUA record but includes and occluded ones.
-        assert_eq!(z.lua_programs().count(), 8);
+        assert_eq!(z.lua_programs().count(), 12);
+    }
+
+    #[test]
+    fn lua_mx_srv_ns_get_additional_records() {
+        let z = lua_zone(true);
+        let owners = |rs: &[Record]| -> Vec<(String, RecordType)> {
+            rs.iter()
+                .map(|r| (r.name.to_string(), r.record_type()))
+                .collect()
+        };
+        // In-zone targets with A/AAAA; out-of-zone and occluded MX targets get nothing.
+        let (a, _) = ql(&z, "mx.example.com.", RecordType::MX);
+        let a = a.unwrap();
+        assert_eq!(a.answers.len(), 4);
+        assert_eq!(
+            owners(&a.additional),
+            vec![
+                ("mail.example.com.".into(), RecordType::A),
+                ("mail.example.com.".into(), RecordType::AAAA),
+                ("web.example.com.".into(), RecordType::A),
+            ]
+        );
+        // Static and synthesized MX at one name: each target once.
+        let (a, _) = ql(&z, "mxboth.example.com.", RecordType::MX);
+        let a = a.unwrap();
+        assert_eq!(a.answers.len(), 3);
+        assert_eq!(
+            owners(&a.additional),
+            vec![
+                ("web.example.com.".into(), RecordType::A),
+                ("mail.example.com.".into(), RecordType::A),
+                ("mail.example.com.".into(), RecordType::AAAA),
+            ]
+        );
+        let (a, _) = ql(&z, "_s._tcp.example.com.", RecordType::SRV);
+        assert_eq!(
+            owners(&a.unwrap().additional),
+            vec![("web.example.com.".into(), RecordType::A)]
+        );
+        // NS targets may be glue below a cut.
+        let (a, _) = ql(&z, "example.com.", RecordType::NS);
+        let a = a.unwrap();
+        assert_eq!(a.answers.len(), 2);
+        assert_eq!(
+            owners(&a.additional),
+            vec![
+                ("ns1.example.com.".into(), RecordType::A),
+                ("ns.sub.example.com.".into(), RecordType::A),
+            ]
+        );
+        // Other types and ANY (RFC 8482 minimal) get no additional section.
+        let (a, _) = ql(&z, "two.example.com.", RecordType::A);
+        assert!(a.unwrap().additional.is_empty());
+        let (a, _) = ql(&z, "mx.example.com.", RecordType::ANY);
+        let a = a.unwrap();
+        assert_eq!(a.answers.len(), 4);
+        assert!(a.additional.is_empty());
     }
 }

@@ -346,38 +346,12 @@ impl Zone {
     }
 
     /// Precompute the additional section for NS/MX/SRV RRsets: A/AAAA of
-    /// targets inside this zone. NS targets may be glue (occluded); MX/SRV
-    /// targets must be authoritative data.
+    /// targets inside this zone (see [`Zone::additional_for`]).
     fn attach_additionals(&mut self) {
         let mut plan: Vec<(Name, RecordType, Vec<Record>)> = Vec::new();
         for (name, node) in &self.nodes {
             for set in &node.rrsets {
-                let glue_ok = set.rtype == RecordType::NS;
-                let mut extra: Vec<Record> = Vec::new();
-                let mut seen: Vec<&Name> = Vec::new();
-                for r in &set.records {
-                    let target = match &r.data {
-                        RData::NS(ns) => &ns.0,
-                        RData::MX(mx) => &mx.exchange,
-                        RData::SRV(srv) => &srv.target,
-                        _ => continue,
-                    };
-                    if seen.contains(&target) || !self.origin.zone_of(target) {
-                        continue;
-                    }
-                    seen.push(target);
-                    let Some(tnode) = self.nodes.get(target) else {
-                        continue;
-                    };
-                    if tnode.occluded && !glue_ok {
-                        continue;
-                    }
-                    for t in [RecordType::A, RecordType::AAAA] {
-                        if let Some(s) = tnode.rrset(t) {
-                            extra.extend(s.records.iter().cloned());
-                        }
-                    }
-                }
+                let extra = self.additional_for(set.rtype, set.records.iter().map(|r| &r.data));
                 if !extra.is_empty() {
                     plan.push((name.clone(), set.rtype, extra));
                 }
@@ -390,6 +364,46 @@ impl Zone {
                 }
             }
         }
+    }
+
+    /// The additional-section records for an RRset of `rtype` with these
+    /// rdata: the static A/AAAA of each NS, MX or SRV target inside this
+    /// zone, once per target. NS targets may be glue (occluded); MX/SRV
+    /// targets must be authoritative data. Other types get none. Used for
+    /// static RRsets when the zone is built and for records LUA programs
+    /// synthesize at query time (PowerDNS adds the same for both).
+    pub fn additional_for<'r>(
+        &self,
+        rtype: RecordType,
+        rdata: impl IntoIterator<Item = &'r RData>,
+    ) -> Vec<Record> {
+        let glue_ok = rtype == RecordType::NS;
+        let mut extra: Vec<Record> = Vec::new();
+        let mut seen: Vec<&Name> = Vec::new();
+        for data in rdata {
+            let target = match data {
+                RData::NS(ns) if rtype == RecordType::NS => &ns.0,
+                RData::MX(mx) if rtype == RecordType::MX => &mx.exchange,
+                RData::SRV(srv) if rtype == RecordType::SRV => &srv.target,
+                _ => continue,
+            };
+            if seen.contains(&target) || !self.origin.zone_of(target) {
+                continue;
+            }
+            seen.push(target);
+            let Some(tnode) = self.nodes.get(target) else {
+                continue;
+            };
+            if tnode.occluded && !glue_ok {
+                continue;
+            }
+            for t in [RecordType::A, RecordType::AAAA] {
+                if let Some(s) = tnode.rrset(t) {
+                    extra.extend(s.records.iter().cloned());
+                }
+            }
+        }
+        extra
     }
 
     /// Attaches the signer that serves this zone signed (built from this zone).

@@ -1,0 +1,170 @@
+//! The UDP fast path: a few long-lived receive loops per socket instead of
+//! hickory's task per datagram.
+//!
+//! hickory's UDP server spawns a task for every datagram and sends the reply
+//! through a channel to the socket's own task; at authoritative rates that
+//! bookkeeping cost more than answering. Here each loop drains the socket
+//! whenever it is readable, plans and encodes into a buffer it reuses, and
+//! sends right away. Only answers that need a full LUA evaluation leave the
+//! loop (on a task of their own, so a slow program never stalls the socket).
+
+use super::respond::Plan;
+use super::{wire, Decision, Handler};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::Request;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+/// Largest datagram we read; larger ones arrive cut and get FORMERR.
+const RECV_BUFFER: usize = 65_535;
+/// Datagrams answered before a loop yields to other tasks on its thread
+/// (the API and TCP share the runtime; a flood must not starve them).
+const BURST: usize = 64;
+
+/// Run `loops` receive loops on `socket` until the socket fails for good.
+pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
+    let socket = Arc::new(socket);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..loops.max(1) {
+        set.spawn(receive_loop(socket.clone(), handler.clone()));
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// One receive loop: drain the socket, answer each datagram, yield.
+async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler) {
+    let mut buf = vec![0u8; RECV_BUFFER];
+    let mut out = Vec::with_capacity(usize::from(super::respond::MAX_UDP_PAYLOAD));
+    loop {
+        if let Err(error) = socket.readable().await {
+            tracing::error!(%error, "UDP socket failed; DNS over UDP stopped");
+            return;
+        }
+        for _ in 0..BURST {
+            let (n, src) = match socket.try_recv_from(&mut buf) {
+                Ok(received) => received,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    transient(&e).await;
+                    continue;
+                }
+            };
+            if !can_reply_to(src) {
+                continue;
+            }
+            let Some(datagram) = buf.get(..n) else {
+                continue;
+            };
+            match answer(&handler, datagram, src, &mut out) {
+                Reply::Send => send(&socket, &out, src).await,
+                Reply::Nothing => {}
+                Reply::Offload(request) => {
+                    let (socket, handler) = (socket.clone(), handler.clone());
+                    tokio::spawn(async move { offloaded(&socket, &handler, request).await });
+                }
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What to do after looking at one datagram.
+enum Reply {
+    /// `out` holds the response.
+    Send,
+    /// Drop it silently (runt, response, or nothing to say).
+    Nothing,
+    /// Plan it off the loop.
+    Offload(Request),
+}
+
+/// Decode and, when possible, answer `datagram` into `out`.
+fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> Reply {
+    let request = match Request::from_bytes(datagram.to_vec(), src, Protocol::Udp) {
+        Ok(request) => request,
+        Err(_) => {
+            return match wire::undecodable(datagram, out) {
+                Some(_) => Reply::Send,
+                None => Reply::Nothing,
+            }
+        }
+    };
+    if request.metadata.message_type != hickory_proto::op::MessageType::Query {
+        return Reply::Nothing;
+    }
+    let zones = handler.zones.load();
+    match handler.plan_now(&request, &zones) {
+        Decision::Ready(plan) => {
+            wire::encode(&plan, &request.queries, Protocol::Udp, out);
+            Reply::Send
+        }
+        Decision::Offload => Reply::Offload(request),
+    }
+}
+
+/// Plan a LUA answer on the blocking pool, then send it.
+async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Request) {
+    let zones = handler.zones.load_full();
+    let plan: Plan = match handler.plan_offloaded(&request, zones).await {
+        Some(plan) => plan,
+        None => super::servfail_plan(&request.metadata),
+    };
+    let mut out = Vec::with_capacity(512);
+    wire::encode(&plan, &request.queries, Protocol::Udp, &mut out);
+    send(socket, &out, request.src()).await;
+}
+
+/// Send without a syscall round trip through the reactor when the socket
+/// buffer has room (the common case); wait for room otherwise.
+async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
+    let sent = match socket.try_send_to(bytes, to) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => socket.send_to(bytes, to).await,
+        other => other,
+    };
+    if let Err(error) = sent {
+        tracing::debug!(%error, %to, "sending a UDP response failed");
+    }
+}
+
+/// Errors a receive loop survives: ICMP-reported failures of earlier sends
+/// and interrupted calls go on at once; anything else is logged and backed
+/// off briefly so a persistent error cannot spin a core.
+async fn transient(error: &std::io::Error) {
+    match error.kind() {
+        ErrorKind::Interrupted | ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset => {}
+        _ => {
+            tracing::warn!(%error, "receiving on the UDP socket failed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Whether a reply to `src` can reach anyone: port 0 and unspecified or
+/// broadcast sources are forged or broken, and answering them only helps
+/// reflection.
+fn can_reply_to(src: SocketAddr) -> bool {
+    if src.port() == 0 || src.ip().is_unspecified() {
+        return false;
+    }
+    match src.ip() {
+        std::net::IpAddr::V4(v4) => !v4.is_broadcast(),
+        std::net::IpAddr::V6(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_sources_get_no_reply() {
+        for bad in ["0.0.0.0:53000", "127.0.0.1:0", "255.255.255.255:53000", "[::]:53000"] {
+            assert!(!can_reply_to(bad.parse().unwrap()), "{bad}");
+        }
+        assert!(can_reply_to("192.0.2.1:53000".parse().unwrap()));
+        assert!(can_reply_to("[2001:db8::1]:53000".parse().unwrap()));
+    }
+}
