@@ -7,6 +7,9 @@
 //!   delegations (DS absent / present), each through delv and unbound-host.
 //! - The chain of trust from the pool anchor alone into a child committed through the API, and
 //!   the signed NXDOMAIN after its release (both backends).
+//! - LUA records (`tests/data/lua-dnssec.test.zone`, both denials): synthesized answers validate,
+//!   an empty result is a validated NODATA whose denial record omits the covered type, errors
+//!   stay SERVFAIL, synthesized MX/SRV carry their targets' addresses as additional records.
 //! - Ed25519 and split KSK/ZSK keys; `zone export --signed` through the three verifiers; the DO
 //!   bit gating DNSSEC records; a wrong `PDM_SECRET_KEY` refusing to start without touching keys.
 //!
@@ -1001,6 +1004,133 @@ fn do_bit_gates_dnssec_records() {
             out.stdout
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. LUA records in a signed zone: synthesized answers, empty results, errors
+// ---------------------------------------------------------------------------------------------
+
+const LUA_ZONE: &str = "luasec.test";
+const LUA_ZONE_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/lua-dnssec.test.zone"
+);
+
+/// Every LUA answer shape of tests/data/lua-dnssec.test.zone.
+#[rustfmt::skip]
+const LUA_CASES: &[(&str, &str, &str, Want)] = &[
+    ("LUA positive: all()",            "all",      "A",     Secure(&["192.0.2.1", "192.0.2.2"])),
+    ("LUA positive: wildcard",         "foo.w",    "A",     Secure(&["192.0.2.30"])),
+    ("LUA positive: MX",               "mx",       "MX",    Secure(&["mail.luasec.test"])),
+    ("LUA positive: SRV",              "srv",      "SRV",   Secure(&["web.luasec.test"])),
+    ("LUA NODATA: other type",         "all",      "TXT",   Denied),
+    ("LUA empty table",                "empty",    "A",     Denied),
+    ("LUA empty sample",               "emptysmp", "A",     Denied),
+    ("LUA empty: wildcard",            "foo.ew",   "A",     Denied),
+    ("LUA empty CNAME",                "cne",      "A",     Denied),
+    ("CNAME to an empty LUA result",   "tolua",    "A",     SecureChase),
+    ("static type next to empty LUA",  "empty",    "TXT",   Secure(&["static next to"])),
+];
+
+/// The types in the bitmap of an NSEC3 or NSEC record as dig prints it.
+fn bitmap(line: &validators::DigLine) -> Vec<String> {
+    let skip = if line.rtype == "NSEC3" { 5 } else { 1 };
+    line.rdata
+        .split_whitespace()
+        .skip(skip)
+        .map(|t| t.to_uppercase())
+        .collect()
+}
+
+fn lua_records_in_signed_zone(denial: &str) {
+    if !have_tools(VALIDATORS) {
+        return;
+    }
+    let srv = start_or_skip!(Backend::Sqlite, Config::default_test());
+    import_signed(&srv, LUA_ZONE, Path::new(LUA_ZONE_FILE), denial);
+    let anchors = ds_lines(&srv, LUA_ZONE);
+    let cases: Vec<Case> = LUA_CASES
+        .iter()
+        .map(|&(what, label, qtype, want)| case(what, at(label, LUA_ZONE), qtype, want))
+        .collect();
+    for v in [Validator::Delv, Validator::UnboundHost] {
+        check_cases(&srv, v, &anchors, &[LUA_ZONE], &cases);
+    }
+
+    // The empty result's denial record: the name's other types, not the LUA record's.
+    let r = dig_dnssec(srv.dns_addr, &at("empty", LUA_ZONE), "A", &["+dnssec"]);
+    assert_eq!(r.rcode, "NOERROR", "{}", r.raw);
+    assert!(r.types_in("ANSWER").is_empty(), "{}", r.raw);
+    let proofs: Vec<_> = r
+        .records
+        .iter()
+        .filter(|x| x.section == "AUTHORITY" && (x.rtype == "NSEC3" || x.rtype == "NSEC"))
+        .collect();
+    assert_eq!(
+        proofs.len(),
+        1,
+        "one denial record:
+{}",
+        r.raw
+    );
+    let b = bitmap(proofs[0]);
+    assert!(
+        b.contains(&"TXT".to_string()) && !b.contains(&"A".to_string()),
+        "{denial}: bitmap of the empty LUA A must list TXT and not A: {b:?}\n{}",
+        r.raw
+    );
+    // The type is still listed where nothing denies it (NODATA for another type).
+    let r = dig_dnssec(srv.dns_addr, &at("all", LUA_ZONE), "TXT", &["+dnssec"]);
+    let listed = r
+        .records
+        .iter()
+        .filter(|x| x.rtype == "NSEC3" || x.rtype == "NSEC")
+        .any(|x| bitmap(x).contains(&"A".to_string()));
+    assert!(
+        listed,
+        "{denial}: NODATA at a LUA A name lists A:\n{}",
+        r.raw
+    );
+
+    // A failing program is still SERVFAIL, signed zone or not.
+    for flags in [&["+dnssec"][..], &[][..]] {
+        let r = dig_dnssec(srv.dns_addr, &at("err", LUA_ZONE), "A", flags);
+        assert_eq!(r.rcode, "SERVFAIL", "{}", r.raw);
+    }
+
+    // Synthesized MX/SRV get the in-zone A/AAAA of their targets in the additional section
+    // (signed with DO=1).
+    let addl = |r: &DigOut| -> Vec<(String, String)> {
+        r.records
+            .iter()
+            .filter(|x| x.section == "ADDITIONAL")
+            .map(|x| (x.owner.clone(), x.rtype.clone()))
+            .collect()
+    };
+    let r = dig_dnssec(srv.dns_addr, &at("mx", LUA_ZONE), "MX", &[]);
+    let want: Vec<(String, String)> = [("mail", "A"), ("mail", "AAAA"), ("web", "A")]
+        .iter()
+        .map(|(o, t)| (format!("{}.", at(o, LUA_ZONE)), t.to_string()))
+        .collect();
+    assert_eq!(addl(&r), want, "{}", r.raw);
+    let r = dig_dnssec(srv.dns_addr, &at("srv", LUA_ZONE), "SRV", &["+dnssec"]);
+    let web = format!("{}.", at("web", LUA_ZONE));
+    assert_eq!(
+        addl(&r),
+        vec![(web.clone(), "A".to_string()), (web, "RRSIG".to_string())],
+        "{}",
+        r.raw
+    );
+}
+
+#[test]
+fn lua_records_validate_with_nsec3() {
+    lua_records_in_signed_zone("nsec3");
+}
+
+#[test]
+fn lua_records_validate_with_compact_denial() {
+    lua_records_in_signed_zone("compact");
 }
 
 fn validators_have(tool: &str) -> bool {

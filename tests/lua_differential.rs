@@ -7,7 +7,7 @@
 //!   runs on 127.0.0.1) is loaded into pdns_server (gsqlite3, `pdnsutil load-zone`) and into
 //!   pdm (`pdm zone import`). After the health checks converge, every query of [`EXACT`] is
 //!   sent to both, with and without EDNS Client Subnet, and rcode + answer rdata sets (and the
-//!   ECS scope) are compared; random selectors ([`RANDOM`]) are compared by membership, and
+//!   ECS scope; for NS/MX/SRV questions the additional section too) are compared; random selectors ([`RANDOM`]) are compared by membership, and
 //!   their distribution is checked over many queries. No looping record is ever sent to pdns
 //!   (4.7 has no working execution limit).
 //! * `lua_ifurlup_failover`: two HTTP targets, one stopped and restarted mid-test; pdm follows
@@ -118,6 +118,9 @@ struct Outcome {
     rcode: String,
     /// `TYPE rdata` of the answer section, owner dropped, sorted.
     answers: Vec<String>,
+    /// `owner TYPE rdata` of the additional section, sorted; only for NS/MX/SRV
+    /// questions (the target addresses both servers add).
+    additional: Vec<String>,
     /// ECS (source, scope) of the response OPT.
     ecs: Option<(u8, u8)>,
 }
@@ -125,6 +128,9 @@ struct Outcome {
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {:?}", self.rcode, self.answers)?;
+        if !self.additional.is_empty() {
+            write!(f, " additional={:?}", self.additional)?;
+        }
         if let Some((s, sc)) = self.ecs {
             write!(f, " ecs={s}/{sc}")?;
         }
@@ -207,6 +213,23 @@ fn ask(
                     .map(|r| format!("{} {}", r.record_type(), rdata_text(&r.data)))
                     .collect();
                 answers.sort();
+                let mut additional: Vec<String> =
+                    if matches!(qtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
+                        resp.additionals
+                            .iter()
+                            .map(|r| {
+                                format!(
+                                    "{} {} {}",
+                                    r.name.to_ascii().to_ascii_lowercase(),
+                                    r.record_type(),
+                                    rdata_text(&r.data)
+                                )
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                additional.sort();
                 let ecs = resp
                     .edns
                     .as_ref()
@@ -219,6 +242,7 @@ fn ask(
                 return Ok(Outcome {
                     rcode: rcode_text(resp.metadata.response_code),
                     answers,
+                    additional,
                     ecs,
                 });
             }
@@ -269,6 +293,8 @@ const EXACT: &[(&str, &str)] = &[
     ("txtlist", "TXT"),
     ("mx", "MX"),
     ("srv", "SRV"),
+    ("mxlua", "MX"),
+    ("mxstatic", "MX"),
     ("ptr", "PTR"),
     ("chunks", "TXT"),
     ("two", "A"),

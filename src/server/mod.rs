@@ -165,6 +165,8 @@ impl Handler {
 }
 
 /// How a request is answered: now, or after a LUA evaluation off the reactor.
+// Moved once per query; boxing the plan would cost an allocation per query.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     /// The response is planned.
     Ready(Plan),

@@ -78,7 +78,7 @@ enum Reply {
     /// Drop it silently (runt, response, or nothing to say).
     Nothing,
     /// Plan it off the loop.
-    Offload(Request),
+    Offload(Box<Request>),
 }
 
 /// Decode and, when possible, answer `datagram` into `out`.
@@ -101,12 +101,12 @@ fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>
             wire::encode(&plan, &request.queries, Protocol::Udp, out);
             Reply::Send
         }
-        Decision::Offload => Reply::Offload(request),
+        Decision::Offload => Reply::Offload(Box::new(request)),
     }
 }
 
 /// Plan a LUA answer on the blocking pool, then send it.
-async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Request) {
+async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>) {
     let zones = handler.zones.load_full();
     let plan: Plan = match handler.plan_offloaded(&request, zones).await {
         Some(plan) => plan,
@@ -161,7 +161,12 @@ mod tests {
 
     #[test]
     fn unreachable_sources_get_no_reply() {
-        for bad in ["0.0.0.0:53000", "127.0.0.1:0", "255.255.255.255:53000", "[::]:53000"] {
+        for bad in [
+            "0.0.0.0:53000",
+            "127.0.0.1:0",
+            "255.255.255.255:53000",
+            "[::]:53000",
+        ] {
             assert!(!can_reply_to(bad.parse().unwrap()), "{bad}");
         }
         assert!(can_reply_to("192.0.2.1:53000".parse().unwrap()));

@@ -5,10 +5,10 @@
 
 use super::respond::Plan;
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
+use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::ResponseInfo;
-use hickory_proto::rr::Record;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 
 /// Encode `plan`, the response to a request whose question section is
@@ -16,7 +16,12 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Quer
 /// hickory applies (the response EDNS payload, or 512 without EDNS, over
 /// UDP); the planner already fitted the sections under it, so hitting it
 /// means a planner bug and gets a bare SERVFAIL rather than a cut message.
-pub fn encode(plan: &Plan, queries: &Queries, protocol: Protocol, out: &mut Vec<u8>) -> ResponseInfo {
+pub fn encode(
+    plan: &Plan,
+    queries: &Queries,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) -> ResponseInfo {
     out.clear();
     let response = response(plan, queries);
     let mut encoder = BinEncoder::new(out);

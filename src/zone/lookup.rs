@@ -88,7 +88,9 @@ impl Zone {
         if !self.origin().zone_of(qname) {
             return None;
         }
-        if let Some((_, node)) = self.node_entry(qname) {
+        // One key encoding; the ancestors' keys are its prefixes.
+        let key = super::key::of(qname);
+        if let Some((_, node)) = self.node_by_key(&key) {
             if node.occluded || (node.cut && qtype != RecordType::DS) {
                 return Some(self.referral_for(qname));
             }
@@ -96,17 +98,25 @@ impl Zone {
         }
         // Closest encloser: the deepest existing ancestor. ENTs are nodes, so
         // the first hit walking up is it; the apex always exists.
-        let mut anc = qname.base_name();
-        let (ce, ce_node) = loop {
-            if let Some(e) = self.node_entry(&anc) {
-                break e;
+        let mut ends = [0usize; 128];
+        let mut n = 0;
+        for end in super::key::prefixes(&key)
+            .skip(self.origin_labels())
+            .filter(|&end| end < key.len())
+        {
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = end;
+                n += 1;
             }
-            if super::tree::label_count(&anc) <= self.origin_labels() {
-                // Unreachable for a well-formed zone (apex exists).
-                let (k, n) = self.node_entry(self.origin())?;
-                break (k, n);
-            }
-            anc = anc.base_name();
+        }
+        let (ce, ce_node) = match ends[..n]
+            .iter()
+            .rev()
+            .find_map(|&end| key.get(..end).and_then(|k| self.node_by_key(k)))
+        {
+            Some(found) => found,
+            // Unreachable for a well-formed zone (apex exists).
+            None => self.node_entry(self.origin())?,
         };
         if self.has_cuts() && (ce_node.cut || ce_node.occluded) {
             return Some(self.referral_for(ce));
@@ -192,10 +202,7 @@ fn push_dynamic<S: Synthesizer>(
 /// static RRsets, without repeating what a static RRset of the same type
 /// already added.
 fn push_dynamic_additional(ans: &mut Answer, zone: &Zone, rtype: RecordType, start: usize) {
-    if !matches!(
-        rtype,
-        RecordType::NS | RecordType::MX | RecordType::SRV
-    ) {
+    if !matches!(rtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
         return;
     }
     let synthesized = ans.answers.get(start..).unwrap_or(&[]);

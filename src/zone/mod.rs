@@ -4,6 +4,7 @@
 //! question against it; `ZoneSet` finds the zone for a query name.
 
 pub mod file;
+pub mod key;
 pub mod lookup;
 pub mod set;
 mod tree;

@@ -1,6 +1,6 @@
 //! The table of zones the server answers for, swapped atomically.
 
-use super::Zone;
+use super::{key, Zone};
 use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 use std::collections::HashMap;
@@ -9,10 +9,12 @@ use std::sync::Arc;
 /// The zone table shared between the snapshot refresher and the server.
 pub type SharedZones = Arc<ArcSwap<ZoneSet>>;
 
-/// All zones, keyed by lower-case origin. Cloning is cheap per zone (`Arc`).
+/// All zones, keyed by the canonical key of their origin (see [`key`]):
+/// finding the zone of a query name is one key encoding and a hash probe
+/// per label. Cloning is cheap per zone (`Arc`).
 #[derive(Debug, Default, Clone)]
 pub struct ZoneSet {
-    zones: HashMap<Name, Arc<Zone>>,
+    zones: HashMap<Box<[u8]>, Arc<Zone>>,
 }
 
 impl ZoneSet {
@@ -23,32 +25,36 @@ impl ZoneSet {
 
     /// Add or replace the zone at its origin.
     pub fn insert(&mut self, zone: Arc<Zone>) {
-        self.zones.insert(zone.origin().to_lowercase(), zone);
+        self.zones
+            .insert(key::of(zone.origin()).into_boxed_slice(), zone);
     }
 
     /// Remove the zone with this origin.
     pub fn remove(&mut self, origin: &Name) -> Option<Arc<Zone>> {
-        self.zones.remove(&origin.to_lowercase())
+        self.zones.remove(key::of(origin).as_slice())
     }
 
     /// The zone with exactly this origin.
     pub fn get(&self, origin: &Name) -> Option<&Arc<Zone>> {
-        self.zones.get(&origin.to_lowercase())
+        self.zones.get(key::of(origin).as_slice())
     }
 
     /// The closest enclosing zone of `qname` (longest suffix match).
     pub fn find(&self, qname: &Name) -> Option<&Arc<Zone>> {
-        let mut name = qname.to_lowercase();
-        name.set_fqdn(true);
-        loop {
-            if let Some(z) = self.zones.get(&name) {
-                return Some(z);
+        let key = key::of(qname);
+        // Longest suffix first: the deepest ancestor we serve wins.
+        let mut ends = [0usize; 128];
+        let mut n = 0;
+        for end in key::prefixes(&key) {
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = end;
+                n += 1;
             }
-            if name.is_root() {
-                return None;
-            }
-            name = name.base_name();
         }
+        ends[..n]
+            .iter()
+            .rev()
+            .find_map(|&end| key.get(..end).and_then(|k| self.zones.get(k)))
     }
 
     /// Number of zones.

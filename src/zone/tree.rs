@@ -6,6 +6,7 @@
 //! negative-caching SOA is ready, and additional-section records for NS, MX
 //! and SRV RRsets are attached to those RRsets.
 
+use super::key::{self, Keyed};
 use crate::lua::{LuaRecord, LUA_TYPE_CODE};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
@@ -134,7 +135,8 @@ impl Node {
 pub struct Zone {
     origin: Name,
     origin_labels: usize,
-    nodes: BTreeMap<Name, Node>,
+    /// Keyed canonically (see [`super::key`]): lookups compare bytes.
+    nodes: BTreeMap<Keyed, Node>,
     soa: Record,
     negative_soa: Record,
     serial: u32,
@@ -328,6 +330,10 @@ impl Zone {
             }
         }
 
+        let nodes = nodes
+            .into_iter()
+            .map(|(name, node)| (Keyed::new(name), node))
+            .collect();
         let mut zone = Zone {
             origin,
             origin_labels,
@@ -349,7 +355,7 @@ impl Zone {
     /// targets inside this zone (see [`Zone::additional_for`]).
     fn attach_additionals(&mut self) {
         let mut plan: Vec<(Name, RecordType, Vec<Record>)> = Vec::new();
-        for (name, node) in &self.nodes {
+        for (name, node) in self.nodes() {
             for set in &node.rrsets {
                 let extra = self.additional_for(set.rtype, set.records.iter().map(|r| &r.data));
                 if !extra.is_empty() {
@@ -358,7 +364,7 @@ impl Zone {
             }
         }
         for (name, rtype, extra) in plan {
-            if let Some(node) = self.nodes.get_mut(&name) {
+            if let Some(node) = self.nodes.get_mut(key::of(&name).as_slice()) {
                 if let Some(set) = node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
                     set.additional = extra;
                 }
@@ -391,7 +397,7 @@ impl Zone {
                 continue;
             }
             seen.push(target);
-            let Some(tnode) = self.nodes.get(target) else {
+            let Some(tnode) = self.node(target) else {
                 continue;
             };
             if tnode.occluded && !glue_ok {
@@ -456,17 +462,22 @@ impl Zone {
 
     /// The node at exactly this name (case-insensitive), if it exists.
     pub fn node(&self, name: &Name) -> Option<&Node> {
-        self.nodes.get(name)
+        self.nodes.get(key::of(name).as_slice())
     }
 
     /// The node and its stored (lower-case) name.
     pub(crate) fn node_entry(&self, name: &Name) -> Option<(&Name, &Node)> {
-        self.nodes.get_key_value(name)
+        self.node_by_key(&key::of(name))
+    }
+
+    /// The node whose canonical key is `key` (see [`super::key`]).
+    pub(crate) fn node_by_key(&self, key: &[u8]) -> Option<(&Name, &Node)> {
+        self.nodes.get_key_value(key).map(|(k, n)| (k.name(), n))
     }
 
     /// Iterate all names and nodes in canonical order (for signers/exporters).
     pub fn nodes(&self) -> impl Iterator<Item = (&Name, &Node)> {
-        self.nodes.iter()
+        self.nodes.iter().map(|(k, n)| (k.name(), n))
     }
 
     /// Number of labels of the origin (counting every label).
@@ -493,7 +504,7 @@ impl Zone {
     /// Every LUA program that answers queries, with its owner (for priming
     /// health checks at load). `include` snippets (type `LUA`) are left out.
     pub fn lua_programs(&self) -> impl Iterator<Item = (&Name, &Arc<LuaRecord>)> {
-        self.nodes.iter().flat_map(|(name, node)| {
+        self.nodes().flat_map(|(name, node)| {
             node.dynamic
                 .iter()
                 .filter(|d| d.rtype != LUA)
@@ -503,10 +514,7 @@ impl Zone {
 
     /// The `include` snippets (LUA records of type `LUA`) at `name`.
     pub fn lua_includes(&self, name: &Name) -> Vec<LuaRecord> {
-        let mut key = name.to_lowercase();
-        key.set_fqdn(true);
-        self.nodes
-            .get(&key)
+        self.node(name)
             .and_then(|n| n.dynamic(LUA))
             .map(|d| d.programs.iter().map(|p| (**p).clone()).collect())
             .unwrap_or_default()
@@ -515,16 +523,12 @@ impl Zone {
     /// The topmost delegation point on the path from the apex to `name`
     /// (inclusive). Callers know one exists from the node flags.
     pub(crate) fn topmost_cut(&self, name: &Name) -> Option<(&Name, &Node)> {
-        let total = label_count(name);
-        for k in (self.origin_labels + 1)..=total {
-            let anc = name.trim_to(k);
-            if let Some((key, node)) = self.nodes.get_key_value(&anc) {
-                if node.cut {
-                    return Some((key, node));
-                }
-            }
-        }
-        None
+        let key = key::of(name);
+        let found = key::prefixes(&key)
+            .skip(self.origin_labels + 1)
+            .filter_map(|end| key.get(..end).and_then(|k| self.node_by_key(k)))
+            .find(|(_, node)| node.cut);
+        found
     }
 }
 
