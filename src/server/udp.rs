@@ -24,8 +24,22 @@ const RECV_BUFFER: usize = 65_535;
 /// (the API and TCP share the runtime; a flood must not starve them).
 const BURST: usize = 64;
 
+/// Socket buffer we ask for (the kernel caps it at `net.core.rmem_max`):
+/// the default ~200 KiB holds only ~2,000 queries, which a scheduling hiccup
+/// of a few milliseconds at 100k qps overflows.
+const SOCKET_BUFFER: usize = 4 << 20;
+
 /// Run `loops` receive loops on `socket` until the socket fails for good.
 pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
+    let sock = socket2::SockRef::from(&socket);
+    for (what, set) in [
+        ("receive", sock.set_recv_buffer_size(SOCKET_BUFFER)),
+        ("send", sock.set_send_buffer_size(SOCKET_BUFFER)),
+    ] {
+        if let Err(error) = set {
+            tracing::debug!(%error, "cannot enlarge the UDP {what} buffer");
+        }
+    }
     let socket = Arc::new(socket);
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..loops.max(1) {
