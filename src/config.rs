@@ -54,6 +54,9 @@ pub struct PoolConfig {
     /// How the pool zone and its children are signed (`dnssec_algorithm` /
     /// `dnssec_denial` per pool override the `[dnssec]` defaults).
     pub signing: crate::dnssec::SigningProfile,
+    /// The pool's own `dnssec_algorithm`, when set (it then wins over
+    /// `[backend] algorithm` for the keys PowerDNS makes too).
+    pub dnssec_algorithm: Option<crate::dnssec::KeyAlgorithm>,
 }
 
 /// The whole configuration, resolved.
@@ -162,8 +165,10 @@ pub struct PowerDnsConfig {
     pub also_notify: Vec<String>,
     /// Use NSEC3 (`1 0 0 -`, RFC 9276) rather than NSEC.
     pub nsec3: bool,
-    /// Key algorithm of the CSK pdm creates (PowerDNS spelling, e.g. `ecdsa256`).
-    pub algorithm: String,
+    /// Key algorithm of the CSKs pdm has PowerDNS create (PowerDNS spelling,
+    /// e.g. `ecdsa256`) for pools without their own `dnssec_algorithm`;
+    /// `None`: `[dnssec] algorithm`.
+    pub algorithm: Option<String>,
     /// Timeout of one API request, in milliseconds.
     pub timeout_ms: u64,
     /// How long commit/release try their operation inline before answering `pending`.
@@ -598,6 +603,11 @@ impl Config {
                 reservation_ttl_secs: ttl,
                 public_check: p.public_check.unwrap_or(true),
                 template,
+                dnssec_algorithm: p
+                    .dnssec_algorithm
+                    .as_deref()
+                    .map(|a| parse_algorithm("pool dnssec_algorithm", a))
+                    .transpose()?,
                 signing: pool_signing(&dnssec, p.dnssec_algorithm, p.dnssec_denial)?,
             });
         }
@@ -770,20 +780,18 @@ fn resolve_backend(raw: RawBackend, env_key: Option<String>) -> Result<BackendCo
         Some("master") | Some("primary") => PdnsZoneKind::Master,
         Some(other) => return Err(bad(&format!("zone_kind {other:?}: want Native or Master"))),
     };
-    let algorithm = raw
-        .algorithm
-        .unwrap_or_else(|| "ecdsa256".into())
-        .to_ascii_lowercase();
-    if ![
-        "ecdsa256",
-        "ecdsa384",
-        "ed25519",
-        "ed448",
-        "rsasha256",
-        "rsasha512",
-    ]
-    .contains(&algorithm.as_str())
-    {
+    let algorithm = raw.algorithm.map(|a| a.to_ascii_lowercase());
+    if let Some(algorithm) = algorithm.as_deref().filter(|a| {
+        ![
+            "ecdsa256",
+            "ecdsa384",
+            "ed25519",
+            "ed448",
+            "rsasha256",
+            "rsasha512",
+        ]
+        .contains(a)
+    }) {
         return Err(bad(&format!(
             "algorithm {algorithm:?}: want ecdsa256, ecdsa384, ed25519, ed448, rsasha256 or rsasha512"
         )));

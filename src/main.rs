@@ -253,9 +253,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
             } else {
                 None
             };
+            let config = std::sync::Arc::new(config);
             print!(
                 "{}",
-                pdm::serve::export_zone(&store, keyring.as_deref(), &name, signed).await?
+                pdm::serve::export_zone_any(&config, &store, keyring.as_deref(), &name, signed)
+                    .await?
             );
             Ok(())
         }

@@ -10,6 +10,14 @@
 //!
 //! The pure part — turning a step's [`StepOutcome`] into the row's next
 //! state, with exponential backoff and a deadline — is [`finish_for`].
+//!
+//! A lease's owner names the process that holds it ([`Instance`]): its node
+//! (host name, kernel boot and PID namespace) and its PID and start time.
+//! A worker starting on the same node (a restarted pdm, or a sibling process)
+//! takes over at once the leases of processes of that node that no longer
+//! exist, instead of waiting for them to expire ([`Worker::reclaim_dead_leases`]).
+//! Leases of other nodes, or whose holder cannot be proven gone, expire as
+//! before (`lease_secs`, renewed by the holder every third of it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +33,133 @@ use crate::store::Store;
 
 /// Steps of one operation running at once per worker.
 const CONCURRENCY: usize = 8;
+/// How often a running worker looks for leases held by dead processes of its node.
+const RECLAIM_EVERY: Duration = Duration::from_secs(15);
+
+/// This process as a lease holder: `pdm/<node>/<pid>/<start>/<nonce>/<role>`.
+///
+/// `node` is `<hostname>:<boot id prefix>:<PID namespace inode>` (Linux), so a
+/// PID read from another holder's owner string means this process table only
+/// when the node matches; `start` is the process start time (clock ticks
+/// since boot, `/proc/<pid>/stat` field 22), so a reused PID is not mistaken
+/// for the holder. Without `/proc` the node is unknown and nothing is reclaimed.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    node: Option<String>,
+    pid: u32,
+    start: u64,
+    nonce: String,
+}
+
+/// Whether the holder `owner` (an [`Instance::owner`] string) is a process of
+/// `node` that is gone: no such PID, a zombie, or another process with that PID.
+/// `None` when it cannot tell (another node, an owner in another format).
+fn owner_is_gone(
+    node: &str,
+    owner: &str,
+    proc_stat: impl Fn(u32) -> Option<String>,
+) -> Option<bool> {
+    let rest = owner.strip_prefix("pdm/")?;
+    let mut parts = rest.split('/');
+    let (n, pid, start) = (parts.next()?, parts.next()?, parts.next()?);
+    if n != node {
+        return None;
+    }
+    let pid: u32 = pid.parse().ok()?;
+    let start: u64 = start.parse().ok()?;
+    Some(match proc_stat(pid).as_deref().and_then(parse_stat) {
+        None => true,
+        Some((state, started)) => matches!(state, 'Z' | 'X' | 'x') || started != start,
+    })
+}
+
+/// `(state, starttime)` from the text of `/proc/<pid>/stat`.
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    // The command name (field 2) is in parentheses and may contain anything.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn read_proc_stat(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()
+}
+
+impl Instance {
+    /// This process (computed once).
+    pub fn current() -> &'static Instance {
+        static ME: std::sync::OnceLock<Instance> = std::sync::OnceLock::new();
+        ME.get_or_init(|| {
+            let pid = std::process::id();
+            let read = |p: &str| {
+                std::fs::read_to_string(p)
+                    .ok()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+            };
+            let start = read_proc_stat(pid)
+                .as_deref()
+                .and_then(parse_stat)
+                .map(|(_, s)| s);
+            let pidns = std::fs::read_link("/proc/self/ns/pid").ok().map(|l| {
+                l.to_string_lossy()
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect::<String>()
+            });
+            let node = match (
+                read("/proc/sys/kernel/hostname"),
+                read("/proc/sys/kernel/random/boot_id"),
+                pidns,
+                start,
+            ) {
+                (Some(host), Some(boot), Some(ns), Some(_)) if !ns.is_empty() => {
+                    let clean = |s: &str| s.replace(['/', ':'], "_");
+                    Some(format!(
+                        "{}:{}:{ns}",
+                        clean(&host),
+                        clean(&boot.chars().take(8).collect::<String>())
+                    ))
+                }
+                _ => None,
+            };
+            let rnd = uuid::Uuid::new_v4().simple().to_string();
+            Instance {
+                node,
+                pid,
+                start: start.unwrap_or(0),
+                nonce: rnd[..8].to_string(),
+            }
+        })
+    }
+
+    /// The lease owner string for `role` (`worker`, `inline`) of this process.
+    pub fn owner(&self, role: &str) -> String {
+        format!(
+            "pdm/{}/{}/{}/{}/{role}",
+            self.node.as_deref().unwrap_or("unknown"),
+            self.pid,
+            self.start,
+            self.nonce
+        )
+    }
+
+    /// Whether `owner` is a process of this node that no longer exists (so its
+    /// leases can be taken over now). False when that cannot be proven.
+    pub fn holder_is_gone(&self, owner: &str) -> bool {
+        let Some(node) = &self.node else {
+            return false;
+        };
+        owner_is_gone(node, owner, read_proc_stat).unwrap_or(false)
+    }
+
+    /// The owner prefix shared by every process of this node, if known.
+    pub fn node_prefix(&self) -> Option<String> {
+        self.node.as_ref().map(|n| format!("pdm/{n}/"))
+    }
+}
 /// Longest a single step may run before it counts as a transient failure.
 const STEP_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -174,15 +309,50 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
-    /// A worker with a fresh identity (`pdm-<pid>-<random>`).
+    /// A worker named after this process ([`Instance::owner`] with role `worker`).
     pub fn new(store: Store, config: OperationsConfig) -> Self {
-        let rnd = uuid::Uuid::new_v4().simple().to_string();
         Self {
             store,
             config,
-            id: format!("pdm-{}-{}", std::process::id(), &rnd[..8]),
+            id: Instance::current().owner("worker"),
             runners: HashMap::new(),
         }
+    }
+
+    /// Takes over the leases held by processes of this node that are gone
+    /// (a pdm killed mid-step and now restarted), so their operations run
+    /// again now rather than when the lease expires. Returns how many.
+    pub async fn reclaim_dead_leases(&self) -> usize {
+        let me = Instance::current();
+        let Some(prefix) = me.node_prefix() else {
+            return 0;
+        };
+        let held = match self.store.leases_held(&prefix, now_ms()).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing leases failed");
+                return 0;
+            }
+        };
+        let mut n = 0;
+        for (id, owner) in held {
+            if owner == self.id || !me.holder_is_gone(&owner) {
+                continue;
+            }
+            let detail = format!(
+                "the process holding the lease ({owner}) is gone; taken over by {}",
+                self.id
+            );
+            match self.store.release_lease(id, &owner, &detail).await {
+                Ok(true) => {
+                    tracing::info!(op = id, holder = %owner, "took over the lease of a dead process");
+                    n += 1;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(op = id, error = %e, "releasing a dead lease failed"),
+            }
+        }
+        n
     }
 
     /// Runs operations of `kind` with `runner`.
@@ -205,7 +375,12 @@ impl Worker {
         let tick = Duration::from_millis(self.config.tick_ms);
         let slots = Arc::new(Semaphore::new(CONCURRENCY));
         tracing::info!(worker = %self.id, "operations worker started");
+        let mut reclaimed_at: Option<tokio::time::Instant> = None;
         loop {
+            if reclaimed_at.is_none_or(|t| t.elapsed() >= RECLAIM_EVERY) {
+                self.reclaim_dead_leases().await;
+                reclaimed_at = Some(tokio::time::Instant::now());
+            }
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
@@ -316,6 +491,46 @@ mod tests {
             backoff_initial_secs: 2,
             backoff_max_secs: 60,
             ..OperationsConfig::default()
+        }
+    }
+
+    const STAT: &str =
+        "4242 (pdm serve) S 1 4242 4242 0 -1 4194560 9 0 0 0 1 2 0 0 20 0 12 0 777 1 2";
+
+    #[test]
+    fn stat_parsing_and_dead_holders() {
+        assert_eq!(parse_stat(STAT), Some(('S', 777)));
+        assert_eq!(
+            parse_stat("7 (a) b) c) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 99"),
+            Some(('Z', 99))
+        );
+        let stat = |s: &'static str| move |_pid: u32| Some(s.to_string());
+        let none = |_pid: u32| None;
+        let owner = "pdm/h:b:1/4242/777/abcd/worker";
+        // Alive: same node, the PID runs and started when the owner did.
+        assert_eq!(owner_is_gone("h:b:1", owner, stat(STAT)), Some(false));
+        // No such process, a zombie, or a reused PID: gone.
+        assert_eq!(owner_is_gone("h:b:1", owner, none), Some(true));
+        let zombie = "4242 (pdm) Z 1 4242 4242 0 -1 4194560 9 0 0 0 1 2 0 0 20 0 12 0 777 1";
+        assert_eq!(owner_is_gone("h:b:1", owner, stat(zombie)), Some(true));
+        let reused = "4242 (bash) S 1 4242 4242 0 -1 4194560 9 0 0 0 1 2 0 0 20 0 12 0 900 1";
+        assert_eq!(owner_is_gone("h:b:1", owner, stat(reused)), Some(true));
+        // Another node, or an owner in another format: cannot tell.
+        assert_eq!(owner_is_gone("h:b:2", owner, none), None);
+        assert_eq!(owner_is_gone("h:b:1", "pdm-4242-abcd", none), None);
+    }
+
+    #[test]
+    fn this_process_is_alive() {
+        let me = Instance::current();
+        let owner = me.owner("worker");
+        assert!(owner.starts_with("pdm/"), "{owner}");
+        assert!(!me.holder_is_gone(&owner));
+        if let Some(prefix) = me.node_prefix() {
+            assert!(owner.starts_with(&prefix));
+            // The same node, a PID that cannot exist.
+            let dead = format!("{prefix}{}/1/x/worker", u32::MAX);
+            assert!(me.holder_is_gone(&dead));
         }
     }
 

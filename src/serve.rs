@@ -484,6 +484,34 @@ pub async fn export_zone(
     Ok(file::write_master(origin.name(), &records))
 }
 
+/// `pdm zone export`: a zone from the store ([`export_zone`]), or, with
+/// `[backend] kind = "powerdns"`, a pool or child zone that PowerDNS holds
+/// (as PowerDNS exports it: no DNSSEC records, PowerDNS signs on the fly).
+pub async fn export_zone_any(
+    config: &Arc<Config>,
+    store: &Store,
+    keyring: Option<&Keyring>,
+    zone: &str,
+    signed: bool,
+) -> Result<String, Error> {
+    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
+    let pdns = match powerdns_backend(config, store)? {
+        Some(b) if store.load_zone(&origin.fqdn()).await?.is_none() => b,
+        _ => return export_zone(store, keyring, zone, signed).await,
+    };
+    if signed {
+        return Err(format!(
+            "zone {origin} is held by PowerDNS, which signs it when answering; \
+             --signed exports only zones pdm serves itself (use AXFR from PowerDNS)"
+        )
+        .into());
+    }
+    pdns.client()
+        .export_zone(&origin.fqdn())
+        .await?
+        .ok_or_else(|| format!("no zone {origin} in the store or in PowerDNS").into())
+}
+
 /// `pdm key ds ZONE`: the DS records (SHA-256, SHA-384) the parent must hold.
 pub async fn key_info(
     store: &Store,

@@ -1,5 +1,7 @@
 //! Black-box tests of the pool HTTP API (docs/contract.md "HTTP"), run against the real binary on
-//! SQLite and on Postgres (`PDM_TEST_POSTGRES_URL`). Each scenario runs as `sqlite::x` and `postgres::x`.
+//! SQLite, on Postgres (`PDM_TEST_POSTGRES_URL`) and with the PowerDNS zone backend (SQLite
+//! store, a `pdns_server` per scenario). Each scenario runs as `sqlite::x`, `postgres::x` and
+//! `powerdns::x`: the API answers the same whichever backend holds the zones.
 
 #[macro_use]
 mod common;
@@ -859,6 +861,7 @@ fn release_by_fqdn(b: Backend) {
 }
 
 backend_tests!(
+    with_powerdns:
     health_endpoints,
     reserved_list,
     check_available,

@@ -1,5 +1,6 @@
 //! End-to-end allocation lifecycle against the real binary: concurrency, crash safety (kill -9),
-//! and the DNS effects of commit/release as seen by a UDP client. Both backends.
+//! and the DNS effects of commit/release as seen by a UDP client. Both stores (`sqlite::x`,
+//! `postgres::x`) and the PowerDNS zone backend (`powerdns::x`: DNS is asked of `pdns_server`).
 
 #[macro_use]
 mod common;
@@ -526,6 +527,7 @@ fn names_outside_every_zone_are_refused(b: Backend) {
 }
 
 backend_tests!(
+    with_powerdns:
     concurrent_reserve_single_winner,
     concurrent_reserves_of_distinct_names_all_succeed,
     reservation_survives_kill9,

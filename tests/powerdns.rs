@@ -15,11 +15,7 @@ const POOL: &str = "example.test";
 
 /// pdm on `b` with the PowerDNS backend pointed at `pdns` (fast retries for the tests).
 fn pdm_on(b: Backend, pdns: &PdnsServer, extra: &str) -> Option<PdmServer> {
-    let cfg = Config::default_test()
-        .extra(&pdns.backend_toml())
-        .extra("inline_ms = 3000\nreconcile_interval_secs = 0")
-        .extra(extra)
-        .extra("[operations]\ntick_ms = 100\nbackoff_initial_secs = 1\nbackoff_max_secs = 2");
+    let cfg = Config::default_test().extra(extra).on_powerdns(pdns);
     PdmServer::start(b, cfg)
 }
 
@@ -286,6 +282,209 @@ fn pdm_killed_mid_operation(b: Backend) {
     );
 }
 
+/// The attempt history of operation `id`, newest first.
+fn history(srv: &PdmServer, id: i64) -> Vec<Value> {
+    let (st, op) = srv.get(
+        &format!("/api/v1/operations/{id}"),
+        Some(&srv.admin_token()),
+    );
+    assert_eq!(st, 200, "{op}");
+    op["history"].as_array().cloned().unwrap_or_default()
+}
+
+/// Wait until operation `id` has an attempt running under a lease owner with `role`
+/// (`worker` or `inline`); returns that owner.
+fn wait_running(srv: &PdmServer, id: i64, role: &str) -> String {
+    let mut owner = None;
+    let ok = wait_for(Duration::from_secs(15), || {
+        owner = history(srv, id)
+            .iter()
+            .find(|a| a["outcome"] == "running")
+            .and_then(|a| a["worker"].as_str().map(str::to_string))
+            .filter(|w| w.ends_with(&format!("/{role}")));
+        owner.is_some()
+    });
+    assert!(
+        ok,
+        "no {role} attempt running on operation {id}: {:?}\n{}",
+        history(srv, id),
+        tail(&srv.log(), 3000)
+    );
+    owner.unwrap_or_default()
+}
+
+/// pdm SIGKILLed in the middle of a step, holding the operation's 60 s lease (PowerDNS frozen,
+/// so the step's API call hangs): the restarted pdm sees that the lease's holder, a process
+/// of its own node, is gone, takes the lease over at once and completes the operation well
+/// before the lease would have expired. Once with the worker holding the lease (commit), once
+/// with the API's inline try holding it (release).
+fn pdm_killed_mid_step_holding_the_lease(b: Backend) {
+    let Some(pdns) = PdnsServer::start_for_backend() else {
+        return;
+    };
+    // Inline tries last 2 s; one API call may hang for 30 s; leases are 60 s.
+    let cfg = Config::default_test()
+        .extra("[operations]\nlease_secs = 60\ntick_ms = 100\nbackoff_initial_secs = 1\nbackoff_max_secs = 2")
+        .on_powerdns_with(&pdns, &[("inline_ms", "2000"), ("timeout_ms", "30000")]);
+    let Some(mut srv) = PdmServer::start(b, cfg) else {
+        return;
+    };
+    // Well under the 60 s lease, with room for a slow CI machine.
+    let bound = Duration::from_secs(20);
+
+    // 1. The worker holds the lease: the inline try times out, the worker's step hangs.
+    let tok = srv.reserve_ok(POOL, "frozen");
+    pdns.freeze();
+    let (st, c) = srv.commit(POOL, "frozen", &tok, "192.0.2.70", None);
+    assert_eq!((st, op_status(&c).as_str()), (200, "pending"), "{c}");
+    let id = c["operation"]["id"].as_i64().expect("operation id");
+    let holder = wait_running(&srv, id, "worker");
+    srv.kill9();
+    let killed = std::time::Instant::now();
+    pdns.thaw();
+    srv.restart();
+    let done = wait_for(bound, || {
+        listed(&srv, "frozen").is_some_and(|a| a["operation"]["status"] == "done")
+    });
+    assert!(
+        done,
+        "commit not completed {:?} after the kill (lease 60 s): {:?}\n{}",
+        killed.elapsed(),
+        history(&srv, id),
+        tail(&srv.log(), 4000)
+    );
+    let h = history(&srv, id);
+    let dead = h
+        .iter()
+        .find(|a| a["worker"] == holder.as_str())
+        .unwrap_or_else(|| panic!("the killed attempt is in the history: {h:?}"));
+    assert_eq!(dead["outcome"], "abandoned", "{h:?}");
+    assert!(
+        dead["detail"].as_str().unwrap_or("").contains("is gone"),
+        "{h:?}"
+    );
+    assert_eq!(h[0]["outcome"], "done", "{h:?}");
+    assert_ne!(h[0]["worker"], holder.as_str(), "{h:?}");
+    assert_eq!(
+        answers(&pdns, "harbor.frozen.example.test", RecordType::A),
+        ["192.0.2.70"]
+    );
+    assert_eq!(rrset(&pdns, POOL, "frozen.example.test.", "DS").len(), 1);
+
+    // 2. The API's inline try holds the lease: pdm is killed while release is answering.
+    pdns.freeze();
+    let url = format!("{}/api/v1/pool/{POOL}/release", srv.http_base());
+    let token = srv.admin_token();
+    let caller = std::thread::spawn(move || {
+        // Fails when pdm dies under it; only the effect counts.
+        let _ = reqwest::blocking::Client::new()
+            .delete(url)
+            .bearer_auth(token)
+            .json(&json!({"subdomain": "frozen"}))
+            .send();
+    });
+    // The only operation recorded since the commit's.
+    let rid = id + 1;
+    let recorded = wait_for(Duration::from_secs(10), || {
+        let (_, op) = srv.get(
+            &format!("/api/v1/operations/{rid}"),
+            Some(&srv.admin_token()),
+        );
+        op["kind"] == "pdns-release"
+    });
+    assert!(
+        recorded,
+        "release operation not recorded\n{}",
+        tail(&srv.log(), 3000)
+    );
+    let holder = wait_running(&srv, rid, "inline");
+    srv.kill9();
+    let killed = std::time::Instant::now();
+    let _ = caller.join();
+    pdns.thaw();
+    srv.restart();
+    let gone = wait_for(bound, || {
+        pdns.api("GET", "/zones/frozen.example.test.", None).0 == 404
+            && rrset(&pdns, POOL, "frozen.example.test.", "NS").is_empty()
+            && rrset(&pdns, POOL, "frozen.example.test.", "DS").is_empty()
+    });
+    assert!(
+        gone,
+        "release not completed {:?} after the kill: {:?}\n{}",
+        killed.elapsed(),
+        history(&srv, rid),
+        tail(&srv.log(), 4000)
+    );
+    let h = history(&srv, rid);
+    assert!(
+        h.iter()
+            .any(|a| a["worker"] == holder.as_str() && a["outcome"] == "abandoned"),
+        "{h:?}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || history(&srv, rid)[0]["outcome"]
+            == "done"),
+        "{:?}",
+        history(&srv, rid)
+    );
+}
+
+/// The DNSSEC algorithm numbers of `zone`'s active keys, from PowerDNS's cryptokeys
+/// (DS field 2), and those of the DS pdm wrote for it into `parent`.
+fn key_algorithms(pdns: &PdnsServer, zone: &str, parent: &str) -> (Vec<String>, Vec<String>) {
+    let alg = |ds: &str| ds.split_whitespace().nth(1).unwrap_or("").to_string();
+    let keys: Vec<String> = pdns
+        .ds_lines(zone)
+        .iter()
+        .map(|l| alg(l.split(" IN DS ").nth(1).unwrap_or("")))
+        .collect();
+    let ds: Vec<String> = rrset(pdns, parent, &format!("{zone}."), "DS")
+        .iter()
+        .map(|d| alg(d))
+        .collect();
+    (keys, ds)
+}
+
+/// The CSK PowerDNS makes for a pool's zones follows the pool's `dnssec_algorithm`; pools
+/// without one take `[backend] algorithm`. The DS pdm writes carries that algorithm, and the
+/// chain validates through it.
+fn pool_dnssec_algorithm_picks_the_csk_algorithm(b: Backend) {
+    let Some(pdns) = PdnsServer::start_for_backend() else {
+        return;
+    };
+    let cfg = Config::default_test()
+        .extra("[[pools]]\ndomain = \"ed.test\"\ndnssec_algorithm = \"ed25519\"\n")
+        .on_powerdns_with(&pdns, &[("algorithm", "\"ecdsa384\"")]);
+    let Some(srv) = PdmServer::start(b, cfg) else {
+        return;
+    };
+    srv.allocate(POOL, "plain", "192.0.2.80", None);
+    srv.allocate("ed.test", "edwards", "192.0.2.81", None);
+
+    // Pool zones: ed.test per its pool setting, example.test per [backend].
+    assert_eq!(pdns.ds_lines("ed.test").len(), 1, "{}", srv.log());
+    let (ed_pool, _) = key_algorithms(&pdns, "ed.test", "ed.test");
+    assert_eq!(ed_pool, ["15"]);
+    let (ex_pool, _) = key_algorithms(&pdns, POOL, POOL);
+    assert_eq!(ex_pool, ["14"]);
+    // Children: keys and the DS in the pool zone agree with their pool.
+    let (keys, ds) = key_algorithms(&pdns, "edwards.ed.test", "ed.test");
+    assert_eq!((keys, ds), (vec!["15".to_string()], vec!["15".to_string()]));
+    let (keys, ds) = key_algorithms(&pdns, "plain.example.test", POOL);
+    assert_eq!((keys, ds), (vec!["14".to_string()], vec!["14".to_string()]));
+
+    if have_tools(&["delv"]) {
+        delv(
+            pdns.dns_addr,
+            &pdns.ds_lines("ed.test"),
+            "ed.test",
+            "gitea.edwards.ed.test",
+            "A",
+        )
+        .assert_secure_positive();
+    }
+}
+
 /// A record and the DS deleted behind pdm's back: reconcile reports and restores exactly those.
 fn reconcile_restores_drift(b: Backend) {
     let (pdns, srv) = setup!(b);
@@ -430,5 +629,7 @@ backend_tests!(
     idempotency_and_lua_template,
     powerdns_down_during_commit,
     pdm_killed_mid_operation,
+    pdm_killed_mid_step_holding_the_lease,
+    pool_dnssec_algorithm_picks_the_csk_algorithm,
     reconcile_restores_drift,
 );

@@ -284,6 +284,71 @@ impl Store {
         )
     }
 
+    /// `(id, lease owner)` of unfinished operations whose lease is held (not
+    /// expired at `now`) by an owner starting with `prefix`.
+    pub async fn leases_held(
+        &self,
+        prefix: &str,
+        now: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        // `_` in a host name matches any character: a superset, filtered below.
+        let like = format!("{}%", prefix.replace('%', "_"));
+        let rows = sqlx::query(
+            "SELECT id, lease_owner FROM operations WHERE state NOT IN ('done', 'failed') \
+             AND lease_owner LIKE $1 AND lease_until >= $2 ORDER BY id",
+        )
+        .bind(like)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let owner: Option<String> = r.try_get("lease_owner")?;
+            if let Some(o) = owner.filter(|o| o.starts_with(prefix)) {
+                out.push((r.try_get("id")?, o));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Frees the lease `owner` holds on operation `id` (its process is gone)
+    /// and marks that process's running attempt `abandoned` with `detail`.
+    /// False when `owner` no longer holds it.
+    pub async fn release_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        detail: &str,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        let freed = sqlx::query(
+            "UPDATE operations SET lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND state NOT IN ('done', 'failed')",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if freed {
+            sqlx::query(
+                "UPDATE operation_attempts SET outcome = 'abandoned', finished_at = $1, detail = $2 \
+                 WHERE operation_id = $3 AND worker = $4 AND outcome = 'running'",
+            )
+            .bind(now)
+            .bind(detail)
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(freed)
+    }
+
     /// Records how attempt `attempt_id` of operation `id` ended and releases
     /// the lease. Returns false when `worker` had lost the lease (the
     /// operation was deleted or taken over); then only the attempt is recorded.

@@ -16,6 +16,11 @@
 //! backend_tests!(my_scenario);   // -> sqlite::my_scenario, postgres::my_scenario
 //! ```
 //!
+//! `backend_tests!(with_powerdns: a, b; embedded_only: c)` also runs `a` and `b` as
+//! `powerdns::a` / `powerdns::b`: pdm on SQLite with `[backend] kind = "powerdns"` pointed at
+//! a `pdns_server` started for that scenario ([`Backend::PowerDns`]); [`PdmServer::dig`] then
+//! asks that `pdns_server`, which serves the zones. `c` runs on the embedded backend only.
+//!
 //! Postgres: set `PDM_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/postgres`); each
 //! server gets a fresh database `pdm_t_<random>` created through it and dropped afterwards. Without it,
 //! Postgres tests print `SKIP: PDM_TEST_POSTGRES_URL not set` and pass, unless `CI` is set, then they panic.
@@ -143,6 +148,40 @@ impl Config {
         self
     }
 
+    /// This config with `[backend] kind = "powerdns"` pointed at `pdns`, operations tried
+    /// inline for up to 3 s, no periodic reconcile, and (unless the config has its own
+    /// `[operations]`) fast worker retries for tests.
+    pub fn on_powerdns(self, pdns: &pdns::PdnsServer) -> Self {
+        self.on_powerdns_with(pdns, &[])
+    }
+
+    /// [`Config::on_powerdns`] with `[backend]` keys set or overridden, e.g.
+    /// `&[("inline_ms", "0"), ("timeout_ms", "20000")]` (values are TOML).
+    pub fn on_powerdns_with(self, pdns: &pdns::PdnsServer, backend: &[(&str, &str)]) -> Self {
+        assert!(
+            !self.extra.contains("[backend]"),
+            "config already has a [backend] section"
+        );
+        let fast_ops = !self.extra.contains("[operations]");
+        let mut keys: Vec<(&str, &str)> =
+            vec![("inline_ms", "3000"), ("reconcile_interval_secs", "0")];
+        for (k, v) in backend {
+            keys.retain(|(d, _)| d != k);
+            keys.push((k, v));
+        }
+        let mut section = pdns.backend_toml();
+        for (k, v) in keys {
+            section.push_str(&format!("{k} = {v}\n"));
+        }
+        let mut c = self.extra(&section);
+        if fast_ops {
+            c = c.extra(
+                "[operations]\ntick_ms = 100\nbackoff_initial_secs = 1\nbackoff_max_secs = 2",
+            );
+        }
+        c
+    }
+
     /// The config as TOML text.
     pub fn to_toml(&self) -> String {
         let q = |s: &str| toml_str(s);
@@ -189,11 +228,16 @@ fn toml_str(s: &str) -> String {
 // Backends
 // ---------------------------------------------------------------------------------------------
 
-/// Which store the server under test uses.
+/// Which store (and zone backend) the server under test uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite store, embedded zone backend (pdm serves the zones).
     Sqlite,
+    /// Postgres store (`PDM_TEST_POSTGRES_URL`), embedded zone backend.
     Postgres,
+    /// SQLite store, `[backend] kind = "powerdns"`: a fresh `pdns_server` per server
+    /// (see [`pdns::PdnsServer::start_for_backend`]) holds and serves the zones.
+    PowerDns,
 }
 
 /// A fresh, empty database for one server. Postgres databases are dropped on Drop.
@@ -222,7 +266,7 @@ impl Backend {
     /// `None` means "skip this test" (Postgres not configured, outside CI).
     pub fn fresh_db(self, dir: &Path) -> Option<Db> {
         match self {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::PowerDns => {
                 let path = dir.join("pdm.db");
                 Some(Db {
                     url: format!("sqlite://{}", path.display()),
@@ -386,6 +430,10 @@ pub struct PdmServer {
     client: reqwest::blocking::Client,
     admin: Mutex<Option<String>>,
     starts: u32,
+    /// Where the zones are served: `pdns_server` with [`Backend::PowerDns`], else `dns_addr`.
+    zone_dns: Option<SocketAddr>,
+    /// The `pdns_server` this server drives ([`Backend::PowerDns`]; not on replicas).
+    pub pdns: Option<pdns::PdnsServer>,
     // Field order matters: db is dropped (Postgres DROP DATABASE) before the temp dir,
     // and both after Drop::drop has killed the child.
     pub db: Db,
@@ -403,7 +451,20 @@ macro_rules! start_or_skip {
 }
 
 /// Write each scenario `fn name(b: Backend)` once; get `sqlite::name` and `postgres::name` tests.
+///
+/// `backend_tests!(with_powerdns: a, b; embedded_only: c)`: `a`, `b` and `c` run on SQLite and
+/// Postgres, and `a`, `b` also as `powerdns::a`, `powerdns::b` ([`Backend::PowerDns`]).
+/// Give each `embedded_only` scenario a one-line reason in a comment.
 macro_rules! backend_tests {
+    (with_powerdns: $($scenario:ident),* $(,)?) => {
+        backend_tests!(with_powerdns: $($scenario),* ; embedded_only: );
+    };
+    (with_powerdns: $($scenario:ident),* $(,)? ; embedded_only: $($embedded:ident),* $(,)?) => {
+        backend_tests!($($scenario,)* $($embedded,)*);
+        mod powerdns {
+            $( #[test] fn $scenario() { super::$scenario($crate::common::Backend::PowerDns) } )*
+        }
+    };
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
             $( #[test] fn $scenario() { super::$scenario($crate::common::Backend::Sqlite) } )*
@@ -416,14 +477,24 @@ macro_rules! backend_tests {
 
 impl PdmServer {
     /// Start `pdm serve` on fresh ports with a fresh database; waits for `/readyz` == 200.
-    /// Returns `None` only when the backend is skipped (Postgres without `PDM_TEST_POSTGRES_URL`).
+    /// With [`Backend::PowerDns`], first starts a `pdns_server` and points the config at it
+    /// ([`Config::on_powerdns`]). Returns `None` only when the backend is skipped (Postgres
+    /// without `PDM_TEST_POSTGRES_URL`, PowerDNS not installed; both outside CI).
     pub fn start(backend: Backend, config: Config) -> Option<PdmServer> {
+        let (config, pdns) = match backend {
+            Backend::PowerDns => {
+                let pdns = pdns::PdnsServer::start_for_backend()?;
+                (config.on_powerdns(&pdns), Some(pdns))
+            }
+            Backend::Sqlite | Backend::Postgres => (config, None),
+        };
         let dir = tempfile::Builder::new()
             .prefix("pdm-test-")
             .tempdir()
             .expect("tempdir");
         let db = backend.fresh_db(dir.path())?;
-        Some(Self::start_on(backend, config, db, dir))
+        let zone_dns = pdns.as_ref().map(|p| p.dns_addr);
+        Some(Self::start_on(backend, config, db, dir, zone_dns, pdns))
     }
 
     /// A second `pdm serve` on the same database and config, on its own ports:
@@ -439,10 +510,24 @@ impl PdmServer {
             backend: self.backend,
             pg: None,
         };
-        Self::start_on(self.backend, self.config.clone(), db, dir)
+        Self::start_on(
+            self.backend,
+            self.config.clone(),
+            db,
+            dir,
+            self.zone_dns,
+            None,
+        )
     }
 
-    fn start_on(backend: Backend, config: Config, db: Db, dir: tempfile::TempDir) -> PdmServer {
+    fn start_on(
+        backend: Backend,
+        config: Config,
+        db: Db,
+        dir: tempfile::TempDir,
+        zone_dns: Option<SocketAddr>,
+        pdns: Option<pdns::PdnsServer>,
+    ) -> PdmServer {
         let config_path = dir.path().join("pdm.toml");
         fs::write(&config_path, config.to_toml()).expect("write config");
         let client = reqwest::blocking::Client::builder()
@@ -460,6 +545,8 @@ impl PdmServer {
             client,
             admin: Mutex::new(None),
             starts: 0,
+            zone_dns,
+            pdns,
             db,
             dir,
         };
@@ -813,9 +900,16 @@ impl PdmServer {
 
     // ----- DNS -----
 
-    /// One UDP query to the server's DNS port (RD=0), 2 s timeout, 3 tries.
+    /// Where the zones this server manages are served: its own DNS port, or the
+    /// `pdns_server` with [`Backend::PowerDns`].
+    pub fn zone_dns_addr(&self) -> SocketAddr {
+        self.zone_dns.unwrap_or(self.dns_addr)
+    }
+
+    /// One UDP query (RD=0) to where the zones are served ([`PdmServer::zone_dns_addr`]),
+    /// 2 s timeout, 3 tries.
     pub fn dig(&self, name: &str, qtype: RecordType) -> DigResult {
-        dig_at(self.dns_addr, name, qtype)
+        dig_at(self.zone_dns_addr(), name, qtype)
             .unwrap_or_else(|e| panic!("dig {name} {qtype}: {e}\n{}", tail(&self.log(), 3000)))
     }
 }
@@ -830,6 +924,9 @@ impl Drop for PdmServer {
                 self.db.url,
                 tail(&self.log(), 8000)
             );
+            if let Some(p) = &self.pdns {
+                eprintln!("--- pdns_server log ---\n{}", p.log());
+            }
         }
     }
 }

@@ -191,12 +191,20 @@ impl PdnsServer {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("pdns_server exited with {status}"));
             }
+            // The webserver listens after the DNS sockets are bound: until it does, a UDP
+            // query would be lost and cost a 2 s timeout.
+            if std::net::TcpStream::connect_timeout(&self.api_addr, Duration::from_millis(200))
+                .is_err()
+            {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             if let Ok(r) = super::dig_at(self.dns_addr, zone, hickory_proto::rr::RecordType::SOA) {
                 if r.rcode == "NOERROR" && !r.answers.is_empty() {
                     return Ok(());
                 }
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
         Err("pdns_server did not answer SOA within 20 s".into())
     }
@@ -212,10 +220,33 @@ impl PdnsServer {
         self.child.id()
     }
 
+    fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Freeze the server (SIGSTOP by PID): connections are accepted by the kernel but
+    /// nothing answers, so API calls hang until the client's timeout. [`PdnsServer::thaw`]
+    /// resumes it.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Resume a [`PdnsServer::freeze`]d server (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
     fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
+        // A frozen server would not act on SIGTERM.
+        self.thaw();
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())

@@ -286,6 +286,29 @@ impl PdnsClient {
         Self::decode("get zone", &t).map(Some)
     }
 
+    /// `GET .../export`: the zone as master-file lines (records PowerDNS stores; the DNSSEC
+    /// records it generates on the fly are not among them); `None` when it does not exist.
+    pub async fn export_zone(&self, zone: &str) -> Result<Option<String>, PdnsError> {
+        let url = format!("{}/export", self.zone_url(zone));
+        let (st, t) = self
+            .call(
+                "export zone",
+                Method::GET,
+                &url,
+                None,
+                &[StatusCode::NOT_FOUND],
+            )
+            .await?;
+        if st == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let v: Value = Self::decode("export zone", &t)?;
+        v.get("zone")
+            .and_then(Value::as_str)
+            .map(|z| Some(z.to_string()))
+            .ok_or_else(|| PdnsError::Decode("export zone".into(), "no \"zone\" field".into()))
+    }
+
     /// The RRsets at `name` in `zone` (all types); `None` when the zone does not exist.
     pub async fn rrsets_at(&self, zone: &str, name: &str) -> Result<Option<Vec<RRset>>, PdnsError> {
         let url = format!("{}?rrset_name={}", self.zone_url(zone), canonical(name));

@@ -162,6 +162,20 @@ pub fn ds_of(keys: &[client::Cryptokey]) -> Vec<String> {
     out
 }
 
+/// PowerDNS's name of a key algorithm pdm knows (its number otherwise,
+/// which PowerDNS accepts too).
+fn pdns_algorithm(a: crate::dnssec::KeyAlgorithm) -> String {
+    match a.number() {
+        8 => "rsasha256".into(),
+        10 => "rsasha512".into(),
+        13 => "ecdsa256".into(),
+        14 => "ecdsa384".into(),
+        15 => "ed25519".into(),
+        16 => "ed448".into(),
+        n => n.to_string(),
+    }
+}
+
 fn describe(r: &RRset) -> String {
     let c: Vec<&str> = r.records.iter().map(|x| x.content.as_str()).collect();
     if r.changetype.as_deref() == Some("DELETE") {
@@ -212,13 +226,12 @@ impl PowerDnsBackend {
             .clone()
             .ok_or_else(|| PoolError::Backend("[backend] powerdns settings missing".into()))?;
         let client = PdnsClient::new(&pdns).map_err(|e| PoolError::Backend(e.to_string()))?;
-        let rnd = uuid::Uuid::new_v4().simple().to_string();
         Ok(PowerDnsBackend {
             store,
             config,
             pdns,
             client,
-            worker: format!("pdm-inline-{}-{}", std::process::id(), &rnd[..8]),
+            worker: crate::operations::Instance::current().owner("inline"),
         })
     }
 
@@ -313,10 +326,23 @@ impl PowerDnsBackend {
         Ok(true)
     }
 
-    /// Keys and NSEC3 on `zone`; returns its DS texts (empty in a dry run that would add keys).
+    /// The algorithm of the CSK PowerDNS makes for `pool`'s zones (PowerDNS
+    /// spelling): the pool's `dnssec_algorithm`, else `[backend] algorithm`,
+    /// else `[dnssec] algorithm`.
+    pub fn algorithm_for(&self, pool: &PoolConfig) -> String {
+        match (pool.dnssec_algorithm, &self.pdns.algorithm) {
+            (Some(a), _) => pdns_algorithm(a),
+            (None, Some(b)) => b.clone(),
+            (None, None) => pdns_algorithm(self.config.dnssec.algorithm),
+        }
+    }
+
+    /// Keys and NSEC3 on `zone` (a new CSK of `algorithm`); returns its DS
+    /// texts (empty in a dry run that would add keys).
     async fn ensure_secured(
         &self,
         zone: &str,
+        algorithm: &str,
         dry: bool,
         ch: &mut Vec<Change>,
     ) -> Result<Vec<String>, PdnsError> {
@@ -327,12 +353,12 @@ impl PowerDnsBackend {
             ch.push(Change {
                 zone: zone.clone(),
                 action: "add-key",
-                detail: format!("csk {}", self.pdns.algorithm),
+                detail: format!("csk {algorithm}"),
             });
             if dry {
                 return Ok(Vec::new());
             }
-            self.client.add_csk(&zone, &self.pdns.algorithm).await?;
+            self.client.add_csk(&zone, algorithm).await?;
             changed = true;
         }
         if self.pdns.nsec3 {
@@ -374,7 +400,8 @@ impl PowerDnsBackend {
             .ensure_zone(&pool.domain.fqdn(), &self.pool_rrsets(pool), false, dry, ch)
             .await?;
         if self.signed() && exists {
-            self.ensure_secured(&pool.domain.fqdn(), dry, ch).await?;
+            self.ensure_secured(&pool.domain.fqdn(), &self.algorithm_for(pool), dry, ch)
+                .await?;
         }
         Ok(())
     }
@@ -507,7 +534,8 @@ impl PowerDnsBackend {
                     return Ok(ch);
                 }
                 let ds = if self.signed() {
-                    self.ensure_secured(&child.fqdn(), dry, &mut ch).await?
+                    self.ensure_secured(&child.fqdn(), &self.algorithm_for(pool), dry, &mut ch)
+                        .await?
                 } else {
                     Vec::new()
                 };
