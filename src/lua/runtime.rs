@@ -18,8 +18,8 @@ use super::{LuaAnswer, LuaConfig, LuaError, LuaRecord, QueryContext, LUA_TYPE_CO
 use crossbeam_queue::ArrayQueue;
 use hickory_proto::rr::{Name, RecordType};
 use mlua::{
-    AnyUserData, Function, HookTriggers, Lua, LuaOptions, MetaMethod, StdLib, Table, UserData,
-    UserDataMethods, Value, Variadic, VmState,
+    AnyUserData, Function, HookTriggers, IntoLua, Lua, LuaOptions, MetaMethod, StdLib, Table,
+    UserData, UserDataMethods, Value, Variadic, VmState,
 };
 use rand::Rng;
 use std::collections::HashMap;
@@ -105,6 +105,14 @@ struct EvalCtx {
     qname: Name,
     zone: Name,
     bestwho: IpAddr,
+    /// The rest of the preset variables (see [`preset`]).
+    zone_id: i64,
+    who: IpAddr,
+    ecs: Option<(IpAddr, u8)>,
+    header: (u16, bool, bool),
+    dnssec_ok: bool,
+    tcp: bool,
+    edns_size: u16,
     config: LuaConfig,
     /// At zone load: register every health-check target, not just the
     /// ones the selection logic reaches.
@@ -114,7 +122,10 @@ struct EvalCtx {
 /// One reusable Lua state.
 struct Worker {
     lua: Lua,
-    env_mt: Table,
+    /// The environment every evaluation on this state runs in; emptied
+    /// after each one (see [`reset_env`]), so records never see each
+    /// other's globals, without building a table per query.
+    env: Table,
     budget: Arc<Budget>,
     chunks: HashMap<String, Function>,
 }
@@ -282,18 +293,20 @@ impl LuaEngine {
             qname: ctx.qname.clone(),
             zone: ctx.zone.clone(),
             bestwho,
+            zone_id: ctx.zone_id,
+            who: ctx.who,
+            ecs: ctx.ecs,
+            header: ctx.header,
+            dnssec_ok: ctx.dnssec_ok,
+            tcp: ctx.tcp,
+            edns_size: ctx.edns_size,
             config: cfg.clone(),
             priming,
         });
-        let baseline = worker.lua.used_memory();
-        let _ = worker
-            .lua
-            .set_memory_limit(baseline.saturating_add(cfg.memory_limit));
         worker.budget.arm(cfg);
-        let result = eval_in(&mut worker, &actual, ctx, cfg.chunk_cache);
+        let result = eval_in(&mut worker, &actual, ctx, cfg);
         worker.budget.disarm();
         let hit = worker.budget.hit.load(Ordering::Relaxed);
-        let _ = worker.lua.set_memory_limit(0);
         worker.lua.remove_app_data::<EvalCtx>();
 
         let outcome = match (hit, result) {
@@ -346,24 +359,24 @@ fn eval_in(
     worker: &mut Worker,
     actual: &str,
     ctx: &QueryContext<'_>,
-    cache_cap: usize,
+    cfg: &LuaConfig,
 ) -> mlua::Result<Result<Vec<String>, LuaError>> {
+    let cache_cap = cfg.chunk_cache;
     let Worker {
         lua,
-        env_mt,
+        env,
         chunks,
         budget,
         ..
     } = worker;
-    let env = lua.create_table()?;
-    env.set_metatable(Some(env_mt.clone()))?;
-    env.raw_set("_G", env.clone())?;
-    set_presets(lua, &env, ctx)?;
-
     let func = match chunks.get(actual) {
         Some(f) => f.clone(),
         None => {
-            let f = lua.load(actual).set_name("LUA record").into_function()?;
+            let f = lua
+                .load(actual)
+                .set_name("LUA record")
+                .set_environment(env.clone())
+                .into_function()?;
             if chunks.len() >= cache_cap.max(1) {
                 chunks.clear();
             }
@@ -371,20 +384,79 @@ fn eval_in(
             f
         }
     };
-    func.set_environment(env.clone())?;
+    // The memory limit covers the record's own code only: while a limit is
+    // set, mlua runs every table and string operation in a protected call.
+    let call = |func: &Function| {
+        let baseline = lua.used_memory();
+        let _ = lua.set_memory_limit(baseline.saturating_add(cfg.memory_limit));
+        let v = func.call::<Value>(());
+        let _ = lua.set_memory_limit(0);
+        v
+    };
+    // `include` must borrow the zone for this query, so it lives in a scope;
+    // a scope costs more than most programs, and a record can only reach
+    // `include` by naming it.
+    let result = if actual.contains("include") {
+        let include = ctx.include;
+        let zone = ctx.zone.clone();
+        let budget = budget.clone();
+        lua.scope(|scope| {
+            let env2 = env.clone();
+            let inc = scope.create_function(move |lua, name: String| {
+                include_records(lua, &env2, include, &zone, &name, &budget)
+            })?;
+            env.raw_set("include", inc)?;
+            call(&func)
+        })
+    } else {
+        call(&func)
+    };
+    let outcome = result.map(result_strings);
+    reset_env(env)?;
+    outcome
+}
 
-    let include = ctx.include;
-    let zone = ctx.zone.clone();
-    let budget = budget.clone();
-    lua.scope(|scope| {
-        let env2 = env.clone();
-        let inc = scope.create_function(move |lua, name: String| {
-            include_records(lua, &env2, include, &zone, &name, &budget)
-        })?;
-        env.raw_set("include", inc)?;
-        let v: Value = func.call(())?;
-        Ok(result_strings(v))
-    })
+/// Empty the shared environment after an evaluation: the globals a record
+/// set and the presets it looked at (only `_G` stays).
+fn reset_env(env: &Table) -> mlua::Result<()> {
+    let mut keys: Vec<Value> = Vec::new();
+    for pair in env.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        if !matches!(&k, Value::String(s) if s.as_bytes() == b"_G") {
+            keys.push(k);
+        }
+    }
+    for k in keys {
+        env.raw_set(k, Value::Nil)?;
+    }
+    Ok(())
+}
+
+/// A preset variable (`qname`, `who`, ...), built from the evaluation
+/// context the first time a record reads it and kept in the environment
+/// until the evaluation ends. Most records read none, and building them all
+/// up front (userdata each) cost more than running the record.
+fn preset(lua: &Lua, env: &Table, key: &mlua::String) -> mlua::Result<Value> {
+    let ctx = ctx_of(lua)?;
+    let v = match &*key.as_bytes() {
+        b"qname" => LDnsName(ctx.qname.clone()).into_lua(lua)?,
+        b"zone" => LDnsName(ctx.zone.clone()).into_lua(lua)?,
+        b"zoneid" => ctx.zone_id.into_lua(lua)?,
+        b"who" => LCombo(ctx.who, 0).into_lua(lua)?,
+        b"bestwho" => LCombo(ctx.bestwho, 0).into_lua(lua)?,
+        b"ecswho" => match ctx.ecs {
+            Some((a, bits)) => LNetmask(Netmask::new(a, bits)).into_lua(lua)?,
+            None => Value::Nil,
+        },
+        b"dh" => LHeader(ctx.header).into_lua(lua)?,
+        b"dnssecOK" => Value::Boolean(ctx.dnssec_ok),
+        b"tcp" => Value::Boolean(ctx.tcp),
+        b"ednsPKTSize" => ctx.edns_size.into_lua(lua)?,
+        _ => return Ok(Value::Nil),
+    };
+    drop(ctx);
+    env.raw_set(key, v.clone())?;
+    Ok(v)
 }
 
 /// `include('name')`: run the LUA records at `name.<zone>` in the current
@@ -422,24 +494,6 @@ fn include_records(
             tracing::error!(record = %target, error = %e, "failed to load include record for LUA record");
         }
     }
-    Ok(())
-}
-
-fn set_presets(lua: &Lua, env: &Table, ctx: &QueryContext<'_>) -> mlua::Result<()> {
-    env.raw_set("qname", LDnsName(ctx.qname.clone()))?;
-    env.raw_set("zone", LDnsName(ctx.zone.clone()))?;
-    env.raw_set("zoneid", ctx.zone_id)?;
-    env.raw_set("who", LCombo(ctx.who, 0))?;
-    env.raw_set("bestwho", LCombo(ctx.bestwho(), 0))?;
-    match ctx.ecs {
-        Some((a, bits)) => env.raw_set("ecswho", LNetmask(Netmask::new(a, bits)))?,
-        None => env.raw_set("ecswho", Value::Nil)?,
-    }
-    env.raw_set("dh", LHeader(ctx.header))?;
-    env.raw_set("dnssecOK", ctx.dnssec_ok)?;
-    env.raw_set("tcp", ctx.tcp)?;
-    env.raw_set("ednsPKTSize", ctx.edns_size)?;
-    let _ = lua;
     Ok(())
 }
 
@@ -570,12 +624,26 @@ fn build_worker() -> mlua::Result<Worker> {
         lua.create_function(move |_, ()| Ok(b3.hit.load(Ordering::Relaxed) != HIT_NONE))?;
     let base: Table = lua.load(BOOTSTRAP).set_name("bootstrap").call(limit_hit)?;
     register_functions(&lua, &base)?;
+    // Lookups go env (the record's own globals and presets already read) →
+    // base (the functions) → `preset`, which builds the preset variable.
+    let env = lua.create_table_with_capacity(0, 32)?;
     let env_mt = lua.create_table()?;
-    env_mt.raw_set("__index", base)?;
+    env_mt.raw_set("__index", base.clone())?;
     env_mt.raw_set("__metatable", false)?;
+    env.set_metatable(Some(env_mt))?;
+    env.raw_set("_G", env.clone())?;
+    let env2 = env.clone();
+    let presets = lua.create_function(move |lua, (_, key): (Value, Value)| match key {
+        Value::String(key) => preset(lua, &env2, &key),
+        _ => Ok(Value::Nil),
+    })?;
+    let base_mt = lua.create_table()?;
+    base_mt.raw_set("__index", presets)?;
+    base_mt.raw_set("__metatable", false)?;
+    base.set_metatable(Some(base_mt))?;
     Ok(Worker {
         lua,
-        env_mt,
+        env,
         budget,
         chunks: HashMap::new(),
     })
