@@ -24,7 +24,7 @@ use mlua::{
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -117,17 +117,24 @@ struct EvalCtx {
     /// At zone load: register every health-check target, not just the
     /// ones the selection logic reaches.
     priming: bool,
+    /// An evaluation is running (the context stays in the state between
+    /// evaluations, inactive).
+    active: bool,
 }
 
 /// One reusable Lua state.
 struct Worker {
     lua: Lua,
     /// The environment every evaluation on this state runs in; emptied
-    /// after each one (see [`reset_env`]), so records never see each
-    /// other's globals, without building a table per query.
+    /// after each one that wrote to it (see [`reset_env`]), so records never
+    /// see each other's globals, without building a table per query.
     env: Table,
+    /// Something was stored in `env` since it was last emptied.
+    dirty: Arc<AtomicBool>,
     budget: Arc<Budget>,
-    chunks: HashMap<String, Function>,
+    /// Compiled records by their stored chunks (no joining or formatting
+    /// of the code on a hit), with whether the code names `include`.
+    chunks: HashMap<Vec<String>, (Function, bool)>,
 }
 
 /// Evaluation counters.
@@ -278,18 +285,13 @@ impl LuaEngine {
                 "type LUA records are include files".into(),
             ));
         }
-        let code = rec.code();
-        let actual = match code.strip_prefix(';') {
-            Some(script) => script.to_string(),
-            None => format!("return {code}"),
-        };
         let mut worker = match self.inner.pool.pop() {
             Some(w) => w,
             None => self.new_worker()?,
         };
         let cfg = &self.inner.config;
         let bestwho = ctx.bestwho();
-        worker.lua.set_app_data(EvalCtx {
+        let eval = EvalCtx {
             qname: ctx.qname.clone(),
             zone: ctx.zone.clone(),
             bestwho,
@@ -302,12 +304,23 @@ impl LuaEngine {
             edns_size: ctx.edns_size,
             config: cfg.clone(),
             priming,
-        });
+            active: true,
+        };
+        // Overwrite the state's context in place: inserting and removing app
+        // data allocates each time.
+        match worker.lua.app_data_mut::<EvalCtx>() {
+            Some(mut slot) => *slot = eval,
+            None => {
+                worker.lua.set_app_data(eval);
+            }
+        }
         worker.budget.arm(cfg);
-        let result = eval_in(&mut worker, &actual, ctx, cfg);
+        let result = eval_in(&mut worker, rec, ctx, cfg);
         worker.budget.disarm();
         let hit = worker.budget.hit.load(Ordering::Relaxed);
-        worker.lua.remove_app_data::<EvalCtx>();
+        if let Some(mut slot) = worker.lua.app_data_mut::<EvalCtx>() {
+            slot.active = false;
+        }
 
         let outcome = match (hit, result) {
             (HIT_INSTRUCTIONS, _) => Err(LuaError::InstructionLimit),
@@ -357,7 +370,7 @@ impl LuaEngine {
 /// `Err` is a result of the wrong shape.
 fn eval_in(
     worker: &mut Worker,
-    actual: &str,
+    rec: &LuaRecord,
     ctx: &QueryContext<'_>,
     cfg: &LuaConfig,
 ) -> mlua::Result<Result<Vec<String>, LuaError>> {
@@ -365,23 +378,30 @@ fn eval_in(
     let Worker {
         lua,
         env,
+        dirty,
         chunks,
         budget,
         ..
     } = worker;
-    let func = match chunks.get(actual) {
-        Some(f) => f.clone(),
+    let (func, uses_include) = match chunks.get(rec.chunks.as_slice()) {
+        Some((f, inc)) => (f.clone(), *inc),
         None => {
+            let code = rec.code();
+            let actual = match code.strip_prefix(';') {
+                Some(script) => script.to_string(),
+                None => format!("return {code}"),
+            };
             let f = lua
-                .load(actual)
+                .load(&actual)
                 .set_name("LUA record")
                 .set_environment(env.clone())
                 .into_function()?;
             if chunks.len() >= cache_cap.max(1) {
                 chunks.clear();
             }
-            chunks.insert(actual.to_string(), f.clone());
-            f
+            let inc = actual.contains("include");
+            chunks.insert(rec.chunks.clone(), (f.clone(), inc));
+            (f, inc)
         }
     };
     // The memory limit covers the record's own code only: while a limit is
@@ -396,7 +416,7 @@ fn eval_in(
     // `include` must borrow the zone for this query, so it lives in a scope;
     // a scope costs more than most programs, and a record can only reach
     // `include` by naming it.
-    let result = if actual.contains("include") {
+    let result = if uses_include {
         let include = ctx.include;
         let zone = ctx.zone.clone();
         let budget = budget.clone();
@@ -406,25 +426,26 @@ fn eval_in(
                 include_records(lua, &env2, include, &zone, &name, &budget)
             })?;
             env.raw_set("include", inc)?;
+            dirty.store(true, Ordering::Relaxed);
             call(&func)
         })
     } else {
         call(&func)
     };
     let outcome = result.map(result_strings);
-    reset_env(env)?;
+    if dirty.swap(false, Ordering::Relaxed) {
+        reset_env(env)?;
+    }
     outcome
 }
 
 /// Empty the shared environment after an evaluation: the globals a record
-/// set and the presets it looked at (only `_G` stays).
+/// set and the presets it looked at.
 fn reset_env(env: &Table) -> mlua::Result<()> {
     let mut keys: Vec<Value> = Vec::new();
     for pair in env.pairs::<Value, Value>() {
         let (k, _) = pair?;
-        if !matches!(&k, Value::String(s) if s.as_bytes() == b"_G") {
-            keys.push(k);
-        }
+        keys.push(k);
     }
     for k in keys {
         env.raw_set(k, Value::Nil)?;
@@ -436,7 +457,7 @@ fn reset_env(env: &Table) -> mlua::Result<()> {
 /// context the first time a record reads it and kept in the environment
 /// until the evaluation ends. Most records read none, and building them all
 /// up front (userdata each) cost more than running the record.
-fn preset(lua: &Lua, env: &Table, key: &mlua::String) -> mlua::Result<Value> {
+fn preset(lua: &Lua, env: &Table, dirty: &AtomicBool, key: &mlua::String) -> mlua::Result<Value> {
     let ctx = ctx_of(lua)?;
     let v = match &*key.as_bytes() {
         b"qname" => LDnsName(ctx.qname.clone()).into_lua(lua)?,
@@ -456,6 +477,7 @@ fn preset(lua: &Lua, env: &Table, key: &mlua::String) -> mlua::Result<Value> {
     };
     drop(ctx);
     env.raw_set(key, v.clone())?;
+    dirty.store(true, Ordering::Relaxed);
     Ok(v)
 }
 
@@ -626,15 +648,25 @@ fn build_worker() -> mlua::Result<Worker> {
     register_functions(&lua, &base)?;
     // Lookups go env (the record's own globals and presets already read) →
     // base (the functions) → `preset`, which builds the preset variable.
+    // `_G` lives in base, so an untouched environment is empty and needs
+    // no reset; writes of new globals go through `__newindex`, which marks
+    // it dirty.
     let env = lua.create_table_with_capacity(0, 32)?;
+    let dirty = Arc::new(AtomicBool::new(false));
     let env_mt = lua.create_table()?;
     env_mt.raw_set("__index", base.clone())?;
+    let d = dirty.clone();
+    let store = lua.create_function(move |_, (t, k, v): (Table, Value, Value)| {
+        d.store(true, Ordering::Relaxed);
+        t.raw_set(k, v)
+    })?;
+    env_mt.raw_set("__newindex", store)?;
     env_mt.raw_set("__metatable", false)?;
     env.set_metatable(Some(env_mt))?;
-    env.raw_set("_G", env.clone())?;
-    let env2 = env.clone();
+    base.raw_set("_G", env.clone())?;
+    let (env2, d) = (env.clone(), dirty.clone());
     let presets = lua.create_function(move |lua, (_, key): (Value, Value)| match key {
-        Value::String(key) => preset(lua, &env2, &key),
+        Value::String(key) => preset(lua, &env2, &d, &key),
         _ => Ok(Value::Nil),
     })?;
     let base_mt = lua.create_table()?;
@@ -644,6 +676,7 @@ fn build_worker() -> mlua::Result<Worker> {
     Ok(Worker {
         lua,
         env,
+        dirty,
         budget,
         chunks: HashMap::new(),
     })
@@ -657,6 +690,7 @@ fn rt(msg: impl std::fmt::Display) -> mlua::Error {
 
 fn ctx_of(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, EvalCtx>> {
     lua.app_data_ref::<EvalCtx>()
+        .filter(|c| c.active)
         .ok_or_else(|| rt("LUA function called outside a record evaluation"))
 }
 

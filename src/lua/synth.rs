@@ -464,6 +464,20 @@ fn trim_zeros(s: &str) -> &str {
 /// TXT content is wrapped in quotes (escapes apply, long text is split
 /// into 255-byte strings).
 pub fn rdata_from_text(rtype: RecordType, content: &str) -> Result<RData, SynthError> {
+    // The common results, without the zone-file lexer and the round trip.
+    match rtype {
+        RecordType::A => {
+            if let Ok(a) = content.parse::<std::net::Ipv4Addr>() {
+                return Ok(RData::A(a.into()));
+            }
+        }
+        RecordType::AAAA => {
+            if let Ok(a) = content.parse::<std::net::Ipv6Addr>() {
+                return Ok(RData::AAAA(a.into()));
+            }
+        }
+        _ => {}
+    }
     let parsed = if rtype == RecordType::TXT {
         let bytes = super::record::unescape(content).map_err(|e| SynthError(e.to_string()))?;
         let chunks: Vec<&[u8]> = if bytes.is_empty() {

@@ -656,6 +656,23 @@ fn globals_do_not_leak_between_evaluations() {
         eval(&e, r#"A "pickrandom({'192.0.2.1'})""#, &c).unwrap(),
         vec!["192.0.2.1"]
     );
+    // Through `_G`, and from inside an expression (no `;`): still gone.
+    eval(&e, r#"TXT ";_G.viaG = 1 return 'x'""#, &c).unwrap();
+    eval(&e, r#"TXT "(function() inexpr = 1 return 'x' end)()""#, &c).unwrap();
+    assert_eq!(
+        eval(&e, r#"TXT "tostring(viaG) .. tostring(inexpr)""#, &c).unwrap(),
+        vec!["nilnil"]
+    );
+    // Presets read once are the next query's, not a stale copy.
+    assert_eq!(
+        eval(&e, r#"TXT "qname:toString()""#, &c).unwrap(),
+        vec!["a.example.test."]
+    );
+    let other = ctx("b.example.test.");
+    assert_eq!(
+        eval(&e, r#"TXT "qname:toString()""#, &other).unwrap(),
+        vec!["b.example.test."]
+    );
     assert_eq!(e.stats().states_created, 1);
 }
 

@@ -109,33 +109,32 @@ impl Handler {
     /// [`Decision::Offload`] means the full-budget engine must run off the
     /// reactor ([`Handler::plan_offloaded`]).
     pub fn plan_now(&self, request: &Request, zones: &ZoneSet) -> Decision {
-        // Static answers (also static names of zones with LUA records) are
-        // planned right here; a name that needs a LUA program comes back as
-        // SERVFAIL without an engine and is planned again with one.
-        let env = respond::Env {
-            src: request.src(),
-            lua: None,
+        let plan_with = |lua: Option<&LuaEngine>| {
+            let env = respond::Env {
+                src: request.src(),
+                lua,
+            };
+            respond::plan_with(request, zones, request.protocol(), &env)
         };
-        let plan = respond::plan_with(request, zones, request.protocol(), &env);
-        let Some(lua) = &self.lua else {
-            return Decision::Ready(plan);
+        let Some(lua) = self.lua.as_ref().filter(|_| needs_lua(request, zones)) else {
+            return Decision::Ready(plan_with(None));
         };
-        if plan.metadata.response_code != ResponseCode::ServFail || !needs_lua(request, zones) {
-            return Decision::Ready(plan);
-        }
         let inline = match (&lua.quick, lua.offload) {
-            (Some(quick), true) => Some(quick),
-            (None, true) => None,
-            (_, false) => Some(&lua.engine),
+            (Some(quick), true) => quick,
+            (_, false) => &lua.engine,
+            (None, true) => {
+                // Everything runs off the reactor: plan statically first, so
+                // only names that need a program (SERVFAIL without an
+                // engine) pay for the trip.
+                let plan = plan_with(None);
+                return if plan.metadata.response_code == ResponseCode::ServFail {
+                    Decision::Offload
+                } else {
+                    Decision::Ready(plan)
+                };
+            }
         };
-        let Some(engine) = inline else {
-            return Decision::Offload;
-        };
-        let env = respond::Env {
-            src: request.src(),
-            lua: Some(engine),
-        };
-        let plan = respond::plan_with(request, zones, request.protocol(), &env);
+        let plan = plan_with(Some(inline));
         if plan.lua_limited && lua.offload {
             Decision::Offload
         } else {
