@@ -57,10 +57,14 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler) {
             tracing::error!(%error, "UDP socket failed; DNS over UDP stopped");
             return;
         }
+        let mut drained = false;
         for _ in 0..BURST {
             let (n, src) = match socket.try_recv_from(&mut buf) {
                 Ok(received) => received,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Err(e) => {
                     transient(&e).await;
                     continue;
@@ -81,7 +85,9 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler) {
                 }
             }
         }
-        tokio::task::yield_now().await;
+        if !drained {
+            tokio::task::yield_now().await;
+        }
     }
 }
 
