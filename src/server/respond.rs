@@ -5,8 +5,9 @@
 use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
 use crate::lua::{LuaEngine, QueryContext};
 use crate::zone::{lookup, lookup_with, Answer, AnswerKind, ZoneSet};
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, RecordTypeSet};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::zone_handler::MessageRequest;
@@ -281,6 +282,16 @@ fn name_ub(n: &Name) -> usize {
     n.len() + 1
 }
 
+/// Upper bound of an NSEC/NSEC3 type bitmap (RFC 4034 §4.1.2): at most 34
+/// bytes per window in use.
+fn bitmap_ub(types: &RecordTypeSet) -> usize {
+    let mut windows = [false; 256];
+    for t in types.iter() {
+        windows[usize::from(u16::from(t) >> 8)] = true;
+    }
+    windows.iter().filter(|&&w| w).count() * 34
+}
+
 /// Upper bound of a record's wire size (no compression). Exact-encodes only
 /// uncommon types.
 fn record_ub(r: &Record) -> usize {
@@ -294,6 +305,17 @@ fn record_ub(r: &Record) -> usize {
         RData::SRV(srv) => 6 + name_ub(&srv.target),
         RData::SOA(soa) => name_ub(&soa.mname) + name_ub(&soa.rname) + 20,
         RData::TXT(txt) => txt.txt_data.iter().map(|s| 1 + s.len()).sum(),
+        // Every signed answer carries these; encoding them to measure cost
+        // as much as sending them.
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => {
+            18 + name_ub(&sig.input().signer_name) + sig.sig().len()
+        }
+        RData::DNSSEC(DNSSECRData::NSEC3(n)) => {
+            6 + n.salt().len() + n.next_hashed_owner_name().len() + bitmap_ub(n.type_set())
+        }
+        RData::DNSSEC(DNSSECRData::NSEC(n)) => {
+            name_ub(n.next_domain_name()) + bitmap_ub(n.type_set())
+        }
         other => other.to_bytes().map_or(usize::MAX / 4, |b| b.len()),
     };
     name_ub(&r.name) + 10 + rdata
@@ -451,6 +473,75 @@ mod tests {
         });
         resp.destructive_emit(&mut enc).unwrap();
         (Message::from_vec(&buf).unwrap(), buf)
+    }
+
+    #[test]
+    fn dnssec_record_bounds_cover_their_encoding() {
+        let owner = Name::from_ascii("x.example.com.").unwrap();
+        use hickory_proto::dnssec::rdata::{sig::SigInput, RRSIG};
+        use hickory_proto::dnssec::Algorithm;
+        let input = SigInput {
+            type_covered: RecordType::A,
+            algorithm: Algorithm::ECDSAP256SHA256,
+            num_labels: 3,
+            original_ttl: 300,
+            sig_expiration: 1_800_000_000.into(),
+            sig_inception: 1_700_000_000.into(),
+            key_tag: 12345,
+            signer_name: Name::from_ascii("example.com.").unwrap(),
+        };
+        let rrsig = RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(input, vec![7; 64])));
+        let mut cases = vec![rrsig];
+        use hickory_proto::dnssec::rdata::{NSEC, NSEC3};
+        use hickory_proto::dnssec::Nsec3HashAlgorithm;
+        let many = [
+            RecordType::A,
+            RecordType::NS,
+            RecordType::SOA,
+            RecordType::MX,
+            RecordType::AAAA,
+            RecordType::RRSIG,
+            RecordType::DNSKEY,
+            RecordType::CAA,
+            RecordType::Unknown(65534),
+        ];
+        let hash = vec![0xab; 20];
+        cases.push(RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
+            Nsec3HashAlgorithm::SHA1,
+            false,
+            0,
+            vec![],
+            hash.clone(),
+            many,
+        ))));
+        cases.push(RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
+            Nsec3HashAlgorithm::SHA1,
+            true,
+            0,
+            vec![1, 2],
+            hash,
+            [],
+        ))));
+        cases.push(RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+            Name::from_ascii("next.x.example.com.").unwrap(),
+            [
+                RecordType::A,
+                RecordType::RRSIG,
+                RecordType::NSEC,
+                RecordType::Unknown(128),
+            ],
+        ))));
+        for data in cases {
+            let encoded = data.to_bytes().unwrap().len();
+            let shown = data.to_string();
+            let r = Record::from_rdata(owner.clone(), 300, data);
+            assert!(
+                record_ub(&r) >= owner.len() + 1 + 10 + encoded,
+                "{shown}: bound {} < {}",
+                record_ub(&r),
+                owner.len() + 11 + encoded
+            );
+        }
     }
 
     #[test]
