@@ -57,6 +57,9 @@ pub struct PoolConfig {
     /// The pool's own `dnssec_algorithm`, when set (it then wins over
     /// `[backend] algorithm` for the keys PowerDNS makes too).
     pub dnssec_algorithm: Option<crate::dnssec::KeyAlgorithm>,
+    /// The pool's own `dnssec_denial`, when set (with the PowerDNS backend
+    /// `nsec3` then wins over `[backend] nsec3`; `compact` is refused there).
+    pub dnssec_denial: Option<crate::dnssec::DenialMode>,
 }
 
 /// The whole configuration, resolved.
@@ -598,17 +601,24 @@ impl Config {
                     .map(|r| parse_template(&domain, r))
                     .collect::<Result<_, _>>()?,
             };
+            let dnssec_algorithm = p
+                .dnssec_algorithm
+                .as_deref()
+                .map(|a| parse_algorithm("pool dnssec_algorithm", a))
+                .transpose()?;
+            let dnssec_denial = p
+                .dnssec_denial
+                .as_deref()
+                .map(|m| parse_denial("pool dnssec_denial", m))
+                .transpose()?;
             pools.push(PoolConfig {
                 domain,
                 reservation_ttl_secs: ttl,
                 public_check: p.public_check.unwrap_or(true),
                 template,
-                dnssec_algorithm: p
-                    .dnssec_algorithm
-                    .as_deref()
-                    .map(|a| parse_algorithm("pool dnssec_algorithm", a))
-                    .transpose()?,
-                signing: pool_signing(&dnssec, p.dnssec_algorithm, p.dnssec_denial)?,
+                dnssec_algorithm,
+                dnssec_denial,
+                signing: pool_signing(&dnssec, dnssec_algorithm, dnssec_denial),
             });
         }
         let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
@@ -620,6 +630,9 @@ impl Config {
             raw.backend.unwrap_or_default(),
             std::env::var("PDM_POWERDNS_API_KEY").ok(),
         )?;
+        if backend.kind == BackendKind::PowerDns {
+            check_powerdns_denial(&pools)?;
+        }
         Ok(Config {
             http,
             dns,
@@ -873,17 +886,36 @@ fn parse_denial(what: &str, m: &str) -> Result<crate::dnssec::DenialMode, Config
 
 fn pool_signing(
     d: &DnssecConfig,
-    algorithm: Option<String>,
-    denial: Option<String>,
-) -> Result<crate::dnssec::SigningProfile, ConfigError> {
+    algorithm: Option<crate::dnssec::KeyAlgorithm>,
+    denial: Option<crate::dnssec::DenialMode>,
+) -> crate::dnssec::SigningProfile {
     let mut p = d.profile();
     if let Some(a) = algorithm {
-        p.algorithm = parse_algorithm("pool dnssec_algorithm", &a)?;
+        p.algorithm = a;
     }
     if let Some(m) = denial {
-        p.denial = parse_denial("pool dnssec_denial", &m)?;
+        p.denial = m;
     }
-    Ok(p)
+    p
+}
+
+/// PowerDNS (4.7) has no compact denial of existence (RFC 9824): a pool that
+/// asks for it is refused rather than served with NSEC3 or NSEC instead.
+pub fn check_powerdns_denial(pools: &[PoolConfig]) -> Result<(), ConfigError> {
+    let compact: Vec<String> = pools
+        .iter()
+        .filter(|p| p.dnssec_denial == Some(crate::dnssec::DenialMode::Compact))
+        .map(|p| p.domain.to_string())
+        .collect();
+    if compact.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "pool {}: dnssec_denial = \"compact\" is not supported with [backend] kind = \"powerdns\" \
+         (PowerDNS has no compact denial of existence, RFC 9824); set dnssec_denial = \"nsec3\", \
+         or remove dnssec_denial to follow [backend] nsec3 (true: NSEC3, false: NSEC)",
+        compact.join(", pool ")
+    )))
 }
 
 fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError> {
@@ -976,6 +1008,50 @@ mod backend_config_tests {
             ("localhost", PdnsZoneKind::Native, true)
         );
         assert!(!format!("{p:?}").contains("env-key"));
+    }
+
+    const POWERDNS: &str = "[backend]\nkind = \"powerdns\"\nurl = \"http://127.0.0.1:8081\"\napi_key = \"k\"\nnsec3 = false\n";
+
+    /// PowerDNS has no compact denial (RFC 9824): a pool asking for it is refused at load,
+    /// naming the pool and what to use instead; nsec3 pools and pools without the setting load.
+    #[test]
+    fn pool_compact_denial_is_refused_on_powerdns() {
+        let pools = "[[pools]]\ndomain = \"plain.test\"\n\
+                     [[pools]]\ndomain = \"black.test\"\ndnssec_denial = \"compact\"\n\
+                     [[pools]]\ndomain = \"n3.test\"\ndnssec_denial = \"nsec3\"\n";
+        let err = Config::from_toml(&format!("{POWERDNS}{BASE}{pools}"))
+            .expect_err("compact on powerdns must be refused")
+            .to_string();
+        for want in [
+            "pool black.test:",
+            "dnssec_denial = \"compact\"",
+            "powerdns",
+            "dnssec_denial = \"nsec3\"",
+            "remove dnssec_denial",
+            "[backend] nsec3",
+        ] {
+            assert!(err.contains(want), "{want:?} missing from: {err}");
+        }
+        assert!(
+            !err.contains("plain.test") && !err.contains("n3.test"),
+            "names only the compact pool: {err}"
+        );
+
+        // The embedded backend signs compact itself.
+        let c = Config::from_toml(&format!("{BASE}{pools}")).unwrap();
+        assert_eq!(
+            c.pools[1].signing.denial,
+            crate::dnssec::DenialMode::Compact
+        );
+
+        // Without the compact pool: loads, and the explicit setting is kept apart from the
+        // [dnssec] default.
+        let pools = "[[pools]]\ndomain = \"plain.test\"\n\
+                     [[pools]]\ndomain = \"n3.test\"\ndnssec_denial = \"nsec3\"\n";
+        let c = Config::from_toml(&format!("{POWERDNS}{BASE}{pools}")).unwrap();
+        assert_eq!(c.backend.kind, BackendKind::PowerDns);
+        let denial: Vec<_> = c.pools.iter().map(|p| p.dnssec_denial).collect();
+        assert_eq!(denial, [None, Some(crate::dnssec::DenialMode::Nsec3)]);
     }
 }
 

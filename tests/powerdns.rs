@@ -485,6 +485,109 @@ fn pool_dnssec_algorithm_picks_the_csk_algorithm(b: Backend) {
     }
 }
 
+/// The NSEC3PARAM of `zone` as PowerDNS's API reports it ("" = NSEC) and as it answers it.
+fn nsec3param(pdns: &PdnsServer, zone: &str) -> (String, Vec<String>) {
+    let (st, z) = pdns.api("GET", &format!("/zones/{zone}."), None);
+    assert_eq!(st, 200, "{zone}: {z}");
+    let api = z["nsec3param"].as_str().unwrap_or("").trim().to_string();
+    (api, answers(pdns, zone, RecordType::NSEC3PARAM))
+}
+
+/// A pool's `dnssec_denial = "nsec3"` wins over `[backend] nsec3 = false`: that pool zone
+/// and its children get NSEC3 `1 0 0 -` (RFC 9276) in PowerDNS, pools without the setting
+/// keep NSEC as `[backend] nsec3` says.
+fn pool_dnssec_denial_nsec3_wins_over_backend_nsec(b: Backend) {
+    let Some(pdns) = PdnsServer::start_for_backend() else {
+        return;
+    };
+    let cfg = Config::default_test()
+        .extra("[[pools]]\ndomain = \"n3.test\"\ndnssec_denial = \"nsec3\"\n")
+        .on_powerdns_with(&pdns, &[("nsec3", "false")]);
+    let Some(srv) = PdmServer::start(b, cfg) else {
+        return;
+    };
+    srv.allocate(POOL, "plain", "192.0.2.90", None);
+    srv.allocate("n3.test", "hashed", "192.0.2.91", None);
+
+    for zone in ["n3.test", "hashed.n3.test"] {
+        let (api, dns) = nsec3param(&pdns, zone);
+        assert_eq!(api, "1 0 0 -", "{zone}\n{}", srv.log());
+        assert_eq!(dns.len(), 1, "{zone} NSEC3PARAM over DNS: {dns:?}");
+        assert!(
+            dns[0].split_whitespace().take(3).eq(["1", "0", "0"]),
+            "{zone} NSEC3PARAM over DNS: {dns:?}"
+        );
+    }
+    for zone in [POOL, "plain.example.test"] {
+        assert_eq!(
+            nsec3param(&pdns, zone),
+            (String::new(), Vec::new()),
+            "{zone}: [backend] nsec3 = false means NSEC"
+        );
+    }
+    // A reconcile finds nothing to change: the per-pool choice is the desired state.
+    let again = srv.cli(&["reconcile", "--dry-run"]);
+    assert!(again.success(), "{again:?}");
+    assert!(again.stdout.trim().is_empty(), "{}", again.stdout);
+
+    // The NSEC3 proofs PowerDNS serves validate: NXDOMAIN in the pool zone, NODATA in the
+    // child (its template has a wildcard, so no NXDOMAIN there).
+    if have_tools(&["delv"]) {
+        for (name, qtype) in [("nothing.n3.test", "A"), ("hashed.n3.test", "TXT")] {
+            delv(
+                pdns.dns_addr,
+                &pdns.ds_lines("n3.test"),
+                "n3.test",
+                name,
+                qtype,
+            )
+            .assert_secure_negative();
+        }
+    }
+}
+
+/// `dnssec_denial = "compact"` on a pool with the PowerDNS backend: `pdm serve` refuses to
+/// start, naming the pool and what to use instead (PowerDNS has no compact denial), instead
+/// of serving the pool with another denial. No PowerDNS needed: the config is refused first.
+#[test]
+fn pool_dnssec_denial_compact_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::default_test()
+        .extra("[backend]\nkind = \"powerdns\"\nurl = \"http://127.0.0.1:9\"\napi_key = \"k\"\n")
+        .extra("[[pools]]\ndomain = \"black.test\"\ndnssec_denial = \"compact\"\n");
+    let path = dir.path().join("pdm.toml");
+    std::fs::write(&path, cfg.to_toml()).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("pdm.db").display());
+    let args: Vec<String> = [
+        "--config",
+        &path.display().to_string(),
+        "--database",
+        &db,
+        "serve",
+        "--http",
+        &format!("127.0.0.1:{}", free_tcp_port()),
+        "--dns",
+        &format!("127.0.0.1:{}", free_udp_tcp_port()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run_cli(&args, dir.path());
+    assert!(!out.success(), "serve must refuse: {out:?}");
+    assert!(
+        out.stderr.contains("pool black.test")
+            && out.stderr.contains("compact")
+            && out.stderr.contains("dnssec_denial = \"nsec3\""),
+        "the error names the pool and the alternative: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("example.test:"),
+        "only the compact pool is named: {}",
+        out.stderr
+    );
+}
+
 /// A record and the DS deleted behind pdm's back: reconcile reports and restores exactly those.
 fn reconcile_restores_drift(b: Backend) {
     let (pdns, srv) = setup!(b);
@@ -631,5 +734,6 @@ backend_tests!(
     pdm_killed_mid_operation,
     pdm_killed_mid_step_holding_the_lease,
     pool_dnssec_algorithm_picks_the_csk_algorithm,
+    pool_dnssec_denial_nsec3_wins_over_backend_nsec,
     reconcile_restores_drift,
 );

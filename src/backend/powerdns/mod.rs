@@ -225,6 +225,8 @@ impl PowerDnsBackend {
             .powerdns
             .clone()
             .ok_or_else(|| PoolError::Backend("[backend] powerdns settings missing".into()))?;
+        crate::config::check_powerdns_denial(&config.pools)
+            .map_err(|e| PoolError::Backend(e.to_string()))?;
         let client = PdnsClient::new(&pdns).map_err(|e| PoolError::Backend(e.to_string()))?;
         Ok(PowerDnsBackend {
             store,
@@ -337,12 +339,24 @@ impl PowerDnsBackend {
         }
     }
 
-    /// Keys and NSEC3 on `zone` (a new CSK of `algorithm`); returns its DS
-    /// texts (empty in a dry run that would add keys).
+    /// Whether `pool`'s zones get NSEC3 ([`NSEC3PARAM`]): the pool's
+    /// `dnssec_denial = "nsec3"`, else `[backend] nsec3`. (A pool's
+    /// `dnssec_denial = "compact"` is refused at config load: PowerDNS has no
+    /// compact denial.)
+    pub fn nsec3_for(&self, pool: &PoolConfig) -> bool {
+        match pool.dnssec_denial {
+            Some(crate::dnssec::DenialMode::Nsec3) => true,
+            Some(crate::dnssec::DenialMode::Compact) | None => self.pdns.nsec3,
+        }
+    }
+
+    /// Keys and, with `nsec3`, NSEC3 on `zone` (a new CSK of `algorithm`);
+    /// returns its DS texts (empty in a dry run that would add keys).
     async fn ensure_secured(
         &self,
         zone: &str,
         algorithm: &str,
+        nsec3: bool,
         dry: bool,
         ch: &mut Vec<Change>,
     ) -> Result<Vec<String>, PdnsError> {
@@ -361,7 +375,7 @@ impl PowerDnsBackend {
             self.client.add_csk(&zone, algorithm).await?;
             changed = true;
         }
-        if self.pdns.nsec3 {
+        if nsec3 {
             let current = self
                 .client
                 .zone(&zone)
@@ -389,7 +403,8 @@ impl PowerDnsBackend {
         Ok(ds_of(&keys))
     }
 
-    /// The pool zone exists with its SOA, NS, glue, keys and NSEC3.
+    /// The pool zone exists with its SOA, NS, glue, keys and (per
+    /// [`PowerDnsBackend::nsec3_for`]) NSEC3.
     pub async fn ensure_pool_zone(
         &self,
         pool: &PoolConfig,
@@ -400,8 +415,14 @@ impl PowerDnsBackend {
             .ensure_zone(&pool.domain.fqdn(), &self.pool_rrsets(pool), false, dry, ch)
             .await?;
         if self.signed() && exists {
-            self.ensure_secured(&pool.domain.fqdn(), &self.algorithm_for(pool), dry, ch)
-                .await?;
+            self.ensure_secured(
+                &pool.domain.fqdn(),
+                &self.algorithm_for(pool),
+                self.nsec3_for(pool),
+                dry,
+                ch,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -534,8 +555,14 @@ impl PowerDnsBackend {
                     return Ok(ch);
                 }
                 let ds = if self.signed() {
-                    self.ensure_secured(&child.fqdn(), &self.algorithm_for(pool), dry, &mut ch)
-                        .await?
+                    self.ensure_secured(
+                        &child.fqdn(),
+                        &self.algorithm_for(pool),
+                        self.nsec3_for(pool),
+                        dry,
+                        &mut ch,
+                    )
+                    .await?
                 } else {
                     Vec::new()
                 };
