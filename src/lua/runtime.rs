@@ -3,11 +3,13 @@
 //!
 //! Each state is built once: standard libraries limited to `string`,
 //! `table`, `math`, `utf8` and four `os` time functions (behind read-only
-//! proxies), the LUA functions, and an instruction hook. Every evaluation
-//! runs in a fresh environment table whose metatable (locked) falls back to
-//! that base, so globals a record defines die with the evaluation and no
-//! record can modify what the next one sees. States go back to a lock-free
-//! queue after use (garbage-collected first when they hit a limit).
+//! proxies), the LUA functions, and an instruction hook. Evaluations run in
+//! the state's one environment table, whose metatable (locked) falls back to
+//! that base; any write to it marks it dirty and a dirty environment is
+//! emptied after the evaluation, so globals a record defines die with the
+//! evaluation and no record can modify what the next one sees. States go
+//! back to a lock-free queue after use (garbage-collected first when they
+//! hit a limit).
 
 use super::addr::{parse_combo, Netmask, NetmaskGroup};
 use super::geo::{latlon_loc, latlon_text, GeoInfo};
@@ -366,7 +368,8 @@ impl LuaEngine {
     }
 }
 
-/// Run the code in a fresh environment. Outer `Err` is a Lua error; inner
+/// Run the record in the state's environment (emptied afterwards when it
+/// was written). Outer `Err` is a Lua error; inner
 /// `Err` is a result of the wrong shape.
 fn eval_in(
     worker: &mut Worker,
