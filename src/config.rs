@@ -91,7 +91,12 @@ pub struct Config {
     pub lua: LuaSettings,
     /// Where zones live: the embedded store or a PowerDNS server (`[backend]`).
     pub backend: BackendConfig,
+    /// Encoded UDP answers kept for reuse (`packet_cache`, 0 turns it off).
+    pub packet_cache: usize,
 }
+
+/// Default size of the packet cache (answers).
+pub const DEFAULT_PACKET_CACHE: usize = 100_000;
 
 /// Which zone backend pool commits and releases go through (`[backend] kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -373,6 +378,7 @@ struct RawConfig {
     operations: Option<RawOperations>,
     lua: Option<RawLua>,
     backend: Option<RawBackend>,
+    packet_cache: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -503,6 +509,8 @@ pub struct Overrides {
     pub database: Option<String>,
     /// `--fake-registrars` / `PDM_FAKE_REGISTRARS`.
     pub fake_registrars: bool,
+    /// `--packet-cache` / `PDM_PACKET_CACHE`.
+    pub packet_cache: Option<usize>,
 }
 
 impl Config {
@@ -647,6 +655,10 @@ impl Config {
             operations,
             lua,
             backend,
+            packet_cache: o
+                .packet_cache
+                .or(raw.packet_cache)
+                .unwrap_or(DEFAULT_PACKET_CACHE),
         })
     }
 

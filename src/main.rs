@@ -102,6 +102,9 @@ struct ServeArgs {
     /// and send registrar calls there (try byo-api offline).
     #[arg(long, env = "PDM_FAKE_REGISTRARS")]
     fake_registrars: bool,
+    /// Encoded UDP answers kept for reuse (0 turns the packet cache off).
+    #[arg(long, env = "PDM_PACKET_CACHE")]
+    packet_cache: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -177,15 +180,21 @@ fn main() -> ExitCode {
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(cli: Cli) -> Result<(), Error> {
-    let (http, dns, fake_registrars) = match &cli.command {
-        Command::Serve(a) => (a.http.clone(), a.dns.clone(), a.fake_registrars),
-        _ => (None, None, false),
+    let (http, dns, fake_registrars, packet_cache) = match &cli.command {
+        Command::Serve(a) => (
+            a.http.clone(),
+            a.dns.clone(),
+            a.fake_registrars,
+            a.packet_cache,
+        ),
+        _ => (None, None, false, None),
     };
     let overrides = Overrides {
         http,
         dns,
         database: cli.database.clone(),
         fake_registrars,
+        packet_cache,
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     let store = Store::connect(&config.database)

@@ -59,7 +59,10 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     } else if config.lua.inline_budget_us > 0 {
         runtime = runtime.with_quick(quick_engine(&lua, &config.lua));
     }
-    crate::server::spawn_with_lua(config.dns, zones.clone(), Some(runtime.clone()))
+    let handler = crate::server::Handler::new(zones.clone())
+        .with_lua(Some(runtime.clone()))
+        .with_packet_cache(config.packet_cache);
+    crate::server::spawn_handler(config.dns, handler)
         .await
         .map_err(|e| format!("cannot listen for DNS on {}: {e}", config.dns))?;
     let listener = tokio::net::TcpListener::bind(config.http)

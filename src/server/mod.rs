@@ -5,6 +5,7 @@
 //! locks), plans the response with the pure [`respond::plan`] and encodes
 //! it through [`wire`].
 
+pub mod cache;
 pub mod dynamic;
 pub mod respond;
 mod udp;
@@ -33,6 +34,7 @@ const TCP_RESPONSE_BUFFER: usize = 32;
 pub struct Handler {
     zones: SharedZones,
     lua: Option<LuaRuntime>,
+    cache: Option<Arc<cache::PacketCache>>,
 }
 
 /// The LUA engine as the handler uses it: evaluations run on tokio's
@@ -95,7 +97,22 @@ impl LuaRuntime {
 impl Handler {
     /// A handler answering from `zones`; LUA records SERVFAIL.
     pub fn new(zones: SharedZones) -> Self {
-        Self { zones, lua: None }
+        Self {
+            zones,
+            lua: None,
+            cache: None,
+        }
+    }
+
+    /// Reuse encoded UDP answers, at most `capacity` of them (0: off).
+    pub fn with_packet_cache(mut self, capacity: usize) -> Self {
+        self.cache = (capacity > 0).then(|| Arc::new(cache::PacketCache::new(capacity)));
+        self
+    }
+
+    /// Answers served from the packet cache so far (`None`: cache off).
+    pub fn packet_cache_hits(&self) -> Option<u64> {
+        self.cache.as_ref().map(|c| c.hits())
     }
 
     /// Evaluate LUA records with `lua`.
@@ -243,10 +260,18 @@ pub async fn spawn_with_lua(
     zones: SharedZones,
     lua: Option<LuaRuntime>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    spawn_handler(addr, Handler::new(zones).with_lua(lua)).await
+}
+
+/// Bind UDP and TCP on `addr` and answer with `handler`.
+pub async fn spawn_handler(
+    addr: SocketAddr,
+    handler: Handler,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let udp = UdpSocket::bind(addr).await?;
     let local = udp.local_addr()?;
     let tcp = TcpListener::bind(local).await?;
-    Ok(serve_handler(udp, tcp, Handler::new(zones).with_lua(lua)))
+    Ok(serve_handler(udp, tcp, handler))
 }
 
 /// Like [`spawn`], also returning the bound address (useful with port 0:

@@ -195,3 +195,89 @@ async fn spawn_fails_when_port_taken() {
     let (addr, _) = start().await;
     assert!(spawn(addr, zones()).await.is_err());
 }
+
+/// A server with the packet cache on.
+async fn start_cached() -> (SocketAddr, SharedZones, Handler) {
+    let z = zones();
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let tcp = TcpListener::bind(addr).await.unwrap();
+    let handler = Handler::new(z.clone()).with_packet_cache(100);
+    serve_handler(udp, tcp, handler.clone());
+    (addr, z, handler)
+}
+
+fn a_records(m: &Message) -> Vec<String> {
+    m.answers.iter().map(|r| r.data.to_string()).collect()
+}
+
+#[tokio::test]
+async fn cached_answers_carry_each_querys_id_flags_and_case() {
+    let (addr, _, handler) = start_cached().await;
+    let mut seen = Vec::new();
+    for (id, name, rd, cd) in [
+        (1, "www.example.com.", true, false),
+        (2, "www.example.com.", false, true),
+        (3, "WwW.eXaMpLe.CoM.", false, false),
+        (4, "www.example.com.", true, true),
+    ] {
+        let mut m = Message::from_vec(&query(id, name, RecordType::A, None)).unwrap();
+        m.metadata.recursion_desired = rd;
+        m.metadata.checking_disabled = cd;
+        let raw = udp(addr, &m.to_vec().unwrap()).await.expect("answer");
+        let r = Message::from_vec(&raw).unwrap();
+        assert_eq!(r.metadata.id, id);
+        assert_eq!(
+            (r.metadata.recursion_desired, r.metadata.checking_disabled),
+            (rd, cd),
+            "query {id}"
+        );
+        assert!(r.metadata.authoritative);
+        assert_eq!(a_records(&r), ["192.0.2.2"]);
+        // The question (and so the owner, compressed onto it) as spelled.
+        assert_eq!(
+            &raw[12..12 + name.len() + 1],
+            &m.to_vec().unwrap()[12..12 + name.len() + 1]
+        );
+        seen.push(raw);
+    }
+    // Same question, same bytes apart from the header's id and flags.
+    assert_eq!(seen[0][4..], seen[1][4..]);
+    assert_eq!(seen[0][4..], seen[3][4..]);
+    // Queries 2 and 4 were served from the cache; 3 (other case) was not.
+    assert_eq!(handler.packet_cache_hits(), Some(2));
+}
+
+#[tokio::test]
+async fn cached_answers_follow_a_zone_swap_and_edns() {
+    let (addr, z, handler) = start_cached().await;
+    let ask = |id| async move {
+        let q = query(id, "www.example.com.", RecordType::A, None);
+        let raw = udp(addr, &q).await.expect("answer");
+        Message::from_vec(&raw).unwrap()
+    };
+    let first = ask(1).await;
+    assert_eq!(a_records(&first), ["192.0.2.2"]);
+    // EDNS is part of the key: the EDNS answer carries an OPT record.
+    let with_edns = udp(
+        addr,
+        &query(2, "www.example.com.", RecordType::A, Some((1232, 0))),
+    )
+    .await
+    .unwrap();
+    assert!(Message::from_vec(&with_edns).unwrap().edns.is_some());
+    let again = ask(3).await;
+    assert!(again.edns.is_none());
+    // A new zone table: the next query sees it, not the cached answer.
+    let (origin, records) = parse_master(
+        "$ORIGIN example.com.\n$TTL 300\n@ IN SOA ns1 hm 8 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.77\n",
+        None,
+    )
+    .unwrap();
+    let mut set = ZoneSet::new();
+    set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    z.store(Arc::new(set));
+    assert_eq!(handler.packet_cache_hits(), Some(1));
+    let after = ask(4).await;
+    assert_eq!(a_records(&after), ["192.0.2.77"]);
+}

@@ -9,7 +9,7 @@
 //! loop (on a task of their own, so a slow program never stalls the socket).
 
 use super::respond::Plan;
-use super::{wire, Decision, Handler};
+use super::{cache, wire, Decision, Handler};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use std::io::ErrorKind;
@@ -116,9 +116,24 @@ fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>
         return Reply::Nothing;
     }
     let zones = handler.zones.load();
+    let cached = handler
+        .cache
+        .as_ref()
+        .and_then(|c| cache::Key::of(&request).map(|k| (c, k)));
+    if let Some((cache, key)) = &cached {
+        if cache.answer(&zones, key, &request, out) {
+            return Reply::Send;
+        }
+    }
     match handler.plan_now(&request, &zones) {
         Decision::Ready(plan) => {
             wire::encode(&plan, &request.queries, Protocol::Udp, out);
+            if let Some((cache, key)) = cached {
+                // LUA answers are dynamic by design.
+                if !super::needs_lua(&request, &zones) {
+                    cache.insert(&zones, key, &plan, out);
+                }
+            }
             Reply::Send
         }
         Decision::Offload => Reply::Offload(Box::new(request)),

@@ -1,0 +1,172 @@
+//! Encoded UDP answers, reused for identical questions (PowerDNS calls it
+//! the packet cache).
+//!
+//! An authoritative answer is a pure function of the zone table and a few
+//! request fields: the question bytes (name as spelled, so 0x20 case is
+//! preserved for free), opcode, and EDNS presence, version, DO bit and UDP
+//! size limit. The message id and the RD/CD bits are copied from each query
+//! into the cached bytes. What is *not* cached: answers from zones with LUA
+//! records (dynamic by design), queries carrying EDNS Client Subnet (the
+//! answer echoes it), SERVFAILs, and TCP (rare, and answered by hickory).
+//!
+//! Entries belong to one zone table snapshot: the first query after the
+//! table is swapped starts a fresh generation, so an answer is never served
+//! from zones that changed since. Entries also age out after
+//! [`MAX_AGE`], well inside the signature renewal margin, so a cached
+//! RRSIG is always one the signer would still hand out.
+
+use super::respond::{size_limit, Plan};
+use crate::zone::ZoneSet;
+use arc_swap::ArcSwap;
+use hickory_proto::op::ResponseCode;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::Request;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long an encoded answer may be reused.
+pub const MAX_AGE: Duration = Duration::from_secs(600);
+
+/// Everything an answer depends on besides the zone table.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    question: Box<[u8]>,
+    opcode: u8,
+    /// `None` without EDNS; else (version, DO, UDP size limit).
+    edns: Option<(u8, bool, u16)>,
+}
+
+impl Key {
+    /// The key of `request`, or `None` when its answer must not be cached
+    /// (Client Subnet present).
+    pub fn of(request: &Request) -> Option<Key> {
+        let edns = match request.edns.as_ref() {
+            Some(e) => {
+                if super::dynamic::client_subnet(Some(e)).is_some() {
+                    return None;
+                }
+                Some((
+                    e.version(),
+                    e.flags().dnssec_ok,
+                    size_limit(Some(e), Protocol::Udp),
+                ))
+            }
+            None => None,
+        };
+        Some(Key {
+            question: request.queries.as_bytes().into(),
+            opcode: u8::from(request.metadata.op_code),
+            edns,
+        })
+    }
+}
+
+struct Entry {
+    bytes: Box<[u8]>,
+    born: Instant,
+}
+
+/// The answers cached for one zone table snapshot.
+struct Generation {
+    zones: Arc<ZoneSet>,
+    answers: quick_cache::sync::Cache<Key, Arc<Entry>>,
+}
+
+/// The cache shared by all UDP loops.
+pub struct PacketCache {
+    capacity: usize,
+    current: ArcSwap<Generation>,
+    hits: AtomicU64,
+}
+
+impl std::fmt::Debug for PacketCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketCache")
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl PacketCache {
+    /// A cache of at most `capacity` answers.
+    pub fn new(capacity: usize) -> Self {
+        PacketCache {
+            capacity,
+            current: ArcSwap::from_pointee(Generation {
+                zones: Arc::new(ZoneSet::new()),
+                answers: quick_cache::sync::Cache::new(capacity.max(1)),
+            }),
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    /// Answers served from the cache so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// The generation for `zones`, started afresh when the table changed.
+    fn generation(&self, zones: &Arc<ZoneSet>) -> Arc<Generation> {
+        let current = self.current.load_full();
+        if Arc::ptr_eq(&current.zones, zones) {
+            return current;
+        }
+        let fresh = Arc::new(Generation {
+            zones: zones.clone(),
+            answers: quick_cache::sync::Cache::new(self.capacity.max(1)),
+        });
+        self.current.store(fresh.clone());
+        fresh
+    }
+
+    /// Write the cached answer to `request` into `out`, with the request's
+    /// id and RD/CD bits. `false` on a miss.
+    pub fn answer(
+        &self,
+        zones: &Arc<ZoneSet>,
+        key: &Key,
+        request: &Request,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let generation = self.generation(zones);
+        let Some(entry) = generation.answers.get(key) else {
+            return false;
+        };
+        if entry.born.elapsed() > MAX_AGE || entry.bytes.len() < 4 {
+            generation.answers.remove(key);
+            return false;
+        }
+        out.clear();
+        out.extend_from_slice(&entry.bytes);
+        patch_header(out, request);
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Remember the encoded answer `bytes` planned as `plan`.
+    pub fn insert(&self, zones: &Arc<ZoneSet>, key: Key, plan: &Plan, bytes: &[u8]) {
+        if plan.metadata.response_code == ResponseCode::ServFail || plan.lua_limited {
+            return;
+        }
+        self.generation(zones).answers.insert(
+            key,
+            Arc::new(Entry {
+                bytes: bytes.into(),
+                born: Instant::now(),
+            }),
+        );
+    }
+}
+
+/// Copy the id and the RD and CD bits of `request` into an encoded answer
+/// (RFC 1035 §4.1.1: RD is copied into the response; RFC 4035 §3.1.6: so
+/// is CD).
+fn patch_header(out: &mut [u8], request: &Request) {
+    let m = &request.metadata;
+    if let [id0, id1, flags0, flags1, ..] = out {
+        [*id0, *id1] = m.id.to_be_bytes();
+        *flags0 = (*flags0 & !0x01) | u8::from(m.recursion_desired);
+        *flags1 = (*flags1 & !0x10) | (u8::from(m.checking_disabled) << 4);
+    }
+}
