@@ -5,7 +5,8 @@
 # dnsperf (1 thread) is pinned to CPU 1. For each server and each offered load
 # (steady RATE, then a saturation PROBE) it prints achieved qps, loss, average latency and
 # the server's CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries,
-# then the pdm/Knot ratios. Benchmarks report; they do not assert.
+# then the pdm/Knot ratios. pdm runs twice: as configured by default (packet cache on) and as
+# `pdm-nc` with the packet cache off. Benchmarks report; they do not assert.
 #
 # Env: DURATION (s, default 10)  RATE (default 20000)  PROBE (default 100000)
 #      QUERIES (default bench/queries.txt)  PDM_BIN (skip `cargo build --release`)
@@ -96,8 +97,6 @@ wait_dns "$KNOT_PORT" || { cat "$TMP/knot/knotd.log" >&2; die "knotd did not com
 log "knotd pid $KNOT_PID on 127.0.0.1:$KNOT_PORT (CPU 0)"
 
 # --- pdm -------------------------------------------------------------------------------
-PDM_PORT=$(free_port)
-PDM_HTTP=$(free_port)
 DB="sqlite://$TMP/pdm.db"
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
 # A throwaway key for the demo config's signed pool zone (and bench.test when DNSSEC=1).
@@ -107,18 +106,30 @@ SIGN_ARGS=()
 [[ ${DNSSEC:-0} == 1 ]] && SIGN_ARGS=(--sign --denial nsec3)
 "$PDM_BIN" --database "$DB" zone import --zone bench.test "${SIGN_ARGS[@]}" "$ZONE" >"$TMP/import.log" 2>&1 ||
     { cat "$TMP/import.log" >&2; die "pdm zone import failed"; }
-RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
-    --dns "127.0.0.1:$PDM_PORT" --http "127.0.0.1:$PDM_HTTP" >"$TMP/pdm.log" 2>&1 &
-PDM_PID=$!
-PIDS+=("$PDM_PID")
-watchdog "$PDM_PID"
-for _ in $(seq 1 150); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PDM_HTTP/readyz" 2>/dev/null && break
-    kill -0 "$PDM_PID" 2>/dev/null || { cat "$TMP/pdm.log" >&2; die "pdm exited"; }
-    sleep 0.2
-done
-wait_dns "$PDM_PORT" || { cat "$TMP/pdm.log" >&2; die "pdm does not serve bench.test"; }
-log "pdm pid $PDM_PID on 127.0.0.1:$PDM_PORT (CPU 0), $(nproc) CPUs, $DURATION s per run, mode $MODE"
+# Two pdm processes on the same database: `pdm` as configured by default (packet cache on) and
+# `pdm-nc` with the packet cache off, so the run shows the answer path itself as well.
+start_pdm() { # name extra-args...
+    local name=$1 port http pid
+    shift
+    port=$(free_port) http=$(free_port)
+    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
+        --dns "127.0.0.1:$port" --http "127.0.0.1:$http" "$@" >"$TMP/$name.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    watchdog "$pid"
+    for _ in $(seq 1 150); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name exited"; }
+        sleep 0.2
+    done
+    wait_dns "$port" || { cat "$TMP/$name.log" >&2; die "$name does not serve bench.test"; }
+    log "$name pid $pid on 127.0.0.1:$port (CPU 0), $(nproc) CPUs, $DURATION s per run, mode $MODE"
+    SRV_PID[$name]=$pid SRV_PORT[$name]=$port
+}
+declare -A SRV_PID SRV_PORT
+SRV_PID[knot]=$KNOT_PID SRV_PORT[knot]=$KNOT_PORT
+start_pdm pdm
+start_pdm pdm-nc --packet-cache 0
 
 # --- runs ------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
@@ -161,8 +172,8 @@ if [[ ${DNSSEC:-0} == 1 ]]; then
     awk 'BEGIN {srand(42); for (i = 0; i < 200000; i++) printf "n%08x.bench.test A\n", int(rand() * 2^31)}' >"$NXQ"
 fi
 printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq rcodes
-for srv in knot pdm; do
-    if [[ $srv == knot ]]; then pid=$KNOT_PID port=$KNOT_PORT; else pid=$PDM_PID port=$PDM_PORT; fi
+for srv in knot pdm pdm-nc; do
+    pid=${SRV_PID[$srv]} port=${SRV_PORT[$srv]}
     for load in "${LOADS[@]}"; do
         RUN_QUERIES=$QUERIES
         [[ $load == nx-* ]] && RUN_QUERIES=$NXQ
@@ -176,11 +187,14 @@ for srv in knot pdm; do
 done
 
 printf '\nratios pdm/Knot (qps: higher is better for pdm; cpu/1kq: lower is better for pdm)\n'
-for load in "${LOADS[@]}"; do
-    printf '  %-10s qps %s   cpu_ms/1kq %s\n' "$load" \
-        "$(ratio "${R[pdm@$load.qps]}" "${R[knot@$load.qps]}")" \
-        "$(ratio "${R[pdm@$load.cpu]}" "${R[knot@$load.cpu]}")"
+for srv in pdm pdm-nc; do
+    for load in "${LOADS[@]}"; do
+        printf '  %-7s %-10s qps %s   cpu_ms/1kq %s\n' "$srv" "$load" \
+            "$(ratio "${R[$srv@$load.qps]}" "${R[knot@$load.qps]}")" \
+            "$(ratio "${R[$srv@$load.cpu]}" "${R[knot@$load.cpu]}")"
+    done
 done
+printf 'pdm: packet cache on (the default); pdm-nc: --packet-cache 0 (every answer planned and encoded)\n'
 [[ ${DNSSEC:-0} == 1 ]] && printf 'DNSSEC: DO=1 on every query; pdm signature cache: see README (bench section)\n'
 printf '\nknotd %s, %s, query file %s (%s lines), dnsperf -T 1 pinned to CPU 1, servers pinned to CPU 0\n' \
     "$(knotd --version | awk '{print $NF}')" "$("$PDM_BIN" --version 2>/dev/null || echo '?')" \
