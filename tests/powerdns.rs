@@ -551,10 +551,29 @@ fn pool_dnssec_denial_nsec3_wins_over_backend_nsec(b: Backend) {
 /// of serving the pool with another denial. No PowerDNS needed: the config is refused first.
 #[test]
 fn pool_dnssec_denial_compact_refused_at_start() {
-    let dir = tempfile::tempdir().unwrap();
     let cfg = Config::default_test()
         .extra("[backend]\nkind = \"powerdns\"\nurl = \"http://127.0.0.1:9\"\napi_key = \"k\"\n")
         .extra("[[pools]]\ndomain = \"black.test\"\ndnssec_denial = \"compact\"\n");
+    let out = serve_with(&cfg);
+    assert!(!out.success(), "serve must refuse: {out:?}");
+    assert!(
+        out.stderr.contains("pool black.test")
+            && out.stderr.contains("compact")
+            && out.stderr.contains("dnssec_denial = \"nsec3\""),
+        "the error names the pool and the alternative: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("example.test:"),
+        "only the compact pool is named: {}",
+        out.stderr
+    );
+}
+
+/// Run `pdm serve` with `cfg` on fresh ports and a fresh database until it exits (the callers
+/// expect a refusal at start).
+fn serve_with(cfg: &Config) -> common::CliOut {
+    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pdm.toml");
     std::fs::write(&path, cfg.to_toml()).unwrap();
     let db = format!("sqlite://{}", dir.path().join("pdm.db").display());
@@ -572,20 +591,7 @@ fn pool_dnssec_denial_compact_refused_at_start() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let out = run_cli(&args, dir.path());
-    assert!(!out.success(), "serve must refuse: {out:?}");
-    assert!(
-        out.stderr.contains("pool black.test")
-            && out.stderr.contains("compact")
-            && out.stderr.contains("dnssec_denial = \"nsec3\""),
-        "the error names the pool and the alternative: {}",
-        out.stderr
-    );
-    assert!(
-        !out.stderr.contains("example.test:"),
-        "only the compact pool is named: {}",
-        out.stderr
-    );
+    run_cli(&args, dir.path())
 }
 
 /// A record and the DS deleted behind pdm's back: reconcile reports and restores exactly those.
@@ -696,28 +702,10 @@ fn lua_template_needs_lua_enabled_in_powerdns() {
     let Some(pdns) = PdnsServer::start_for_backend_with(&["enable-lua-records=no"]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
     let cfg = Config::default_test()
         .extra(&pdns.backend_toml())
         .extra("[[pools]]\ndomain = \"lua.test\"\n[[pools.template]]\nname = \"all\"\ntype = \"LUA\"\nvalue = \"A \\\"all({'192.0.2.1'})\\\"\"\n");
-    let path = dir.path().join("pdm.toml");
-    std::fs::write(&path, cfg.to_toml()).unwrap();
-    let db = format!("sqlite://{}", dir.path().join("pdm.db").display());
-    let args: Vec<String> = [
-        "--config",
-        &path.display().to_string(),
-        "--database",
-        &db,
-        "serve",
-        "--http",
-        &format!("127.0.0.1:{}", free_tcp_port()),
-        "--dns",
-        &format!("127.0.0.1:{}", free_udp_tcp_port()),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = run_cli(&args, dir.path());
+    let out = serve_with(&cfg);
     assert!(!out.success(), "serve must refuse: {out:?}");
     assert!(
         out.stderr.contains("enable-lua-records=no") && out.stderr.contains("lua.test"),
