@@ -6,7 +6,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::compact;
-use super::sign::{rrsig_record, sign_rrset, SignError};
+use super::sign::{rrsig_record, sign_records, SignError};
 use super::{Denial, ZoneSigner};
 use crate::zone::{Answer, AnswerKind, Zone};
 
@@ -207,10 +207,9 @@ fn sign_section(
             }
             _ => first.name.clone(),
         };
-        let rdata: Vec<RData> = group.iter().map(|r| r.data.clone()).collect();
         let ttl = first.ttl;
         for key in signer.keys_for(rtype) {
-            let rrsig = sign_rrset(signer.sign_context(), key, &owner, rtype, ttl, &rdata, now)?;
+            let rrsig = sign_records(signer.sign_context(), key, &owner, rtype, ttl, group, now)?;
             out.push(rrsig_record(&first.name, ttl, rrsig));
         }
     }

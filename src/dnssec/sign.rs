@@ -55,16 +55,56 @@ struct SigKey {
 
 /// The borrowed form of [`SigKey`] for look-ups: hashes the same (same field
 /// order and types; `Name` hashes case-insensitively), so a cache hit costs no
-/// allocation.
-#[derive(Hash)]
+/// allocation, not even of the rdata list when the caller holds records.
 struct SigKeyRef<'a> {
     signer: &'a Name,
     owner: &'a Name,
     rtype: RecordType,
     ttl: u32,
-    rdata: &'a [RData],
+    rdata: RdataView<'a>,
     key_tag: u16,
     algorithm: u8,
+}
+
+/// The rdata of an RRset, as a list or inside its records.
+#[derive(Clone, Copy)]
+enum RdataView<'a> {
+    Data(&'a [RData]),
+    Records(&'a [Record]),
+}
+
+impl<'a> RdataView<'a> {
+    fn len(self) -> usize {
+        match self {
+            RdataView::Data(d) => d.len(),
+            RdataView::Records(r) => r.len(),
+        }
+    }
+
+    fn iter(self) -> impl Iterator<Item = &'a RData> {
+        let (data, records) = match self {
+            RdataView::Data(d) => (d, &[][..]),
+            RdataView::Records(r) => (&[][..], r),
+        };
+        data.iter().chain(records.iter().map(|r| &r.data))
+    }
+}
+
+impl Hash for SigKeyRef<'_> {
+    // Must equal the derived hash of `SigKey`: fields in declaration order,
+    // the rdata as a `Vec` hashes (length prefix, then each element).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.signer.hash(state);
+        self.owner.hash(state);
+        self.rtype.hash(state);
+        self.ttl.hash(state);
+        state.write_usize(self.rdata.len());
+        for d in self.rdata.iter() {
+            d.hash(state);
+        }
+        self.key_tag.hash(state);
+        self.algorithm.hash(state);
+    }
 }
 
 impl quick_cache::Equivalent<SigKey> for SigKeyRef<'_> {
@@ -75,7 +115,8 @@ impl quick_cache::Equivalent<SigKey> for SigKeyRef<'_> {
             && self.algorithm == k.algorithm
             && *self.owner == k.owner
             && *self.signer == k.signer
-            && self.rdata == k.rdata.as_slice()
+            && self.rdata.len() == k.rdata.len()
+            && self.rdata.iter().eq(k.rdata.iter())
     }
 }
 
@@ -158,13 +199,52 @@ pub fn sign_rrset(
     rdata: &[RData],
     now: u32,
 ) -> Result<RRSIG, SignError> {
-    let SignContext {
-        cache,
-        policy,
-        signer,
-    } = ctx;
+    match cached(ctx, key, owner, rtype, ttl, RdataView::Data(rdata), now) {
+        Some(hit) => Ok(hit),
+        None => sign_fresh(ctx, key, owner, rtype, ttl, rdata, now),
+    }
+}
+
+/// [`sign_rrset`] for an RRset held as records (the answer path): a cache
+/// hit copies nothing.
+pub fn sign_records(
+    ctx: SignContext<'_>,
+    key: &ZoneKey,
+    owner: &Name,
+    rtype: RecordType,
+    ttl: u32,
+    records: &[Record],
+    now: u32,
+) -> Result<RRSIG, SignError> {
+    match cached(
+        ctx,
+        key,
+        owner,
+        rtype,
+        ttl,
+        RdataView::Records(records),
+        now,
+    ) {
+        Some(hit) => Ok(hit),
+        None => {
+            let rdata: Vec<RData> = records.iter().map(|r| r.data.clone()).collect();
+            sign_fresh(ctx, key, owner, rtype, ttl, &rdata, now)
+        }
+    }
+}
+
+/// A cached signature that is not yet due for renewal.
+fn cached(
+    ctx: SignContext<'_>,
+    key: &ZoneKey,
+    owner: &Name,
+    rtype: RecordType,
+    ttl: u32,
+    rdata: RdataView<'_>,
+    now: u32,
+) -> Option<RRSIG> {
     let probe = SigKeyRef {
-        signer,
+        signer: ctx.signer,
         owner,
         rtype,
         ttl,
@@ -172,11 +252,26 @@ pub fn sign_rrset(
         key_tag: key.tag(),
         algorithm: key.algorithm().number(),
     };
-    if let Some(hit) = cache.inner.get(&probe) {
-        if hit.expiration.wrapping_sub(now) as i32 > policy.refresh_margin() as i32 {
-            return Ok(hit.rrsig.clone());
-        }
-    }
+    let hit = ctx.cache.inner.get(&probe)?;
+    (hit.expiration.wrapping_sub(now) as i32 > ctx.policy.refresh_margin() as i32)
+        .then(|| hit.rrsig.clone())
+}
+
+/// Sign (cache miss or renewal) and remember the signature.
+fn sign_fresh(
+    ctx: SignContext<'_>,
+    key: &ZoneKey,
+    owner: &Name,
+    rtype: RecordType,
+    ttl: u32,
+    rdata: &[RData],
+    now: u32,
+) -> Result<RRSIG, SignError> {
+    let SignContext {
+        cache,
+        policy,
+        signer,
+    } = ctx;
     // Miss (or due for renewal): sign the canonical, lower-cased form.
     let owner = owner.to_lowercase();
     let key_id = SigKey {
@@ -307,6 +402,19 @@ mod tests {
             )
             .unwrap();
             assert_eq!(s1, s2, "cache hit");
+            assert_eq!(cache.signatures_computed(), before);
+            // The same RRset held as records (the answer path) finds it too.
+            let records: Vec<Record> = rdata
+                .iter()
+                .map(|d| Record::from_rdata(owner.clone(), 300, d.clone()))
+                .collect();
+            let ctx = SignContext {
+                cache: &cache,
+                policy: &policy,
+                signer: &apex,
+            };
+            let s2r = sign_records(ctx, &key, &owner, RecordType::A, 300, &records, now + 20);
+            assert_eq!(s2r.unwrap(), s1, "cache hit through records");
             assert_eq!(cache.signatures_computed(), before);
             // Past three quarters of the validity: re-signed.
             let later = now + policy.validity - policy.refresh_margin() + 3600;
