@@ -42,7 +42,7 @@ impl SigningPolicy {
 }
 
 /// What identifies a signature: signer, owner as signed, type, TTL, rdata, key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct SigKey {
     signer: Name,
     owner: Name,
@@ -53,9 +53,9 @@ struct SigKey {
     algorithm: u8,
 }
 
-/// The borrowed form of [`SigKey`] for look-ups: hashes the same (same field
-/// order and types; `Name` hashes case-insensitively), so a cache hit costs no
-/// allocation, not even of the rdata list when the caller holds records.
+/// The borrowed form of [`SigKey`] for look-ups: hashes the same (see
+/// [`sig_hash`]), so a cache hit costs no allocation, not even of the rdata
+/// list when the caller holds records.
 struct SigKeyRef<'a> {
     signer: &'a Name,
     owner: &'a Name,
@@ -90,20 +90,64 @@ impl<'a> RdataView<'a> {
     }
 }
 
-impl Hash for SigKeyRef<'_> {
-    // Must equal the derived hash of `SigKey`: fields in declaration order,
-    // the rdata as a `Vec` hashes (length prefix, then each element).
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.signer.hash(state);
-        self.owner.hash(state);
-        self.rtype.hash(state);
-        self.ttl.hash(state);
-        state.write_usize(self.rdata.len());
-        for d in self.rdata.iter() {
-            d.hash(state);
+/// The hash of a signature's identity. Deliberately partial: the owner
+/// (case-folded, a label per write), type, TTL, key and rdata count. The
+/// signer and the rdata are left to the equality check: RRsets that share
+/// all of these are a handful at most (an RRset's old and new contents),
+/// while hickory's `Hash` for names and rdata feeds the hasher a byte at a
+/// time and made each look-up cost more than the rest of a signed answer.
+fn sig_hash<H: Hasher>(
+    state: &mut H,
+    owner: &Name,
+    rtype: RecordType,
+    ttl: u32,
+    rdata_len: usize,
+    key_tag: u16,
+    algorithm: u8,
+) {
+    let mut buf = [0u8; 64];
+    for label in owner.iter() {
+        let n = label.len().min(63);
+        buf[0] = n as u8;
+        for (d, s) in buf[1..].iter_mut().zip(label) {
+            *d = s.to_ascii_lowercase();
         }
-        self.key_tag.hash(state);
-        self.algorithm.hash(state);
+        state.write(&buf[..=n]);
+    }
+    state.write_u16(u16::from(rtype));
+    state.write_u32(ttl);
+    state.write_usize(rdata_len);
+    state.write_u16(key_tag);
+    state.write_u8(algorithm);
+}
+
+impl Hash for SigKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (owner, rtype, ttl) = (&self.owner, self.rtype, self.ttl);
+        sig_hash(
+            state,
+            owner,
+            rtype,
+            ttl,
+            self.rdata.len(),
+            self.key_tag,
+            self.algorithm,
+        );
+    }
+}
+
+impl Hash for SigKeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (owner, rtype, ttl) = (self.owner, self.rtype, self.ttl);
+        sig_hash(
+            state,
+            owner,
+            rtype,
+            ttl,
+            self.rdata.len(),
+            self.key_tag,
+            self.algorithm,
+        );
     }
 }
 
