@@ -9,19 +9,25 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     if s.is_empty() {
         return None;
     }
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() > 4 {
-        return None;
-    }
-    let mut vals = Vec::with_capacity(4);
-    for p in &parts {
+    let mut vals = [0u64; 4];
+    let mut n = 0;
+    // `s.split('.')` by hand: the generic searcher cost more than the parse.
+    let mut rest = s;
+    loop {
+        let (p, more) = match rest.bytes().position(|b| b == b'.') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        if n == vals.len() {
+            return None;
+        }
         let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
         {
             (h, 16)
         } else if p.len() > 1 && p.starts_with('0') {
             (&p[1..], 8)
         } else {
-            (*p, 10)
+            (p, 10)
         };
         if p.is_empty() {
             return None;
@@ -30,12 +36,17 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
             // "0x" alone is 0 in glibc.
             0
         } else {
-            u64::from_str_radix(digits, radix).ok()?
+            from_radix(digits, radix)?
         };
-        vals.push(v);
+        vals[n] = v;
+        n += 1;
+        match more {
+            Some(m) => rest = m,
+            None => break,
+        }
     }
-    let last = *vals.last()?;
-    let head = &vals[..vals.len() - 1];
+    let (last, head) = vals[..n].split_last()?;
+    let last = *last;
     if head.iter().any(|&v| v > 255) {
         return None;
     }
@@ -53,6 +64,46 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
         n |= v << (24 - 8 * i);
     }
     Some(Ipv4Addr::from(n as u32))
+}
+
+/// `u64::from_str_radix` (an optional leading `+`, then at least one
+/// digit; overflow fails) without its generic overhead.
+fn from_radix(s: &str, radix: u32) -> Option<u64> {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for c in digits.bytes() {
+        let d = char::from(c).to_digit(radix)?;
+        v = v.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
+    }
+    Some(v)
+}
+
+/// An address as text, as `IpAddr`'s `Display` writes it (IPv4 without
+/// going through the formatter, which cost more than the LUA function
+/// producing the address).
+pub fn ip_text(ip: &IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut s = String::with_capacity(15);
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                if o >= 100 {
+                    s.push(char::from(b'0' + o / 100));
+                }
+                if o >= 10 {
+                    s.push(char::from(b'0' + o / 10 % 10));
+                }
+                s.push(char::from(b'0' + o % 10));
+            }
+            s
+        }
+        IpAddr::V6(v6) => v6.to_string(),
+    }
 }
 
 /// `ComboAddress(str)` without a port: IPv4 via `inet_aton`, else IPv6.
@@ -230,6 +281,40 @@ mod tests {
         assert_eq!(inet_aton("a.b.c.d"), None);
         assert_eq!(inet_aton("1.2.3.4.5"), None);
         assert_eq!(inet_aton(""), None);
+        assert_eq!(inet_aton("+1.2.0+3.4"), Some(Ipv4Addr::new(1, 2, 3, 4)));
+        assert_eq!(inet_aton("1.+0x2.3.4"), None);
+        assert_eq!(inet_aton("1.+.3.4"), None);
+        assert_eq!(inet_aton("1.0x.3.4"), Some(Ipv4Addr::new(1, 0, 3, 4)));
+        assert_eq!(inet_aton("99999999999999999999"), None);
+        assert_eq!(
+            inet_aton("4294967295"),
+            Some(Ipv4Addr::new(255, 255, 255, 255))
+        );
+        assert_eq!(inet_aton("08.1.1.1"), None);
+        assert_eq!(inet_aton("1..1"), None);
+    }
+
+    #[test]
+    fn ip_text_is_display() {
+        for a in [
+            0u32,
+            1,
+            9,
+            10,
+            99,
+            100,
+            255,
+            0x0a00_0001,
+            0xc000_020a,
+            u32::MAX,
+        ] {
+            for shift in [0, 8, 16, 24] {
+                let ip = IpAddr::V4(Ipv4Addr::from(a.rotate_left(shift)));
+                assert_eq!(ip_text(&ip), ip.to_string());
+            }
+        }
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ip_text(&v6), v6.to_string());
     }
 
     #[test]

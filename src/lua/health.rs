@@ -19,6 +19,7 @@
 //! are not part of the key (PowerDNS keys on every option, which only
 //! duplicates work).
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -272,7 +273,8 @@ pub struct TargetStatus {
 
 pub(crate) struct Inner {
     pub config: HealthConfig,
-    pub targets: RwLock<HashMap<TargetKey, Arc<TargetState>>>,
+    /// FxHash: keys come from zone content, hashed on every LUA query.
+    pub targets: RwLock<FxHashMap<TargetKey, Arc<TargetState>>>,
     pub wake: tokio::sync::Notify,
     pub counters: Counters,
     pub started: AtomicBool,
@@ -304,7 +306,7 @@ impl HealthChecker {
         HealthChecker {
             inner: Arc::new(Inner {
                 config,
-                targets: RwLock::new(HashMap::new()),
+                targets: RwLock::new(FxHashMap::default()),
                 wake: tokio::sync::Notify::new(),
                 counters: Counters::default(),
                 started: AtomicBool::new(false),
@@ -333,31 +335,36 @@ impl HealthChecker {
     /// registers it on first use like [`HealthChecker::is_up`].
     pub fn status(&self, key: &TargetKey) -> Health {
         let now = Instant::now();
-        let existing = match self.inner.targets.read() {
-            Ok(map) => map.get(key).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(key).cloned(),
-        };
-        let state = match existing {
-            Some(s) => s,
-            None => {
-                let mut map = match self.inner.targets.write() {
-                    Ok(m) => m,
-                    Err(p) => p.into_inner(),
-                };
-                let s = map
-                    .entry(key.clone())
-                    .or_insert_with(|| {
-                        self.inner
-                            .counters
-                            .registered
-                            .fetch_add(1, Ordering::Relaxed);
-                        Arc::new(TargetState::new(now))
-                    })
-                    .clone();
-                drop(map);
-                self.inner.wake.notify_one();
-                s
+        {
+            let map = match self.inner.targets.read() {
+                Ok(map) => map,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if let Some(state) = map.get(key) {
+                if let Ok(mut t) = state.last_access.lock() {
+                    *t = now;
+                }
+                return state.health();
             }
+        }
+        let state = {
+            let mut map = match self.inner.targets.write() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            let s = map
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    self.inner
+                        .counters
+                        .registered
+                        .fetch_add(1, Ordering::Relaxed);
+                    Arc::new(TargetState::new(now))
+                })
+                .clone();
+            drop(map);
+            self.inner.wake.notify_one();
+            s
         };
         if let Ok(mut t) = state.last_access.lock() {
             *t = now;

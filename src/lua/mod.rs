@@ -31,6 +31,7 @@ mod geo;
 mod hash;
 mod health;
 mod health_io;
+mod rawlist;
 mod record;
 mod runtime;
 mod synth;

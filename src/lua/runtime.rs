@@ -11,10 +11,11 @@
 //! back to a lock-free queue after use (garbage-collected first when they
 //! hit a limit).
 
-use super::addr::{parse_combo, Netmask, NetmaskGroup};
+use super::addr::{ip_text, parse_combo, Netmask, NetmaskGroup};
 use super::geo::{latlon_loc, latlon_text, GeoInfo};
 use super::hash::unordered_map_order;
 use super::health::{CheckKind, CheckOptions, Health, TargetKey};
+use super::rawlist::{self, Item};
 use super::synth::{self, SynthError};
 use super::{LuaAnswer, LuaConfig, LuaError, LuaRecord, QueryContext, LUA_TYPE_CODE};
 use crossbeam_queue::ArrayQueue;
@@ -24,6 +25,7 @@ use mlua::{
     UserData, UserDataMethods, Value, Variadic, VmState,
 };
 use rand::Rng;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -136,7 +138,8 @@ struct Worker {
     budget: Arc<Budget>,
     /// Compiled records by their stored chunks (no joining or formatting
     /// of the code on a hit), with whether the code names `include`.
-    chunks: HashMap<Vec<String>, (Function, bool)>,
+    /// FxHash: the keys are zone content, hashed on every evaluation.
+    chunks: FxHashMap<Vec<String>, (Function, bool)>,
 }
 
 /// Evaluation counters.
@@ -293,27 +296,41 @@ impl LuaEngine {
         };
         let cfg = &self.inner.config;
         let bestwho = ctx.bestwho();
-        let eval = EvalCtx {
-            qname: ctx.qname.clone(),
-            zone: ctx.zone.clone(),
-            bestwho,
-            zone_id: ctx.zone_id,
-            who: ctx.who,
-            ecs: ctx.ecs,
-            header: ctx.header,
-            dnssec_ok: ctx.dnssec_ok,
-            tcp: ctx.tcp,
-            edns_size: ctx.edns_size,
-            config: cfg.clone(),
-            priming,
-            active: true,
-        };
         // Overwrite the state's context in place: inserting and removing app
-        // data allocates each time.
+        // data allocates each time. The configuration is the engine's, set
+        // when the state first ran (states never change engines).
         match worker.lua.app_data_mut::<EvalCtx>() {
-            Some(mut slot) => *slot = eval,
+            Some(mut slot) => {
+                let slot = &mut *slot;
+                slot.qname.clone_from(&ctx.qname);
+                slot.zone.clone_from(&ctx.zone);
+                slot.bestwho = bestwho;
+                slot.zone_id = ctx.zone_id;
+                slot.who = ctx.who;
+                slot.ecs = ctx.ecs;
+                slot.header = ctx.header;
+                slot.dnssec_ok = ctx.dnssec_ok;
+                slot.tcp = ctx.tcp;
+                slot.edns_size = ctx.edns_size;
+                slot.priming = priming;
+                slot.active = true;
+            }
             None => {
-                worker.lua.set_app_data(eval);
+                worker.lua.set_app_data(EvalCtx {
+                    qname: ctx.qname.clone(),
+                    zone: ctx.zone.clone(),
+                    bestwho,
+                    zone_id: ctx.zone_id,
+                    who: ctx.who,
+                    ecs: ctx.ecs,
+                    header: ctx.header,
+                    dnssec_ok: ctx.dnssec_ok,
+                    tcp: ctx.tcp,
+                    edns_size: ctx.edns_size,
+                    config: cfg.clone(),
+                    priming,
+                    active: true,
+                });
             }
         }
         worker.budget.arm(cfg);
@@ -435,7 +452,15 @@ fn eval_in(
     } else {
         call(&func)
     };
-    let outcome = result.map(result_strings);
+    let outcome = result.map(|v| {
+        // A returned list is read off the stack when it allows it.
+        if let Some(list) = rawlist::with_list(lua, &v, |items| {
+            items.iter().map(|i| i.text().into_owned()).collect()
+        }) {
+            return Ok(list);
+        }
+        result_strings(v)
+    });
     if dirty.swap(false, Ordering::Relaxed) {
         reset_env(env)?;
     }
@@ -681,11 +706,30 @@ fn build_worker() -> mlua::Result<Worker> {
         env,
         dirty,
         budget,
-        chunks: HashMap::new(),
+        chunks: FxHashMap::default(),
     })
 }
 
 // ---------------------------------------------------------------- conversions
+
+/// A function's result, converted to Lua with the record's memory limit
+/// lifted: while a limit is set, mlua creates every string and table in a
+/// protected call, which cost more than the function itself. The result
+/// is bounded by what the function read (a pick, a list of the record's
+/// addresses, a name), so it can exceed the limit only by that much, and
+/// the record's next allocation then fails as before.
+struct Ret<T>(T);
+
+impl<T: IntoLua> IntoLua for Ret<T> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        let limit = lua.set_memory_limit(0);
+        let v = self.0.into_lua(lua);
+        if let Ok(limit) = limit {
+            let _ = lua.set_memory_limit(limit);
+        }
+        v
+    }
+}
 
 fn rt(msg: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::runtime(msg.to_string())
@@ -733,6 +777,92 @@ fn string_list(v: &Value) -> mlua::Result<Vec<String>> {
         out.push(value_string(&v)?);
     }
     Ok(out)
+}
+
+/// [`string_list`], read off the stack when the table allows it.
+fn string_list_of(lua: &Lua, v: &Value) -> mlua::Result<Vec<String>> {
+    match rawlist::with_list(lua, v, |items| {
+        items
+            .iter()
+            .map(|i| i.text().into_owned())
+            .collect::<Vec<_>>()
+    }) {
+        Some(list) => Ok(list),
+        None => string_list(v),
+    }
+}
+
+/// One item picked from `string_list(v)` by `pick`, converted to a string
+/// only once chosen.
+fn pick_one(
+    lua: &Lua,
+    v: &Value,
+    pick: impl for<'a> Fn(&[Item<'a>]) -> Result<Item<'a>, SynthError>,
+) -> mlua::Result<Ret<String>> {
+    let picked =
+        match rawlist::with_list(lua, v, |items| pick(items).map(|i| i.text().into_owned())) {
+            Some(r) => r,
+            None => {
+                let list = string_list(v)?;
+                let items: Vec<Item<'_>> = list.iter().map(|s| Item::Str(s.as_bytes())).collect();
+                pick(&items).map(|i| i.text().into_owned())
+            }
+        };
+    picked.map(Ret).map_err(synth_err)
+}
+
+/// One value picked from `weighted_list(v)` by `pick`.
+fn pick_weighted(
+    lua: &Lua,
+    v: &Value,
+    pick: impl for<'a> Fn(&[(i64, Item<'a>)]) -> Result<Item<'a>, SynthError>,
+) -> mlua::Result<Ret<String>> {
+    let picked = match rawlist::with_weighted(lua, v, |entries| {
+        let keys: Vec<i64> = entries.iter().map(|e| e.0).collect();
+        let items: Vec<(i64, Item<'_>)> = unordered_map_order(&keys)
+            .into_iter()
+            .map(|i| (entries[i].1.atoi(), entries[i].2))
+            .collect();
+        pick(&items).map(|i| i.text().into_owned())
+    }) {
+        Some(r) => r,
+        None => {
+            let list = weighted_list(v)?;
+            let items: Vec<(i64, Item<'_>)> = list
+                .iter()
+                .map(|(w, s)| (*w, Item::Str(s.as_bytes())))
+                .collect();
+            pick(&items).map(|i| i.text().into_owned())
+        }
+    };
+    picked.map(Ret).map_err(synth_err)
+}
+
+/// Addresses of parsed list items (`ip_list` after `string_list`).
+fn ip_items(items: &[Item<'_>]) -> mlua::Result<Vec<IpAddr>> {
+    items
+        .iter()
+        .map(|i| {
+            let s = i.text();
+            parse_combo(&s)
+                .ok_or_else(|| rt(format!("Unable to convert presentation address '{s}'")))
+        })
+        .collect()
+}
+
+/// [`ip_list`], read off the stack when the table allows it.
+fn ip_list_of(lua: &Lua, v: &Value) -> mlua::Result<Vec<IpAddr>> {
+    rawlist::with_list(lua, v, ip_items).unwrap_or_else(|| ip_list(v))
+}
+
+/// [`ip_sets`], read off the stack when the table allows it.
+fn ip_sets_of(lua: &Lua, v: &Value) -> mlua::Result<Vec<Vec<IpAddr>>> {
+    rawlist::with_sets(lua, v, |sets| {
+        sets.iter()
+            .map(|s| ip_items(s))
+            .collect::<mlua::Result<Vec<_>>>()
+    })
+    .unwrap_or_else(|| ip_sets(v))
 }
 
 fn ip_list(v: &Value) -> mlua::Result<Vec<IpAddr>> {
@@ -868,12 +998,12 @@ fn generic_if_up(
             }
         }
     }
-    let selector_for = |name: &str| opts.get(name).map_or("random", String::as_str).to_string();
+    let selector_for = |name: &str| opts.get(name).map_or("random", String::as_str);
     let mut rng = rand::thread_rng();
     let closest = |c: &[IpAddr]| closest_of(ctx, c).map_err(|e| SynthError(e.to_string()));
     let picked = match chosen {
         Some(avail) => synth::use_selector(
-            &selector_for("selector"),
+            selector_for("selector"),
             &ctx.bestwho,
             &avail,
             &mut rng,
@@ -889,7 +1019,7 @@ fn generic_if_up(
             }
             let all: Vec<IpAddr> = sets.iter().flatten().copied().collect();
             synth::use_selector(
-                &selector_for("backupSelector"),
+                selector_for("backupSelector"),
                 &ctx.bestwho,
                 &all,
                 &mut rng,
@@ -897,11 +1027,7 @@ fn generic_if_up(
             )
         }
     };
-    Ok(picked
-        .map_err(synth_err)?
-        .iter()
-        .map(IpAddr::to_string)
-        .collect())
+    Ok(picked.map_err(synth_err)?.iter().map(ip_text).collect())
 }
 
 fn geo_compare(
@@ -945,37 +1071,49 @@ fn register_functions(lua: &Lua, base: &Table) -> mlua::Result<()> {
         };
     }
 
-    reg!("all", |_, v: Value| {
-        let items = string_list(&v)?;
+    reg!("all", |lua, v: Value| {
+        let items = string_list_of(lua, &v)?;
         if items.is_empty() {
             return Err(rt("The IP list cannot be empty"));
         }
-        Ok(items)
+        Ok(Ret(items))
     });
-    reg!("pickrandom", |_, v: Value| {
-        synth::pick_random(&string_list(&v)?, &mut rand::thread_rng()).map_err(synth_err)
+    reg!("pickrandom", |lua, v: Value| {
+        pick_one(lua, &v, |items| {
+            synth::pick_random(items, &mut rand::thread_rng())
+        })
     });
-    reg!("pickrandomsample", |_, (n, v): (i64, Value)| {
-        synth::pick_random_sample(n, &string_list(&v)?, &mut rand::thread_rng()).map_err(synth_err)
+    reg!("pickrandomsample", |lua, (n, v): (i64, Value)| {
+        synth::pick_random_sample(n, &string_list_of(lua, &v)?, &mut rand::thread_rng())
+            .map(Ret)
+            .map_err(synth_err)
     });
     reg!("pickhashed", |lua, v: Value| {
-        let ctx = ctx_of(lua)?;
-        synth::pick_hashed(&ctx.bestwho, &string_list(&v)?).map_err(synth_err)
+        let bestwho = ctx_of(lua)?.bestwho;
+        pick_one(lua, &v, |items| synth::pick_hashed(&bestwho, items))
     });
-    reg!("pickwrandom", |_, v: Value| {
-        synth::pick_weighted_random(&weighted_list(&v)?, &mut rand::thread_rng()).map_err(synth_err)
+    reg!("pickwrandom", |lua, v: Value| {
+        pick_weighted(lua, &v, |items| {
+            synth::pick_weighted_random(items, &mut rand::thread_rng())
+        })
     });
     reg!("pickwhashed", |lua, v: Value| {
-        let ctx = ctx_of(lua)?;
-        synth::pick_weighted_hashed(&ctx.bestwho, &weighted_list(&v)?).map_err(synth_err)
+        let bestwho = ctx_of(lua)?.bestwho;
+        pick_weighted(lua, &v, |items| {
+            synth::pick_weighted_hashed(&bestwho, items)
+        })
     });
     reg!("picknamehashed", |lua, v: Value| {
         let ctx = ctx_of(lua)?;
-        synth::pick_weighted_name_hashed(&ctx.qname, &weighted_list(&v)?).map_err(synth_err)
+        let qname = ctx.qname.clone();
+        drop(ctx);
+        pick_weighted(lua, &v, |items| {
+            synth::pick_weighted_name_hashed(&qname, items)
+        })
     });
     reg!("pickclosest", |lua, v: Value| {
         let ctx = ctx_of(lua)?;
-        Ok(closest_of(&ctx, &ip_list(&v)?)?.to_string())
+        Ok(Ret(ip_text(&closest_of(&ctx, &ip_list_of(lua, &v)?)?)))
     });
 
     reg!("ifportup", |lua,
@@ -986,13 +1124,14 @@ fn register_functions(lua: &Lua, base: &Table) -> mlua::Result<()> {
     )| {
         let ctx = ctx_of(lua)?;
         let port = port.clamp(0, i64::from(u16::MAX)) as u16;
-        let sets = ip_sets(&addrs)?;
+        let sets = ip_sets_of(lua, &addrs)?;
         let opts = options(&opts)?;
         let check = CheckOptions::from_opts(&opts).map_err(rt)?;
         generic_if_up(&ctx, &sets, &opts, &|ip| TargetKey {
             kind: CheckKind::Tcp(SocketAddr::new(ip, port)),
             opts: check.clone(),
         })
+        .map(Ret)
     });
     reg!("ifurlup", |lua,
                      (url, addrs, opts): (
@@ -1001,7 +1140,7 @@ fn register_functions(lua: &Lua, base: &Table) -> mlua::Result<()> {
         Option<Table>
     )| {
         let ctx = ctx_of(lua)?;
-        let sets = ip_sets(&addrs)?;
+        let sets = ip_sets_of(lua, &addrs)?;
         let opts = options(&opts)?;
         let check = CheckOptions::from_opts(&opts).map_err(rt)?;
         generic_if_up(&ctx, &sets, &opts, &|ip| TargetKey {
@@ -1011,6 +1150,7 @@ fn register_functions(lua: &Lua, base: &Table) -> mlua::Result<()> {
             },
             opts: check.clone(),
         })
+        .map(Ret)
     });
     reg!(
         "ifurlextup",
@@ -1079,17 +1219,17 @@ fn register_functions(lua: &Lua, base: &Table) -> mlua::Result<()> {
                     )
                 }
             };
-            Ok(picked
+            Ok(Ret(picked
                 .map_err(synth_err)?
                 .iter()
-                .map(IpAddr::to_string)
-                .collect::<Vec<_>>())
+                .map(ip_text)
+                .collect::<Vec<_>>()))
         }
     );
 
     reg!("netmask", |lua, v: Value| {
         let ctx = ctx_of(lua)?;
-        for m in string_list(&v)? {
+        for m in string_list_of(lua, &v)? {
             let nm = Netmask::parse(&m).ok_or_else(|| rt(format!("Not a netmask: '{m}'")))?;
             if nm.matches(&ctx.bestwho) {
                 return Ok(true);
@@ -1207,18 +1347,22 @@ fn register_functions(lua: &Lua, base: &Table) -> mlua::Result<()> {
 
     reg!("createForward", |lua, ()| {
         let ctx = ctx_of(lua)?;
-        synth::create_forward(&ctx.qname, &ctx.zone).map_err(synth_err)
+        synth::create_forward(&ctx.qname, &ctx.zone)
+            .map(Ret)
+            .map_err(synth_err)
     });
     reg!("createForward6", |lua, ()| {
         let ctx = ctx_of(lua)?;
-        Ok(synth::create_forward6(&ctx.qname, &ctx.zone))
+        Ok(Ret(synth::create_forward6(&ctx.qname, &ctx.zone)))
     });
     reg!(
         "createReverse",
         |lua, (fmt, exc): (String, Option<Table>)| {
             let ctx = ctx_of(lua)?;
             let exc = string_pairs(&exc)?;
-            synth::create_reverse(&ctx.qname, &fmt, &exc).map_err(synth_err)
+            synth::create_reverse(&ctx.qname, &fmt, &exc)
+                .map(Ret)
+                .map_err(synth_err)
         }
     );
     reg!(
@@ -1226,7 +1370,7 @@ fn register_functions(lua: &Lua, base: &Table) -> mlua::Result<()> {
         |lua, (fmt, exc): (String, Option<Table>)| {
             let ctx = ctx_of(lua)?;
             let exc = string_pairs(&exc)?;
-            Ok(synth::create_reverse6(&ctx.qname, &fmt, &exc))
+            Ok(Ret(synth::create_reverse6(&ctx.qname, &fmt, &exc)))
         }
     );
     reg!("filterForward", |_,

@@ -2,7 +2,7 @@
 //! `create*` synthesizers, and typing of returned strings into rdata.
 //! No IO and no Lua here, so each rule is tested on its own.
 
-use super::addr::{atoi, parse_combo, stol};
+use super::addr::{atoi, ip_text, parse_combo, stol};
 use super::hash::address_hash;
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, Restrict};
@@ -224,25 +224,42 @@ fn scan_hex4(s: &str) -> Option<[u32; 4]> {
 /// that is an error (SERVFAIL) here too.
 pub fn create_forward(qname: &Name, zone: &Name) -> Result<String, SynthError> {
     const ZERO: &str = "0.0.0.0";
-    let parts = relative_labels(qname, zone);
-    if parts.len() >= 4 {
-        let joined = parts[..4].join(".");
-        return Ok(parse_combo(&joined).map_or_else(|| ZERO.to_string(), |a| a.to_string()));
+    // The labels of `relative_labels`, borrowed: no per-label strings.
+    let total = qname.iter().len();
+    let keep = if zone.zone_of(qname) {
+        total.saturating_sub(zone.num_labels() as usize)
+    } else {
+        total
+    };
+    if keep >= 4 {
+        let mut joined = String::with_capacity(32);
+        for (i, label) in qname.iter().take(4).enumerate() {
+            if i > 0 {
+                joined.push('.');
+            }
+            joined.push_str(&String::from_utf8_lossy(label));
+        }
+        return Ok(parse_combo(&joined).map_or_else(|| ZERO.to_string(), |a| ip_text(&a)));
     }
-    if let Some(input) = parts.first() {
-        let ip_parts: Vec<&str> = input.split('-').filter(|p| !p.is_empty()).collect();
-        if ip_parts.len() >= 4 {
-            let mut ret = Vec::with_capacity(4);
-            for octet in &ip_parts[ip_parts.len() - 4..] {
+    if let Some(first) = qname.iter().take(keep).next() {
+        let input = String::from_utf8_lossy(first);
+        let parts = || input.split('-').filter(|p| !p.is_empty());
+        let count = parts().count();
+        if count >= 4 {
+            let mut ret = String::with_capacity(input.len());
+            for octet in parts().skip(count - 4) {
                 let Some(v) = stol(octet) else {
                     return err(format!("stol: invalid octet {octet:?}"));
                 };
                 if !(0..=255).contains(&v) {
                     return Ok(ZERO.to_string());
                 }
-                ret.push(*octet);
+                if !ret.is_empty() {
+                    ret.push('.');
+                }
+                ret.push_str(octet);
             }
-            return Ok(ret.join("."));
+            return Ok(ret);
         }
         if input.len() == 10 {
             if let Some(p) = input.get(2..).and_then(scan_hex4) {

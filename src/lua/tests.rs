@@ -993,3 +993,88 @@ async fn one_check_per_target_however_many_records_use_it() {
     assert!((2..=6).contains(&checks), "{checks}");
     drop(listener);
 }
+
+#[test]
+fn list_arguments_read_off_the_stack_match_the_general_conversion() {
+    // The common shapes are read straight off the Lua stack; anything
+    // else (userdata, metatables, odd keys) takes the mlua conversion.
+    // Both must give the same answers and errors.
+    let e = engine();
+    let c = ctx("a.example.test.");
+    let a = |rec: &str| eval(&e, rec, &c);
+    // Numbers coerce like strings.
+    assert_eq!(one(&e, r#"TXT "pickrandom({42})""#), "42");
+    assert_eq!(one(&e, r#"TXT "pickrandom({1.5})""#), "1.5");
+    // Userdata items (general path).
+    assert_eq!(
+        one(&e, r#"A "pickrandom({newCA('192.0.2.7')})""#),
+        "192.0.2.7"
+    );
+    assert_eq!(
+        one(&e, r#"A "ifportup(8080, {newCA('192.0.2.8')})""#),
+        "192.0.2.8"
+    );
+    // Non-integer keys and non-convertible values are errors either way.
+    assert!(matches!(
+        a(r#"A "pickrandom({x='192.0.2.1'})""#),
+        Err(LuaError::Script(_))
+    ));
+    assert!(matches!(
+        a(r#"A "pickrandom({true})""#),
+        Err(LuaError::Script(_))
+    ));
+    assert!(matches!(
+        a(r#"A "pickwhashed({{1,true}})""#),
+        Err(LuaError::Script(_))
+    ));
+    assert!(matches!(
+        a(r#"A "ifportup(80, {'192.0.2.1', {}})""#),
+        Err(LuaError::Script(_))
+    ));
+    // Weights as strings go through atoi; an inner table's metatable is
+    // honoured (general path reads it with `get`).
+    let h = hash::address_hash(&ip("192.0.2.10")) % 4;
+    let expect = if h < 3 { "192.0.2.2" } else { "192.0.2.1" };
+    assert_eq!(
+        one(
+            &e,
+            r#"A "pickwhashed({{'1','192.0.2.1'},{'3x','192.0.2.2'}})""#
+        ),
+        expect
+    );
+    assert_eq!(
+        one(
+            &e,
+            r#"A "pickwhashed({{1,'192.0.2.1'},setmetatable({3},{__index=function() return '192.0.2.2' end})})""#
+        ),
+        expect
+    );
+    // A list whose first element is read through a metatable.
+    let v =
+        a(r#"A "ifportup(8080, setmetatable({}, {__index=function() return {'192.0.2.9'} end}))""#);
+    assert!(v.is_err(), "{v:?}");
+    // Lists of lists and returned lists with numbers.
+    let mut v =
+        a(r#"A "ifportup(8080, {{'192.0.2.1'},{'192.0.2.2'}}, {backupSelector='all'})""#).unwrap();
+    v.sort();
+    assert_eq!(v, vec!["192.0.2.1", "192.0.2.2"]);
+    assert_eq!(one(&e, r#"TXT "{42}""#), "42");
+    assert!(matches!(
+        a(r#"A "{x='192.0.2.1'}""#),
+        Err(LuaError::BadReturn(_))
+    ));
+    // createForward without per-label strings.
+    let f = |q: &str| {
+        eval(
+            &e,
+            r#"A "createForward()""#,
+            &ctx(&format!("{q}.example.test.")),
+        )
+        .unwrap()
+    };
+    assert_eq!(f("192.0.2.10.fwd"), vec!["192.0.2.10"]);
+    assert_eq!(f("ip-192-0-2-11.fwd"), vec!["192.0.2.11"]);
+    assert_eq!(f("ip-192-0-2-300"), vec!["0.0.0.0"]);
+    assert_eq!(f("c0000201"), vec!["0.0.0.0"]);
+    assert_eq!(f("0xc0000201"), vec!["192.0.2.1"]);
+}
