@@ -146,7 +146,9 @@ impl PacketCache {
 
     /// Remember the encoded answer `bytes` planned as `plan`.
     pub fn insert(&self, zones: &Arc<ZoneSet>, key: Key, plan: &Plan, bytes: &[u8]) {
-        if plan.metadata.response_code == ResponseCode::ServFail || plan.lua_limited {
+        // LUA answers are dynamic by design.
+        if plan.dynamic || plan.metadata.response_code == ResponseCode::ServFail || plan.lua_limited
+        {
             return;
         }
         self.generation(zones).answers.insert(

@@ -133,7 +133,9 @@ impl Handler {
             };
             respond::plan_with(request, zones, request.protocol(), &env)
         };
-        let Some(lua) = self.lua.as_ref().filter(|_| needs_lua(request, zones)) else {
+        // With an engine, the planner runs programs only for zones that
+        // have them; static zones cost no more than without one.
+        let Some(lua) = self.lua.as_ref() else {
             return Decision::Ready(plan_with(None));
         };
         let inline = match (&lua.quick, lua.offload) {
@@ -144,7 +146,9 @@ impl Handler {
                 // only names that need a program (SERVFAIL without an
                 // engine) pay for the trip.
                 let plan = plan_with(None);
-                return if plan.metadata.response_code == ResponseCode::ServFail {
+                return if plan.metadata.response_code == ResponseCode::ServFail
+                    && needs_lua(request, zones)
+                {
                     Decision::Offload
                 } else {
                     Decision::Ready(plan)
@@ -242,6 +246,7 @@ fn servfail_plan(request: &Metadata) -> Plan {
         n_authority: 0,
         n_additional: 0,
         lua_limited: false,
+        dynamic: false,
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Plan {
     /// SERVFAIL because a LUA evaluation hit a limit (the server may retry
     /// with a larger budget).
     pub lua_limited: bool,
+    /// The answer came from a zone with LUA records (never reusable).
+    pub dynamic: bool,
 }
 
 impl Plan {
@@ -131,6 +133,7 @@ pub fn plan_with(
             n_authority: 0,
             n_additional: 0,
             lua_limited: false,
+            dynamic: false,
         }
     };
 
@@ -254,6 +257,7 @@ pub fn plan_with(
         n_authority: fit.authority,
         n_additional: fit.additional,
         lua_limited: false,
+        dynamic: zone.has_dynamic(),
     }
 }
 

@@ -281,3 +281,42 @@ async fn cached_answers_follow_a_zone_swap_and_edns() {
     let after = ask(4).await;
     assert_eq!(a_records(&after), ["192.0.2.77"]);
 }
+
+#[tokio::test]
+async fn answers_from_zones_with_lua_records_are_never_cached() {
+    let (origin, records) = parse_master(
+        "$ORIGIN lua.test.\n$TTL 60\n@ IN SOA ns hm 1 1 1 1 1\n@ IN NS ns\nns IN A 192.0.2.1\n\
+         n IN LUA TXT \"tostring(math.random(1, 1000000000))\"\n",
+        None,
+    )
+    .unwrap();
+    let mut set = ZoneSet::new();
+    set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    let z: SharedZones = Arc::new(ArcSwap::from_pointee(set));
+    let engine = crate::lua::LuaEngine::new(crate::lua::LuaConfig::default());
+    let handler = Handler::new(z)
+        .with_lua(Some(LuaRuntime::new(engine, 2).inline()))
+        .with_packet_cache(100);
+    let udp_sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp_sock.local_addr().unwrap();
+    let tcp = TcpListener::bind(addr).await.unwrap();
+    serve_handler(udp_sock, tcp, handler.clone());
+    let mut answers = std::collections::HashSet::new();
+    for id in 0..5 {
+        let raw = udp(addr, &query(id, "n.lua.test.", RecordType::TXT, None))
+            .await
+            .unwrap();
+        let m = Message::from_vec(&raw).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        answers.insert(a_records(&m));
+        // Static names of such a zone are not cached either (same plan path).
+        udp(addr, &query(id, "ns.lua.test.", RecordType::A, None))
+            .await
+            .unwrap();
+    }
+    assert!(
+        answers.len() > 1,
+        "every query runs the program: {answers:?}"
+    );
+    assert_eq!(handler.packet_cache_hits(), Some(0));
+}

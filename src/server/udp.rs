@@ -129,10 +129,7 @@ fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>
         Decision::Ready(plan) => {
             wire::encode(&plan, &request.queries, Protocol::Udp, out);
             if let Some((cache, key)) = cached {
-                // LUA answers are dynamic by design.
-                if !super::needs_lua(&request, &zones) {
-                    cache.insert(&zones, key, &plan, out);
-                }
+                cache.insert(&zones, key, &plan, out);
             }
             Reply::Send
         }
