@@ -7,7 +7,8 @@
 //! size limit. The message id and the RD/CD bits are copied from each query
 //! into the cached bytes. What is *not* cached: answers from zones with LUA
 //! records (dynamic by design), queries carrying EDNS Client Subnet (the
-//! answer echoes it), SERVFAILs, and TCP (rare, and answered by hickory).
+//! answer echoes it), SERVFAIL, NXDOMAIN and REFUSED (what random-name
+//! floods produce), and TCP (rare, and answered by hickory).
 //!
 //! Entries belong to one zone table snapshot: the first query after the
 //! table is swapped starts a fresh generation, so an answer is never served
@@ -146,8 +147,16 @@ impl PacketCache {
 
     /// Remember the encoded answer `bytes` planned as `plan`.
     pub fn insert(&self, zones: &Arc<ZoneSet>, key: Key, plan: &Plan, bytes: &[u8]) {
-        // LUA answers are dynamic by design.
-        if plan.dynamic || plan.metadata.response_code == ResponseCode::ServFail || plan.lua_limited
+        // LUA answers are dynamic by design. NXDOMAIN and REFUSED are what
+        // random-name floods produce: caching them only churns the cache
+        // (measured: it made a random NXDOMAIN stream dearer, not cheaper).
+        let rcode = plan.metadata.response_code;
+        if plan.dynamic
+            || plan.lua_limited
+            || matches!(
+                rcode,
+                ResponseCode::ServFail | ResponseCode::NXDomain | ResponseCode::Refused
+            )
         {
             return;
         }

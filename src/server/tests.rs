@@ -320,3 +320,24 @@ async fn answers_from_zones_with_lua_records_are_never_cached() {
     );
     assert_eq!(handler.packet_cache_hits(), Some(0));
 }
+
+#[tokio::test]
+async fn nxdomain_and_refused_are_not_cached() {
+    let (addr, _, handler) = start_cached().await;
+    for id in 0..3 {
+        udp(addr, &query(id, "nope.example.com.", RecordType::A, None))
+            .await
+            .unwrap();
+        udp(addr, &query(id, "elsewhere.test.", RecordType::A, None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(handler.packet_cache_hits(), Some(0));
+    // NODATA is cached like any answer.
+    for id in 0..2 {
+        udp(addr, &query(id, "www.example.com.", RecordType::MX, None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(handler.packet_cache_hits(), Some(1));
+}
