@@ -271,37 +271,29 @@ impl PdnsClient {
 
     /// A zone with its RRsets; `None` when it does not exist.
     pub async fn zone(&self, zone: &str) -> Result<Option<ZoneDetail>, PdnsError> {
-        let (st, t) = self
-            .call(
-                "get zone",
-                Method::GET,
-                &self.zone_url(zone),
-                None,
-                &[StatusCode::NOT_FOUND],
-            )
-            .await?;
-        if st == StatusCode::NOT_FOUND {
-            return Ok(None);
+        match self
+            .get_unless_404("get zone", &self.zone_url(zone))
+            .await?
+        {
+            Some(t) => Self::decode("get zone", &t).map(Some),
+            None => Ok(None),
         }
-        Self::decode("get zone", &t).map(Some)
+    }
+
+    /// GET `url`: the body, or `None` on 404 (the zone does not exist).
+    async fn get_unless_404(&self, op: &str, url: &str) -> Result<Option<String>, PdnsError> {
+        let not_found = [StatusCode::NOT_FOUND];
+        let (st, t) = self.call(op, Method::GET, url, None, &not_found).await?;
+        Ok((st != StatusCode::NOT_FOUND).then_some(t))
     }
 
     /// `GET .../export`: the zone as master-file lines (records PowerDNS stores; the DNSSEC
     /// records it generates on the fly are not among them); `None` when it does not exist.
     pub async fn export_zone(&self, zone: &str) -> Result<Option<String>, PdnsError> {
         let url = format!("{}/export", self.zone_url(zone));
-        let (st, t) = self
-            .call(
-                "export zone",
-                Method::GET,
-                &url,
-                None,
-                &[StatusCode::NOT_FOUND],
-            )
-            .await?;
-        if st == StatusCode::NOT_FOUND {
+        let Some(t) = self.get_unless_404("export zone", &url).await? else {
             return Ok(None);
-        }
+        };
         let v: Value = Self::decode("export zone", &t)?;
         v.get("zone")
             .and_then(Value::as_str)
@@ -312,18 +304,9 @@ impl PdnsClient {
     /// The RRsets at `name` in `zone` (all types); `None` when the zone does not exist.
     pub async fn rrsets_at(&self, zone: &str, name: &str) -> Result<Option<Vec<RRset>>, PdnsError> {
         let url = format!("{}?rrset_name={}", self.zone_url(zone), canonical(name));
-        let (st, t) = self
-            .call(
-                "get rrsets",
-                Method::GET,
-                &url,
-                None,
-                &[StatusCode::NOT_FOUND],
-            )
-            .await?;
-        if st == StatusCode::NOT_FOUND {
+        let Some(t) = self.get_unless_404("get rrsets", &url).await? else {
             return Ok(None);
-        }
+        };
         let z: ZoneDetail = Self::decode("get rrsets", &t)?;
         Ok(Some(z.rrsets))
     }
