@@ -109,22 +109,12 @@ SIGN_ARGS=()
 # Two pdm processes on the same database: `pdm` as configured by default (packet cache on) and
 # `pdm-nc` with the packet cache off, so the run shows the answer path itself as well.
 start_pdm() { # name extra-args...
-    local name=$1 port http pid
+    local name=$1 port http
     shift
     port=$(free_port) http=$(free_port)
-    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
-        --dns "127.0.0.1:$port" --http "127.0.0.1:$http" "$@" >"$TMP/$name.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    watchdog "$pid"
-    for _ in $(seq 1 150); do
-        curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name exited"; }
-        sleep 0.2
-    done
-    wait_dns "$port" || { cat "$TMP/$name.log" >&2; die "$name does not serve bench.test"; }
-    log "$name pid $pid on 127.0.0.1:$port (CPU 0), $(nproc) CPUs, $DURATION s per run, mode $MODE"
-    SRV_PID[$name]=$pid SRV_PORT[$name]=$port
+    serve_pdm "$name" "$port" "$http" "$@"
+    log "$name pid $STARTED_PID on 127.0.0.1:$port (CPU 0), $(nproc) CPUs, $DURATION s per run, mode $MODE"
+    SRV_PID[$name]=$STARTED_PID SRV_PORT[$name]=$port
 }
 declare -A SRV_PID SRV_PORT
 SRV_PID[knot]=$KNOT_PID SRV_PORT[knot]=$KNOT_PORT

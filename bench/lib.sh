@@ -64,6 +64,26 @@ wait_dns() {
     return 1
 }
 
+# serve_pdm NAME DNS_PORT HTTP_PORT [serve flags...]: `pdm serve` on $DB pinned to CPU 0 (global
+# flags such as --config in PDM_GLOBAL_ARGS), log in $TMP/NAME.log, watched and stopped by PID;
+# returns once /readyz and DNS answer. Sets STARTED_PID.
+serve_pdm() {
+    local name=$1 port=$2 http=$3
+    shift 3
+    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
+        --dns "127.0.0.1:$port" --http "127.0.0.1:$http" "$@" >"$TMP/$name.log" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    watchdog "$STARTED_PID"
+    for _ in $(seq 1 150); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null && break
+        kill -0 "$STARTED_PID" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name exited"; }
+        sleep 0.2
+    done
+    wait_dns "$port" || { cat "$TMP/$name.log" >&2; die "$name does not serve bench.test"; }
+}
+PDM_GLOBAL_ARGS=()
+
 # cpu_ticks PID: utime+stime of the whole process (all threads), in clock ticks.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 

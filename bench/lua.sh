@@ -57,17 +57,9 @@ if [[ ${LUA_OFFLOAD:-1} == 0 ]]; then
 fi
 "$PDM_BIN" --database "$DB" "${CFG_ARGS[@]}" zone import --zone bench.test "$ZONE" >"$TMP/import.log" 2>&1 ||
     { cat "$TMP/import.log" >&2; die "pdm zone import failed"; }
-RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" "${CFG_ARGS[@]}" serve \
-    --dns "127.0.0.1:$PDM_PORT" --http "127.0.0.1:$PDM_HTTP" >"$TMP/pdm.log" 2>&1 &
-PDM_PID=$!
-PIDS+=("$PDM_PID")
-watchdog "$PDM_PID"
-for _ in $(seq 1 150); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PDM_HTTP/readyz" 2>/dev/null && break
-    kill -0 "$PDM_PID" 2>/dev/null || { cat "$TMP/pdm.log" >&2; die "pdm exited"; }
-    sleep 0.2
-done
-wait_dns "$PDM_PORT" || { cat "$TMP/pdm.log" >&2; die "pdm does not serve bench.test"; }
+PDM_GLOBAL_ARGS=("${CFG_ARGS[@]}")
+serve_pdm pdm "$PDM_PORT" "$PDM_HTTP"
+PDM_PID=$STARTED_PID
 
 # --- PowerDNS 4.7 ----------------------------------------------------------------------
 mkdir -p "$TMP/pdns/run"

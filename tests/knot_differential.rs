@@ -16,6 +16,8 @@
 //! Needs `knotd` (Debian package `knot`). Without it the test is skipped with a loud
 //! message, unless `CI` is set, in which case it fails.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -149,22 +151,7 @@ impl Drop for ServerProcess {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
-        // SIGTERM by PID, wait up to 5 s, then SIGKILL (Child::kill) by the same handle.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::terminate(&mut self.child);
     }
 }
 

@@ -405,6 +405,11 @@ mod tests {
         let cache = SigCache::new(100);
         let policy = SigningPolicy::default();
         let apex = Name::from_ascii("example.test.").unwrap();
+        let ctx = SignContext {
+            cache: &cache,
+            policy: &policy,
+            signer: &apex,
+        };
         for alg in [KeyAlgorithm::Ecdsap256sha256, KeyAlgorithm::Ed25519] {
             let key = ZoneKey::from_pkcs8(alg, KeyRole::Csk, &generate(alg).unwrap()).unwrap();
             let owner = Name::from_ascii("WWW.example.test.").unwrap();
@@ -413,38 +418,12 @@ mod tests {
                 RData::A(A::new(192, 0, 2, 1)),
             ];
             let now = 1_800_000_000;
-            let s1 = sign_rrset(
-                SignContext {
-                    cache: &cache,
-                    policy: &policy,
-                    signer: &apex,
-                },
-                &key,
-                &owner,
-                RecordType::A,
-                300,
-                &rdata,
-                now,
-            )
-            .unwrap();
+            let s1 = sign_rrset(ctx, &key, &owner, RecordType::A, 300, &rdata, now).unwrap();
             verify(&key, &owner.to_lowercase(), &rdata, 300, &s1);
             assert_eq!(s1.input().num_labels, 3);
             assert!(s1.input().sig_inception.get() <= now - 3600);
             let before = cache.signatures_computed();
-            let s2 = sign_rrset(
-                SignContext {
-                    cache: &cache,
-                    policy: &policy,
-                    signer: &apex,
-                },
-                &key,
-                &owner,
-                RecordType::A,
-                300,
-                &rdata,
-                now + 10,
-            )
-            .unwrap();
+            let s2 = sign_rrset(ctx, &key, &owner, RecordType::A, 300, &rdata, now + 10).unwrap();
             assert_eq!(s1, s2, "cache hit");
             assert_eq!(cache.signatures_computed(), before);
             // The same RRset held as records (the answer path) finds it too.
@@ -452,30 +431,12 @@ mod tests {
                 .iter()
                 .map(|d| Record::from_rdata(owner.clone(), 300, d.clone()))
                 .collect();
-            let ctx = SignContext {
-                cache: &cache,
-                policy: &policy,
-                signer: &apex,
-            };
             let s2r = sign_records(ctx, &key, &owner, RecordType::A, 300, &records, now + 20);
             assert_eq!(s2r.unwrap(), s1, "cache hit through records");
             assert_eq!(cache.signatures_computed(), before);
             // Past three quarters of the validity: re-signed.
             let later = now + policy.validity - policy.refresh_margin() + 3600;
-            let s3 = sign_rrset(
-                SignContext {
-                    cache: &cache,
-                    policy: &policy,
-                    signer: &apex,
-                },
-                &key,
-                &owner,
-                RecordType::A,
-                300,
-                &rdata,
-                later,
-            )
-            .unwrap();
+            let s3 = sign_rrset(ctx, &key, &owner, RecordType::A, 300, &rdata, later).unwrap();
             assert!(s3.input().sig_expiration.get() > s1.input().sig_expiration.get());
             verify(&key, &owner.to_lowercase(), &rdata, 300, &s3);
         }

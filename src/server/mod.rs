@@ -236,18 +236,8 @@ impl RequestHandler for Handler {
 /// A bare SERVFAIL (the LUA evaluation could not run at all).
 fn servfail_plan(request: &Metadata) -> Plan {
     let mut metadata = Metadata::response_from_request(request);
-    metadata.response_code = ResponseCode::ServFail;
     metadata.recursion_available = false;
-    Plan {
-        metadata,
-        edns: None,
-        answer: crate::zone::Answer::default(),
-        n_answers: 0,
-        n_authority: 0,
-        n_additional: 0,
-        lua_limited: false,
-        dynamic: false,
-    }
+    Plan::empty(metadata, None, ResponseCode::ServFail)
 }
 
 /// Bind UDP and TCP on `addr` and answer from `zones` until the process ends.

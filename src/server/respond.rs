@@ -43,6 +43,21 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A response without records: `metadata` with `rcode`.
+    pub fn empty(mut metadata: Metadata, edns: Option<Edns>, rcode: ResponseCode) -> Plan {
+        metadata.response_code = rcode;
+        Plan {
+            metadata,
+            edns,
+            answer: Answer::default(),
+            n_answers: 0,
+            n_authority: 0,
+            n_additional: 0,
+            lua_limited: false,
+            dynamic: false,
+        }
+    }
+
     /// Records to send, per section.
     pub fn sections(&self) -> (&[Record], &[Record], &[Record]) {
         let a = &self.answer;
@@ -122,20 +137,7 @@ pub fn plan_with(
         }
         e
     });
-    let error = |metadata: Metadata, edns: Option<Edns>, rcode: ResponseCode| {
-        let mut metadata = metadata;
-        metadata.response_code = rcode;
-        Plan {
-            metadata,
-            edns,
-            answer: Answer::default(),
-            n_answers: 0,
-            n_authority: 0,
-            n_additional: 0,
-            lua_limited: false,
-            dynamic: false,
-        }
-    };
+    let error = Plan::empty;
 
     if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
         return error(metadata, edns, ResponseCode::BADVERS);
@@ -407,7 +409,6 @@ mod tests {
     use crate::zone::Zone;
     use hickory_proto::op::{Message, MessageType, Query};
     use hickory_server::server::Request;
-    use hickory_server::zone_handler::MessageResponseBuilder;
     use std::str::FromStr;
     use std::sync::Arc;
 
@@ -452,30 +453,12 @@ mod tests {
         m.to_vec().unwrap()
     }
 
-    /// Plan and encode exactly as the server does (hickory's encoder limit
-    /// is the response EDNS payload or 512).
+    /// Plan and encode exactly as the server does.
     fn run(bytes: Vec<u8>, zones: &ZoneSet, protocol: Protocol) -> (Message, Vec<u8>) {
         let req = Request::from_bytes(bytes, "127.0.0.1:5353".parse().unwrap(), protocol).unwrap();
         let plan = plan(&req, zones, protocol);
-        let (an, ns, ad) = plan.sections();
-        let mut builder = MessageResponseBuilder::new(&req.queries, None);
-        if let Some(e) = plan.edns.as_ref() {
-            builder.edns(e);
-        }
-        let resp = builder.build(
-            plan.metadata,
-            an.iter(),
-            ns.iter(),
-            std::iter::empty(),
-            ad.iter(),
-        );
         let mut buf = Vec::new();
-        let mut enc = BinEncoder::new(&mut buf);
-        enc.set_max_size(match protocol {
-            Protocol::Udp => plan.edns.as_ref().map_or(512, |e| e.max_payload()),
-            _ => u16::MAX,
-        });
-        resp.destructive_emit(&mut enc).unwrap();
+        super::super::wire::encode(&plan, &req.queries, protocol, &mut buf);
         (Message::from_vec(&buf).unwrap(), buf)
     }
 

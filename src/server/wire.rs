@@ -29,16 +29,22 @@ pub fn encode(
     out.clear();
     let response = response(plan, queries);
     let mut encoder = BinEncoder::new(out);
-    encoder.set_max_size(match protocol {
-        Protocol::Udp => plan.edns.as_ref().map_or(512, |e| e.max_payload()),
-        _ => u16::MAX,
-    });
+    encoder.set_max_size(max_size(plan, protocol));
     match response.destructive_emit(&mut encoder) {
         Ok(info) => info,
         Err(error) => {
             tracing::error!(%error, "encoding a planned response failed");
             header_only(&plan.metadata, ResponseCode::ServFail, out)
         }
+    }
+}
+
+/// The encoder limit hickory applies: the response's EDNS payload (or 512
+/// without EDNS) over UDP.
+fn max_size(plan: &Plan, protocol: Protocol) -> u16 {
+    match protocol {
+        Protocol::Udp => plan.edns.as_ref().map_or(512, |e| e.max_payload()),
+        _ => u16::MAX,
     }
 }
 
@@ -84,13 +90,7 @@ fn encode_address_answer(
         }
     }
     let question = queries.as_bytes();
-    let limit = match protocol {
-        Protocol::Udp => plan
-            .edns
-            .as_ref()
-            .map_or(512, |e| usize::from(e.max_payload())),
-        _ => usize::from(u16::MAX),
-    };
+    let limit = usize::from(max_size(plan, protocol));
     let opt_len = plan.edns.as_ref().map_or(0, |_| 11);
     let total = 12 + question.len() + answers.len() * 12 + rdata_len + opt_len;
     if total > limit {
@@ -223,10 +223,7 @@ mod tests {
     fn hickory_bytes(plan: &Plan, queries: &Queries, protocol: Protocol) -> Vec<u8> {
         let mut out = Vec::new();
         let mut enc = BinEncoder::new(&mut out);
-        enc.set_max_size(match protocol {
-            Protocol::Udp => plan.edns.as_ref().map_or(512, |e| e.max_payload()),
-            _ => u16::MAX,
-        });
+        enc.set_max_size(max_size(plan, protocol));
         response(plan, queries).destructive_emit(&mut enc).unwrap();
         out
     }

@@ -1242,3 +1242,23 @@ pub fn contains_key_deep(v: &Value, key: &str) -> bool {
         _ => false,
     }
 }
+
+/// Stop a server the test started: SIGTERM by its PID, up to 5 s to exit, then SIGKILL through
+/// the same handle (never by name).
+pub fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
