@@ -1,0 +1,341 @@
+//! The Go service's pool endpoints: check, reserve, commit, release, list,
+//! and release by FQDN.
+
+use super::{
+    authenticate, authorize_pool, idempotent, into_response, managed_pool, parse_json, read_body,
+    ApiError, AppState,
+};
+use crate::model::{Allocation, AllocationState};
+use crate::pool::service::{format_time, Availability, CommitRequest};
+use crate::pool::PoolError;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// Adds `operation` (`{id, kind, status, attempts, lastError}`) to `body`
+/// when the zone backend carries the change out as a durable operation.
+pub(super) async fn with_operation(
+    s: &AppState,
+    pool: &str,
+    sub: &str,
+    body: &mut Value,
+) -> Result<(), ApiError> {
+    if let (Some(op), Some(m)) = (s.pool.operation(pool, sub).await?, body.as_object_mut()) {
+        m.insert("operation".into(), json!(op));
+    }
+    Ok(())
+}
+
+/// The Go service's `allocationResponse`, minus the token.
+fn allocation_json(a: &Allocation) -> Value {
+    let mut m = Map::new();
+    m.insert("poolDomain".into(), json!(a.pool));
+    m.insert("subdomain".into(), json!(a.subdomain));
+    m.insert("state".into(), json!(a.state.as_str()));
+    m.insert("reservedAt".into(), json!(format_time(a.reserved_at_ms)));
+    if a.state == AllocationState::Reserved {
+        if let Some(e) = a.expires_at_ms {
+            m.insert("expiresAt".into(), json!(format_time(e)));
+        }
+    }
+    m.insert("createdBy".into(), json!(a.created_by));
+    if let Some(v) = &a.sovereign_fqdn {
+        m.insert("sovereignFQDN".into(), json!(v));
+    }
+    if let Some(v) = &a.load_balancer_ip {
+        m.insert("loadBalancerIP".into(), json!(v));
+    }
+    if let Some(v) = &a.console_load_balancer_ip {
+        m.insert("consoleLoadBalancerIP".into(), json!(v));
+    }
+    if let Some(v) = a.released_at_ms {
+        if a.state == AllocationState::Released {
+            m.insert("releasedAt".into(), json!(format_time(v)));
+        }
+    }
+    Value::Object(m)
+}
+
+pub(super) async fn check(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    // A pool that is not public needs a token; unknown pools answer like the Go
+    // service (200, available:false) so the wizard's parsing keeps working.
+    if let Ok(pool) = s.pool.pool(&domain) {
+        if !pool.public_check {
+            if let Err(e) = authorize_pool(&s, &headers, &pool.domain.without_dot()).await {
+                return e.into_response();
+            }
+        }
+    }
+    let sub = q.get("sub").map(String::as_str).unwrap_or("");
+    match s.pool.check(&domain, sub).await {
+        Ok(Availability::Available(fqdn)) => {
+            Json(json!({"available": true, "fqdn": fqdn})).into_response()
+        }
+        Ok(Availability::Unavailable(reason, detail)) => {
+            Json(json!({"available": false, "reason": reason, "detail": detail})).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReserveBody {
+    #[serde(default)]
+    subdomain: Option<String>,
+    #[serde(default, rename = "createdBy")]
+    created_by: Option<String>,
+}
+
+pub(super) async fn reserve(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let pre = async {
+        let pool = managed_pool(&s, &domain)?;
+        let token = authorize_pool(&s, &headers, &pool).await?;
+        let bytes = read_body(body).await?;
+        Ok::<_, ApiError>((pool, token, bytes))
+    };
+    let (pool, token, bytes) = match pre.await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/api/v1/pool/{pool}/reserve");
+    idempotent(&s, &token, &headers, &method, &path, &bytes, || async {
+        let b: ReserveBody = parse_json(&bytes)?;
+        let created_by = b
+            .created_by
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_else(|| "catalyst-api".to_string());
+        if created_by.len() > 256 {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-created-by",
+                "createdBy is longer than 256 characters",
+            ));
+        }
+        let (a, tok) = s
+            .pool
+            .reserve(&pool, b.subdomain.as_deref().unwrap_or(""), &created_by)
+            .await?;
+        let body = json!({
+            "poolDomain": a.pool,
+            "subdomain": a.subdomain,
+            "state": "reserved",
+            "reservedAt": format_time(a.reserved_at_ms),
+            "expiresAt": a.expires_at_ms.map(format_time),
+            "reservationToken": tok,
+            "createdBy": a.created_by,
+        });
+        Ok((StatusCode::CREATED, body))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct CommitBody {
+    #[serde(default)]
+    subdomain: Option<String>,
+    #[serde(default, rename = "reservationToken")]
+    reservation_token: Option<String>,
+    #[serde(default, rename = "sovereignFQDN")]
+    sovereign_fqdn: Option<String>,
+    #[serde(default, rename = "loadBalancerIP")]
+    load_balancer_ip: Option<String>,
+    #[serde(default, rename = "consoleLoadBalancerIP")]
+    console_load_balancer_ip: Option<String>,
+}
+
+pub(super) async fn commit(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let pre = async {
+        let pool = managed_pool(&s, &domain)?;
+        let token = authorize_pool(&s, &headers, &pool).await?;
+        let bytes = read_body(body).await?;
+        Ok::<_, ApiError>((pool, token, bytes))
+    };
+    let (pool, token, bytes) = match pre.await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/api/v1/pool/{pool}/commit");
+    idempotent(&s, &token, &headers, &method, &path, &bytes, || async {
+        let b: CommitBody = parse_json(&bytes)?;
+        let req = CommitRequest {
+            subdomain: b.subdomain.unwrap_or_default(),
+            token: b.reservation_token.unwrap_or_default(),
+            sovereign_fqdn: b.sovereign_fqdn,
+            lb_ip: b.load_balancer_ip,
+            console_lb_ip: b.console_load_balancer_ip,
+        };
+        let a = s.pool.commit(&pool, &req).await?;
+        let mut body = allocation_json(&a);
+        with_operation(&s, &pool, &a.subdomain, &mut body).await?;
+        Ok((StatusCode::OK, body))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReleaseBody {
+    #[serde(default)]
+    subdomain: Option<String>,
+}
+
+pub(super) async fn release(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let r = async {
+        let pool = managed_pool(&s, &domain)?;
+        authorize_pool(&s, &headers, &pool).await?;
+        let bytes = read_body(body).await?;
+        // Body first, `?sub=` as the fallback, as the Go service does.
+        let from_body = serde_json::from_slice::<ReleaseBody>(&bytes)
+            .ok()
+            .and_then(|b| b.subdomain)
+            .filter(|s| !s.trim().is_empty());
+        let sub = match from_body.or_else(|| q.get("sub").cloned()) {
+            Some(sub) => sub,
+            None if !bytes.is_empty() && serde_json::from_slice::<Value>(&bytes).is_err() => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-json",
+                    "invalid JSON body",
+                ));
+            }
+            None => String::new(),
+        };
+        let a = s.pool.release(&pool, &sub).await?;
+        let mut body = json!({ "freed": allocation_json(&a) });
+        with_operation(&s, &pool, &a.subdomain, &mut body).await?;
+        Ok((StatusCode::OK, body))
+    };
+    into_response(r.await)
+}
+
+pub(super) async fn list(
+    State(s): State<AppState>,
+    Path(domain): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let r = async {
+        let pool = managed_pool(&s, &domain)?;
+        authorize_pool(&s, &headers, &pool).await?;
+        let allocations = s.pool.store().list_live(&pool).await?;
+        let mut list: Vec<Value> = Vec::with_capacity(allocations.len());
+        for a in &allocations {
+            let mut v = allocation_json(a);
+            if a.state == AllocationState::Active {
+                with_operation(&s, &pool, &a.subdomain, &mut v).await?;
+            }
+            list.push(v);
+        }
+        Ok((
+            StatusCode::OK,
+            json!({"poolDomain": pool, "allocations": list}),
+        ))
+    };
+    into_response(r.await)
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReleaseFqdnBody {
+    #[serde(default, rename = "sovereignFQDN")]
+    sovereign_fqdn: Option<String>,
+}
+
+pub(super) async fn release_fqdn(
+    State(s): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let pre = async {
+        let token = authenticate(&s, &headers).await?;
+        let bytes = read_body(body).await?;
+        Ok::<_, ApiError>((token, bytes))
+    };
+    let (token, bytes) = match pre.await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    idempotent(
+        &s,
+        &token,
+        &headers,
+        &method,
+        "/api/v1/release",
+        &bytes,
+        || async {
+            let b: ReleaseFqdnBody = parse_json(&bytes)?;
+            let fqdn = b
+                .sovereign_fqdn
+                .unwrap_or_default()
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let invalid = || {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-fqdn",
+                    format!("{fqdn:?} is not <subdomain>.<pool>"),
+                )
+            };
+            let (sub, pool) = fqdn.split_once('.').ok_or_else(invalid)?;
+            if sub.is_empty() || pool.is_empty() || pool.starts_with('.') {
+                return Err(invalid());
+            }
+            let pool = match s.pool.pool(pool) {
+                Ok(p) => p.domain.without_dot(),
+                Err(PoolError::UnsupportedPool(_)) => {
+                    return Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "not-managed",
+                        format!(
+                        "{pool} is not a pool managed here (BYO domain — no allocation to release)"
+                    ),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !token.covers_pool(&pool) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("token has no scope for pool {pool}"),
+                ));
+            }
+            let a = s.pool.release(&pool, sub).await?;
+            let mut body = json!({
+                "sovereignFQDN": fqdn,
+                "freed": allocation_json(&a),
+                "releasedAt": a.released_at_ms.map(format_time),
+            });
+            with_operation(&s, &pool, &a.subdomain, &mut body).await?;
+            Ok((StatusCode::OK, body))
+        },
+    )
+    .await
+}
