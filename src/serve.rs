@@ -30,12 +30,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let keyring = open_keyring(&config, &store).await?;
     let pdns = powerdns_backend(&config, &store)?;
     let pool = match &pdns {
-        Some(b) => PoolService::with_backend(
-            store.clone(),
-            config.clone(),
-            keyring.clone(),
-            Arc::new(b.clone()),
-        ),
+        Some(b) => PoolService::with_backend(store.clone(), config.clone(), Arc::new(b.clone())),
         None => PoolService::new(store.clone(), config.clone(), keyring.clone()),
     };
     pool.ensure_pool_zones().await?;
@@ -124,6 +119,9 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
 
     let ready = Arc::new(AtomicBool::new(false));
     let app = api::router(AppState {
+        store: store.clone(),
+        config: config.clone(),
+        keyring: keyring.clone(),
         pool: pool.clone(),
         ready: ready.clone(),
         byo,

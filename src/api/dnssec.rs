@@ -1,46 +1,22 @@
 //! DNSSEC over HTTP: a zone's keys, DS for its parent, and key rollovers.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{authenticate, ApiError, AppState};
+use super::guard::{BodyShape, Caller, JsonBody};
+use super::{ApiError, AppState};
 use crate::dnssec::rollover::RolloverKind;
-use crate::keyring::{key_info, rollover_status, Keyring, RolloverError};
+use crate::keyring::{key_info, rollover_status, Keyring};
 use crate::model::DomainName;
-
-impl From<RolloverError> for ApiError {
-    fn from(e: RolloverError) -> Self {
-        use StatusCode as S;
-        let (status, code) = match &e {
-            RolloverError::NotSigned(_) => (S::NOT_FOUND, "zone-not-signed"),
-            RolloverError::InProgress(..) => (S::CONFLICT, "rollover-in-progress"),
-            RolloverError::NoSuchKey { .. } => (S::UNPROCESSABLE_ENTITY, "no-such-key"),
-            RolloverError::NotWaitingForDs(_) => (S::CONFLICT, "not-waiting-for-ds"),
-            RolloverError::Keyring(inner) => {
-                tracing::error!(error = %inner, "rollover failed");
-                return ApiError::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "internal-error",
-                    "internal error; see pdm logs",
-                );
-            }
-        };
-        ApiError::new(status, code, e.to_string())
-    }
-}
+use crate::store::tokens::TokenInfo;
 
 /// The zone name from the path, and a check that the token may manage it:
 /// admin for any zone, a pool scope for the pool zone and its children.
-async fn authorize_zone(
-    s: &AppState,
-    headers: &HeaderMap,
-    zone: &str,
-) -> Result<DomainName, ApiError> {
-    let token = authenticate(s, headers).await?;
+fn authorize_zone(s: &AppState, token: &TokenInfo, zone: &str) -> Result<DomainName, ApiError> {
     let name = DomainName::parse(zone).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -48,7 +24,7 @@ async fn authorize_zone(
             e.to_string(),
         )
     })?;
-    let pool_ok = s.pool.config().pools.iter().any(|p| {
+    let pool_ok = s.config.pools.iter().any(|p| {
         p.domain.name().zone_of(name.name()) && token.covers_pool(&p.domain.without_dot())
     });
     if token.is_admin() || pool_ok {
@@ -67,7 +43,7 @@ async fn authorize_zone(
 }
 
 fn keyring(s: &AppState) -> Result<&Keyring, ApiError> {
-    s.pool.keyring().map(|k| k.as_ref()).ok_or_else(|| {
+    s.keyring.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "dnssec-disabled",
@@ -77,15 +53,15 @@ fn keyring(s: &AppState) -> Result<&Keyring, ApiError> {
 }
 
 /// `GET /api/v1/zones/{zone}/dnssec`: keys, DS for the parent, rollover.
-pub async fn status(
+pub(super) async fn status(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(token): Caller,
     Path(zone): Path<String>,
 ) -> Result<Response, ApiError> {
-    let name = authorize_zone(&s, &headers, &zone).await?;
+    let name = authorize_zone(&s, &token, &zone)?;
     let k = keyring(&s)?;
     let fqdn = name.fqdn();
-    let store = s.pool.store();
+    let store = &s.store;
     if store.load_zone(&fqdn).await?.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -119,22 +95,22 @@ pub async fn status(
 /// Body of `POST .../dnssec/rollover`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RolloverRequest {
+pub(super) struct RolloverRequest {
     /// `zsk`, `ksk` or `csk`.
     kind: String,
 }
 
+impl BodyShape for RolloverRequest {}
+
 /// `POST /api/v1/zones/{zone}/dnssec/rollover`: start a rollover (202).
-pub async fn start_rollover(
+pub(super) async fn start_rollover(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(token): Caller,
     Path(zone): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<RolloverRequest>,
 ) -> Result<Response, ApiError> {
-    let name = authorize_zone(&s, &headers, &zone).await?;
+    let name = authorize_zone(&s, &token, &zone)?;
     let k = keyring(&s)?;
-    let req: RolloverRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.to_string()))?;
     let kind = RolloverKind::parse(&req.kind).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -143,7 +119,7 @@ pub async fn start_rollover(
         )
     })?;
     let status = k
-        .rollover_command(s.pool.store(), &name.fqdn(), Some(kind))
+        .rollover_command(&s.store, &name.fqdn(), Some(kind))
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -154,15 +130,13 @@ pub async fn start_rollover(
 
 /// `POST /api/v1/zones/{zone}/dnssec/rollover/ds-published`: the operator
 /// confirms that the (external) parent publishes the new DS.
-pub async fn confirm_ds(
+pub(super) async fn confirm_ds(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(token): Caller,
     Path(zone): Path<String>,
 ) -> Result<Response, ApiError> {
-    let name = authorize_zone(&s, &headers, &zone).await?;
+    let name = authorize_zone(&s, &token, &zone)?;
     let k = keyring(&s)?;
-    let status = k
-        .rollover_command(s.pool.store(), &name.fqdn(), None)
-        .await?;
+    let status = k.rollover_command(&s.store, &name.fqdn(), None).await?;
     Ok(Json(json!({ "zone": name.without_dot(), "rollover": status })).into_response())
 }

@@ -2,66 +2,22 @@
 //! `POST /api/v1/domains`, `GET /api/v1/domains[/{domain}]`,
 //! `DELETE /api/v1/domains/{domain}`.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pdm_adapters::{Credentials, RegistrarId};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{authenticate, idempotent, read_body, ApiError, AppState};
-use crate::delegation::byo::{ByoError, CreateRequest, Mode};
+use super::guard::{Admin, BodyShape, JsonBody};
+use super::{ApiError, AppState};
+use crate::delegation::byo::{CreateRequest, Mode};
 use crate::delegation::registry::supported;
-use crate::store::tokens::TokenInfo;
 
-impl From<ByoError> for ApiError {
-    fn from(e: ByoError) -> Self {
-        use StatusCode as S;
-        let (status, code) = match &e {
-            ByoError::InvalidDomain(_) => (S::UNPROCESSABLE_ENTITY, "invalid-domain"),
-            ByoError::MissingRegistrar => (S::UNPROCESSABLE_ENTITY, "missing-registrar"),
-            ByoError::MissingCredentials => (S::UNPROCESSABLE_ENTITY, "missing-credentials"),
-            ByoError::InvalidCredentials(_) => (S::UNPROCESSABLE_ENTITY, "invalid-credentials"),
-            ByoError::UnexpectedCredentials => (S::UNPROCESSABLE_ENTITY, "unexpected-credentials"),
-            ByoError::CannotSetNs(_) => (S::UNPROCESSABLE_ENTITY, "set-ns-not-supported"),
-            ByoError::PoolDomain(_) => (S::CONFLICT, "pool-domain"),
-            ByoError::Exists(_) => (S::CONFLICT, "domain-exists"),
-            ByoError::ZoneExists(_) => (S::CONFLICT, "zone-exists"),
-            ByoError::NotFound(_) => (S::NOT_FOUND, "not-found"),
-            ByoError::NoSecretKey => (S::SERVICE_UNAVAILABLE, "secret-key-required"),
-            ByoError::Secret(_) | ByoError::Store(_) | ByoError::Keyring(_) => {
-                tracing::error!(error = %e, "byo domain: internal error");
-                return ApiError::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "internal-error",
-                    "internal error; see pdm logs",
-                );
-            }
-        };
-        ApiError::new(status, code, e.to_string())
-    }
-}
-
-async fn admin(s: &AppState, headers: &HeaderMap) -> Result<TokenInfo, ApiError> {
-    let token = authenticate(s, headers).await?;
-    if token.is_admin() {
-        Ok(token)
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "token {:?} lacks the admin scope needed for byo domains",
-                token.name
-            ),
-        ))
-    }
-}
-
+/// Body of `POST /api/v1/domains`.
 #[derive(Deserialize)]
-struct CreateBody {
+pub(super) struct CreateBody {
     #[serde(default)]
     domain: Option<String>,
     #[serde(default)]
@@ -104,6 +60,8 @@ fn parse_credentials(r: RegistrarId, v: Value) -> Result<Credentials, ApiError> 
         )),
     }
 }
+
+impl BodyShape for CreateBody {}
 
 fn create_request(b: CreateBody) -> Result<CreateRequest, ApiError> {
     let unprocessable = |code, d: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, d);
@@ -154,61 +112,31 @@ fn create_request(b: CreateBody) -> Result<CreateRequest, ApiError> {
 }
 
 /// `POST /api/v1/domains` → 202 with the domain's status.
-pub async fn create(
+pub(super) async fn create(
     State(s): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let pre = async {
-        let token = admin(&s, &headers).await?;
-        let bytes = read_body(body).await?;
-        Ok::<_, ApiError>((token, bytes))
-    };
-    let (token, bytes) = match pre.await {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    idempotent(
-        &s,
-        &token,
-        &headers,
-        &method,
-        "/api/v1/domains",
-        &bytes,
-        || async {
-            let b: CreateBody = serde_json::from_slice(&bytes).map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-body",
-                    "the body must be a JSON object {domain, mode, registrar?, credentials?}",
-                )
-            })?;
-            let req = create_request(b)?;
-            let status = s.byo.create(req).await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                serde_json::to_value(status).unwrap_or_else(|_| json!({})),
-            ))
-        },
-    )
-    .await
+    _: Admin,
+    JsonBody(b): JsonBody<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req = create_request(b)?;
+    let status = s.byo.create(req).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::to_value(status).unwrap_or_else(|_| json!({}))),
+    ))
 }
 
 /// `GET /api/v1/domains/{domain}`.
-pub async fn get(
+pub(super) async fn get(
     State(s): State<AppState>,
     Path(domain): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Response, ApiError> {
-    admin(&s, &headers).await?;
     let status = s.byo.status(&domain).await?;
     Ok(Json(status).into_response())
 }
 
 /// `GET /api/v1/domains`.
-pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    admin(&s, &headers).await?;
+pub(super) async fn list(State(s): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let all = s.byo.list().await?;
     let mut m = Map::new();
     m.insert(
@@ -219,12 +147,11 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Respo
 }
 
 /// `DELETE /api/v1/domains/{domain}`: zone, keys, credentials and operation go.
-pub async fn delete(
+pub(super) async fn delete(
     State(s): State<AppState>,
     Path(domain): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Response, ApiError> {
-    admin(&s, &headers).await?;
     let gone = s.byo.delete(&domain).await?;
     Ok(Json(json!({"deleted": gone})).into_response())
 }

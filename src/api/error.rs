@@ -1,11 +1,17 @@
-//! The one place where typed errors become HTTP answers:
-//! status + `{"error": "<kebab-code>", "detail": "..."}`.
+//! The one table where typed errors become HTTP answers:
+//! status + `{"error": "<kebab-code>", "detail": "..."}` (+ context fields
+//! such as `registrar` and `domain` where the contract adds them).
+//! Internal failures are logged here, once, and answered without detail.
 
+use crate::delegation::byo::ByoError;
+use crate::keyring::RolloverError;
 use crate::pool::PoolError;
+use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use pdm_adapters::{RegistrarError, RegistrarId};
+use serde_json::{json, Map, Value};
 
 /// An HTTP error answer.
 #[derive(Debug, Clone)]
@@ -16,6 +22,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human text; never contains secrets.
     pub detail: String,
+    /// Context fields added to the body (`registrar`, `domain`, ...).
+    extra: Map<String, Value>,
 }
 
 impl ApiError {
@@ -25,12 +33,32 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            extra: Map::new(),
         }
     }
 
+    /// The same answer with one more body field.
+    pub fn with(mut self, field: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(field.to_string(), value.into());
+        self
+    }
+
     /// The JSON body.
-    pub fn body(&self) -> serde_json::Value {
-        json!({"error": self.code, "detail": self.detail})
+    pub fn body(&self) -> Value {
+        let mut m = self.extra.clone();
+        m.insert("error".into(), json!(self.code));
+        m.insert("detail".into(), json!(self.detail));
+        Value::Object(m)
+    }
+
+    /// A 500 whose cause goes to the log only.
+    fn internal(what: &str, e: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "{what}: internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            "internal error; see pdm logs",
+        )
     }
 }
 
@@ -43,7 +71,6 @@ impl IntoResponse for ApiError {
 impl From<PoolError> for ApiError {
     fn from(e: PoolError) -> Self {
         use StatusCode as S;
-        let detail = e.to_string();
         let (status, code) = match &e {
             PoolError::UnsupportedPool(_) => (S::UNPROCESSABLE_ENTITY, "unsupported-pool"),
             PoolError::InvalidFormat(_) => (S::UNPROCESSABLE_ENTITY, "invalid-format"),
@@ -59,22 +86,112 @@ impl From<PoolError> for ApiError {
             PoolError::Template(_)
             | PoolError::Store(_)
             | PoolError::Dnssec(_)
-            | PoolError::Backend(_) => {
-                // Internal detail goes to the log, not to the caller.
-                tracing::error!(error = %e, "internal error");
-                return ApiError::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "internal-error",
-                    "internal error; see pdm logs",
-                );
-            }
+            | PoolError::Backend(_) => return ApiError::internal("pool", &e),
         };
-        ApiError::new(status, code, detail)
+        ApiError::new(status, code, e.to_string())
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        PoolError::Store(e).into()
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal("store", &e)
     }
+}
+
+impl From<ByoError> for ApiError {
+    fn from(e: ByoError) -> Self {
+        use StatusCode as S;
+        let (status, code) = match &e {
+            ByoError::InvalidDomain(_) => (S::UNPROCESSABLE_ENTITY, "invalid-domain"),
+            ByoError::MissingRegistrar => (S::UNPROCESSABLE_ENTITY, "missing-registrar"),
+            ByoError::MissingCredentials => (S::UNPROCESSABLE_ENTITY, "missing-credentials"),
+            ByoError::InvalidCredentials(_) => (S::UNPROCESSABLE_ENTITY, "invalid-credentials"),
+            ByoError::UnexpectedCredentials => (S::UNPROCESSABLE_ENTITY, "unexpected-credentials"),
+            ByoError::CannotSetNs(_) => (S::UNPROCESSABLE_ENTITY, "set-ns-not-supported"),
+            ByoError::PoolDomain(_) => (S::CONFLICT, "pool-domain"),
+            ByoError::Exists(_) => (S::CONFLICT, "domain-exists"),
+            ByoError::ZoneExists(_) => (S::CONFLICT, "zone-exists"),
+            ByoError::NotFound(_) => (S::NOT_FOUND, "not-found"),
+            ByoError::NoSecretKey => (S::SERVICE_UNAVAILABLE, "secret-key-required"),
+            ByoError::Secret(_) | ByoError::Store(_) | ByoError::Keyring(_) => {
+                return ApiError::internal("byo domain", &e)
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<RolloverError> for ApiError {
+    fn from(e: RolloverError) -> Self {
+        use StatusCode as S;
+        let (status, code) = match &e {
+            RolloverError::NotSigned(_) => (S::NOT_FOUND, "zone-not-signed"),
+            RolloverError::InProgress(..) => (S::CONFLICT, "rollover-in-progress"),
+            RolloverError::NoSuchKey { .. } => (S::UNPROCESSABLE_ENTITY, "no-such-key"),
+            RolloverError::NotWaitingForDs(_) => (S::CONFLICT, "not-waiting-for-ds"),
+            RolloverError::Keyring(inner) => return ApiError::internal("rollover", inner),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// A registrar's answer as the Go service's callers expect it (status and
+/// code), with `registrar` and `domain` in the body. An upstream refusal is
+/// a 502 that carries the registrar's own words (never a credential: the
+/// adapters build their messages from the registrar's response body only).
+pub(super) fn registrar_error(
+    e: &RegistrarError,
+    registrar: RegistrarId,
+    domain: &str,
+) -> ApiError {
+    use StatusCode as S;
+    let (status, code, detail) = match e {
+        RegistrarError::InvalidCredentials { .. } => (
+            S::UNAUTHORIZED,
+            "invalid-token",
+            format!("credentials rejected by {registrar}"),
+        ),
+        RegistrarError::AccountNotEligible { .. } => {
+            (S::FORBIDDEN, "account-not-eligible", e.to_string())
+        }
+        RegistrarError::IpNotWhitelisted { .. } => {
+            (S::FORBIDDEN, "ip-not-whitelisted", e.to_string())
+        }
+        RegistrarError::DomainNotInAccount { .. } => (
+            S::FORBIDDEN,
+            "domain-not-in-account",
+            format!("{domain} is not in this {registrar} account"),
+        ),
+        RegistrarError::RateLimited { retry_after, .. } => (
+            S::TOO_MANY_REQUESTS,
+            "rate-limited",
+            match retry_after {
+                Some(d) => format!(
+                    "{registrar} rate limit; retry after {} s (retryAfter={})",
+                    d.as_secs().max(1),
+                    d.as_secs().max(1)
+                ),
+                None => format!("{registrar} rate limit; retry later"),
+            },
+        ),
+        RegistrarError::Unavailable { .. } => (
+            S::BAD_GATEWAY,
+            "api-unavailable",
+            format!("{registrar} API unavailable; retry later"),
+        ),
+        RegistrarError::Unsupported { what, .. } => (
+            S::NOT_IMPLEMENTED,
+            "unsupported",
+            format!("{registrar} cannot do this through its API: {what}"),
+        ),
+        RegistrarError::InvalidInput(m) => (S::UNPROCESSABLE_ENTITY, "invalid-input", m.clone()),
+        RegistrarError::Rejected { .. } => (
+            S::INTERNAL_SERVER_ERROR,
+            "registrar-error",
+            format!("{registrar} refused the request; see pdm logs by registrar+domain"),
+        ),
+    };
+    ApiError::new(status, code, detail)
+        .with("registrar", registrar.as_str())
+        .with("domain", domain)
 }

@@ -1,25 +1,24 @@
 //! The Go service's pool endpoints: check, reserve, commit, release, list,
 //! and release by FQDN.
 
-use super::{
-    authenticate, authorize_pool, idempotent, into_response, managed_pool, parse_json, read_body,
-    ApiError, AppState,
-};
+use super::guard::{bearer, require_pool, BodyShape, Caller, JsonBody, PoolCaller, RawBody};
+use super::{ApiError, AppState};
 use crate::model::{Allocation, AllocationState};
 use crate::pool::service::{format_time, Availability, CommitRequest};
 use crate::pool::PoolError;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
+/// What a pool handler answers on success.
+type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
 /// Adds `operation` (`{id, kind, status, attempts, lastError}`) to `body`
 /// when the zone backend carries the change out as a durable operation.
-pub(super) async fn with_operation(
+async fn with_operation(
     s: &AppState,
     pool: &str,
     sub: &str,
@@ -61,33 +60,31 @@ fn allocation_json(a: &Allocation) -> Value {
     Value::Object(m)
 }
 
+/// `GET /api/v1/pool/{pool}/check?sub=`: always 200 `{available, ...}`.
 pub(super) async fn check(
     State(s): State<AppState>,
     Path(domain): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Json<Value>, ApiError> {
     // A pool that is not public needs a token; unknown pools answer like the Go
     // service (200, available:false) so the wizard's parsing keeps working.
     if let Ok(pool) = s.pool.pool(&domain) {
         if !pool.public_check {
-            if let Err(e) = authorize_pool(&s, &headers, &pool.domain.without_dot()).await {
-                return e.into_response();
-            }
+            let token = bearer(&s, &headers).await?;
+            require_pool(&token, &pool.domain.without_dot())?;
         }
     }
     let sub = q.get("sub").map(String::as_str).unwrap_or("");
-    match s.pool.check(&domain, sub).await {
-        Ok(Availability::Available(fqdn)) => {
-            Json(json!({"available": true, "fqdn": fqdn})).into_response()
+    Ok(Json(match s.pool.check(&domain, sub).await? {
+        Availability::Available(fqdn) => json!({"available": true, "fqdn": fqdn}),
+        Availability::Unavailable(reason, detail) => {
+            json!({"available": false, "reason": reason, "detail": detail})
         }
-        Ok(Availability::Unavailable(reason, detail)) => {
-            Json(json!({"available": false, "reason": reason, "detail": detail})).into_response()
-        }
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    }))
 }
 
+/// Body of `reserve`.
 #[derive(Deserialize)]
 pub(super) struct ReserveBody {
     #[serde(default)]
@@ -96,55 +93,44 @@ pub(super) struct ReserveBody {
     created_by: Option<String>,
 }
 
-pub(super) async fn reserve(
-    State(s): State<AppState>,
-    Path(domain): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let pre = async {
-        let pool = managed_pool(&s, &domain)?;
-        let token = authorize_pool(&s, &headers, &pool).await?;
-        let bytes = read_body(body).await?;
-        Ok::<_, ApiError>((pool, token, bytes))
-    };
-    let (pool, token, bytes) = match pre.await {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    let path = format!("/api/v1/pool/{pool}/reserve");
-    idempotent(&s, &token, &headers, &method, &path, &bytes, || async {
-        let b: ReserveBody = parse_json(&bytes)?;
-        let created_by = b
-            .created_by
-            .filter(|c| !c.trim().is_empty())
-            .unwrap_or_else(|| "catalyst-api".to_string());
-        if created_by.len() > 256 {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-created-by",
-                "createdBy is longer than 256 characters",
-            ));
-        }
-        let (a, tok) = s
-            .pool
-            .reserve(&pool, b.subdomain.as_deref().unwrap_or(""), &created_by)
-            .await?;
-        let body = json!({
-            "poolDomain": a.pool,
-            "subdomain": a.subdomain,
-            "state": "reserved",
-            "reservedAt": format_time(a.reserved_at_ms),
-            "expiresAt": a.expires_at_ms.map(format_time),
-            "reservationToken": tok,
-            "createdBy": a.created_by,
-        });
-        Ok((StatusCode::CREATED, body))
-    })
-    .await
+impl BodyShape for ReserveBody {
+    const INVALID: &'static str = "invalid-json";
 }
 
+/// `POST /api/v1/pool/{pool}/reserve` → 201 with the reservation token.
+pub(super) async fn reserve(
+    State(s): State<AppState>,
+    p: PoolCaller,
+    JsonBody(b): JsonBody<ReserveBody>,
+) -> Answer {
+    let created_by = b
+        .created_by
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| "catalyst-api".to_string());
+    if created_by.len() > 256 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-created-by",
+            "createdBy is longer than 256 characters",
+        ));
+    }
+    let (a, tok) = s
+        .pool
+        .reserve(&p.pool, b.subdomain.as_deref().unwrap_or(""), &created_by)
+        .await?;
+    let body = json!({
+        "poolDomain": a.pool,
+        "subdomain": a.subdomain,
+        "state": "reserved",
+        "reservedAt": format_time(a.reserved_at_ms),
+        "expiresAt": a.expires_at_ms.map(format_time),
+        "reservationToken": tok,
+        "createdBy": a.created_by,
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Body of `commit`.
 #[derive(Deserialize)]
 pub(super) struct CommitBody {
     #[serde(default)]
@@ -159,183 +145,142 @@ pub(super) struct CommitBody {
     console_load_balancer_ip: Option<String>,
 }
 
+impl BodyShape for CommitBody {
+    const INVALID: &'static str = "invalid-json";
+}
+
+/// `POST /api/v1/pool/{pool}/commit`: the child zone and its delegation.
 pub(super) async fn commit(
     State(s): State<AppState>,
-    Path(domain): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let pre = async {
-        let pool = managed_pool(&s, &domain)?;
-        let token = authorize_pool(&s, &headers, &pool).await?;
-        let bytes = read_body(body).await?;
-        Ok::<_, ApiError>((pool, token, bytes))
+    p: PoolCaller,
+    JsonBody(b): JsonBody<CommitBody>,
+) -> Answer {
+    let req = CommitRequest {
+        subdomain: b.subdomain.unwrap_or_default(),
+        token: b.reservation_token.unwrap_or_default(),
+        sovereign_fqdn: b.sovereign_fqdn,
+        lb_ip: b.load_balancer_ip,
+        console_lb_ip: b.console_load_balancer_ip,
     };
-    let (pool, token, bytes) = match pre.await {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    let path = format!("/api/v1/pool/{pool}/commit");
-    idempotent(&s, &token, &headers, &method, &path, &bytes, || async {
-        let b: CommitBody = parse_json(&bytes)?;
-        let req = CommitRequest {
-            subdomain: b.subdomain.unwrap_or_default(),
-            token: b.reservation_token.unwrap_or_default(),
-            sovereign_fqdn: b.sovereign_fqdn,
-            lb_ip: b.load_balancer_ip,
-            console_lb_ip: b.console_load_balancer_ip,
-        };
-        let a = s.pool.commit(&pool, &req).await?;
-        let mut body = allocation_json(&a);
-        with_operation(&s, &pool, &a.subdomain, &mut body).await?;
-        Ok((StatusCode::OK, body))
-    })
-    .await
+    let a = s.pool.commit(&p.pool, &req).await?;
+    let mut body = allocation_json(&a);
+    with_operation(&s, &p.pool, &a.subdomain, &mut body).await?;
+    Ok((StatusCode::OK, Json(body)))
 }
 
 #[derive(Deserialize)]
-pub(super) struct ReleaseBody {
+struct ReleaseBody {
     #[serde(default)]
     subdomain: Option<String>,
 }
 
+/// `DELETE /api/v1/pool/{pool}/release` with `{subdomain}` or `?sub=`.
 pub(super) async fn release(
     State(s): State<AppState>,
-    Path(domain): Path<String>,
+    p: PoolCaller,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let r = async {
-        let pool = managed_pool(&s, &domain)?;
-        authorize_pool(&s, &headers, &pool).await?;
-        let bytes = read_body(body).await?;
-        // Body first, `?sub=` as the fallback, as the Go service does.
-        let from_body = serde_json::from_slice::<ReleaseBody>(&bytes)
-            .ok()
-            .and_then(|b| b.subdomain)
-            .filter(|s| !s.trim().is_empty());
-        let sub = match from_body.or_else(|| q.get("sub").cloned()) {
-            Some(sub) => sub,
-            None if !bytes.is_empty() && serde_json::from_slice::<Value>(&bytes).is_err() => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-json",
-                    "invalid JSON body",
-                ));
-            }
-            None => String::new(),
-        };
-        let a = s.pool.release(&pool, &sub).await?;
-        let mut body = json!({ "freed": allocation_json(&a) });
-        with_operation(&s, &pool, &a.subdomain, &mut body).await?;
-        Ok((StatusCode::OK, body))
-    };
-    into_response(r.await)
-}
-
-pub(super) async fn list(
-    State(s): State<AppState>,
-    Path(domain): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let r = async {
-        let pool = managed_pool(&s, &domain)?;
-        authorize_pool(&s, &headers, &pool).await?;
-        let allocations = s.pool.store().list_live(&pool).await?;
-        let mut list: Vec<Value> = Vec::with_capacity(allocations.len());
-        for a in &allocations {
-            let mut v = allocation_json(a);
-            if a.state == AllocationState::Active {
-                with_operation(&s, &pool, &a.subdomain, &mut v).await?;
-            }
-            list.push(v);
+    RawBody(bytes): RawBody,
+) -> Answer {
+    // Body first, `?sub=` as the fallback, as the Go service does.
+    let from_body = serde_json::from_slice::<ReleaseBody>(&bytes)
+        .ok()
+        .and_then(|b| b.subdomain)
+        .filter(|s| !s.trim().is_empty());
+    let sub = match from_body.or_else(|| q.get("sub").cloned()) {
+        Some(sub) => sub,
+        None if !bytes.is_empty() && serde_json::from_slice::<Value>(&bytes).is_err() => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-json",
+                "invalid JSON body",
+            ));
         }
-        Ok((
-            StatusCode::OK,
-            json!({"poolDomain": pool, "allocations": list}),
-        ))
+        None => String::new(),
     };
-    into_response(r.await)
+    let a = s.pool.release(&p.pool, &sub).await?;
+    let mut body = json!({ "freed": allocation_json(&a) });
+    with_operation(&s, &p.pool, &a.subdomain, &mut body).await?;
+    Ok((StatusCode::OK, Json(body)))
 }
 
+/// `GET /api/v1/pool/{pool}/list`: live allocations, never their tokens.
+pub(super) async fn list(State(s): State<AppState>, p: PoolCaller) -> Answer {
+    let allocations = s.store.list_live(&p.pool).await?;
+    let mut list: Vec<Value> = Vec::with_capacity(allocations.len());
+    for a in &allocations {
+        let mut v = allocation_json(a);
+        if a.state == AllocationState::Active {
+            with_operation(&s, &p.pool, &a.subdomain, &mut v).await?;
+        }
+        list.push(v);
+    }
+    Ok((
+        StatusCode::OK,
+        Json(json!({"poolDomain": p.pool, "allocations": list})),
+    ))
+}
+
+/// Body of `POST /api/v1/release`.
 #[derive(Deserialize)]
 pub(super) struct ReleaseFqdnBody {
     #[serde(default, rename = "sovereignFQDN")]
     sovereign_fqdn: Option<String>,
 }
 
+impl BodyShape for ReleaseFqdnBody {
+    const INVALID: &'static str = "invalid-json";
+}
+
+/// `sub.pool` from a `sovereignFQDN`, split at the first dot (422 `invalid-fqdn`),
+/// with the pool managed here (404 `not-managed` for a byo Sovereign).
+fn split_fqdn(s: &AppState, given: Option<String>) -> Result<(String, String, String), ApiError> {
+    let fqdn = given
+        .unwrap_or_default()
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-fqdn",
+            format!("{fqdn:?} is not <subdomain>.<pool>"),
+        )
+    };
+    let (sub, pool) = fqdn.split_once('.').ok_or_else(invalid)?;
+    if sub.is_empty() || pool.is_empty() || pool.starts_with('.') {
+        return Err(invalid());
+    }
+    let pool = match s.pool.pool(pool) {
+        Ok(p) => p.domain.without_dot(),
+        Err(PoolError::UnsupportedPool(_)) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-managed",
+                format!(
+                    "{pool} is not a pool managed here (BYO domain — no allocation to release)"
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let sub = sub.to_string();
+    Ok((fqdn, sub, pool))
+}
+
+/// `POST /api/v1/release` `{sovereignFQDN}`: release by FQDN.
 pub(super) async fn release_fqdn(
     State(s): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let pre = async {
-        let token = authenticate(&s, &headers).await?;
-        let bytes = read_body(body).await?;
-        Ok::<_, ApiError>((token, bytes))
-    };
-    let (token, bytes) = match pre.await {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    idempotent(
-        &s,
-        &token,
-        &headers,
-        &method,
-        "/api/v1/release",
-        &bytes,
-        || async {
-            let b: ReleaseFqdnBody = parse_json(&bytes)?;
-            let fqdn = b
-                .sovereign_fqdn
-                .unwrap_or_default()
-                .trim()
-                .trim_end_matches('.')
-                .to_ascii_lowercase();
-            let invalid = || {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-fqdn",
-                    format!("{fqdn:?} is not <subdomain>.<pool>"),
-                )
-            };
-            let (sub, pool) = fqdn.split_once('.').ok_or_else(invalid)?;
-            if sub.is_empty() || pool.is_empty() || pool.starts_with('.') {
-                return Err(invalid());
-            }
-            let pool = match s.pool.pool(pool) {
-                Ok(p) => p.domain.without_dot(),
-                Err(PoolError::UnsupportedPool(_)) => {
-                    return Err(ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "not-managed",
-                        format!(
-                        "{pool} is not a pool managed here (BYO domain — no allocation to release)"
-                    ),
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if !token.covers_pool(&pool) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    format!("token has no scope for pool {pool}"),
-                ));
-            }
-            let a = s.pool.release(&pool, sub).await?;
-            let mut body = json!({
-                "sovereignFQDN": fqdn,
-                "freed": allocation_json(&a),
-                "releasedAt": a.released_at_ms.map(format_time),
-            });
-            with_operation(&s, &pool, &a.subdomain, &mut body).await?;
-            Ok((StatusCode::OK, body))
-        },
-    )
-    .await
+    Caller(token): Caller,
+    JsonBody(b): JsonBody<ReleaseFqdnBody>,
+) -> Answer {
+    let (fqdn, sub, pool) = split_fqdn(&s, b.sovereign_fqdn)?;
+    require_pool(&token, &pool)?;
+    let a = s.pool.release(&pool, &sub).await?;
+    let mut body = json!({
+        "sovereignFQDN": fqdn,
+        "freed": allocation_json(&a),
+        "releasedAt": a.released_at_ms.map(format_time),
+    });
+    with_operation(&s, &pool, &a.subdomain, &mut body).await?;
+    Ok((StatusCode::OK, Json(body)))
 }

@@ -4,9 +4,8 @@
 //! used for this request only, never stored, logged or echoed. Logs carry
 //! registrar, domain and outcome only.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pdm_adapters::{
@@ -15,121 +14,11 @@ use pdm_adapters::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{authenticate, read_body, AppState};
+use super::error::registrar_error;
+use super::guard::{Caller, RawBody};
+use super::{ApiError, AppState};
 use crate::delegation::byo::cannot_set_ns_detail;
 use crate::delegation::registry::{supported, validate_domain};
-
-/// An error answer of the registrar endpoints: the Go shape plus
-/// `registrar` and `domain` (and `supported` for an unknown registrar).
-#[derive(Debug)]
-struct RegistrarApiError {
-    status: StatusCode,
-    code: &'static str,
-    detail: String,
-    registrar: String,
-    domain: Option<String>,
-    supported: bool,
-}
-
-impl RegistrarApiError {
-    fn new(
-        status: StatusCode,
-        code: &'static str,
-        detail: impl Into<String>,
-        registrar: &str,
-    ) -> Self {
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-            registrar: registrar.to_string(),
-            domain: None,
-            supported: false,
-        }
-    }
-
-    fn domain(mut self, d: &str) -> Self {
-        self.domain = Some(d.to_string());
-        self
-    }
-}
-
-impl IntoResponse for RegistrarApiError {
-    fn into_response(self) -> Response {
-        let mut body =
-            json!({"error": self.code, "detail": self.detail, "registrar": self.registrar});
-        if let Some(d) = &self.domain {
-            body["domain"] = json!(d);
-        }
-        if self.supported {
-            body["supported"] = json!(supported());
-        }
-        (self.status, Json(body)).into_response()
-    }
-}
-
-/// The Go service's status mapping, plus the codes it lacked.
-fn map_registrar_error(
-    e: &RegistrarError,
-    registrar: RegistrarId,
-    domain: &str,
-) -> RegistrarApiError {
-    use StatusCode as S;
-    let (status, code, detail) = match e {
-        RegistrarError::InvalidCredentials { .. } => (
-            S::UNAUTHORIZED,
-            "invalid-token",
-            format!("credentials rejected by {registrar}"),
-        ),
-        RegistrarError::AccountNotEligible { .. } => {
-            (S::FORBIDDEN, "account-not-eligible", e.to_string())
-        }
-        RegistrarError::IpNotWhitelisted { .. } => {
-            (S::FORBIDDEN, "ip-not-whitelisted", e.to_string())
-        }
-        RegistrarError::DomainNotInAccount { .. } => (
-            S::FORBIDDEN,
-            "domain-not-in-account",
-            format!("{domain} is not in this {registrar} account"),
-        ),
-        RegistrarError::RateLimited { retry_after, .. } => (
-            S::TOO_MANY_REQUESTS,
-            "rate-limited",
-            match retry_after {
-                Some(d) => format!(
-                    "{registrar} rate limit; retry after {} s",
-                    d.as_secs().max(1)
-                ),
-                None => format!("{registrar} rate limit; retry later"),
-            },
-        ),
-        RegistrarError::Unavailable { .. } => (
-            S::BAD_GATEWAY,
-            "api-unavailable",
-            format!("{registrar} API unavailable; retry later"),
-        ),
-        RegistrarError::Unsupported { what, .. } => (
-            S::NOT_IMPLEMENTED,
-            "unsupported",
-            format!("{registrar} cannot do this through its API: {what}"),
-        ),
-        RegistrarError::InvalidInput(m) => (S::UNPROCESSABLE_ENTITY, "invalid-input", m.clone()),
-        RegistrarError::Rejected { .. } => (
-            S::INTERNAL_SERVER_ERROR,
-            "registrar-error",
-            format!("{registrar} refused the request; see pdm logs by registrar+domain"),
-        ),
-    };
-    let mut err = RegistrarApiError::new(status, code, detail, registrar.as_str()).domain(domain);
-    if let RegistrarError::RateLimited {
-        retry_after: Some(d),
-        ..
-    } = e
-    {
-        err.detail = format!("{} (retryAfter={})", err.detail, d.as_secs().max(1));
-    }
-    err
-}
 
 #[derive(Deserialize)]
 struct ValidateBody {
@@ -151,38 +40,44 @@ struct SetNsBody {
     glue_ip: Option<String>,
 }
 
-/// What every registrar request starts with: auth, the registrar, the body.
-async fn prelude<T: for<'de> Deserialize<'de>>(
-    s: &AppState,
-    headers: &HeaderMap,
+/// The registrar from the path (404 `unsupported-registrar` with the list),
+/// then the body (400 `invalid-body`).
+fn prelude<T: for<'de> Deserialize<'de>>(
     registrar: &str,
-    body: Body,
-) -> Result<(RegistrarId, T), Response> {
-    authenticate(s, headers)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    bytes: &[u8],
+) -> Result<(RegistrarId, T), ApiError> {
     let name = registrar.trim().to_ascii_lowercase();
     let Some(id) = RegistrarId::parse(&name) else {
-        let mut e = RegistrarApiError::new(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unsupported-registrar",
             format!("no adapter for registrar {name}"),
-            &name,
-        );
-        e.supported = true;
-        return Err(e.into_response());
+        )
+        .with("registrar", name)
+        .with("supported", supported()));
     };
-    let bytes = read_body(body).await.map_err(IntoResponse::into_response)?;
-    let parsed: T = serde_json::from_slice(&bytes).map_err(|_| {
-        RegistrarApiError::new(
+    let parsed: T = serde_json::from_slice(bytes).map_err(|_| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-body",
             "the body must be a JSON object",
-            id.as_str(),
         )
-        .into_response()
+        .with("registrar", id.as_str())
     })?;
     Ok((id, parsed))
+}
+
+/// An error of a registrar endpoint: the Go shape plus `registrar` and `domain`.
+fn refused(
+    status: StatusCode,
+    code: &'static str,
+    detail: impl Into<String>,
+    id: RegistrarId,
+    domain: &str,
+) -> ApiError {
+    ApiError::new(status, code, detail)
+        .with("registrar", id.as_str())
+        .with("domain", domain)
 }
 
 /// Domain and token present, the domain registrable, the token well-formed.
@@ -190,46 +85,40 @@ fn inputs(
     id: RegistrarId,
     domain: Option<String>,
     token: Option<String>,
-) -> Result<(RegistrableDomain, Credentials), RegistrarApiError> {
+) -> Result<(RegistrableDomain, Credentials), ApiError> {
+    use StatusCode as S;
     let domain = domain
         .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
         .filter(|d| !d.is_empty())
         .ok_or_else(|| {
-            RegistrarApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
                 "missing-domain",
                 "domain is required",
-                id.as_str(),
             )
+            .with("registrar", id.as_str())
         })?;
     let token = token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-        RegistrarApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        refused(
+            S::UNPROCESSABLE_ENTITY,
             "missing-token",
             "token is required",
-            id.as_str(),
+            id,
+            &domain,
         )
-        .domain(&domain)
     })?;
     let d = RegistrableDomain::parse(&domain).map_err(|e| {
-        RegistrarApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        refused(
+            S::UNPROCESSABLE_ENTITY,
             "invalid-domain",
             e.to_string(),
-            id.as_str(),
+            id,
+            &domain,
         )
-        .domain(&domain)
     })?;
     // A token of the wrong shape is rejected credentials, as in the Go service.
-    let creds = Credentials::from_token(id, &token).map_err(|e| {
-        RegistrarApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid-token",
-            e.to_string(),
-            id.as_str(),
-        )
-        .domain(&domain)
-    })?;
+    let creds = Credentials::from_token(id, &token)
+        .map_err(|e| refused(S::UNAUTHORIZED, "invalid-token", e.to_string(), id, &domain))?;
     Ok((d, creds))
 }
 
@@ -237,14 +126,14 @@ fn adapter(
     s: &AppState,
     creds: &Credentials,
     domain: &str,
-) -> Result<Box<dyn Registrar>, RegistrarApiError> {
+) -> Result<Box<dyn Registrar>, ApiError> {
     s.byo
         .registrars()
         .adapter(creds)
-        .map_err(|e| map_registrar_error(&e, creds.registrar(), domain))
+        .map_err(|e| registrar_error(&e, creds.registrar(), domain))
 }
 
-fn logged<T>(id: RegistrarId, domain: &str, op: &str, r: Result<T, RegistrarApiError>) -> Response
+fn logged<T>(id: RegistrarId, domain: &str, op: &str, r: Result<T, ApiError>) -> Response
 where
     T: IntoResponse,
 {
@@ -254,7 +143,9 @@ where
             ok.into_response()
         }
         Err(e) => {
-            tracing::info!(registrar = %id, domain, outcome = e.code, "registrar {op}");
+            // The detail carries the registrar's own reason for a refusal
+            // (never a credential), so the log says why, not only that.
+            tracing::info!(registrar = %id, domain, outcome = e.code, detail = %e.detail, "registrar {op}");
             e.into_response()
         }
     }
@@ -270,16 +161,13 @@ fn shown_domain(domain: &Option<String>) -> String {
 }
 
 /// `POST /api/v1/registrar/{registrar}/validate` `{domain, token}`.
-pub async fn validate(
+pub(super) async fn validate(
     State(s): State<AppState>,
+    _: Caller,
     Path(registrar): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let (id, b) = match prelude::<ValidateBody>(&s, &headers, &registrar, body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    RawBody(bytes): RawBody,
+) -> Result<Response, ApiError> {
+    let (id, b) = prelude::<ValidateBody>(&registrar, &bytes)?;
     let shown = shown_domain(&b.domain);
     let r = async {
         let (d, creds) = inputs(id, b.domain, b.token)?;
@@ -287,48 +175,45 @@ pub async fn validate(
         let a = adapter(&s, &creds, &name)?;
         validate_domain(a.as_ref(), &d)
             .await
-            .map_err(|e| map_registrar_error(&e, id, &name))?;
+            .map_err(|e| registrar_error(&e, id, &name))?;
         Ok(Json(
             json!({"valid": true, "registrar": id.as_str(), "domain": name}),
         ))
     }
     .await;
-    logged(id, &shown, "validate", r)
+    Ok(logged(id, &shown, "validate", r))
 }
 
 /// `POST /api/v1/registrar/{registrar}/set-ns` `{domain, token, nameservers, glueIP?}`.
-pub async fn set_ns(
+pub(super) async fn set_ns(
     State(s): State<AppState>,
+    _: Caller,
     Path(registrar): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let (id, b) = match prelude::<SetNsBody>(&s, &headers, &registrar, body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    RawBody(bytes): RawBody,
+) -> Result<Response, ApiError> {
+    let (id, b) = prelude::<SetNsBody>(&registrar, &bytes)?;
     let shown = shown_domain(&b.domain);
     let r = async {
         let (d, creds) = inputs(id, b.domain, b.token)?;
         let name = d.name();
         let requested = pdm_adapters::normalise_ns(b.nameservers.unwrap_or_default());
         if requested.is_empty() {
-            return Err(RegistrarApiError::new(
+            return Err(refused(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "missing-nameservers",
                 "nameservers must list at least one host",
-                id.as_str(),
-            )
-            .domain(&name));
+                id,
+                &name,
+            ));
         }
         let ns = NsSet::new(&requested).map_err(|e| {
-            RegistrarApiError::new(
+            refused(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-nameservers",
                 e.to_string(),
-                id.as_str(),
+                id,
+                &name,
             )
-            .domain(&name)
         })?;
         let glue_ip = match b
             .glue_ip
@@ -338,26 +223,26 @@ pub async fn set_ns(
         {
             None => None,
             Some(g) => Some(g.parse::<std::net::Ipv4Addr>().map_err(|_| {
-                RegistrarApiError::new(
+                refused(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid-glue-ip",
                     format!("glueIP {g:?} is not an IPv4 address"),
-                    id.as_str(),
+                    id,
+                    &name,
                 )
-                .domain(&name)
             })?),
         };
         let a = adapter(&s, &creds, &name)?;
         if !a.capabilities().set_ns {
-            return Err(RegistrarApiError::new(
+            return Err(refused(
                 StatusCode::NOT_IMPLEMENTED,
                 "set-ns-not-supported",
                 cannot_set_ns_detail(id),
-                id.as_str(),
-            )
-            .domain(&name));
+                id,
+                &name,
+            ));
         }
-        let fail = |e: RegistrarError| map_registrar_error(&e, id, &name);
+        let fail = |e: RegistrarError| registrar_error(&e, id, &name);
         validate_domain(a.as_ref(), &d).await.map_err(fail)?;
         // Glue only for hosts inside the domain itself: a host elsewhere is
         // resolved through its own zone, and registries refuse glue outside
@@ -371,16 +256,16 @@ pub async fn set_ns(
                 .collect();
             if !in_bailiwick.is_empty() {
                 if !a.capabilities().glue {
-                    return Err(RegistrarApiError::new(
+                    return Err(refused(
                         StatusCode::NOT_IMPLEMENTED,
                         "glue-not-supported",
                         format!(
                             "{id} has no API for glue records, needed for {}",
                             in_bailiwick[0]
                         ),
-                        id.as_str(),
-                    )
-                    .domain(&name));
+                        id,
+                        &name,
+                    ));
                 }
                 for h in in_bailiwick {
                     let glue = Glue {
@@ -412,5 +297,5 @@ pub async fn set_ns(
         Ok(Json(body))
     }
     .await;
-    logged(id, &shown, "set-ns", r)
+    Ok(logged(id, &shown, "set-ns", r))
 }

@@ -1,10 +1,11 @@
 //! Probes and read-only status: `/healthz`, `/readyz`, the reserved list,
 //! LUA health checks and durable operations.
 
-use super::{authenticate, ApiError, AppState};
+use super::guard::Admin;
+use super::{ApiError, AppState};
 use crate::pool::service::format_time;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -13,14 +14,13 @@ use std::sync::atomic::Ordering;
 
 pub(super) async fn healthz(State(s): State<AppState>) -> Response {
     let mut domains: Vec<String> = s
-        .pool
-        .config()
+        .config
         .pools
         .iter()
         .map(|p| p.domain.without_dot())
         .collect();
     domains.sort();
-    match s.pool.store().ping().await {
+    match s.store.ping().await {
         Ok(()) => Json(json!({"status": "ok", "managedDomains": domains})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
@@ -38,7 +38,7 @@ pub(super) async fn readyz(State(s): State<AppState>) -> Response {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "starting")
             .into_response();
     }
-    match s.pool.store().ping().await {
+    match s.store.ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -59,17 +59,9 @@ pub(super) struct HealthChecksQuery {
 /// gives the counters in Prometheus text format.
 pub(super) async fn health_checks(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Query(q): Query<HealthChecksQuery>,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&s, &headers).await?;
-    if !token.is_admin() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "health checks need an admin token",
-        ));
-    }
     let (targets, counters, stats) = match &s.lua {
         Some(rt) => (
             rt.engine().config().health.snapshot(),
@@ -168,25 +160,24 @@ pub(super) async fn reserved() -> Json<Value> {
 /// recent attempts.
 pub(super) async fn operation(
     State(s): State<AppState>,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
+    _: Admin,
+    Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&s, &headers).await?;
-    if !token.is_admin() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "operations need an admin token",
-        ));
-    }
-    let Some(op) = s.pool.store().operation(id).await? else {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no operation {id:?}"),
+        )
+    })?;
+    let Some(op) = s.store.operation(id).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not-found",
             format!("no operation {id}"),
         ));
     };
-    let attempts = s.pool.store().operation_attempts(id, 20).await?;
+    let attempts = s.store.operation_attempts(id, 20).await?;
     let mut v = json!(crate::backend::OperationView::from(&op));
     if let Some(m) = v.as_object_mut() {
         m.insert("subject".into(), json!(op.subject));

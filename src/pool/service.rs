@@ -106,8 +106,6 @@ pub struct CommitRequest {
 pub struct PoolService {
     store: Store,
     config: Arc<Config>,
-    /// Present when zones are signed.
-    keyring: Option<Arc<Keyring>>,
     /// Where child zones and delegations are written.
     backend: Arc<dyn ZoneBackend>,
 }
@@ -126,20 +124,14 @@ impl PoolService {
             config.clone(),
             keyring.clone(),
         ));
-        Self::with_backend(store, config, keyring, backend)
+        Self::with_backend(store, config, backend)
     }
 
     /// A service writing zones through `backend`.
-    pub fn with_backend(
-        store: Store,
-        config: Arc<Config>,
-        keyring: Option<Arc<Keyring>>,
-        backend: Arc<dyn ZoneBackend>,
-    ) -> Self {
+    pub fn with_backend(store: Store, config: Arc<Config>, backend: Arc<dyn ZoneBackend>) -> Self {
         PoolService {
             store,
             config,
-            keyring,
             backend,
         }
     }
@@ -160,21 +152,6 @@ impl PoolService {
             return Ok(None);
         };
         self.backend.operation_for(&child).await
-    }
-
-    /// The keyring, when zones are signed.
-    pub fn keyring(&self) -> Option<&Arc<Keyring>> {
-        self.keyring.as_ref()
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// Resolve a pool domain from user input.
