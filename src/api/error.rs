@@ -185,10 +185,10 @@ pub(super) fn registrar_error(
             format!("{registrar} cannot do this through its API: {what}"),
         ),
         RegistrarError::InvalidInput(m) => (S::UNPROCESSABLE_ENTITY, "invalid-input", m.clone()),
-        RegistrarError::Rejected { .. } => (
-            S::INTERNAL_SERVER_ERROR,
+        RegistrarError::Rejected { message, .. } => (
+            S::BAD_GATEWAY,
             "registrar-error",
-            format!("{registrar} refused the request; see pdm logs by registrar+domain"),
+            format!("{registrar} refused the request: {message}"),
         ),
     };
     ApiError::new(status, code, detail)

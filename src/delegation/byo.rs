@@ -732,7 +732,13 @@ impl ByoService {
             Some(c) => c.clone(),
             None => "ok".into(),
         };
-        tracing::info!(registrar = %registrar, domain = %row.domain, step, outcome = %code, "registrar step");
+        // The registrar's own reason (never a credential) goes to the log
+        // with the outcome, so an operator sees why a step failed.
+        let reason = match &outcome {
+            StepOutcome::Retry { error, .. } | StepOutcome::Fail { error } => error.as_str(),
+            _ => "",
+        };
+        tracing::info!(registrar = %registrar, domain = %row.domain, step, outcome = %code, reason, "registrar step");
         outcome
     }
 
