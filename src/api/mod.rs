@@ -16,6 +16,7 @@ mod idempotency;
 mod pool;
 mod registrar;
 mod status;
+mod zones;
 
 use crate::config::Config;
 use crate::keyring::Keyring;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
             post(dnssec::confirm_ds),
         )
         .route("/api/v1/domains", post(domains::create).get(domains::list))
+        .route("/api/v1/zones", post(zones::create))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
