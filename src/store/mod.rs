@@ -8,6 +8,7 @@
 pub mod allocations;
 pub mod domains;
 pub mod idempotency;
+pub mod journal;
 pub mod keys;
 pub mod operations;
 pub mod tokens;

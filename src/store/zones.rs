@@ -1,4 +1,4 @@
-//! Zones, their records, and the change journal.
+//! Zones and their records; every change also appends to the journal (`journal.rs`).
 //!
 //! Every change goes through [`ZoneChange`] inside a caller's transaction:
 //! it rewrites the rows, bumps the SOA serial, and appends one journal row,
@@ -253,36 +253,6 @@ async fn insert_record(
     Ok(())
 }
 
-async fn journal(
-    conn: &mut AnyConnection,
-    zone: &str,
-    serial: u32,
-    op: &str,
-    added: &[StoredRecord],
-    removed: &[StoredRecord],
-    actor: &str,
-) -> Result<(), StoreError> {
-    let lines = |v: &[StoredRecord]| {
-        v.iter()
-            .map(StoredRecord::line)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    sqlx::query(
-        "INSERT INTO zone_journal (zone, serial, op, added, removed, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(zone)
-    .bind(serial as i64)
-    .bind(op)
-    .bind(lines(added))
-    .bind(lines(removed))
-    .bind(actor)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// Replace the SOA serial inside `soa` record text; returns the new record.
 fn with_serial(soa: &StoredRecord, serial: u32) -> Result<StoredRecord, StoreError> {
     let rec = soa.to_record()?;
@@ -323,7 +293,7 @@ pub async fn create_zone(
     for r in &records {
         insert_record(conn, id, r).await?;
     }
-    journal(conn, name, serial, "create", &records, &[], actor).await?;
+    super::journal::append(conn, name, serial, "create", &records, &[], actor).await?;
     Ok(serial)
 }
 
@@ -367,7 +337,7 @@ pub async fn replace_zone(
         insert_record(conn, zone.id, r).await?;
     }
     set_serial(conn, zone.id, serial).await?;
-    journal(conn, &zone.name, serial, "update", &records, &old, actor).await?;
+    super::journal::append(conn, &zone.name, serial, "update", &records, &old, actor).await?;
     Ok(serial)
 }
 
@@ -398,7 +368,7 @@ pub async fn delete_zone(
         .bind(zone.id)
         .execute(&mut *conn)
         .await?;
-    journal(conn, name, zone.serial, "delete", &[], &old, actor).await?;
+    super::journal::append(conn, name, zone.serial, "delete", &[], &old, actor).await?;
     Ok(true)
 }
 
@@ -447,7 +417,7 @@ pub async fn set_rrsets(
         insert_record(conn, zone.id, r).await?;
     }
     let serial = bump_soa(conn, zone, &current).await?;
-    journal(conn, &zone.name, serial, "update", &added, &removed, actor).await?;
+    super::journal::append(conn, &zone.name, serial, "update", &added, &removed, actor).await?;
     Ok(true)
 }
 
@@ -475,46 +445,7 @@ async fn bump_soa(
     Ok(serial)
 }
 
-/// A journal entry as the snapshot refresher reads it.
-#[derive(Debug, Clone)]
-pub struct JournalEntry {
-    /// Monotonic id (may have gaps).
-    pub id: i64,
-    /// Zone name.
-    pub zone: String,
-}
-
 impl Store {
-    /// Journal entries with `id > after`, oldest first, at most `limit`.
-    pub async fn journal_after(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, zone FROM zone_journal WHERE id > $1 ORDER BY id LIMIT $2")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(JournalEntry {
-                    id: r.try_get("id")?,
-                    zone: r.try_get("zone")?,
-                })
-            })
-            .collect()
-    }
-
-    /// The newest journal id (0 when empty).
-    pub async fn journal_head(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM zone_journal")
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get::<i64, _>("m")?)
-    }
-
     /// Names of all zones.
     pub async fn zone_names(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT name FROM zones ORDER BY name")
