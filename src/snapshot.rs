@@ -240,7 +240,7 @@ impl Refresher {
         let mut changed: BTreeSet<String> = BTreeSet::new();
         for e in &entries {
             if self.mark.see(e.id) {
-                changed.insert(e.zone.clone());
+                changed.insert(e.change.zone.clone());
             }
         }
         if !changed.is_empty() {

@@ -1,49 +1,119 @@
-//! The change journal: one entry per change to a zone, appended in the
-//! same transaction as the change. Its readers: the DNS snapshot (follows it
-//! on every replica); later IXFR, NOTIFY and the audit log.
+//! The change journal: one typed entry per change to a zone, appended in
+//! the same transaction as the change. Its readers: the DNS snapshot
+//! (follows it on every replica); later IXFR, NOTIFY and the audit log,
+//! which need the records each change added and removed.
 
 use super::zones::StoredRecord;
 use super::{now_ms, Store, StoreError};
 use sqlx::{AnyConnection, Row};
 
-/// Appends one entry (inside the caller's transaction).
+/// What a change did to its zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// The zone came into being with `added`.
+    Create,
+    /// Records were added and removed; the serial grew.
+    Update,
+    /// The zone went, with `removed`.
+    Delete,
+}
+
+impl ChangeOp {
+    /// Storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeOp::Create => "create",
+            ChangeOp::Update => "update",
+            ChangeOp::Delete => "delete",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "create" => Ok(ChangeOp::Create),
+            "update" => Ok(ChangeOp::Update),
+            "delete" => Ok(ChangeOp::Delete),
+            other => Err(StoreError::Corrupt(format!("journal op {other:?}"))),
+        }
+    }
+}
+
+/// One change to one zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneChange {
+    /// Zone name, lower-case with the trailing dot.
+    pub zone: String,
+    /// The zone's SOA serial after the change.
+    pub serial: u32,
+    /// What happened.
+    pub op: ChangeOp,
+    /// Records the change added.
+    pub added: Vec<StoredRecord>,
+    /// Records the change removed.
+    pub removed: Vec<StoredRecord>,
+    /// Who made it (`commit:<pool>`, `byo`, `import`, ...).
+    pub actor: String,
+}
+
+/// A journaled change with its place in the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// Monotonic id (may have gaps: rolled-back transactions).
+    pub id: i64,
+    /// When it was written, unix milliseconds.
+    pub at_ms: i64,
+    /// The change.
+    pub change: ZoneChange,
+}
+
+/// Records as journal text: one master-file line each.
+fn lines(v: &[StoredRecord]) -> String {
+    v.iter()
+        .map(StoredRecord::line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Journal text back to records (the inverse of [`lines`]).
+fn parse_lines(text: &str) -> Result<Vec<StoredRecord>, StoreError> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let bad = || StoreError::Corrupt(format!("journal line {l:?}"));
+            let mut it = l.splitn(5, ' ');
+            let (Some(name), Some(ttl), Some("IN"), Some(rtype), Some(rdata)) =
+                (it.next(), it.next(), it.next(), it.next(), it.next())
+            else {
+                return Err(bad());
+            };
+            Ok(StoredRecord {
+                name: name.to_string(),
+                ttl: ttl.parse().map_err(|_| bad())?,
+                rtype: rtype.to_string(),
+                rdata: rdata.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Appends `change` (inside the caller's transaction).
 pub(super) async fn append(
     conn: &mut AnyConnection,
-    zone: &str,
-    serial: u32,
-    op: &str,
-    added: &[StoredRecord],
-    removed: &[StoredRecord],
-    actor: &str,
+    change: &ZoneChange,
 ) -> Result<(), StoreError> {
-    let lines = |v: &[StoredRecord]| {
-        v.iter()
-            .map(StoredRecord::line)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     sqlx::query(
         "INSERT INTO zone_journal (zone, serial, op, added, removed, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(zone)
-    .bind(serial as i64)
-    .bind(op)
-    .bind(lines(added))
-    .bind(lines(removed))
-    .bind(actor)
+    .bind(&change.zone)
+    .bind(change.serial as i64)
+    .bind(change.op.as_str())
+    .bind(lines(&change.added))
+    .bind(lines(&change.removed))
+    .bind(&change.actor)
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// A journal entry as the snapshot refresher reads it.
-#[derive(Debug, Clone)]
-pub struct JournalEntry {
-    /// Monotonic id (may have gaps).
-    pub id: i64,
-    /// Zone name.
-    pub zone: String,
 }
 
 impl Store {
@@ -53,17 +123,27 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, zone FROM zone_journal WHERE id > $1 ORDER BY id LIMIT $2")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, zone, serial, op, added, removed, actor, at FROM zone_journal WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(JournalEntry {
                     id: r.try_get("id")?,
-                    zone: r.try_get("zone")?,
+                    at_ms: r.try_get("at")?,
+                    change: ZoneChange {
+                        zone: r.try_get("zone")?,
+                        serial: u32::try_from(r.try_get::<i64, _>("serial")?)
+                            .map_err(|_| StoreError::Corrupt("journal serial".into()))?,
+                        op: ChangeOp::parse(&r.try_get::<String, _>("op")?)?,
+                        added: parse_lines(&r.try_get::<String, _>("added")?)?,
+                        removed: parse_lines(&r.try_get::<String, _>("removed")?)?,
+                        actor: r.try_get("actor")?,
+                    },
                 })
             })
             .collect()
@@ -75,5 +155,40 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         Ok(row.try_get::<i64, _>("m")?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_text_round_trips_records() {
+        let recs = vec![
+            StoredRecord {
+                name: "a.example.test.".into(),
+                rtype: "TXT".into(),
+                ttl: 300,
+                rdata: "\"two  spaces\" \"and more\"".into(),
+            },
+            StoredRecord {
+                name: "example.test.".into(),
+                rtype: "SOA".into(),
+                ttl: 3600,
+                rdata: "ns1.example.test. hostmaster.example.test. 7 10800 3600 604800 300".into(),
+            },
+        ];
+        assert_eq!(parse_lines(&lines(&recs)).unwrap(), recs);
+        assert_eq!(parse_lines("").unwrap(), vec![]);
+        assert!(parse_lines("a.example.test. 300 CH TXT x").is_err());
+        assert!(parse_lines("a.example.test. x IN TXT y").is_err());
+    }
+
+    #[test]
+    fn ops_round_trip() {
+        for op in [ChangeOp::Create, ChangeOp::Update, ChangeOp::Delete] {
+            assert_eq!(ChangeOp::parse(op.as_str()).unwrap(), op);
+        }
+        assert!(ChangeOp::parse("merge").is_err());
     }
 }

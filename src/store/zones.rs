@@ -5,6 +5,7 @@
 //! so the DNS snapshot (which follows the journal) can never see a change
 //! without its serial bump or miss one.
 
+use super::journal::{ChangeOp, ZoneChange};
 use super::{now_ms, Store, StoreError};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
@@ -293,7 +294,18 @@ pub async fn create_zone(
     for r in &records {
         insert_record(conn, id, r).await?;
     }
-    super::journal::append(conn, name, serial, "create", &records, &[], actor).await?;
+    super::journal::append(
+        conn,
+        &ZoneChange {
+            zone: name.to_string(),
+            serial,
+            op: ChangeOp::Create,
+            added: records.to_vec(),
+            removed: Vec::new(),
+            actor: actor.to_string(),
+        },
+    )
+    .await?;
     Ok(serial)
 }
 
@@ -337,7 +349,18 @@ pub async fn replace_zone(
         insert_record(conn, zone.id, r).await?;
     }
     set_serial(conn, zone.id, serial).await?;
-    super::journal::append(conn, &zone.name, serial, "update", &records, &old, actor).await?;
+    super::journal::append(
+        conn,
+        &ZoneChange {
+            zone: zone.name.to_string(),
+            serial,
+            op: ChangeOp::Update,
+            added: records.to_vec(),
+            removed: old.to_vec(),
+            actor: actor.to_string(),
+        },
+    )
+    .await?;
     Ok(serial)
 }
 
@@ -368,7 +391,18 @@ pub async fn delete_zone(
         .bind(zone.id)
         .execute(&mut *conn)
         .await?;
-    super::journal::append(conn, name, zone.serial, "delete", &[], &old, actor).await?;
+    super::journal::append(
+        conn,
+        &ZoneChange {
+            zone: name.to_string(),
+            serial: zone.serial,
+            op: ChangeOp::Delete,
+            added: Vec::new(),
+            removed: old.to_vec(),
+            actor: actor.to_string(),
+        },
+    )
+    .await?;
     Ok(true)
 }
 
@@ -417,7 +451,18 @@ pub async fn set_rrsets(
         insert_record(conn, zone.id, r).await?;
     }
     let serial = bump_soa(conn, zone, &current).await?;
-    super::journal::append(conn, &zone.name, serial, "update", &added, &removed, actor).await?;
+    super::journal::append(
+        conn,
+        &ZoneChange {
+            zone: zone.name.to_string(),
+            serial,
+            op: ChangeOp::Update,
+            added: added.to_vec(),
+            removed: removed.to_vec(),
+            actor: actor.to_string(),
+        },
+    )
+    .await?;
     Ok(true)
 }
 
