@@ -1,12 +1,116 @@
 //! The GeoIP functions (`country`, `latlon`, `pickclosest`'s distance, ...).
 
-use super::super::convert::{string_or_list, synth_err};
+use super::super::addr::parse_combo;
+use super::super::convert::{rt, string_or_list, synth_err};
 use super::super::eval::{ctx_of, EvalCtx, GeoMissing};
-use super::super::geo::GeoInfo;
+use super::super::geo::{latlon_loc, latlon_text, GeoInfo};
 use super::super::synth;
-use mlua::{Lua, Value};
+use super::def;
+use mlua::{Lua, Table, Value};
 use rand::Rng;
 use std::net::IpAddr;
+
+/// The GeoIP functions and the `GeoIPQueryAttribute` table.
+pub(super) fn register(lua: &Lua, base: &Table) -> mlua::Result<()> {
+    def(lua, base, "country", |lua, v: Value| {
+        geo_compare(lua, &v, g_country)
+    })?;
+    def(lua, base, "continent", |lua, v: Value| {
+        geo_compare(lua, &v, g_continent)
+    })?;
+    def(lua, base, "region", |lua, v: Value| {
+        geo_compare(lua, &v, g_region)
+    })?;
+    def(lua, base, "asnum", |lua, v: Value| {
+        geo_compare(lua, &v, g_asn)
+    })?;
+    def(lua, base, "countryCode", |lua, ()| geo_code(lua, g_country))?;
+    def(lua, base, "continentCode", |lua, ()| {
+        geo_code(lua, g_continent)
+    })?;
+    def(lua, base, "regionCode", |lua, ()| geo_code(lua, g_region))?;
+    def(lua, base, "latlon", |lua, ()| {
+        let ctx = ctx_of(lua)?;
+        Ok(latlon_text(
+            geo_lookup(&ctx, &ctx.bestwho)?
+                .location
+                .unwrap_or((0.0, 0.0)),
+        ))
+    })?;
+    def(lua, base, "latlonloc", |lua, ()| {
+        let ctx = ctx_of(lua)?;
+        Ok(geo_lookup(&ctx, &ctx.bestwho)?
+            .location
+            .map(latlon_loc)
+            .unwrap_or_default())
+    })?;
+    def(lua, base, "closestMagic", |lua, ()| {
+        let ctx = ctx_of(lua)?;
+        let mut candidates = Vec::new();
+        for label in synth::raw_labels(&ctx.qname) {
+            match parse_combo(&label.replace('-', ".")) {
+                Some(a) => candidates.push(a),
+                None => break,
+            }
+        }
+        Ok(closest_of(&ctx, &candidates)?.to_string())
+    })?;
+    def(lua, base, "latlonMagic", |lua, ()| {
+        let ctx = ctx_of(lua)?;
+        let l = synth::raw_labels(&ctx.qname);
+        if l.len() < 4 {
+            return Ok("unknown".to_string());
+        }
+        let ip = parse_combo(&format!("{}.{}.{}.{}", l[3], l[2], l[1], l[0]));
+        let loc = match ip {
+            Some(ip) => geo_lookup(&ctx, &ip)?.location,
+            None => {
+                geo_lookup(&ctx, &ctx.bestwho)?;
+                None
+            }
+        };
+        Ok(latlon_text(loc.unwrap_or((0.0, 0.0))))
+    })?;
+    def(
+        lua,
+        base,
+        "geoiplookup",
+        |lua, (ip, attr): (String, i64)| {
+            let ctx = ctx_of(lua)?;
+            let addr = parse_combo(&ip)
+                .ok_or_else(|| rt(format!("Unable to convert presentation address '{ip}'")))?;
+            let i = geo_lookup(&ctx, &addr)?;
+            let unknown = || "unknown".to_string();
+            Ok(match attr {
+                0 => g_asn(&i).unwrap_or_else(unknown),
+                1 => i.city.clone().unwrap_or_else(unknown),
+                2 => i.continent.clone().unwrap_or_else(unknown),
+                3 | 4 => i.country.clone().unwrap_or_else(unknown),
+                6 => i.region.clone().unwrap_or_else(unknown),
+                7 => i.location.map(latlon_text).unwrap_or_default(),
+                _ => unknown(),
+            })
+        },
+    )?;
+    let attrs = lua.create_table()?;
+    for (i, n) in [
+        "ASn",
+        "City",
+        "Continent",
+        "Country",
+        "Country2",
+        "Name",
+        "Region",
+        "Location",
+    ]
+    .iter()
+    .enumerate()
+    {
+        attrs.raw_set(*n, i as i64)?;
+    }
+    base.raw_set("GeoIPQueryAttribute", attrs)?;
+    Ok(())
+}
 
 pub(super) fn geo_lookup(ctx: &EvalCtx, addr: &IpAddr) -> mlua::Result<GeoInfo> {
     match &ctx.config.geo {

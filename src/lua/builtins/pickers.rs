@@ -1,11 +1,72 @@
 //! The picker functions (`pickrandom`, `pickwhashed`, ...): one value
 //! chosen from a list.
 
-use super::super::convert::{string_list, synth_err, weighted_list, Ret};
+use super::super::addr::ip_text;
+use super::super::convert::{
+    ip_list_of, rt, string_list, string_list_of, synth_err, weighted_list, Ret,
+};
+use super::super::eval::ctx_of;
 use super::super::hash::unordered_map_order;
 use super::super::rawlist::{self, Item};
-use super::super::synth::SynthError;
-use mlua::{Lua, Value};
+use super::super::synth::{self, SynthError};
+use super::def;
+use super::geoip::closest_of;
+use mlua::{Lua, Table, Value};
+
+/// The pickers: `all`, `pickrandom`, `pickrandomsample`, `pickhashed`,
+/// `pickwrandom`, `pickwhashed`, `picknamehashed` and `pickclosest`.
+pub(super) fn register(lua: &Lua, base: &Table) -> mlua::Result<()> {
+    def(lua, base, "all", |lua, v: Value| {
+        let items = string_list_of(lua, &v)?;
+        if items.is_empty() {
+            return Err(rt("The IP list cannot be empty"));
+        }
+        Ok(Ret(items))
+    })?;
+    def(lua, base, "pickrandom", |lua, v: Value| {
+        pick_one(lua, &v, |items| {
+            synth::pick_random(items, &mut rand::thread_rng())
+        })
+    })?;
+    def(
+        lua,
+        base,
+        "pickrandomsample",
+        |lua, (n, v): (i64, Value)| {
+            synth::pick_random_sample(n, &string_list_of(lua, &v)?, &mut rand::thread_rng())
+                .map(Ret)
+                .map_err(synth_err)
+        },
+    )?;
+    def(lua, base, "pickhashed", |lua, v: Value| {
+        let bestwho = ctx_of(lua)?.bestwho;
+        pick_one(lua, &v, |items| synth::pick_hashed(&bestwho, items))
+    })?;
+    def(lua, base, "pickwrandom", |lua, v: Value| {
+        pick_weighted(lua, &v, |items| {
+            synth::pick_weighted_random(items, &mut rand::thread_rng())
+        })
+    })?;
+    def(lua, base, "pickwhashed", |lua, v: Value| {
+        let bestwho = ctx_of(lua)?.bestwho;
+        pick_weighted(lua, &v, |items| {
+            synth::pick_weighted_hashed(&bestwho, items)
+        })
+    })?;
+    def(lua, base, "picknamehashed", |lua, v: Value| {
+        let ctx = ctx_of(lua)?;
+        let qname = ctx.qname.clone();
+        drop(ctx);
+        pick_weighted(lua, &v, |items| {
+            synth::pick_weighted_name_hashed(&qname, items)
+        })
+    })?;
+    def(lua, base, "pickclosest", |lua, v: Value| {
+        let ctx = ctx_of(lua)?;
+        Ok(Ret(ip_text(&closest_of(&ctx, &ip_list_of(lua, &v)?)?)))
+    })?;
+    Ok(())
+}
 
 /// One item picked from `string_list(v)` by `pick`, converted to a string
 /// only once chosen.
