@@ -25,7 +25,8 @@
 //! environment), `eval.rs` (running a record in a state), `limits.rs` (the
 //! instruction/time budget), `convert.rs` and `rawlist.rs` (Lua values
 //! read as PowerDNS reads them), `userdata.rs` (`DNSName`, `ComboAddress`,
-//! ...) and `builtins/` (the LUA functions, one file per family);
+//! ...), `builtins/` (the LUA functions, one file per family) and
+//! `selection.rs` (the pure if*up choice);
 //! `health.rs` (check registry and state machine) and `health_io.rs` (the
 //! background task and probes).
 
@@ -44,6 +45,7 @@ mod limits;
 mod rawlist;
 mod record;
 mod sandbox;
+mod selection;
 mod synth;
 mod userdata;
 

@@ -1,10 +1,13 @@
-//! The health-checked functions `ifportup`, `ifurlup` and `ifurlextup`.
+//! The health-checked functions `ifportup`, `ifurlup` and `ifurlextup`:
+//! the Lua side (arguments, health-check targets, the checker's answers).
+//! Which addresses they answer with is decided in `selection.rs`.
 
 use super::super::addr::{ip_text, parse_combo};
 use super::super::convert::{ip_sets_of, options, rt, synth_err, Ret};
 use super::super::eval::{ctx_of, EvalCtx};
 use super::super::health::{CheckKind, CheckOptions, Health, TargetKey};
-use super::super::synth::{self, SynthError};
+use super::super::selection::{select_up, IfUpError, IfUpOptions};
+use super::super::synth::SynthError;
 use super::def;
 use super::geoip::closest_of;
 use mlua::{Lua, Table, Value};
@@ -23,11 +26,14 @@ pub(super) fn register(lua: &Lua, base: &Table) -> mlua::Result<()> {
             let sets = ip_sets_of(lua, &addrs)?;
             let opts = options(&opts)?;
             let check = CheckOptions::from_opts(&opts).map_err(rt)?;
-            generic_if_up(&ctx, &sets, &opts, &|ip| TargetKey {
-                kind: CheckKind::Tcp(SocketAddr::new(ip, port)),
-                opts: check.clone(),
-            })
-            .map(Ret)
+            let health = |ip: &IpAddr| {
+                let key = TargetKey {
+                    kind: CheckKind::Tcp(SocketAddr::new(*ip, port)),
+                    opts: check.clone(),
+                };
+                Ok((*ip, ctx.config.health.status(&key)))
+            };
+            if_up(&ctx, &sets, &opts, health, "if{url,port}up")
         },
     )?;
     def(
@@ -39,14 +45,17 @@ pub(super) fn register(lua: &Lua, base: &Table) -> mlua::Result<()> {
             let sets = ip_sets_of(lua, &addrs)?;
             let opts = options(&opts)?;
             let check = CheckOptions::from_opts(&opts).map_err(rt)?;
-            generic_if_up(&ctx, &sets, &opts, &|ip| TargetKey {
-                kind: CheckKind::Http {
-                    url: url.clone(),
-                    addr: Some(ip),
-                },
-                opts: check.clone(),
-            })
-            .map(Ret)
+            let health = |ip: &IpAddr| {
+                let key = TargetKey {
+                    kind: CheckKind::Http {
+                        url: url.clone(),
+                        addr: Some(*ip),
+                    },
+                    opts: check.clone(),
+                };
+                Ok((*ip, ctx.config.health.status(&key)))
+            };
+            if_up(&ctx, &sets, &opts, health, "if{url,port}up")
         },
     )?;
     def(
@@ -57,135 +66,52 @@ pub(super) fn register(lua: &Lua, base: &Table) -> mlua::Result<()> {
             let ctx = ctx_of(lua)?;
             let opts = options(&opts)?;
             let check = CheckOptions::from_opts(&opts).map_err(rt)?;
-            let hc = &ctx.config.health;
-            let assume_up = hc.config().assume_up_before_first_check;
-            let mut all = Vec::new();
-            let mut incomplete = true;
-            let mut rng = rand::thread_rng();
-            let closest = |c: &[IpAddr]| closest_of(&ctx, c).map_err(|e| SynthError(e.to_string()));
-            let selector_for =
-                |name: &str| opts.get(name).map_or("random", String::as_str).to_string();
-            let mut chosen = None;
-            for group in groups.pairs::<Value, Table>() {
-                let (_, unit) = group?;
-                let mut available = Vec::new();
-                for entry in unit.pairs::<String, String>() {
-                    let (ip, url) = entry?;
-                    let addr = parse_combo(&ip).ok_or_else(|| {
-                        rt(format!("Unable to convert presentation address '{ip}'"))
-                    })?;
-                    all.push(addr);
-                    let h = hc.status(&TargetKey {
-                        kind: CheckKind::Http { url, addr: None },
-                        opts: check.clone(),
-                    });
-                    if h != Health::Unknown {
-                        incomplete = false;
-                    }
-                    if h == Health::Up || (h == Health::Unknown && assume_up) {
-                        available.push(addr);
-                    }
-                }
-                if !available.is_empty() && chosen.is_none() {
-                    chosen = Some(available);
-                    if !ctx.priming {
-                        break;
-                    }
-                }
-            }
-            let picked = match chosen {
-                Some(avail) => synth::use_selector(
-                    &selector_for("selector"),
-                    &ctx.bestwho,
-                    &avail,
-                    &mut rng,
-                    &closest,
-                ),
-                None => {
-                    if incomplete
-                        && opts
-                            .get("failOnIncompleteCheck")
-                            .is_some_and(|v| v == "true")
-                    {
-                        return Err(rt("ifexturlup health check has not completed yet"));
-                    }
-                    synth::use_selector(
-                        &selector_for("backupSelector"),
-                        &ctx.bestwho,
-                        &all,
-                        &mut rng,
-                        &closest,
-                    )
-                }
+            let sets = url_groups(&groups)?;
+            // The address is only the answer; the URL alone is checked.
+            let health = |(ip, url): &(String, String)| {
+                let addr = parse_combo(ip)
+                    .ok_or_else(|| rt(format!("Unable to convert presentation address '{ip}'")))?;
+                let key = TargetKey {
+                    kind: CheckKind::Http {
+                        url: url.clone(),
+                        addr: None,
+                    },
+                    opts: check.clone(),
+                };
+                Ok((addr, ctx.config.health.status(&key)))
             };
-            Ok(Ret(picked
-                .map_err(synth_err)?
-                .iter()
-                .map(ip_text)
-                .collect::<Vec<_>>()))
+            if_up(&ctx, &sets, &opts, health, "ifexturlup")
         },
     )?;
     Ok(())
 }
 
-/// `genericIfUp`: the first set with an UP address wins (selector within
-/// it); if none, `backupSelector` over every address.
-pub(super) fn generic_if_up(
+/// `ifurlextup`'s `{{[address] = url, ...}, ...}` (`vector<pair<int, opts_t>>`).
+fn url_groups(groups: &Table) -> mlua::Result<Vec<Vec<(String, String)>>> {
+    groups
+        .pairs::<Value, Table>()
+        .map(|group| group?.1.pairs::<String, String>().collect())
+        .collect()
+}
+
+/// One call's answer: [`select_up`] with the call's options, the
+/// checker's settings and the client, as the list of address strings.
+/// `name` names the function in the "not completed yet" error.
+fn if_up<C>(
     ctx: &EvalCtx,
-    sets: &[Vec<IpAddr>],
+    sets: &[Vec<C>],
     opts: &HashMap<String, String>,
-    key_for: &dyn Fn(IpAddr) -> TargetKey,
-) -> mlua::Result<Vec<String>> {
-    let hc = &ctx.config.health;
-    let assume_up = hc.config().assume_up_before_first_check;
-    let mut incomplete = true;
-    let mut chosen: Option<Vec<IpAddr>> = None;
-    for set in sets {
-        let mut available = Vec::new();
-        for addr in set {
-            let h = hc.status(&key_for(*addr));
-            if h != Health::Unknown {
-                incomplete = false;
-            }
-            if h == Health::Up || (h == Health::Unknown && assume_up) {
-                available.push(*addr);
-            }
-        }
-        if !available.is_empty() && chosen.is_none() {
-            chosen = Some(available);
-            if !ctx.priming {
-                break;
-            }
-        }
-    }
-    let selector_for = |name: &str| opts.get(name).map_or("random", String::as_str);
-    let mut rng = rand::thread_rng();
+    health: impl FnMut(&C) -> mlua::Result<(IpAddr, Health)>,
+    name: &str,
+) -> mlua::Result<Ret<Vec<String>>> {
+    let assume_up = ctx.config.health.config().assume_up_before_first_check;
+    let options = IfUpOptions::from_opts(opts, assume_up, ctx.priming);
     let closest = |c: &[IpAddr]| closest_of(ctx, c).map_err(|e| SynthError(e.to_string()));
-    let picked = match chosen {
-        Some(avail) => synth::use_selector(
-            selector_for("selector"),
-            &ctx.bestwho,
-            &avail,
-            &mut rng,
-            &closest,
-        ),
-        None => {
-            if incomplete
-                && opts
-                    .get("failOnIncompleteCheck")
-                    .is_some_and(|v| v == "true")
-            {
-                return Err(rt("if{url,port}up health check has not completed yet"));
-            }
-            let all: Vec<IpAddr> = sets.iter().flatten().copied().collect();
-            synth::use_selector(
-                selector_for("backupSelector"),
-                &ctx.bestwho,
-                &all,
-                &mut rng,
-                &closest,
-            )
-        }
-    };
-    Ok(picked.map_err(synth_err)?.iter().map(ip_text).collect())
+    let mut rng = rand::thread_rng();
+    match select_up(sets, health, &options, &ctx.bestwho, &mut rng, &closest) {
+        Ok(picked) => Ok(Ret(picked.iter().map(ip_text).collect())),
+        Err(IfUpError::Candidate(e)) => Err(e),
+        Err(IfUpError::Incomplete) => Err(rt(format!("{name} health check has not completed yet"))),
+        Err(IfUpError::Selector(e)) => Err(synth_err(e)),
+    }
 }
