@@ -38,8 +38,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Managed byo domains and the registrar endpoints.
     pub byo: crate::delegation::ByoService,
-    /// The LUA record engines (health checker and counters).
-    pub lua: Option<crate::server::LuaRuntime>,
+    /// The LUA records' health checker and counters.
+    pub lua: Option<crate::lua::LuaObserver>,
 }
 
 /// All routes.
@@ -145,11 +145,7 @@ async fn health_checks(
         ));
     }
     let (targets, counters, stats) = match &s.lua {
-        Some(rt) => (
-            rt.engine().config().health.snapshot(),
-            rt.engine().config().health.counters(),
-            rt.stats(),
-        ),
+        Some(lua) => (lua.targets(), lua.health_counters(), lua.stats()),
         None => Default::default(),
     };
     if q.format.as_deref() == Some("prometheus") {

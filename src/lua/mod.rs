@@ -26,7 +26,8 @@
 //! instruction/time budget), `convert.rs` and `rawlist.rs` (Lua values
 //! read as PowerDNS reads them), `userdata.rs` (`DNSName`, `ComboAddress`,
 //! ...), `builtins/` (the LUA functions, one file per family) and
-//! `selection.rs` (the pure if*up choice);
+//! `selection.rs` (the pure if*up choice); `observer.rs` (the read-only
+//! handle the API reads health and counters through);
 //! `health.rs` (check registry and state machine) and `health_io.rs` (the
 //! background task and probes).
 
@@ -42,6 +43,7 @@ mod hash;
 mod health;
 mod health_io;
 mod limits;
+mod observer;
 mod rawlist;
 mod record;
 mod sandbox;
@@ -58,6 +60,7 @@ pub use health::{
     CheckKind, CheckOptions, Health, HealthChecker, HealthConfig, HealthCounters, TargetKey,
     TargetStatus,
 };
+pub use observer::LuaObserver;
 pub use record::{LuaParseError, LuaRecord, LUA_TYPE_CODE};
 
 use hickory_proto::rr::{Name, RData, RecordType};
