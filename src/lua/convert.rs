@@ -30,6 +30,7 @@ impl<T: IntoLua> IntoLua for Ret<T> {
     }
 }
 
+/// A Lua runtime error with `msg`.
 pub(super) fn rt(msg: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::runtime(msg.to_string())
 }
@@ -191,10 +192,12 @@ pub(super) fn string_or_list(v: &Value) -> mlua::Result<Vec<String>> {
     }
 }
 
+/// A rule's complaint as a Lua runtime error.
 pub(super) fn synth_err(e: SynthError) -> mlua::Error {
     rt(e.0)
 }
 
+/// An optional string-to-string table as pairs (`createReverse`'s exceptions).
 pub(super) fn string_pairs(t: &Option<Table>) -> mlua::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     if let Some(t) = t {
@@ -206,6 +209,7 @@ pub(super) fn string_pairs(t: &Option<Table>) -> mlua::Result<Vec<(String, Strin
     Ok(out)
 }
 
+/// `host:port` or `[v6]:port` split (port 0 when absent), as `ComboAddress` parses it.
 pub(super) fn split_port(s: &str) -> (&str, u16) {
     if let Some(rest) = s.strip_prefix('[') {
         if let Some((h, p)) = rest.split_once("]:") {

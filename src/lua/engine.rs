@@ -105,7 +105,7 @@ impl LuaEngine {
     }
 
     /// Evaluation counters.
-    pub fn stats(&self) -> LuaStats {
+    pub(super) fn stats(&self) -> LuaStats {
         let c = &self.inner.counters;
         LuaStats {
             evaluations: c.evaluations.load(Ordering::Relaxed),

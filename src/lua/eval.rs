@@ -40,6 +40,7 @@ pub(super) struct EvalCtx {
     pub(super) active: bool,
 }
 
+/// The running evaluation's context (an error outside an evaluation).
 pub(super) fn ctx_of(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, EvalCtx>> {
     lua.app_data_ref::<EvalCtx>()
         .filter(|c| c.active)
@@ -187,6 +188,7 @@ fn result_strings(v: Value) -> Result<Vec<String>, LuaError> {
     }
 }
 
+/// A Lua error as the [`LuaError`] the caller sees.
 pub(super) fn map_error(e: &mlua::Error) -> LuaError {
     if has_memory_error(e) {
         return LuaError::MemoryLimit;

@@ -10,21 +10,26 @@ use std::time::Instant;
 /// How often (in VM instructions) the hook checks the budgets.
 pub(super) const HOOK_EVERY: u32 = 1000;
 
+/// No limit was hit ([`Budget::hit`]).
 pub(super) const HIT_NONE: u8 = 0;
+/// The instruction limit was hit.
 pub(super) const HIT_INSTRUCTIONS: u8 = 1;
+/// The time limit was hit.
 pub(super) const HIT_TIME: u8 = 2;
 
 /// Per-state budget the instruction hook enforces.
 #[derive(Debug)]
 pub(super) struct Budget {
-    pub(super) epoch: Instant,
-    pub(super) deadline_us: AtomicU64,
-    pub(super) used: AtomicU64,
-    pub(super) max: AtomicU64,
+    epoch: Instant,
+    deadline_us: AtomicU64,
+    used: AtomicU64,
+    max: AtomicU64,
+    /// Which limit the current evaluation hit (`HIT_*`).
     pub(super) hit: AtomicU8,
 }
 
 impl Budget {
+    /// A disarmed budget.
     pub(super) fn new() -> Self {
         Budget {
             epoch: Instant::now(),
@@ -35,6 +40,7 @@ impl Budget {
         }
     }
 
+    /// Start an evaluation's budget from `cfg`.
     pub(super) fn arm(&self, cfg: &LuaConfig) {
         let deadline = self.epoch.elapsed() + cfg.timeout;
         self.deadline_us.store(
@@ -47,6 +53,7 @@ impl Budget {
         self.hit.store(HIT_NONE, Ordering::Relaxed);
     }
 
+    /// Lift the limits between evaluations.
     pub(super) fn disarm(&self) {
         self.deadline_us.store(u64::MAX, Ordering::Relaxed);
         self.max.store(u64::MAX, Ordering::Relaxed);

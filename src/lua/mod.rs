@@ -56,10 +56,7 @@ mod tests;
 
 pub use engine::{LuaEngine, LuaStats};
 pub use geo::{GeoInfo, GeoProvider, MaxMindGeo, StaticGeo};
-pub use health::{
-    CheckKind, CheckOptions, Health, HealthChecker, HealthConfig, HealthCounters, TargetKey,
-    TargetStatus,
-};
+pub use health::{Health, HealthChecker, HealthConfig, HealthCounters, TargetStatus};
 pub use observer::LuaObserver;
 pub use record::{LuaParseError, LuaRecord, LUA_TYPE_CODE};
 

@@ -53,7 +53,8 @@ impl LuaObserver {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CheckKind, CheckOptions, LuaConfig, LuaRecord, QueryContext, TargetKey};
+    use super::super::health::{CheckKind, CheckOptions, TargetKey};
+    use super::super::{LuaConfig, LuaRecord, QueryContext};
     use super::*;
     use hickory_proto::rr::{Name, RecordType};
 

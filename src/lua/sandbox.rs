@@ -96,6 +96,7 @@ rawgetmt('').__metatable = false
 return base
 "#;
 
+/// A new state: the sandboxed base table, the functions, the environment and the hook.
 pub(super) fn build_worker() -> mlua::Result<Worker> {
     let lua = Lua::new_with(
         StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::UTF8 | StdLib::OS,

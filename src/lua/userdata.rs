@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 pub(super) struct LDnsName(pub(super) Name);
 
 impl LDnsName {
+    /// The name as text, always with the trailing dot.
     pub(super) fn text(&self) -> String {
         let mut n = self.0.clone();
         n.set_fqdn(true);

@@ -112,6 +112,7 @@ pub(super) fn register(lua: &Lua, base: &Table) -> mlua::Result<()> {
     Ok(())
 }
 
+/// What the configured GeoIP provider knows about `addr` (fails without one).
 pub(super) fn geo_lookup(ctx: &EvalCtx, addr: &IpAddr) -> mlua::Result<GeoInfo> {
     match &ctx.config.geo {
         Some(g) => Ok(g.lookup(addr)),
@@ -119,6 +120,7 @@ pub(super) fn geo_lookup(ctx: &EvalCtx, addr: &IpAddr) -> mlua::Result<GeoInfo> 
     }
 }
 
+/// `pickclosest`: the candidate nearest to `bestwho` (ties broken at random).
 pub(super) fn closest_of(ctx: &EvalCtx, candidates: &[IpAddr]) -> mlua::Result<IpAddr> {
     let who = geo_lookup(ctx, &ctx.bestwho)?
         .location
@@ -132,6 +134,7 @@ pub(super) fn closest_of(ctx: &EvalCtx, candidates: &[IpAddr]) -> mlua::Result<I
     synth::pick_closest(who, &located, &mut tie).map_err(synth_err)
 }
 
+/// Whether `bestwho`'s attribute (`pick`) is `want` or one of it (`country` etc.).
 pub(super) fn geo_compare(
     lua: &Lua,
     want: &Value,
@@ -145,21 +148,26 @@ pub(super) fn geo_compare(
         .any(|w| w.eq_ignore_ascii_case(&have)))
 }
 
+/// `bestwho`'s attribute (`pick`), `--` when unknown (`countryCode` etc.).
 pub(super) fn geo_code(lua: &Lua, pick: fn(&GeoInfo) -> Option<String>) -> mlua::Result<String> {
     let ctx = ctx_of(lua)?;
     let info = geo_lookup(&ctx, &ctx.bestwho)?;
     Ok(pick(&info).unwrap_or_else(|| "--".into()))
 }
 
+/// The country code.
 pub(super) fn g_country(i: &GeoInfo) -> Option<String> {
     i.country.clone()
 }
+/// The continent code.
 pub(super) fn g_continent(i: &GeoInfo) -> Option<String> {
     i.continent.clone()
 }
+/// The region code.
 pub(super) fn g_region(i: &GeoInfo) -> Option<String> {
     i.region.clone()
 }
+/// The AS number as text.
 pub(super) fn g_asn(i: &GeoInfo) -> Option<String> {
     i.asn.map(|a| a.to_string())
 }
