@@ -125,7 +125,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         pool: pool.clone(),
         ready: ready.clone(),
         byo,
-        lua: Some(runtime),
+        lua: Some(runtime.observer()),
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {

@@ -45,8 +45,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Managed byo domains and the registrar endpoints.
     pub byo: crate::delegation::ByoService,
-    /// The LUA record engines (health checker and counters).
-    pub lua: Option<crate::server::LuaRuntime>,
+    /// The LUA records' health checker and counters.
+    pub lua: Option<crate::lua::LuaObserver>,
 }
 
 /// All routes.

@@ -63,11 +63,7 @@ pub(super) async fn health_checks(
     Query(q): Query<HealthChecksQuery>,
 ) -> Result<Response, ApiError> {
     let (targets, counters, stats) = match &s.lua {
-        Some(rt) => (
-            rt.engine().config().health.snapshot(),
-            rt.engine().config().health.counters(),
-            rt.stats(),
-        ),
+        Some(lua) => (lua.targets(), lua.health_counters(), lua.stats()),
         None => Default::default(),
     };
     if q.format.as_deref() == Some("prometheus") {

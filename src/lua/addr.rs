@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// glibc `inet_aton`: 1–4 dot-separated parts, each decimal, octal (`0…`)
 /// or hex (`0x…`); the last part fills the remaining bytes (`10.1` is
 /// `10.0.0.1`). PowerDNS parses IPv4 `ComboAddress`es with it.
-pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+pub(super) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     if s.is_empty() {
         return None;
     }
@@ -84,7 +84,7 @@ fn from_radix(s: &str, radix: u32) -> Option<u64> {
 /// An address as text, as `IpAddr`'s `Display` writes it (IPv4 without
 /// going through the formatter, which cost more than the LUA function
 /// producing the address).
-pub fn ip_text(ip: &IpAddr) -> String {
+pub(super) fn ip_text(ip: &IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => {
             let mut s = String::with_capacity(15);
@@ -110,7 +110,7 @@ pub fn ip_text(ip: &IpAddr) -> String {
 ///
 /// Like PowerDNS, `a.b.c.d:port` (one colon, decimal port ≤ 65535) is an
 /// IPv4 address with a port, so `1:2` reads as `0.0.0.1`.
-pub fn parse_combo(s: &str) -> Option<IpAddr> {
+pub(super) fn parse_combo(s: &str) -> Option<IpAddr> {
     let Some(pos) = s.find(':') else {
         return inet_aton(s).map(IpAddr::V4);
     };
@@ -132,16 +132,16 @@ pub fn parse_combo(s: &str) -> Option<IpAddr> {
 
 /// An address prefix (`Netmask`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Netmask {
+pub(super) struct Netmask {
     /// The network address, host bits cleared.
-    pub network: IpAddr,
+    pub(super) network: IpAddr,
     /// Prefix length.
-    pub bits: u8,
+    pub(super) bits: u8,
 }
 
 impl Netmask {
     /// Parse `addr[/bits]`; a bare address is a host route.
-    pub fn parse(s: &str) -> Option<Netmask> {
+    pub(super) fn parse(s: &str) -> Option<Netmask> {
         let (a, bits) = match s.split_once('/') {
             Some((a, b)) => (a, Some(b.trim().parse::<u8>().ok()?)),
             None => (s, None),
@@ -156,7 +156,7 @@ impl Netmask {
     }
 
     /// The prefix of `addr` with `bits` bits.
-    pub fn new(addr: IpAddr, bits: u8) -> Netmask {
+    pub(super) fn new(addr: IpAddr, bits: u8) -> Netmask {
         Netmask {
             network: truncate(&addr, bits),
             bits,
@@ -164,7 +164,7 @@ impl Netmask {
     }
 
     /// Whether `addr` is inside (same family only, as PowerDNS).
-    pub fn matches(&self, addr: &IpAddr) -> bool {
+    pub(super) fn matches(&self, addr: &IpAddr) -> bool {
         self.network.is_ipv4() == addr.is_ipv4() && truncate(addr, self.bits) == self.network
     }
 }
@@ -176,7 +176,7 @@ impl std::fmt::Display for Netmask {
 }
 
 /// `addr` with all but the first `bits` bits cleared.
-pub fn truncate(addr: &IpAddr, bits: u8) -> IpAddr {
+pub(super) fn truncate(addr: &IpAddr, bits: u8) -> IpAddr {
     match addr {
         IpAddr::V4(v4) => {
             let b = u32::from(bits.min(32));
@@ -193,13 +193,13 @@ pub fn truncate(addr: &IpAddr, bits: u8) -> IpAddr {
 
 /// A set of netmasks (`NetmaskGroup`); `!` negates a mask as in PowerDNS.
 #[derive(Debug, Clone, Default)]
-pub struct NetmaskGroup {
+pub(super) struct NetmaskGroup {
     masks: Vec<(Netmask, bool)>,
 }
 
 impl NetmaskGroup {
     /// Add one mask (`"192.0.2.0/24"` or `"!192.0.2.1"`).
-    pub fn add(&mut self, s: &str) -> Option<()> {
+    pub(super) fn add(&mut self, s: &str) -> Option<()> {
         let (neg, body) = match s.strip_prefix('!') {
             Some(b) => (true, b),
             None => (false, s),
@@ -210,7 +210,7 @@ impl NetmaskGroup {
     }
 
     /// Longest matching mask decides; no match is false.
-    pub fn matches(&self, addr: &IpAddr) -> bool {
+    pub(super) fn matches(&self, addr: &IpAddr) -> bool {
         self.masks
             .iter()
             .filter(|(m, _)| m.matches(addr))
@@ -219,17 +219,17 @@ impl NetmaskGroup {
     }
 
     /// Number of masks.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.masks.len()
     }
 
     /// Whether no mask was added.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.masks.is_empty()
     }
 
     /// Masks as text, comma separated (`NetmaskGroup::toString`).
-    pub fn to_text(&self) -> String {
+    pub(super) fn to_text(&self) -> String {
         self.masks
             .iter()
             .map(|(m, n)| if *n { format!("!{m}") } else { m.to_string() })
@@ -239,7 +239,7 @@ impl NetmaskGroup {
 }
 
 /// C `atoi`: optional whitespace and sign, then leading digits; else 0.
-pub fn atoi(s: &str) -> i64 {
+pub(super) fn atoi(s: &str) -> i64 {
     let t = s.trim_start();
     let (neg, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -258,7 +258,7 @@ pub fn atoi(s: &str) -> i64 {
 }
 
 /// C++ `std::stol`: like `atoi` but fails when no digits were read.
-pub fn stol(s: &str) -> Option<i64> {
+pub(super) fn stol(s: &str) -> Option<i64> {
     let t = s.trim_start();
     let body = t.strip_prefix(['-', '+']).unwrap_or(t);
     if !body.bytes().next().is_some_and(|c| c.is_ascii_digit()) {

@@ -164,12 +164,12 @@ impl GeoProvider for MaxMindGeo {
 }
 
 /// `"lat lon"` with C `std::to_string(double)` formatting (6 decimals).
-pub fn latlon_text(ll: (f64, f64)) -> String {
+pub(super) fn latlon_text(ll: (f64, f64)) -> String {
     format!("{:.6} {:.6}", ll.0, ll.1)
 }
 
 /// LOC-format text as PowerDNS `latlonloc()` writes it.
-pub fn latlon_loc(ll: (f64, f64)) -> String {
+pub(super) fn latlon_loc(ll: (f64, f64)) -> String {
     let (mut lat, mut lon) = ll;
     let lathem = if lat > 0.0 {
         'N'

@@ -20,7 +20,7 @@ fn le32(k: &[u8]) -> u32 {
 }
 
 /// Bob Jenkins' lookup2 hash as PowerDNS `burtle()` (pdns/burtle.hh).
-pub fn burtle(key: &[u8], initval: u32) -> u32 {
+pub(super) fn burtle(key: &[u8], initval: u32) -> u32 {
     let mut a: u32 = 0x9e37_79b9;
     let mut b: u32 = 0x9e37_79b9;
     let mut c: u32 = initval;
@@ -75,7 +75,7 @@ pub fn burtle(key: &[u8], initval: u32) -> u32 {
 
 /// `ComboAddress::addressOnlyHash`: burtle over the address bytes in
 /// network order (4 for IPv4, 16 for IPv6), seed 0.
-pub fn address_hash(addr: &IpAddr) -> u32 {
+pub(super) fn address_hash(addr: &IpAddr) -> u32 {
     match addr {
         IpAddr::V4(v4) => burtle(&v4.octets(), 0),
         IpAddr::V6(v6) => burtle(&v6.octets(), 0),
@@ -84,7 +84,7 @@ pub fn address_hash(addr: &IpAddr) -> u32 {
 
 /// `DNSName::hash()`: burtle over the lower-cased wire form of the name
 /// (`burtleCI` over the label storage, without the final root byte).
-pub fn name_hash(name: &hickory_proto::rr::Name) -> u32 {
+pub(super) fn name_hash(name: &hickory_proto::rr::Name) -> u32 {
     let mut storage = Vec::with_capacity(name.len() + 1);
     for label in name.iter() {
         storage.push(label.len() as u8);
@@ -128,7 +128,7 @@ fn next_bucket(n: u64) -> (u64, u64) {
 /// reverse of the Lua order. Hash of an int is the int itself; every insert
 /// into an empty bucket goes to the list front, into a non-empty bucket
 /// before that bucket's first node; a rehash replays the list the same way.
-pub fn unordered_map_order(keys: &[i64]) -> Vec<usize> {
+pub(super) fn unordered_map_order(keys: &[i64]) -> Vec<usize> {
     let mut order: Vec<usize> = Vec::with_capacity(keys.len());
     let mut buckets: u64 = 1;
     let mut next_resize: u64 = 0;

@@ -59,7 +59,7 @@ impl Default for HealthConfig {
 
 /// What to probe.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum CheckKind {
+pub(super) enum CheckKind {
     /// TCP connect to an address and port (`ifportup`).
     Tcp(SocketAddr),
     /// HTTP(S) GET of `url`, connecting to `addr` when given (`ifurlup`),
@@ -74,26 +74,26 @@ pub enum CheckKind {
 
 /// The options that change how a target is checked (part of its identity).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct CheckOptions {
+pub(super) struct CheckOptions {
     /// Connect / request timeout (`timeout`, seconds, default 2).
-    pub timeout_secs: u64,
+    pub(super) timeout_secs: u64,
     /// Local address to bind (`source`).
-    pub source: Option<IpAddr>,
+    pub(super) source: Option<IpAddr>,
     /// Body must contain this (`stringmatch`).
-    pub stringmatch: Option<String>,
+    pub(super) stringmatch: Option<String>,
     /// User-Agent (`useragent`).
-    pub useragent: Option<String>,
+    pub(super) useragent: Option<String>,
     /// Stop reading the body after this many bytes (`byteslimit`, 0 = default cap).
-    pub byteslimit: usize,
+    pub(super) byteslimit: usize,
     /// Per-target interval in seconds (`interval`, 5.0; 0 = default).
-    pub interval_secs: u64,
+    pub(super) interval_secs: u64,
     /// Consecutive failures before down (`minimumFailures`, 5.0; ≥ 1).
-    pub minimum_failures: u32,
+    pub(super) minimum_failures: u32,
 }
 
 impl CheckOptions {
     /// Read the check-relevant keys of a PowerDNS options table.
-    pub fn from_opts(opts: &HashMap<String, String>) -> Result<CheckOptions, String> {
+    pub(super) fn from_opts(opts: &HashMap<String, String>) -> Result<CheckOptions, String> {
         let num = |k: &str, d: u64| -> u64 {
             opts.get(k)
                 .map_or(d, |v| u64::try_from(super::addr::atoi(v)).unwrap_or(0))
@@ -119,11 +119,11 @@ impl CheckOptions {
 
 /// One health-check target: what to probe and how.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TargetKey {
+pub(super) struct TargetKey {
     /// What to probe.
-    pub kind: CheckKind,
+    pub(super) kind: CheckKind,
     /// How.
-    pub opts: CheckOptions,
+    pub(super) opts: CheckOptions,
 }
 
 /// Up/down as the pure state machine sees it.
@@ -159,7 +159,11 @@ impl Health {
 ///
 /// Success resets the failure count; a failure is `Down` once
 /// `consecutive_failures` reaches `minimum_failures`, `Up` before that.
-pub fn next_health(ok: bool, consecutive_failures: u32, minimum_failures: u32) -> (Health, u32) {
+pub(super) fn next_health(
+    ok: bool,
+    consecutive_failures: u32,
+    minimum_failures: u32,
+) -> (Health, u32) {
     if ok {
         (Health::Up, 0)
     } else {
@@ -175,25 +179,25 @@ pub fn next_health(ok: bool, consecutive_failures: u32, minimum_failures: u32) -
 
 /// Details of a target that change on every check.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Detail {
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    pub last_checked: Option<chrono::DateTime<chrono::Utc>>,
-    pub last_error: Option<String>,
-    pub latency: Option<Duration>,
-    pub failures: u32,
-    pub checks: u64,
+pub(super) struct Detail {
+    pub(super) since: Option<chrono::DateTime<chrono::Utc>>,
+    pub(super) last_checked: Option<chrono::DateTime<chrono::Utc>>,
+    pub(super) last_error: Option<String>,
+    pub(super) latency: Option<Duration>,
+    pub(super) failures: u32,
+    pub(super) checks: u64,
 }
 
 /// Live state of one target.
 #[derive(Debug)]
-pub(crate) struct TargetState {
-    pub health: AtomicU8,
-    pub in_flight: AtomicBool,
-    pub last_access: Mutex<Instant>,
-    pub next_due: Mutex<Instant>,
-    pub detail: Mutex<Detail>,
+pub(super) struct TargetState {
+    pub(super) health: AtomicU8,
+    pub(super) in_flight: AtomicBool,
+    pub(super) last_access: Mutex<Instant>,
+    pub(super) next_due: Mutex<Instant>,
+    pub(super) detail: Mutex<Detail>,
     /// An HTTP client pinned to this target, built on first use.
-    pub client: std::sync::OnceLock<reqwest::Client>,
+    pub(super) client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl TargetState {
@@ -208,19 +212,19 @@ impl TargetState {
         }
     }
 
-    pub(crate) fn health(&self) -> Health {
+    pub(super) fn health(&self) -> Health {
         Health::from_u8(self.health.load(Ordering::Acquire))
     }
 }
 
 /// Counters for metrics.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub checks: AtomicU64,
-    pub failures: AtomicU64,
-    pub registered: AtomicU64,
-    pub expired: AtomicU64,
-    pub transitions: AtomicU64,
+pub(super) struct Counters {
+    pub(super) checks: AtomicU64,
+    pub(super) failures: AtomicU64,
+    pub(super) registered: AtomicU64,
+    pub(super) expired: AtomicU64,
+    pub(super) transitions: AtomicU64,
 }
 
 /// Counter values for metrics export.
@@ -271,19 +275,19 @@ pub struct TargetStatus {
     pub interval_secs: u64,
 }
 
-pub(crate) struct Inner {
-    pub config: HealthConfig,
+pub(super) struct Inner {
+    pub(super) config: HealthConfig,
     /// FxHash: keys come from zone content, hashed on every LUA query.
-    pub targets: RwLock<FxHashMap<TargetKey, Arc<TargetState>>>,
-    pub wake: tokio::sync::Notify,
-    pub counters: Counters,
-    pub started: AtomicBool,
+    pub(super) targets: RwLock<FxHashMap<TargetKey, Arc<TargetState>>>,
+    pub(super) wake: tokio::sync::Notify,
+    pub(super) counters: Counters,
+    pub(super) started: AtomicBool,
 }
 
 /// Handle to the process-wide health checker (cheap to clone).
 #[derive(Clone)]
 pub struct HealthChecker {
-    pub(crate) inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for HealthChecker {
@@ -319,11 +323,10 @@ impl HealthChecker {
         &self.inner.config
     }
 
-    /// Whether `key` counts as up now; registers it on first use and wakes
-    /// the background task so its first check starts at once.
-    ///
-    /// Never blocks on IO: this is called from inside Lua evaluations.
-    pub fn is_up(&self, key: &TargetKey) -> bool {
+    /// Whether `key` counts as up now (the selection's reading of
+    /// [`HealthChecker::status`]).
+    #[cfg(test)]
+    pub(super) fn is_up(&self, key: &TargetKey) -> bool {
         match self.status(key) {
             Health::Up => true,
             Health::Down => false,
@@ -332,8 +335,11 @@ impl HealthChecker {
     }
 
     /// Tri-state status of `key` (`Unknown` before its first check);
-    /// registers it on first use like [`HealthChecker::is_up`].
-    pub fn status(&self, key: &TargetKey) -> Health {
+    /// registers it on first use and wakes the background task so its
+    /// first check starts at once.
+    ///
+    /// Never blocks on IO: this is called from inside Lua evaluations.
+    pub(super) fn status(&self, key: &TargetKey) -> Health {
         let now = Instant::now();
         {
             let map = match self.inner.targets.read() {
@@ -438,12 +444,12 @@ impl HealthChecker {
     }
 
     /// Number of registered targets.
-    pub fn target_count(&self) -> usize {
+    pub(super) fn target_count(&self) -> usize {
         self.inner.targets.read().map(|m| m.len()).unwrap_or(0)
     }
 
     /// The interval that applies to a target.
-    pub(crate) fn interval_for(&self, opts: &CheckOptions) -> Duration {
+    pub(super) fn interval_for(&self, opts: &CheckOptions) -> Duration {
         if opts.interval_secs > 0 {
             Duration::from_secs(opts.interval_secs)
         } else {
@@ -452,7 +458,7 @@ impl HealthChecker {
     }
 
     /// Record one check result (used by the IO loop; pure otherwise).
-    pub(crate) fn record_result(
+    pub(super) fn record_result(
         &self,
         key: &TargetKey,
         state: &TargetState,
@@ -493,7 +499,7 @@ impl HealthChecker {
     }
 
     /// Targets to check now, marked in flight; drops expired ones.
-    pub(crate) fn take_due(
+    pub(super) fn take_due(
         &self,
         now: Instant,
     ) -> (Vec<(TargetKey, Arc<TargetState>)>, Option<Instant>) {

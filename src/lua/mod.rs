@@ -20,32 +20,45 @@
 //! Deliberate differences are listed on [`LuaEngine`].
 //!
 //! Files: `record.rs` (the record type), `hash.rs`, `addr.rs`, `synth.rs`
-//! and `geo.rs` (pure rules), `runtime.rs` (mlua states and the Lua
-//! functions), `health.rs` (check registry and state machine) and
-//! `health_io.rs` (the background task and probes).
+//! and `geo.rs` (pure rules); the Lua side: `engine.rs` (the state pool and
+//! one evaluation end to end), `sandbox.rs` (building a state and its
+//! environment), `eval.rs` (running a record in a state), `limits.rs` (the
+//! instruction/time budget), `convert.rs` and `rawlist.rs` (Lua values
+//! read as PowerDNS reads them), `userdata.rs` (`DNSName`, `ComboAddress`,
+//! ...), `builtins/` (the LUA functions, one file per family) and
+//! `selection.rs` (the pure if*up choice); `observer.rs` (the read-only
+//! handle the API reads health and counters through);
+//! `health.rs` (check registry and state machine) and `health_io.rs` (the
+//! background task and probes).
 
 #![warn(missing_docs)]
 
 mod addr;
+mod builtins;
+mod convert;
+mod engine;
+mod eval;
 mod geo;
 mod hash;
 mod health;
 mod health_io;
+mod limits;
+mod observer;
 mod rawlist;
 mod record;
-mod runtime;
+mod sandbox;
+mod selection;
 mod synth;
+mod userdata;
 
 #[cfg(test)]
 mod tests;
 
+pub use engine::{LuaEngine, LuaStats};
 pub use geo::{GeoInfo, GeoProvider, MaxMindGeo, StaticGeo};
-pub use health::{
-    CheckKind, CheckOptions, Health, HealthChecker, HealthConfig, HealthCounters, TargetKey,
-    TargetStatus,
-};
+pub use health::{Health, HealthChecker, HealthConfig, HealthCounters, TargetStatus};
+pub use observer::LuaObserver;
 pub use record::{LuaParseError, LuaRecord, LUA_TYPE_CODE};
-pub use runtime::{LuaEngine, LuaStats};
 
 use hickory_proto::rr::{Name, RData, RecordType};
 use std::net::IpAddr;

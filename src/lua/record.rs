@@ -61,7 +61,8 @@ impl LuaRecord {
     }
 
     /// Build a record from a type and one code string (escaping `"` and `\`).
-    pub fn new(rtype: RecordType, code: &str) -> Self {
+    #[cfg(test)]
+    pub(super) fn new(rtype: RecordType, code: &str) -> Self {
         LuaRecord {
             rtype,
             chunks: vec![escape(code.as_bytes())],
@@ -119,7 +120,7 @@ impl LuaRecord {
     /// so `"a" "b"` becomes `a   b ` (the single space between the quotes is
     /// a piece of its own). A `\"` inside a chunk is split too, exactly as
     /// PowerDNS does; double quotes therefore cannot be used in LUA code.
-    pub fn code(&self) -> String {
+    pub(super) fn code(&self) -> String {
         let stored = self
             .chunks
             .iter()
@@ -213,7 +214,7 @@ fn split_strings(text: &str) -> Result<Vec<String>, LuaParseError> {
 }
 
 /// Presentation form of raw bytes, as PowerDNS `txtEscape` writes them.
-pub(crate) fn escape(bytes: &[u8]) -> String {
+pub(super) fn escape(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len());
     for &b in bytes {
         match b {
@@ -227,7 +228,7 @@ pub(crate) fn escape(bytes: &[u8]) -> String {
 }
 
 /// Raw bytes of a presentation-form string (`\X` and `\DDD` escapes).
-pub(crate) fn unescape(s: &str) -> Result<Vec<u8>, LuaParseError> {
+pub(super) fn unescape(s: &str) -> Result<Vec<u8>, LuaParseError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

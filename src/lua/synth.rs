@@ -13,14 +13,17 @@ use std::net::IpAddr;
 /// A function was called with arguments PowerDNS rejects (→ SERVFAIL).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct SynthError(pub String);
+pub(super) struct SynthError(pub(super) String);
 
 fn err<T>(msg: impl Into<String>) -> Result<T, SynthError> {
     Err(SynthError(msg.into()))
 }
 
 /// `pickrandom`: one uniformly random item; empty list is an error.
-pub fn pick_random<T: Clone, R: Rng + ?Sized>(items: &[T], rng: &mut R) -> Result<T, SynthError> {
+pub(super) fn pick_random<T: Clone, R: Rng + ?Sized>(
+    items: &[T],
+    rng: &mut R,
+) -> Result<T, SynthError> {
     match items.choose(rng) {
         Some(v) => Ok(v.clone()),
         None => err("The items list cannot be empty"),
@@ -28,7 +31,7 @@ pub fn pick_random<T: Clone, R: Rng + ?Sized>(items: &[T], rng: &mut R) -> Resul
 }
 
 /// `pickhashed`: `items[addressOnlyHash(bestwho) % len]`.
-pub fn pick_hashed<T: Clone>(bestwho: &IpAddr, items: &[T]) -> Result<T, SynthError> {
+pub(super) fn pick_hashed<T: Clone>(bestwho: &IpAddr, items: &[T]) -> Result<T, SynthError> {
     if items.is_empty() {
         return err("The items list cannot be empty");
     }
@@ -65,7 +68,7 @@ fn upper_bound<T: Clone>(items: &[(i64, T)], cum: &[i64], r: i64) -> Result<T, S
 }
 
 /// `pickwrandom`: weighted random over `(weight, value)` in map order.
-pub fn pick_weighted_random<T: Clone, R: Rng + ?Sized>(
+pub(super) fn pick_weighted_random<T: Clone, R: Rng + ?Sized>(
     items: &[(i64, T)],
     rng: &mut R,
 ) -> Result<T, SynthError> {
@@ -78,7 +81,7 @@ pub fn pick_weighted_random<T: Clone, R: Rng + ?Sized>(
 ///
 /// `items` must already be in PowerDNS's iteration order
 /// ([`super::hash::unordered_map_order`]).
-pub fn pick_weighted_hashed<T: Clone>(
+pub(super) fn pick_weighted_hashed<T: Clone>(
     bestwho: &IpAddr,
     items: &[(i64, T)],
 ) -> Result<T, SynthError> {
@@ -89,7 +92,7 @@ pub fn pick_weighted_hashed<T: Clone>(
 }
 
 /// `picknamehashed` (4.9+): weighted pick by `DNSName::hash(qname) % sum`.
-pub fn pick_weighted_name_hashed<T: Clone>(
+pub(super) fn pick_weighted_name_hashed<T: Clone>(
     qname: &Name,
     items: &[(i64, T)],
 ) -> Result<T, SynthError> {
@@ -99,7 +102,7 @@ pub fn pick_weighted_name_hashed<T: Clone>(
 }
 
 /// `pickrandomsample`: `n` distinct items in random order; `n ≤ 0` → none.
-pub fn pick_random_sample<T: Clone, R: Rng + ?Sized>(
+pub(super) fn pick_random_sample<T: Clone, R: Rng + ?Sized>(
     n: i64,
     items: &[T],
     rng: &mut R,
@@ -116,7 +119,7 @@ pub fn pick_random_sample<T: Clone, R: Rng + ?Sized>(
 
 /// Selector for the `if*up` functions (`useSelector`): `all`, `random`,
 /// `hashed`, `pickclosest`; anything else warns and acts as `random`.
-pub fn use_selector<R: Rng + ?Sized>(
+pub(super) fn use_selector<R: Rng + ?Sized>(
     selector: &str,
     bestwho: &IpAddr,
     candidates: &[IpAddr],
@@ -140,7 +143,7 @@ pub fn use_selector<R: Rng + ?Sized>(
 
 /// `pickclosest` given a lat/lon lookup: smallest squared degree distance
 /// (longitude difference folded as PowerDNS does), ties broken by `tie`.
-pub fn pick_closest(
+pub(super) fn pick_closest(
     who: (f64, f64),
     candidates: &[(IpAddr, (f64, f64))],
     tie: &mut dyn FnMut(usize) -> usize,
@@ -170,7 +173,7 @@ pub fn pick_closest(
 }
 
 /// Raw labels of `qname` below `zone` (`qname.makeRelative(zone).getRawLabels()`).
-pub fn relative_labels(qname: &Name, zone: &Name) -> Vec<String> {
+pub(super) fn relative_labels(qname: &Name, zone: &Name) -> Vec<String> {
     let q: Vec<String> = raw_labels(qname);
     let z = zone.num_labels() as usize;
     let keep = if zone.zone_of(qname) {
@@ -182,7 +185,7 @@ pub fn relative_labels(qname: &Name, zone: &Name) -> Vec<String> {
 }
 
 /// All raw labels of a name, as text.
-pub fn raw_labels(name: &Name) -> Vec<String> {
+pub(super) fn raw_labels(name: &Name) -> Vec<String> {
     name.iter()
         .map(|l| String::from_utf8_lossy(l).into_owned())
         .collect()
@@ -222,7 +225,7 @@ fn scan_hex4(s: &str) -> Option<[u32; 4]> {
 /// characters); anything else → `0.0.0.0`. A non-numeric octet in the
 /// dashed form throws in C++ (`std::stol`), which PowerDNS does not catch:
 /// that is an error (SERVFAIL) here too.
-pub fn create_forward(qname: &Name, zone: &Name) -> Result<String, SynthError> {
+pub(super) fn create_forward(qname: &Name, zone: &Name) -> Result<String, SynthError> {
     const ZERO: &str = "0.0.0.0";
     // The labels of `relative_labels`, borrowed: no per-label strings.
     let total = qname.iter().len();
@@ -272,7 +275,7 @@ pub fn create_forward(qname: &Name, zone: &Name) -> Result<String, SynthError> {
 
 /// `createForward6()` as PowerDNS 4.x: exactly 8 labels relative to the
 /// zone (joined with `:`) or one label with dashes; otherwise `::`.
-pub fn create_forward6(qname: &Name, zone: &Name) -> String {
+pub(super) fn create_forward6(qname: &Name, zone: &Name) -> String {
     const ZERO: &str = "::";
     let parts = relative_labels(qname, zone);
     let text = if parts.len() == 8 {
@@ -289,7 +292,7 @@ pub fn create_forward6(qname: &Name, zone: &Name) -> String {
 /// `%N$s` positional, `%s`/`%d`/... sequential, `%%`. Missing arguments
 /// are empty (PowerDNS disables boost's too-few/too-many errors); any
 /// other directive is a format error.
-pub fn boost_format(fmt: &str, args: &[String]) -> Result<String, SynthError> {
+pub(super) fn boost_format(fmt: &str, args: &[String]) -> Result<String, SynthError> {
     let b = fmt.as_bytes();
     let mut out = String::with_capacity(fmt.len() + 32);
     let mut i = 0;
@@ -349,7 +352,7 @@ pub fn boost_format(fmt: &str, args: &[String]) -> Result<String, SynthError> {
 /// `a-b-c-d`, `%6%` 8 hex digits. Fewer than four labels → `unknown`; a
 /// bad format → `error`. An exception map compares as addresses; a label
 /// or key that is not an address throws in PowerDNS (→ error here too).
-pub fn create_reverse(
+pub(super) fn create_reverse(
     qname: &Name,
     format: &str,
     exceptions: &[(String, String)],
@@ -394,7 +397,11 @@ pub fn create_reverse(
 /// nibbles from the most significant, `%33%` the compressed address with
 /// `:` → `-` (4.7 does not pad a leading/trailing `-`; that fix, issue
 /// 7524, came later), `%34%`..`%41%` the eight 4-nibble groups.
-pub fn create_reverse6(qname: &Name, format: &str, exceptions: &[(String, String)]) -> String {
+pub(super) fn create_reverse6(
+    qname: &Name,
+    format: &str,
+    exceptions: &[(String, String)],
+) -> String {
     let labels = raw_labels(qname);
     if labels.len() < 32 {
         return "unknown".into();
@@ -431,12 +438,12 @@ pub fn create_reverse6(qname: &Name, format: &str, exceptions: &[(String, String
 
 /// Lua 5.1 / LuaJIT number-to-string (`%.14g`), which PowerDNS 4.x's
 /// LuaJIT build applies when numbers are read as strings.
-pub fn lua51_number(f: f64) -> String {
+pub(super) fn lua51_number(f: f64) -> String {
     format_g(f, 14)
 }
 
 /// C `printf("%.{prec}g")` (also C++ ostream's default with precision 6).
-pub fn format_g(f: f64, prec: usize) -> String {
+pub(super) fn format_g(f: f64, prec: usize) -> String {
     let prec = prec.max(1);
     if f.is_nan() {
         return if f.is_sign_negative() {
@@ -480,7 +487,7 @@ fn trim_zeros(s: &str) -> &str {
 /// `DNSRecordContent::make` reads zone-file content: names are absolute,
 /// TXT content is wrapped in quotes (escapes apply, long text is split
 /// into 255-byte strings).
-pub fn rdata_from_text(rtype: RecordType, content: &str) -> Result<RData, SynthError> {
+pub(super) fn rdata_from_text(rtype: RecordType, content: &str) -> Result<RData, SynthError> {
     // The common results, without the zone-file lexer and the round trip.
     match rtype {
         RecordType::A => {

@@ -2,6 +2,7 @@
 //! sandbox, limits, concurrency, and the health checker against loopback
 //! listeners opened and closed by the tests.
 
+use super::health::{CheckKind, CheckOptions, TargetKey};
 use super::*;
 use hickory_proto::rr::{Name, RData, RecordType};
 use std::collections::{HashMap, HashSet};

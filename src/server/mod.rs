@@ -80,16 +80,13 @@ impl LuaRuntime {
         &self.engine
     }
 
-    /// Evaluation counters of both engines (inline tries and full runs;
-    /// an offloaded retry counts twice).
-    pub fn stats(&self) -> crate::lua::LuaStats {
-        let a = self.engine.stats();
-        let b = self.quick.as_ref().map(|q| q.stats()).unwrap_or_default();
-        crate::lua::LuaStats {
-            evaluations: a.evaluations + b.evaluations,
-            errors: a.errors + b.errors,
-            limit_errors: a.limit_errors + b.limit_errors,
-            states_created: a.states_created + b.states_created,
+    /// A read-only handle on the health checker and the counters of both
+    /// engines (inline tries and full runs; an offloaded retry counts twice).
+    pub fn observer(&self) -> crate::lua::LuaObserver {
+        let observer = crate::lua::LuaObserver::new(&self.engine);
+        match &self.quick {
+            Some(quick) => observer.and(quick),
+            None => observer,
         }
     }
 }
