@@ -2,7 +2,7 @@
 //! environment variables. Parsed and validated once at start.
 
 use crate::model::DomainName;
-use crate::pool::template::{RecordTemplate, TemplateTarget};
+use crate::zone::template::{RecordTemplate, TemplateTarget};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;

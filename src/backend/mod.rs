@@ -23,10 +23,10 @@ use crate::config::{Config, PoolConfig};
 use crate::keyring::Keyring;
 use crate::model::DomainName;
 use crate::pool::service::PoolError;
-use crate::pool::template;
 use crate::store::operations::OperationRow;
 use crate::store::zones::{self, StoredRecord, ZoneKind};
 use crate::store::{keys, Store, StoreError};
+use crate::zone::template;
 
 /// TTL of NS records (apex and delegation) and of the SOA.
 pub const NS_TTL: u32 = 3600;

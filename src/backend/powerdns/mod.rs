@@ -33,10 +33,10 @@ use crate::config::{Config, PoolConfig, PowerDnsConfig};
 use crate::model::{AllocationState, DomainName};
 use crate::operations::{finish_for, StepOutcome, StepRunner};
 use crate::pool::service::PoolError;
-use crate::pool::template;
 use crate::store::allocations as rows;
 use crate::store::operations::{self as ops, NewOperation, OperationRow};
 use crate::store::{now_ms, Store};
+use crate::zone::template;
 
 /// The one step of a PowerDNS operation.
 pub const STEP_APPLY: &str = "apply";
@@ -678,7 +678,7 @@ impl PowerDnsBackend {
             .iter()
             .filter(|p| {
                 p.template.iter().any(|t| {
-                    matches!(&t.target, crate::pool::template::TemplateTarget::Literal(d)
+                    matches!(&t.target, crate::zone::template::TemplateTarget::Literal(d)
                         if u16::from(d.record_type()) == crate::lua::LUA_TYPE_CODE)
                 })
             })
