@@ -56,10 +56,7 @@ impl From<PoolError> for ApiError {
             PoolError::InvalidLbIp(_) => (S::UNPROCESSABLE_ENTITY, "invalid-lb-ip"),
             PoolError::InvalidConsoleLbIp(_) => (S::UNPROCESSABLE_ENTITY, "invalid-console-lb-ip"),
             PoolError::FqdnMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "fqdn-mismatch"),
-            PoolError::Template(_)
-            | PoolError::Store(_)
-            | PoolError::Dnssec(_)
-            | PoolError::Backend(_) => {
+            PoolError::Template(_) | PoolError::Store(_) | PoolError::Backend(_) => {
                 // Internal detail goes to the log, not to the caller.
                 tracing::error!(error = %e, "internal error");
                 return ApiError::new(

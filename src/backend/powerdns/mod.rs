@@ -26,13 +26,12 @@ use sqlx::AnyConnection;
 
 use self::client::{canonical, PdnsClient, PdnsError, RRset};
 use super::{
-    apex_hickory, glue_hickory, ChildZone, OperationView, ZoneBackend, KIND_PDNS_COMMIT,
-    KIND_PDNS_RELEASE,
+    apex_hickory, glue_hickory, BackendError, ChildZone, OperationView, ZoneBackend,
+    KIND_PDNS_COMMIT, KIND_PDNS_RELEASE,
 };
 use crate::config::{Config, PoolConfig, PowerDnsConfig};
 use crate::model::{AllocationState, DomainName};
 use crate::operations::{finish_for, StepOutcome, StepRunner};
-use crate::pool::service::PoolError;
 use crate::store::allocations as rows;
 use crate::store::operations::{self as ops, NewOperation, OperationRow};
 use crate::store::{now_ms, Store};
@@ -219,15 +218,12 @@ impl From<sqlx::Error> for ConvergeError {
 
 impl PowerDnsBackend {
     /// A backend for `config.backend.powerdns`.
-    pub fn new(store: Store, config: Arc<Config>) -> Result<Self, PoolError> {
-        let pdns = config
-            .backend
-            .powerdns
-            .clone()
-            .ok_or_else(|| PoolError::Backend("[backend] powerdns settings missing".into()))?;
-        crate::config::check_powerdns_denial(&config.pools)
-            .map_err(|e| PoolError::Backend(e.to_string()))?;
-        let client = PdnsClient::new(&pdns).map_err(|e| PoolError::Backend(e.to_string()))?;
+    pub fn new(store: Store, config: Arc<Config>) -> Result<Self, BackendError> {
+        let pdns = config.backend.powerdns.clone().ok_or_else(|| {
+            crate::config::ConfigError::Invalid("[backend] powerdns settings missing".into())
+        })?;
+        crate::config::check_powerdns_denial(&config.pools)?;
+        let client = PdnsClient::new(&pdns)?;
         Ok(PowerDnsBackend {
             store,
             config,
@@ -637,7 +633,7 @@ impl PowerDnsBackend {
         kind: &str,
         pool: &PoolConfig,
         child: &DomainName,
-    ) -> Result<i64, PoolError> {
+    ) -> Result<i64, BackendError> {
         let label = child
             .without_dot()
             .strip_suffix(&format!(".{}", pool.domain.without_dot()))
@@ -646,8 +642,7 @@ impl PowerDnsBackend {
         let payload = serde_json::to_string(&Payload {
             pool: pool.domain.without_dot(),
             subdomain: label,
-        })
-        .map_err(|e| PoolError::Backend(e.to_string()))?;
+        })?;
         let now = now_ms();
         let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
         // Not due for the worker while the API tries it inline.
@@ -671,7 +666,7 @@ impl PowerDnsBackend {
     /// A template with LUA records needs `enable-lua-records` on the server:
     /// fail at start with a clear error rather than at the first commit.
     /// An unreachable server is not an error here (operations retry later).
-    async fn check_lua_support(&self) -> Result<(), PoolError> {
+    async fn check_lua_support(&self) -> Result<(), BackendError> {
         let lua_pools: Vec<String> = self
             .config
             .pools
@@ -689,7 +684,7 @@ impl PowerDnsBackend {
         }
         match self.client.config_setting("enable-lua-records").await {
             Ok(Some(v)) if matches!(v.as_str(), "no" | "false" | "0" | "") => {
-                Err(PoolError::Template(format!(
+                Err(BackendError::Template(format!(
                     "the record templates of pool(s) {} contain LUA records, but the PowerDNS \
                      server has enable-lua-records={v}; set enable-lua-records=yes (or shared) \
                      in pdns.conf",
@@ -711,7 +706,7 @@ impl ZoneBackend for PowerDnsBackend {
         "powerdns"
     }
 
-    async fn ensure_pool_zones(&self) -> Result<(), PoolError> {
+    async fn ensure_pool_zones(&self) -> Result<(), BackendError> {
         self.check_lua_support().await?;
         for pool in &self.config.pools {
             let mut ch = Vec::new();
@@ -735,10 +730,10 @@ impl ZoneBackend for PowerDnsBackend {
         tx: &mut AnyConnection,
         c: &ChildZone<'_>,
         _actor: &str,
-    ) -> Result<Option<i64>, PoolError> {
+    ) -> Result<Option<i64>, BackendError> {
         // Fail now on a template that cannot render, not later in the worker.
         self.child_rrsets(c.pool, c.child, c.lb, c.console)
-            .map_err(PoolError::Template)?;
+            .map_err(BackendError::Template)?;
         Ok(Some(
             self.insert_op(tx, KIND_PDNS_COMMIT, c.pool, c.child)
                 .await?,
@@ -751,7 +746,7 @@ impl ZoneBackend for PowerDnsBackend {
         pool: &PoolConfig,
         child: &DomainName,
         _actor: &str,
-    ) -> Result<Option<i64>, PoolError> {
+    ) -> Result<Option<i64>, BackendError> {
         Ok(Some(
             self.insert_op(tx, KIND_PDNS_RELEASE, pool, child).await?,
         ))
@@ -809,7 +804,10 @@ impl ZoneBackend for PowerDnsBackend {
         }
     }
 
-    async fn operation_for(&self, child: &DomainName) -> Result<Option<OperationView>, PoolError> {
+    async fn operation_for(
+        &self,
+        child: &DomainName,
+    ) -> Result<Option<OperationView>, BackendError> {
         let mut conn = self.store.pool().acquire().await?;
         let op = ops::latest_operation(
             &mut conn,
