@@ -26,15 +26,14 @@ pub use registrars::RegistrarsConfig;
 
 use backend::{resolve_backend, RawBackend};
 use delegation::{resolve_delegation, RawDelegation};
-use dnssec::{parse_algorithm, parse_denial, resolve_dnssec, RawDnssec};
+use dnssec::{resolve_dnssec, RawDnssec};
 use lua::{resolve_lua, RawLua};
-use nameservers::RawNameserver;
+use nameservers::{resolve_nameservers, RawNameserver};
 use operations::{resolve_operations, RawOperations};
-use pools::{parse_template, pool_signing, RawPool};
+use pools::{resolve_pools, RawPool};
 use registrars::{resolve_registrars, RawRegistrars};
 
 use crate::model::DomainName;
-use crate::zone::template::RecordTemplate;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -119,6 +118,11 @@ struct RawConfig {
     packet_cache: Option<usize>,
 }
 
+/// A domain name from the file, or what is wrong with it (`what` names the key).
+fn domain_name(what: &str, s: &str) -> Result<DomainName, ConfigError> {
+    DomainName::parse(s).map_err(|e| ConfigError::Invalid(format!("{what}: {e}")))
+}
+
 /// The demo configuration used when no `--config` is given.
 pub const DEMO_CONFIG: &str = include_str!("../../zones/demo.toml");
 
@@ -186,73 +190,15 @@ impl Config {
             .clone()
             .or(raw.database)
             .unwrap_or_else(|| "sqlite://pdm.db".to_string());
-        let name = |what: &str, s: &str| {
-            DomainName::parse(s).map_err(|e| ConfigError::Invalid(format!("{what}: {e}")))
-        };
-        let hostmaster = name(
+        let hostmaster = domain_name(
             "hostmaster",
             raw.hostmaster
                 .as_deref()
                 .unwrap_or("hostmaster.pdm.invalid"),
         )?;
-        let mut nameservers = Vec::new();
-        for ns in raw.nameservers {
-            let mut addresses = Vec::new();
-            for a in &ns.addresses {
-                addresses.push(a.parse().map_err(|_| {
-                    ConfigError::Invalid(format!("nameserver {}: bad address {a:?}", ns.name))
-                })?);
-            }
-            nameservers.push(Nameserver {
-                name: name("nameserver", &ns.name)?,
-                addresses,
-            });
-        }
-        if nameservers.is_empty() {
-            return Err(ConfigError::Invalid(
-                "at least one [[nameservers]] entry is required".into(),
-            ));
-        }
+        let nameservers = resolve_nameservers(raw.nameservers)?;
         let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
-        let mut pools: Vec<PoolConfig> = Vec::new();
-        for p in raw.pools {
-            let domain = name("pool", &p.domain)?;
-            if pools.iter().any(|q| q.domain == domain) {
-                return Err(ConfigError::Invalid(format!("pool {domain} listed twice")));
-            }
-            let ttl = p.reservation_ttl_secs.unwrap_or(600);
-            if ttl == 0 || ttl > 7 * 86400 {
-                return Err(ConfigError::Invalid(format!(
-                    "pool {domain}: reservation_ttl_secs must be 1..=604800"
-                )));
-            }
-            let template = match p.template {
-                None => RecordTemplate::default_set(),
-                Some(list) => list
-                    .into_iter()
-                    .map(|r| parse_template(&domain, r))
-                    .collect::<Result<_, _>>()?,
-            };
-            let dnssec_algorithm = p
-                .dnssec_algorithm
-                .as_deref()
-                .map(|a| parse_algorithm("pool dnssec_algorithm", a))
-                .transpose()?;
-            let dnssec_denial = p
-                .dnssec_denial
-                .as_deref()
-                .map(|m| parse_denial("pool dnssec_denial", m))
-                .transpose()?;
-            pools.push(PoolConfig {
-                domain,
-                reservation_ttl_secs: ttl,
-                public_check: p.public_check.unwrap_or(true),
-                template,
-                dnssec_algorithm,
-                dnssec_denial,
-                signing: pool_signing(&dnssec, dnssec_algorithm, dnssec_denial),
-            });
-        }
+        let pools = resolve_pools(raw.pools, &dnssec)?;
         let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
         registrars.fake |= o.fake_registrars;
         let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;

@@ -1,5 +1,6 @@
 //! `[[nameservers]]`: the NS of every zone pdm creates.
 
+use super::ConfigError;
 use crate::model::DomainName;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -19,4 +20,27 @@ pub(super) struct RawNameserver {
     pub(super) name: String,
     #[serde(default)]
     pub(super) addresses: Vec<String>,
+}
+
+/// The `[[nameservers]]` entries, resolved; at least one is required.
+pub(super) fn resolve_nameservers(raw: Vec<RawNameserver>) -> Result<Vec<Nameserver>, ConfigError> {
+    let mut nameservers = Vec::new();
+    for ns in raw {
+        let mut addresses = Vec::new();
+        for a in &ns.addresses {
+            addresses.push(a.parse().map_err(|_| {
+                ConfigError::Invalid(format!("nameserver {}: bad address {a:?}", ns.name))
+            })?);
+        }
+        nameservers.push(Nameserver {
+            name: super::domain_name("nameserver", &ns.name)?,
+            addresses,
+        });
+    }
+    if nameservers.is_empty() {
+        return Err(ConfigError::Invalid(
+            "at least one [[nameservers]] entry is required".into(),
+        ));
+    }
+    Ok(nameservers)
 }
