@@ -7,7 +7,10 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::client::{canonical, PdnsError, RRset};
-use super::diff::{describe, diff_rrsets, ds_of, Change, NSEC3PARAM};
+use super::diff::{
+    children_in_powerdns, delegation_patch, describe, diff_rrsets, ds_of, zone_changes, Change,
+    Delegation, NSEC3PARAM,
+};
 use super::PowerDnsBackend;
 use crate::config::PoolConfig;
 use crate::model::{AllocationState, DomainName};
@@ -75,17 +78,7 @@ impl PowerDnsBackend {
             }
         };
         let patch = diff_rrsets(desired, &actual, prune);
-        for p in &patch {
-            ch.push(Change {
-                zone: zone.clone(),
-                action: if p.changetype.as_deref() == Some("DELETE") {
-                    "delete"
-                } else {
-                    "replace"
-                },
-                detail: describe(p),
-            });
-        }
+        ch.extend(zone_changes(&zone, &patch));
         if !dry {
             self.client.patch(&zone, &patch).await?;
         }
@@ -195,42 +188,17 @@ impl PowerDnsBackend {
                 }
             }
         };
-        let actual: Vec<RRset> = actual
-            .into_iter()
-            .filter(|r| {
-                canonical(&r.name) == canonical(&name) && (r.rtype == "NS" || r.rtype == "DS")
-            })
-            .collect();
-        let patch = match &ds {
-            Some(ds) => {
-                let ns: Vec<String> = self
-                    .config
-                    .nameservers
-                    .iter()
-                    .map(|n| n.name.fqdn())
-                    .collect();
-                let mut desired = vec![RRset::replace(&name, "NS", crate::backend::NS_TTL, ns)];
-                if !ds.is_empty() {
-                    desired.push(RRset::replace(
-                        &name,
-                        "DS",
-                        self.config.dnssec.dnskey_ttl,
-                        ds.clone(),
-                    ));
-                }
-                let mut p = diff_rrsets(&desired, &actual, true);
-                if !p.is_empty() {
-                    // NS and DS change together: one PATCH with both.
-                    p = desired;
-                    if ds.is_empty() {
-                        p.push(RRset::delete(&name, "DS"));
-                    }
-                }
-                p
-            }
-            None if actual.is_empty() => Vec::new(),
-            None => vec![RRset::delete(&name, "NS"), RRset::delete(&name, "DS")],
-        };
+        let desired = ds.as_ref().map(|ds| Delegation {
+            ns: self
+                .config
+                .nameservers
+                .iter()
+                .map(|n| n.name.fqdn())
+                .collect(),
+            ds: ds.clone(),
+            ds_ttl: self.config.dnssec.dnskey_ttl,
+        });
+        let patch = delegation_patch(&name, desired.as_ref(), &actual);
         if patch.is_empty() {
             return Ok(());
         }
@@ -351,21 +319,17 @@ impl PowerDnsBackend {
                 .map(|a| a.subdomain)
                 .collect();
             // Stale: child zones and delegations with no active allocation.
-            let suffix = format!(".{}", pool.domain.fqdn());
-            let label_of = |n: &str| {
-                n.strip_suffix(&suffix)
-                    .filter(|l| !l.is_empty() && !l.contains('.'))
-                    .map(str::to_string)
-            };
-            subs.extend(zones.iter().filter_map(|z| label_of(z)));
-            if let Some(z) = self.client.zone(&pool.domain.fqdn()).await? {
-                subs.extend(
-                    z.rrsets
-                        .iter()
-                        .filter(|r| r.rtype == "NS" || r.rtype == "DS")
-                        .filter_map(|r| label_of(&canonical(&r.name))),
-                );
-            }
+            let pool_rrsets = self
+                .client
+                .zone(&pool.domain.fqdn())
+                .await?
+                .map(|z| z.rrsets)
+                .unwrap_or_default();
+            subs.extend(children_in_powerdns(
+                &pool.domain.fqdn(),
+                &zones,
+                &pool_rrsets,
+            ));
             for sub in subs {
                 all.extend(self.converge_child(pool, &sub, dry).await?);
             }

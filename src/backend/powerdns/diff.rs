@@ -115,6 +115,99 @@ pub(super) fn describe(r: &RRset) -> String {
     }
 }
 
+/// The label of `name` when it is a direct child of `pool_fqdn` (both
+/// canonical): `a.pool.` → `a`; the pool itself and deeper names → `None`.
+pub(super) fn child_label<'a>(pool_fqdn: &str, name: &'a str) -> Option<&'a str> {
+    name.strip_suffix(pool_fqdn)?
+        .strip_suffix('.')
+        .filter(|l| !l.is_empty() && !l.contains('.'))
+}
+
+/// The children of a pool that PowerDNS knows of: child zones among `zones`
+/// and owners of NS/DS RRsets in the pool zone (`pool_rrsets`).
+pub(super) fn children_in_powerdns(
+    pool_fqdn: &str,
+    zones: &[String],
+    pool_rrsets: &[RRset],
+) -> BTreeSet<String> {
+    let from_zones = zones.iter().filter_map(|z| child_label(pool_fqdn, z));
+    let delegated: Vec<String> = pool_rrsets
+        .iter()
+        .filter(|r| r.rtype == "NS" || r.rtype == "DS")
+        .map(|r| canonical(&r.name))
+        .collect();
+    let from_delegations = delegated.iter().filter_map(|n| child_label(pool_fqdn, n));
+    from_zones
+        .chain(from_delegations)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The changes a PATCH of `zone` makes, as reported.
+pub(super) fn zone_changes(zone: &str, patch: &[RRset]) -> Vec<Change> {
+    patch
+        .iter()
+        .map(|p| Change {
+            zone: zone.to_string(),
+            action: if p.changetype.as_deref() == Some("DELETE") {
+                "delete"
+            } else {
+                "replace"
+            },
+            detail: describe(p),
+        })
+        .collect()
+}
+
+/// What a pool zone should hold at a child's delegation point.
+#[derive(Debug, Clone)]
+pub(super) struct Delegation {
+    /// NS targets (FQDNs).
+    pub(super) ns: Vec<String>,
+    /// DS texts; empty: unsigned child, no DS.
+    pub(super) ds: Vec<String>,
+    /// TTL of the DS RRset.
+    pub(super) ds_ttl: u32,
+}
+
+/// The PATCH of the pool zone that makes the delegation at `name` match
+/// `desired` (`None`: no delegation). `actual` may hold any RRsets of the
+/// pool zone; only NS and DS at `name` count. NS and DS always change
+/// together, in one PATCH, so a resolver never sees new NS with an old DS.
+pub(super) fn delegation_patch(
+    name: &str,
+    desired: Option<&Delegation>,
+    actual: &[RRset],
+) -> Vec<RRset> {
+    let actual: Vec<RRset> = actual
+        .iter()
+        .filter(|r| canonical(&r.name) == canonical(name) && (r.rtype == "NS" || r.rtype == "DS"))
+        .cloned()
+        .collect();
+    match desired {
+        Some(d) => {
+            let mut want = vec![RRset::replace(
+                name,
+                "NS",
+                crate::backend::NS_TTL,
+                d.ns.clone(),
+            )];
+            if !d.ds.is_empty() {
+                want.push(RRset::replace(name, "DS", d.ds_ttl, d.ds.clone()));
+            }
+            if diff_rrsets(&want, &actual, true).is_empty() {
+                return Vec::new();
+            }
+            if d.ds.is_empty() {
+                want.push(RRset::delete(name, "DS"));
+            }
+            want
+        }
+        None if actual.is_empty() => Vec::new(),
+        None => vec![RRset::delete(name, "NS"), RRset::delete(name, "DS")],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +257,120 @@ mod tests {
         };
         assert_eq!(ds_of(&[k(true, "csk")]), vec!["1 13 2 bb".to_string()]);
         assert!(ds_of(&[k(false, "csk"), k(true, "zsk")]).is_empty());
+    }
+
+    fn kinds(p: &[RRset]) -> Vec<String> {
+        p.iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.changetype.as_deref().unwrap_or("-"),
+                    r.name,
+                    r.rtype
+                )
+            })
+            .collect()
+    }
+
+    fn as_served(mut sets: Vec<RRset>) -> Vec<RRset> {
+        for r in &mut sets {
+            r.changetype = None;
+        }
+        sets
+    }
+
+    #[test]
+    fn delegation_patch_changes_ns_and_ds_together() {
+        let name = "a.pool.test.";
+        let want = Delegation {
+            ns: vec!["ns1.test.".into(), "ns2.test.".into()],
+            ds: vec!["1 13 2 aa".into()],
+            ds_ttl: 3600,
+        };
+        let served = as_served(vec![
+            rr("pool.test.", "NS", 3600, &["ns1.test."]),
+            rr(name, "NS", 3600, &["ns2.test.", "NS1.test."]),
+            rr(name, "DS", 3600, &["1 13 2 AA"]),
+            rr("b.pool.test.", "NS", 3600, &["other.test."]),
+        ]);
+        // In line (case and order aside): nothing to do.
+        assert!(delegation_patch(name, Some(&want), &served).is_empty());
+
+        // Only the DS differs: NS and DS are both replaced, in one PATCH.
+        let new_key = Delegation {
+            ds: vec!["2 13 2 bb".into()],
+            ..want.clone()
+        };
+        assert_eq!(
+            kinds(&delegation_patch(name, Some(&new_key), &served)),
+            ["REPLACE a.pool.test. NS", "REPLACE a.pool.test. DS"]
+        );
+
+        // Unsigned child where a DS is served: the DS goes, with the NS.
+        let unsigned = Delegation {
+            ds: Vec::new(),
+            ..want.clone()
+        };
+        assert_eq!(
+            kinds(&delegation_patch(name, Some(&unsigned), &served)),
+            ["REPLACE a.pool.test. NS", "DELETE a.pool.test. DS"]
+        );
+
+        // Missing delegation: created.
+        assert_eq!(
+            kinds(&delegation_patch("c.pool.test.", Some(&want), &served)),
+            ["REPLACE c.pool.test. NS", "REPLACE c.pool.test. DS"]
+        );
+
+        // Removal: NS and DS deleted; nothing to remove is no PATCH (other
+        // children's delegations do not count).
+        assert_eq!(
+            kinds(&delegation_patch(name, None, &served)),
+            ["DELETE a.pool.test. NS", "DELETE a.pool.test. DS"]
+        );
+        assert!(delegation_patch("c.pool.test.", None, &served).is_empty());
+    }
+
+    #[test]
+    fn children_are_direct_labels_from_zones_and_delegations() {
+        let zones: Vec<String> = [
+            "pool.test.",
+            "a.pool.test.",
+            "x.a.pool.test.",
+            "other.test.",
+        ]
+        .map(String::from)
+        .to_vec();
+        let served = as_served(vec![
+            rr("pool.test.", "NS", 3600, &["ns1.test."]),
+            rr("B.pool.test", "DS", 3600, &["1 13 2 aa"]),
+            rr("c.pool.test.", "A", 300, &["192.0.2.1"]),
+            rr("d.pool.test.", "NS", 3600, &["ns1.test."]),
+        ]);
+        let got: Vec<String> = children_in_powerdns("pool.test.", &zones, &served)
+            .into_iter()
+            .collect();
+        assert_eq!(got, ["a", "b", "d"]);
+        assert_eq!(child_label("pool.test.", "xpool.test."), None);
+        assert_eq!(child_label("pool.test.", "pool.test."), None);
+    }
+
+    #[test]
+    fn zone_changes_name_the_action() {
+        let patch = vec![
+            rr("a.test.", "A", 300, &["192.0.2.1"]),
+            RRset::delete("junk.a.test.", "TXT"),
+        ];
+        let got: Vec<String> = zone_changes("a.test.", &patch)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "replace a.test.: a.test. A 192.0.2.1",
+                "delete a.test.: junk.a.test. TXT"
+            ]
+        );
     }
 }

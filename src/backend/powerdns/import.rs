@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::client::{canonical, PdnsClient};
+use super::diff::child_label;
 use crate::config::Config;
 use crate::store::allocations as rows;
 use crate::store::{now_ms, Store};
@@ -42,14 +43,11 @@ pub async fn import_from(
     let zones = client.list_zones().await?;
     let mut out = Vec::new();
     for pool in &config.pools {
-        let suffix = format!(".{}", pool.domain.fqdn());
+        let pool_fqdn = pool.domain.fqdn();
         let pool_name = pool.domain.without_dot();
         for z in &zones {
             let name = canonical(&z.name);
-            let Some(label) = name
-                .strip_suffix(&suffix)
-                .filter(|l| !l.is_empty() && !l.contains('.'))
-            else {
+            let Some(label) = child_label(&pool_fqdn, &name) else {
                 continue;
             };
             let mut tx = store.pool().begin().await?;
