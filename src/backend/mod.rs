@@ -59,7 +59,7 @@ impl From<sqlx::Error> for BackendError {
 }
 
 /// TTL of NS records (apex and delegation) and of the SOA.
-pub const NS_TTL: u32 = 3600;
+const NS_TTL: u32 = 3600;
 /// Operation kind: make PowerDNS serve a committed child and its delegation.
 pub const KIND_PDNS_COMMIT: &str = "pdns-commit";
 /// Operation kind: remove a released child and its delegation from PowerDNS.
@@ -324,7 +324,7 @@ impl ZoneBackend for EmbeddedBackend {
 }
 
 /// SOA and NS of a zone pdm creates (the SOA serial is stamped by the store).
-pub fn apex_records(config: &Config, apex: &DomainName) -> Vec<StoredRecord> {
+fn apex_records(config: &Config, apex: &DomainName) -> Vec<StoredRecord> {
     apex_hickory(config, apex)
         .iter()
         .map(StoredRecord::from_record)
@@ -332,7 +332,7 @@ pub fn apex_records(config: &Config, apex: &DomainName) -> Vec<StoredRecord> {
 }
 
 /// SOA and NS of a zone pdm creates, as records.
-pub fn apex_hickory(config: &Config, apex: &DomainName) -> Vec<Record> {
+fn apex_hickory(config: &Config, apex: &DomainName) -> Vec<Record> {
     let mname = config
         .nameservers
         .first()
@@ -371,7 +371,7 @@ fn ns_hickory(config: &Config, owner: &DomainName) -> Vec<Record> {
 }
 
 /// The NS records of a zone or delegation at `owner`.
-pub fn ns_records(config: &Config, owner: &DomainName) -> Vec<StoredRecord> {
+fn ns_records(config: &Config, owner: &DomainName) -> Vec<StoredRecord> {
     ns_hickory(config, owner)
         .iter()
         .map(StoredRecord::from_record)
@@ -379,7 +379,7 @@ pub fn ns_records(config: &Config, owner: &DomainName) -> Vec<StoredRecord> {
 }
 
 /// In-zone glue of `pool`'s nameservers.
-pub fn glue_hickory(config: &Config, pool: &PoolConfig) -> Vec<Record> {
+fn glue_hickory(config: &Config, pool: &PoolConfig) -> Vec<Record> {
     let mut out = Vec::new();
     for ns in &config.nameservers {
         if !pool.domain.name().zone_of(ns.name.name()) {

@@ -90,6 +90,7 @@ pub struct PowerDnsConfig {
     pub reconcile_interval_secs: u64,
 }
 
+/// `[backend]` as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBackend {
@@ -108,6 +109,7 @@ pub(super) struct RawBackend {
     reconcile_interval_secs: Option<u64>,
 }
 
+/// `[backend]` resolved and checked; `env_key` is `PDM_POWERDNS_API_KEY`, which wins over the file.
 pub(super) fn resolve_backend(
     raw: RawBackend,
     env_key: Option<String>,

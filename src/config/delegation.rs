@@ -19,7 +19,7 @@ pub struct DelegationConfig {
 }
 
 /// IPv4 addresses of a.root-servers.net .. m.root-servers.net (IANA root hints).
-pub const ROOT_HINTS: [&str; 13] = [
+const ROOT_HINTS: [&str; 13] = [
     "198.41.0.4",
     "170.247.170.2",
     "192.33.4.12",
@@ -49,6 +49,7 @@ impl Default for DelegationConfig {
     }
 }
 
+/// `[delegation]` as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDelegation {
@@ -58,6 +59,7 @@ pub(super) struct RawDelegation {
     poll_interval_secs: Option<u64>,
 }
 
+/// `[delegation]` resolved and checked.
 pub(super) fn resolve_delegation(raw: RawDelegation) -> Result<DelegationConfig, ConfigError> {
     let d = DelegationConfig::default();
     let addrs = |what: &str, list: Vec<String>| -> Result<Vec<SocketAddr>, ConfigError> {

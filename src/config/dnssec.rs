@@ -37,6 +37,7 @@ impl Default for DnssecConfig {
     }
 }
 
+/// `[dnssec]` as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDnssec {
@@ -60,6 +61,7 @@ impl DnssecConfig {
     }
 }
 
+/// A key algorithm from the file (`what` names the key).
 pub(super) fn parse_algorithm(
     what: &str,
     a: &str,
@@ -71,11 +73,13 @@ pub(super) fn parse_algorithm(
     })
 }
 
+/// A denial mode from the file (`what` names the key).
 pub(super) fn parse_denial(what: &str, m: &str) -> Result<crate::dnssec::DenialMode, ConfigError> {
     crate::dnssec::DenialMode::parse(m)
         .ok_or_else(|| ConfigError::Invalid(format!("{what} {m:?}: want nsec3 or compact")))
 }
 
+/// `[dnssec]` resolved and checked.
 pub(super) fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError> {
     let d = DnssecConfig::default();
     let algorithm = match raw.algorithm.as_deref() {

@@ -62,6 +62,7 @@ impl LuaSettings {
     }
 }
 
+/// `[lua]` as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLua {
@@ -79,6 +80,7 @@ pub(super) struct RawLua {
     inline_budget_us: Option<u64>,
 }
 
+/// `[lua]` resolved and checked.
 pub(super) fn resolve_lua(raw: RawLua) -> Result<LuaSettings, ConfigError> {
     let d = LuaSettings::default();
     let l = LuaSettings {

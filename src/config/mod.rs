@@ -16,7 +16,7 @@ mod registrars;
 pub use backend::{
     check_powerdns_denial, ApiKey, BackendConfig, BackendKind, PdnsZoneKind, PowerDnsConfig,
 };
-pub use delegation::{DelegationConfig, ROOT_HINTS};
+pub use delegation::DelegationConfig;
 pub use dnssec::DnssecConfig;
 pub use lua::LuaSettings;
 pub use nameservers::Nameserver;
@@ -96,7 +96,7 @@ pub struct Config {
 }
 
 /// Default size of the packet cache (answers).
-pub const DEFAULT_PACKET_CACHE: usize = 100_000;
+const DEFAULT_PACKET_CACHE: usize = 100_000;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -124,7 +124,7 @@ fn domain_name(what: &str, s: &str) -> Result<DomainName, ConfigError> {
 }
 
 /// The demo configuration used when no `--config` is given.
-pub const DEMO_CONFIG: &str = include_str!("../../zones/demo.toml");
+const DEMO_CONFIG: &str = include_str!("../../zones/demo.toml");
 
 /// Command-line / environment overrides, applied over the file.
 #[derive(Debug, Default, Clone)]

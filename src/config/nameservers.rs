@@ -14,12 +14,13 @@ pub struct Nameserver {
     pub addresses: Vec<IpAddr>,
 }
 
+/// One `[[nameservers]]` entry as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNameserver {
-    pub(super) name: String,
+    name: String,
     #[serde(default)]
-    pub(super) addresses: Vec<String>,
+    addresses: Vec<String>,
 }
 
 /// The `[[nameservers]]` entries, resolved; at least one is required.

@@ -30,6 +30,7 @@ impl Default for OperationsConfig {
     }
 }
 
+/// `[operations]` as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOperations {
@@ -40,6 +41,7 @@ pub(super) struct RawOperations {
     deadline_secs: Option<u64>,
 }
 
+/// `[operations]` resolved and checked.
 pub(super) fn resolve_operations(raw: RawOperations) -> Result<OperationsConfig, ConfigError> {
     let d = OperationsConfig::default();
     let o = OperationsConfig {

@@ -29,20 +29,21 @@ pub struct PoolConfig {
     pub dnssec_denial: Option<crate::dnssec::DenialMode>,
 }
 
+/// One `[[pools]]` entry as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPool {
-    pub(super) domain: String,
-    pub(super) reservation_ttl_secs: Option<u64>,
-    pub(super) public_check: Option<bool>,
-    pub(super) template: Option<Vec<RawTemplateRecord>>,
-    pub(super) dnssec_algorithm: Option<String>,
-    pub(super) dnssec_denial: Option<String>,
+    domain: String,
+    reservation_ttl_secs: Option<u64>,
+    public_check: Option<bool>,
+    template: Option<Vec<RawTemplateRecord>>,
+    dnssec_algorithm: Option<String>,
+    dnssec_denial: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawTemplateRecord {
+struct RawTemplateRecord {
     name: String,
     #[serde(rename = "type")]
     rtype: Option<String>,

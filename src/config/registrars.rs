@@ -14,6 +14,7 @@ pub struct RegistrarsConfig {
     pub timeout_secs: u64,
 }
 
+/// `[registrars]` as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRegistrars {
@@ -26,12 +27,14 @@ pub(super) struct RawRegistrars {
     dynadot: Option<RawRegistrar>,
 }
 
+/// `[registrars.<name>]` as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRegistrar {
     base_url: Option<String>,
 }
 
+/// `[registrars]` resolved and checked.
 pub(super) fn resolve_registrars(raw: RawRegistrars) -> Result<RegistrarsConfig, ConfigError> {
     use pdm_adapters::RegistrarId as R;
     let mut base_urls = std::collections::BTreeMap::new();

@@ -44,9 +44,9 @@ impl TemplateTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordTemplate {
     /// `@`, `*`, or a relative name such as `console`.
-    pub name: String,
+    name: String,
     /// Record TTL.
-    pub ttl: u32,
+    ttl: u32,
     /// Where it points.
     pub target: TemplateTarget,
 }

@@ -140,7 +140,7 @@ impl PowerDnsBackend {
 
     /// The pool zone exists with its SOA, NS, glue, keys and (per
     /// [`PowerDnsBackend::nsec3_for`]) NSEC3.
-    pub async fn ensure_pool_zone(
+    pub(super) async fn ensure_pool_zone(
         &self,
         pool: &PoolConfig,
         dry: bool,
@@ -218,7 +218,7 @@ impl PowerDnsBackend {
     }
 
     /// Makes PowerDNS match the store for `sub` in `pool`; returns the changes.
-    pub async fn converge_child(
+    pub(super) async fn converge_child(
         &self,
         pool: &PoolConfig,
         sub: &str,

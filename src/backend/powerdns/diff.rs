@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::client::{self, canonical, RRset};
 
 /// NSEC3 parameters pdm sets (RFC 9276: SHA-1, no opt-out, 0 iterations, no salt).
-pub const NSEC3PARAM: &str = "1 0 0 -";
+pub(super) const NSEC3PARAM: &str = "1 0 0 -";
 /// Types PowerDNS manages itself; never compared or pruned.
 const MANAGED_TYPES: [&str; 4] = ["SOA", "DNSKEY", "NSEC3PARAM", "CDS"];
 
@@ -17,11 +17,11 @@ const MANAGED_TYPES: [&str; 4] = ["SOA", "DNSKEY", "NSEC3PARAM", "CDS"];
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// The zone changed.
-    pub zone: String,
+    pub(super) zone: String,
     /// What: `create-zone`, `replace`, `delete`, `add-key`, `set-nsec3`, `delegate`, `undelegate`, `delete-zone`.
-    pub action: &'static str,
+    pub(super) action: &'static str,
     /// Details (names, types, contents).
-    pub detail: String,
+    pub(super) detail: String,
 }
 
 impl std::fmt::Display for Change {
@@ -31,7 +31,7 @@ impl std::fmt::Display for Change {
 }
 
 /// RRsets from records: grouped by owner and type, the first TTL of each.
-pub fn to_rrsets(records: &[Record]) -> Vec<RRset> {
+pub(super) fn to_rrsets(records: &[Record]) -> Vec<RRset> {
     let mut sets: BTreeMap<(String, String), RRset> = BTreeMap::new();
     for r in records {
         let name = canonical(&r.name.to_ascii());
@@ -68,7 +68,7 @@ fn contents(r: &RRset) -> BTreeSet<String> {
 /// The PATCH that makes `actual` look like `desired`: REPLACE of every
 /// desired RRset that is missing or differs (contents or TTL), and with
 /// `prune` a DELETE of every other RRset (SOA and DNSSEC types excepted).
-pub fn diff_rrsets(desired: &[RRset], actual: &[RRset], prune: bool) -> Vec<RRset> {
+pub(super) fn diff_rrsets(desired: &[RRset], actual: &[RRset], prune: bool) -> Vec<RRset> {
     let key = |r: &RRset| (canonical(&r.name), r.rtype.to_ascii_uppercase());
     let have: BTreeMap<_, &RRset> = actual.iter().map(|r| (key(r), r)).collect();
     let mut out = Vec::new();
@@ -93,7 +93,7 @@ pub fn diff_rrsets(desired: &[RRset], actual: &[RRset], prune: bool) -> Vec<RRse
 }
 
 /// The SHA-256 DS texts of the active key-signing keys in `keys`.
-pub fn ds_of(keys: &[client::Cryptokey]) -> Vec<String> {
+pub(super) fn ds_of(keys: &[client::Cryptokey]) -> Vec<String> {
     let mut out: Vec<String> = keys
         .iter()
         .filter(|k| k.active && (k.keytype == "ksk" || k.keytype == "csk"))
@@ -106,6 +106,7 @@ pub fn ds_of(keys: &[client::Cryptokey]) -> Vec<String> {
     out
 }
 
+/// One PATCH entry as a change detail: owner, type and contents.
 pub(super) fn describe(r: &RRset) -> String {
     let c: Vec<&str> = r.records.iter().map(|x| x.content.as_str()).collect();
     if r.changetype.as_deref() == Some("DELETE") {

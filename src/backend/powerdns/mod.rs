@@ -3,7 +3,7 @@
 //! delegations. With this backend pdm's own DNS server does not serve pool
 //! or child zones (the store has no copy of them): PowerDNS is the authority.
 //!
-//! Every write goes through one idempotent function, [`PowerDnsBackend::converge_child`]:
+//! Every write goes through one idempotent function, `converge_child` (converge.rs):
 //! it reads the allocation from the store and makes PowerDNS match it
 //! (active → child zone with SOA/NS/template records, secured, NSEC3, and
 //! NS+DS in the pool zone in one PATCH; otherwise → delegation removed, child
@@ -22,9 +22,10 @@ mod import;
 mod runner;
 
 pub use converge::ConvergeError;
-pub use diff::{diff_rrsets, ds_of, to_rrsets, Change, NSEC3PARAM};
+pub use diff::Change;
+
+use diff::to_rrsets;
 pub use import::import_from;
-pub use runner::STEP_APPLY;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -107,7 +108,7 @@ impl PowerDnsBackend {
     }
 
     /// The child zone's desired RRsets: SOA, NS and the pool's template.
-    pub fn child_rrsets(
+    fn child_rrsets(
         &self,
         pool: &PoolConfig,
         child: &DomainName,
@@ -128,7 +129,7 @@ impl PowerDnsBackend {
     /// The algorithm of the CSK PowerDNS makes for `pool`'s zones (PowerDNS
     /// spelling): the pool's `dnssec_algorithm`, else `[backend] algorithm`,
     /// else `[dnssec] algorithm`.
-    pub fn algorithm_for(&self, pool: &PoolConfig) -> String {
+    fn algorithm_for(&self, pool: &PoolConfig) -> String {
         match (pool.dnssec_algorithm, &self.pdns.algorithm) {
             (Some(a), _) => pdns_algorithm(a),
             (None, Some(b)) => b.clone(),
@@ -136,11 +137,11 @@ impl PowerDnsBackend {
         }
     }
 
-    /// Whether `pool`'s zones get NSEC3 ([`NSEC3PARAM`]): the pool's
+    /// Whether `pool`'s zones get NSEC3 ([`diff::NSEC3PARAM`]): the pool's
     /// `dnssec_denial = "nsec3"`, else `[backend] nsec3`. (A pool's
     /// `dnssec_denial = "compact"` is refused at config load: PowerDNS has no
     /// compact denial.)
-    pub fn nsec3_for(&self, pool: &PoolConfig) -> bool {
+    fn nsec3_for(&self, pool: &PoolConfig) -> bool {
         match pool.dnssec_denial {
             Some(crate::dnssec::DenialMode::Nsec3) => true,
             Some(crate::dnssec::DenialMode::Compact) | None => self.pdns.nsec3,

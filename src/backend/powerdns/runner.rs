@@ -19,7 +19,7 @@ use crate::store::now_ms;
 use crate::store::operations::{self as ops, NewOperation, OperationRow};
 
 /// The one step of a PowerDNS operation.
-pub const STEP_APPLY: &str = "apply";
+const STEP_APPLY: &str = "apply";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Payload {
@@ -40,6 +40,7 @@ fn retry_or_fail(e: &PdnsError) -> StepOutcome {
 }
 
 impl PowerDnsBackend {
+    /// Records the `kind` operation for `child` in the caller's transaction; returns its id.
     pub(super) async fn insert_op(
         &self,
         tx: &mut AnyConnection,
