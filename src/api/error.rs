@@ -83,10 +83,9 @@ impl From<PoolError> for ApiError {
             PoolError::InvalidLbIp(_) => (S::UNPROCESSABLE_ENTITY, "invalid-lb-ip"),
             PoolError::InvalidConsoleLbIp(_) => (S::UNPROCESSABLE_ENTITY, "invalid-console-lb-ip"),
             PoolError::FqdnMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "fqdn-mismatch"),
-            PoolError::Template(_)
-            | PoolError::Store(_)
-            | PoolError::Dnssec(_)
-            | PoolError::Backend(_) => return ApiError::internal("pool", &e),
+            PoolError::Template(_) | PoolError::Store(_) | PoolError::Backend(_) => {
+                return ApiError::internal("pool", &e)
+            }
         };
         ApiError::new(status, code, e.to_string())
     }

@@ -22,14 +22,44 @@ use sqlx::AnyConnection;
 use crate::config::{Config, PoolConfig};
 use crate::keyring::Keyring;
 use crate::model::DomainName;
-use crate::pool::service::PoolError;
-use crate::pool::template;
 use crate::store::operations::OperationRow;
 use crate::store::zones::{self, StoredRecord, ZoneKind};
 use crate::store::{keys, Store, StoreError};
+use crate::zone::template;
+
+/// What a zone backend fails with. Every variant is credential-free: PowerDNS
+/// errors carry the upstream status and message, never the API key.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The store failed (or holds something pdm cannot interpret).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// DNSSEC keys could not be created or published.
+    #[error(transparent)]
+    Dnssec(#[from] crate::keyring::KeyringError),
+    /// A record template could not be rendered, or the server cannot serve it.
+    #[error("record template: {0}")]
+    Template(String),
+    /// The PowerDNS API failed: unreachable, timed out, refused the key, or
+    /// rejected the request (with its status and message).
+    #[error(transparent)]
+    PowerDns(#[from] powerdns::client::PdnsError),
+    /// The backend's settings cannot be used.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// An operation's payload could not be encoded.
+    #[error("operation payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+impl From<sqlx::Error> for BackendError {
+    fn from(e: sqlx::Error) -> Self {
+        BackendError::Store(StoreError::Db(e))
+    }
+}
 
 /// TTL of NS records (apex and delegation) and of the SOA.
-pub const NS_TTL: u32 = 3600;
+const NS_TTL: u32 = 3600;
 /// Operation kind: make PowerDNS serve a committed child and its delegation.
 pub const KIND_PDNS_COMMIT: &str = "pdns-commit";
 /// Operation kind: remove a released child and its delegation from PowerDNS.
@@ -87,7 +117,7 @@ pub trait ZoneBackend: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
 
     /// Creates each pool zone if missing and keeps its apex NS, glue and keys in line.
-    async fn ensure_pool_zones(&self) -> Result<(), PoolError>;
+    async fn ensure_pool_zones(&self) -> Result<(), BackendError>;
 
     /// Inside the commit's transaction (the allocation is already active):
     /// create the child or record the operation that will. Returns the operation id.
@@ -96,7 +126,7 @@ pub trait ZoneBackend: Send + Sync + std::fmt::Debug {
         tx: &mut AnyConnection,
         c: &ChildZone<'_>,
         actor: &str,
-    ) -> Result<Option<i64>, PoolError>;
+    ) -> Result<Option<i64>, BackendError>;
 
     /// Inside the release's transaction: remove the child and its delegation,
     /// or record the operation that will. Returns the operation id.
@@ -106,14 +136,17 @@ pub trait ZoneBackend: Send + Sync + std::fmt::Debug {
         pool: &PoolConfig,
         child: &DomainName,
         actor: &str,
-    ) -> Result<Option<i64>, PoolError>;
+    ) -> Result<Option<i64>, BackendError>;
 
     /// After the transaction committed: run operation `id` inline for a
     /// bounded time, so the common case answers `done`.
     async fn settle(&self, _id: i64) {}
 
     /// The newest backend operation about `child`, if the backend uses them.
-    async fn operation_for(&self, _child: &DomainName) -> Result<Option<OperationView>, PoolError> {
+    async fn operation_for(
+        &self,
+        _child: &DomainName,
+    ) -> Result<Option<OperationView>, BackendError> {
         Ok(None)
     }
 }
@@ -143,9 +176,9 @@ impl EmbeddedBackend {
         child: &DomainName,
         ds: Option<Vec<StoredRecord>>,
         actor: &str,
-    ) -> Result<(), PoolError> {
+    ) -> Result<(), BackendError> {
         let Some(zone) = zones::get_zone(conn, &pool.domain.fqdn()).await? else {
-            return Err(PoolError::Store(StoreError::Corrupt(format!(
+            return Err(BackendError::Store(StoreError::Corrupt(format!(
                 "pool zone {} is missing",
                 pool.domain
             ))));
@@ -170,7 +203,7 @@ impl EmbeddedBackend {
         conn: &mut AnyConnection,
         zone: &str,
         pool: &PoolConfig,
-    ) -> Result<(), PoolError> {
+    ) -> Result<(), BackendError> {
         let Some(k) = &self.keyring else {
             return Ok(());
         };
@@ -192,7 +225,7 @@ impl ZoneBackend for EmbeddedBackend {
         "embedded"
     }
 
-    async fn ensure_pool_zones(&self) -> Result<(), PoolError> {
+    async fn ensure_pool_zones(&self) -> Result<(), BackendError> {
         for pool in &self.config.pools {
             let mut tx = self.store.pool().begin().await?;
             let fqdn = pool.domain.fqdn();
@@ -247,12 +280,12 @@ impl ZoneBackend for EmbeddedBackend {
         tx: &mut AnyConnection,
         c: &ChildZone<'_>,
         actor: &str,
-    ) -> Result<Option<i64>, PoolError> {
+    ) -> Result<Option<i64>, BackendError> {
         let child = c.child;
         let mut records = apex_records(&self.config, child);
         records.extend(
             template::render(&c.pool.template, child.name(), c.lb, c.console)
-                .map_err(PoolError::Template)?
+                .map_err(BackendError::Template)?
                 .iter()
                 .map(StoredRecord::from_record),
         );
@@ -282,7 +315,7 @@ impl ZoneBackend for EmbeddedBackend {
         pool: &PoolConfig,
         child: &DomainName,
         actor: &str,
-    ) -> Result<Option<i64>, PoolError> {
+    ) -> Result<Option<i64>, BackendError> {
         zones::delete_zone(tx, &child.fqdn(), actor).await?;
         keys::delete_zone_keys(tx, &child.fqdn()).await?;
         self.set_delegation(tx, pool, child, None, actor).await?;
@@ -291,7 +324,7 @@ impl ZoneBackend for EmbeddedBackend {
 }
 
 /// SOA and NS of a zone pdm creates (the SOA serial is stamped by the store).
-pub fn apex_records(config: &Config, apex: &DomainName) -> Vec<StoredRecord> {
+fn apex_records(config: &Config, apex: &DomainName) -> Vec<StoredRecord> {
     apex_hickory(config, apex)
         .iter()
         .map(StoredRecord::from_record)
@@ -299,7 +332,7 @@ pub fn apex_records(config: &Config, apex: &DomainName) -> Vec<StoredRecord> {
 }
 
 /// SOA and NS of a zone pdm creates, as records.
-pub fn apex_hickory(config: &Config, apex: &DomainName) -> Vec<Record> {
+fn apex_hickory(config: &Config, apex: &DomainName) -> Vec<Record> {
     let mname = config
         .nameservers
         .first()
@@ -338,7 +371,7 @@ fn ns_hickory(config: &Config, owner: &DomainName) -> Vec<Record> {
 }
 
 /// The NS records of a zone or delegation at `owner`.
-pub fn ns_records(config: &Config, owner: &DomainName) -> Vec<StoredRecord> {
+fn ns_records(config: &Config, owner: &DomainName) -> Vec<StoredRecord> {
     ns_hickory(config, owner)
         .iter()
         .map(StoredRecord::from_record)
@@ -346,7 +379,7 @@ pub fn ns_records(config: &Config, owner: &DomainName) -> Vec<StoredRecord> {
 }
 
 /// In-zone glue of `pool`'s nameservers.
-pub fn glue_hickory(config: &Config, pool: &PoolConfig) -> Vec<Record> {
+fn glue_hickory(config: &Config, pool: &PoolConfig) -> Vec<Record> {
     let mut out = Vec::new();
     for ns in &config.nameservers {
         if !pool.domain.name().zone_of(ns.name.name()) {

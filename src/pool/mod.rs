@@ -1,8 +1,7 @@
-//! Pool allocation: name rules, the reserved list, record templates, and the
+//! Pool allocation: name rules, the reserved list, and the
 //! reserve/commit/release service over the store.
 
 pub mod reserved;
 pub mod service;
-pub mod template;
 
 pub use service::{PoolError, PoolService};

@@ -7,7 +7,7 @@
 //! half of a commit and a release never leaves a zone or delegation behind.
 
 use super::reserved::is_reserved;
-use crate::backend::{ChildZone, EmbeddedBackend, OperationView, ZoneBackend};
+use crate::backend::{BackendError, ChildZone, EmbeddedBackend, OperationView, ZoneBackend};
 use crate::config::{Config, PoolConfig};
 use crate::keyring::Keyring;
 use crate::model::{Allocation, AllocationState, DomainName, Label, LabelError};
@@ -57,18 +57,16 @@ pub enum PoolError {
         /// `sub.pool`.
         expected: String,
     },
-    /// Template could not be rendered (a config error surfaced late).
+    /// The child's name could not be built (a config error surfaced late).
     #[error("record template: {0}")]
     Template(String),
-    /// The zone backend (PowerDNS) failed outside a durable operation.
+    /// The zone backend failed (store, keys, template or PowerDNS) outside a
+    /// durable operation.
     #[error("zone backend: {0}")]
-    Backend(String),
+    Backend(#[from] BackendError),
     /// Persistence failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// DNSSEC keys could not be created or published.
-    #[error(transparent)]
-    Dnssec(#[from] crate::keyring::KeyringError),
 }
 
 impl From<sqlx::Error> for PoolError {
@@ -151,7 +149,7 @@ impl PoolService {
         let Ok(child) = pool.domain.child(sub) else {
             return Ok(None);
         };
-        self.backend.operation_for(&child).await
+        Ok(self.backend.operation_for(&child).await?)
     }
 
     /// Resolve a pool domain from user input.
@@ -382,7 +380,7 @@ impl PoolService {
     /// Create each pool zone if missing and keep its apex NS and in-zone glue
     /// in line with the configuration (through the backend).
     pub async fn ensure_pool_zones(&self) -> Result<(), PoolError> {
-        self.backend.ensure_pool_zones().await
+        Ok(self.backend.ensure_pool_zones().await?)
     }
 }
 

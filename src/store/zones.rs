@@ -558,4 +558,18 @@ mod tests {
             assert_eq!(back.data, rdata, "{text} stored as {}", stored.rdata);
         }
     }
+
+    /// A LUA template record survives the store's generic row form.
+    #[test]
+    fn stored_records_round_trip_lua_template() {
+        use crate::zone::template::{render, RecordTemplate, TemplateTarget};
+        let t =
+            TemplateTarget::literal("LUA", r#"A "pickrandom({'192.0.2.1','192.0.2.2'})""#).unwrap();
+        let apex = Name::from_ascii("acme.example.test.").unwrap();
+        let tpl = vec![RecordTemplate::new("lb", 60, t).unwrap()];
+        let recs = render(&tpl, &apex, "192.0.2.1".parse().unwrap(), None).unwrap();
+        let stored = StoredRecord::from_record(&recs[0]);
+        assert_eq!(stored.rtype, "LUA");
+        assert_eq!(stored.to_record().unwrap().data, recs[0].data);
+    }
 }

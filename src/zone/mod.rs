@@ -7,6 +7,7 @@ pub mod file;
 pub mod key;
 pub mod lookup;
 pub mod set;
+pub mod template;
 mod tree;
 
 pub use lookup::{lookup, lookup_with, Answer, AnswerKind, Synthesizer};

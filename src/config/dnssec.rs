@@ -1,0 +1,116 @@
+//! `[dnssec]`: how pdm signs the zones it creates.
+
+use super::ConfigError;
+use serde::Deserialize;
+
+/// How pdm signs the zones it creates.
+#[derive(Debug, Clone)]
+pub struct DnssecConfig {
+    /// Whether pool and child zones are signed.
+    pub enabled: bool,
+    /// Key algorithm for new keys.
+    pub algorithm: crate::dnssec::KeyAlgorithm,
+    /// KSK + ZSK instead of one CSK.
+    pub split_keys: bool,
+    /// Denial of existence for new zones.
+    pub denial: crate::dnssec::DenialMode,
+    /// TTL of DNSKEY/CDS/CDNSKEY/NSEC3PARAM and of the DS pdm writes in parents.
+    pub dnskey_ttl: u32,
+    /// Extra wait added to every rollover step for secondaries and caches to catch up.
+    pub propagation_delay_secs: u32,
+    /// File holding the 32-byte key that encrypts private keys at rest,
+    /// used when `PDM_SECRET_KEY` is not set.
+    pub secret_key_file: Option<std::path::PathBuf>,
+}
+
+impl Default for DnssecConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            algorithm: crate::dnssec::KeyAlgorithm::Ecdsap256sha256,
+            split_keys: false,
+            denial: crate::dnssec::DenialMode::Nsec3,
+            dnskey_ttl: 3600,
+            propagation_delay_secs: 60,
+            secret_key_file: None,
+        }
+    }
+}
+
+/// `[dnssec]` as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDnssec {
+    enabled: Option<bool>,
+    algorithm: Option<String>,
+    split_keys: Option<bool>,
+    denial: Option<String>,
+    dnskey_ttl: Option<u32>,
+    propagation_delay_secs: Option<u32>,
+    secret_key_file: Option<String>,
+}
+
+impl DnssecConfig {
+    /// The default signing profile for new zones.
+    pub fn profile(&self) -> crate::dnssec::SigningProfile {
+        crate::dnssec::SigningProfile {
+            algorithm: self.algorithm,
+            denial: self.denial,
+            split_keys: self.split_keys,
+        }
+    }
+}
+
+/// A key algorithm from the file (`what` names the key).
+pub(super) fn parse_algorithm(
+    what: &str,
+    a: &str,
+) -> Result<crate::dnssec::KeyAlgorithm, ConfigError> {
+    crate::dnssec::KeyAlgorithm::parse(a).ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "{what} {a:?}: want ecdsap256sha256 (13) or ed25519 (15)"
+        ))
+    })
+}
+
+/// A denial mode from the file (`what` names the key).
+pub(super) fn parse_denial(what: &str, m: &str) -> Result<crate::dnssec::DenialMode, ConfigError> {
+    crate::dnssec::DenialMode::parse(m)
+        .ok_or_else(|| ConfigError::Invalid(format!("{what} {m:?}: want nsec3 or compact")))
+}
+
+/// `[dnssec]` resolved and checked.
+pub(super) fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError> {
+    let d = DnssecConfig::default();
+    let algorithm = match raw.algorithm.as_deref() {
+        None => d.algorithm,
+        Some(a) => crate::dnssec::KeyAlgorithm::parse(a).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "dnssec.algorithm {a:?}: want ecdsap256sha256 (13) or ed25519 (15)"
+            ))
+        })?,
+    };
+    let denial = match raw.denial.as_deref() {
+        None => d.denial,
+        Some(m) => crate::dnssec::DenialMode::parse(m).ok_or_else(|| {
+            ConfigError::Invalid(format!("dnssec.denial {m:?}: want nsec3 or compact"))
+        })?,
+    };
+    let dnskey_ttl = raw.dnskey_ttl.unwrap_or(d.dnskey_ttl);
+    if !(1..=86_400).contains(&dnskey_ttl) {
+        return Err(ConfigError::Invalid(
+            "dnssec.dnskey_ttl must be 1..=86400".into(),
+        ));
+    }
+    Ok(DnssecConfig {
+        enabled: raw.enabled.unwrap_or(d.enabled),
+        algorithm,
+        split_keys: raw.split_keys.unwrap_or(d.split_keys),
+        denial,
+        dnskey_ttl,
+        propagation_delay_secs: raw
+            .propagation_delay_secs
+            .unwrap_or(d.propagation_delay_secs),
+        secret_key_file: raw.secret_key_file.map(Into::into),
+    })
+}

@@ -1,0 +1,239 @@
+//! One typed configuration: a TOML file, overridden by CLI flags / `PDM_*`
+//! environment variables. Parsed and validated once at start.
+//!
+//! This file holds `Config`, its top-level keys and the load; each section
+//! lives in a file of its own.
+
+mod backend;
+mod delegation;
+mod dnssec;
+mod lua;
+mod nameservers;
+mod operations;
+mod pools;
+mod registrars;
+
+pub use backend::{
+    check_powerdns_denial, ApiKey, BackendConfig, BackendKind, PdnsZoneKind, PowerDnsConfig,
+};
+pub use delegation::DelegationConfig;
+pub use dnssec::DnssecConfig;
+pub use lua::LuaSettings;
+pub use nameservers::Nameserver;
+pub use operations::OperationsConfig;
+pub use pools::PoolConfig;
+pub use registrars::RegistrarsConfig;
+
+use backend::{resolve_backend, RawBackend};
+use delegation::{resolve_delegation, RawDelegation};
+use dnssec::{resolve_dnssec, RawDnssec};
+use lua::{resolve_lua, RawLua};
+use nameservers::{resolve_nameservers, RawNameserver};
+use operations::{resolve_operations, RawOperations};
+use pools::{resolve_pools, RawPool};
+use registrars::{resolve_registrars, RawRegistrars};
+
+use crate::model::DomainName;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// A configuration that cannot be used, with the reason for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// Path given.
+        path: String,
+        /// IO error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// Path given.
+        path: String,
+        /// Parser message.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP API listen address.
+    pub http: SocketAddr,
+    /// DNS listen address (UDP and TCP).
+    pub dns: SocketAddr,
+    /// sqlx database URL.
+    pub database: String,
+    /// SOA RNAME.
+    pub hostmaster: DomainName,
+    /// NS of every zone pdm creates.
+    pub nameservers: Vec<Nameserver>,
+    /// Managed pools.
+    pub pools: Vec<PoolConfig>,
+    /// DNSSEC signing settings.
+    pub dnssec: DnssecConfig,
+    /// Whether this is the built-in demo configuration.
+    pub demo: bool,
+    /// Registrar API endpoints (`[registrars]`).
+    pub registrars: RegistrarsConfig,
+    /// How delegations are checked at the parent (`[delegation]`).
+    pub delegation: DelegationConfig,
+    /// The durable operations worker (`[operations]`).
+    pub operations: OperationsConfig,
+    /// LUA records (`[lua]`).
+    pub lua: LuaSettings,
+    /// Where zones live: the embedded store or a PowerDNS server (`[backend]`).
+    pub backend: BackendConfig,
+    /// Encoded UDP answers kept for reuse (`packet_cache`, 0 turns it off).
+    pub packet_cache: usize,
+}
+
+/// Default size of the packet cache (answers).
+const DEFAULT_PACKET_CACHE: usize = 100_000;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    http: Option<String>,
+    dns: Option<String>,
+    database: Option<String>,
+    hostmaster: Option<String>,
+    #[serde(default)]
+    nameservers: Vec<RawNameserver>,
+    #[serde(default)]
+    pools: Vec<RawPool>,
+    dnssec: Option<RawDnssec>,
+    registrars: Option<RawRegistrars>,
+    delegation: Option<RawDelegation>,
+    operations: Option<RawOperations>,
+    lua: Option<RawLua>,
+    backend: Option<RawBackend>,
+    packet_cache: Option<usize>,
+}
+
+/// A domain name from the file, or what is wrong with it (`what` names the key).
+fn domain_name(what: &str, s: &str) -> Result<DomainName, ConfigError> {
+    DomainName::parse(s).map_err(|e| ConfigError::Invalid(format!("{what}: {e}")))
+}
+
+/// The demo configuration used when no `--config` is given.
+const DEMO_CONFIG: &str = include_str!("../../zones/demo.toml");
+
+/// Command-line / environment overrides, applied over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--http` / `PDM_HTTP`.
+    pub http: Option<String>,
+    /// `--dns` / `PDM_DNS`.
+    pub dns: Option<String>,
+    /// `--database` / `PDM_DATABASE_URL`.
+    pub database: Option<String>,
+    /// `--fake-registrars` / `PDM_FAKE_REGISTRARS`.
+    pub fake_registrars: bool,
+    /// `--packet-cache` / `PDM_PACKET_CACHE`.
+    pub packet_cache: Option<usize>,
+}
+
+impl Config {
+    /// Load `path` (or the demo config when `None`) and apply overrides.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let (text, label, demo) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?,
+                p.display().to_string(),
+                false,
+            ),
+            None => (DEMO_CONFIG.to_string(), "<demo>".to_string(), true),
+        };
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: label,
+            message: e.to_string(),
+        })?;
+        Self::resolve(raw, overrides, demo)
+    }
+
+    /// Parse TOML text (used by tests).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<string>".into(),
+            message: e.to_string(),
+        })?;
+        Self::resolve(raw, &Overrides::default(), false)
+    }
+
+    fn resolve(raw: RawConfig, o: &Overrides, demo: bool) -> Result<Self, ConfigError> {
+        let addr =
+            |what: &str, v: Option<&String>, default: &str| -> Result<SocketAddr, ConfigError> {
+                let s = v.map(String::as_str).unwrap_or(default);
+                s.parse().map_err(|_| {
+                    ConfigError::Invalid(format!("{what} address {s:?} is not host:port"))
+                })
+            };
+        let http = addr(
+            "http",
+            o.http.as_ref().or(raw.http.as_ref()),
+            "127.0.0.1:8080",
+        )?;
+        let dns = addr("dns", o.dns.as_ref().or(raw.dns.as_ref()), "127.0.0.1:5353")?;
+        let database = o
+            .database
+            .clone()
+            .or(raw.database)
+            .unwrap_or_else(|| "sqlite://pdm.db".to_string());
+        let hostmaster = domain_name(
+            "hostmaster",
+            raw.hostmaster
+                .as_deref()
+                .unwrap_or("hostmaster.pdm.invalid"),
+        )?;
+        let nameservers = resolve_nameservers(raw.nameservers)?;
+        let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
+        let pools = resolve_pools(raw.pools, &dnssec)?;
+        let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
+        registrars.fake |= o.fake_registrars;
+        let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;
+        let operations = resolve_operations(raw.operations.unwrap_or_default())?;
+        let lua = resolve_lua(raw.lua.unwrap_or_default())?;
+        let backend = resolve_backend(
+            raw.backend.unwrap_or_default(),
+            std::env::var("PDM_POWERDNS_API_KEY").ok(),
+        )?;
+        if backend.kind == BackendKind::PowerDns {
+            check_powerdns_denial(&pools)?;
+        }
+        Ok(Config {
+            http,
+            dns,
+            database,
+            hostmaster,
+            nameservers,
+            pools,
+            dnssec,
+            demo,
+            registrars,
+            delegation,
+            operations,
+            lua,
+            backend,
+            packet_cache: o
+                .packet_cache
+                .or(raw.packet_cache)
+                .unwrap_or(DEFAULT_PACKET_CACHE),
+        })
+    }
+
+    /// The pool with this domain, if managed.
+    pub fn pool(&self, domain: &DomainName) -> Option<&PoolConfig> {
+        self.pools.iter().find(|p| &p.domain == domain)
+    }
+}
