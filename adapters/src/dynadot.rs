@@ -355,6 +355,35 @@ impl Dynadot {
         envelope(&resp, domain)
     }
 
+    /// Adds each NS host outside `domain` to the account as an external name
+    /// server: Dynadot refuses a nameserver PUT naming hosts the account does
+    /// not know ("Name server(s) … must be added to your account first";
+    /// registrars.md §5.2 `POST /nameservers/{ns}/add_external`, body `{}`).
+    /// Hosts inside `domain` are glue hosts: they are registered with their
+    /// addresses through [`Registrar::set_glue`], not added here.
+    async fn add_external_hosts(&self, domain: &RegistrableDomain, ns: &NsSet) -> Result<()> {
+        let suffix = format!(".{}", domain.name());
+        let empty = serde_json::json!({});
+        for host in ns.hosts().iter().filter(|h| !h.ends_with(&suffix)) {
+            match self
+                .call(
+                    Method::POST,
+                    &format!("/nameservers/{host}/add_external"),
+                    Some(&empty),
+                    None,
+                )
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(registrar = %ID, host = %host, "name server added to the account")
+                }
+                Err(e) if already_there(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     async fn glue_lookup(&self, host: &str) -> Result<Option<Vec<IpAddr>>> {
         let resp = self
             .send(Method::GET, &format!("/nameservers/{host}"), None)
@@ -377,6 +406,15 @@ impl Dynadot {
             .unwrap_or_default();
         Ok(Some(sorted_ips(&ips)?))
     }
+}
+
+/// Whether a refusal to add a name server only says it is there already
+/// (dnscontrol ignores errors containing "already exists"; registrars.md §6).
+fn already_there(e: &RegistrarError) -> bool {
+    e.upstream_message().is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("already exists") || m.contains("already added")
+    })
 }
 
 /// Unwraps a REST envelope: success is a 2xx with `code` 200 (or 0, or absent).
@@ -577,6 +615,7 @@ impl Registrar for Dynadot {
         if &self.get_ns(domain).await? == ns {
             return Ok(Change::Unchanged);
         }
+        self.add_external_hosts(domain, ns).await?;
         let body = serde_json::json!({ "nameserver_list": ns.hosts() });
         self.call(
             Method::PUT,

@@ -446,7 +446,7 @@ mod fake_enforces {
     use super::*;
     use pdm_adapters::dynadot::signature;
 
-    async fn send(
+    pub(super) async fn send(
         fake: &DynadotFake,
         method: reqwest::Method,
         path: &str,
@@ -512,5 +512,119 @@ mod fake_enforces {
         let (st, _) = send(&fake, reqwest::Method::PUT, rel, Some((full, typo)), typo).await;
         assert_eq!(st, 400);
         assert_eq!(fake.common().counters.total_writes(), 0);
+    }
+}
+
+/// Dynadot refuses a nameserver PUT naming hosts the account does not know;
+/// the adapter adds them first (registrars.md §5.2 `add_external`).
+mod account_name_servers {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fresh_account_gets_the_hosts_added_then_the_set_takes() {
+        let (fake, d) = setup().await;
+        let want = ns(&["ns1.pdm.example.net", "ns2.pdm.example.net"]);
+        assert!(!fake
+            .external_hosts()
+            .contains(&"ns1.pdm.example.net".to_string()));
+        assert_eq!(
+            d.set_ns(&dom("example.com"), &want).await.unwrap(),
+            Change::Applied
+        );
+        assert_eq!(fake.ns("example.com"), want.hosts());
+        for h in want.hosts() {
+            assert!(fake.external_hosts().contains(h), "{h} not added");
+            assert_eq!(
+                fake.common()
+                    .counters
+                    .requests(&format!("POST /restful/v2/nameservers/{h}/add_external")),
+                1
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hosts_already_in_the_account_are_no_failure() {
+        let (fake, d) = setup().await;
+        fake.add_external_host("ns1.pdm.example.net");
+        fake.add_external_host("ns2.pdm.example.net");
+        let want = ns(&["ns1.pdm.example.net", "ns2.pdm.example.net"]);
+        assert_eq!(
+            d.set_ns(&dom("example.com"), &want).await.unwrap(),
+            Change::Applied
+        );
+        assert_eq!(fake.ns("example.com"), want.hosts());
+        // The fake did answer "already exists" to each add.
+        assert_eq!(
+            fake.common()
+                .counters
+                .requests("POST /restful/v2/nameservers/ns1.pdm.example.net/add_external"),
+            1
+        );
+        // A second flip elsewhere with the same hosts also succeeds.
+        assert_eq!(
+            d.set_ns(&dom("example.co.uk"), &want).await.unwrap(),
+            Change::Applied
+        );
+    }
+
+    #[tokio::test]
+    async fn in_domain_hosts_are_glue_not_external() {
+        let (fake, d) = setup().await;
+        let x = dom("example.com");
+        for (h, ip) in [
+            ("ns1.example.com", "192.0.2.1"),
+            ("ns2.example.com", "192.0.2.2"),
+        ] {
+            let glue = Glue {
+                host: h.into(),
+                addresses: vec![ip.parse().unwrap()],
+            };
+            d.set_glue(&x, &glue).await.unwrap();
+        }
+        let want = ns(&["ns1.example.com", "ns2.example.com"]);
+        assert_eq!(d.set_ns(&x, &want).await.unwrap(), Change::Applied);
+        assert!(!fake
+            .external_hosts()
+            .contains(&"ns1.example.com".to_string()));
+    }
+
+    #[tokio::test]
+    async fn the_fake_refuses_unregistered_hosts_when_a_client_skips_the_add() {
+        let (fake, _) = setup().await;
+        let path = "/domains/example.com/nameservers";
+        let body = r#"{"nameserver_list":["ns1.pdm.example.net","ns2.pdm.example.net"]}"#;
+        let (st, v) = fake_enforces::send(
+            &fake,
+            reqwest::Method::PUT,
+            path,
+            Some((&format!("/restful/v2{path}"), body)),
+            body,
+        )
+        .await;
+        assert_eq!(st, 400);
+        assert_eq!(
+            v["error"]["description"].as_str(),
+            Some(
+                "Name server(s) ns1.pdm.example.net, ns2.pdm.example.net must be added to your account first"
+            )
+        );
+        assert_eq!(
+            fake.ns("example.com"),
+            ["ns1.dyna-ns.net", "ns2.dyna-ns.net"]
+        );
+        // The refusal reaches the caller as a rejection carrying Dynadot's words.
+        let e = pdm_adapters::dynadot::classify_error(
+            reqwest::StatusCode::BAD_REQUEST,
+            v.to_string().as_bytes(),
+            Some("example.com"),
+        );
+        assert!(
+            matches!(&e, RegistrarError::Rejected { message, .. } if message.contains("must be added to your account first")),
+            "{e:?}"
+        );
+        assert!(e
+            .to_string()
+            .contains("must be added to your account first"));
     }
 }

@@ -3,9 +3,12 @@
 //! request id and body received; the `{code,message,data}` envelope; exact
 //! parameter names (`nameserver_list`, enum DNSSEC values); paging; a
 //! concurrency limit (one request in flight per account on the Regular tier)
-//! answered with Dynadot's 429 body; injectable `system_busy` answers.
+//! answered with Dynadot's 429 body; injectable `system_busy` answers; the
+//! account's name-server list: a nameserver PUT naming a host the account
+//! does not know (neither added as external nor registered with glue) is
+//! refused with Dynadot's "must be added to your account first".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +56,8 @@ struct Inner {
     domains: BTreeMap<String, Domain>,
     /// Registered name servers (host objects) with their IPs; account-wide.
     hosts: BTreeMap<String, Vec<String>>,
+    /// External name servers added to the account (`add_external`).
+    external: BTreeSet<String>,
 }
 
 /// One DS record as the fake stores it (numbers; shown as display strings).
@@ -100,9 +105,11 @@ impl DynadotFake {
         &self.shared.common
     }
 
-    /// Adds a domain with these NS.
+    /// Adds a domain with these NS (which the account therefore knows).
     pub fn add_domain(&self, name: &str, ns: &[&str]) {
-        lock(&self.shared).domains.insert(
+        let mut s = lock(&self.shared);
+        s.external.extend(ns.iter().map(|h| h.to_ascii_lowercase()));
+        s.domains.insert(
             name.into(),
             Domain {
                 ns: ns.iter().map(|s| s.to_string()).collect(),
@@ -126,7 +133,7 @@ impl DynadotFake {
         lock(&self.shared).busy_next = n;
     }
 
-    /// The next authenticated write (PUT/POST/DELETE) answers `status`.
+    /// The next authenticated write (PUT/POST/DELETE) to a domain answers `status`.
     pub fn fail_next_write(&self, status: u16) {
         lock(&self.shared).fail_next_write = Some(status);
     }
@@ -146,6 +153,19 @@ impl DynadotFake {
             .domains
             .get(domain)
             .and_then(|d| d.ds.clone())
+    }
+
+    /// Adds `host` to the account's external name servers (as if added
+    /// earlier in Dynadot's UI or by an earlier run).
+    pub fn add_external_host(&self, host: &str) {
+        lock(&self.shared)
+            .external
+            .insert(host.to_ascii_lowercase());
+    }
+
+    /// The account's external name servers.
+    pub fn external_hosts(&self) -> Vec<String> {
+        lock(&self.shared).external.iter().cloned().collect()
     }
 
     /// A registered name server's IPs.
@@ -266,7 +286,7 @@ async fn handle(
             json!({"code": "-1", "message": "system_busy", "error": {"description": "system_busy"}}),
         );
     }
-    if method != Method::GET {
+    if method != Method::GET && rel.starts_with("/domains/") {
         if let Some(code) = s.fail_next_write.take() {
             return err(code, "Internal Server Error", "internal error");
         }
@@ -381,6 +401,21 @@ fn route(
             if let Some(h) = p.nameserver_list.iter().find(|h| !super::valid_host(h)) {
                 return bad(&format!("invalid name server {h}"));
             }
+            let unknown: Vec<&str> = p
+                .nameserver_list
+                .iter()
+                .filter(|h| {
+                    let h = h.to_ascii_lowercase();
+                    !s.external.contains(&h) && !s.hosts.contains_key(&h)
+                })
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                return bad(&format!(
+                    "Name server(s) {} must be added to your account first",
+                    unknown.join(", ")
+                ));
+            }
             common.counters.record_write(d);
             if let Some(dom) = s.domains.get_mut(*d) {
                 dom.ns = p.nameserver_list;
@@ -494,6 +529,25 @@ fn route(
             common.counters.record_write(&parent);
             s.hosts
                 .insert(r.name_server.server_name, vec![r.name_server.ip]);
+            success(None)
+        }
+        ("POST", ["nameservers", host, "add_external"]) => {
+            // The documented request body is `{}`; anything else is a client bug.
+            if body
+                .as_ref()
+                .is_some_and(|b| b.as_object().is_none_or(|o| !o.is_empty()))
+            {
+                return bad("the request body must be {}");
+            }
+            let host = host.to_ascii_lowercase();
+            if !super::valid_host(&host) {
+                return bad(&format!("invalid name server {host}"));
+            }
+            // [U] exact text; registrars.md §6: the error contains "already exists".
+            if s.external.contains(&host) || s.hosts.contains_key(&host) {
+                return bad(&format!("Name server {host} already exists"));
+            }
+            s.external.insert(host);
             success(None)
         }
         ("PUT", ["nameservers", host, "set_ip"]) => {
