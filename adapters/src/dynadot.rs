@@ -352,7 +352,8 @@ impl Dynadot {
             .transpose()
             .map_err(|e| RegistrarError::InvalidInput(format!("cannot encode request: {e}")))?;
         let resp = self.send(method, path_and_query, bytes).await?;
-        envelope(&resp, domain)
+        // Dynadot's descriptions are passed on verbatim; never with our secrets.
+        envelope(&resp, domain).map_err(|e| self.http.scrub_error(e))
     }
 
     /// Adds each NS host outside `domain` to the account as an external name
@@ -393,7 +394,7 @@ impl Dynadot {
         if resp.status == StatusCode::NOT_FOUND || code == 404 {
             return Ok(None);
         }
-        let data = envelope(&resp, None)?;
+        let data = envelope(&resp, None).map_err(|e| self.http.scrub_error(e))?;
         let ips = data
             .get("ip_list")
             .and_then(Value::as_array)

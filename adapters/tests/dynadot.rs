@@ -628,3 +628,34 @@ mod account_name_servers {
             .contains("must be added to your account first"));
     }
 }
+
+/// Dynadot's refusal reaches the caller in Dynadot's words, never with a credential.
+#[tokio::test]
+async fn a_refusal_keeps_dynadots_reason_without_credentials() {
+    let (fake, d) = setup().await;
+    fake.refuse_next_write(&format!(
+        "The domain is locked by the registry; contact support (key {KEY})"
+    ));
+    let e = d
+        .set_ns(
+            &dom("example.com"),
+            &ns(&["ns1.pdm.example.net", "ns2.pdm.example.net"]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "registrar-rejected");
+    assert!(
+        e.to_string()
+            .contains("The domain is locked by the registry; contact support"),
+        "{e}"
+    );
+    assert!(e
+        .upstream_message()
+        .is_some_and(|m| m.contains("locked by the registry") && m.contains("<redacted>")));
+    assert_no_secrets(&e.to_string());
+    assert_no_secrets(&format!("{e:?}"));
+    assert_eq!(
+        fake.ns("example.com"),
+        ["ns1.dyna-ns.net", "ns2.dyna-ns.net"]
+    );
+}

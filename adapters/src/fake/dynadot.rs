@@ -53,6 +53,8 @@ struct Inner {
     busy_next: u32,
     /// The 5xx status the next authenticated write answers with, if set.
     fail_next_write: Option<u16>,
+    /// The description the next authenticated domain write is refused with (403).
+    refuse_next_write: Option<String>,
     domains: BTreeMap<String, Domain>,
     /// Registered name servers (host objects) with their IPs; account-wide.
     hosts: BTreeMap<String, Vec<String>>,
@@ -136,6 +138,12 @@ impl DynadotFake {
     /// The next authenticated write (PUT/POST/DELETE) to a domain answers `status`.
     pub fn fail_next_write(&self, status: u16) {
         lock(&self.shared).fail_next_write = Some(status);
+    }
+
+    /// The next authenticated write to a domain is refused: HTTP 403 in
+    /// Dynadot's error envelope with `description` (e.g. a locked domain).
+    pub fn refuse_next_write(&self, description: &str) {
+        lock(&self.shared).refuse_next_write = Some(description.into());
     }
 
     /// The domain's NS, as stored.
@@ -289,6 +297,9 @@ async fn handle(
     if method != Method::GET && rel.starts_with("/domains/") {
         if let Some(code) = s.fail_next_write.take() {
             return err(code, "Internal Server Error", "internal error");
+        }
+        if let Some(description) = s.refuse_next_write.take() {
+            return err(403, "Forbidden", &description);
         }
     }
     let json_body: Option<Value> = if body.is_empty() {
