@@ -523,6 +523,7 @@ impl Registrar for Dynadot {
             set_ds: true,
             glue: true,
             delegate_subdomain: false,
+            host_records: true,
         }
     }
 

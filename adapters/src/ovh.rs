@@ -629,6 +629,7 @@ impl Registrar for Ovh {
             set_ds: true,
             glue: true,
             delegate_subdomain: false,
+            host_records: false,
         }
     }
 
