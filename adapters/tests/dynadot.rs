@@ -659,3 +659,115 @@ async fn a_refusal_keeps_dynadots_reason_without_credentials() {
         ["ns1.dyna-ns.net", "ns2.dyna-ns.net"]
     );
 }
+
+/// Records on Dynadot's own DNS (set-dns): `POST`/`GET …/records`.
+mod host_records {
+    use super::*;
+    use pdm_adapters::fake::dynadot::DnsRecord;
+    use pdm_adapters::{HostRecord, HostRecordType};
+
+    fn rec(sub: &str, t: HostRecordType, value: &str, prio: Option<u16>) -> HostRecord {
+        HostRecord {
+            subhost: sub.into(),
+            rtype: t,
+            value: value.into(),
+            ttl: 3600,
+            priority: prio,
+        }
+    }
+
+    fn wanted() -> Vec<HostRecord> {
+        vec![
+            rec("", HostRecordType::A, "192.0.2.10", None),
+            rec("", HostRecordType::Mx, "mail.example.net", Some(10)),
+            rec("", HostRecordType::Txt, "v=spf1 -all", None),
+            rec("www", HostRecordType::Cname, "example.com", None),
+            rec("mail", HostRecordType::Mx, "mx2.example.net", Some(20)),
+            rec("v6", HostRecordType::Aaaa, "2001:db8::10", None),
+        ]
+    }
+
+    #[tokio::test]
+    async fn set_replaces_everything_and_reads_back() {
+        let (fake, d) = setup().await;
+        assert!(d.capabilities().host_records);
+        let x = dom("example.com");
+        assert!(d.get_host_records(&x).await.unwrap().is_empty());
+        assert_eq!(
+            d.set_host_records(&x, &wanted()).await.unwrap(),
+            Change::Applied
+        );
+        let (stored, ttl) = fake.dns("example.com").unwrap();
+        assert_eq!(ttl, 3600);
+        // Apex records in dns_main_list, MX distance in record_value2.
+        assert!(stored.contains(&DnsRecord {
+            sub_host: None,
+            record_type: "mx".into(),
+            value1: "mail.example.net".into(),
+            value2: Some("10".into()),
+        }));
+        assert!(stored.contains(&DnsRecord {
+            sub_host: Some("mail".into()),
+            record_type: "mx".into(),
+            value1: "mx2.example.net".into(),
+            value2: Some("20".into()),
+        }));
+        assert_eq!(stored.iter().filter(|r| r.sub_host.is_none()).count(), 3);
+        assert_eq!(
+            d.get_host_records(&x).await.unwrap(),
+            HostRecord::normalised_set(&wanted())
+        );
+        assert_eq!(
+            d.set_host_records(&x, &wanted()).await.unwrap(),
+            Change::Unchanged
+        );
+        assert_eq!(fake.common().counters.writes("example.com"), 1);
+        // Full replace: a smaller set leaves nothing else behind.
+        let one = vec![rec("", HostRecordType::A, "192.0.2.99", None)];
+        d.set_host_records(&x, &one).await.unwrap();
+        assert_eq!(d.get_host_records(&x).await.unwrap(), one);
+        assert_eq!(fake.dns("example.com").unwrap().0.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_ttl_per_domain_and_at_least_one_record() {
+        let (fake, d) = setup().await;
+        let x = dom("example.com");
+        let mut mixed = wanted();
+        mixed[0].ttl = 300;
+        let e = d.set_host_records(&x, &mixed).await.unwrap_err();
+        assert!(
+            matches!(&e, RegistrarError::InvalidInput(m) if m.contains("one TTL")),
+            "{e:?}"
+        );
+        let e = d.set_host_records(&x, &[]).await.unwrap_err();
+        assert!(matches!(e, RegistrarError::InvalidInput(_)), "{e:?}");
+        assert_eq!(fake.common().counters.total_writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_fake_checks_the_body() {
+        let (fake, _) = setup().await;
+        let path = "/domains/example.com/records";
+        let full = format!("/restful/v2{path}");
+        for body in [
+            // Go service's set_dns2-style names are not REST fields.
+            r#"{"sub_record0":"www","ttl":300}"#,
+            // MX without its distance.
+            r#"{"dns_main_list":[{"record_type":"MX","record_value1":"mx.example.net"}]}"#,
+            // Not an IPv4 address.
+            r#"{"dns_main_list":[{"record_type":"A","record_value1":"2001:db8::1"}]}"#,
+        ] {
+            let (st, _) = fake_enforces::send(
+                &fake,
+                reqwest::Method::POST,
+                path,
+                Some((&full, body)),
+                body,
+            )
+            .await;
+            assert_eq!(st, 400, "{body}");
+        }
+        assert_eq!(fake.dns("example.com"), None);
+    }
+}

@@ -441,3 +441,30 @@ async fn a_protected_domain_refusal_keeps_godaddys_reason() {
         assert_eq!(e.code(), "registrar-rejected");
     }
 }
+
+/// Adapters without a registrar-DNS API answer Unsupported.
+#[tokio::test]
+async fn other_adapters_do_not_set_host_records() {
+    let gd = GoDaddy::with_config(
+        Credentials::Godaddy {
+            key: "k".into(),
+            secret: Secret::new("s"),
+            customer_id: None,
+        },
+        HttpConfig::new(RegistrarId::Godaddy, "http://127.0.0.1:9"),
+    )
+    .unwrap();
+    assert!(!gd.capabilities().host_records);
+    let e = gd
+        .set_host_records(&d("example.com"), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistrarError::Unsupported { registrar: RegistrarId::Godaddy, what } if what.contains("DNS records")),
+        "{e:?}"
+    );
+    assert!(matches!(
+        gd.get_host_records(&d("example.com")).await,
+        Err(RegistrarError::Unsupported { .. })
+    ));
+}
