@@ -100,11 +100,26 @@ struct ServeArgs {
     dns: Option<String>,
     /// Start fake Cloudflare/Namecheap/GoDaddy/OVH/Dynadot APIs on 127.0.0.1
     /// and send registrar calls there (try byo-api offline).
+    #[cfg(feature = "fake-registrars")]
     #[arg(long, env = "PDM_FAKE_REGISTRARS")]
     fake_registrars: bool,
     /// Encoded UDP answers kept for reuse (0 turns the packet cache off).
     #[arg(long, env = "PDM_PACKET_CACHE")]
     packet_cache: Option<usize>,
+}
+
+impl ServeArgs {
+    /// `--fake-registrars`.
+    #[cfg(feature = "fake-registrars")]
+    fn fake_registrars(&self) -> bool {
+        self.fake_registrars
+    }
+
+    /// Always off: the flag exists only in builds with the fakes.
+    #[cfg(not(feature = "fake-registrars"))]
+    fn fake_registrars(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Subcommand)]
@@ -184,7 +199,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Serve(a) => (
             a.http.clone(),
             a.dns.clone(),
-            a.fake_registrars,
+            a.fake_registrars(),
             a.packet_cache,
         ),
         _ => (None, None, false, None),

@@ -20,12 +20,24 @@ use std::time::Duration;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// Why `--fake-registrars` (or `[registrars] fake = true`) fails in a
+/// production build.
+#[cfg(not(feature = "fake-registrars"))]
+pub const FAKES_NOT_BUILT: &str = "pdm was built without fake-registrars: the fake registrar \
+     APIs are not in this binary; rebuild with `cargo build --release --features fake-registrars` \
+     (or run `cargo run --release --features fake-registrars -- serve --fake-registrars`)";
+
 /// How often expired reservations are marked as such (cosmetic: reserve and
 /// commit decide expiry from `expires_at` themselves).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Run DNS + HTTP until SIGINT/SIGTERM.
 pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
+    // Refused before anything starts: the fakes are not in this binary.
+    #[cfg(not(feature = "fake-registrars"))]
+    if config.registrars.fake {
+        return Err(FAKES_NOT_BUILT.into());
+    }
     let config = Arc::new(config);
     let keyring = open_keyring(&config, &store).await?;
     let pdns = powerdns_backend(&config, &store)?;
@@ -83,7 +95,9 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     // byo domains: registrar endpoints (real APIs, config overrides, or the
     // local fakes), credentials sealed with the same secret key as DNSSEC
     // keys, and the durable operations worker.
+    #[cfg_attr(not(feature = "fake-registrars"), allow(unused_mut))]
     let mut registrars = crate::delegation::Registrars::from_config(&config.registrars);
+    #[cfg(feature = "fake-registrars")]
     let fakes = if config.registrars.fake {
         let f = crate::delegation::fakes::FakeRegistrars::start()
             .await
@@ -131,6 +145,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     if config.demo {
         print_demo(&config, &store).await?;
     }
+    #[cfg(feature = "fake-registrars")]
     if let Some(f) = &fakes {
         print_fake_registrars(&config, f);
     }
@@ -363,6 +378,7 @@ Try it:
     Ok(())
 }
 
+#[cfg(feature = "fake-registrars")]
 fn print_fake_registrars(config: &Config, fakes: &crate::delegation::fakes::FakeRegistrars) {
     let http = config.http;
     let mut lines = String::new();

@@ -735,6 +735,7 @@ fn credentials_never_leak() {
 // --fake-registrars
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(feature = "fake-registrars")]
 #[test]
 fn fake_registrars_flag_serves_demo_accounts() {
     let srv = PdmServer::start(
@@ -750,4 +751,42 @@ fn fake_registrars_flag_serves_demo_accounts() {
     );
     assert_eq!(st, 200, "{b}");
     assert!(srv.log().contains("Try byo-api offline"), "{}", srv.log());
+}
+
+/// A production build (no `fake-registrars`) has no `--fake-registrars` flag
+/// and refuses `[registrars] fake = true` with a clear reason.
+#[cfg(not(feature = "fake-registrars"))]
+#[test]
+fn fake_registrars_need_the_feature() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pdm.toml");
+    std::fs::write(
+        &cfg,
+        common::Config::default_test()
+            .extra("[registrars]\nfake = true\n")
+            .to_toml(),
+    )
+    .unwrap();
+    let out = Command::new(common::PDM)
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--database")
+        .arg(format!("sqlite://{}", dir.path().join("pdm.db").display()))
+        .args(["--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("built without fake-registrars"), "{err}");
+    let out = Command::new(common::PDM)
+        .args(["serve", "--fake-registrars"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--fake-registrars"), "{err}");
 }

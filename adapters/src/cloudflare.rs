@@ -344,6 +344,7 @@ impl Registrar for Cloudflare {
             set_ds: false,
             glue: false,
             delegate_subdomain: true,
+            host_records: false,
         }
     }
 

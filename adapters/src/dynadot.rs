@@ -14,6 +14,13 @@
 //! Dynadot has no async tasks: a 200 means applied. The Regular tier allows one
 //! request at a time (60/min), so requests through one adapter are serialised;
 //! `system_busy` and HTTP 429 answers become [`RegistrarError::RateLimited`].
+//!
+//! Records on Dynadot's own DNS (set-dns) use `POST /domains/{d}/records`
+//! without `add_dns_to_current_setting` (a full replace): apex records in
+//! `dns_main_list`, the others in `sub_list`, MX priority in `record_value2`,
+//! and one `ttl` for the whole domain. The Go service used api3 `set_dns2`
+//! with parameter names Dynadot does not document (`sub_record{i}` as the
+//! label, per-record TTLs; openova-pdm.md §4.6); this adapter does not.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,7 +36,10 @@ use crate::credentials::{Credentials, Secret};
 use crate::error::{RegistrarError, Result};
 use crate::http::{credential_identity, HttpClient, HttpConfig, HttpResponse, Safety};
 use crate::names::{NsSet, RegistrableDomain};
-use crate::types::{Capabilities, Change, DnskeyData, DsData, Glue, RegistrarId, Validation};
+use crate::types::{
+    Capabilities, Change, DnskeyData, DsData, Glue, HostRecord, HostRecordType, RegistrarId,
+    Validation,
+};
 use crate::Registrar;
 
 /// The production REST base (v2, the version the signature scheme belongs to).
@@ -41,6 +51,13 @@ const ID: RegistrarId = RegistrarId::Dynadot;
 
 /// Dynadot takes `ns0`..`ns12`: at most 13 nameservers.
 pub const MAX_NS: usize = 13;
+
+/// Apex records Dynadot takes per domain (`dns_main_list`, "max 20").
+pub const MAX_MAIN_RECORDS: usize = 20;
+/// Sub-host records Dynadot takes per domain (`sub_list`, "max 100").
+pub const MAX_SUB_RECORDS: usize = 100;
+/// The TTL Dynadot applies when none is given.
+pub const DEFAULT_TTL: u32 = 86400;
 
 /// Domains asked for per page when listing.
 pub const PAGE_SIZE: usize = 100;
@@ -352,7 +369,37 @@ impl Dynadot {
             .transpose()
             .map_err(|e| RegistrarError::InvalidInput(format!("cannot encode request: {e}")))?;
         let resp = self.send(method, path_and_query, bytes).await?;
-        envelope(&resp, domain)
+        // Dynadot's descriptions are passed on verbatim; never with our secrets.
+        envelope(&resp, domain).map_err(|e| self.http.scrub_error(e))
+    }
+
+    /// Adds each NS host outside `domain` to the account as an external name
+    /// server: Dynadot refuses a nameserver PUT naming hosts the account does
+    /// not know ("Name server(s) … must be added to your account first";
+    /// registrars.md §5.2 `POST /nameservers/{ns}/add_external`, body `{}`).
+    /// Hosts inside `domain` are glue hosts: they are registered with their
+    /// addresses through [`Registrar::set_glue`], not added here.
+    async fn add_external_hosts(&self, domain: &RegistrableDomain, ns: &NsSet) -> Result<()> {
+        let suffix = format!(".{}", domain.name());
+        let empty = serde_json::json!({});
+        for host in ns.hosts().iter().filter(|h| !h.ends_with(&suffix)) {
+            match self
+                .call(
+                    Method::POST,
+                    &format!("/nameservers/{host}/add_external"),
+                    Some(&empty),
+                    None,
+                )
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(registrar = %ID, host = %host, "name server added to the account")
+                }
+                Err(e) if already_there(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     async fn glue_lookup(&self, host: &str) -> Result<Option<Vec<IpAddr>>> {
@@ -364,7 +411,7 @@ impl Dynadot {
         if resp.status == StatusCode::NOT_FOUND || code == 404 {
             return Ok(None);
         }
-        let data = envelope(&resp, None)?;
+        let data = envelope(&resp, None).map_err(|e| self.http.scrub_error(e))?;
         let ips = data
             .get("ip_list")
             .and_then(Value::as_array)
@@ -377,6 +424,15 @@ impl Dynadot {
             .unwrap_or_default();
         Ok(Some(sorted_ips(&ips)?))
     }
+}
+
+/// Whether a refusal to add a name server only says it is there already
+/// (dnscontrol ignores errors containing "already exists"; registrars.md §6).
+fn already_there(e: &RegistrarError) -> bool {
+    e.upstream_message().is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("already exists") || m.contains("already added")
+    })
 }
 
 /// Unwraps a REST envelope: success is a 2xx with `code` 200 (or 0, or absent).
@@ -463,6 +519,96 @@ struct DnssecBody<'a> {
     public_key: Option<&'a str>,
 }
 
+/// An apex record as `POST …/records` takes it.
+#[derive(Serialize)]
+struct MainRecord<'a> {
+    record_type: &'a str,
+    record_value1: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_value2: Option<String>,
+}
+
+/// A sub-host record as `POST …/records` takes it.
+#[derive(Serialize)]
+struct SubRecord<'a> {
+    sub_host: &'a str,
+    record_type: &'a str,
+    record_value1: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_value2: Option<String>,
+}
+
+/// `POST …/records`; `add_dns_to_current_setting` is left out (false: replace).
+#[derive(Serialize)]
+struct SetRecords<'a> {
+    dns_main_list: Vec<MainRecord<'a>>,
+    sub_list: Vec<SubRecord<'a>>,
+    ttl: u32,
+}
+
+/// A number Dynadot sends as a number or as a string.
+fn lenient_u64(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// The records in a `GET …/records` answer. The documented answer is a
+/// `name_server_settings` object; its record fields are those of Dynadot's
+/// name-server settings elsewhere in the API (`dns_main_list`,
+/// `dns_sub_list`, one `ttl`) [U: shown with records in no doc example].
+/// Types outside [`HostRecordType`] (forward, stealth, ...) are skipped.
+fn host_records_of(data: &Value) -> Vec<HostRecord> {
+    let settings = data
+        .get("name_server_settings")
+        .or_else(|| data.get("glueInfo"))
+        .unwrap_or(data);
+    let ttl = settings
+        .get("ttl")
+        .and_then(lenient_u64)
+        .and_then(|t| u32::try_from(t).ok())
+        .unwrap_or(DEFAULT_TTL);
+    let list = |k: &str| {
+        settings
+            .get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let record = |v: &Value, subhost: &str| -> Option<HostRecord> {
+        let rtype: HostRecordType = v.get("record_type")?.as_str()?.parse().ok()?;
+        let value = v.get("record_value1")?.as_str()?.to_string();
+        let priority = match rtype {
+            HostRecordType::Mx => Some(
+                v.get("record_value2")
+                    .and_then(lenient_u64)
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(0),
+            ),
+            _ => None,
+        };
+        Some(
+            HostRecord {
+                subhost: subhost.to_string(),
+                rtype,
+                value,
+                ttl,
+                priority,
+            }
+            .normalised(),
+        )
+    };
+    let mut out: Vec<HostRecord> = list("dns_main_list")
+        .iter()
+        .filter_map(|v| record(v, ""))
+        .collect();
+    out.extend(list("dns_sub_list").iter().filter_map(|v| {
+        let sub = v.get("sub_host")?.as_str()?;
+        record(v, sub)
+    }));
+    out.sort();
+    out
+}
+
 #[derive(Deserialize)]
 struct NameServerEntry {
     host: String,
@@ -484,6 +630,7 @@ impl Registrar for Dynadot {
             set_ds: true,
             glue: true,
             delegate_subdomain: false,
+            host_records: true,
         }
     }
 
@@ -577,6 +724,7 @@ impl Registrar for Dynadot {
         if &self.get_ns(domain).await? == ns {
             return Ok(Change::Unchanged);
         }
+        self.add_external_hosts(domain, ns).await?;
         let body = serde_json::json!({ "nameserver_list": ns.hosts() });
         self.call(
             Method::PUT,
@@ -678,6 +826,84 @@ impl Registrar for Dynadot {
             Some(&d),
         )
         .await?;
+        Ok(Change::Applied)
+    }
+
+    async fn get_host_records(&self, domain: &RegistrableDomain) -> Result<Vec<HostRecord>> {
+        let d = domain.name();
+        let data = self
+            .call(
+                Method::GET,
+                &format!("/domains/{d}/records"),
+                None,
+                Some(&d),
+            )
+            .await?;
+        Ok(host_records_of(&data))
+    }
+
+    async fn set_host_records(
+        &self,
+        domain: &RegistrableDomain,
+        records: &[HostRecord],
+    ) -> Result<Change> {
+        let want = HostRecord::normalised_set(records);
+        let Some(ttl) = want.first().map(|r| r.ttl) else {
+            return Err(RegistrarError::InvalidInput(
+                "at least one record is required (Dynadot replaces every record)".into(),
+            ));
+        };
+        // One TTL per domain: refusing beats silently changing the caller's TTLs.
+        if let Some(other) = want.iter().find(|r| r.ttl != ttl) {
+            return Err(RegistrarError::InvalidInput(format!(
+                "Dynadot sets one TTL for all records of a domain; got {ttl} and {}",
+                other.ttl
+            )));
+        }
+        let (main, sub): (Vec<&HostRecord>, Vec<&HostRecord>) =
+            want.iter().partition(|r| r.subhost.is_empty());
+        if main.len() > MAX_MAIN_RECORDS || sub.len() > MAX_SUB_RECORDS {
+            return Err(RegistrarError::InvalidInput(format!(
+                "Dynadot takes at most {MAX_MAIN_RECORDS} apex and {MAX_SUB_RECORDS} sub-host \
+                 records; got {} and {}",
+                main.len(),
+                sub.len()
+            )));
+        }
+        if self.get_host_records(domain).await? == want {
+            return Ok(Change::Unchanged);
+        }
+        let body = SetRecords {
+            dns_main_list: main
+                .iter()
+                .map(|r| MainRecord {
+                    record_type: r.rtype.as_str(),
+                    record_value1: &r.value,
+                    record_value2: r.priority.map(|p| p.to_string()),
+                })
+                .collect(),
+            sub_list: sub
+                .iter()
+                .map(|r| SubRecord {
+                    sub_host: &r.subhost,
+                    record_type: r.rtype.as_str(),
+                    record_value1: &r.value,
+                    record_value2: r.priority.map(|p| p.to_string()),
+                })
+                .collect(),
+            ttl,
+        };
+        let body = serde_json::to_value(&body)
+            .map_err(|e| RegistrarError::InvalidInput(format!("cannot encode request: {e}")))?;
+        let d = domain.name();
+        self.call(
+            Method::POST,
+            &format!("/domains/{d}/records"),
+            Some(&body),
+            Some(&d),
+        )
+        .await?;
+        tracing::info!(registrar = %ID, domain = %d, records = want.len(), "host records replaced");
         Ok(Change::Applied)
     }
 

@@ -95,6 +95,19 @@ impl RegistrarError {
         }
     }
 
+    /// The registrar's own words, for the variants that carry them (a refusal,
+    /// an eligibility or whitelist reason); scrubbed of credentials like every
+    /// message here. Callers put it in the API's `detail` and in the log line.
+    pub fn upstream_message(&self) -> Option<&str> {
+        match self {
+            Self::Rejected { message, .. } => Some(message),
+            Self::AccountNotEligible { detail, .. } | Self::IpNotWhitelisted { detail, .. } => {
+                Some(detail)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
@@ -113,5 +126,38 @@ impl RegistrarError {
             Self::Rejected { .. } => "registrar-rejected",
             Self::InvalidInput(_) => "invalid-input",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_message_only_where_the_registrar_spoke() {
+        let rejected = RegistrarError::Rejected {
+            registrar: RegistrarId::Godaddy,
+            message: "CONFLICT: The given domain is not eligible".into(),
+        };
+        assert_eq!(
+            rejected.upstream_message(),
+            Some("CONFLICT: The given domain is not eligible")
+        );
+        let ip = RegistrarError::IpNotWhitelisted {
+            registrar: RegistrarId::Namecheap,
+            detail: "Invalid request IP: 192.0.2.1".into(),
+        };
+        assert_eq!(ip.upstream_message(), Some("Invalid request IP: 192.0.2.1"));
+        assert_eq!(
+            RegistrarError::unavailable(RegistrarId::Ovh, "timeout").upstream_message(),
+            None
+        );
+        assert_eq!(
+            RegistrarError::InvalidCredentials {
+                registrar: RegistrarId::Ovh
+            }
+            .upstream_message(),
+            None
+        );
     }
 }

@@ -446,6 +446,7 @@ impl Registrar for GoDaddy {
             set_ds: v2,
             glue: v2,
             delegate_subdomain: false,
+            host_records: false,
         }
     }
 

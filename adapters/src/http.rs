@@ -425,6 +425,34 @@ impl HttpClient {
         RegistrarError::unavailable(self.registrar, self.scrub(detail.as_ref()))
     }
 
+    /// `e` with every registrar-provided text scrubbed of the configured
+    /// secrets (for errors built from a response body outside this client).
+    pub fn scrub_error(&self, e: RegistrarError) -> RegistrarError {
+        match e {
+            RegistrarError::Rejected { registrar, message } => RegistrarError::Rejected {
+                registrar,
+                message: self.scrub(&message),
+            },
+            RegistrarError::AccountNotEligible { registrar, detail } => {
+                RegistrarError::AccountNotEligible {
+                    registrar,
+                    detail: self.scrub(&detail),
+                }
+            }
+            RegistrarError::IpNotWhitelisted { registrar, detail } => {
+                RegistrarError::IpNotWhitelisted {
+                    registrar,
+                    detail: self.scrub(&detail),
+                }
+            }
+            RegistrarError::Unavailable { registrar, detail } => RegistrarError::Unavailable {
+                registrar,
+                detail: self.scrub(&detail),
+            },
+            other => other,
+        }
+    }
+
     /// An [`RegistrarError::Rejected`] whose message is scrubbed.
     pub fn rejected(&self, message: impl AsRef<str>) -> RegistrarError {
         RegistrarError::Rejected {

@@ -22,7 +22,10 @@ pub(crate) mod xml;
 pub use credentials::{Credentials, Secret};
 pub use error::{RegistrarError, Result};
 pub use names::{normalise_ns, split_registrable, NsSet, RegistrableDomain};
-pub use types::{Capabilities, Change, DnskeyData, DsData, Glue, RegistrarId, Validation};
+pub use types::{
+    Capabilities, Change, DnskeyData, DsData, Glue, HostRecord, HostRecordType, RegistrarId,
+    UnknownHostRecordType, Validation,
+};
 
 use async_trait::async_trait;
 
@@ -85,6 +88,28 @@ pub trait Registrar: Send + Sync {
         Err(RegistrarError::unsupported(
             self.id(),
             "setting glue records",
+        ))
+    }
+
+    /// Replaces every record on the registrar's own nameservers for `domain`
+    /// with `records` (a full replace, the Go service's set-dns contract);
+    /// skips the write when the registrar already has exactly these.
+    async fn set_host_records(
+        &self,
+        _domain: &RegistrableDomain,
+        _records: &[HostRecord],
+    ) -> Result<Change> {
+        Err(RegistrarError::unsupported(
+            self.id(),
+            "setting DNS records on the registrar's nameservers",
+        ))
+    }
+
+    /// The records on the registrar's own nameservers for `domain`.
+    async fn get_host_records(&self, _domain: &RegistrableDomain) -> Result<Vec<HostRecord>> {
+        Err(RegistrarError::unsupported(
+            self.id(),
+            "setting DNS records on the registrar's nameservers",
         ))
     }
 

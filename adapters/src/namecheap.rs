@@ -5,6 +5,9 @@
 //! `Command` (the body, not the query string, so the key never sits in a URL).
 //! Answers are HTTP 200 XML with `Status="OK"|"ERROR"`; rate limiting is
 //! HTTP 405. Namecheap has no DS API; glue is host objects, IPv4 only.
+//! Records on Namecheap's own DNS (set-dns) go through `domains.dns.setHosts`
+//! (a full replace) and `domains.dns.getHosts`; both answer 2030288 while the
+//! domain uses other nameservers.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -16,7 +19,9 @@ use crate::credentials::{Credentials, Secret};
 use crate::error::{RegistrarError, Result};
 use crate::http::{credential_identity, retry_after, HttpClient, HttpConfig, Safety};
 use crate::names::{NsSet, RegistrableDomain};
-use crate::types::{Capabilities, Change, Glue, RegistrarId, Validation};
+use crate::types::{
+    Capabilities, Change, Glue, HostRecord, HostRecordType, RegistrarId, Validation,
+};
 use crate::{xml, Registrar};
 
 /// Production endpoint.
@@ -240,6 +245,7 @@ impl Registrar for Namecheap {
             set_ds: false,
             glue: true,
             delegate_subdomain: false,
+            host_records: true,
         }
     }
 
@@ -353,6 +359,107 @@ impl Registrar for Namecheap {
             .await?;
         self.ok_flag(&body, "DomainDNSSetCustomResult", "Updated")?;
         tracing::info!(registrar = %ID, domain = %name, ns = %ns, "nameservers replaced");
+        Ok(Change::Applied)
+    }
+
+    async fn get_host_records(&self, domain: &RegistrableDomain) -> Result<Vec<HostRecord>> {
+        let name = domain.name();
+        let body = self
+            .call(
+                "namecheap.domains.dns.getHosts",
+                &Self::domain_params(domain),
+                Safety::Idempotent,
+                Some(&name),
+            )
+            .await?;
+        let doc = xml::parse(&body).map_err(|e| self.http.unavailable(e))?;
+        let result =
+            xml::first(doc.root_element(), "DomainDNSGetHostsResult").ok_or_else(|| {
+                self.http
+                    .unavailable("no DomainDNSGetHostsResult in response")
+            })?;
+        let mut out = Vec::new();
+        for h in xml::all(result, "host") {
+            let attr = |k: &str| h.attribute(k).unwrap_or_default().trim();
+            // URL redirects, CAA and the like are outside what set-dns manages.
+            let Ok(rtype) = attr("Type").parse::<HostRecordType>() else {
+                tracing::debug!(registrar = %ID, domain = %name, rtype = attr("Type"), "host record type skipped");
+                continue;
+            };
+            let ttl = attr("TTL").parse().map_err(|_| {
+                self.http
+                    .unavailable(format!("host record TTL {:?} is not a number", attr("TTL")))
+            })?;
+            let priority = match rtype {
+                HostRecordType::Mx => Some(attr("MXPref").parse().map_err(|_| {
+                    self.http
+                        .unavailable(format!("MXPref {:?} is not a number", attr("MXPref")))
+                })?),
+                _ => None,
+            };
+            out.push(
+                HostRecord {
+                    subhost: attr("Name").to_string(),
+                    rtype,
+                    value: attr("Address").to_string(),
+                    ttl,
+                    priority,
+                }
+                .normalised(),
+            );
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn set_host_records(
+        &self,
+        domain: &RegistrableDomain,
+        records: &[HostRecord],
+    ) -> Result<Change> {
+        if records.is_empty() {
+            return Err(RegistrarError::InvalidInput(
+                "at least one record is required (setHosts replaces every record)".into(),
+            ));
+        }
+        let want = HostRecord::normalised_set(records);
+        if self.get_host_records(domain).await? == want {
+            return Ok(Change::Unchanged);
+        }
+        let name = domain.name();
+        // 1-indexed HostName/RecordType/Address/TTL (+ MXPref) per record;
+        // MX records only take effect with EmailType=MX.
+        let mut indexed: Vec<(String, String)> = Vec::with_capacity(want.len() * 5);
+        for (i, r) in want.iter().enumerate() {
+            let n = i + 1;
+            let host = if r.subhost.is_empty() {
+                "@"
+            } else {
+                r.subhost.as_str()
+            };
+            indexed.push((format!("HostName{n}"), host.to_string()));
+            indexed.push((format!("RecordType{n}"), r.rtype.to_string()));
+            indexed.push((format!("Address{n}"), r.value.clone()));
+            indexed.push((format!("TTL{n}"), r.ttl.to_string()));
+            if let Some(p) = r.priority {
+                indexed.push((format!("MXPref{n}"), p.to_string()));
+            }
+        }
+        let mut params: Vec<(&str, String)> = Self::domain_params(domain);
+        params.extend(indexed.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        if want.iter().any(|r| r.rtype == HostRecordType::Mx) {
+            params.push(("EmailType", "MX".to_string()));
+        }
+        let body = self
+            .call(
+                "namecheap.domains.dns.setHosts",
+                &params,
+                Safety::Write,
+                Some(&name),
+            )
+            .await?;
+        self.ok_flag(&body, "DomainDNSSetHostsResult", "IsSuccess")?;
+        tracing::info!(registrar = %ID, domain = %name, records = want.len(), "host records replaced");
         Ok(Change::Applied)
     }
 

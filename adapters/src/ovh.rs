@@ -490,12 +490,12 @@ impl Ovh {
             if resp.status.is_success() {
                 return Ok(resp.body);
             }
-            let err = classify_error(
+            let err = self.http.scrub_error(classify_error(
                 resp.status.as_u16(),
                 &resp.body,
                 crate::http::retry_after(&resp.headers),
                 domain,
-            );
+            ));
             if matches!(&err, RegistrarError::Unavailable { detail, .. } if detail.contains("clock skew"))
             {
                 // Our clock (or OVH's) moved since the skew was measured: measure again
@@ -535,12 +535,8 @@ impl Ovh {
         loop {
             match task.state() {
                 TaskState::Done => return Ok(()),
-                TaskState::Failed(comment) => {
-                    return Err(RegistrarError::Rejected {
-                        registrar: ID,
-                        message: comment,
-                    })
-                }
+                // OVH's own reason (the task's comment), scrubbed like every message.
+                TaskState::Failed(comment) => return Err(self.http.rejected(comment)),
                 TaskState::Pending => {}
             }
             if start.elapsed() >= self.polling.deadline {
@@ -633,6 +629,7 @@ impl Registrar for Ovh {
             set_ds: true,
             glue: true,
             delegate_subdomain: false,
+            host_records: false,
         }
     }
 

@@ -86,6 +86,8 @@ pub struct Capabilities {
     pub glue: bool,
     /// Delegate a subdomain inside a hosted DNS zone (NS + DS records).
     pub delegate_subdomain: bool,
+    /// Read/replace records on the registrar's own nameservers (set-dns).
+    pub host_records: bool,
 }
 
 /// What `validate` learned.
@@ -154,4 +156,187 @@ pub struct Glue {
     pub host: String,
     /// Its addresses, sorted.
     pub addresses: Vec<IpAddr>,
+}
+
+/// Record types the registrar-DNS endpoints accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HostRecordType {
+    /// IPv4 address.
+    A,
+    /// IPv6 address.
+    Aaaa,
+    /// Alias to another name.
+    Cname,
+    /// Mail exchanger (with a priority).
+    Mx,
+    /// Text.
+    Txt,
+}
+
+impl HostRecordType {
+    /// Every type, in display order.
+    pub const ALL: [HostRecordType; 5] = [
+        HostRecordType::A,
+        HostRecordType::Aaaa,
+        HostRecordType::Cname,
+        HostRecordType::Mx,
+        HostRecordType::Txt,
+    ];
+
+    /// The upper-case name (`AAAA`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostRecordType::A => "A",
+            HostRecordType::Aaaa => "AAAA",
+            HostRecordType::Cname => "CNAME",
+            HostRecordType::Mx => "MX",
+            HostRecordType::Txt => "TXT",
+        }
+    }
+}
+
+impl fmt::Display for HostRecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record type outside [`HostRecordType`] (the text as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported record type {0:?} (A, AAAA, CNAME, MX or TXT)")]
+pub struct UnknownHostRecordType(pub String);
+
+impl std::str::FromStr for HostRecordType {
+    type Err = UnknownHostRecordType;
+
+    /// Case-insensitive, surrounding whitespace ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| UnknownHostRecordType(s.to_string()))
+    }
+}
+
+impl Serialize for HostRecordType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for HostRecordType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One record on the registrar's own nameservers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// The label(s) below the domain; `""` is the apex.
+    pub subhost: String,
+    /// The record type.
+    #[serde(rename = "type")]
+    pub rtype: HostRecordType,
+    /// The address, target or text.
+    pub value: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// MX preference (MX only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u16>,
+}
+
+impl HostRecord {
+    /// The record in the form registrars echo it back, for comparisons:
+    /// lowercase subhost without dots at the ends (`@` is the apex), names
+    /// lowercase without the trailing dot, addresses in canonical form, and a
+    /// priority only on MX.
+    pub fn normalised(&self) -> Self {
+        let sub = self.subhost.trim().trim_matches('.').to_ascii_lowercase();
+        let subhost = if sub == "@" { String::new() } else { sub };
+        let value = match self.rtype {
+            HostRecordType::A | HostRecordType::Aaaa => match self.value.trim().parse::<IpAddr>() {
+                Ok(ip) => ip.to_string(),
+                Err(_) => self.value.trim().to_string(),
+            },
+            HostRecordType::Cname | HostRecordType::Mx => {
+                self.value.trim().trim_end_matches('.').to_ascii_lowercase()
+            }
+            HostRecordType::Txt => self.value.clone(),
+        };
+        Self {
+            subhost,
+            rtype: self.rtype,
+            value,
+            ttl: self.ttl,
+            priority: (self.rtype == HostRecordType::Mx).then(|| self.priority.unwrap_or(0)),
+        }
+    }
+
+    /// `records` normalised and sorted, duplicates removed: a set to compare.
+    pub fn normalised_set(records: &[HostRecord]) -> Vec<HostRecord> {
+        let mut out: Vec<HostRecord> = records.iter().map(HostRecord::normalised).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_types_parse_case_insensitively_and_print_upper_case() {
+        for t in HostRecordType::ALL {
+            assert_eq!(t.to_string().parse::<HostRecordType>(), Ok(t));
+            assert_eq!(
+                t.to_string().to_lowercase().parse::<HostRecordType>(),
+                Ok(t)
+            );
+        }
+        assert_eq!(" aaaa ".parse(), Ok(HostRecordType::Aaaa));
+        assert_eq!(HostRecordType::Cname.to_string(), "CNAME");
+        assert!("SRV".parse::<HostRecordType>().is_err());
+        let r: HostRecord = serde_json::from_str(
+            r#"{"subhost":"","type":"mx","value":"mail.example.com","ttl":3600,"priority":10}"#,
+        )
+        .unwrap();
+        assert_eq!(r.rtype, HostRecordType::Mx);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["type"],
+            serde_json::json!("MX")
+        );
+    }
+
+    #[test]
+    fn normalised_records_compare_as_registrars_echo_them() {
+        let mine = HostRecord {
+            subhost: "WWW".into(),
+            rtype: HostRecordType::Cname,
+            value: "Target.Example.NET.".into(),
+            ttl: 300,
+            priority: Some(5),
+        };
+        let theirs = HostRecord {
+            subhost: "www".into(),
+            rtype: HostRecordType::Cname,
+            value: "target.example.net".into(),
+            ttl: 300,
+            priority: None,
+        };
+        assert_eq!(mine.normalised(), theirs.normalised());
+        let apex = HostRecord {
+            subhost: "@".into(),
+            rtype: HostRecordType::Aaaa,
+            value: "2001:DB8:0::1".into(),
+            ttl: 60,
+            priority: None,
+        };
+        assert_eq!(apex.normalised().subhost, "");
+        assert_eq!(apex.normalised().value, "2001:db8::1");
+    }
 }

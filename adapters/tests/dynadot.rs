@@ -446,7 +446,7 @@ mod fake_enforces {
     use super::*;
     use pdm_adapters::dynadot::signature;
 
-    async fn send(
+    pub(super) async fn send(
         fake: &DynadotFake,
         method: reqwest::Method,
         path: &str,
@@ -512,5 +512,262 @@ mod fake_enforces {
         let (st, _) = send(&fake, reqwest::Method::PUT, rel, Some((full, typo)), typo).await;
         assert_eq!(st, 400);
         assert_eq!(fake.common().counters.total_writes(), 0);
+    }
+}
+
+/// Dynadot refuses a nameserver PUT naming hosts the account does not know;
+/// the adapter adds them first (registrars.md §5.2 `add_external`).
+mod account_name_servers {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fresh_account_gets_the_hosts_added_then_the_set_takes() {
+        let (fake, d) = setup().await;
+        let want = ns(&["ns1.pdm.example.net", "ns2.pdm.example.net"]);
+        assert!(!fake
+            .external_hosts()
+            .contains(&"ns1.pdm.example.net".to_string()));
+        assert_eq!(
+            d.set_ns(&dom("example.com"), &want).await.unwrap(),
+            Change::Applied
+        );
+        assert_eq!(fake.ns("example.com"), want.hosts());
+        for h in want.hosts() {
+            assert!(fake.external_hosts().contains(h), "{h} not added");
+            assert_eq!(
+                fake.common()
+                    .counters
+                    .requests(&format!("POST /restful/v2/nameservers/{h}/add_external")),
+                1
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hosts_already_in_the_account_are_no_failure() {
+        let (fake, d) = setup().await;
+        fake.add_external_host("ns1.pdm.example.net");
+        fake.add_external_host("ns2.pdm.example.net");
+        let want = ns(&["ns1.pdm.example.net", "ns2.pdm.example.net"]);
+        assert_eq!(
+            d.set_ns(&dom("example.com"), &want).await.unwrap(),
+            Change::Applied
+        );
+        assert_eq!(fake.ns("example.com"), want.hosts());
+        // The fake did answer "already exists" to each add.
+        assert_eq!(
+            fake.common()
+                .counters
+                .requests("POST /restful/v2/nameservers/ns1.pdm.example.net/add_external"),
+            1
+        );
+        // A second flip elsewhere with the same hosts also succeeds.
+        assert_eq!(
+            d.set_ns(&dom("example.co.uk"), &want).await.unwrap(),
+            Change::Applied
+        );
+    }
+
+    #[tokio::test]
+    async fn in_domain_hosts_are_glue_not_external() {
+        let (fake, d) = setup().await;
+        let x = dom("example.com");
+        for (h, ip) in [
+            ("ns1.example.com", "192.0.2.1"),
+            ("ns2.example.com", "192.0.2.2"),
+        ] {
+            let glue = Glue {
+                host: h.into(),
+                addresses: vec![ip.parse().unwrap()],
+            };
+            d.set_glue(&x, &glue).await.unwrap();
+        }
+        let want = ns(&["ns1.example.com", "ns2.example.com"]);
+        assert_eq!(d.set_ns(&x, &want).await.unwrap(), Change::Applied);
+        assert!(!fake
+            .external_hosts()
+            .contains(&"ns1.example.com".to_string()));
+    }
+
+    #[tokio::test]
+    async fn the_fake_refuses_unregistered_hosts_when_a_client_skips_the_add() {
+        let (fake, _) = setup().await;
+        let path = "/domains/example.com/nameservers";
+        let body = r#"{"nameserver_list":["ns1.pdm.example.net","ns2.pdm.example.net"]}"#;
+        let (st, v) = fake_enforces::send(
+            &fake,
+            reqwest::Method::PUT,
+            path,
+            Some((&format!("/restful/v2{path}"), body)),
+            body,
+        )
+        .await;
+        assert_eq!(st, 400);
+        assert_eq!(
+            v["error"]["description"].as_str(),
+            Some(
+                "Name server(s) ns1.pdm.example.net, ns2.pdm.example.net must be added to your account first"
+            )
+        );
+        assert_eq!(
+            fake.ns("example.com"),
+            ["ns1.dyna-ns.net", "ns2.dyna-ns.net"]
+        );
+        // The refusal reaches the caller as a rejection carrying Dynadot's words.
+        let e = pdm_adapters::dynadot::classify_error(
+            reqwest::StatusCode::BAD_REQUEST,
+            v.to_string().as_bytes(),
+            Some("example.com"),
+        );
+        assert!(
+            matches!(&e, RegistrarError::Rejected { message, .. } if message.contains("must be added to your account first")),
+            "{e:?}"
+        );
+        assert!(e
+            .to_string()
+            .contains("must be added to your account first"));
+    }
+}
+
+/// Dynadot's refusal reaches the caller in Dynadot's words, never with a credential.
+#[tokio::test]
+async fn a_refusal_keeps_dynadots_reason_without_credentials() {
+    let (fake, d) = setup().await;
+    fake.refuse_next_write(&format!(
+        "The domain is locked by the registry; contact support (key {KEY})"
+    ));
+    let e = d
+        .set_ns(
+            &dom("example.com"),
+            &ns(&["ns1.pdm.example.net", "ns2.pdm.example.net"]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "registrar-rejected");
+    assert!(
+        e.to_string()
+            .contains("The domain is locked by the registry; contact support"),
+        "{e}"
+    );
+    assert!(e
+        .upstream_message()
+        .is_some_and(|m| m.contains("locked by the registry") && m.contains("<redacted>")));
+    assert_no_secrets(&e.to_string());
+    assert_no_secrets(&format!("{e:?}"));
+    assert_eq!(
+        fake.ns("example.com"),
+        ["ns1.dyna-ns.net", "ns2.dyna-ns.net"]
+    );
+}
+
+/// Records on Dynadot's own DNS (set-dns): `POST`/`GET …/records`.
+mod host_records {
+    use super::*;
+    use pdm_adapters::fake::dynadot::DnsRecord;
+    use pdm_adapters::{HostRecord, HostRecordType};
+
+    fn rec(sub: &str, t: HostRecordType, value: &str, prio: Option<u16>) -> HostRecord {
+        HostRecord {
+            subhost: sub.into(),
+            rtype: t,
+            value: value.into(),
+            ttl: 3600,
+            priority: prio,
+        }
+    }
+
+    fn wanted() -> Vec<HostRecord> {
+        vec![
+            rec("", HostRecordType::A, "192.0.2.10", None),
+            rec("", HostRecordType::Mx, "mail.example.net", Some(10)),
+            rec("", HostRecordType::Txt, "v=spf1 -all", None),
+            rec("www", HostRecordType::Cname, "example.com", None),
+            rec("mail", HostRecordType::Mx, "mx2.example.net", Some(20)),
+            rec("v6", HostRecordType::Aaaa, "2001:db8::10", None),
+        ]
+    }
+
+    #[tokio::test]
+    async fn set_replaces_everything_and_reads_back() {
+        let (fake, d) = setup().await;
+        assert!(d.capabilities().host_records);
+        let x = dom("example.com");
+        assert!(d.get_host_records(&x).await.unwrap().is_empty());
+        assert_eq!(
+            d.set_host_records(&x, &wanted()).await.unwrap(),
+            Change::Applied
+        );
+        let (stored, ttl) = fake.dns("example.com").unwrap();
+        assert_eq!(ttl, 3600);
+        // Apex records in dns_main_list, MX distance in record_value2.
+        assert!(stored.contains(&DnsRecord {
+            sub_host: None,
+            record_type: "mx".into(),
+            value1: "mail.example.net".into(),
+            value2: Some("10".into()),
+        }));
+        assert!(stored.contains(&DnsRecord {
+            sub_host: Some("mail".into()),
+            record_type: "mx".into(),
+            value1: "mx2.example.net".into(),
+            value2: Some("20".into()),
+        }));
+        assert_eq!(stored.iter().filter(|r| r.sub_host.is_none()).count(), 3);
+        assert_eq!(
+            d.get_host_records(&x).await.unwrap(),
+            HostRecord::normalised_set(&wanted())
+        );
+        assert_eq!(
+            d.set_host_records(&x, &wanted()).await.unwrap(),
+            Change::Unchanged
+        );
+        assert_eq!(fake.common().counters.writes("example.com"), 1);
+        // Full replace: a smaller set leaves nothing else behind.
+        let one = vec![rec("", HostRecordType::A, "192.0.2.99", None)];
+        d.set_host_records(&x, &one).await.unwrap();
+        assert_eq!(d.get_host_records(&x).await.unwrap(), one);
+        assert_eq!(fake.dns("example.com").unwrap().0.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_ttl_per_domain_and_at_least_one_record() {
+        let (fake, d) = setup().await;
+        let x = dom("example.com");
+        let mut mixed = wanted();
+        mixed[0].ttl = 300;
+        let e = d.set_host_records(&x, &mixed).await.unwrap_err();
+        assert!(
+            matches!(&e, RegistrarError::InvalidInput(m) if m.contains("one TTL")),
+            "{e:?}"
+        );
+        let e = d.set_host_records(&x, &[]).await.unwrap_err();
+        assert!(matches!(e, RegistrarError::InvalidInput(_)), "{e:?}");
+        assert_eq!(fake.common().counters.total_writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_fake_checks_the_body() {
+        let (fake, _) = setup().await;
+        let path = "/domains/example.com/records";
+        let full = format!("/restful/v2{path}");
+        for body in [
+            // Go service's set_dns2-style names are not REST fields.
+            r#"{"sub_record0":"www","ttl":300}"#,
+            // MX without its distance.
+            r#"{"dns_main_list":[{"record_type":"MX","record_value1":"mx.example.net"}]}"#,
+            // Not an IPv4 address.
+            r#"{"dns_main_list":[{"record_type":"A","record_value1":"2001:db8::1"}]}"#,
+        ] {
+            let (st, _) = fake_enforces::send(
+                &fake,
+                reqwest::Method::POST,
+                path,
+                Some((&full, body)),
+                body,
+            )
+            .await;
+            assert_eq!(st, 400, "{body}");
+        }
+        assert_eq!(fake.dns("example.com"), None);
     }
 }

@@ -416,3 +416,55 @@ async fn server_errors_retry_reads_only() {
         1
     );
 }
+
+/// GoDaddy's 409 for a protected domain reaches the caller in GoDaddy's words
+/// (Display and `upstream_message`), on v1 and v2, with no credential in it.
+#[tokio::test]
+async fn a_protected_domain_refusal_keeps_godaddys_reason() {
+    for cid in [None, Some(CID)] {
+        let (fake, _srv, gd) = setup(cid).await;
+        fake.set_protected("example.com", true);
+        let e = gd
+            .set_ns(&d("example.com"), &ns(&["ns1.other.net", "ns2.other.net"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RegistrarError::Rejected { .. }), "{e:?}");
+        let reason = "The given domain is not eligible to have its nameservers changed";
+        assert!(e.to_string().contains(reason), "{e}");
+        assert!(
+            e.upstream_message().is_some_and(|m| m.contains(reason)),
+            "{e:?}"
+        );
+        for text in [e.to_string(), format!("{e:?}")] {
+            assert!(!text.contains(SECRET) && !text.contains(KEY), "{text}");
+        }
+        assert_eq!(e.code(), "registrar-rejected");
+    }
+}
+
+/// Adapters without a registrar-DNS API answer Unsupported.
+#[tokio::test]
+async fn other_adapters_do_not_set_host_records() {
+    let gd = GoDaddy::with_config(
+        Credentials::Godaddy {
+            key: "k".into(),
+            secret: Secret::new("s"),
+            customer_id: None,
+        },
+        HttpConfig::new(RegistrarId::Godaddy, "http://127.0.0.1:9"),
+    )
+    .unwrap();
+    assert!(!gd.capabilities().host_records);
+    let e = gd
+        .set_host_records(&d("example.com"), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistrarError::Unsupported { registrar: RegistrarId::Godaddy, what } if what.contains("DNS records")),
+        "{e:?}"
+    );
+    assert!(matches!(
+        gd.get_host_records(&d("example.com")).await,
+        Err(RegistrarError::Unsupported { .. })
+    ));
+}

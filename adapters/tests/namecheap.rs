@@ -336,3 +336,186 @@ async fn server_errors_and_transport_failures_are_unavailable() {
     assert!(!e.to_string().contains(KEY) && !format!("{e:?}").contains(KEY));
     drop(srv);
 }
+
+/// Records on Namecheap's own DNS (set-dns): `dns.setHosts` / `dns.getHosts`.
+mod host_records {
+    use super::*;
+    use pdm_adapters::{HostRecord, HostRecordType};
+
+    fn rec(sub: &str, t: HostRecordType, value: &str, ttl: u32, prio: Option<u16>) -> HostRecord {
+        HostRecord {
+            subhost: sub.into(),
+            rtype: t,
+            value: value.into(),
+            ttl,
+            priority: prio,
+        }
+    }
+
+    fn wanted() -> Vec<HostRecord> {
+        vec![
+            rec("", HostRecordType::A, "192.0.2.10", 300, None),
+            rec("www", HostRecordType::Cname, "example.com", 1800, None),
+            rec("", HostRecordType::Mx, "mail.example.net", 3600, Some(10)),
+            rec("", HostRecordType::Mx, "backup.example.net", 3600, Some(20)),
+            rec("", HostRecordType::Txt, "v=spf1 -all", 600, None),
+            rec("v6", HostRecordType::Aaaa, "2001:db8::10", 300, None),
+        ]
+    }
+
+    #[tokio::test]
+    async fn set_replaces_everything_and_reads_back() {
+        let (fake, _srv, nc) = setup().await;
+        assert!(nc.capabilities().host_records);
+        let dom = d("example.com");
+        // A new domain carries the parking records; the URL one is outside set-dns.
+        let before = nc.get_host_records(&dom).await.unwrap();
+        assert_eq!(
+            before,
+            vec![rec(
+                "www",
+                HostRecordType::Cname,
+                "parkingpage.namecheap.com",
+                1800,
+                None
+            )]
+        );
+        assert_eq!(
+            nc.set_host_records(&dom, &wanted()).await.unwrap(),
+            Change::Applied
+        );
+        // Full replace: the parking records are gone, ours are there, in Namecheap's words.
+        let stored = fake.host_records("example.com");
+        assert_eq!(stored.len(), 6);
+        assert!(stored.iter().all(|r| r.rtype != "URL"));
+        let apex_a = stored.iter().find(|r| r.rtype == "A").unwrap();
+        assert_eq!((apex_a.name.as_str(), apex_a.ttl), ("@", 300));
+        let mx: Vec<(String, u16)> = stored
+            .iter()
+            .filter(|r| r.rtype == "MX")
+            .map(|r| (r.address.clone(), r.mx_pref))
+            .collect();
+        assert!(mx.contains(&("mail.example.net".into(), 10)));
+        assert!(mx.contains(&("backup.example.net".into(), 20)));
+        assert_eq!(fake.email_type("example.com").as_deref(), Some("MX"));
+        // Read-back equals what was asked (normalised, sorted).
+        assert_eq!(
+            nc.get_host_records(&dom).await.unwrap(),
+            HostRecord::normalised_set(&wanted())
+        );
+        // The same set again: no write.
+        assert_eq!(
+            nc.set_host_records(&dom, &wanted()).await.unwrap(),
+            Change::Unchanged
+        );
+        assert_eq!(fake.common().counters.writes("example.com"), 1);
+        // A smaller set replaces, not merges.
+        let one = vec![rec("", HostRecordType::A, "192.0.2.99", 300, None)];
+        nc.set_host_records(&dom, &one).await.unwrap();
+        assert_eq!(nc.get_host_records(&dom).await.unwrap(), one);
+    }
+
+    #[tokio::test]
+    async fn refused_while_the_domain_uses_other_nameservers() {
+        let (fake, _srv, nc) = setup().await;
+        let dom = d("example.com");
+        nc.set_ns(&dom, &ns(&["ns1.pdm.example.net", "ns2.pdm.example.net"]))
+            .await
+            .unwrap();
+        for e in [
+            nc.set_host_records(&dom, &wanted()).await.unwrap_err(),
+            nc.get_host_records(&dom).await.unwrap_err(),
+        ] {
+            assert_eq!(e.code(), "registrar-rejected", "{e:?}");
+            let reason =
+                "Cannot complete this command as this domain is not using proper DNS servers";
+            assert!(e.to_string().contains(reason), "{e}");
+            assert!(e.upstream_message().is_some_and(|m| m.contains("2030288")));
+            assert!(!e.to_string().contains(KEY) && !format!("{e:?}").contains(KEY));
+        }
+        assert_eq!(fake.host_records("example.com").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn empty_sets_are_refused_before_sending() {
+        let (fake, _srv, nc) = setup().await;
+        let e = nc
+            .set_host_records(&d("example.com"), &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RegistrarError::InvalidInput(_)), "{e:?}");
+        assert_eq!(fake.common().counters.total_writes(), 0);
+    }
+}
+
+/// Raw forms: the fake's setHosts refuses what Namecheap refuses.
+mod fake_set_hosts {
+    use super::*;
+
+    async fn post(srv: &FakeServer, extra: &[(&str, &str)]) -> String {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("ApiUser", "alice"),
+            ("ApiKey", KEY),
+            ("UserName", "alice"),
+            ("ClientIp", "127.0.0.1"),
+            ("Command", "namecheap.domains.dns.setHosts"),
+            ("SLD", "example"),
+            ("TLD", "com"),
+        ];
+        form.extend_from_slice(extra);
+        reqwest::Client::new()
+            .post(format!("{}/xml.response", srv.base_url()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn parameters_are_checked() {
+        let (fake, srv, _nc) = setup().await;
+        let a = [
+            ("HostName1", "@"),
+            ("RecordType1", "A"),
+            ("Address1", "192.0.2.1"),
+            ("TTL1", "300"),
+        ];
+        // 0-indexed: refused.
+        let zero = [
+            ("HostName0", "@"),
+            ("RecordType0", "A"),
+            ("Address0", "192.0.2.1"),
+        ];
+        assert!(post(&srv, &zero).await.contains("Status=\"ERROR\""));
+        // A gap: refused.
+        let gap = [
+            a[0],
+            a[1],
+            a[2],
+            ("HostName3", "x"),
+            ("RecordType3", "A"),
+            ("Address3", "192.0.2.3"),
+        ];
+        assert!(post(&srv, &gap).await.contains("Status=\"ERROR\""));
+        // MX without EmailType=MX, and MX without MXPref: refused.
+        let mx = [
+            ("HostName1", "@"),
+            ("RecordType1", "MX"),
+            ("Address1", "mx.example.net"),
+            ("MXPref1", "10"),
+        ];
+        assert!(post(&srv, &mx).await.contains("EmailType must be MX"));
+        let no_pref = [mx[0], mx[1], mx[2], ("EmailType", "MX")];
+        assert!(post(&srv, &no_pref).await.contains("MXPref1 is required"));
+        // TTL out of range: refused.
+        let ttl = [a[0], a[1], a[2], ("TTL1", "5")];
+        assert!(post(&srv, &ttl).await.contains("TTL1 must be between"));
+        assert_eq!(fake.common().counters.total_writes(), 0);
+        // The right form is taken.
+        assert!(post(&srv, &a).await.contains("IsSuccess=\"true\""));
+        assert_eq!(fake.host_records("example.com").len(), 1);
+    }
+}

@@ -643,3 +643,31 @@ mod fake_enforces {
         assert_eq!(fake.tasks_created(), 0);
     }
 }
+
+/// A failed task's comment is OVH's reason: it reaches the error's Display and
+/// `upstream_message`, with any credential OVH might echo scrubbed out.
+#[tokio::test]
+async fn a_failed_task_keeps_ovhs_reason_without_credentials() {
+    let (fake, ovh) = setup().await;
+    fake.fail_next_task(&format!(
+        "DomainDnsUpdate failed: ns1.broken.example is not reachable (consumer {CK})"
+    ));
+    let err = ovh
+        .set_ns(
+            &dom("example.com"),
+            &ns(&["ns1.broken.example", "ns2.broken.example"]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "registrar-rejected");
+    assert!(
+        err.to_string()
+            .contains("DomainDnsUpdate failed: ns1.broken.example is not reachable"),
+        "{err}"
+    );
+    assert!(err
+        .upstream_message()
+        .is_some_and(|m| m.contains("is not reachable") && m.contains("<redacted>")));
+    assert_no_secrets(&err.to_string());
+    assert_no_secrets(&format!("{err:?}"));
+}

@@ -1,9 +1,11 @@
 //! Delegation of customer ("byo") domains: registrar adapters wired to
-//! config (`registry`), the offline fakes (`fakes`), the managed-domain
+//! config (`registry`), the offline fakes (`fakes`, feature
+//! `fake-registrars`), the managed-domain
 //! service and its durable steps (`byo`), and the check at the parent:
 //! pure comparison (`propagation`) apart from the DNS questions (`probe`).
 
 pub mod byo;
+#[cfg(feature = "fake-registrars")]
 pub mod fakes;
 pub mod probe;
 pub mod propagation;

@@ -3,9 +3,14 @@
 //! request id and body received; the `{code,message,data}` envelope; exact
 //! parameter names (`nameserver_list`, enum DNSSEC values); paging; a
 //! concurrency limit (one request in flight per account on the Regular tier)
-//! answered with Dynadot's 429 body; injectable `system_busy` answers.
+//! answered with Dynadot's 429 body; injectable `system_busy` answers; the
+//! account's name-server list: a nameserver PUT naming a host the account
+//! does not know (neither added as external nor registered with glue) is
+//! refused with Dynadot's "must be added to your account first"; DNS records
+//! (`POST …/records`: `dns_main_list` ≤ 20, `sub_list` ≤ 100, one `ttl`,
+//! replace unless `add_dns_to_current_setting`; `GET …/records` shows them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,9 +55,13 @@ struct Inner {
     busy_next: u32,
     /// The 5xx status the next authenticated write answers with, if set.
     fail_next_write: Option<u16>,
+    /// The description the next authenticated domain write is refused with (403).
+    refuse_next_write: Option<String>,
     domains: BTreeMap<String, Domain>,
     /// Registered name servers (host objects) with their IPs; account-wide.
     hosts: BTreeMap<String, Vec<String>>,
+    /// External name servers added to the account (`add_external`).
+    external: BTreeSet<String>,
 }
 
 /// One DS record as the fake stores it (numbers; shown as display strings).
@@ -68,11 +77,37 @@ pub struct Ds {
     pub digest: String,
 }
 
+/// One DNS record on Dynadot's DNS, as the fake stores it (Dynadot's words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRecord {
+    /// `sub_host`; `None` for an apex (`dns_main_list`) record.
+    pub sub_host: Option<String>,
+    /// `record_type`, lower case as Dynadot lists the values.
+    pub record_type: String,
+    /// `record_value1`.
+    pub value1: String,
+    /// `record_value2` (the MX distance).
+    pub value2: Option<String>,
+}
+
+/// A domain's records on Dynadot's DNS and their one TTL.
+#[derive(Debug, Clone, Default)]
+struct DnsSettings {
+    records: Vec<DnsRecord>,
+    ttl: u32,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Domain {
     ns: Vec<String>,
     ds: Option<Ds>,
+    dns: Option<DnsSettings>,
 }
+
+/// `record_type` values Dynadot documents for DNS records.
+const RECORD_TYPES: [&str; 12] = [
+    "a", "cname", "forward", "aaaa", "txt", "stealth", "mx", "email", "caa", "aname", "srv", "ns",
+];
 
 impl DynadotFake {
     /// Starts a fake for one account (`api_key`, `api_secret`), one request at a time.
@@ -100,13 +135,16 @@ impl DynadotFake {
         &self.shared.common
     }
 
-    /// Adds a domain with these NS.
+    /// Adds a domain with these NS (which the account therefore knows).
     pub fn add_domain(&self, name: &str, ns: &[&str]) {
-        lock(&self.shared).domains.insert(
+        let mut s = lock(&self.shared);
+        s.external.extend(ns.iter().map(|h| h.to_ascii_lowercase()));
+        s.domains.insert(
             name.into(),
             Domain {
                 ns: ns.iter().map(|s| s.to_string()).collect(),
                 ds: None,
+                dns: None,
             },
         );
     }
@@ -126,9 +164,15 @@ impl DynadotFake {
         lock(&self.shared).busy_next = n;
     }
 
-    /// The next authenticated write (PUT/POST/DELETE) answers `status`.
+    /// The next authenticated write (PUT/POST/DELETE) to a domain answers `status`.
     pub fn fail_next_write(&self, status: u16) {
         lock(&self.shared).fail_next_write = Some(status);
+    }
+
+    /// The next authenticated write to a domain is refused: HTTP 403 in
+    /// Dynadot's error envelope with `description` (e.g. a locked domain).
+    pub fn refuse_next_write(&self, description: &str) {
+        lock(&self.shared).refuse_next_write = Some(description.into());
     }
 
     /// The domain's NS, as stored.
@@ -146,6 +190,28 @@ impl DynadotFake {
             .domains
             .get(domain)
             .and_then(|d| d.ds.clone())
+    }
+
+    /// Adds `host` to the account's external name servers (as if added
+    /// earlier in Dynadot's UI or by an earlier run).
+    pub fn add_external_host(&self, host: &str) {
+        lock(&self.shared)
+            .external
+            .insert(host.to_ascii_lowercase());
+    }
+
+    /// The account's external name servers.
+    pub fn external_hosts(&self) -> Vec<String> {
+        lock(&self.shared).external.iter().cloned().collect()
+    }
+
+    /// The domain's records on Dynadot's DNS and their TTL (None: never set).
+    pub fn dns(&self, domain: &str) -> Option<(Vec<DnsRecord>, u32)> {
+        lock(&self.shared)
+            .domains
+            .get(domain)
+            .and_then(|d| d.dns.as_ref())
+            .map(|s| (s.records.clone(), s.ttl))
     }
 
     /// A registered name server's IPs.
@@ -266,9 +332,12 @@ async fn handle(
             json!({"code": "-1", "message": "system_busy", "error": {"description": "system_busy"}}),
         );
     }
-    if method != Method::GET {
+    if method != Method::GET && rel.starts_with("/domains/") {
         if let Some(code) = s.fail_next_write.take() {
             return err(code, "Internal Server Error", "internal error");
+        }
+        if let Some(description) = s.refuse_next_write.take() {
+            return err(403, "Forbidden", &description);
         }
     }
     let json_body: Option<Value> = if body.is_empty() {
@@ -381,6 +450,21 @@ fn route(
             if let Some(h) = p.nameserver_list.iter().find(|h| !super::valid_host(h)) {
                 return bad(&format!("invalid name server {h}"));
             }
+            let unknown: Vec<&str> = p
+                .nameserver_list
+                .iter()
+                .filter(|h| {
+                    let h = h.to_ascii_lowercase();
+                    !s.external.contains(&h) && !s.hosts.contains_key(&h)
+                })
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                return bad(&format!(
+                    "Name server(s) {} must be added to your account first",
+                    unknown.join(", ")
+                ));
+            }
             common.counters.record_write(d);
             if let Some(dom) = s.domains.get_mut(*d) {
                 dom.ns = p.nameserver_list;
@@ -461,6 +545,31 @@ fn route(
             common.counters.record_write(d);
             success(None)
         }
+        ("GET", ["domains", d, "records"]) => match s.domains.get(*d) {
+            Some(dom) => success(Some(json!({"name_server_settings": records_json(dom)}))),
+            None => no_domain(),
+        },
+        ("POST", ["domains", d, "records"]) => {
+            if !s.domains.contains_key(*d) {
+                return no_domain();
+            }
+            let settings = match records_from(body) {
+                Ok(v) => v,
+                Err(m) => return bad(&m),
+            };
+            common.counters.record_write(d);
+            if let Some(dom) = s.domains.get_mut(*d) {
+                match (settings, dom.dns.take()) {
+                    ((new, true), Some(mut cur)) => {
+                        cur.records.extend(new.records);
+                        cur.ttl = new.ttl;
+                        dom.dns = Some(cur);
+                    }
+                    ((new, _), _) => dom.dns = Some(new),
+                }
+            }
+            success(None)
+        }
         ("GET", ["nameservers", host]) => match s.hosts.get(*host) {
             Some(ips) => success(Some(json!({"server_name": host, "ip_list": ips}))),
             None => err(404, "Not Found", "name server not found"),
@@ -494,6 +603,25 @@ fn route(
             common.counters.record_write(&parent);
             s.hosts
                 .insert(r.name_server.server_name, vec![r.name_server.ip]);
+            success(None)
+        }
+        ("POST", ["nameservers", host, "add_external"]) => {
+            // The documented request body is `{}`; anything else is a client bug.
+            if body
+                .as_ref()
+                .is_some_and(|b| b.as_object().is_none_or(|o| !o.is_empty()))
+            {
+                return bad("the request body must be {}");
+            }
+            let host = host.to_ascii_lowercase();
+            if !super::valid_host(&host) {
+                return bad(&format!("invalid name server {host}"));
+            }
+            // [U] exact text; registrars.md §6: the error contains "already exists".
+            if s.external.contains(&host) || s.hosts.contains_key(&host) {
+                return bad(&format!("Name server {host} already exists"));
+            }
+            s.external.insert(host);
             success(None)
         }
         ("PUT", ["nameservers", host, "set_ip"]) => {
@@ -531,4 +659,119 @@ fn route(
         }
         _ => err(404, "Not Found", "unknown endpoint"),
     }
+}
+
+/// `name_server_settings` as `GET …/records` shows it: the documented
+/// parking answer until records are set, then Dynadot DNS with the lists.
+fn records_json(d: &Domain) -> Value {
+    let Some(dns) = &d.dns else {
+        return json!({"type": "Dynadot Parking", "with_ads": "Yes"});
+    };
+    let entry = |r: &DnsRecord| {
+        let mut v = json!({"record_type": r.record_type, "record_value1": r.value1});
+        if let Some(sub) = &r.sub_host {
+            v["sub_host"] = json!(sub);
+        }
+        if let Some(v2) = &r.value2 {
+            v["record_value2"] = json!(v2);
+        }
+        v
+    };
+    json!({
+        "type": "Dynadot DNS",
+        "dns_main_list": dns.records.iter().filter(|r| r.sub_host.is_none()).map(entry).collect::<Vec<_>>(),
+        "dns_sub_list": dns.records.iter().filter(|r| r.sub_host.is_some()).map(entry).collect::<Vec<_>>(),
+        "ttl": dns.ttl.to_string(),
+    })
+}
+
+/// Checks a `POST …/records` body; the settings and whether to add to the current ones.
+fn records_from(body: Option<Value>) -> Result<(DnsSettings, bool), String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Main {
+        record_type: String,
+        record_value1: String,
+        #[serde(default)]
+        record_value2: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sub {
+        sub_host: String,
+        record_type: String,
+        record_value1: String,
+        #[serde(default)]
+        record_value2: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Set {
+        #[serde(default)]
+        dns_main_list: Vec<Main>,
+        #[serde(default)]
+        sub_list: Vec<Sub>,
+        #[serde(default)]
+        ttl: Option<u32>,
+        #[serde(default)]
+        add_dns_to_current_setting: bool,
+    }
+    let set: Set = body
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| format!("invalid request body: {e}"))?
+        .ok_or("a request body is required")?;
+    if set.dns_main_list.len() > 20 {
+        return Err("dns_main_list takes at most 20 records".into());
+    }
+    if set.sub_list.len() > 100 {
+        return Err("sub_list takes at most 100 records".into());
+    }
+    let check = |sub: Option<String>, t: String, v1: String, v2: Option<String>| {
+        let t = t.to_ascii_lowercase();
+        if !RECORD_TYPES.contains(&t.as_str()) {
+            return Err(format!("invalid record_type {t}"));
+        }
+        if v1.trim().is_empty() {
+            return Err("record_value1 is required".to_string());
+        }
+        let ok = match t.as_str() {
+            "a" => v1.parse::<std::net::Ipv4Addr>().is_ok(),
+            "aaaa" => v1.parse::<std::net::Ipv6Addr>().is_ok(),
+            // [U] the MX distance is required in record_value2.
+            "mx" => v2.as_deref().is_some_and(|d| d.parse::<u16>().is_ok()),
+            _ => true,
+        };
+        if !ok {
+            return Err(format!("invalid {t} record {v1}"));
+        }
+        if sub.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err("sub_host is required".to_string());
+        }
+        Ok(DnsRecord {
+            sub_host: sub,
+            record_type: t,
+            value1: v1,
+            value2: v2,
+        })
+    };
+    let mut records = Vec::new();
+    for m in set.dns_main_list {
+        records.push(check(
+            None,
+            m.record_type,
+            m.record_value1,
+            m.record_value2,
+        )?);
+    }
+    for r in set.sub_list {
+        records.push(check(
+            Some(r.sub_host),
+            r.record_type,
+            r.record_value1,
+            r.record_value2,
+        )?);
+    }
+    let ttl = set.ttl.unwrap_or(crate::dynadot::DEFAULT_TTL);
+    Ok((DnsSettings { records, ttl }, set.add_dns_to_current_setting))
 }

@@ -8,7 +8,11 @@
 //! `Status="OK"|"ERROR"`; HTTP 405 past the request budget; SLD/TLD pairs
 //! that must form a registrable domain (PSL); `PageSize` 10..=100; at least 2
 //! custom nameservers; IPv4-only host objects under the domain, with `OldIP`
-//! checked on update. State: per-domain NS, custom/default flag and glue.
+//! checked on update; `dns.setHosts`/`dns.getHosts` only while the domain
+//! is on Namecheap's own DNS (2030288 otherwise), with 1-indexed
+//! `HostName`/`RecordType`/`Address`/`TTL`/`MXPref` and `EmailType=MX` for MX
+//! records, as a full replace. State: per-domain NS, custom/default flag,
+//! glue and host records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,13 +29,55 @@ use super::{valid_host, xml_escape, FakeCommon, FakeServer, Gate};
 /// Namecheap's own nameservers, restored by `dns.setDefault`.
 pub const DEFAULT_NS: [&str; 2] = ["dns1.registrar-servers.com", "dns2.registrar-servers.com"];
 
+/// One host record as the fake stores it (Namecheap's own words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeHostRecord {
+    /// `HostName` (`@` is the apex).
+    pub name: String,
+    /// `RecordType`, upper case.
+    pub rtype: String,
+    /// `Address`.
+    pub address: String,
+    /// `TTL`.
+    pub ttl: u32,
+    /// `MXPref` (Namecheap shows 10 for records that have none).
+    pub mx_pref: u16,
+}
+
 /// One domain in the fake account.
 #[derive(Debug, Clone)]
 struct Domain {
     ns: Vec<String>,
     custom: bool,
     hosts: BTreeMap<String, Ipv4Addr>,
+    records: Vec<FakeHostRecord>,
+    email_type: String,
 }
+
+/// What a new domain on Namecheap's BasicDNS has: the parking page.
+fn parking_records(domain: &str) -> Vec<FakeHostRecord> {
+    vec![
+        FakeHostRecord {
+            name: "@".into(),
+            rtype: "URL".into(),
+            address: format!("http://www.{domain}/"),
+            ttl: 1800,
+            mx_pref: 10,
+        },
+        FakeHostRecord {
+            name: "www".into(),
+            rtype: "CNAME".into(),
+            address: "parkingpage.namecheap.com.".into(),
+            ttl: 1800,
+            mx_pref: 10,
+        },
+    ]
+}
+
+/// Record types `setHosts` accepts.
+const RECORD_TYPES: [&str; 12] = [
+    "A", "AAAA", "ALIAS", "CAA", "CNAME", "MX", "MXE", "NS", "TXT", "URL", "URL301", "FRAME",
+];
 
 #[derive(Debug)]
 struct State_ {
@@ -80,14 +126,34 @@ impl FakeNamecheap {
 
     /// Adds `domain` to the account, on Namecheap's default nameservers.
     pub fn add_domain(&self, domain: &str) {
+        let name = domain.to_ascii_lowercase();
         self.lock().domains.insert(
-            domain.to_ascii_lowercase(),
+            name.clone(),
             Domain {
                 ns: DEFAULT_NS.iter().map(|s| s.to_string()).collect(),
                 custom: false,
                 hosts: BTreeMap::new(),
+                records: parking_records(&name),
+                email_type: "NONE".into(),
             },
         );
+    }
+
+    /// The host records on Namecheap's DNS for `domain`, in `getHosts` order.
+    pub fn host_records(&self, domain: &str) -> Vec<FakeHostRecord> {
+        self.lock()
+            .domains
+            .get(&domain.to_ascii_lowercase())
+            .map(|d| d.records.clone())
+            .unwrap_or_default()
+    }
+
+    /// The domain's `EmailType` (`MX` once MX records were set).
+    pub fn email_type(&self, domain: &str) -> Option<String> {
+        self.lock()
+            .domains
+            .get(&domain.to_ascii_lowercase())
+            .map(|d| d.email_type.clone())
     }
 
     /// Registers `domain` at Namecheap under another account (error 2016166).
@@ -318,6 +384,8 @@ async fn handle(
             }
         }
         "namecheap.domains.dns.getList"
+        | "namecheap.domains.dns.getHosts"
+        | "namecheap.domains.dns.setHosts"
         | "namecheap.domains.dns.setCustom"
         | "namecheap.domains.dns.setDefault"
         | "namecheap.domains.ns.create"
@@ -416,6 +484,67 @@ fn domain_command(
                 command,
                 &format!(
                     "<DomainDNSSetCustomResult {} Updated=\"true\" />",
+                    attrs("")
+                ),
+            )
+        }
+        "namecheap.domains.dns.getHosts" | "namecheap.domains.dns.setHosts" if d.custom => error(
+            command,
+            "2030288",
+            "Cannot complete this command as this domain is not using proper DNS servers",
+        ),
+        "namecheap.domains.dns.getHosts" => {
+            let rows: String = d
+                .records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    format!(
+                        "<host HostId=\"{}\" Name=\"{}\" Type=\"{}\" Address=\"{}\" MXPref=\"{}\" \
+                         TTL=\"{}\" AssociatedAppTitle=\"\" FriendlyName=\"\" IsActive=\"true\" \
+                         IsDDNSEnabled=\"false\" />",
+                        i + 1,
+                        xml_escape(&r.name),
+                        xml_escape(&r.rtype),
+                        xml_escape(&r.address),
+                        r.mx_pref,
+                        r.ttl
+                    )
+                })
+                .collect();
+            ok(
+                command,
+                &format!(
+                    "<DomainDNSGetHostsResult {} EmailType=\"{}\" IsUsingOurDNS=\"true\">{rows}</DomainDNSGetHostsResult>",
+                    attrs(""),
+                    xml_escape(&d.email_type)
+                ),
+            )
+        }
+        "namecheap.domains.dns.setHosts" => {
+            let records = match host_records_from(params) {
+                Ok(r) => r,
+                Err((number, message)) => return error(command, number, &message),
+            };
+            let email_type = p("EmailType");
+            let has_mx = records.iter().any(|r| r.rtype == "MX");
+            // [U] error number; the rule (MX needs EmailType=MX) is the documented one.
+            if has_mx && email_type != "MX" {
+                return error(
+                    command,
+                    "2011280",
+                    "EmailType must be MX when MX records are given",
+                );
+            }
+            d.records = records;
+            if !email_type.is_empty() {
+                d.email_type = email_type;
+            }
+            fake.common.counters.record_write(name);
+            ok(
+                command,
+                &format!(
+                    "<DomainDNSSetHostsResult {} IsSuccess=\"true\"><Warnings /></DomainDNSSetHostsResult>",
                     attrs("")
                 ),
             )
@@ -522,4 +651,90 @@ fn domain_command(
             }
         }
     }
+}
+
+/// The records of a `setHosts` form: indexes 1..=n with no gaps, every
+/// record with `HostName`, `RecordType` and `Address`, a `TTL` of 60..=60000
+/// (default 1800), and `MXPref` on MX records. Errors are (number, message);
+/// [U] the numbers, as Namecheap does not document per-parameter codes.
+fn host_records_from(
+    params: &BTreeMap<String, String>,
+) -> Result<Vec<FakeHostRecord>, (&'static str, String)> {
+    const FIELDS: [&str; 5] = ["HostName", "RecordType", "Address", "TTL", "MXPref"];
+    let mut indexes = BTreeSet::new();
+    for key in params.keys() {
+        for f in FIELDS {
+            if let Some(n) = key.strip_prefix(f) {
+                match n.parse::<usize>() {
+                    Ok(n) if n >= 1 => {
+                        indexes.insert(n);
+                    }
+                    _ => return Err(("2011170", format!("Parameter {key} is invalid"))),
+                }
+            }
+        }
+    }
+    let count = indexes.len();
+    if count == 0 {
+        return Err(("2010324", "Parameter HostName1 is missing".into()));
+    }
+    if indexes.iter().copied().ne(1..=count) {
+        return Err((
+            "2011170",
+            "Host record indexes must start at 1 without gaps".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(count);
+    for n in 1..=count {
+        let get = |f: &str| params.get(&format!("{f}{n}")).map(|v| v.trim().to_string());
+        let (Some(name), Some(rtype), Some(address)) =
+            (get("HostName"), get("RecordType"), get("Address"))
+        else {
+            return Err((
+                "2010324",
+                format!("HostName{n}, RecordType{n} and Address{n} are required"),
+            ));
+        };
+        let rtype = rtype.to_ascii_uppercase();
+        if !RECORD_TYPES.contains(&rtype.as_str()) {
+            return Err(("2011170", format!("RecordType{n} is invalid")));
+        }
+        if name.is_empty() || address.is_empty() {
+            return Err((
+                "2011170",
+                format!("HostName{n} and Address{n} must not be empty"),
+            ));
+        }
+        let valid_address = match rtype.as_str() {
+            "A" => address.parse::<Ipv4Addr>().is_ok(),
+            "AAAA" => address.parse::<std::net::Ipv6Addr>().is_ok(),
+            _ => true,
+        };
+        if !valid_address {
+            return Err(("2011170", format!("Address{n} is invalid for {rtype}")));
+        }
+        let ttl = match get("TTL") {
+            None => 1800,
+            Some(t) => match t.parse::<u32>() {
+                Ok(t) if (60..=60000).contains(&t) => t,
+                _ => return Err(("2011170", format!("TTL{n} must be between 60 and 60000"))),
+            },
+        };
+        let mx_pref = match (rtype.as_str(), get("MXPref")) {
+            ("MX", None) => return Err(("2010324", format!("MXPref{n} is required for MX"))),
+            (_, None) => 10,
+            (_, Some(v)) => match v.parse::<u16>() {
+                Ok(v) => v,
+                Err(_) => return Err(("2011170", format!("MXPref{n} is invalid"))),
+            },
+        };
+        out.push(FakeHostRecord {
+            name,
+            rtype,
+            address,
+            ttl,
+            mx_pref,
+        });
+    }
+    Ok(out)
 }
