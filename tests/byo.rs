@@ -258,6 +258,171 @@ fn registrar_endpoints_map_every_status() {
     }
 }
 
+/// A registrar's refusal reaches the caller (502 with the registrar's own
+/// words) and the log; Dynadot NS flips register the hosts first, on a fresh
+/// account and on one that has them already.
+#[test]
+fn registrar_refusals_keep_their_reason() {
+    let fakes = Fakes::start(&["example.com", "second.com"]);
+    let srv = PdmServer::start(Backend::Sqlite, child_config(&fakes, None, "")).unwrap();
+    let tok = srv.admin_token();
+    let set = |r: &str, body: Value| {
+        srv.post(&format!("/api/v1/registrar/{r}/set-ns"), Some(&tok), &body)
+    };
+    let gd_tok = format!("{GD_KEY}:{GD_SECRET}");
+
+    fakes.godaddy.set_protected("example.com", true);
+    let (st, b) = set(
+        "godaddy",
+        json!({"domain": "example.com", "token": gd_tok, "nameservers": OUR_NS}),
+    );
+    assert_error(st, &b, 502, "registrar-error");
+    let detail = b["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("not eligible to have its nameservers changed"),
+        "{b}"
+    );
+    assert_eq!(b["registrar"], "godaddy");
+    assert_eq!(b["domain"], "example.com");
+    let log = srv.log();
+    assert!(
+        log.contains("not eligible to have its nameservers changed"),
+        "the reason is not in the log:\n{}",
+        tail(&log, 2000)
+    );
+    assert!(!log.contains(GD_SECRET) && !detail.contains(GD_SECRET));
+    assert_eq!(fakes.godaddy.ns("example.com"), OLD_NS);
+
+    // Dynadot refuses with its own message: the same path.
+    fakes
+        .dynadot
+        .refuse_next_write("Domain is locked by the registry");
+    let (st, b) = set(
+        "dynadot",
+        json!({"domain": "example.com", "token": dynadot_token(), "nameservers": OUR_NS}),
+    );
+    assert_error(st, &b, 502, "registrar-error");
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("locked by the registry"),
+        "{b}"
+    );
+
+    // Dynadot on an account that already holds the hosts: still a flip.
+    for h in OUR_NS {
+        fakes.dynadot.add_external_host(h);
+    }
+    let (st, b) = set(
+        "dynadot",
+        json!({"domain": "second.com", "token": dynadot_token(), "nameservers": OUR_NS}),
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(fakes.dynadot.ns("second.com"), OUR_NS);
+}
+
+/// `POST /api/v1/registrar/{r}/set-dns`: full replace on the registrar's own
+/// nameservers with a read-back (Dynadot, Namecheap), 501 elsewhere, and
+/// every malformed record refused before anything is sent.
+#[test]
+fn set_dns_replaces_records_at_the_registrar() {
+    let fakes = Fakes::start(&["example.com"]);
+    let srv = PdmServer::start(Backend::Sqlite, child_config(&fakes, None, "")).unwrap();
+    let tok = srv.admin_token();
+    let set = |r: &str, body: Value| {
+        srv.post(&format!("/api/v1/registrar/{r}/set-dns"), Some(&tok), &body)
+    };
+    let nc_tok = format!("{NC_USER}:{NC_KEY}:127.0.0.1");
+    let records = json!([
+        {"subhost": "", "type": "A", "value": "192.0.2.10", "ttl": 600},
+        {"subhost": "www", "type": "cname", "value": "example.com.", "ttl": 600},
+        {"subhost": "", "type": "MX", "value": "mail.example.com", "ttl": 600, "priority": 10},
+        {"subhost": "", "type": "TXT", "value": "v=spf1 -all", "ttl": 600},
+    ]);
+
+    let (st, b) = srv.post("/api/v1/registrar/namecheap/set-dns", None, &json!({}));
+    assert_error(st, &b, 401, "unauthorized");
+
+    // Validation: each a 422 invalid-records naming the record; nothing is sent.
+    let before = fakes.namecheap.host_records("example.com");
+    for (bad, why) in [
+        (json!([]), "at least one"),
+        (json!([{"type": "SRV", "value": "x"}]), "records[0]: type"),
+        (json!([{"type": "A", "value": ""}]), "value is required"),
+        (
+            json!([{"type": "A", "value": "1.2.3.4", "ttl": -1}]),
+            "ttl -1",
+        ),
+        (
+            json!([{"type": "A", "value": "1.2.3.4"}, {"type": "MX", "value": "mx.example.com", "priority": -5}]),
+            "records[1]: priority -5",
+        ),
+        (json!([{"type": "A", "value": "not-an-ip"}]), "IPv4"),
+        (json!([{"type": "AAAA", "value": "192.0.2.1"}]), "IPv6"),
+    ] {
+        let (st, b) = set(
+            "namecheap",
+            json!({"domain": "example.com", "token": nc_tok, "records": bad}),
+        );
+        assert_error(st, &b, 422, "invalid-records");
+        assert!(
+            b["detail"].as_str().unwrap_or_default().contains(why),
+            "{why}: {b}"
+        );
+        assert_eq!(b["registrar"], "namecheap");
+    }
+    assert_eq!(fakes.namecheap.host_records("example.com"), before);
+
+    // 501 for registrars without such an API.
+    let (st, b) = set(
+        "godaddy",
+        json!({"domain": "example.com", "token": format!("{GD_KEY}:{GD_SECRET}"), "records": records}),
+    );
+    assert_error(st, &b, 501, "set-dns-not-supported");
+    assert_eq!(b["registrar"], "godaddy");
+
+    // Namecheap: applied, read back; the parking records are gone (full replace).
+    let (st, b) = set(
+        "namecheap",
+        json!({"domain": "example.com", "token": nc_tok, "records": records}),
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["success"], true);
+    assert_eq!(b["propagation"], "1-2 hours typical, up to 48 hours");
+    let got = b["records"].as_array().expect("records").clone();
+    assert_eq!(got.len(), 4, "{b}");
+    assert!(got
+        .iter()
+        .any(|r| r["type"] == "MX" && r["priority"] == 10 && r["value"] == "mail.example.com"));
+    assert!(got
+        .iter()
+        .any(|r| r["subhost"] == "www" && r["type"] == "CNAME"));
+    let stored = fakes.namecheap.host_records("example.com");
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert!(stored
+        .iter()
+        .any(|r| r.rtype == "A" && r.address == "192.0.2.10" && r.name == "@"));
+
+    // Dynadot: the same records land, read back the same way.
+    let (st, b) = set(
+        "dynadot",
+        json!({"domain": "example.com", "token": dynadot_token(), "records": records}),
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["records"].as_array().map(Vec::len), Some(4), "{b}");
+    let (dns, ttl) = fakes.dynadot.dns("example.com").expect("dynadot records");
+    assert_eq!((dns.len(), ttl), (4, 600), "{dns:?}");
+    assert!(dns
+        .iter()
+        .any(|r| r.sub_host.as_deref() == Some("www") && r.value1.contains("example.com")));
+
+    let log = srv.log();
+    for secret in [DYN_KEY, DYN_SECRET, NC_KEY] {
+        assert!(!log.contains(secret), "{secret} in the server log");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Managed byo domains
 // ---------------------------------------------------------------------------------------------

@@ -90,6 +90,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/registrar/{registrar}/set-ns",
             post(registrar::set_ns),
         )
+        .route(
+            "/api/v1/registrar/{registrar}/set-dns",
+            post(registrar::set_dns),
+        )
         .route("/api/v1/health-checks", get(status::health_checks))
         .route("/api/v1/operations/{id}", get(status::operation))
         .route(

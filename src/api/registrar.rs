@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pdm_adapters::{
-    Change, Credentials, Glue, NsSet, RegistrableDomain, Registrar, RegistrarError, RegistrarId,
+    Change, Credentials, Glue, HostRecord, HostRecordType, NsSet, RegistrableDomain, Registrar,
+    RegistrarError, RegistrarId,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -298,4 +299,146 @@ pub(super) async fn set_ns(
     }
     .await;
     Ok(logged(id, &shown, "set-ns", r))
+}
+
+#[derive(Deserialize)]
+pub(super) struct SetDnsBody {
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    records: Option<Vec<Value>>,
+}
+
+/// TTL when a record gives none.
+const DEFAULT_HOST_TTL: u32 = 3600;
+
+/// The Go service's `validateRecords`, plus syntax checks of the values it
+/// let through to the registrar: each problem is a 422 `invalid-records`
+/// naming the record by its index.
+fn host_records(raw: Option<Vec<Value>>) -> Result<Vec<HostRecord>, String> {
+    let raw = raw.unwrap_or_default();
+    if raw.is_empty() {
+        return Err("records must list at least one record".into());
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, v)| host_record(v).map_err(|e| format!("records[{i}]: {e}")))
+        .collect()
+}
+
+fn host_record(v: &Value) -> Result<HostRecord, String> {
+    let obj = v.as_object().ok_or("must be an object")?;
+    let text = |k: &str| match obj.get(k) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.trim().to_string()),
+        Some(_) => Err(format!("{k} must be a string")),
+    };
+    let number = |k: &str| match obj.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("{k} must be an integer")),
+    };
+    let rtype_text = text("type")?;
+    let rtype: HostRecordType = rtype_text
+        .parse()
+        .map_err(|_| format!("type {rtype_text:?}: want one of A, AAAA, CNAME, MX, TXT"))?;
+    let value = text("value")?;
+    if value.is_empty() {
+        return Err("value is required".into());
+    }
+    let subhost = text("subhost")?;
+    if subhost.len() > 253 || subhost.chars().any(|c| c.is_whitespace()) {
+        return Err(format!("subhost {subhost:?} is not a host label"));
+    }
+    let ttl = match number("ttl")? {
+        None => DEFAULT_HOST_TTL,
+        Some(t) if t < 0 => return Err(format!("ttl {t} must be >= 0")),
+        Some(t) => u32::try_from(t).map_err(|_| format!("ttl {t} is too large"))?,
+    };
+    let priority = match (rtype, number("priority")?) {
+        (HostRecordType::Mx, None) => Some(0),
+        (HostRecordType::Mx, Some(p)) if p < 0 => return Err(format!("priority {p} must be >= 0")),
+        (HostRecordType::Mx, Some(p)) => {
+            Some(u16::try_from(p).map_err(|_| format!("priority {p} is above 65535"))?)
+        }
+        (_, _) => None,
+    };
+    let bad_value = |want: &str| Err(format!("value {value:?} is not {want}"));
+    match rtype {
+        HostRecordType::A if value.parse::<std::net::Ipv4Addr>().is_err() => {
+            return bad_value("an IPv4 address")
+        }
+        HostRecordType::Aaaa if value.parse::<std::net::Ipv6Addr>().is_err() => {
+            return bad_value("an IPv6 address")
+        }
+        HostRecordType::Cname | HostRecordType::Mx
+            if crate::model::DomainName::parse(&value).is_err() =>
+        {
+            return bad_value("a host name")
+        }
+        HostRecordType::Txt if value.len() > 4000 => return bad_value("at most 4000 bytes"),
+        _ => {}
+    }
+    Ok(HostRecord {
+        subhost,
+        rtype,
+        value,
+        ttl,
+        priority,
+    })
+}
+
+/// `POST /api/v1/registrar/{registrar}/set-dns` `{domain, token, records}`:
+/// replaces the records on the registrar's own nameservers (Dynadot,
+/// Namecheap), then reads them back.
+pub(super) async fn set_dns(
+    State(s): State<AppState>,
+    _: Caller,
+    Path(registrar): Path<String>,
+    RawBody(bytes): RawBody,
+) -> Result<Response, ApiError> {
+    let (id, b) = prelude::<SetDnsBody>(&registrar, &bytes)?;
+    let shown = shown_domain(&b.domain);
+    let r = async {
+        let (d, creds) = inputs(id, b.domain, b.token)?;
+        let name = d.name();
+        let records = host_records(b.records).map_err(|e| {
+            refused(StatusCode::UNPROCESSABLE_ENTITY, "invalid-records", e, id, &name)
+        })?;
+        let a = adapter(&s, &creds, &name)?;
+        if !a.capabilities().host_records {
+            return Err(refused(
+                StatusCode::NOT_IMPLEMENTED,
+                "set-dns-not-supported",
+                format!("{id} has no API for records on its own nameservers; set-dns works with dynadot and namecheap"),
+                id,
+                &name,
+            ));
+        }
+        let fail = |e: RegistrarError| registrar_error(&e, id, &name);
+        validate_domain(a.as_ref(), &d).await.map_err(fail)?;
+        let change = a.set_host_records(&d, &records).await.map_err(fail)?;
+        // Read back; if that fails the requested records are echoed (Go behaviour).
+        let confirmed = match a.get_host_records(&d).await {
+            Ok(got) => got,
+            Err(e) => {
+                tracing::info!(registrar = %id, domain = %name, error = %e, "set-dns read-back failed; echoing the request");
+                records.clone()
+            }
+        };
+        Ok(Json(json!({
+            "success": true,
+            "registrar": id.as_str(),
+            "domain": name,
+            "records": confirmed,
+            "propagation": id.propagation_hint(),
+            "changed": change == Change::Applied,
+        })))
+    }
+    .await;
+    Ok(logged(id, &shown, "set-dns", r))
 }
