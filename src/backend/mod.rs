@@ -8,14 +8,15 @@
 //!   PowerDNS match the store (idempotently, with backoff), first inline for
 //!   a bounded time, then in the operations worker.
 
+mod apex;
 pub mod powerdns;
+
+use apex::{apex_hickory, apex_records, glue, glue_hickory, ns_records};
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hickory_proto::rr::rdata::{NS, SOA};
-use hickory_proto::rr::{RData, Record};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
@@ -58,8 +59,6 @@ impl From<sqlx::Error> for BackendError {
     }
 }
 
-/// TTL of NS records (apex and delegation) and of the SOA.
-const NS_TTL: u32 = 3600;
 /// Operation kind: make PowerDNS serve a committed child and its delegation.
 pub const KIND_PDNS_COMMIT: &str = "pdns-commit";
 /// Operation kind: remove a released child and its delegation from PowerDNS.
@@ -321,84 +320,4 @@ impl ZoneBackend for EmbeddedBackend {
         self.set_delegation(tx, pool, child, None, actor).await?;
         Ok(None)
     }
-}
-
-/// SOA and NS of a zone pdm creates (the SOA serial is stamped by the store).
-fn apex_records(config: &Config, apex: &DomainName) -> Vec<StoredRecord> {
-    apex_hickory(config, apex)
-        .iter()
-        .map(StoredRecord::from_record)
-        .collect()
-}
-
-/// SOA and NS of a zone pdm creates, as records.
-fn apex_hickory(config: &Config, apex: &DomainName) -> Vec<Record> {
-    let mname = config
-        .nameservers
-        .first()
-        .map(|n| n.name.name().clone())
-        .unwrap_or_else(|| apex.name().clone());
-    let soa = SOA::new(
-        mname,
-        config.hostmaster.name().clone(),
-        1,
-        10800,
-        3600,
-        604800,
-        300,
-    );
-    let mut out = vec![Record::from_rdata(
-        apex.name().clone(),
-        NS_TTL,
-        RData::SOA(soa),
-    )];
-    out.extend(ns_hickory(config, apex));
-    out
-}
-
-fn ns_hickory(config: &Config, owner: &DomainName) -> Vec<Record> {
-    config
-        .nameservers
-        .iter()
-        .map(|ns| {
-            Record::from_rdata(
-                owner.name().clone(),
-                NS_TTL,
-                RData::NS(NS(ns.name.name().clone())),
-            )
-        })
-        .collect()
-}
-
-/// The NS records of a zone or delegation at `owner`.
-fn ns_records(config: &Config, owner: &DomainName) -> Vec<StoredRecord> {
-    ns_hickory(config, owner)
-        .iter()
-        .map(StoredRecord::from_record)
-        .collect()
-}
-
-/// In-zone glue of `pool`'s nameservers.
-fn glue_hickory(config: &Config, pool: &PoolConfig) -> Vec<Record> {
-    let mut out = Vec::new();
-    for ns in &config.nameservers {
-        if !pool.domain.name().zone_of(ns.name.name()) {
-            continue;
-        }
-        for ip in &ns.addresses {
-            let rdata = match ip {
-                IpAddr::V4(v4) => RData::A((*v4).into()),
-                IpAddr::V6(v6) => RData::AAAA((*v6).into()),
-            };
-            out.push(Record::from_rdata(ns.name.name().clone(), NS_TTL, rdata));
-        }
-    }
-    out
-}
-
-fn glue(config: &Config, pool: &PoolConfig) -> Vec<StoredRecord> {
-    glue_hickory(config, pool)
-        .iter()
-        .map(StoredRecord::from_record)
-        .collect()
 }

@@ -190,7 +190,7 @@ pub(super) fn delegation_patch(
             let mut want = vec![RRset::replace(
                 name,
                 "NS",
-                crate::backend::NS_TTL,
+                crate::backend::apex::NS_TTL,
                 d.ns.clone(),
             )];
             if !d.ds.is_empty() {
