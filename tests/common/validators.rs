@@ -13,12 +13,11 @@
 //! concurrently ([`par_map`]).
 
 use super::{wait_for, PdmServer};
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Upper bound for one validator / verifier run.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
