@@ -13,12 +13,11 @@
 //! concurrently ([`par_map`]).
 
 use super::{wait_for, PdmServer};
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Upper bound for one validator / verifier run.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -209,18 +208,19 @@ pub struct Validation {
 impl Validation {
     #[track_caller]
     pub fn assert_secure_positive(&self) {
-        assert!(
-            self.secure_positive,
-            "{} {}: want a validated (secure) positive answer, got:\n{}",
-            self.tool, self.query, self.raw
-        );
+        self.assert_secure(self.secure_positive, "positive");
     }
 
     #[track_caller]
     pub fn assert_secure_negative(&self) {
+        self.assert_secure(self.secure_negative, "negative");
+    }
+
+    #[track_caller]
+    fn assert_secure(&self, validated: bool, kind: &str) {
         assert!(
-            self.secure_negative,
-            "{} {}: want a validated (secure) negative answer, got:\n{}",
+            validated,
+            "{} {}: want a validated (secure) {kind} answer, got:\n{}",
             self.tool, self.query, self.raw
         );
     }
@@ -248,6 +248,19 @@ impl Validation {
             _ => "NOT VALIDATED",
         }
     }
+}
+
+/// Run the validator `tool` with `args` in `dir`; returns its output and the transcript
+/// (`$ tool args`, exit code, stdout then stderr) that starts [`Validation::raw`].
+fn run_validator(tool: &str, args: &[String], dir: &Path) -> (ToolOut, String) {
+    let out = run_tool(tool, args, dir);
+    let raw = format!(
+        "$ {tool} {}\n[exit {:?}]\n{}",
+        args.join(" "),
+        out.code,
+        out.both()
+    );
+    (out, raw)
 }
 
 /// `raw` lower-cased with the query name removed, so a name like `insecure.x.test` cannot
@@ -313,13 +326,7 @@ pub fn delv(
         name.to_string(),
         qtype.to_string(),
     ];
-    let out = run_tool("delv", &args, dir.path());
-    let raw = format!(
-        "$ delv {}\n[exit {:?}]\n{}",
-        args.join(" "),
-        out.code,
-        out.both()
-    );
+    let (out, raw) = run_validator("delv", &args, dir.path());
     let body = out.both();
     let failed = delv_failed(&body, name) || !out.success();
     let negative = body.contains("; negative response, fully validated");
@@ -410,14 +417,12 @@ pub fn unbound_host(
         qtype.to_string(),
         name.to_string(),
     ];
-    let out = run_tool("unbound-host", &args, dir.path());
+    let (out, mut raw) = run_validator("unbound-host", &args, dir.path());
     let body = out.both();
-    let raw = format!(
-        "$ unbound-host {}\n[exit {:?}]\n{body}\n[config]\n{}",
-        args.join(" "),
-        out.code,
+    raw.push_str(&format!(
+        "\n[config]\n{}",
         fs::read_to_string(&conf).unwrap_or_default()
-    );
+    ));
     let lines: Vec<&str> = body
         .lines()
         .map(str::trim)
