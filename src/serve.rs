@@ -111,7 +111,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let byo = crate::delegation::ByoService::new(
         store.clone(),
         config.clone(),
-        keyring.clone(),
+        pool.backend().clone(),
         secret,
         registrars,
     );
@@ -125,7 +125,8 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
             tokio::spawn(run_reconcile(b.clone()));
             worker
                 .with_runner(crate::backend::KIND_PDNS_COMMIT, r.clone())
-                .with_runner(crate::backend::KIND_PDNS_RELEASE, r)
+                .with_runner(crate::backend::KIND_PDNS_RELEASE, r.clone())
+                .with_runner(crate::backend::KIND_PDNS_DOMAIN, r)
         }
         None => worker,
     };

@@ -714,7 +714,89 @@ fn lua_template_needs_lua_enabled_in_powerdns() {
     );
 }
 
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// A customer's own domain (byo-manual, and the legacy `POST /api/v1/zones`)
+/// lands in PowerDNS like a pool child: served by pdns_server, signed, with
+/// the DS the API shows equal to the one PowerDNS derives from its key, and
+/// gone from PowerDNS when the domain is deleted.
+fn byo_domain_is_served_by_powerdns(b: Backend) {
+    let (pdns, srv) = setup!(b);
+    let admin = srv.admin_token();
+    let (st, d) = srv.post(
+        "/api/v1/domains",
+        Some(&admin),
+        &json!({"domain": "customer.example.org", "mode": "byo-manual"}),
+    );
+    assert_eq!(st, 202, "{d}\n{}", srv.log());
+    let (st, z) = pdns.api("GET", "/zones/customer.example.org.", None);
+    assert_eq!(st, 200, "byo zone not in PowerDNS: {z}\n{}", srv.log());
+    assert_eq!(
+        sorted(answers(&pdns, "customer.example.org", RecordType::NS)),
+        ["ns1.example.test.", "ns2.example.test."]
+    );
+    assert_eq!(
+        answers(&pdns, "customer.example.org", RecordType::SOA).len(),
+        1
+    );
+    // Signed: DNSKEY served, and the DS the API shows is PowerDNS's.
+    assert!(!answers(&pdns, "customer.example.org", RecordType::DNSKEY).is_empty());
+    let (st, status) = srv.get("/api/v1/domains/customer.example.org", Some(&admin));
+    assert_eq!(st, 200, "{status}");
+    let api_ds: Vec<String> = status["ds"]
+        .as_array()
+        .expect("ds list")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_ascii_lowercase())
+        .collect();
+    let pdns_ds: Vec<String> = pdns
+        .ds_lines("customer.example.org")
+        .iter()
+        .map(|l| l.to_ascii_lowercase())
+        .collect();
+    assert_eq!(pdns_ds.len(), 1, "{pdns_ds:?}");
+    let digest = pdns_ds[0].split_whitespace().last().unwrap().to_string();
+    assert!(
+        api_ds.iter().any(|d| d.ends_with(&digest)),
+        "API DS {api_ds:?} is not PowerDNS's {pdns_ds:?}"
+    );
+    if have_tools(&["delv"]) {
+        delv(
+            pdns.dns_addr,
+            &pdns.ds_lines("customer.example.org"),
+            "customer.example.org",
+            "customer.example.org",
+            "SOA",
+        )
+        .assert_secure_positive();
+    }
+
+    // The legacy zones endpoint takes the same path.
+    let (st, z) = srv.post(
+        "/api/v1/zones",
+        Some(&admin),
+        &json!({"name": "legacy.example.org", "kind": "Native"}),
+    );
+    assert_eq!(st, 201, "{z}");
+    assert_eq!(
+        sorted(answers(&pdns, "legacy.example.org", RecordType::NS)),
+        ["ns1.example.test.", "ns2.example.test."]
+    );
+
+    // Deleting the domain removes the zone from PowerDNS.
+    let (st, b) = srv.delete("/api/v1/domains/customer.example.org", Some(&admin), None);
+    assert_eq!(st, 200, "{b}");
+    let gone = wait_for(Duration::from_secs(5), || {
+        pdns.api("GET", "/zones/customer.example.org.", None).0 == 404
+    });
+    assert!(gone, "byo zone left in PowerDNS\n{}", srv.log());
+}
+
 backend_tests!(
+    byo_domain_is_served_by_powerdns,
     import_adopts_existing_zones,
     pool_cycle_on_powerdns,
     idempotency_and_lua_template,

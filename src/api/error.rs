@@ -112,7 +112,7 @@ impl From<ByoError> for ApiError {
             ByoError::ZoneExists(_) => (S::CONFLICT, "zone-exists"),
             ByoError::NotFound(_) => (S::NOT_FOUND, "not-found"),
             ByoError::NoSecretKey => (S::SERVICE_UNAVAILABLE, "secret-key-required"),
-            ByoError::Secret(_) | ByoError::Store(_) | ByoError::Keyring(_) => {
+            ByoError::Secret(_) | ByoError::Store(_) | ByoError::Backend(_) => {
                 return ApiError::internal("byo domain", &e)
             }
         };

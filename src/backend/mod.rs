@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use hickory_proto::dnssec::rdata::DNSKEY;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
@@ -63,6 +64,8 @@ impl From<sqlx::Error> for BackendError {
 pub const KIND_PDNS_COMMIT: &str = "pdns-commit";
 /// Operation kind: remove a released child and its delegation from PowerDNS.
 pub const KIND_PDNS_RELEASE: &str = "pdns-release";
+/// Operation kind: make PowerDNS serve (or drop) a customer's own domain.
+pub const KIND_PDNS_DOMAIN: &str = "pdns-domain";
 
 /// A child zone being committed.
 #[derive(Debug, Clone)]
@@ -75,6 +78,16 @@ pub struct ChildZone<'a> {
     pub lb: IpAddr,
     /// The console load balancer, if any.
     pub console: Option<IpAddr>,
+}
+
+/// A standalone zone as created: whether it is signed, and the operation
+/// that carries the creation out (PowerDNS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DomainZone {
+    /// DNSSEC is on for it.
+    pub signed: bool,
+    /// The durable operation, when the backend uses one.
+    pub operation: Option<i64>,
 }
 
 /// How a backend operation stands, as the API shows it.
@@ -136,6 +149,29 @@ pub trait ZoneBackend: Send + Sync + std::fmt::Debug {
         child: &DomainName,
         actor: &str,
     ) -> Result<Option<i64>, BackendError>;
+
+    /// Inside the caller's transaction: create a standalone zone (a
+    /// customer's own domain) with pdm's SOA and NS, signed when DNSSEC is
+    /// on, or record the operation that will.
+    async fn create_domain_zone(
+        &self,
+        tx: &mut AnyConnection,
+        zone: &DomainName,
+        actor: &str,
+    ) -> Result<DomainZone, BackendError>;
+
+    /// Inside the caller's transaction: remove a standalone zone and its
+    /// keys, or record the operation that will. Returns the operation id.
+    async fn delete_domain_zone(
+        &self,
+        tx: &mut AnyConnection,
+        zone: &DomainName,
+        actor: &str,
+    ) -> Result<Option<i64>, BackendError>;
+
+    /// The keys of `zone` that its parent must point at (DS / DNSKEY for the
+    /// registrar and the propagation check): KSKs and CSKs in service.
+    async fn parent_dnskeys(&self, zone: &DomainName) -> Result<Vec<DNSKEY>, BackendError>;
 
     /// After the transaction committed: run operation `id` inline for a
     /// bounded time, so the common case answers `done`.
@@ -319,5 +355,59 @@ impl ZoneBackend for EmbeddedBackend {
         keys::delete_zone_keys(tx, &child.fqdn()).await?;
         self.set_delegation(tx, pool, child, None, actor).await?;
         Ok(None)
+    }
+
+    async fn create_domain_zone(
+        &self,
+        tx: &mut AnyConnection,
+        zone: &DomainName,
+        actor: &str,
+    ) -> Result<DomainZone, BackendError> {
+        let fqdn = zone.fqdn().to_ascii_lowercase();
+        // Kind `imported`: the zones table's kinds predate byo; the
+        // byo_domains row is what marks the zone as a managed customer domain.
+        zones::create_zone(
+            tx,
+            &fqdn,
+            ZoneKind::Imported,
+            &apex_records(&self.config, zone),
+            actor,
+        )
+        .await?;
+        let signed = match &self.keyring {
+            Some(k) => !k
+                .secure_zone(tx, &fqdn, k.config().profile(), actor)
+                .await?
+                .is_empty(),
+            None => false,
+        };
+        Ok(DomainZone {
+            signed,
+            operation: None,
+        })
+    }
+
+    async fn delete_domain_zone(
+        &self,
+        tx: &mut AnyConnection,
+        zone: &DomainName,
+        actor: &str,
+    ) -> Result<Option<i64>, BackendError> {
+        let fqdn = zone.fqdn().to_ascii_lowercase();
+        zones::delete_zone(tx, &fqdn, actor).await?;
+        keys::delete_zone_keys(tx, &fqdn).await?;
+        Ok(None)
+    }
+
+    async fn parent_dnskeys(&self, zone: &DomainName) -> Result<Vec<DNSKEY>, BackendError> {
+        let fqdn = zone.fqdn().to_ascii_lowercase();
+        Ok(self
+            .store
+            .zone_keys(&fqdn)
+            .await?
+            .iter()
+            .filter(|r| r.in_parent && r.role != "zsk" && r.state != "removed")
+            .filter_map(|r| crate::keyring::parse_dnskey(&r.dnskey))
+            .collect())
     }
 }

@@ -16,8 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hickory_proto::dnssec::rdata::DNSKEY;
 use hickory_proto::dnssec::{DigestType, PublicKey, Verifier};
-use hickory_proto::rr::rdata::{NS, SOA};
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::rr::Name;
 use pdm_adapters::{
     Credentials, DnskeyData, DsData, NsSet, RegistrableDomain, RegistrarError, RegistrarId,
 };
@@ -27,16 +26,16 @@ use serde_json::json;
 use super::probe::Prober;
 use super::propagation::{compare, ds_text, Expected};
 use super::registry::Registrars;
+use crate::backend::ZoneBackend;
 use crate::config::Config;
-use crate::keyring::{parse_dnskey, Keyring};
 use crate::model::DomainName;
 use crate::operations::{StepOutcome, StepRunner};
 use crate::pool::service::format_time;
 use crate::secret::{SecretBox, SecretError};
 use crate::store::domains::{self, DomainRow};
 use crate::store::operations::{self as ops, AttemptRow, NewOperation, OperationRow};
-use crate::store::zones::{self, StoredRecord, ZoneKind};
-use crate::store::{keys, now_ms, Store, StoreError};
+use crate::store::zones;
+use crate::store::{now_ms, Store, StoreError};
 
 /// Operation kind of a byo-api domain.
 pub const KIND_API: &str = "byo-api";
@@ -50,9 +49,6 @@ pub const STEP_SET_NS: &str = "set-ns";
 pub const STEP_SET_DS: &str = "set-ds";
 /// Step: wait until the parent's servers show the NS (and DS).
 pub const STEP_VERIFY: &str = "verify-parent";
-
-/// TTL of the apex NS and SOA of a byo zone.
-const NS_TTL: u32 = 3600;
 
 /// How the delegation is brought up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +133,9 @@ pub enum ByoError {
     /// Persistence failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// DNSSEC keys could not be created.
+    /// The zone backend could not create or remove the zone.
     #[error(transparent)]
-    Keyring(#[from] crate::keyring::KeyringError),
+    Backend(#[from] crate::backend::BackendError),
 }
 
 impl From<sqlx::Error> for ByoError {
@@ -306,7 +302,8 @@ fn registrar_outcome(e: &RegistrarError) -> StepOutcome {
 pub struct ByoService {
     store: Store,
     config: Arc<Config>,
-    keyring: Option<Arc<Keyring>>,
+    /// Where the domain's zone lives: pdm's store or PowerDNS.
+    backend: Arc<dyn ZoneBackend>,
     secret: Option<Arc<SecretBox>>,
     registrars: Registrars,
     prober: Prober,
@@ -317,7 +314,7 @@ impl ByoService {
     pub fn new(
         store: Store,
         config: Arc<Config>,
-        keyring: Option<Arc<Keyring>>,
+        backend: Arc<dyn ZoneBackend>,
         secret: Option<Arc<SecretBox>>,
         registrars: Registrars,
     ) -> Self {
@@ -325,7 +322,7 @@ impl ByoService {
         Self {
             store,
             config,
-            keyring,
+            backend,
             secret,
             registrars,
             prober,
@@ -344,37 +341,6 @@ impl ByoService {
             .iter()
             .map(|n| n.name.without_dot().to_ascii_lowercase())
             .collect()
-    }
-
-    fn apex_records(&self, apex: &DomainName) -> Vec<StoredRecord> {
-        let mname = self
-            .config
-            .nameservers
-            .first()
-            .map(|n| n.name.name().clone())
-            .unwrap_or_else(|| apex.name().clone());
-        let soa = SOA::new(
-            mname,
-            self.config.hostmaster.name().clone(),
-            1,
-            10800,
-            3600,
-            604800,
-            300,
-        );
-        let mut out = vec![StoredRecord::from_record(&Record::from_rdata(
-            apex.name().clone(),
-            NS_TTL,
-            RData::SOA(soa),
-        ))];
-        out.extend(self.config.nameservers.iter().map(|ns| {
-            StoredRecord::from_record(&Record::from_rdata(
-                apex.name().clone(),
-                NS_TTL,
-                RData::NS(NS(ns.name.name().clone())),
-            ))
-        }));
-        out
     }
 
     /// Starts managing `req.domain`: zone (signed when DNSSEC is on), sealed
@@ -438,23 +404,11 @@ impl ByoService {
         if zones::get_zone(&mut tx, &fqdn).await?.is_some() {
             return Err(ByoError::ZoneExists(domain));
         }
-        // Kind `imported`: the zones table's kinds predate byo; the
-        // byo_domains row is what marks the zone as a managed customer domain.
-        zones::create_zone(
-            &mut tx,
-            &fqdn,
-            ZoneKind::Imported,
-            &self.apex_records(&name),
-            &actor,
-        )
-        .await?;
-        let signed = match &self.keyring {
-            Some(k) => !k
-                .secure_zone(&mut tx, &fqdn, k.config().profile(), &actor)
-                .await?
-                .is_empty(),
-            None => false,
-        };
+        let zone = self
+            .backend
+            .create_domain_zone(&mut tx, &name, &actor)
+            .await?;
+        let signed = zone.signed;
         let payload = Payload {
             set_ds: signed && can_set_ds,
             ds_required: signed && (req.mode == Mode::Manual || can_set_ds),
@@ -496,6 +450,9 @@ impl ByoService {
         )
         .await?;
         tx.commit().await?;
+        if let Some(op) = zone.operation {
+            self.backend.settle(op).await;
+        }
         tracing::info!(domain = %domain, mode = req.mode.as_str(), registrar = ?registrar.map(|r| r.as_str()), "byo domain created");
         self.status(&domain).await
     }
@@ -505,16 +462,20 @@ impl ByoService {
         let name = DomainName::parse(domain)
             .map_err(|e| ByoError::InvalidDomain(format!("domain {domain:?}: {e}")))?;
         let domain = name.without_dot().to_ascii_lowercase();
-        let fqdn = name.fqdn().to_ascii_lowercase();
         let actor = format!("byo delete {domain}");
         let mut tx = self.store.pool().begin().await?;
         if !domains::delete_domain(&mut tx, &domain).await? {
             return Err(ByoError::NotFound(domain));
         }
         ops::delete_operations_for(&mut tx, &domain).await?;
-        zones::delete_zone(&mut tx, &fqdn, &actor).await?;
-        keys::delete_zone_keys(&mut tx, &fqdn).await?;
+        let op = self
+            .backend
+            .delete_domain_zone(&mut tx, &name, &actor)
+            .await?;
         tx.commit().await?;
+        if let Some(op) = op {
+            self.backend.settle(op).await;
+        }
         tracing::info!(domain = %domain, "byo domain deleted");
         Ok(domain)
     }
@@ -622,17 +583,11 @@ impl ByoService {
 
     async fn parent_keys(&self, domain: &str) -> Result<ParentKeys, ByoError> {
         let fqdn = format!("{domain}.");
-        let Ok(origin) = Name::from_ascii(&fqdn) else {
+        let (Ok(origin), Ok(zone)) = (Name::from_ascii(&fqdn), DomainName::parse(domain)) else {
             return Ok(ParentKeys::default());
         };
         let mut out = ParentKeys::default();
-        for r in self.store.zone_keys(&fqdn).await? {
-            if !r.in_parent || r.role == "zsk" || r.state == "removed" {
-                continue;
-            }
-            let Some(k) = parse_dnskey(&r.dnskey) else {
-                continue;
-            };
+        for k in self.backend.parent_dnskeys(&zone).await? {
             if let Some(d) = ds_data(&origin, &k, DigestType::SHA256) {
                 out.ds.push(d.clone());
                 out.acceptable.push(d);
@@ -640,12 +595,15 @@ impl ByoService {
             if let Some(d) = ds_data(&origin, &k, DigestType::SHA384) {
                 out.acceptable.push(d);
             }
+            let Ok(key_tag) = k.calculate_key_tag() else {
+                continue;
+            };
             out.dnskeys.push(DnskeyData {
                 flags: k.flags(),
                 protocol: 3,
                 algorithm: u8::from(k.algorithm()),
                 public_key: data_encoding::BASE64.encode(k.public_key().public_bytes()),
-                key_tag: r.key_tag,
+                key_tag,
             });
         }
         Ok(out)

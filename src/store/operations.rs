@@ -157,6 +157,27 @@ pub async fn insert_operation(
     Ok(row.try_get("id")?)
 }
 
+/// Ends the live operation of `kind` about `subject`, if any, as `done`
+/// (superseded): for operations that converge to the stored state, the newer
+/// one does everything the older would have. Returns how many it ended.
+pub async fn supersede_live(
+    conn: &mut AnyConnection,
+    kind: &str,
+    subject: &str,
+) -> Result<u64, StoreError> {
+    let r = sqlx::query(
+        "UPDATE operations SET state = 'done', last_error = 'superseded by a newer operation', \
+         lease_owner = NULL, lease_until = NULL, updated_at = $3 \
+         WHERE kind = $1 AND subject = $2 AND state NOT IN ('done', 'failed')",
+    )
+    .bind(kind)
+    .bind(subject)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
 /// Deletes every operation (and its attempts) about `subject`; returns how many.
 pub async fn delete_operations_for(
     conn: &mut AnyConnection,

@@ -143,6 +143,9 @@ pub struct Cryptokey {
     /// DS texts (`tag alg digesttype digest`).
     #[serde(default)]
     pub ds: Vec<String>,
+    /// The DNSKEY in presentation form (`flags protocol alg key`).
+    #[serde(default)]
+    pub dnskey: String,
 }
 
 /// The PowerDNS API client.

@@ -7,11 +7,13 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::client::{canonical, PdnsError, RRset};
+use super::diff::to_rrsets;
 use super::diff::{
     children_in_powerdns, delegation_patch, describe, diff_rrsets, ds_of, zone_changes, Change,
     Delegation, NSEC3PARAM,
 };
 use super::PowerDnsBackend;
+use crate::backend::apex::apex_hickory;
 use crate::config::PoolConfig;
 use crate::model::{AllocationState, DomainName};
 use crate::store::allocations as rows;
@@ -297,6 +299,44 @@ impl PowerDnsBackend {
         Ok(ch)
     }
 
+    /// Makes PowerDNS match the store for a customer's own domain `zone`:
+    /// served (SOA, NS, keys, NSEC3 per `[backend]`) while its byo row exists,
+    /// deleted otherwise. Other RRsets in the zone are left alone: the
+    /// customer's records may live there.
+    pub(super) async fn converge_domain(
+        &self,
+        zone: &DomainName,
+        dry: bool,
+    ) -> Result<Vec<Change>, ConvergeError> {
+        let domain = zone.without_dot().to_ascii_lowercase();
+        let fqdn = zone.fqdn().to_ascii_lowercase();
+        let mut ch = Vec::new();
+        if self.store.byo_domain(&domain).await?.is_some() {
+            let desired = to_rrsets(&apex_hickory(&self.config, zone));
+            let exists = self
+                .ensure_zone(&fqdn, &desired, false, dry, &mut ch)
+                .await?;
+            if exists && self.signed() {
+                let algorithm = match &self.pdns.algorithm {
+                    Some(a) => a.clone(),
+                    None => super::pdns_algorithm(self.config.dnssec.algorithm),
+                };
+                self.ensure_secured(&fqdn, &algorithm, self.pdns.nsec3, dry, &mut ch)
+                    .await?;
+            }
+        } else if self.client.zone(&fqdn).await?.is_some() {
+            ch.push(Change {
+                zone: fqdn.clone(),
+                action: "delete-zone",
+                detail: "no longer a managed domain".into(),
+            });
+            if !dry {
+                self.client.delete_zone(&fqdn).await?;
+            }
+        }
+        Ok(ch)
+    }
+
     /// Compares every pool zone, active allocation and delegation with what
     /// PowerDNS serves and fixes the differences (none with `dry`).
     pub async fn reconcile(&self, dry: bool) -> Result<Vec<Change>, ConvergeError> {
@@ -332,6 +372,11 @@ impl PowerDnsBackend {
             ));
             for sub in subs {
                 all.extend(self.converge_child(pool, &sub, dry).await?);
+            }
+        }
+        for row in self.store.byo_domains().await? {
+            if let Ok(zone) = DomainName::parse(&row.domain) {
+                all.extend(self.converge_domain(&zone, dry).await?);
             }
         }
         Ok(all)

@@ -7,6 +7,8 @@ use hickory_proto::rr::Record;
 use serde::Serialize;
 
 use super::client::{self, canonical, RRset};
+use hickory_proto::dnssec::rdata::DNSKEY;
+use hickory_proto::dnssec::{Algorithm, PublicKeyBuf};
 
 /// NSEC3 parameters pdm sets (RFC 9276: SHA-1, no opt-out, 0 iterations, no salt).
 pub(super) const NSEC3PARAM: &str = "1 0 0 -";
@@ -104,6 +106,31 @@ pub(super) fn ds_of(keys: &[client::Cryptokey]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// A key as PowerDNS lists it (`"257 3 13 <base64>"`), as a DNSKEY.
+pub(super) fn dnskey_of(text: &str) -> Option<DNSKEY> {
+    let mut it = text.split_whitespace();
+    let flags: u16 = it.next()?.parse().ok()?;
+    let protocol: u8 = it.next()?.parse().ok()?;
+    let algorithm: u8 = it.next()?.parse().ok()?;
+    let key: String = it.collect();
+    if protocol != 3 || key.is_empty() {
+        return None;
+    }
+    let bytes = data_encoding::BASE64.decode(key.as_bytes()).ok()?;
+    Some(DNSKEY::with_flags(
+        flags,
+        PublicKeyBuf::new(bytes, Algorithm::from_u8(algorithm)),
+    ))
+}
+
+/// The DNSKEYs of the active KSKs and CSKs: what the parent points at.
+pub(super) fn parent_keys_of(keys: &[client::Cryptokey]) -> Vec<DNSKEY> {
+    keys.iter()
+        .filter(|k| k.active && (k.keytype == "ksk" || k.keytype == "csk"))
+        .filter_map(|k| dnskey_of(&k.dnskey))
+        .collect()
 }
 
 /// One PATCH entry as a change detail: owner, type and contents.
@@ -249,12 +276,38 @@ mod tests {
     }
 
     #[test]
+    fn parent_keys_are_active_ksks_and_csks() {
+        use hickory_proto::dnssec::PublicKey;
+        let key = "257 3 13 pRKHyGP+EUoXSuEgyt3qMaa64KXSeT4qisplg6F8Q+WegVnfW+nUb+G8l8RuDjT8k8h0AqoiGvRz52mVACztVw==";
+        let k = |active, kt: &str, dnskey: &str| client::Cryptokey {
+            id: 1,
+            active,
+            keytype: kt.into(),
+            ds: Vec::new(),
+            dnskey: dnskey.into(),
+        };
+        let got = parent_keys_of(&[
+            k(true, "csk", key),
+            k(false, "ksk", key),
+            k(true, "zsk", key),
+            k(true, "ksk", "257 3 13 !!notbase64"),
+        ]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].flags(), 257);
+        assert_eq!(u8::from(got[0].public_key().algorithm()), 13);
+        // PowerDNS's own DS for this key has tag 40585: the key tag matches.
+        assert_eq!(got[0].calculate_key_tag().unwrap(), 40585);
+        assert!(dnskey_of("256 2 13 AAAA").is_none());
+    }
+
+    #[test]
     fn ds_of_takes_active_ksk_sha256() {
         let k = |active, kt: &str| client::Cryptokey {
             id: 1,
             active,
             keytype: kt.into(),
             ds: vec!["1 13 1 AA".into(), "1 13 2 BB".into(), "1 13 4 CC".into()],
+            dnskey: String::new(),
         };
         assert_eq!(ds_of(&[k(true, "csk")]), vec!["1 13 2 bb".to_string()]);
         assert!(ds_of(&[k(false, "csk"), k(true, "zsk")]).is_empty());

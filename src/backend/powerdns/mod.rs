@@ -31,11 +31,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use hickory_proto::dnssec::rdata::DNSKEY;
 use sqlx::AnyConnection;
 
 use self::client::{PdnsClient, RRset};
 use super::{
-    apex_hickory, glue_hickory, BackendError, ChildZone, OperationView, ZoneBackend,
+    apex_hickory, glue_hickory, BackendError, ChildZone, DomainZone, OperationView, ZoneBackend,
     KIND_PDNS_COMMIT, KIND_PDNS_RELEASE,
 };
 use crate::config::{Config, PoolConfig, PowerDnsConfig};
@@ -64,7 +65,7 @@ impl std::fmt::Debug for PowerDnsBackend {
 
 /// PowerDNS's name of a key algorithm pdm knows (its number otherwise,
 /// which PowerDNS accepts too).
-fn pdns_algorithm(a: crate::dnssec::KeyAlgorithm) -> String {
+pub(super) fn pdns_algorithm(a: crate::dnssec::KeyAlgorithm) -> String {
     match a.number() {
         8 => "rsasha256".into(),
         10 => "rsasha512".into(),
@@ -237,6 +238,36 @@ impl ZoneBackend for PowerDnsBackend {
         Ok(Some(
             self.insert_op(tx, KIND_PDNS_RELEASE, pool, child).await?,
         ))
+    }
+
+    async fn create_domain_zone(
+        &self,
+        tx: &mut AnyConnection,
+        zone: &DomainName,
+        _actor: &str,
+    ) -> Result<DomainZone, BackendError> {
+        Ok(DomainZone {
+            signed: self.signed(),
+            operation: Some(self.insert_domain_op(tx, zone).await?),
+        })
+    }
+
+    async fn delete_domain_zone(
+        &self,
+        tx: &mut AnyConnection,
+        zone: &DomainName,
+        _actor: &str,
+    ) -> Result<Option<i64>, BackendError> {
+        Ok(Some(self.insert_domain_op(tx, zone).await?))
+    }
+
+    async fn parent_dnskeys(&self, zone: &DomainName) -> Result<Vec<DNSKEY>, BackendError> {
+        // Not created yet (the operation is pending): no keys to point at.
+        if self.client.zone(&zone.fqdn()).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let keys = self.client.cryptokeys(&zone.fqdn()).await?;
+        Ok(diff::parent_keys_of(&keys))
     }
 
     async fn settle(&self, id: i64) {

@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 use super::client::PdnsError;
 use super::converge::ConvergeError;
 use super::PowerDnsBackend;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, KIND_PDNS_DOMAIN};
 use crate::config::PoolConfig;
 use crate::model::DomainName;
 use crate::operations::{finish_for, StepOutcome, StepRunner};
@@ -25,6 +25,12 @@ const STEP_APPLY: &str = "apply";
 struct Payload {
     pool: String,
     subdomain: String,
+}
+
+/// Payload of a `pdns-domain` operation: the customer's domain.
+#[derive(Debug, Serialize, Deserialize)]
+struct DomainPayload {
+    zone: String,
 }
 
 fn retry_or_fail(e: &PdnsError) -> StepOutcome {
@@ -57,6 +63,36 @@ impl PowerDnsBackend {
             pool: pool.domain.without_dot(),
             subdomain: label,
         })?;
+        self.insert_with(tx, kind, &child.without_dot(), &payload)
+            .await
+    }
+
+    /// Records a `pdns-domain` operation for the customer's domain `zone`
+    /// in the caller's transaction; returns its id.
+    pub(super) async fn insert_domain_op(
+        &self,
+        tx: &mut AnyConnection,
+        zone: &DomainName,
+    ) -> Result<i64, BackendError> {
+        let domain = zone.without_dot().to_ascii_lowercase();
+        let payload = serde_json::to_string(&DomainPayload {
+            zone: domain.clone(),
+        })?;
+        // Its own subject: the byo operation bringing the delegation up holds
+        // the domain's name, and only one live operation may hold a subject.
+        let subject = format!("powerdns:{domain}");
+        ops::supersede_live(tx, KIND_PDNS_DOMAIN, &subject).await?;
+        self.insert_with(tx, KIND_PDNS_DOMAIN, &subject, &payload)
+            .await
+    }
+
+    async fn insert_with(
+        &self,
+        tx: &mut AnyConnection,
+        kind: &str,
+        subject: &str,
+        payload: &str,
+    ) -> Result<i64, BackendError> {
         let now = now_ms();
         let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
         // Not due for the worker while the API tries it inline.
@@ -65,9 +101,9 @@ impl PowerDnsBackend {
             tx,
             &NewOperation {
                 kind,
-                subject: &child.without_dot(),
+                subject,
                 state: STEP_APPLY,
-                payload: &payload,
+                payload,
                 next_run_at: now + inline,
                 deadline_at: now.saturating_add(ms(self.config.operations.deadline_secs)),
             },
@@ -132,6 +168,9 @@ impl PowerDnsBackend {
 #[async_trait]
 impl StepRunner for PowerDnsBackend {
     async fn run_step(&self, op: &OperationRow) -> StepOutcome {
+        if op.kind == KIND_PDNS_DOMAIN {
+            return self.run_domain_step(op).await;
+        }
         let p: Payload = match serde_json::from_str(&op.payload) {
             Ok(p) => p,
             Err(e) => {
@@ -148,24 +187,46 @@ impl StepRunner for PowerDnsBackend {
                 error: format!("pool {} is no longer configured", p.pool),
             };
         };
-        match self.converge_child(&pool, &p.subdomain, false).await {
-            Ok(ch) if ch.is_empty() => StepOutcome::Done {
-                detail: "PowerDNS already matched".into(),
-            },
-            Ok(ch) => StepOutcome::Done {
-                detail: ch
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            },
-            Err(ConvergeError::Pdns(e)) => retry_or_fail(&e),
-            Err(ConvergeError::Store(e)) => StepOutcome::Retry {
-                after: None,
-                error: e.to_string(),
-            },
-            Err(ConvergeError::Desired(e)) => StepOutcome::Fail { error: e },
-        }
+        outcome(self.converge_child(&pool, &p.subdomain, false).await)
+    }
+}
+
+impl PowerDnsBackend {
+    async fn run_domain_step(&self, op: &OperationRow) -> StepOutcome {
+        let zone = match serde_json::from_str::<DomainPayload>(&op.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|p| DomainName::parse(&p.zone).map_err(|e| e.to_string()))
+        {
+            Ok(z) => z,
+            Err(e) => {
+                return StepOutcome::Fail {
+                    error: format!("bad payload: {e}"),
+                }
+            }
+        };
+        outcome(self.converge_domain(&zone, false).await)
+    }
+}
+
+/// A convergence's result as the operation's step outcome.
+fn outcome(r: Result<Vec<super::Change>, ConvergeError>) -> StepOutcome {
+    match r {
+        Ok(ch) if ch.is_empty() => StepOutcome::Done {
+            detail: "PowerDNS already matched".into(),
+        },
+        Ok(ch) => StepOutcome::Done {
+            detail: ch
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+        Err(ConvergeError::Pdns(e)) => retry_or_fail(&e),
+        Err(ConvergeError::Store(e)) => StepOutcome::Retry {
+            after: None,
+            error: e.to_string(),
+        },
+        Err(ConvergeError::Desired(e)) => StepOutcome::Fail { error: e },
     }
 }
 
