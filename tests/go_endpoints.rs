@@ -101,4 +101,166 @@ fn legacy_zone_create(b: Backend) {
     assert_eq!(domain_names(&srv, &admin), vec!["customer.example.org"]);
 }
 
-backend_tests!(legacy_zone_create);
+// ------------------------------------------------------------------------------------------
+// POST /api/v1/force-release
+// ------------------------------------------------------------------------------------------
+
+const FR: &str = "/api/v1/force-release";
+
+fn force(srv: &PdmServer, token: Option<&str>, confirm: bool, body: &Value) -> (u16, Value) {
+    let headers: Vec<(&str, &str)> = if confirm {
+        vec![("X-Force-Release-Confirm", "yes")]
+    } else {
+        vec![]
+    };
+    srv.post_h(FR, token, body, &headers)
+}
+
+/// The checks in the Go service's order, the grace period, and the fixed DNS
+/// gate: a delegation to servers other than pdm's blocks; pdm answering for
+/// the child itself does not.
+fn force_release_gates(b: Backend) {
+    // The pool's parent-side view: a second pdm serving example.test whose
+    // delegation of acme.example.test the test rewrites.
+    let Some(parent) = common::registrars::Parent::start(
+        b,
+        "example.test",
+        "acme.example.test",
+        &["ns1.sovereign-dns.net", "ns2.sovereign-dns.net"],
+    ) else {
+        return;
+    };
+    let cfg = Config::default_test().extra(&format!(
+        "force_release_grace_hours = 0\n[delegation]\nparent_servers = [\"{}\"]\nquery_timeout_ms = 1000\n",
+        parent.srv.zone_dns_addr()
+    ));
+    let srv = srv!(b, cfg);
+    let admin = srv.admin_token();
+    srv.allocate("example.test", "acme", "192.0.2.10", None);
+    let ok_body = json!({"sovereignFQDN": "acme.example.test", "reason": "tenant deleted", "graceConfirmed": true});
+
+    let (st, r) = force(&srv, None, true, &ok_body);
+    assert_error(st, &r, 401, "unauthorized");
+    let pool_tok = srv.token_with_scope("pool:example.test");
+    let (st, r) = force(&srv, Some(&pool_tok), true, &ok_body);
+    assert_error(st, &r, 403, "forbidden");
+    let (st, r) = force(&srv, Some(&admin), false, &ok_body);
+    assert_error(st, &r, 401, "missing-confirm-header");
+    let r = srv.request(
+        "POST",
+        FR,
+        Some(&admin),
+        Body::Raw(b"{nope"),
+        &[("X-Force-Release-Confirm", "yes")],
+    );
+    assert_error(r.status, &r.body, 400, "invalid-json");
+    for (body, code) in [
+        (
+            json!({"sovereignFQDN": "acme.example.test", "graceConfirmed": true}),
+            "missing-reason",
+        ),
+        (
+            json!({"sovereignFQDN": "acme.example.test", "reason": "x"}),
+            "grace-not-confirmed",
+        ),
+        (
+            json!({"sovereignFQDN": "acme", "reason": "x", "graceConfirmed": true}),
+            "invalid-fqdn",
+        ),
+        (
+            json!({"sovereignFQDN": "a.unmanaged.test", "reason": "x", "graceConfirmed": true}),
+            "unsupported-pool",
+        ),
+    ] {
+        let (st, r) = force(&srv, Some(&admin), true, &body);
+        assert_error(st, &r, 422, code);
+    }
+    let (st, r) = force(
+        &srv,
+        Some(&admin),
+        true,
+        &json!({"sovereignFQDN": "nobody.example.test", "reason": "x", "graceConfirmed": true}),
+    );
+    assert_error(st, &r, 404, "not-found");
+
+    // Delegated to the Sovereign's own servers at the parent: still live.
+    let (st, r) = force(&srv, Some(&admin), true, &ok_body);
+    assert_error(st, &r, 412, "fqdn-still-resolves");
+    assert!(
+        r["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sovereign-dns.net"),
+        "{r}"
+    );
+    let (_, list) = srv.get("/api/v1/pool/example.test/list", Some(&admin));
+    assert_eq!(list["allocations"][0]["state"], "active", "{list}");
+
+    // Delegated to pdm only: pdm serving the child itself does not block.
+    parent.delegate(
+        "acme.example.test",
+        &["ns1.example.test", "ns2.example.test"],
+        &[],
+    );
+    assert_eq!(
+        srv.dig("acme.example.test.", RecordType::A).rcode,
+        "NOERROR"
+    );
+    let (st, r) = force(&srv, Some(&admin), true, &ok_body);
+    assert_eq!(st, 200, "{r}\n{}", tail(&srv.log(), 2000));
+    assert_eq!(r["sovereignFQDN"], "acme.example.test");
+    assert_eq!(r["freed"]["state"], "released");
+    assert_eq!(r["audit"]["reason"], "tenant deleted");
+    assert_eq!(r["audit"]["graceHours"], 0);
+    assert!(r["releasedAt"].is_string(), "{r}");
+    assert!(
+        srv.log().contains("tenant deleted"),
+        "no audit line in the log"
+    );
+    wait_for(Duration::from_secs(3), || {
+        srv.dig("acme.example.test.", RecordType::A).rcode != "NOERROR"
+    });
+    assert_ne!(
+        srv.dig("acme.example.test.", RecordType::A).rcode,
+        "NOERROR"
+    );
+    // A retry finds nothing to release.
+    let (st, r) = force(&srv, Some(&admin), true, &ok_body);
+    assert_error(st, &r, 404, "not-found");
+
+    // No delegation at all at the parent: releasable too.
+    srv.allocate("example.test", "beta", "192.0.2.11", None);
+    let (st, r) = force(
+        &srv,
+        Some(&admin),
+        true,
+        &json!({"sovereignFQDN": "beta.example.test", "reason": "gone", "graceConfirmed": true}),
+    );
+    assert_eq!(st, 200, "{r}");
+}
+
+/// With the default grace (720 h), a fresh allocation cannot be force-released.
+fn force_release_waits_for_the_grace_period(b: Backend) {
+    let srv = srv!(b, Config::default_test());
+    let admin = srv.admin_token();
+    srv.allocate("example.test", "acme", "192.0.2.10", None);
+    let (st, r) = force(
+        &srv,
+        Some(&admin),
+        true,
+        &json!({"sovereignFQDN": "acme.example.test", "reason": "x", "graceConfirmed": true}),
+    );
+    assert_error(st, &r, 412, "grace-not-elapsed");
+    assert!(
+        r["detail"].as_str().unwrap_or_default().contains("720 h"),
+        "{r}"
+    );
+    let (_, list) = srv.get("/api/v1/pool/example.test/list", Some(&admin));
+    assert_eq!(list["allocations"][0]["state"], "active", "{list}");
+}
+
+backend_tests!(
+    legacy_zone_create,
+    force_release_gates,
+    force_release_waits_for_the_grace_period
+);

@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pool/{domain}/reserve", post(pool::reserve))
         .route("/api/v1/pool/{domain}/commit", post(pool::commit))
         .route("/api/v1/release", post(pool::release_fqdn))
+        .route("/api/v1/force-release", post(pool::force_release))
         .route(
             "/api/v1/zones/{zone}/dnssec/rollover",
             post(dnssec::start_rollover),

@@ -1,7 +1,7 @@
 //! The Go service's pool endpoints: check, reserve, commit, release, list,
 //! and release by FQDN.
 
-use super::guard::{bearer, require_pool, BodyShape, Caller, JsonBody, PoolCaller, RawBody};
+use super::guard::{bearer, require_pool, Admin, BodyShape, Caller, JsonBody, PoolCaller, RawBody};
 use super::{ApiError, AppState};
 use crate::model::{Allocation, AllocationState};
 use crate::pool::service::{format_time, Availability, CommitRequest};
@@ -283,4 +283,142 @@ pub(super) async fn release_fqdn(
     });
     with_operation(&s, &pool, &a.subdomain, &mut body).await?;
     Ok((StatusCode::OK, Json(body)))
+}
+
+/// Body of `POST /api/v1/force-release`.
+#[derive(Deserialize)]
+pub(super) struct ForceReleaseBody {
+    #[serde(default, rename = "sovereignFQDN")]
+    sovereign_fqdn: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default, rename = "graceConfirmed")]
+    grace_confirmed: Option<bool>,
+}
+
+impl BodyShape for ForceReleaseBody {
+    const INVALID: &'static str = "invalid-json";
+}
+
+/// `POST /api/v1/force-release` (admin, `X-Force-Release-Confirm: yes`):
+/// the operator's release of an allocation whose Sovereign is gone, after
+/// the grace period, unless the name is still delegated somewhere else.
+///
+/// The Go service asked a recursive resolver whether the FQDN resolved,
+/// which it always did while its own PowerDNS served the child, so the gate
+/// blocked nearly every legitimate call. pdm asks the parent zone's servers
+/// directly for the child's delegation: none, or one to pdm's own
+/// nameservers, means nothing outside pdm serves the name any more.
+pub(super) async fn force_release(
+    State(s): State<AppState>,
+    _: Admin,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<ForceReleaseBody>,
+) -> Answer {
+    use StatusCode as S;
+    let confirmed = headers
+        .get("x-force-release-confirm")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("yes"));
+    if !confirmed {
+        return Err(ApiError::new(
+            S::UNAUTHORIZED,
+            "missing-confirm-header",
+            "force-release needs the header X-Force-Release-Confirm: yes",
+        ));
+    }
+    let reason = b.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(ApiError::new(
+            S::UNPROCESSABLE_ENTITY,
+            "missing-reason",
+            "reason is required (it goes to the audit log)",
+        ));
+    }
+    if b.grace_confirmed != Some(true) {
+        return Err(ApiError::new(
+            S::UNPROCESSABLE_ENTITY,
+            "grace-not-confirmed",
+            "graceConfirmed must be true",
+        ));
+    }
+    // An unmanaged pool is 422 here (the Go service's force-release), not
+    // the 404 `not-managed` of a plain release.
+    let (fqdn, sub, pool) = match split_fqdn(&s, b.sovereign_fqdn) {
+        Err(e) if e.code == "not-managed" => {
+            return Err(ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "unsupported-pool",
+                e.detail,
+            ))
+        }
+        other => other?,
+    };
+    let a = s.store.live_allocation(&pool, &sub).await?.ok_or_else(|| {
+        ApiError::new(
+            S::NOT_FOUND,
+            "not-found",
+            format!("no reservation or active allocation for {fqdn}"),
+        )
+    })?;
+    let grace_hours = s.config.force_release_grace_hours;
+    let grace_ms = i64::try_from(grace_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+    let until = a.reserved_at_ms.saturating_add(grace_ms);
+    if crate::store::now_ms() < until {
+        return Err(ApiError::new(
+            S::PRECONDITION_FAILED,
+            "grace-not-elapsed",
+            format!(
+                "{fqdn} was reserved at {}; force-release is possible from {} ({grace_hours} h grace)",
+                format_time(a.reserved_at_ms),
+                format_time(until)
+            ),
+        ));
+    }
+    let child = hickory_proto::rr::Name::from_ascii(format!("{fqdn}."))
+        .map_err(|e| ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid-fqdn", e.to_string()))?;
+    let ours: Vec<String> = s
+        .config
+        .nameservers
+        .iter()
+        .map(|n| n.name.without_dot().to_ascii_lowercase())
+        .collect();
+    let prober = crate::delegation::probe::Prober::from_config(&s.config.delegation);
+    match prober.delegated_elsewhere(&child, &ours).await {
+        Ok(None) => {}
+        Ok(Some((server, host))) => {
+            return Err(ApiError::new(
+                S::PRECONDITION_FAILED,
+                "fqdn-still-resolves",
+                format!("{fqdn} is still delegated to {host} (parent server {server}); the Sovereign's DNS looks alive"),
+            ))
+        }
+        Err(e) => {
+            return Err(ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "delegation-check-failed",
+                format!("cannot ask the parent's servers about {fqdn}: {e}; nothing was released"),
+            ))
+        }
+    }
+    let released = s.pool.release(&pool, &sub).await?;
+    tracing::warn!(
+        fqdn = %fqdn,
+        reason,
+        grace_hours,
+        reserved_at = %format_time(a.reserved_at_ms),
+        "force-release"
+    );
+    let mut body = json!({
+        "sovereignFQDN": fqdn,
+        "freed": allocation_json(&released),
+        "releasedAt": released.released_at_ms.map(format_time),
+        "audit": {
+            "reason": reason,
+            "graceHours": grace_hours,
+            "reservedAt": format_time(a.reserved_at_ms),
+        },
+    });
+    with_operation(&s, &pool, &released.subdomain, &mut body).await?;
+    Ok((S::OK, Json(body)))
 }

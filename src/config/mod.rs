@@ -93,7 +93,14 @@ pub struct Config {
     pub backend: BackendConfig,
     /// Encoded UDP answers kept for reuse (`packet_cache`, 0 turns it off).
     pub packet_cache: usize,
+    /// How long after its reservation an allocation may be force-released
+    /// (`force_release_grace_hours`; the Go service's
+    /// `POOL_FORCE_RELEASE_GRACE_HOURS`, 720 = 30 days).
+    pub force_release_grace_hours: u64,
 }
+
+/// Default force-release grace period, as in the Go service.
+const DEFAULT_FORCE_RELEASE_GRACE_HOURS: u64 = 720;
 
 /// Default size of the packet cache (answers).
 const DEFAULT_PACKET_CACHE: usize = 100_000;
@@ -116,6 +123,7 @@ struct RawConfig {
     lua: Option<RawLua>,
     backend: Option<RawBackend>,
     packet_cache: Option<usize>,
+    force_release_grace_hours: Option<u64>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -229,6 +237,9 @@ impl Config {
                 .packet_cache
                 .or(raw.packet_cache)
                 .unwrap_or(DEFAULT_PACKET_CACHE),
+            force_release_grace_hours: raw
+                .force_release_grace_hours
+                .unwrap_or(DEFAULT_FORCE_RELEASE_GRACE_HOURS),
         })
     }
 

@@ -214,6 +214,40 @@ impl Prober {
         Err(last)
     }
 
+    /// Whether the parent's servers delegate `child` to a server outside
+    /// `ours` (pdm's own nameservers, lower-case without the dot): the first
+    /// such `(parent server, NS host)`, `None` when every parent server shows
+    /// no delegation or one to pdm alone. Fails only when no parent server
+    /// answers, so "cannot tell" is never read as "not live".
+    pub async fn delegated_elsewhere(
+        &self,
+        child: &Name,
+        ours: &[String],
+    ) -> Result<Option<(String, String)>, String> {
+        let servers = self.parent_servers(child).await?;
+        let mut answered = 0;
+        let mut last = String::from("no parent servers");
+        for s in &servers {
+            match self.ask_ns(s.addr, child).await {
+                Ok(ns) => {
+                    answered += 1;
+                    let foreign = ns.iter().find(|h| {
+                        let h = h.trim_end_matches('.').to_ascii_lowercase();
+                        !ours.contains(&h)
+                    });
+                    if let Some(h) = foreign {
+                        return Ok(Some((s.addr.to_string(), h.clone())));
+                    }
+                }
+                Err(e) => last = format!("{}: {e}", s.addr),
+            }
+        }
+        if answered == 0 {
+            return Err(last);
+        }
+        Ok(None)
+    }
+
     /// The NS a parent server delegates `child` to (empty when it has no delegation).
     pub async fn ask_ns(&self, server: SocketAddr, child: &Name) -> Result<Vec<String>, String> {
         let m = query(server, child, RecordType::NS, self.timeout).await?;

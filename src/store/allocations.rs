@@ -165,6 +165,16 @@ pub async fn end(
 }
 
 impl Store {
+    /// The live (reserved or active) allocation of `sub` in `pool`.
+    pub async fn live_allocation(
+        &self,
+        pool: &str,
+        sub: &str,
+    ) -> Result<Option<Allocation>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        Ok(live(&mut conn, "", pool, sub).await?.map(|r| r.allocation))
+    }
+
     /// Live allocations of a pool, ordered by subdomain.
     pub async fn list_live(&self, pool: &str) -> Result<Vec<Allocation>, StoreError> {
         let q = format!(
