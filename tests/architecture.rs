@@ -1,0 +1,276 @@
+//! Keeps docs/architecture.md true: every room (top-level module of
+//! `src/`) imports only the rooms its row in the "Who may import whom"
+//! table allows, the data-plane rooms touch no IO crate of the control
+//! plane, every room has a row, and nothing in the repo points at files
+//! outside it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Rooms of the data plane: pure logic and sockets, no store, no HTTP.
+const DATA_PLANE: &[&str] = &["lua", "zone", "dnssec", "server"];
+/// Crates only the control plane may use.
+const CONTROL_CRATES: &[&str] = &["sqlx", "axum", "pdm_adapters", "tower_http", "reqwest"];
+
+fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rs_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The room a file of `src/` belongs to (`src/zone/tree.rs` → `zone`,
+/// `src/serve.rs` → `serve`); `None` for the crate roots.
+fn room_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?;
+    let room = first.trim_end_matches(".rs");
+    (room != "lib" && room != "main").then(|| room.to_string())
+}
+
+/// Source text without comments (so prose mentioning `crate::x` is not an import).
+fn code_only(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every room named after `crate::` in `code`, including each top-level
+/// path of a `use crate::{a::x, b::{y, z}}` group.
+fn crate_refs(code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let bytes = code.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = code[i..].find("crate::") {
+        let start = i + pos + "crate::".len();
+        i = start;
+        // `$crate::` in macros is another crate's root.
+        if start >= 8 && bytes[start - 8] == b'$' {
+            continue;
+        }
+        if bytes.get(start) == Some(&b'{') {
+            let mut depth = 0usize;
+            let mut word = String::new();
+            let mut expecting = true;
+            for &c in &bytes[start..] {
+                let c = c as char;
+                match c {
+                    '{' => {
+                        depth += 1;
+                        expecting = depth == 1;
+                        word.clear();
+                    }
+                    '}' => {
+                        if depth == 1 && expecting && !word.is_empty() {
+                            out.insert(word.clone());
+                        }
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => {
+                        if expecting && !word.is_empty() {
+                            out.insert(word.clone());
+                        }
+                        word.clear();
+                        expecting = true;
+                    }
+                    ':' if depth == 1 && expecting => {
+                        if !word.is_empty() {
+                            out.insert(word.clone());
+                        }
+                        expecting = false;
+                    }
+                    c if depth == 1 && expecting && (c.is_alphanumeric() || c == '_') => {
+                        word.push(c)
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            let word: String = code[start..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !word.is_empty() {
+                out.insert(word);
+            }
+        }
+    }
+    out
+}
+
+/// The table under "## Who may import whom": room → rooms it may import.
+fn allowed_table() -> BTreeMap<String, BTreeSet<String>> {
+    let doc = fs::read_to_string(Path::new(ROOT).join("docs/architecture.md"))
+        .expect("docs/architecture.md");
+    let section = doc
+        .split("## Who may import whom")
+        .nth(1)
+        .expect("docs/architecture.md has a \"## Who may import whom\" section");
+    let mut table = BTreeMap::new();
+    for line in section.lines().skip_while(|l| !l.starts_with('|')) {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 3 || cells[1].starts_with("---") || cells[1] == "room" {
+            continue;
+        }
+        let room = cells[1].trim_matches('`').to_string();
+        let may: BTreeSet<String> = cells[2]
+            .split(',')
+            .map(|s| s.trim().trim_matches('`').to_string())
+            .filter(|s| !s.is_empty() && s != "—" && s != "-" && s != "nothing")
+            .collect();
+        table.insert(room, may);
+    }
+    assert!(!table.is_empty(), "the import table is empty");
+    table
+}
+
+#[test]
+fn imports_follow_the_table() {
+    let src = Path::new(ROOT).join("src");
+    let table = allowed_table();
+    let mut files = Vec::new();
+    rs_files(&src, &mut files);
+    let mut rooms = BTreeSet::new();
+    let mut bad = Vec::new();
+    for f in &files {
+        let Some(room) = room_of(&src, f) else {
+            continue;
+        };
+        rooms.insert(room.clone());
+        let code = code_only(&fs::read_to_string(f).unwrap());
+        let Some(may) = table.get(&room) else {
+            continue;
+        };
+        for target in crate_refs(&code) {
+            if target != room && !may.contains(&target) && table.contains_key(&target) {
+                bad.push(format!(
+                    "{}: {room} imports {target}",
+                    f.strip_prefix(ROOT).unwrap().display()
+                ));
+            }
+        }
+        if DATA_PLANE.contains(&room.as_str()) {
+            for c in CONTROL_CRATES {
+                if code.contains(&format!("{c}::")) {
+                    bad.push(format!(
+                        "{}: data-plane room {room} uses {c}",
+                        f.strip_prefix(ROOT).unwrap().display()
+                    ));
+                }
+            }
+        }
+    }
+    let missing: Vec<&String> = rooms.iter().filter(|r| !table.contains_key(*r)).collect();
+    assert!(
+        missing.is_empty(),
+        "rooms without a row in docs/architecture.md's import table: {missing:?}"
+    );
+    let stale: Vec<&String> = table.keys().filter(|r| !rooms.contains(*r)).collect();
+    assert!(
+        stale.is_empty(),
+        "rows in docs/architecture.md's import table for rooms that do not exist: {stale:?}"
+    );
+    assert!(bad.is_empty(), "imports the table does not allow:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_parser_sees_grouped_and_plain_imports() {
+    let code = "use crate::{zone::Zone, dnssec::{a, b}, lua};\nlet x = crate::store::now();\nmacro! { $crate::common::x }";
+    let got = crate_refs(code);
+    let want: BTreeSet<String> = ["zone", "dnssec", "lua", "store"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(got, want);
+    assert!(crate_refs(&code_only("// see crate::api for why")).is_empty());
+}
+
+/// Text files of the repo (tracked sources and docs), outside `target/`.
+fn text_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        if p.is_dir() {
+            text_files(&p, out);
+        } else if ["rs", "md", "toml", "sh", "sql", "yaml", "yml", "json"]
+            .iter()
+            .any(|x| p.extension().is_some_and(|e| e == *x))
+        {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn nothing_points_outside_the_repo() {
+    let root = Path::new(ROOT);
+    let mut files = Vec::new();
+    text_files(root, &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let Ok(text) = fs::read_to_string(f) else {
+            continue;
+        };
+        let shown = f.strip_prefix(root).unwrap().display().to_string();
+        if shown == "tests/architecture.rs" {
+            continue;
+        }
+        for (n, line) in text.lines().enumerate() {
+            for needle in ["DESIGN.md", "shared/reference", "reference/", "../shared"] {
+                if line.contains(needle) {
+                    bad.push(format!("{shown}:{}: mentions {needle}", n + 1));
+                }
+            }
+            // Markdown links to local files must resolve inside the repo.
+            let mut rest = line;
+            while let Some(i) = rest.find("](") {
+                let after = &rest[i + 2..];
+                let Some(end) = after.find(')') else {
+                    break;
+                };
+                let target = after[..end].split('#').next().unwrap_or_default();
+                rest = &after[end..];
+                if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let base = f.parent().unwrap_or(root);
+                let resolved = base.join(target);
+                let inside = resolved
+                    .canonicalize()
+                    .map(|p| p.starts_with(root.canonicalize().unwrap()))
+                    .unwrap_or(false);
+                if !inside {
+                    bad.push(format!("{shown}:{}: link to {target} outside the repo", n + 1));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
