@@ -254,7 +254,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             let keyring = if sign {
                 Some(
-                    pdm::serve::open_keyring(&config, &store)
+                    pdm::keyring::open_keyring(&config, &store)
                         .await?
                         .ok_or("--sign needs [dnssec] enabled = true")?,
                 )
@@ -273,7 +273,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Zone(ZoneCommand::Export { name, signed }) => {
             let keyring = if signed {
-                pdm::serve::open_keyring(&config, &store).await?
+                pdm::keyring::open_keyring(&config, &store).await?
             } else {
                 None
             };
@@ -317,7 +317,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Reconcile { dry_run } => {
             let config = std::sync::Arc::new(config);
-            let b = pdm::serve::powerdns_backend(&config, &store)?
+            let b = pdm::backend::powerdns::powerdns_backend(&config, &store)?
                 .ok_or("reconcile needs [backend] kind = \"powerdns\"")?;
             let changes = b.reconcile(dry_run).await?;
             for c in &changes {

@@ -6,7 +6,6 @@ use crate::config::Config;
 use crate::keyring::Keyring;
 use crate::model::DomainName;
 use crate::pool::PoolService;
-use crate::secret::SecretBox;
 use crate::snapshot::Refresher;
 use crate::store::zones::StoredRecord;
 use crate::store::{now_ms, Store};
@@ -39,8 +38,8 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         return Err(FAKES_NOT_BUILT.into());
     }
     let config = Arc::new(config);
-    let keyring = open_keyring(&config, &store).await?;
-    let pdns = powerdns_backend(&config, &store)?;
+    let keyring = crate::keyring::open_keyring(&config, &store).await?;
+    let pdns = crate::backend::powerdns::powerdns_backend(&config, &store)?;
     let pool = match &pdns {
         Some(b) => PoolService::with_backend(store.clone(), config.clone(), Arc::new(b.clone())),
         None => PoolService::new(store.clone(), config.clone(), keyring.clone()),
@@ -89,7 +88,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     });
 
     if let Some(k) = keyring.clone() {
-        tokio::spawn(run_rollovers(store.clone(), k));
+        tokio::spawn(crate::keyring::run_rollovers(store.clone(), k));
     }
 
     // byo domains: registrar endpoints (real APIs, config overrides, or the
@@ -107,7 +106,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     } else {
         None
     };
-    let secret = load_secret(&config)?.map(Arc::new);
+    let secret = crate::secret::load_secret(&config)?.map(Arc::new);
     let byo = crate::delegation::ByoService::new(
         store.clone(),
         config.clone(),
@@ -122,7 +121,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let worker = match &pdns {
         Some(b) => {
             let r: Arc<dyn crate::operations::StepRunner> = Arc::new(b.clone());
-            tokio::spawn(run_reconcile(b.clone()));
+            tokio::spawn(crate::backend::powerdns::run_reconcile(b.clone()));
             worker
                 .with_runner(crate::backend::KIND_PDNS_COMMIT, r.clone())
                 .with_runner(crate::backend::KIND_PDNS_RELEASE, r)
@@ -143,48 +142,17 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {
-        print_demo(&config, &store).await?;
+        crate::demo::print_demo(&config, &store).await?;
     }
     #[cfg(feature = "fake-registrars")]
     if let Some(f) = &fakes {
-        print_fake_registrars(&config, f);
+        crate::demo::print_fake_registrars(&config, f);
     }
     ready.store(true, Ordering::Release);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
-}
-
-/// The PowerDNS backend when `[backend] kind = "powerdns"`.
-pub fn powerdns_backend(
-    config: &Arc<Config>,
-    store: &Store,
-) -> Result<Option<crate::backend::powerdns::PowerDnsBackend>, Error> {
-    if config.backend.kind != crate::config::BackendKind::PowerDns {
-        return Ok(None);
-    }
-    let b = crate::backend::powerdns::PowerDnsBackend::new(store.clone(), config.clone())?;
-    Ok(Some(b))
-}
-
-/// Periodic `reconcile` against PowerDNS (every `reconcile_interval_secs`; 0: off).
-async fn run_reconcile(b: crate::backend::powerdns::PowerDnsBackend) {
-    let secs = b.interval_secs();
-    if secs == 0 {
-        return;
-    }
-    loop {
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-        match b.reconcile(false).await {
-            Ok(changes) => {
-                for c in changes {
-                    tracing::warn!(change = %c, "reconcile fixed a drift in PowerDNS");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reconcile with PowerDNS failed"),
-        }
-    }
 }
 
 /// The process's LUA engine, built from `[lua]` (health checks not started).
@@ -228,75 +196,6 @@ fn quick_engine(
     })
 }
 
-/// The secret key that seals private keys: `PDM_SECRET_KEY`, else
-/// `dnssec.secret_key_file` (created when missing), else — for the demo
-/// only — `./pdm.secret`. Returns `None` when no key is configured.
-pub fn load_secret(config: &Config) -> Result<Option<SecretBox>, Error> {
-    if let Ok(text) = std::env::var("PDM_SECRET_KEY") {
-        return Ok(Some(
-            SecretBox::from_text(&text).map_err(|e| format!("PDM_SECRET_KEY: {e}"))?,
-        ));
-    }
-    let path = match (&config.dnssec.secret_key_file, config.demo) {
-        (Some(p), _) => p.clone(),
-        (None, true) => std::path::PathBuf::from("pdm.secret"),
-        (None, false) => return Ok(None),
-    };
-    let (secret, created) = SecretBox::from_file(&path, true)?;
-    if created {
-        tracing::warn!(file = %path.display(), "created a new secret key for DNSSEC private keys; back it up with the database");
-    }
-    Ok(Some(secret))
-}
-
-/// The keyring when DNSSEC is enabled. Opens every stored private key so a
-/// wrong secret key stops the start with the zone's name, before anything is
-/// served or written.
-pub async fn open_keyring(config: &Config, store: &Store) -> Result<Option<Arc<Keyring>>, Error> {
-    if !config.dnssec.enabled {
-        return Ok(None);
-    }
-    let secret = load_secret(config)?.ok_or(
-        "DNSSEC is enabled but no secret key is configured: set PDM_SECRET_KEY (64 hex chars) \
-         or dnssec.secret_key_file, or set dnssec.enabled = false",
-    )?;
-    let keyring = Keyring::new(Arc::new(secret), config.dnssec.clone());
-    for zone in store.zone_names().await? {
-        keyring.check_open(&store.zone_keys(&zone).await?)?;
-    }
-    Ok(Some(Arc::new(keyring)))
-}
-
-/// How often due rollover steps are looked for.
-const ROLLOVER_TICK: Duration = Duration::from_secs(1);
-
-/// Advances key rollovers whose next step is due. Every replica runs this;
-/// the step is re-checked under the zone's row lock, so it happens once.
-async fn run_rollovers(store: Store, keyring: Arc<Keyring>) {
-    loop {
-        tokio::time::sleep(ROLLOVER_TICK).await;
-        let due = match store.due_rollovers(now_ms()).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "rollover scan failed");
-                continue;
-            }
-        };
-        for r in due {
-            let res = async {
-                let mut tx = store.pool().begin().await?;
-                keyring.advance_rollover(&mut tx, &r.zone, now_ms()).await?;
-                tx.commit().await?;
-                Ok::<(), crate::keyring::RolloverError>(())
-            }
-            .await;
-            if let Err(e) = res {
-                tracing::warn!(zone = %r.zone, error = %e, "rollover step failed; will retry");
-            }
-        }
-    }
-}
-
 /// `pdm key rollover`: start a rollover, or confirm the parent's new DS.
 pub async fn rollover_cli(
     config: &Config,
@@ -305,7 +204,7 @@ pub async fn rollover_cli(
     kind: Option<crate::dnssec::rollover::RolloverKind>,
     ds_published: bool,
 ) -> Result<String, Error> {
-    let keyring = open_keyring(config, store)
+    let keyring = crate::keyring::open_keyring(config, store)
         .await?
         .ok_or("DNSSEC is disabled in this configuration")?;
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
@@ -337,74 +236,6 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
-}
-
-async fn print_demo(config: &Config, store: &Store) -> Result<(), Error> {
-    // The demo token is rotated at every start: only its hash is stored, so
-    // the previous one could not be shown again anyway.
-    store.delete_tokens_named("demo").await?;
-    let (token, _) = store.create_token("demo", &["admin".to_string()]).await?;
-    let pool = config
-        .pools
-        .first()
-        .map(|p| p.domain.without_dot())
-        .unwrap_or_default();
-    let http = config.http;
-    let dns_port = config.dns.port();
-    let dns_ip = config.dns.ip();
-    println!(
-        r#"
-pdm demo is running (config: built-in demo, database: {db})
-  DNS  {dns} (UDP+TCP)    HTTP {http}
-  DNSSEC: zones are signed; private keys are sealed with the key in ./pdm.secret
-  (or $PDM_SECRET_KEY). The pool's DS for its parent: pdm key ds {pool}
-
-Admin token (shown once, valid until the next demo start):
-  export PDM_TOKEN={token}
-
-Try it:
-  curl -s 'http://{http}/api/v1/pool/{pool}/check?sub=acme'
-  curl -s -X POST http://{http}/api/v1/pool/{pool}/reserve -H "Authorization: Bearer $PDM_TOKEN" -d '{{"subdomain":"acme"}}'
-  curl -s -X POST http://{http}/api/v1/pool/{pool}/commit  -H "Authorization: Bearer $PDM_TOKEN" \
-       -d '{{"subdomain":"acme","reservationToken":"<token from reserve>","loadBalancerIP":"192.0.2.10"}}'
-  dig @{dns_ip} -p {dns_port} acme.{pool} A +norec
-  dig @{dns_ip} -p {dns_port} www.acme.{pool} A +norec +dnssec
-  curl -s http://{http}/api/v1/zones/acme.{pool}/dnssec -H "Authorization: Bearer $PDM_TOKEN"
-  curl -s -X DELETE http://{http}/api/v1/pool/{pool}/release -H "Authorization: Bearer $PDM_TOKEN" -d '{{"subdomain":"acme"}}'
-"#,
-        db = crate::store::redact_url(&config.database),
-        dns = config.dns,
-    );
-    Ok(())
-}
-
-#[cfg(feature = "fake-registrars")]
-fn print_fake_registrars(config: &Config, fakes: &crate::delegation::fakes::FakeRegistrars) {
-    let http = config.http;
-    let mut lines = String::new();
-    for (id, url) in fakes.urls() {
-        lines.push_str(&format!("  {:<11} {url}\n", id.as_str()));
-    }
-    let a = &crate::delegation::fakes::DEMO_ACCOUNTS[1];
-    println!(
-        r#"
-Fake registrars (--fake-registrars): registrar calls go to local fakes, nothing leaves this machine.
-{lines}Try byo-api offline (demo accounts: {accounts}):
-  curl -s -X POST http://{http}/api/v1/registrar/{r}/validate -H "Authorization: Bearer $PDM_TOKEN" \
-       -d '{{"domain":"{d}","token":"{t}"}}'
-  curl -s -X POST http://{http}/api/v1/domains -H "Authorization: Bearer $PDM_TOKEN" \
-       -d '{{"domain":"{d}","mode":"byo-api","registrar":"{r}","credentials":"{t}"}}'
-  curl -s http://{http}/api/v1/domains/{d} -H "Authorization: Bearer $PDM_TOKEN"
-"#,
-        accounts = crate::delegation::fakes::DEMO_ACCOUNTS
-            .iter()
-            .map(|a| format!("{} {} token {}", a.registrar, a.domain, a.token))
-            .collect::<Vec<_>>()
-            .join("; "),
-        r = a.registrar,
-        d = a.domain,
-        t = a.token,
-    );
 }
 
 /// `pdm zone import`: parse a master file and store it as a zone.
@@ -512,7 +343,7 @@ pub async fn export_zone_any(
     signed: bool,
 ) -> Result<String, Error> {
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let pdns = match powerdns_backend(config, store)? {
+    let pdns = match crate::backend::powerdns::powerdns_backend(config, store)? {
         Some(b) if store.load_zone(&origin.fqdn()).await?.is_none() => b,
         _ => return export_zone(store, keyring, zone, signed).await,
     };

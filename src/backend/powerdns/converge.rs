@@ -337,3 +337,22 @@ impl PowerDnsBackend {
         Ok(all)
     }
 }
+
+/// Periodic `reconcile` against PowerDNS (every `reconcile_interval_secs`; 0: off).
+pub async fn run_reconcile(b: PowerDnsBackend) {
+    let secs = b.interval_secs();
+    if secs == 0 {
+        return;
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+        match b.reconcile(false).await {
+            Ok(changes) => {
+                for c in changes {
+                    tracing::warn!(change = %c, "reconcile fixed a drift in PowerDNS");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reconcile with PowerDNS failed"),
+        }
+    }
+}

@@ -21,7 +21,7 @@ mod diff;
 mod import;
 mod runner;
 
-pub use converge::ConvergeError;
+pub use converge::{run_reconcile, ConvergeError};
 pub use diff::Change;
 
 use diff::to_rrsets;
@@ -256,4 +256,16 @@ impl ZoneBackend for PowerDnsBackend {
         .await?;
         Ok(op.as_ref().map(OperationView::from))
     }
+}
+
+/// The PowerDNS backend when `[backend] kind = "powerdns"`.
+pub fn powerdns_backend(
+    config: &Arc<Config>,
+    store: &Store,
+) -> Result<Option<PowerDnsBackend>, Box<dyn std::error::Error + Send + Sync>> {
+    if config.backend.kind != crate::config::BackendKind::PowerDns {
+        return Ok(None);
+    }
+    let b = PowerDnsBackend::new(store.clone(), config.clone())?;
+    Ok(Some(b))
 }
