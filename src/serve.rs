@@ -3,16 +3,11 @@
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::keyring::Keyring;
-use crate::model::DomainName;
 use crate::pool::PoolService;
 use crate::snapshot::Refresher;
-use crate::store::zones::StoredRecord;
 use crate::store::{now_ms, Store};
-use crate::zone::{file, ZoneSet};
+use crate::zone::ZoneSet;
 use arc_swap::ArcSwap;
-use hickory_proto::rr::RData;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -196,29 +191,6 @@ fn quick_engine(
     })
 }
 
-/// `pdm key rollover`: start a rollover, or confirm the parent's new DS.
-pub async fn rollover_cli(
-    config: &Config,
-    store: &Store,
-    zone: &str,
-    kind: Option<crate::dnssec::rollover::RolloverKind>,
-    ds_published: bool,
-) -> Result<String, Error> {
-    let keyring = crate::keyring::open_keyring(config, store)
-        .await?
-        .ok_or("DNSSEC is disabled in this configuration")?;
-    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let kind = match (ds_published, kind) {
-        (true, _) => None,
-        (false, Some(k)) => Some(k),
-        (false, None) => return Err("say which key: --zsk, --ksk or --csk".into()),
-    };
-    let status = keyring
-        .rollover_command(store, &origin.fqdn(), kind)
-        .await?;
-    Ok(serde_json::to_string_pretty(&status)?)
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -236,148 +208,4 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
-}
-
-/// `pdm zone import`: parse a master file and store it as a zone.
-pub async fn import_zone(store: &Store, zone: &str, path: &Path) -> Result<usize, Error> {
-    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let (parsed_origin, records) = file::parse_master(&text, Some(origin.name()))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if DomainName::from_name(&parsed_origin) != origin {
-        return Err(format!(
-            "{} is for zone {parsed_origin}, not {origin}",
-            path.display()
-        )
-        .into());
-    }
-    let mut file_serial = 0;
-    let mut rows = Vec::with_capacity(records.len());
-    for r in &records {
-        if !origin.name().zone_of(&r.name) {
-            return Err(format!("record {} is outside zone {origin}", r.name).into());
-        }
-        if let RData::SOA(soa) = &r.data {
-            file_serial = soa.serial;
-        }
-        rows.push(StoredRecord::from_record(r));
-    }
-    // Validate as the server will see it before writing anything.
-    crate::zone::Zone::new(origin.name().clone(), records.clone())
-        .map_err(|e| format!("{origin}: {e}"))?;
-    store
-        .import_zone(&origin.fqdn(), &rows, file_serial)
-        .await?;
-    Ok(rows.len())
-}
-
-/// `pdm zone import --sign`: sign an imported zone (creating keys when it has
-/// none, republishing the key records otherwise).
-pub async fn sign_imported(
-    store: &Store,
-    keyring: &Keyring,
-    zone: &str,
-    profile: crate::dnssec::SigningProfile,
-) -> Result<(), Error> {
-    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let fqdn = origin.fqdn();
-    let mut tx = store.pool().begin().await?;
-    if crate::store::keys::zone_keys(&mut tx, &fqdn)
-        .await?
-        .is_empty()
-    {
-        keyring
-            .secure_zone(&mut tx, &fqdn, profile, "import")
-            .await?;
-    } else {
-        crate::store::keys::set_zone_dnssec(&mut tx, &fqdn, Some(profile.denial.as_str())).await?;
-        keyring.publish(&mut tx, &fqdn, "import").await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// `pdm zone export [--signed]`: the zone as master-file text; signed adds
-/// RRSIGs and the NSEC3 chain (needs the secret key).
-pub async fn export_zone(
-    store: &Store,
-    keyring: Option<&Keyring>,
-    zone: &str,
-    signed: bool,
-) -> Result<String, Error> {
-    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    if signed {
-        let keyring = keyring.ok_or("--signed needs DNSSEC enabled and a secret key")?;
-        let z = crate::snapshot::load_zone(store, Some(keyring), &origin.fqdn())
-            .await?
-            .ok_or_else(|| format!("no zone {origin}"))?;
-        let signer = z
-            .signer()
-            .ok_or_else(|| format!("zone {origin} is not signed"))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as u32)
-            .unwrap_or(0);
-        let records = crate::dnssec::export::signed_records(&z, signer, now)?;
-        return Ok(file::write_master(origin.name(), &records));
-    }
-    let Some(rows) = store.load_zone(&origin.fqdn()).await? else {
-        return Err(format!("no zone {origin}").into());
-    };
-    let records = rows
-        .iter()
-        .map(StoredRecord::to_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(file::write_master(origin.name(), &records))
-}
-
-/// `pdm zone export`: a zone from the store ([`export_zone`]), or, with
-/// `[backend] kind = "powerdns"`, a pool or child zone that PowerDNS holds
-/// (as PowerDNS exports it: no DNSSEC records, PowerDNS signs on the fly).
-pub async fn export_zone_any(
-    config: &Arc<Config>,
-    store: &Store,
-    keyring: Option<&Keyring>,
-    zone: &str,
-    signed: bool,
-) -> Result<String, Error> {
-    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let pdns = match crate::backend::powerdns::powerdns_backend(config, store)? {
-        Some(b) if store.load_zone(&origin.fqdn()).await?.is_none() => b,
-        _ => return export_zone(store, keyring, zone, signed).await,
-    };
-    if signed {
-        return Err(format!(
-            "zone {origin} is held by PowerDNS, which signs it when answering; \
-             --signed exports only zones pdm serves itself (use AXFR from PowerDNS)"
-        )
-        .into());
-    }
-    pdns.client()
-        .export_zone(&origin.fqdn())
-        .await?
-        .ok_or_else(|| format!("no zone {origin} in the store or in PowerDNS").into())
-}
-
-/// `pdm key ds ZONE`: the DS records (SHA-256, SHA-384) the parent must hold.
-pub async fn key_info(
-    store: &Store,
-    config: &Config,
-    zone: &str,
-) -> Result<Vec<crate::keyring::KeyInfo>, Error> {
-    let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let fqdn = origin.fqdn();
-    if store.load_zone(&fqdn).await?.is_none() {
-        return Err(format!("no zone {origin}").into());
-    }
-    let rows = store.zone_keys(&fqdn).await?;
-    if rows.is_empty() {
-        return Err(format!("zone {origin} is not signed").into());
-    }
-    Ok(crate::keyring::key_info(
-        &fqdn,
-        &rows,
-        config.dnssec.dnskey_ttl,
-    ))
 }
