@@ -2,12 +2,10 @@
 //! the fake registrars' accounts (`--fake-registrars`).
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
-pub async fn print_demo(
-    config: &Config,
-    store: &Store,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// Prints the demo banner with a fresh admin token and commands to try.
+pub async fn print_demo(config: &Config, store: &Store) -> Result<(), StoreError> {
     // The demo token is rotated at every start: only its hash is stored, so
     // the previous one could not be shown again anyway.
     store.delete_tokens_named("demo").await?;
@@ -46,6 +44,7 @@ Try it:
     Ok(())
 }
 
+/// Prints the fake registrars' URLs and a byo-api walk-through.
 #[cfg(feature = "fake-registrars")]
 pub fn print_fake_registrars(config: &Config, fakes: &crate::delegation::fakes::FakeRegistrars) {
     let http = config.http;

@@ -738,20 +738,37 @@ impl Keyring {
     }
 }
 
+/// Why the keyring could not be opened at start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// DNSSEC is on but no secret key is configured.
+    #[error(
+        "DNSSEC is enabled but no secret key is configured: set PDM_SECRET_KEY (64 hex chars) \
+         or dnssec.secret_key_file, or set dnssec.enabled = false"
+    )]
+    NoSecret,
+    /// The secret key could not be loaded.
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored private key does not open with the secret key.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+}
+
 /// The keyring when DNSSEC is enabled. Opens every stored private key so a
 /// wrong secret key stops the start with the zone's name, before anything is
 /// served or written.
 pub async fn open_keyring(
     config: &Config,
     store: &Store,
-) -> Result<Option<Arc<Keyring>>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Option<Arc<Keyring>>, OpenError> {
     if !config.dnssec.enabled {
         return Ok(None);
     }
-    let secret = crate::secret::load_secret(config)?.ok_or(
-        "DNSSEC is enabled but no secret key is configured: set PDM_SECRET_KEY (64 hex chars) \
-         or dnssec.secret_key_file, or set dnssec.enabled = false",
-    )?;
+    let secret = crate::secret::load_secret(config)?.ok_or(OpenError::NoSecret)?;
     let keyring = Keyring::new(Arc::new(secret), config.dnssec.clone());
     for zone in store.zone_names().await? {
         keyring.check_open(&store.zone_keys(&zone).await?)?;

@@ -35,6 +35,9 @@ pub enum SecretError {
     /// The system RNG failed.
     #[error("random number generator failed")]
     Rng,
+    /// `PDM_SECRET_KEY` is set but is not a key.
+    #[error("PDM_SECRET_KEY: {0}")]
+    Env(Box<SecretError>),
 }
 
 /// The data-encryption key. `Debug` never shows it.
@@ -156,12 +159,10 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 /// The secret key that seals private keys: `PDM_SECRET_KEY`, else
 /// `dnssec.secret_key_file` (created when missing), else — for the demo
 /// only — `./pdm.secret`. Returns `None` when no key is configured.
-pub fn load_secret(
-    config: &Config,
-) -> Result<Option<SecretBox>, Box<dyn std::error::Error + Send + Sync>> {
+pub fn load_secret(config: &Config) -> Result<Option<SecretBox>, SecretError> {
     if let Ok(text) = std::env::var("PDM_SECRET_KEY") {
         return Ok(Some(
-            SecretBox::from_text(&text).map_err(|e| format!("PDM_SECRET_KEY: {e}"))?,
+            SecretBox::from_text(&text).map_err(|e| SecretError::Env(Box::new(e)))?,
         ));
     }
     let path = match (&config.dnssec.secret_key_file, config.demo) {

@@ -1,11 +1,14 @@
-//! `pdm serve` and the zone import/export commands: wiring of store,
-//! snapshot, DNS server and HTTP API.
+//! `pdm serve`, the composition root: builds the keyring, the zone backend,
+//! the pool and byo services, the snapshot refresher, the DNS server and the
+//! HTTP app from one `Config` and `Store`, wires them, and runs until
+//! SIGINT/SIGTERM. Each part's own job lives in its room.
 
 use crate::api::{self, AppState};
+use crate::backend::powerdns::PowerDnsBackend;
 use crate::config::Config;
 use crate::pool::PoolService;
 use crate::snapshot::Refresher;
-use crate::store::{now_ms, Store};
+use crate::store::Store;
 use crate::zone::ZoneSet;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +20,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Why `--fake-registrars` (or `[registrars] fake = true`) fails in a
 /// production build.
 #[cfg(not(feature = "fake-registrars"))]
-pub const FAKES_NOT_BUILT: &str = "pdm was built without fake-registrars: the fake registrar \
+const FAKES_NOT_BUILT: &str = "pdm was built without fake-registrars: the fake registrar \
      APIs are not in this binary; rebuild with `cargo build --release --features fake-registrars` \
      (or run `cargo run --release --features fake-registrars -- serve --fake-registrars`)";
-
-/// How often expired reservations are marked as such (cosmetic: reserve and
-/// commit decide expiry from `expires_at` themselves).
-const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Run DNS + HTTP until SIGINT/SIGTERM.
 pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
@@ -34,7 +33,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     }
     let config = Arc::new(config);
     let keyring = crate::keyring::open_keyring(&config, &store).await?;
-    let pdns = crate::backend::powerdns::powerdns_backend(&config, &store)?;
+    let pdns = PowerDnsBackend::from_config(&store, &config)?;
     let pool = match &pdns {
         Some(b) => PoolService::with_backend(store.clone(), config.clone(), Arc::new(b.clone())),
         None => PoolService::new(store.clone(), config.clone(), keyring.clone()),
@@ -70,17 +69,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         .await
         .map_err(|e| format!("cannot listen for HTTP on {}: {e}", config.http))?;
 
-    let sweeper = store.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(SWEEP_INTERVAL).await;
-            match sweeper.expire_due(now_ms()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "reservations expired"),
-                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
-            }
-        }
-    });
+    tokio::spawn(pool.clone().sweep_expired());
 
     if let Some(k) = keyring.clone() {
         tokio::spawn(crate::keyring::run_rollovers(store.clone(), k));
@@ -116,7 +105,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let worker = match &pdns {
         Some(b) => {
             let r: Arc<dyn crate::operations::StepRunner> = Arc::new(b.clone());
-            tokio::spawn(crate::backend::powerdns::run_reconcile(b.clone()));
+            tokio::spawn(b.clone().run_reconcile());
             worker
                 .with_runner(crate::backend::KIND_PDNS_COMMIT, r.clone())
                 .with_runner(crate::backend::KIND_PDNS_RELEASE, r)
@@ -151,7 +140,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
 }
 
 /// The process's LUA engine, built from `[lua]` (health checks not started).
-pub fn lua_engine(settings: &crate::config::LuaSettings) -> Result<crate::lua::LuaEngine, Error> {
+fn lua_engine(settings: &crate::config::LuaSettings) -> Result<crate::lua::LuaEngine, Error> {
     use crate::lua::{HealthChecker, HealthConfig, LuaConfig, LuaEngine, MaxMindGeo};
     let health = HealthChecker::new(HealthConfig {
         interval: Duration::from_secs(settings.health_interval_secs),

@@ -17,7 +17,7 @@ pub struct ReconcileArgs {
 pub async fn run(args: ReconcileArgs, config: Config, store: &Store) -> Result<(), Error> {
     let dry_run = args.dry_run;
     let config = std::sync::Arc::new(config);
-    let b = pdm::backend::powerdns::powerdns_backend(&config, store)?
+    let b = pdm::backend::powerdns::PowerDnsBackend::from_config(store, &config)?
         .ok_or("reconcile needs [backend] kind = \"powerdns\"")?;
     let changes = b.reconcile(dry_run).await?;
     for c in &changes {

@@ -3,6 +3,7 @@
 use super::Error;
 use clap::Subcommand;
 use hickory_proto::rr::RData;
+use pdm::backend::powerdns::PowerDnsBackend;
 use pdm::config::Config;
 use pdm::keyring::Keyring;
 use pdm::model::DomainName;
@@ -202,7 +203,7 @@ async fn export_zone_any(
     signed: bool,
 ) -> Result<String, Error> {
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
-    let pdns = match pdm::backend::powerdns::powerdns_backend(config, store)? {
+    let pdns = match PowerDnsBackend::from_config(store, config)? {
         Some(b) if store.load_zone(&origin.fqdn()).await?.is_none() => b,
         _ => return export_zone(store, keyring, zone, signed).await,
     };

@@ -21,7 +21,7 @@ mod diff;
 mod import;
 mod runner;
 
-pub use converge::{run_reconcile, ConvergeError};
+pub use converge::ConvergeError;
 pub use diff::Change;
 
 use diff::to_rrsets;
@@ -91,6 +91,14 @@ impl PowerDnsBackend {
             client,
             worker: crate::operations::Instance::current().owner("inline"),
         })
+    }
+
+    /// The backend when `[backend] kind = "powerdns"`, `None` otherwise.
+    pub fn from_config(store: &Store, config: &Arc<Config>) -> Result<Option<Self>, BackendError> {
+        if config.backend.kind != crate::config::BackendKind::PowerDns {
+            return Ok(None);
+        }
+        Self::new(store.clone(), config.clone()).map(Some)
     }
 
     /// Seconds between periodic reconciliations (0: off).
@@ -256,16 +264,4 @@ impl ZoneBackend for PowerDnsBackend {
         .await?;
         Ok(op.as_ref().map(OperationView::from))
     }
-}
-
-/// The PowerDNS backend when `[backend] kind = "powerdns"`.
-pub fn powerdns_backend(
-    config: &Arc<Config>,
-    store: &Store,
-) -> Result<Option<PowerDnsBackend>, Box<dyn std::error::Error + Send + Sync>> {
-    if config.backend.kind != crate::config::BackendKind::PowerDns {
-        return Ok(None);
-    }
-    let b = PowerDnsBackend::new(store.clone(), config.clone())?;
-    Ok(Some(b))
 }
