@@ -13,7 +13,7 @@ use hickory_proto::dnssec::{DigestType, Nsec3HashAlgorithm};
 use hickory_proto::rr::{Name, RData, Record};
 use sqlx::AnyConnection;
 
-use crate::config::DnssecConfig;
+use crate::config::{Config, DnssecConfig};
 use crate::dnssec::keys::{apex_key_records, ds_for, generate};
 use crate::dnssec::{
     DenialMode, KeyAlgorithm, KeyRole, SigCache, SigningPolicy, SigningProfile, ZoneKey, ZoneSigner,
@@ -21,7 +21,7 @@ use crate::dnssec::{
 use crate::secret::SecretBox;
 use crate::store::keys::{self, KeyRow, NewKey};
 use crate::store::zones::{self, StoredRecord};
-use crate::store::StoreError;
+use crate::store::{now_ms, Store, StoreError};
 use crate::zone::Zone;
 
 /// Why a key operation failed.
@@ -733,6 +733,74 @@ impl Keyring {
                     "key rollover step"
                 );
                 Ok(Some(row))
+            }
+        }
+    }
+}
+
+/// Why the keyring could not be opened at start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// DNSSEC is on but no secret key is configured.
+    #[error(
+        "DNSSEC is enabled but no secret key is configured: set PDM_SECRET_KEY (64 hex chars) \
+         or dnssec.secret_key_file, or set dnssec.enabled = false"
+    )]
+    NoSecret,
+    /// The secret key could not be loaded.
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored private key does not open with the secret key.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+}
+
+/// The keyring when DNSSEC is enabled. Opens every stored private key so a
+/// wrong secret key stops the start with the zone's name, before anything is
+/// served or written.
+pub async fn open_keyring(
+    config: &Config,
+    store: &Store,
+) -> Result<Option<Arc<Keyring>>, OpenError> {
+    if !config.dnssec.enabled {
+        return Ok(None);
+    }
+    let secret = crate::secret::load_secret(config)?.ok_or(OpenError::NoSecret)?;
+    let keyring = Keyring::new(Arc::new(secret), config.dnssec.clone());
+    for zone in store.zone_names().await? {
+        keyring.check_open(&store.zone_keys(&zone).await?)?;
+    }
+    Ok(Some(Arc::new(keyring)))
+}
+
+/// How often due rollover steps are looked for.
+const ROLLOVER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Advances key rollovers whose next step is due. Every replica runs this;
+/// the step is re-checked under the zone's row lock, so it happens once.
+pub async fn run_rollovers(store: Store, keyring: Arc<Keyring>) {
+    loop {
+        tokio::time::sleep(ROLLOVER_TICK).await;
+        let due = match store.due_rollovers(now_ms()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "rollover scan failed");
+                continue;
+            }
+        };
+        for r in due {
+            let res = async {
+                let mut tx = store.pool().begin().await?;
+                keyring.advance_rollover(&mut tx, &r.zone, now_ms()).await?;
+                tx.commit().await?;
+                Ok::<(), RolloverError>(())
+            }
+            .await;
+            if let Err(e) = res {
+                tracing::warn!(zone = %r.zone, error = %e, "rollover step failed; will retry");
             }
         }
     }

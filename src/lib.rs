@@ -7,6 +7,7 @@ pub mod api;
 pub mod backend;
 pub mod config;
 pub mod delegation;
+mod demo;
 pub mod dnssec;
 pub mod keyring;
 pub mod lua;

@@ -10,6 +10,8 @@ use std::path::Path;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::config::Config;
+
 /// Format version byte at the start of every sealed value.
 const VERSION: u8 = 1;
 
@@ -33,6 +35,9 @@ pub enum SecretError {
     /// The system RNG failed.
     #[error("random number generator failed")]
     Rng,
+    /// `PDM_SECRET_KEY` is set but is not a key.
+    #[error("PDM_SECRET_KEY: {0}")]
+    Env(Box<SecretError>),
 }
 
 /// The data-encryption key. `Debug` never shows it.
@@ -149,6 +154,27 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
+}
+
+/// The secret key that seals private keys: `PDM_SECRET_KEY`, else
+/// `dnssec.secret_key_file` (created when missing), else — for the demo
+/// only — `./pdm.secret`. Returns `None` when no key is configured.
+pub fn load_secret(config: &Config) -> Result<Option<SecretBox>, SecretError> {
+    if let Ok(text) = std::env::var("PDM_SECRET_KEY") {
+        return Ok(Some(
+            SecretBox::from_text(&text).map_err(|e| SecretError::Env(Box::new(e)))?,
+        ));
+    }
+    let path = match (&config.dnssec.secret_key_file, config.demo) {
+        (Some(p), _) => p.clone(),
+        (None, true) => std::path::PathBuf::from("pdm.secret"),
+        (None, false) => return Ok(None),
+    };
+    let (secret, created) = SecretBox::from_file(&path, true)?;
+    if created {
+        tracing::warn!(file = %path.display(), "created a new secret key for DNSSEC private keys; back it up with the database");
+    }
+    Ok(Some(secret))
 }
 
 #[cfg(test)]

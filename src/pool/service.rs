@@ -108,6 +108,9 @@ pub struct PoolService {
     backend: Arc<dyn ZoneBackend>,
 }
 
+/// How often expired reservations are marked as such.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -131,6 +134,19 @@ impl PoolService {
             store,
             config,
             backend,
+        }
+    }
+
+    /// Marks due reservations expired, forever (for `pdm serve`). Cosmetic:
+    /// reserve and commit decide expiry from `expires_at` themselves.
+    pub async fn sweep_expired(self) {
+        loop {
+            tokio::time::sleep(SWEEP_INTERVAL).await;
+            match self.store.expire_due(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "reservations expired"),
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
         }
     }
 

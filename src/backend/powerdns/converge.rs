@@ -382,3 +382,25 @@ impl PowerDnsBackend {
         Ok(all)
     }
 }
+
+impl PowerDnsBackend {
+    /// Periodic `reconcile` (every `reconcile_interval_secs`; 0: off), for
+    /// `pdm serve`: drift is fixed and logged.
+    pub async fn run_reconcile(self) {
+        let secs = self.interval_secs();
+        if secs == 0 {
+            return;
+        }
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            match self.reconcile(false).await {
+                Ok(changes) => {
+                    for c in changes {
+                        tracing::warn!(change = %c, "reconcile fixed a drift in PowerDNS");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reconcile with PowerDNS failed"),
+            }
+        }
+    }
+}

@@ -94,6 +94,14 @@ impl PowerDnsBackend {
         })
     }
 
+    /// The backend when `[backend] kind = "powerdns"`, `None` otherwise.
+    pub fn from_config(store: &Store, config: &Arc<Config>) -> Result<Option<Self>, BackendError> {
+        if config.backend.kind != crate::config::BackendKind::PowerDns {
+            return Ok(None);
+        }
+        Self::new(store.clone(), config.clone()).map(Some)
+    }
+
     /// Seconds between periodic reconciliations (0: off).
     pub fn interval_secs(&self) -> u64 {
         self.pdns.reconcile_interval_secs
