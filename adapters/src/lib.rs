@@ -2,8 +2,8 @@
 //! (Cloudflare, Namecheap, GoDaddy, OVH, Dynadot), and — behind the `fake`
 //! feature — local fake servers that enforce what the real APIs enforce.
 //!
-//! Wire facts come from `shared/reference/registrars.md`; each adapter module
-//! cites the section it follows.
+//! Wire facts come from each registrar's public API documentation; each
+//! adapter module says which API version and endpoints it follows.
 
 pub mod cloudflare;
 pub mod credentials;

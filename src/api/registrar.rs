@@ -1,4 +1,4 @@
-//! The Go service's registrar endpoints (reference/openova-pdm.md §1.4):
+//! The Go service's registrar endpoints (docs/contract.md, "Registrars"):
 //! `POST /api/v1/registrar/{r}/validate` and `/set-ns`. The caller's
 //! registrar credentials come in the `token` string of the request; they are
 //! used for this request only, never stored, logged or echoed. Logs carry

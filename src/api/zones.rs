@@ -1,6 +1,6 @@
 //! The legacy `POST /api/v1/zones` `{"name","kind":"Native"}` that
 //! catalyst-api's `pdmCreatePowerDNSZone` calls when its zones flag is on
-//! (reference/openova-pdm.md §1.4, §6.4), after it flipped a parent domain's
+//! (docs/contract.md, "Legacy zones"), after it flipped a parent domain's
 //! NS to pdm. The Go service never implemented it. In pdm it is a byo-manual
 //! domain: the zone is created (signed when DNSSEC is on) through the zone
 //! backend, and pdm watches the parent until the delegation is up.

@@ -1,4 +1,4 @@
-//! Zone backends (DESIGN.md §4.2): where the zones pool commits create live.
+//! Zone backends (docs/architecture.md): where the zones pool commits create live.
 //!
 //! - [`EmbeddedBackend`] (default): the store, inside the commit's own SQL
 //!   transaction; pdm's DNS server serves it.

@@ -13,7 +13,7 @@
 //! }
 //! ```
 //!
-//! Semantics follow PowerDNS 4.7 (reference/dns-anchors.md §2): `return `
+//! Semantics follow PowerDNS 4.7 (docs/lua.md): `return `
 //! is prepended unless the code starts with `;`; a string or an array of
 //! strings is parsed as rdata of the record's type; errors, `nil` and
 //! unparsable results are errors (SERVFAIL); an empty array is NODATA.

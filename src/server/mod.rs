@@ -1,5 +1,5 @@
 //! DNS transport: our own UDP receive loops ([`udp`]), hickory's `Server`
-//! for TCP, and one [`Handler`] making every decision (see DESIGN.md §3).
+//! for TCP, and one [`Handler`] making every decision (see docs/architecture.md).
 //!
 //! The handler reads the zone table once per request (`ArcSwap::load`, no
 //! locks), plans the response with the pure [`respond::plan`] and encodes

@@ -54,7 +54,7 @@ pub use serde_json::{json, Value};
 /// Path of the binary under test.
 pub const PDM: &str = env!("CARGO_BIN_EXE_pdm");
 
-/// The Go service's reserved-names list (reference/openova-pdm.md §5.1).
+/// The Go service's reserved-names list (its `internal/reserved` package).
 pub const GO_RESERVED: &[&str] = &[
     "admin", "api", "app", "catalyst", "console", "docs", "flux", "gitea", "harbor", "imap", "k8s",
     "keycloak", "mail", "openbao", "openova", "smtp", "status", "system", "vault", "vpn", "www",

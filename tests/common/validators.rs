@@ -1,5 +1,5 @@
 //! Real DNSSEC validators and zone verifiers, run as subprocesses against a pdm server or a
-//! signed zone dump (reference: shared/reference/dns-anchors.md §3.5).
+//! signed zone dump.
 //!
 //! - [`delv`]: BIND's validating lookup with a static-ds trust anchor (`+root=ZONE`).
 //! - [`unbound_host`]: libunbound with a trust-anchor file and stub zones pointing at the server.
