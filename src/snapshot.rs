@@ -5,8 +5,9 @@
 use crate::config::LuaSettings;
 use crate::keyring::Keyring;
 use crate::lua::LuaEngine;
+use crate::server::{SharedZones, ZoneSet};
 use crate::store::{Store, StoreError};
-use crate::zone::{SharedZones, Zone, ZoneOptions, ZoneSet};
+use crate::zone::{Zone, ZoneOptions};
 use hickory_proto::rr::Name;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

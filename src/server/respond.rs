@@ -3,8 +3,9 @@
 //! policy here (rcodes, EDNS, 0x20, truncation) is unit-testable.
 
 use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
+use super::ZoneSet;
 use crate::lua::{LuaEngine, QueryContext};
-use crate::zone::{lookup, lookup_with, Answer, AnswerKind, ZoneSet};
+use crate::zone::{lookup, lookup_with, Answer, AnswerKind};
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, RecordTypeSet};

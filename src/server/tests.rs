@@ -1,8 +1,9 @@
 //! End-to-end tests: a real server on loopback, queried over UDP and TCP.
 
+use super::ZoneSet;
 use super::*;
 use crate::zone::file::parse_master;
-use crate::zone::{Zone, ZoneSet};
+use crate::zone::Zone;
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};

@@ -248,8 +248,9 @@ mod tests {
 
     #[test]
     fn address_answers_encode_as_hickory_decodes_them() {
+        use crate::server::ZoneSet;
         use crate::zone::file::parse_master;
-        use crate::zone::{Zone, ZoneSet};
+        use crate::zone::Zone;
         use hickory_proto::op::{Edns, Query};
         use hickory_proto::rr::{Name, RecordType};
         use hickory_server::server::Request;

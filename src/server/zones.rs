@@ -1,6 +1,6 @@
 //! The table of zones the server answers for, swapped atomically.
 
-use super::{key, Zone};
+use crate::zone::{key, Zone};
 use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 use std::sync::Arc;
