@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
-pub use zones::{SharedZones, ZoneSet};
+pub use zones::{ServedZone, SharedZones, ZoneSet};
 
 /// Idle timeout for TCP connections (RFC 7766 suggests seconds, not minutes).
 pub const TCP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -199,7 +199,7 @@ fn needs_lua(request: &Request, zones: &ZoneSet) -> bool {
         .queries()
         .first()
         .and_then(|q| zones.find(&Name::from(q.name())))
-        .is_some_and(|z| z.has_dynamic())
+        .is_some_and(|z| z.zone().has_dynamic())
 }
 
 #[async_trait::async_trait]

@@ -262,7 +262,7 @@ mod tests {
         )
         .unwrap();
         let mut zones = ZoneSet::new();
-        zones.insert(std::sync::Arc::new(Zone::new(origin, records).unwrap()));
+        zones.insert(std::sync::Arc::new(Zone::new(origin, records).unwrap()).into());
         let mut fast_used = 0;
         for name in [
             "www.example.com.",

@@ -144,8 +144,6 @@ pub struct Zone {
     has_cuts: bool,
     /// Whether any node has dynamic (LUA) RRsets.
     has_dynamic: bool,
-    /// Present when the zone is served signed.
-    signer: Option<std::sync::Arc<crate::dnssec::ZoneSigner>>,
 }
 
 /// Group a node's LUA RRset into dynamic RRsets by the type they answer for.
@@ -344,7 +342,6 @@ impl Zone {
             has_wildcards,
             has_cuts,
             has_dynamic: false,
-            signer: None,
         };
         zone.has_dynamic = zone.nodes.values().any(|n| !n.dynamic.is_empty());
         zone.attach_additionals();
@@ -410,16 +407,6 @@ impl Zone {
             }
         }
         extra
-    }
-
-    /// Attaches the signer that serves this zone signed (built from this zone).
-    pub fn set_signer(&mut self, signer: std::sync::Arc<crate::dnssec::ZoneSigner>) {
-        self.signer = Some(signer);
-    }
-
-    /// The zone's signer, when it is served signed.
-    pub fn signer(&self) -> Option<&std::sync::Arc<crate::dnssec::ZoneSigner>> {
-        self.signer.as_ref()
     }
 
     /// The apex name.
