@@ -86,11 +86,6 @@ impl KeyRole {
         }
     }
 
-    /// Whether the key has a DS in the parent (is a secure entry point).
-    pub fn is_sep(self) -> bool {
-        !matches!(self, KeyRole::Zsk)
-    }
-
     /// Parses `csk`, `ksk` or `zsk`.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -172,7 +167,7 @@ impl ZoneKey {
     }
 
     /// Wraps an already-built signer (tests load RFC example keys this way).
-    pub fn from_signing_key(
+    pub(super) fn from_signing_key(
         alg: KeyAlgorithm,
         role: KeyRole,
         signer: Arc<dyn SigningKey>,

@@ -4,12 +4,12 @@
 //! zone; the server calls [`answer::secure`] for DO=1 queries.
 
 pub mod answer;
-pub mod compact;
+mod compact;
 pub mod export;
 pub mod keys;
-pub mod nsec3;
+mod nsec3;
 pub mod rollover;
-pub mod sign;
+mod sign;
 
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ pub struct SigningProfile {
 
 /// The denial machinery of one zone snapshot.
 #[derive(Debug)]
-pub enum Denial {
+enum Denial {
     /// A precomputed NSEC3 chain.
     Nsec3(nsec3::Nsec3Chain),
     /// NSEC records synthesized per query.
@@ -123,7 +123,7 @@ impl ZoneSigner {
     }
 
     /// The NSEC3 chain, in NSEC3 mode.
-    pub fn nsec3(&self) -> Option<&nsec3::Nsec3Chain> {
+    fn nsec3(&self) -> Option<&nsec3::Nsec3Chain> {
         match &self.denial {
             Denial::Nsec3(c) => Some(c),
             Denial::Compact => None,
@@ -131,7 +131,7 @@ impl ZoneSigner {
     }
 
     /// What every signature of this zone shares.
-    pub fn sign_context(&self) -> sign::SignContext<'_> {
+    fn sign_context(&self) -> sign::SignContext<'_> {
         sign::SignContext {
             cache: &self.cache,
             policy: &self.policy,

@@ -76,7 +76,7 @@ fn parse_all(text: &str, origin: Option<&Name>) -> Result<(Name, Vec<Record>), S
 }
 
 /// A LUA program as record data (`RData::Unknown` of type 65402).
-pub fn lua_rdata(program: &LuaRecord) -> Result<RData, crate::lua::LuaParseError> {
+pub(super) fn lua_rdata(program: &LuaRecord) -> Result<RData, crate::lua::LuaParseError> {
     Ok(RData::Unknown {
         code: LUA,
         rdata: NULL::with(program.to_wire()?),
@@ -296,7 +296,7 @@ pub fn write_master(origin: &Name, records: &[Record]) -> String {
 }
 
 /// One record as a master-file line (no newline).
-pub fn write_record(out: &mut String, r: &Record) {
+pub(super) fn write_record(out: &mut String, r: &Record) {
     let mut name = r.name.clone();
     name.set_fqdn(true);
     let rtype = r.record_type();

@@ -5,7 +5,7 @@
 
 pub mod file;
 pub mod key;
-pub mod lookup;
+mod lookup;
 pub mod template;
 mod tree;
 

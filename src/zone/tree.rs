@@ -103,7 +103,8 @@ impl Node {
     }
 
     /// Whether this is an empty non-terminal (exists only because of descendants).
-    pub fn is_empty_non_terminal(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty_non_terminal(&self) -> bool {
         self.rrsets.is_empty()
     }
 
@@ -375,7 +376,7 @@ impl Zone {
     /// targets must be authoritative data. Other types get none. Used for
     /// static RRsets when the zone is built and for records LUA programs
     /// synthesize at query time (PowerDNS adds the same for both).
-    pub fn additional_for<'r>(
+    pub(super) fn additional_for<'r>(
         &self,
         rtype: RecordType,
         rdata: impl IntoIterator<Item = &'r RData>,
