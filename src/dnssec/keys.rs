@@ -1,6 +1,7 @@
 //! DNSSEC keys: generation (ring), the DNSKEY/DS/CDS/CDNSKEY records they
 //! imply, and the in-memory signing key. Private key bytes are PKCS#8; the
-//! store encrypts them (see `crate::secret`) and they never leave this type.
+//! keyring seals them before the store sees them and opens them before they
+//! reach this type, where they stay.
 
 use std::fmt;
 use std::sync::Arc;

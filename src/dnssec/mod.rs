@@ -1,13 +1,19 @@
 //! DNSSEC: keys, online signing, authenticated denial (NSEC3 or compact
 //! denial), DS/CDS. Pure: no IO. The store keeps (encrypted) keys and the
 //! published key records; the snapshot builds a [`ZoneSigner`] per signed
-//! zone; the server calls [`answer::secure`] for DO=1 queries.
+//! zone; the server calls [`answer::secure`] for DO=1 queries. Imports only
+//! `zone`: the signer is held next to the zone by the server, and key
+//! material arrives here already opened (the keyring unseals it).
 
+// Public because other rooms use them: the server secures answers ...
 pub mod answer;
 mod compact;
+// ... `pdm zone export --signed` ...
 pub mod export;
+// ... the keyring makes keys and DS/DNSKEY records ...
 pub mod keys;
 mod nsec3;
+// ... and the keyring, API and CLI plan rollovers.
 pub mod rollover;
 mod sign;
 
