@@ -1,7 +1,8 @@
 //! pdm: an authoritative DNS server and pool-domain control plane.
 //!
 //! Data flows one way: `api` → `pool` → `store` (rows + journal) →
-//! `snapshot` → `zone` tables served by `server`.
+//! `snapshot` → the zone table served by `server`. The data plane imports
+//! one way too: `lua` ← `zone` ← `dnssec` ← `server` (see the test below).
 
 pub mod api;
 pub mod backend;
