@@ -1,7 +1,9 @@
 //! pdm: an authoritative DNS server and pool-domain control plane.
 //!
 //! Data flows one way: `api` → `pool` → `store` (rows + journal) →
-//! `snapshot` → `zone` tables served by `server`.
+//! `snapshot` → the zone table served by `server`. The data plane imports
+//! one way too: `lua` ← `zone` ← `dnssec` ← `server`. docs/architecture.md
+//! has the whole who-may-import-whom table; tests/architecture.rs keeps it true.
 
 pub mod api;
 pub mod backend;

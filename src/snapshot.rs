@@ -5,8 +5,9 @@
 use crate::config::LuaSettings;
 use crate::keyring::Keyring;
 use crate::lua::LuaEngine;
+use crate::server::{ServedZone, SharedZones, ZoneSet};
 use crate::store::{Store, StoreError};
-use crate::zone::{SharedZones, Zone, ZoneOptions, ZoneSet};
+use crate::zone::{Zone, ZoneOptions};
 use hickory_proto::rr::Name;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -39,7 +40,7 @@ pub async fn load_zone(
     store: &Store,
     keyring: Option<&Keyring>,
     name: &str,
-) -> Result<Option<Zone>, LoadError> {
+) -> Result<Option<ServedZone>, LoadError> {
     load_zone_with(store, keyring, name, ZoneOptions::default()).await
 }
 
@@ -49,18 +50,18 @@ pub async fn load_zone_with(
     keyring: Option<&Keyring>,
     name: &str,
     options: ZoneOptions,
-) -> Result<Option<Zone>, LoadError> {
-    let Some(mut zone) = load_unsigned(store, name, options).await? else {
+) -> Result<Option<ServedZone>, LoadError> {
+    let Some(zone) = load_unsigned(store, name, options).await? else {
         return Ok(None);
     };
     let mode = store.zone_dnssec(name).await?;
     if let (Some(keyring), Some(_)) = (keyring, mode.as_deref()) {
         let rows = store.zone_keys(name).await?;
         if let Some(signer) = keyring.signer_for(&zone, mode.as_deref(), &rows)? {
-            zone.set_signer(Arc::new(signer));
+            return Ok(Some(ServedZone::signed(Arc::new(zone), Arc::new(signer))));
         }
     }
-    Ok(Some(zone))
+    Ok(Some(ServedZone::unsigned(Arc::new(zone))))
 }
 
 async fn load_unsigned(
@@ -215,8 +216,7 @@ impl Refresher {
             if let Some(z) =
                 load_zone_with(&store, keyring.as_deref(), &name, lua.options(&name)).await?
             {
-                let z = Arc::new(z);
-                lua.prime(&z);
+                lua.prime(z.zone());
                 set.insert(z);
             }
         }
@@ -253,8 +253,7 @@ impl Refresher {
                 let options = self.lua.options(name);
                 match load_zone_with(&self.store, self.keyring.as_deref(), name, options).await {
                     Ok(Some(z)) => {
-                        let z = Arc::new(z);
-                        self.lua.prime(&z);
+                        self.lua.prime(z.zone());
                         set.insert(z);
                     }
                     Ok(None) => {

@@ -179,7 +179,7 @@ async fn export_zone(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
             .unwrap_or(0);
-        let records = pdm::dnssec::export::signed_records(&z, signer, now)?;
+        let records = pdm::dnssec::export::signed_records(z.zone(), signer, now)?;
         return Ok(file::write_master(origin.name(), &records));
     }
     let Some(rows) = store.load_zone(&origin.fqdn()).await? else {

@@ -13,14 +13,14 @@ pub const NXNAME: u16 = 128;
 
 /// The immediate canonical successor of `name`: `\000.<name>` (the name
 /// itself when it is already at the 255-octet limit).
-pub fn successor(name: &Name) -> Name {
+pub(super) fn successor(name: &Name) -> Name {
     Label::from_raw_bytes(&[0])
         .and_then(|l| name.prepend_label(l))
         .unwrap_or_else(|_| name.clone())
 }
 
 /// NSEC for a name that does not exist: bitmap RRSIG, NSEC, NXNAME.
-pub fn nxname(owner: &Name, ttl: u32) -> Record {
+pub(super) fn nxname(owner: &Name, ttl: u32) -> Record {
     nsec(
         owner,
         ttl,

@@ -1,6 +1,7 @@
 //! DNSSEC keys: generation (ring), the DNSKEY/DS/CDS/CDNSKEY records they
 //! imply, and the in-memory signing key. Private key bytes are PKCS#8; the
-//! store encrypts them (see `crate::secret`) and they never leave this type.
+//! keyring seals them before the store sees them and opens them before they
+//! reach this type, where they stay.
 
 use std::fmt;
 use std::sync::Arc;
@@ -86,11 +87,6 @@ impl KeyRole {
         }
     }
 
-    /// Whether the key has a DS in the parent (is a secure entry point).
-    pub fn is_sep(self) -> bool {
-        !matches!(self, KeyRole::Zsk)
-    }
-
     /// Parses `csk`, `ksk` or `zsk`.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -172,7 +168,7 @@ impl ZoneKey {
     }
 
     /// Wraps an already-built signer (tests load RFC example keys this way).
-    pub fn from_signing_key(
+    pub(super) fn from_signing_key(
         alg: KeyAlgorithm,
         role: KeyRole,
         signer: Arc<dyn SigningKey>,

@@ -1,15 +1,21 @@
 //! DNSSEC: keys, online signing, authenticated denial (NSEC3 or compact
 //! denial), DS/CDS. Pure: no IO. The store keeps (encrypted) keys and the
 //! published key records; the snapshot builds a [`ZoneSigner`] per signed
-//! zone; the server calls [`answer::secure`] for DO=1 queries.
+//! zone; the server calls [`answer::secure`] for DO=1 queries. Imports only
+//! `zone`: the signer is held next to the zone by the server, and key
+//! material arrives here already opened (the keyring unseals it).
 
+// Public because other rooms use them: the server secures answers ...
 pub mod answer;
-pub mod compact;
+mod compact;
+// ... `pdm zone export --signed` ...
 pub mod export;
+// ... the keyring makes keys and DS/DNSKEY records ...
 pub mod keys;
-pub mod nsec3;
+mod nsec3;
+// ... and the keyring, API and CLI plan rollovers.
 pub mod rollover;
-pub mod sign;
+mod sign;
 
 use std::sync::Arc;
 
@@ -61,7 +67,7 @@ pub struct SigningProfile {
 
 /// The denial machinery of one zone snapshot.
 #[derive(Debug)]
-pub enum Denial {
+enum Denial {
     /// A precomputed NSEC3 chain.
     Nsec3(nsec3::Nsec3Chain),
     /// NSEC records synthesized per query.
@@ -123,7 +129,7 @@ impl ZoneSigner {
     }
 
     /// The NSEC3 chain, in NSEC3 mode.
-    pub fn nsec3(&self) -> Option<&nsec3::Nsec3Chain> {
+    fn nsec3(&self) -> Option<&nsec3::Nsec3Chain> {
         match &self.denial {
             Denial::Nsec3(c) => Some(c),
             Denial::Compact => None,
@@ -131,7 +137,7 @@ impl ZoneSigner {
     }
 
     /// What every signature of this zone shares.
-    pub fn sign_context(&self) -> sign::SignContext<'_> {
+    fn sign_context(&self) -> sign::SignContext<'_> {
         sign::SignContext {
             cache: &self.cache,
             policy: &self.policy,

@@ -20,8 +20,7 @@ struct Entry {
 
 /// The NSEC3 chain of one zone.
 #[derive(Debug, Clone)]
-pub struct Nsec3Chain {
-    origin: Name,
+pub(super) struct Nsec3Chain {
     entries: Vec<Entry>,
     ttl: u32,
     iterations: u16,
@@ -31,7 +30,7 @@ pub struct Nsec3Chain {
 /// The RFC 5155 hash of `name` (lower-cased wire form, iterated). Straight
 /// on ring: every NXDOMAIN proof hashes two or three names, and hickory's
 /// generic path (owned lower-case copy, encoder) cost four times the digest.
-pub fn hash_name(name: &Name, salt: &[u8], iterations: u16) -> Option<[u8; 20]> {
+pub(super) fn hash_name(name: &Name, salt: &[u8], iterations: u16) -> Option<[u8; 20]> {
     use ring::digest::{digest, Context, SHA1_FOR_LEGACY_USE_ONLY as SHA1};
     let mut wire = Vec::with_capacity(name.len() + 2 + salt.len());
     for label in name.iter() {
@@ -51,7 +50,7 @@ pub fn hash_name(name: &Name, salt: &[u8], iterations: u16) -> Option<[u8; 20]> 
 }
 
 /// base32hex (no padding, lowercase) of a hash, as used in NSEC3 owner names.
-pub fn base32hex(hash: &[u8]) -> String {
+pub(super) fn base32hex(hash: &[u8]) -> String {
     data_encoding::BASE32HEX_NOPAD
         .encode(hash)
         .to_ascii_lowercase()
@@ -69,8 +68,8 @@ impl Nsec3Chain {
     }
 
     /// Builds with explicit parameters (tests use RFC 5155 Appendix A's).
-    pub fn build_with(zone: &Zone, ttl: u32, iterations: u16, salt: Vec<u8>) -> Self {
-        let origin = zone.origin().clone();
+    pub(super) fn build_with(zone: &Zone, ttl: u32, iterations: u16, salt: Vec<u8>) -> Self {
+        let origin = zone.origin();
         let mut entries = Vec::with_capacity(zone.node_count());
         for (name, node) in zone.nodes() {
             if node.occluded {
@@ -99,7 +98,6 @@ impl Nsec3Chain {
         entries.sort_by_key(|e| e.hash);
         entries.dedup_by(|a, b| a.hash == b.hash);
         let mut chain = Self {
-            origin,
             entries,
             ttl,
             iterations,
@@ -114,13 +112,9 @@ impl Nsec3Chain {
     }
 
     /// Number of NSEC3 records.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// Whether the chain is empty (never, for a valid zone).
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// The NSEC3 RR for entry `i`.
@@ -160,7 +154,7 @@ impl Nsec3Chain {
 
     /// The NSEC3 whose interval (owner hash, next hash) covers H(name).
     /// `None` when H(name) is itself in the chain (then it is not covered).
-    pub fn covering(&self, name: &Name) -> Option<Record> {
+    pub(super) fn covering(&self, name: &Name) -> Option<Record> {
         if self.entries.is_empty() {
             return None;
         }
@@ -182,7 +176,7 @@ impl Nsec3Chain {
     /// deny it. Only the bitmap changes (owner, next hash and parameters
     /// stay), so the record still matches or covers what it did; it is
     /// signed online like any proof, and its signature cached by content.
-    pub fn deny_type(&self, proofs: &mut [Record], name: &Name, rtype: RecordType) {
+    pub(super) fn deny_type(&self, proofs: &mut [Record], name: &Name, rtype: RecordType) {
         let Some(h) = hash_name(name, &self.salt, self.iterations) else {
             return;
         };
@@ -210,16 +204,6 @@ impl Nsec3Chain {
     /// Every NSEC3 record, in hash order (for signed export).
     pub fn records(&self) -> Vec<Record> {
         (0..self.entries.len()).map(|i| self.record(i)).collect()
-    }
-
-    /// The zone apex this chain belongs to.
-    pub fn origin(&self) -> &Name {
-        &self.origin
-    }
-
-    /// The NSEC3 TTL.
-    pub fn ttl(&self) -> u32 {
-        self.ttl
     }
 }
 

@@ -43,11 +43,6 @@ impl RolloverKind {
             Self::Csk => "csk",
         }
     }
-
-    /// Whether the parent's DS set changes (so an external parent must confirm).
-    pub fn touches_parent(self) -> bool {
-        !matches!(self, Self::Zsk)
-    }
 }
 
 /// A key state change.

@@ -19,9 +19,9 @@ use super::keys::ZoneKey;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SigningPolicy {
     /// Seconds from inception to expiration.
-    pub validity: u32,
+    pub(super) validity: u32,
     /// Inception is this far in the past, for validators with slow clocks.
-    pub inception_offset: u32,
+    pub(super) inception_offset: u32,
 }
 
 impl Default for SigningPolicy {
@@ -36,7 +36,7 @@ impl Default for SigningPolicy {
 
 impl SigningPolicy {
     /// Re-sign when less than this many seconds of validity remain (a quarter).
-    pub fn refresh_margin(&self) -> u32 {
+    pub(super) fn refresh_margin(&self) -> u32 {
         self.validity / 4
     }
 }
@@ -194,7 +194,8 @@ impl SigCache {
     }
 
     /// How many signatures were computed (cache misses), for metrics and tests.
-    pub fn signatures_computed(&self) -> u64 {
+    #[cfg(test)]
+    fn signatures_computed(&self) -> u64 {
         self.signed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -221,7 +222,7 @@ pub struct SignError {
 /// What every signature of one zone shares: the cache, the validity policy
 /// and the signer name (the zone apex).
 #[derive(Debug, Clone, Copy)]
-pub struct SignContext<'a> {
+pub(super) struct SignContext<'a> {
     /// The signature cache.
     pub cache: &'a SigCache,
     /// Validity policy.
@@ -234,7 +235,7 @@ pub struct SignContext<'a> {
 ///
 /// `owner` is the name as signed (lower-cased; `*.ce` for wildcard
 /// expansions), `rdata` the RRset's data.
-pub fn sign_rrset(
+pub(super) fn sign_rrset(
     ctx: SignContext<'_>,
     key: &ZoneKey,
     owner: &Name,
@@ -251,7 +252,7 @@ pub fn sign_rrset(
 
 /// [`sign_rrset`] for an RRset held as records (the answer path): a cache
 /// hit copies nothing.
-pub fn sign_records(
+pub(super) fn sign_records(
     ctx: SignContext<'_>,
     key: &ZoneKey,
     owner: &Name,
@@ -368,17 +369,8 @@ fn sign_fresh(
 }
 
 /// Wraps an RRSIG rdata into a record owned by `owner` with `ttl`.
-pub fn rrsig_record(owner: &Name, ttl: u32, rrsig: RRSIG) -> Record {
+pub(super) fn rrsig_record(owner: &Name, ttl: u32, rrsig: RRSIG) -> Record {
     Record::from_rdata(owner.clone(), ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig)))
-}
-
-/// A stable 64-bit fingerprint of a key set, to tell signer generations apart.
-pub fn key_epoch(tags: impl IntoIterator<Item = (u16, bool)>) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for t in tags {
-        t.hash(&mut h);
-    }
-    h.finish()
 }
 
 #[cfg(test)]

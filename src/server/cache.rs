@@ -17,7 +17,7 @@
 //! RRSIG is always one the signer would still hand out.
 
 use super::respond::{size_limit, Plan};
-use crate::zone::ZoneSet;
+use super::ZoneSet;
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_server::net::xfer::Protocol;

@@ -10,9 +10,9 @@ pub mod dynamic;
 pub mod respond;
 mod udp;
 pub mod wire;
+mod zones;
 
 use crate::lua::LuaEngine;
-use crate::zone::{SharedZones, ZoneSet};
 use hickory_proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
 use hickory_proto::rr::Name;
 use hickory_server::net::runtime::Time;
@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
+pub use zones::{ServedZone, SharedZones, ZoneSet};
 
 /// Idle timeout for TCP connections (RFC 7766 suggests seconds, not minutes).
 pub const TCP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -198,7 +199,7 @@ fn needs_lua(request: &Request, zones: &ZoneSet) -> bool {
         .queries()
         .first()
         .and_then(|q| zones.find(&Name::from(q.name())))
-        .is_some_and(|z| z.has_dynamic())
+        .is_some_and(|z| z.zone().has_dynamic())
 }
 
 #[async_trait::async_trait]

@@ -3,8 +3,9 @@
 //! policy here (rcodes, EDNS, 0x20, truncation) is unit-testable.
 
 use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
+use super::ZoneSet;
 use crate::lua::{LuaEngine, QueryContext};
-use crate::zone::{lookup, lookup_with, Answer, AnswerKind, ZoneSet};
+use crate::zone::{lookup, lookup_with, Answer, AnswerKind};
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, RecordTypeSet};
@@ -162,20 +163,21 @@ pub fn plan_with(
     let Some(qname) = original_qname(request) else {
         return error(metadata, edns, ResponseCode::FormErr);
     };
-    let Some(mut zone) = zones.find(&qname) else {
+    let Some(mut served) = zones.find(&qname) else {
         return error(metadata, edns, ResponseCode::Refused);
     };
     // RFC 4035 §3.1.4.1: DS at a zone apex belongs to the parent; answer it
     // from the parent when we serve that too.
-    if qtype == RecordType::DS && zone.origin() == &qname && !qname.is_root() {
+    if qtype == RecordType::DS && served.zone().origin() == &qname && !qname.is_root() {
         if let Some(parent) = zones.find(&qname.base_name()) {
             // Only when the parent really delegates here; otherwise the
             // child's own NODATA is the better answer.
-            if parent.node(&qname).is_some_and(|n| n.cut) {
-                zone = parent;
+            if parent.zone().node(&qname).is_some_and(|n| n.cut) {
+                served = parent;
             }
         }
     }
+    let zone = served.zone();
     let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
     let mut answer = match env.lua.filter(|_| zone.has_dynamic()) {
         Some(engine) => {
@@ -222,7 +224,7 @@ pub fn plan_with(
         // A LUA record and no engine to run it.
         return error(metadata, edns, ResponseCode::ServFail);
     }
-    match zone.signer() {
+    match served.signer() {
         Some(signer) if dnssec_ok => {
             if let Err(e) =
                 crate::dnssec::answer::secure(&mut answer, zone, signer, &qname, unix_now())
@@ -427,14 +429,14 @@ mod tests {
         }
         let (origin, records) = parse_master(&text, None).unwrap();
         let mut set = ZoneSet::new();
-        set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+        set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
         // A child zone we also serve; the parent holds its delegation and DS.
         let (o2, r2) = parse_master(
             "$ORIGIN sub.example.com.\n@ 300 IN SOA ns1 hm 9 1 1 1 60\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.9\n",
             None,
         )
         .unwrap();
-        set.insert(Arc::new(Zone::new(o2, r2).unwrap()));
+        set.insert(Arc::new(Zone::new(o2, r2).unwrap()).into());
         set
     }
 
@@ -792,7 +794,7 @@ loop  IN LUA A ";while true do end"
 "#;
         let (origin, records) = parse_master(text, None).unwrap();
         let mut set = ZoneSet::new();
-        set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+        set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
         set
     }
 
@@ -917,6 +919,7 @@ loop  IN LUA A ";while true do end"
     fn lua_answers_are_signed_and_bitmaps_show_the_target_type() {
         use crate::dnssec::keys::{generate, KeyAlgorithm, KeyRole, ZoneKey};
         use crate::dnssec::{DenialMode, SigCache, SigningPolicy, ZoneSigner};
+        use crate::server::ServedZone;
         use hickory_proto::dnssec::rdata::DNSSECRData;
         let key = Arc::new(
             ZoneKey::from_pkcs8(
@@ -929,8 +932,8 @@ loop  IN LUA A ";while true do end"
         let e = LuaEngine::new(crate::lua::LuaConfig::default());
         for mode in [DenialMode::Nsec3, DenialMode::Compact] {
             let mut set = ZoneSet::new();
-            for z in lua_zones().iter() {
-                let mut zone = Zone::new(z.origin().clone(), z.records()).unwrap();
+            for z in lua_zones().iter().map(ServedZone::zone) {
+                let zone = Zone::new(z.origin().clone(), z.records()).unwrap();
                 let signer = ZoneSigner::new(
                     &zone,
                     vec![key.clone()],
@@ -939,8 +942,7 @@ loop  IN LUA A ";while true do end"
                     Arc::new(SigCache::new(64)),
                     SigningPolicy::default(),
                 );
-                zone.set_signer(Arc::new(signer));
-                set.insert(Arc::new(zone));
+                set.insert(ServedZone::signed(Arc::new(zone), Arc::new(signer)));
             }
             let ask = |name: &str, t: RecordType| {
                 let req = Request::from_bytes(

@@ -1,8 +1,9 @@
 //! End-to-end tests: a real server on loopback, queried over UDP and TCP.
 
+use super::ZoneSet;
 use super::*;
 use crate::zone::file::parse_master;
-use crate::zone::{Zone, ZoneSet};
+use crate::zone::Zone;
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
@@ -20,7 +21,7 @@ fn zones() -> SharedZones {
     }
     let (origin, records) = parse_master(&text, None).unwrap();
     let mut set = ZoneSet::new();
-    set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
     Arc::new(ArcSwap::from_pointee(set))
 }
 
@@ -180,7 +181,7 @@ async fn zone_swap_is_seen_by_next_query() {
     )
     .unwrap();
     let mut set = (**z.load()).clone();
-    set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
     z.store(Arc::new(set));
     let r = udp(addr, &query(6, "www.example.org.", RecordType::A, None))
         .await
@@ -275,7 +276,7 @@ async fn cached_answers_follow_a_zone_swap_and_edns() {
     )
     .unwrap();
     let mut set = ZoneSet::new();
-    set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
     z.store(Arc::new(set));
     assert_eq!(handler.packet_cache_hits(), Some(1));
     let after = ask(4).await;
@@ -291,7 +292,7 @@ async fn answers_from_zones_with_lua_records_are_never_cached() {
     )
     .unwrap();
     let mut set = ZoneSet::new();
-    set.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
     let z: SharedZones = Arc::new(ArcSwap::from_pointee(set));
     let engine = crate::lua::LuaEngine::new(crate::lua::LuaConfig::default());
     let handler = Handler::new(z)

@@ -248,8 +248,9 @@ mod tests {
 
     #[test]
     fn address_answers_encode_as_hickory_decodes_them() {
+        use crate::server::ZoneSet;
         use crate::zone::file::parse_master;
-        use crate::zone::{Zone, ZoneSet};
+        use crate::zone::Zone;
         use hickory_proto::op::{Edns, Query};
         use hickory_proto::rr::{Name, RecordType};
         use hickory_server::server::Request;
@@ -261,7 +262,7 @@ mod tests {
         )
         .unwrap();
         let mut zones = ZoneSet::new();
-        zones.insert(std::sync::Arc::new(Zone::new(origin, records).unwrap()));
+        zones.insert(std::sync::Arc::new(Zone::new(origin, records).unwrap()).into());
         let mut fast_used = 0;
         for name in [
             "www.example.com.",

@@ -559,6 +559,28 @@ mod tests {
         }
     }
 
+    /// LUA records as a master file writes them survive the store's row form
+    /// (moved here from `zone::file` so the zone room does not import the store).
+    #[test]
+    fn stored_records_round_trip_lua_master_records() {
+        let text = r#"$ORIGIN example.com.
+$TTL 300
+@      IN SOA ns1 hm 1 7200 3600 1209600 60
+@      IN NS  ns1
+port   60 IN LUA A "ifportup(443, {'192.0.2.1','192.0.2.2'})"
+multi  IN LUA TXT ( "'ab"   ; a comment inside
+                    "cd'" )
+cfg    IN lua LUA "ips={'192.0.2.77'}"
+*.w    IN LUA A "createForward()"
+"#;
+        let (_, records) = crate::zone::file::parse_master(text, None).unwrap();
+        assert!(records.iter().any(|r| r.record_type() == crate::zone::LUA));
+        for r in &records {
+            let row = StoredRecord::from_record(r);
+            assert_eq!(&row.to_record().unwrap(), r, "{row:?}");
+        }
+    }
+
     /// A LUA template record survives the store's generic row form.
     #[test]
     fn stored_records_round_trip_lua_template() {

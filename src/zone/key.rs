@@ -61,7 +61,7 @@ pub fn prefixes(key: &[u8]) -> impl Iterator<Item = usize> + '_ {
 
 /// A tree key: the canonical bytes for ordering, the name for callers.
 #[derive(Debug, Clone)]
-pub struct Keyed {
+pub(super) struct Keyed {
     key: Box<[u8]>,
     name: Name,
 }

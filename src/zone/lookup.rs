@@ -10,7 +10,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// Maximum number of CNAMEs followed inside one zone (loops stop earlier).
-pub const MAX_CNAME_CHAIN: usize = 8;
+pub(super) const MAX_CNAME_CHAIN: usize = 8;
 
 /// What kind of answer a lookup produced (hook for DNSSEC proofs).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

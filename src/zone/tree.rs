@@ -103,7 +103,8 @@ impl Node {
     }
 
     /// Whether this is an empty non-terminal (exists only because of descendants).
-    pub fn is_empty_non_terminal(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty_non_terminal(&self) -> bool {
         self.rrsets.is_empty()
     }
 
@@ -144,8 +145,6 @@ pub struct Zone {
     has_cuts: bool,
     /// Whether any node has dynamic (LUA) RRsets.
     has_dynamic: bool,
-    /// Present when the zone is served signed.
-    signer: Option<std::sync::Arc<crate::dnssec::ZoneSigner>>,
 }
 
 /// Group a node's LUA RRset into dynamic RRsets by the type they answer for.
@@ -344,7 +343,6 @@ impl Zone {
             has_wildcards,
             has_cuts,
             has_dynamic: false,
-            signer: None,
         };
         zone.has_dynamic = zone.nodes.values().any(|n| !n.dynamic.is_empty());
         zone.attach_additionals();
@@ -378,7 +376,7 @@ impl Zone {
     /// targets must be authoritative data. Other types get none. Used for
     /// static RRsets when the zone is built and for records LUA programs
     /// synthesize at query time (PowerDNS adds the same for both).
-    pub fn additional_for<'r>(
+    pub(super) fn additional_for<'r>(
         &self,
         rtype: RecordType,
         rdata: impl IntoIterator<Item = &'r RData>,
@@ -410,16 +408,6 @@ impl Zone {
             }
         }
         extra
-    }
-
-    /// Attaches the signer that serves this zone signed (built from this zone).
-    pub fn set_signer(&mut self, signer: std::sync::Arc<crate::dnssec::ZoneSigner>) {
-        self.signer = Some(signer);
-    }
-
-    /// The zone's signer, when it is served signed.
-    pub fn signer(&self) -> Option<&std::sync::Arc<crate::dnssec::ZoneSigner>> {
-        self.signer.as_ref()
     }
 
     /// The apex name.

@@ -1,12 +1,54 @@
 //! The table of zones the server answers for, swapped atomically.
 
-use super::{key, Zone};
+use crate::dnssec::ZoneSigner;
+use crate::zone::{key, Zone};
 use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 use std::sync::Arc;
 
 /// The zone table shared between the snapshot refresher and the server.
 pub type SharedZones = Arc<ArcSwap<ZoneSet>>;
+
+/// A zone as it is served: its data and, when it is served signed, the
+/// signer built from that same data. The zone tree stays pure data; the pair
+/// is what the planner reads (by reference: no refcount traffic per query).
+#[derive(Debug, Clone)]
+pub struct ServedZone {
+    zone: Arc<Zone>,
+    signer: Option<Arc<ZoneSigner>>,
+}
+
+impl ServedZone {
+    /// A zone served unsigned.
+    pub fn unsigned(zone: Arc<Zone>) -> Self {
+        ServedZone { zone, signer: None }
+    }
+
+    /// A zone served signed by `signer`, which was built from `zone`.
+    pub fn signed(zone: Arc<Zone>, signer: Arc<ZoneSigner>) -> Self {
+        debug_assert_eq!(zone.origin(), signer.origin());
+        ServedZone {
+            zone,
+            signer: Some(signer),
+        }
+    }
+
+    /// The zone data.
+    pub fn zone(&self) -> &Arc<Zone> {
+        &self.zone
+    }
+
+    /// The signer, when the zone is served signed.
+    pub fn signer(&self) -> Option<&ZoneSigner> {
+        self.signer.as_deref()
+    }
+}
+
+impl From<Arc<Zone>> for ServedZone {
+    fn from(zone: Arc<Zone>) -> Self {
+        ServedZone::unsigned(zone)
+    }
+}
 
 /// All zones, keyed by the canonical key of their origin (see [`key`]):
 /// finding the zone of a query name is one key encoding and a hash probe
@@ -16,7 +58,7 @@ pub struct ZoneSet {
     // FxHash: keys are our own zone origins, probed with prefixes of the
     // query name; SipHash's flooding resistance buys nothing here and cost
     // a tenth of a query.
-    zones: rustc_hash::FxHashMap<Box<[u8]>, Arc<Zone>>,
+    zones: rustc_hash::FxHashMap<Box<[u8]>, ServedZone>,
 }
 
 impl ZoneSet {
@@ -26,23 +68,23 @@ impl ZoneSet {
     }
 
     /// Add or replace the zone at its origin.
-    pub fn insert(&mut self, zone: Arc<Zone>) {
+    pub fn insert(&mut self, zone: ServedZone) {
         self.zones
-            .insert(key::of(zone.origin()).into_boxed_slice(), zone);
+            .insert(key::of(zone.zone.origin()).into_boxed_slice(), zone);
     }
 
     /// Remove the zone with this origin.
-    pub fn remove(&mut self, origin: &Name) -> Option<Arc<Zone>> {
+    pub fn remove(&mut self, origin: &Name) -> Option<ServedZone> {
         self.zones.remove(key::of(origin).as_slice())
     }
 
     /// The zone with exactly this origin.
-    pub fn get(&self, origin: &Name) -> Option<&Arc<Zone>> {
+    pub fn get(&self, origin: &Name) -> Option<&ServedZone> {
         self.zones.get(key::of(origin).as_slice())
     }
 
     /// The closest enclosing zone of `qname` (longest suffix match).
-    pub fn find(&self, qname: &Name) -> Option<&Arc<Zone>> {
+    pub fn find(&self, qname: &Name) -> Option<&ServedZone> {
         let key = key::of(qname);
         // Longest suffix first: the deepest ancestor we serve wins.
         let mut ends = [0usize; 128];
@@ -70,7 +112,7 @@ impl ZoneSet {
     }
 
     /// Iterate over all zones (no particular order).
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
+    pub fn iter(&self) -> impl Iterator<Item = &ServedZone> {
         self.zones.values()
     }
 }
