@@ -51,6 +51,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let zones = Arc::new(ArcSwap::from_pointee(ZoneSet::new()));
     let refresher =
         Refresher::start_with(store.clone(), keyring.clone(), zones.clone(), hooks).await?;
+    let served = refresher.served();
     tokio::spawn(refresher.run());
 
     let mut runtime = crate::server::LuaRuntime::new(lua.clone(), config.lua.concurrency);
@@ -120,6 +121,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         store: store.clone(),
         config: config.clone(),
         keyring: keyring.clone(),
+        served: Some(served),
         pool: pool.clone(),
         ready: ready.clone(),
         byo,

@@ -12,6 +12,7 @@ use hickory_proto::rr::Name;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
 
 /// How often the journal is polled. Commit-to-answer latency is at most this
 /// plus one zone load.
@@ -131,6 +132,56 @@ impl Watermark {
     }
 }
 
+/// Which journal entries the zone table serves, as published after each poll.
+#[derive(Debug, Clone, Default)]
+struct Applied {
+    /// Every entry ≤ this is served (or was given up on as a gap).
+    low: i64,
+    /// Entries above `low` served already.
+    seen: Arc<BTreeSet<i64>>,
+}
+
+impl Applied {
+    fn covers(&self, id: i64) -> bool {
+        id <= self.low || self.seen.contains(&id)
+    }
+}
+
+/// What this node serves, for the writers: a cheap handle that waits until
+/// the zone table this node answers from has applied a change. Every write
+/// that answers 2xx waits on it first, so the node that took a write already
+/// serves it ("read your writes").
+#[derive(Debug, Clone)]
+pub struct Served {
+    store: Store,
+    applied: watch::Receiver<Applied>,
+    nudge: Arc<Notify>,
+}
+
+impl Served {
+    /// Waits until this node serves every change committed before the call;
+    /// `Ok(false)` when `timeout` passed first.
+    pub async fn caught_up(&self, timeout: Duration) -> Result<bool, StoreError> {
+        let head = self.store.journal_head().await?;
+        Ok(self.wait_for(head, timeout).await)
+    }
+
+    /// Waits until journal entry `id` is served (at most `timeout`).
+    async fn wait_for(&self, id: i64, timeout: Duration) -> bool {
+        if self.applied.borrow().covers(id) {
+            return true;
+        }
+        // Poll now instead of at the next tick.
+        self.nudge.notify_one();
+        let mut rx = self.applied.clone();
+        let served = tokio::time::timeout(timeout, async {
+            rx.wait_for(|a| a.covers(id)).await.is_ok()
+        })
+        .await;
+        served.unwrap_or(false)
+    }
+}
+
 /// How the refresher treats LUA records: which zones serve them, and the
 /// engine whose health checks are primed when a zone is (re)loaded.
 #[derive(Debug, Clone, Default)]
@@ -190,6 +241,10 @@ pub struct Refresher {
     zones: SharedZones,
     mark: Watermark,
     lua: LuaHooks,
+    /// Published after each poll for [`Served`] handles.
+    applied: watch::Sender<Applied>,
+    /// Rung by a writer that waits: poll now.
+    nudge: Arc<Notify>,
 }
 
 impl Refresher {
@@ -231,6 +286,11 @@ impl Refresher {
                 ..Watermark::default()
             },
             lua,
+            applied: watch::Sender::new(Applied {
+                low: head,
+                seen: Arc::default(),
+            }),
+            nudge: Arc::new(Notify::new()),
         })
     }
 
@@ -270,7 +330,20 @@ impl Refresher {
             self.zones.store(Arc::new(set));
         }
         self.mark.advance(Instant::now());
+        self.applied.send_replace(Applied {
+            low: self.mark.low,
+            seen: Arc::new(self.mark.seen.clone()),
+        });
         Ok(changed.len())
+    }
+
+    /// A handle for writers to wait until this node serves their change.
+    pub fn served(&self) -> Served {
+        Served {
+            store: self.store.clone(),
+            applied: self.applied.subscribe(),
+            nudge: Arc::clone(&self.nudge),
+        }
     }
 
     /// Poll forever.
@@ -280,7 +353,11 @@ impl Refresher {
                 tracing::warn!(error = %e, "journal poll failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
+            let nudge = Arc::clone(&self.nudge);
+            tokio::select! {
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = nudge.notified() => {}
+            }
         }
     }
 }

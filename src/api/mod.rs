@@ -8,6 +8,7 @@
 //! (`idempotency.rs`); typed errors become HTTP answers in one table
 //! (`error.rs`).
 
+mod consistency;
 mod dnssec;
 mod domains;
 mod error;
@@ -45,6 +46,9 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Managed byo domains and the registrar endpoints.
     pub byo: crate::delegation::ByoService,
+    /// What this node's DNS serves: writes wait on it before answering 2xx
+    /// (`None` where nothing is served).
+    pub served: Option<crate::snapshot::Served>,
     /// The LUA records' health checker and counters.
     pub lua: Option<crate::lua::LuaObserver>,
 }
@@ -108,5 +112,9 @@ pub fn router(state: AppState) -> Router {
                 "no such endpoint",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            consistency::layer,
+        ))
         .with_state(state)
 }

@@ -1,4 +1,4 @@
-//! DNS queries: [`dig_at`] (one UDP query, parsed), [`DigResult`] and [`Rr`] for assertions.
+//! DNS queries: [`dig_at`] (one UDP query, parsed), [`dig_tcp_at`] (one over TCP), [`DigResult`] and [`Rr`] for assertions.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -98,6 +98,57 @@ fn rcode_str(c: ResponseCode) -> String {
     }
 }
 
+/// A response, flattened for assertions.
+fn dig_result(resp: &Message) -> DigResult {
+    let answer_rrs: Vec<Rr> = resp.answers.iter().map(rr_of).collect();
+    let authority_rrs: Vec<Rr> = resp.authorities.iter().map(rr_of).collect();
+    let additional_rrs: Vec<Rr> = resp.additionals.iter().map(rr_of).collect();
+    let short = |v: &Vec<Rr>| {
+        v.iter()
+            .map(|r| format!("{} {} {}", r.name, r.rtype, r.data))
+            .collect()
+    };
+    DigResult {
+        rcode: rcode_str(resp.metadata.response_code),
+        aa: resp.metadata.authoritative,
+        tc: resp.metadata.truncation,
+        answers: short(&answer_rrs),
+        authority: short(&authority_rrs),
+        additional: short(&additional_rrs),
+        answer_rrs,
+        authority_rrs,
+        additional_rrs,
+    }
+}
+
+/// Send one query to `addr` over TCP (2-byte length framing) and parse the answer.
+pub fn dig_tcp_at(addr: SocketAddr, name: &str, qtype: RecordType) -> Result<DigResult, String> {
+    use std::io::{Read, Write};
+    let mut qname = Name::from_ascii(name).map_err(|e| format!("bad name {name}: {e}"))?;
+    qname.set_fqdn(true);
+    let mut msg = Message::query();
+    msg.metadata.recursion_desired = false;
+    msg.add_query(Query::query(qname, qtype));
+    let id = msg.metadata.id;
+    let bytes = msg.to_vec().map_err(|e| e.to_string())?;
+    let mut sock = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    sock.write_all(&framed).map_err(|e| e.to_string())?;
+    let mut len = [0u8; 2];
+    sock.read_exact(&mut len).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    sock.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    let resp = Message::from_vec(&buf).map_err(|e| format!("unparseable response: {e}"))?;
+    if resp.metadata.id != id {
+        return Err("answer with another id".into());
+    }
+    Ok(dig_result(&resp))
+}
+
 /// Send one UDP query to `addr` and parse the answer.
 pub fn dig_at(addr: SocketAddr, name: &str, qtype: RecordType) -> Result<DigResult, String> {
     let mut qname = Name::from_ascii(name).map_err(|e| format!("bad name {name}: {e}"))?;
@@ -129,25 +180,7 @@ pub fn dig_at(addr: SocketAddr, name: &str, qtype: RecordType) -> Result<DigResu
                     {
                         continue;
                     }
-                    let answer_rrs: Vec<Rr> = resp.answers.iter().map(rr_of).collect();
-                    let authority_rrs: Vec<Rr> = resp.authorities.iter().map(rr_of).collect();
-                    let additional_rrs: Vec<Rr> = resp.additionals.iter().map(rr_of).collect();
-                    let short = |v: &Vec<Rr>| {
-                        v.iter()
-                            .map(|r| format!("{} {} {}", r.name, r.rtype, r.data))
-                            .collect()
-                    };
-                    return Ok(DigResult {
-                        rcode: rcode_str(resp.metadata.response_code),
-                        aa: resp.metadata.authoritative,
-                        tc: resp.metadata.truncation,
-                        answers: short(&answer_rrs),
-                        authority: short(&authority_rrs),
-                        additional: short(&additional_rrs),
-                        answer_rrs,
-                        authority_rrs,
-                        additional_rrs,
-                    });
+                    return Ok(dig_result(&resp));
                 }
                 Err(e)
                     if matches!(

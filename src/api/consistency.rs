@@ -1,0 +1,35 @@
+//! Read your writes, as one layer around every route: a write (any method
+//! but GET/HEAD/OPTIONS) that answers 2xx is held until this node's zone
+//! table serves every change committed before it answered. A resolver that
+//! asks right after the 2xx never caches an NXDOMAIN for a name just created
+//! (or an answer for one just removed).
+
+use super::AppState;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Duration;
+
+/// How long a write waits for its change to be served before answering
+/// anyway (the store or the refresher is in trouble; the log says so).
+const SERVED_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The middleware (`axum::middleware::from_fn_with_state`).
+pub(super) async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let resp = next.run(req).await;
+    if write && resp.status().is_success() {
+        if let Some(served) = &s.served {
+            match served.caught_up(SERVED_TIMEOUT).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    timeout_ms = SERVED_TIMEOUT.as_millis() as u64,
+                    "a write answered before this node served it (snapshot behind)"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot read the journal head after a write"),
+            }
+        }
+    }
+    resp
+}
