@@ -53,6 +53,12 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         Refresher::start_with(store.clone(), keyring.clone(), zones.clone(), hooks).await?;
     let served = refresher.served();
     tokio::spawn(refresher.run());
+    // This replica announces what it serves, for the change status.
+    let stop_announcing = Arc::new(tokio::sync::Notify::new());
+    let announcer = tokio::spawn(served.clone().announce(
+        crate::operations::Instance::current().owner("serve"),
+        Arc::clone(&stop_announcing),
+    ));
 
     let mut runtime = crate::server::LuaRuntime::new(lua.clone(), config.lua.concurrency);
     if !config.lua.offload {
@@ -139,6 +145,8 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    stop_announcing.notify_one();
+    let _ = tokio::time::timeout(Duration::from_secs(2), announcer).await;
     Ok(())
 }
 

@@ -18,6 +18,13 @@ use tokio::sync::{watch, Notify};
 /// plus one zone load.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
+/// How often a replica announces what it serves.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A replica silent this long is taken for dead: the change status no
+/// longer waits for it.
+pub const REPLICA_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A journal id gap (a transaction that took an id but has not committed yet,
 /// or rolled back) is waited for this long before it is skipped.
 const GAP_PATIENCE: Duration = Duration::from_secs(10);
@@ -160,10 +167,42 @@ pub struct Served {
 
 impl Served {
     /// Waits until this node serves every change committed before the call;
-    /// `Ok(false)` when `timeout` passed first.
-    pub async fn caught_up(&self, timeout: Duration) -> Result<bool, StoreError> {
+    /// `false` when `timeout` passed first.
+    /// Returns the newest journal id at the call (the change a write made,
+    /// or a later one) and whether it is served.
+    pub async fn caught_up(&self, timeout: Duration) -> Result<(i64, bool), StoreError> {
         let head = self.store.journal_head().await?;
-        Ok(self.wait_for(head, timeout).await)
+        Ok((head, self.wait_for(head, timeout).await))
+    }
+
+    /// Every journal entry up to this id is served here.
+    pub fn applied_through(&self) -> i64 {
+        self.applied.borrow().low
+    }
+
+    /// Announces this replica (`id`) and what it serves every
+    /// [`HEARTBEAT_INTERVAL`] until `stop` fires, then removes its row (and
+    /// rows of replicas long dead).
+    pub async fn announce(self, id: String, stop: Arc<Notify>) {
+        let started = crate::store::now_ms();
+        let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.notified() => break,
+            }
+            if let Err(e) = self
+                .store
+                .heartbeat(&id, self.applied_through(), started)
+                .await
+            {
+                tracing::warn!(error = %e, "replica heartbeat failed");
+            }
+        }
+        let long_dead = crate::store::now_ms() - 60 * 60 * 1000;
+        if let Err(e) = self.store.remove_replica(&id, long_dead).await {
+            tracing::warn!(error = %e, "could not remove this replica's row");
+        }
     }
 
     /// Waits until journal entry `id` is served (at most `timeout`).

@@ -81,4 +81,96 @@ fn replicas_share_changes(b: Backend) {
     assert_eq!(s2, 409, "{body2}");
 }
 
-backend_tests!(replicas_share_changes);
+/// Commit through `srv` (reserve first); returns the body and the change id.
+fn commit_change(srv: &PdmServer, sub: &str, ip: &str) -> (Value, i64) {
+    let token = srv.reserve_ok("example.test", sub);
+    let r = srv.request(
+        "POST",
+        "/api/v1/pool/example.test/commit",
+        Some(&srv.admin_token()),
+        Body::Json(&json!({"subdomain": sub, "reservationToken": token, "loadBalancerIP": ip})),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r
+        .change_id
+        .expect("a write names its change (pdm-change-id)");
+    (r.body, id)
+}
+
+fn change_status(srv: &PdmServer, id: i64) -> Value {
+    let (st, v) = srv.get(&format!("/api/v1/changes/{id}"), Some(&srv.admin_token()));
+    assert_eq!(st, 200, "{v}");
+    v
+}
+
+/// A change is PENDING until every live replica serves it, then INSYNC; a
+/// replica killed with -9 drops out after its heartbeat timeout.
+fn change_status_follows_the_replicas(b: Backend) {
+    let a = start_or_skip!(b, Config::default_test());
+    let mut second = a.replica();
+
+    let (body, id) = commit_change(&a, "tracked", "192.0.2.50");
+    // The serial the commit produced is the one this node answers.
+    let serial = body["servedSerial"].as_u64().expect("servedSerial");
+    let soa = a.dig("tracked.example.test", RecordType::SOA);
+    let served: Vec<u64> = soa
+        .answer_data(RecordType::SOA)
+        .iter()
+        .filter_map(|d| d.split_whitespace().nth(2).and_then(|x| x.parse().ok()))
+        .collect();
+    assert_eq!(served, vec![serial], "{soa:?}");
+
+    let mut last = Value::Null;
+    let insync = wait_for(Duration::from_secs(5), || {
+        last = change_status(&a, id);
+        last["status"] == "INSYNC" && last["replicas"].as_array().map(Vec::len) == Some(2)
+    });
+    assert!(insync, "never INSYNC on both replicas: {last:#}");
+    // The commit's last journal entry: the delegation in the pool zone
+    // (the child zone's entry comes just before it).
+    assert_eq!(last["zone"], "example.test.", "{last:#}");
+    assert!(last["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["inSync"] == true));
+    // The other replica serves it too (it is why the status said so).
+    assert_eq!(
+        second
+            .dig("tracked.example.test", RecordType::A)
+            .answer_data(RecordType::A),
+        ["192.0.2.50"]
+    );
+
+    // A replica dies: the next change waits for it only until its
+    // heartbeat is stale, then it is no longer counted.
+    second.kill9();
+    let (_, id2) = commit_change(&a, "after", "192.0.2.51");
+    let first = change_status(&a, id2);
+    assert_eq!(first["status"], "PENDING", "{first:#}");
+    let mut last = Value::Null;
+    let resolved = wait_for(Duration::from_secs(12), || {
+        last = change_status(&a, id2);
+        last["status"] == "INSYNC"
+    });
+    assert!(
+        resolved,
+        "the dead replica kept the change PENDING: {last:#}"
+    );
+    assert_eq!(
+        last["replicas"].as_array().map(Vec::len),
+        Some(1),
+        "{last:#}"
+    );
+
+    let (st, v) = a.get("/api/v1/changes/nope", Some(&a.admin_token()));
+    assert_error(st, &v, 404, "not-found");
+    let (st, v) = a.get(
+        &format!("/api/v1/changes/{}", id2 + 1000),
+        Some(&a.admin_token()),
+    );
+    assert_error(st, &v, 404, "not-found");
+}
+
+backend_tests!(replicas_share_changes, change_status_follows_the_replicas);

@@ -15,18 +15,26 @@ use std::time::Duration;
 /// anyway (the store or the refresher is in trouble; the log says so).
 const SERVED_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Response header naming the journal entry a write is covered by.
+pub(super) const CHANGE_HEADER: &str = "pdm-change-id";
+
 /// The middleware (`axum::middleware::from_fn_with_state`).
 pub(super) async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     if write && resp.status().is_success() {
         if let Some(served) = &s.served {
             match served.caught_up(SERVED_TIMEOUT).await {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    timeout_ms = SERVED_TIMEOUT.as_millis() as u64,
-                    "a write answered before this node served it (snapshot behind)"
-                ),
+                Ok((change, served)) => {
+                    // The change to follow with GET /api/v1/changes/{id}.
+                    resp.headers_mut().insert(CHANGE_HEADER, change.into());
+                    if !served {
+                        tracing::warn!(
+                            timeout_ms = SERVED_TIMEOUT.as_millis() as u64,
+                            "a write answered before this node served it (snapshot behind)"
+                        );
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot read the journal head after a write"),
             }
         }

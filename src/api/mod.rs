@@ -8,6 +8,7 @@
 //! (`idempotency.rs`); typed errors become HTTP answers in one table
 //! (`error.rs`).
 
+mod changes;
 mod consistency;
 mod dnssec;
 mod domains;
@@ -101,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/health-checks", get(status::health_checks))
         .route("/api/v1/operations/{id}", get(status::operation))
+        .route("/api/v1/changes/{id}", get(changes::status))
         .route(
             "/api/v1/domains/{domain}",
             get(domains::get).delete(domains::delete),

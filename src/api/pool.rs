@@ -165,6 +165,12 @@ pub(super) async fn commit(
     let a = s.pool.commit(&p.pool, &req).await?;
     let mut body = allocation_json(&a);
     with_operation(&s, &p.pool, &a.subdomain, &mut body).await?;
+    // The child zone's serial this commit produced (embedded backend: the
+    // node answers it before this 200 leaves; see api/consistency.rs).
+    let child = format!("{}.{}.", a.subdomain, a.pool);
+    if let (Some(serial), Some(m)) = (s.store.zone_serial(&child).await?, body.as_object_mut()) {
+        m.insert("servedSerial".into(), json!(serial));
+    }
     Ok((StatusCode::OK, Json(body)))
 }
 

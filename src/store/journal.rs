@@ -116,7 +116,35 @@ pub(super) async fn append(
     Ok(())
 }
 
+/// A journal row as a typed entry.
+fn entry_of(r: &sqlx::any::AnyRow) -> Result<JournalEntry, StoreError> {
+    Ok(JournalEntry {
+        id: r.try_get("id")?,
+        at_ms: r.try_get("at")?,
+        change: ZoneChange {
+            zone: r.try_get("zone")?,
+            serial: u32::try_from(r.try_get::<i64, _>("serial")?)
+                .map_err(|_| StoreError::Corrupt("journal serial".into()))?,
+            op: ChangeOp::parse(&r.try_get::<String, _>("op")?)?,
+            added: parse_lines(&r.try_get::<String, _>("added")?)?,
+            removed: parse_lines(&r.try_get::<String, _>("removed")?)?,
+            actor: r.try_get("actor")?,
+        },
+    })
+}
+
 impl Store {
+    /// The journal entry `id`, if it exists.
+    pub async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, zone, serial, op, added, removed, actor, at FROM zone_journal WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(entry_of).transpose()
+    }
+
     /// Journal entries with `id > after`, oldest first, at most `limit`.
     pub async fn journal_after(
         &self,
@@ -130,23 +158,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(JournalEntry {
-                    id: r.try_get("id")?,
-                    at_ms: r.try_get("at")?,
-                    change: ZoneChange {
-                        zone: r.try_get("zone")?,
-                        serial: u32::try_from(r.try_get::<i64, _>("serial")?)
-                            .map_err(|_| StoreError::Corrupt("journal serial".into()))?,
-                        op: ChangeOp::parse(&r.try_get::<String, _>("op")?)?,
-                        added: parse_lines(&r.try_get::<String, _>("added")?)?,
-                        removed: parse_lines(&r.try_get::<String, _>("removed")?)?,
-                        actor: r.try_get("actor")?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(entry_of).collect()
     }
 
     /// The newest journal id (0 when empty).

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod journal;
 pub mod keys;
 pub mod operations;
+pub mod replicas;
 pub mod tokens;
 pub mod zones;
 

@@ -491,6 +491,12 @@ async fn bump_soa(
 }
 
 impl Store {
+    /// The SOA serial of zone `name` (lower-case FQDN), if it exists.
+    pub async fn zone_serial(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        Ok(get_zone(&mut conn, name).await?.map(|z| z.serial))
+    }
+
     /// Names of all zones.
     pub async fn zone_names(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT name FROM zones ORDER BY name")

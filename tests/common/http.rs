@@ -12,6 +12,8 @@ pub struct Resp {
     pub body: Value,
     pub text: String,
     pub content_type: Option<String>,
+    /// The `pdm-change-id` header of a write (the change to follow).
+    pub change_id: Option<i64>,
 }
 
 impl Resp {
@@ -71,6 +73,11 @@ impl PdmServer {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(|s| s.to_string());
+        let change_id = r
+            .headers()
+            .get("pdm-change-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse().ok());
         let text = r.text().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
         Resp {
@@ -78,6 +85,7 @@ impl PdmServer {
             body,
             text,
             content_type,
+            change_id,
         }
     }
 
