@@ -273,10 +273,26 @@ pub async fn spawn_bound(
     addr: SocketAddr,
     zones: SharedZones,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let udp = UdpSocket::bind(addr).await?;
+    let (udp, tcp) = bind_pair(addr).await?;
     let local = udp.local_addr()?;
-    let tcp = TcpListener::bind(local).await?;
     Ok((local, serve(udp, tcp, zones)))
+}
+
+/// UDP and TCP sockets on the same address. With port 0 the kernel picks a
+/// free UDP port, which TCP may not have free (another process holds it):
+/// pick again rather than fail.
+pub async fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let tries = if addr.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let udp = UdpSocket::bind(addr).await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrInUse)))
 }
 
 /// Serve on already-bound sockets (tests and callers that need the ports).

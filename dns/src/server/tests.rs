@@ -200,9 +200,8 @@ async fn spawn_fails_when_port_taken() {
 /// A server with the packet cache on.
 async fn start_cached() -> (SocketAddr, SharedZones, Handler) {
     let z = zones();
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (udp, tcp) = bind_pair("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
     let handler = Handler::new(z.clone()).with_packet_cache(100);
     serve_handler(udp, tcp, handler.clone());
     (addr, z, handler)
@@ -298,9 +297,8 @@ async fn answers_from_zones_with_lua_records_are_never_cached() {
     let handler = Handler::new(z)
         .with_lua(Some(LuaRuntime::new(engine, 2).inline()))
         .with_packet_cache(100);
-    let udp_sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (udp_sock, tcp) = bind_pair("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = udp_sock.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
     serve_handler(udp_sock, tcp, handler.clone());
     let mut answers = std::collections::HashSet::new();
     for id in 0..5 {
