@@ -54,6 +54,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let served = refresher.served();
     tokio::spawn(refresher.run());
     // This replica announces what it serves, for the change status.
+    tokio::spawn(served.clone().compact_journal(config.journal.clone()));
     let stop_announcing = Arc::new(tokio::sync::Notify::new());
     let announcer = tokio::spawn(served.clone().announce(
         crate::operations::Instance::current().owner("serve"),

@@ -205,6 +205,57 @@ impl Served {
         }
     }
 
+    /// Removes journal entries past `policy` every `compact_interval_secs`,
+    /// never one that a live replica does not serve yet (a replica behind
+    /// would otherwise miss a change). Every replica may run it: deleting
+    /// is idempotent.
+    pub async fn compact_journal(self, policy: crate::config::JournalConfig) {
+        if policy.compact_interval_secs == 0 {
+            return;
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(policy.compact_interval_secs));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = crate::store::now_ms();
+            let live = match self
+                .store
+                .live_replicas(now - REPLICA_TIMEOUT.as_millis() as i64)
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "journal compaction: cannot read the replicas");
+                    continue;
+                }
+            };
+            let Some(served_through) = live.iter().map(|r| r.applied_through).min() else {
+                continue;
+            };
+            let keep_since = now
+                - i64::try_from(policy.keep_days.saturating_mul(86_400_000))
+                    .unwrap_or(i64::MAX / 2);
+            let mut removed = 0;
+            loop {
+                match self
+                    .store
+                    .compact_journal(policy.keep_changes, keep_since, served_through, 10_000)
+                    .await
+                {
+                    Ok(0) => break,
+                    Ok(n) => removed += n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "journal compaction failed; retrying later");
+                        break;
+                    }
+                }
+            }
+            if removed > 0 {
+                tracing::info!(removed, served_through, "journal compacted");
+            }
+        }
+    }
+
     /// Waits until journal entry `id` is served (at most `timeout`).
     async fn wait_for(&self, id: i64, timeout: Duration) -> bool {
         if self.applied.borrow().covers(id) {

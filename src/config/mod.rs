@@ -7,6 +7,7 @@
 mod backend;
 mod delegation;
 mod dnssec;
+mod journal;
 mod lua;
 mod nameservers;
 mod operations;
@@ -18,6 +19,7 @@ pub use backend::{
 };
 pub use delegation::DelegationConfig;
 pub use dnssec::DnssecConfig;
+pub use journal::JournalConfig;
 pub use lua::LuaSettings;
 pub use nameservers::Nameserver;
 pub use operations::OperationsConfig;
@@ -27,6 +29,7 @@ pub use registrars::RegistrarsConfig;
 use backend::{resolve_backend, RawBackend};
 use delegation::{resolve_delegation, RawDelegation};
 use dnssec::{resolve_dnssec, RawDnssec};
+use journal::{resolve_journal, RawJournal};
 use lua::{resolve_lua, RawLua};
 use nameservers::{resolve_nameservers, RawNameserver};
 use operations::{resolve_operations, RawOperations};
@@ -87,6 +90,8 @@ pub struct Config {
     pub delegation: DelegationConfig,
     /// The durable operations worker (`[operations]`).
     pub operations: OperationsConfig,
+    /// Change journal retention (`[journal]`).
+    pub journal: JournalConfig,
     /// LUA records (`[lua]`).
     pub lua: LuaSettings,
     /// Where zones live: the embedded store or a PowerDNS server (`[backend]`).
@@ -120,6 +125,7 @@ struct RawConfig {
     registrars: Option<RawRegistrars>,
     delegation: Option<RawDelegation>,
     operations: Option<RawOperations>,
+    journal: Option<RawJournal>,
     lua: Option<RawLua>,
     backend: Option<RawBackend>,
     packet_cache: Option<usize>,
@@ -211,6 +217,7 @@ impl Config {
         registrars.fake |= o.fake_registrars;
         let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;
         let operations = resolve_operations(raw.operations.unwrap_or_default())?;
+        let journal = resolve_journal(raw.journal.unwrap_or_default())?;
         let lua = resolve_lua(raw.lua.unwrap_or_default())?;
         let backend = resolve_backend(
             raw.backend.unwrap_or_default(),
@@ -231,6 +238,7 @@ impl Config {
             registrars,
             delegation,
             operations,
+            journal,
             lua,
             backend,
             packet_cache: o

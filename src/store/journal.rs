@@ -161,6 +161,34 @@ impl Store {
         rows.iter().map(entry_of).collect()
     }
 
+    /// Removes entries that are neither among their zone's newest
+    /// `keep_changes` nor written at or after `keep_since_ms`, and are at or
+    /// below `served_through` (every live replica serves them), at most
+    /// `batch` at a time. Returns how many went.
+    pub async fn compact_journal(
+        &self,
+        keep_changes: u64,
+        keep_since_ms: i64,
+        served_through: i64,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let keep = i64::try_from(keep_changes).unwrap_or(i64::MAX);
+        let r = sqlx::query(
+            "DELETE FROM zone_journal WHERE id IN (\
+               SELECT id FROM (\
+                 SELECT id, at, ROW_NUMBER() OVER (PARTITION BY zone ORDER BY id DESC) AS newer \
+                 FROM zone_journal) ranked \
+               WHERE newer > $1 AND at < $2 AND id <= $3 ORDER BY id LIMIT $4)",
+        )
+        .bind(keep)
+        .bind(keep_since_ms)
+        .bind(served_through)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     /// The newest journal id (0 when empty).
     pub async fn journal_head(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM zone_journal")
