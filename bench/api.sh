@@ -39,16 +39,7 @@ fi
 ensure_pdm_bin
 
 
-while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
-DB=${DATABASE:-sqlite://$TMP/pdm.db}
-HTTP_PORT=$(free_port)
-DNS_PORT=$(free_port)
-BASE=http://127.0.0.1:$HTTP_PORT
-
-"$PDM_BIN" --database "$DB" migrate >"$TMP/migrate.log" 2>&1 ||
-    { cat "$TMP/migrate.log" >&2; die "pdm migrate failed"; }
-TOKEN=$("$PDM_BIN" --database "$DB" token create --name bench --scope admin 2>"$TMP/token.log" | tail -n 1)
-[[ -n $TOKEN ]] || { cat "$TMP/token.log" >&2; die "pdm token create printed nothing"; }
+api_setup
 
 RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
     --http "127.0.0.1:$HTTP_PORT" --dns "127.0.0.1:$DNS_PORT" >"$TMP/pdm.log" 2>&1 &

@@ -89,3 +89,17 @@ cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 # ratio A B: A/B with two decimals, n/a when B is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+
+# api_setup: a clean PDM_* environment, DB (DATABASE or SQLite in TMP), migrated, free
+# HTTP_PORT/DNS_PORT, BASE, and an admin TOKEN.
+api_setup() {
+    while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
+    DB=${DATABASE:-sqlite://$TMP/pdm.db}
+    HTTP_PORT=$(free_port)
+    DNS_PORT=$(free_port)
+    BASE=http://127.0.0.1:$HTTP_PORT
+    "$PDM_BIN" --database "$DB" migrate >"$TMP/migrate.log" 2>&1 ||
+        { cat "$TMP/migrate.log" >&2; die "pdm migrate failed"; }
+    TOKEN=$("$PDM_BIN" --database "$DB" token create --name bench --scope admin 2>"$TMP/token.log" | tail -n 1)
+    [[ -n $TOKEN ]] || { cat "$TMP/token.log" >&2; die "pdm token create printed nothing"; }
+}

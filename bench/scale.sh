@@ -25,14 +25,7 @@ BENCH_NAME=scale
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_pdm_bin
-while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^PDM_' | grep -vx 'PDM_BIN' || true)
-DB=${DATABASE:-sqlite://$TMP/pdm.db}
-HTTP_PORT=$(free_port)
-DNS_PORT=$(free_port)
-BASE=http://127.0.0.1:$HTTP_PORT
-"$PDM_BIN" --database "$DB" migrate >"$TMP/migrate.log" 2>&1 ||
-    { cat "$TMP/migrate.log" >&2; die "pdm migrate failed"; }
-TOKEN=$("$PDM_BIN" --database "$DB" token create --name bench --scope admin 2>"$TMP/token.log" | tail -n 1)
+api_setup
 
 start_pdm() { # sets PDM_PID and READY_S: seconds from start to ready (readyz 200 and $1 answered, when given)
     local t0 want=${1:-}

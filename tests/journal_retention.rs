@@ -8,19 +8,6 @@ use common::*;
 use hickory_proto::rr::RecordType;
 use std::time::Duration;
 
-fn commit_change(srv: &PdmServer, sub: &str, ip: &str) -> i64 {
-    let token = srv.reserve_ok("example.test", sub);
-    let r = srv.request(
-        "POST",
-        "/api/v1/pool/example.test/commit",
-        Some(&srv.admin_token()),
-        Body::Json(&json!({"subdomain": sub, "reservationToken": token, "loadBalancerIP": ip})),
-        &[],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.change_id.expect("pdm-change-id")
-}
-
 fn known(srv: &PdmServer, id: i64) -> bool {
     let (st, _) = srv.get(&format!("/api/v1/changes/{id}"), Some(&srv.admin_token()));
     st == 200
@@ -32,10 +19,17 @@ fn old_entries_are_compacted(b: Backend) {
     let srv = start_or_skip!(b, cfg);
     // Each commit's last entry is the pool zone's delegation update.
     let ids: Vec<i64> = (0..6)
-        .map(|i| commit_change(&srv, &format!("c{i}"), &format!("192.0.2.{}", i + 1)))
+        .map(|i| {
+            srv.commit_change(&format!("c{i}"), &format!("192.0.2.{}", i + 1))
+                .1
+        })
         .collect();
     let compacted = wait_for(Duration::from_secs(8), || !known(&srv, ids[0]));
-    assert!(compacted, "the oldest pool-zone change was kept\n{}", tail(&srv.log(), 2000));
+    assert!(
+        compacted,
+        "the oldest pool-zone change was kept\n{}",
+        tail(&srv.log(), 2000)
+    );
     for (i, id) in ids.iter().enumerate() {
         // The pool zone keeps its two newest changes.
         assert_eq!(known(&srv, *id), i >= 4, "change {i} (id {id})");
@@ -45,8 +39,14 @@ fn old_entries_are_compacted(b: Backend) {
     for i in 0..6 {
         let name = format!("c{i}.example.test");
         let want = [format!("192.0.2.{}", i + 1)];
-        assert_eq!(srv.dig(&name, RecordType::A).answer_data(RecordType::A), want);
-        assert_eq!(fresh.dig(&name, RecordType::A).answer_data(RecordType::A), want);
+        assert_eq!(
+            srv.dig(&name, RecordType::A).answer_data(RecordType::A),
+            want
+        );
+        assert_eq!(
+            fresh.dig(&name, RecordType::A).answer_data(RecordType::A),
+            want
+        );
     }
     // And the journal still follows new changes on both.
     let (st, r) = srv.release("example.test", "c0");
@@ -63,11 +63,14 @@ fn recent_entries_are_kept(b: Backend) {
     let cfg = Config::default_test().extra("[journal]\ncompact_interval_secs = 1\n");
     let srv = start_or_skip!(b, cfg);
     let ids: Vec<i64> = (0..3)
-        .map(|i| commit_change(&srv, &format!("k{i}"), "192.0.2.9"))
+        .map(|i| srv.commit_change(&format!("k{i}"), "192.0.2.9").1)
         .collect();
     std::thread::sleep(Duration::from_secs(3));
     for id in ids {
-        assert!(known(&srv, id), "change {id} was compacted under the default policy");
+        assert!(
+            known(&srv, id),
+            "change {id} was compacted under the default policy"
+        );
     }
 }
 

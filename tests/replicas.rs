@@ -81,23 +81,6 @@ fn replicas_share_changes(b: Backend) {
     assert_eq!(s2, 409, "{body2}");
 }
 
-/// Commit through `srv` (reserve first); returns the body and the change id.
-fn commit_change(srv: &PdmServer, sub: &str, ip: &str) -> (Value, i64) {
-    let token = srv.reserve_ok("example.test", sub);
-    let r = srv.request(
-        "POST",
-        "/api/v1/pool/example.test/commit",
-        Some(&srv.admin_token()),
-        Body::Json(&json!({"subdomain": sub, "reservationToken": token, "loadBalancerIP": ip})),
-        &[],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let id = r
-        .change_id
-        .expect("a write names its change (pdm-change-id)");
-    (r.body, id)
-}
-
 fn change_status(srv: &PdmServer, id: i64) -> Value {
     let (st, v) = srv.get(&format!("/api/v1/changes/{id}"), Some(&srv.admin_token()));
     assert_eq!(st, 200, "{v}");
@@ -110,7 +93,7 @@ fn change_status_follows_the_replicas(b: Backend) {
     let a = start_or_skip!(b, Config::default_test());
     let mut second = a.replica();
 
-    let (body, id) = commit_change(&a, "tracked", "192.0.2.50");
+    let (body, id) = a.commit_change("tracked", "192.0.2.50");
     // The serial the commit produced is the one this node answers.
     let serial = body["servedSerial"].as_u64().expect("servedSerial");
     let soa = a.dig("tracked.example.test", RecordType::SOA);
@@ -146,7 +129,7 @@ fn change_status_follows_the_replicas(b: Backend) {
     // A replica dies: the next change waits for it only until its
     // heartbeat is stale, then it is no longer counted.
     second.kill9();
-    let (_, id2) = commit_change(&a, "after", "192.0.2.51");
+    let (_, id2) = a.commit_change("after", "192.0.2.51");
     let first = change_status(&a, id2);
     assert_eq!(first["status"], "PENDING", "{first:#}");
     let mut last = Value::Null;

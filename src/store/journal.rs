@@ -116,6 +116,9 @@ pub(super) async fn append(
     Ok(())
 }
 
+/// The columns [`entry_of`] reads.
+const ENTRY_COLUMNS: &str = "id, zone, serial, op, added, removed, actor, at";
+
 /// A journal row as a typed entry.
 fn entry_of(r: &sqlx::any::AnyRow) -> Result<JournalEntry, StoreError> {
     Ok(JournalEntry {
@@ -136,9 +139,9 @@ fn entry_of(r: &sqlx::any::AnyRow) -> Result<JournalEntry, StoreError> {
 impl Store {
     /// The journal entry `id`, if it exists.
     pub async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, zone, serial, op, added, removed, actor, at FROM zone_journal WHERE id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM zone_journal WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
@@ -151,9 +154,9 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, zone, serial, op, added, removed, actor, at FROM zone_journal WHERE id > $1 ORDER BY id LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM zone_journal WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(self.pool())

@@ -89,6 +89,24 @@ impl PdmServer {
         }
     }
 
+    /// Reserve and commit `sub` in example.test; the commit's body and the
+    /// change it names (`pdm-change-id`).
+    pub fn commit_change(&self, sub: &str, ip: &str) -> (Value, i64) {
+        let token = self.reserve_ok("example.test", sub);
+        let r = self.request(
+            "POST",
+            "/api/v1/pool/example.test/commit",
+            Some(&self.admin_token()),
+            Body::Json(&serde_json::json!({"subdomain": sub, "reservationToken": token, "loadBalancerIP": ip})),
+            &[],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let id = r
+            .change_id
+            .expect("a write names its change (pdm-change-id)");
+        (r.body, id)
+    }
+
     pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let r = self.request("GET", path, token, Body::None, &[]);
         (r.status, r.body)
