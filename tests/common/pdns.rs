@@ -176,13 +176,56 @@ impl PdnsServer {
             dir,
             child,
         };
-        if let Err(e) = srv.wait_ready(zones.first().map_or(".", |z| z.0)) {
+        // Ports picked free can be taken by the time pdns_server binds them
+        // (other tests start servers too): on a bind failure, pick again.
+        let mut result = srv.wait_ready(zones.first().map_or(".", |z| z.0));
+        for _ in 0..3 {
+            if result.is_ok() || !srv.log().contains("Unable to bind") {
+                break;
+            }
+            srv.respawn_on_new_ports(&server);
+            result = srv.wait_ready(zones.first().map_or(".", |z| z.0));
+        }
+        if let Err(e) = result {
             panic!(
                 "pdns_server did not start: {e}\n--- pdns log ---\n{}",
                 srv.log()
             );
         }
         Some(srv)
+    }
+
+    /// Stops the server, moves it to fresh DNS and API ports and starts it again.
+    fn respawn_on_new_ports(&mut self, server: &Path) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dns_port = free_udp_tcp_port();
+        let api_port = free_tcp_port();
+        let conf_path = self.dir.path().join("pdns.conf");
+        let conf: String = std::fs::read_to_string(&conf_path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                if l.starts_with("local-port=") {
+                    format!("local-port={dns_port}\n")
+                } else if l.starts_with("webserver-port=") {
+                    format!("webserver-port={api_port}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&conf_path, conf).unwrap();
+        let log = std::fs::File::create(self.dir.path().join("pdns.log")).unwrap();
+        self.child = Command::new(server)
+            .arg(format!("--config-dir={}", self.dir.path().display()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn pdns_server");
+        self.dns_addr = SocketAddr::from(([127, 0, 0, 1], dns_port));
+        self.api_addr = SocketAddr::from(([127, 0, 0, 1], api_port));
     }
 
     fn wait_ready(&mut self, zone: &str) -> Result<(), String> {
