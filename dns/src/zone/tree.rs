@@ -782,6 +782,11 @@ impl Zone {
         &self.origin
     }
 
+    /// The options the zone was built with.
+    pub fn options(&self) -> ZoneOptions {
+        self.options
+    }
+
     /// SOA serial.
     pub fn serial(&self) -> u32 {
         self.serial
