@@ -63,6 +63,29 @@ pub(super) fn base32hex(hash: &[u8]) -> String {
         .to_ascii_lowercase()
 }
 
+/// The NSEC3 RR of `e` pointing at `next` with the bitmap `types`.
+fn nsec3_record(
+    e: &Entry,
+    next: &[u8; 20],
+    ttl: u32,
+    iterations: u16,
+    salt: &[u8],
+    types: impl IntoIterator<Item = RecordType>,
+) -> Record {
+    Record::from_rdata(
+        e.owner.clone(),
+        ttl,
+        RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
+            Nsec3HashAlgorithm::SHA1,
+            false,
+            iterations,
+            salt.to_vec(),
+            next.to_vec(),
+            types,
+        ))),
+    )
+}
+
 /// The chain entry of `name`, unless it is occluded (or unhashable).
 ///
 /// A name with any authoritative RRset also lists RRSIG; a delegation
@@ -118,16 +141,20 @@ impl Nsec3Chain {
         }
         entries.sort_by_key(|e| e.hash);
         entries.dedup_by(|a, b| a.hash == b.hash);
-        let mut chain = Self {
+        // Seal while the entries are plain values (no copy-on-write yet).
+        let n = entries.len();
+        for i in 0..n {
+            let next = entries[(i + 1) % n].hash;
+            let e = &entries[i];
+            let record = nsec3_record(e, &next, ttl, iterations, &salt, e.types.iter().copied());
+            entries[i].record = Some(record);
+        }
+        Self {
             entries: entries.into_iter().map(Arc::new).collect(),
             ttl,
             iterations,
             salt,
-        };
-        for i in 0..chain.entries.len() {
-            chain.seal(i);
         }
-        chain
     }
 
     /// A chain for `zone` built whole with this chain's parameters and `ttl`.
@@ -218,18 +245,7 @@ impl Nsec3Chain {
     fn record_with(&self, i: usize, types: impl IntoIterator<Item = RecordType>) -> Record {
         let e = &self.entries[i];
         let next = &self.entries[(i + 1) % self.entries.len()];
-        Record::from_rdata(
-            e.owner.clone(),
-            self.ttl,
-            RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
-                Nsec3HashAlgorithm::SHA1,
-                false,
-                self.iterations,
-                self.salt.clone(),
-                next.hash.to_vec(),
-                types,
-            ))),
-        )
+        nsec3_record(e, &next.hash, self.ttl, self.iterations, &self.salt, types)
     }
 
     /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.

@@ -278,6 +278,11 @@ fn normalise_node(
     for set in node.rrsets.iter_mut() {
         // RFC 2181 §5.2: one TTL per RRset; use the lowest.
         let ttl = set.given_ttls.iter().copied().min().unwrap_or(0);
+        if let [only] = set.records.as_mut_slice() {
+            // Most RRsets (a pool's NS and DS) hold one record: no sort.
+            only.ttl = ttl;
+            continue;
+        }
         // Deterministic order for export and answers.
         let mut pairs: Vec<(Record, u32)> = set
             .records
@@ -311,8 +316,10 @@ fn normalise_node(
     Ok(())
 }
 
-/// The canonical keys of the NS, MX and SRV targets of `node`.
-fn targets_of(node: &Node) -> Vec<Box<[u8]>> {
+/// The canonical keys of the NS, MX and SRV targets of `node` inside the
+/// zone `origin` (only those get additional records; a pool zone's
+/// delegations point outside it and need no index entries).
+fn targets_of(origin: &Name, node: &Node) -> Vec<Box<[u8]>> {
     let mut out: Vec<Box<[u8]>> = Vec::new();
     for set in &node.rrsets {
         for r in &set.records {
@@ -322,6 +329,9 @@ fn targets_of(node: &Node) -> Vec<Box<[u8]>> {
                 RData::SRV(srv) => &srv.target,
                 _ => continue,
             };
+            if !origin.zone_of(target) {
+                continue;
+            }
             out.push(key::of(target).into_boxed_slice());
         }
     }
@@ -421,7 +431,7 @@ impl Zone {
         for (name, node) in nodes {
             zone.count(&name, &node, 1);
             let owner = key::of(&name).into_boxed_slice();
-            for t in targets_of(&node) {
+            for t in targets_of(&zone.origin, &node) {
                 referrers.push((t, owner.clone()));
             }
             tree.push((Keyed::new(name), Arc::new(node)));
@@ -634,7 +644,7 @@ impl Zone {
             let old = self.nodes.get_key_value(&**k);
             if let Some((kd, n)) = old {
                 zone.count(kd.name(), n, -1);
-                for t in targets_of(n) {
+                for t in targets_of(origin, n) {
                     zone.referrers.remove(&(t, k.clone()));
                 }
             }
@@ -644,7 +654,7 @@ impl Zone {
                 .map(|(a, b)| (a.clone(), Arc::clone(b)))
             {
                 zone.count(kd.name(), &n, 1);
-                for t in targets_of(&n) {
+                for t in targets_of(origin, &n) {
                     zone.referrers.insert((t, k.clone()));
                 }
                 names.push(kd.name().clone());
