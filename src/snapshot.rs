@@ -6,10 +6,12 @@ use crate::config::LuaSettings;
 use crate::keyring::Keyring;
 use crate::lua::LuaEngine;
 use crate::server::{ServedZone, SharedZones, ZoneSet};
+use crate::store::journal::{ChangeOp, ZoneChange};
+use crate::store::zones::StoredRecord;
 use crate::store::{Store, StoreError};
 use crate::zone::{Zone, ZoneOptions};
-use hickory_proto::rr::Name;
-use std::collections::{BTreeSet, HashMap};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -94,6 +96,62 @@ async fn load_unsigned(
         Err(e) => {
             tracing::error!(zone = name, error = %e, "zone not served");
             Ok(None)
+        }
+    }
+}
+
+/// The next version of `current` after `change`, made from the change's
+/// diff (see [`Zone::apply_tracked`]) instead of a reload: O(diff) instead
+/// of O(zone). `None` when the diff cannot be applied that way (records
+/// that do not read, a removed record the zone lacks, key RRsets in the
+/// diff, a diff as big as the zone, a signer that must be rebuilt): then
+/// the caller loads the zone whole.
+fn apply_change(current: &ServedZone, change: &ZoneChange) -> Option<ServedZone> {
+    let zone = current.zone();
+    if change.removed.len() + change.added.len() > zone.node_count() {
+        return None;
+    }
+    let read = |rows: &[StoredRecord]| -> Option<Vec<Record>> {
+        rows.iter().map(|r| r.to_record().ok()).collect()
+    };
+    let mut removed = read(&change.removed)?;
+    let mut added = read(&change.added)?;
+    // The diff must start from this version: everything it removes is here.
+    let present = |r: &Record| {
+        zone.node(&r.name)
+            .and_then(|n| n.rrset(r.record_type()))
+            .is_some_and(|s| s.records.iter().any(|x| x.data == r.data))
+    };
+    if !removed.iter().all(present) {
+        return None;
+    }
+    // A commit rewrites the SOA serial in place without journaling it.
+    let soa_in_diff = added.iter().any(|r| r.record_type() == RecordType::SOA);
+    if !soa_in_diff {
+        let old = zone.soa().clone();
+        let mut new = old.clone();
+        if let RData::SOA(s) = &mut new.data {
+            s.serial = change.serial;
+        }
+        removed.push(old);
+        added.push(new);
+    }
+    let (next, delta) = match zone.apply_tracked(&removed, &added) {
+        Ok(applied) => applied,
+        Err(e) => {
+            tracing::debug!(zone = %zone.origin(), error = %e, "diff not applicable; reloading");
+            return None;
+        }
+    };
+    if delta.keys_changed || next.serial() != change.serial {
+        return None;
+    }
+    let next = Arc::new(next);
+    match current.signer() {
+        None => Some(ServedZone::unsigned(next)),
+        Some(signer) => {
+            let signer = signer.apply(&next, &delta)?;
+            Some(ServedZone::signed(next, Arc::new(signer)))
         }
     }
 }
@@ -335,6 +393,12 @@ pub struct Refresher {
     applied: watch::Sender<Applied>,
     /// Rung by a writer that waits: poll now.
     nudge: Arc<Notify>,
+    /// Per zone, the serial of the last journal entry followed: a table
+    /// version with that serial is exactly the state the next entry's
+    /// diff starts from.
+    followed: HashMap<String, u32>,
+    /// Zones loaded whole since start (after the initial load).
+    full_loads: u64,
 }
 
 impl Refresher {
@@ -381,26 +445,41 @@ impl Refresher {
                 seen: Arc::default(),
             }),
             nudge: Arc::new(Notify::new()),
+            followed: HashMap::new(),
+            full_loads: 0,
         })
     }
 
     /// Apply journal entries written since the last call. Returns how many zones changed.
     pub async fn poll(&mut self) -> Result<usize, StoreError> {
         let entries = self.store.journal_after(self.mark.low, 10_000).await?;
-        let mut changed: BTreeSet<String> = BTreeSet::new();
+        let mut changed: BTreeMap<String, Vec<&ZoneChange>> = BTreeMap::new();
         for e in &entries {
             if self.mark.see(e.id) {
-                changed.insert(e.change.zone.clone());
+                changed
+                    .entry(e.change.zone.clone())
+                    .or_default()
+                    .push(&e.change);
             }
         }
         if !changed.is_empty() {
             let mut set = (**self.zones.load()).clone();
-            for name in &changed {
+            for (name, changes) in &changed {
                 let origin = match Name::from_ascii(name) {
                     Ok(n) => n,
                     Err(_) => continue,
                 };
+                let followed = self.follow(&set, name, &origin, changes);
+                if let Some(last) = changes.last() {
+                    self.followed.insert(name.to_string(), last.serial);
+                }
+                if let Some(z) = followed {
+                    self.lua.prime(z.zone());
+                    set.insert(z);
+                    continue;
+                }
                 let options = self.lua.options(name);
+                self.full_loads += 1;
                 match load_zone_with(&self.store, self.keyring.as_deref(), name, options).await {
                     Ok(Some(z)) => {
                         self.lua.prime(z.zone());
@@ -425,6 +504,52 @@ impl Refresher {
             seen: Arc::new(self.mark.seen.clone()),
         });
         Ok(changed.len())
+    }
+
+    /// The zone `name` moved forward by `changes` (its new journal entries,
+    /// in order) from the version in `set`, diff by diff; `None` when
+    /// anything does not line up and the zone must be loaded whole (the
+    /// repair path): no version in the table, a Create or Delete, a LUA
+    /// switch that changed, an entry whose predecessor is not the version
+    /// served (a gap), or a diff [`apply_change`] refuses.
+    ///
+    /// Entries of one zone are journaled in serial order (a commit holds
+    /// the zone row's lock while it journals), so the entry that follows
+    /// the one last followed starts from the version with that serial. An
+    /// entry at or below the served serial is in it already (a whole load
+    /// read it before the journal showed it).
+    fn follow(
+        &self,
+        set: &ZoneSet,
+        name: &str,
+        origin: &Name,
+        changes: &[&ZoneChange],
+    ) -> Option<ServedZone> {
+        let mut served = set.get(origin)?.clone();
+        if served.zone().options() != self.lua.options(name) {
+            return None;
+        }
+        let mut previous = self.followed.get(name).copied();
+        for change in changes {
+            if change.op != ChangeOp::Update {
+                return None;
+            }
+            let serial = served.zone().serial();
+            if change.serial > serial {
+                if previous != Some(serial) {
+                    return None;
+                }
+                served = apply_change(&served, change)?;
+            }
+            previous = Some(change.serial);
+        }
+        Some(served)
+    }
+
+    /// How many times a zone was loaded whole to follow the journal (the
+    /// rest were applied as diffs).
+    pub fn full_loads(&self) -> u64 {
+        self.full_loads
     }
 
     /// A handle for writers to wait until this node serves their change.
@@ -480,5 +605,61 @@ mod tests {
             !m.see(4),
             "ids at or below the watermark are not re-applied"
         );
+    }
+
+    /// A pool zone followed through commits: each served version equals a
+    /// whole load, and only the first change after start loads whole.
+    #[tokio::test]
+    async fn commits_are_applied_as_diffs_equal_to_whole_loads() {
+        use crate::store::zones::{get_zone, set_rrsets};
+        use crate::zone::file::parse_master;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let rows = |text: &str| -> Vec<StoredRecord> {
+            let text = format!("$ORIGIN pool.test.\n$TTL 300\n{text}");
+            let (_, recs) = parse_master(&text, None).unwrap();
+            recs.iter().map(StoredRecord::from_record).collect()
+        };
+        store
+            .import_zone(
+                "pool.test.",
+                &rows("@ SOA ns1 hm 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"),
+                0,
+            )
+            .await
+            .unwrap();
+        let zones: SharedZones = Default::default();
+        let mut refresher = Refresher::start(store.clone(), None, zones.clone())
+            .await
+            .unwrap();
+        let origin = Name::from_ascii("pool.test.").unwrap();
+        for i in 0..30 {
+            let mut conn = store.pool().acquire().await.unwrap();
+            let zone = get_zone(&mut conn, "pool.test.").await.unwrap().unwrap();
+            let (owner, set) = if i % 5 == 4 {
+                // Take an earlier delegation away again.
+                (format!("c{}.pool.test.", i - 2), Vec::new())
+            } else {
+                let owner = format!("c{i}.pool.test.");
+                let text = format!("c{i} NS ns.c{i}\nc{i} DS 1{i} 13 2 AABBCCDD\n");
+                (owner, rows(&text))
+            };
+            set_rrsets(&mut conn, &zone, &owner, &["NS", "DS"], &set, "test")
+                .await
+                .unwrap();
+            drop(conn);
+            refresher.poll().await.unwrap();
+            let served = zones.load().get(&origin).unwrap().zone().records();
+            let whole = load_zone(&store, None, "pool.test.")
+                .await
+                .unwrap()
+                .unwrap()
+                .zone()
+                .records();
+            assert_eq!(served, whole, "after change {i}");
+        }
+        assert_eq!(refresher.full_loads(), 1);
     }
 }

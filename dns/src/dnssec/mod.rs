@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub use keys::{KeyAlgorithm, KeyRole, ZoneKey};
 pub use sign::{SigCache, SigningPolicy};
 
-use crate::zone::Zone;
+use crate::zone::{Zone, ZoneDelta};
 use hickory_proto::rr::Name;
 
 /// How a signed zone proves that names or types do not exist.
@@ -113,6 +113,37 @@ impl ZoneSigner {
             cache,
             policy,
         }
+    }
+
+    /// The signer for `zone`, made from `zone` by [`Zone::apply_tracked`]
+    /// with `delta` from the zone this signer was built for: same keys,
+    /// cache and policy; the NSEC3 chain follows the changed names only
+    /// (compact denial has no chain). `None` when the diff touched the key
+    /// RRsets or NSEC3PARAM: build a new signer then (the keys may differ).
+    /// Signatures need no care: the cache is keyed by RRset content.
+    pub fn apply(&self, zone: &Zone, delta: &ZoneDelta) -> Option<Self> {
+        if delta.keys_changed || zone.origin() != &self.origin {
+            return None;
+        }
+        let negative_ttl = zone.negative_soa().ttl;
+        let denial = match &self.denial {
+            Denial::Nsec3(chain) if negative_ttl == self.negative_ttl => {
+                Denial::Nsec3(chain.apply(zone, &delta.names))
+            }
+            // Every NSEC3 carries the negative TTL: a new SOA MINIMUM (or
+            // SOA TTL) changes them all.
+            Denial::Nsec3(chain) => Denial::Nsec3(chain.rebuilt(zone, negative_ttl)),
+            Denial::Compact => Denial::Compact,
+        };
+        Some(Self {
+            origin: self.origin.clone(),
+            zone_keys: self.zone_keys.clone(),
+            key_keys: self.key_keys.clone(),
+            denial,
+            negative_ttl,
+            cache: Arc::clone(&self.cache),
+            policy: self.policy,
+        })
     }
 
     /// The zone apex (the RRSIG signer name).

@@ -6,7 +6,10 @@ use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC3};
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::zone::Zone;
+use crate::zone::{Node, Zone};
+use imbl::Vector;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// One name of the chain: its hash and the types that exist there.
 #[derive(Debug, Clone)]
@@ -19,9 +22,13 @@ struct Entry {
 }
 
 /// The NSEC3 chain of one zone.
+///
+/// A persistent vector (RRB tree) in hash order: indexing and binary search
+/// stay allocation-free, and [`Nsec3Chain::apply`] inserts and removes
+/// names in O(log n) while sharing the rest with the previous chain.
 #[derive(Debug, Clone)]
 pub(super) struct Nsec3Chain {
-    entries: Vec<Entry>,
+    entries: Vector<Arc<Entry>>,
     ttl: u32,
     iterations: u16,
     salt: Vec<u8>,
@@ -56,6 +63,62 @@ pub(super) fn base32hex(hash: &[u8]) -> String {
         .to_ascii_lowercase()
 }
 
+/// The NSEC3 RR of `e` pointing at `next` with the bitmap `types`.
+fn nsec3_record(
+    e: &Entry,
+    next: &[u8; 20],
+    ttl: u32,
+    iterations: u16,
+    salt: &[u8],
+    types: impl IntoIterator<Item = RecordType>,
+) -> Record {
+    Record::from_rdata(
+        e.owner.clone(),
+        ttl,
+        RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
+            Nsec3HashAlgorithm::SHA1,
+            false,
+            iterations,
+            salt.to_vec(),
+            next.to_vec(),
+            types,
+        ))),
+    )
+}
+
+/// The chain entry of `name`, unless it is occluded (or unhashable).
+///
+/// A name with any authoritative RRset also lists RRSIG; a delegation
+/// lists NS (and DS + RRSIG when it has a DS).
+fn entry_for(
+    origin: &Name,
+    name: &Name,
+    node: &Node,
+    salt: &[u8],
+    iterations: u16,
+) -> Option<Entry> {
+    if node.occluded {
+        return None;
+    }
+    let hash = hash_name(name, salt, iterations)?;
+    // LUA records show as the types they synthesize, never as LUA.
+    let mut types: Vec<RecordType> = node.served_types();
+    let signed = !types.is_empty() && (!node.cut || types.contains(&RecordType::DS));
+    if signed {
+        types.push(RecordType::RRSIG);
+    }
+    let label = base32hex(&hash);
+    let owner = origin
+        .prepend_label(label.as_str())
+        .unwrap_or_else(|_| origin.clone());
+    Some(Entry {
+        hash,
+        owner,
+        types,
+        record: None,
+    })
+}
+
 impl Nsec3Chain {
     /// Builds the chain for `zone` with RFC 9276 parameters. `ttl` is the
     /// NSEC3 TTL: min(SOA TTL, SOA MINIMUM) per RFC 9077.
@@ -72,41 +135,94 @@ impl Nsec3Chain {
         let origin = zone.origin();
         let mut entries = Vec::with_capacity(zone.node_count());
         for (name, node) in zone.nodes() {
-            if node.occluded {
-                continue;
+            if let Some(e) = entry_for(origin, name, node, &salt, iterations) {
+                entries.push(e);
             }
-            let Some(hash) = hash_name(name, &salt, iterations) else {
-                continue;
-            };
-            // LUA records show as the types they synthesize, never as LUA.
-            let mut types: Vec<RecordType> = node.served_types();
-            let signed = !types.is_empty() && (!node.cut || types.contains(&RecordType::DS));
-            if signed {
-                types.push(RecordType::RRSIG);
-            }
-            let label = base32hex(&hash);
-            let owner = origin
-                .prepend_label(label.as_str())
-                .unwrap_or_else(|_| origin.clone());
-            entries.push(Entry {
-                hash,
-                owner,
-                types,
-                record: None,
-            });
         }
         entries.sort_by_key(|e| e.hash);
         entries.dedup_by(|a, b| a.hash == b.hash);
-        let mut chain = Self {
-            entries,
+        // Seal while the entries are plain values (no copy-on-write yet).
+        let n = entries.len();
+        for i in 0..n {
+            let next = entries[(i + 1) % n].hash;
+            let e = &entries[i];
+            let record = nsec3_record(e, &next, ttl, iterations, &salt, e.types.iter().copied());
+            entries[i].record = Some(record);
+        }
+        Self {
+            entries: entries.into_iter().map(Arc::new).collect(),
             ttl,
             iterations,
             salt,
-        };
-        for i in 0..chain.entries.len() {
-            let types = chain.entries[i].types.clone();
-            let record = chain.record_with(i, types);
-            chain.entries[i].record = Some(record);
+        }
+    }
+
+    /// A chain for `zone` built whole with this chain's parameters and `ttl`.
+    pub(super) fn rebuilt(&self, zone: &Zone, ttl: u32) -> Self {
+        Self::build_with(zone, ttl, self.iterations, self.salt.clone())
+    }
+
+    /// Precompute the NSEC3 RR of entry `i` (its next hash may have changed).
+    fn seal(&mut self, i: usize) {
+        let types = self.entries[i].types.clone();
+        let record = self.record_with(i, types);
+        let mut e = (*self.entries[i]).clone();
+        e.record = Some(record);
+        self.entries.set(i, Arc::new(e));
+    }
+
+    /// Where `hash` is (`Ok`) or would go (`Err`).
+    fn position(&self, hash: &[u8; 20]) -> Result<usize, usize> {
+        self.entries.binary_search_by(|e| e.hash.cmp(hash))
+    }
+
+    /// The chain of `zone`, the next version of the zone this chain was
+    /// built for, where only the nodes at `names` changed (appeared, went,
+    /// or changed types or flags): those names' entries come, go or get a
+    /// new bitmap, and their predecessors a new next-hash.
+    pub(super) fn apply(&self, zone: &Zone, names: &[Name]) -> Self {
+        let mut chain = self.clone();
+        let mut touched: BTreeSet<[u8; 20]> = BTreeSet::new();
+        for name in names {
+            let Some(hash) = hash_name(name, &self.salt, self.iterations) else {
+                continue;
+            };
+            let want = zone
+                .node(name)
+                .and_then(|node| entry_for(zone.origin(), name, node, &self.salt, self.iterations));
+            match (chain.position(&hash), want) {
+                (Ok(i), None) => {
+                    chain.entries.remove(i);
+                }
+                (Ok(i), Some(e)) => {
+                    if chain.entries[i].types == e.types {
+                        continue;
+                    }
+                    chain.entries.set(i, Arc::new(e));
+                }
+                (Err(_), None) => continue,
+                (Err(i), Some(e)) => chain.entries.insert(i, Arc::new(e)),
+            }
+            touched.insert(hash);
+        }
+        let n = chain.entries.len();
+        if n == 0 {
+            return chain;
+        }
+        let mut reseal: BTreeSet<usize> = BTreeSet::new();
+        for hash in &touched {
+            match chain.position(hash) {
+                Ok(i) => {
+                    reseal.insert(i);
+                    reseal.insert((i + n - 1) % n);
+                }
+                Err(i) => {
+                    reseal.insert((i + n - 1) % n);
+                }
+            }
+        }
+        for i in reseal {
+            chain.seal(i);
         }
         chain
     }
@@ -129,27 +245,13 @@ impl Nsec3Chain {
     fn record_with(&self, i: usize, types: impl IntoIterator<Item = RecordType>) -> Record {
         let e = &self.entries[i];
         let next = &self.entries[(i + 1) % self.entries.len()];
-        Record::from_rdata(
-            e.owner.clone(),
-            self.ttl,
-            RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
-                Nsec3HashAlgorithm::SHA1,
-                false,
-                self.iterations,
-                self.salt.clone(),
-                next.hash.to_vec(),
-                types,
-            ))),
-        )
+        nsec3_record(e, &next.hash, self.ttl, self.iterations, &self.salt, types)
     }
 
     /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.
     pub fn matching(&self, name: &Name) -> Option<Record> {
         let h = hash_name(name, &self.salt, self.iterations)?;
-        self.entries
-            .binary_search_by(|e| e.hash.cmp(&h))
-            .ok()
-            .map(|i| self.record(i))
+        self.position(&h).ok().map(|i| self.record(i))
     }
 
     /// The NSEC3 whose interval (owner hash, next hash) covers H(name).
@@ -159,7 +261,7 @@ impl Nsec3Chain {
             return None;
         }
         let h = hash_name(name, &self.salt, self.iterations)?;
-        match self.entries.binary_search_by(|e| e.hash.cmp(&h)) {
+        match self.position(&h) {
             Ok(_) => None,
             // Insertion point i: entry i-1 precedes h; before the first
             // entry, the last one wraps around to cover it.
@@ -180,7 +282,7 @@ impl Nsec3Chain {
         let Some(h) = hash_name(name, &self.salt, self.iterations) else {
             return;
         };
-        let Ok(i) = self.entries.binary_search_by(|e| e.hash.cmp(&h)) else {
+        let Ok(i) = self.position(&h) else {
             return;
         };
         let entry = &self.entries[i];
@@ -329,5 +431,28 @@ mod tests {
         c.deny_type(&mut proofs, &n("example."), RecordType::TXT);
         c.deny_type(&mut proofs, &n("nope.example."), RecordType::A);
         assert_eq!(proofs, vec![apex]);
+    }
+
+    #[test]
+    fn applied_chain_equals_a_rebuilt_one() {
+        let z = zone(Z);
+        let c = Nsec3Chain::build(&z, 300);
+        let (_, del) = parse_master(
+            "$ORIGIN example.\n$TTL 3600\na.b.c A 192.0.2.2\nsub NS ns.sub\n",
+            None,
+        )
+        .unwrap();
+        let (_, add) = parse_master(
+            "$ORIGIN example.\n$TTL 3600\nx.y A 192.0.2.7\nsecure TXT hi\n",
+            None,
+        )
+        .unwrap();
+        let (z2, delta) = z.apply_tracked(&del, &add).unwrap();
+        let applied = c.apply(&z2, &delta.names);
+        let fresh = Nsec3Chain::build(&z2, 300);
+        assert_eq!(applied.records(), fresh.records());
+        assert_ne!(applied.records(), c.records());
+        // The old chain still describes the old zone.
+        assert_eq!(c.records(), Nsec3Chain::build(&z, 300).records());
     }
 }

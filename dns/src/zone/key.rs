@@ -79,6 +79,11 @@ impl Keyed {
     pub fn name(&self) -> &Name {
         &self.name
     }
+
+    /// The canonical key bytes.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
 }
 
 impl PartialEq for Keyed {

@@ -16,4 +16,4 @@ pub mod template;
 mod tree;
 
 pub use lookup::{lookup, lookup_with, Answer, AnswerKind, Synthesizer};
-pub use tree::{DynamicRRset, Node, RRset, Zone, ZoneError, ZoneOptions, LUA};
+pub use tree::{DynamicRRset, Node, RRset, Zone, ZoneDelta, ZoneError, ZoneOptions, LUA};

@@ -1,7 +1,8 @@
 //! One zone's contents as an immutable name tree.
 //!
-//! Zones are rebuilt whole on every change, so everything a lookup needs is
-//! precomputed here: empty non-terminals exist as nodes (NXDOMAIN vs NODATA
+//! A zone is built once from its records and then moved forward by diffs
+//! ([`Zone::apply`]); either way everything a lookup needs is precomputed
+//! here: empty non-terminals exist as nodes (NXDOMAIN vs NODATA
 //! is one map probe), delegation points and occluded names are flagged, the
 //! negative-caching SOA is ready, and additional-section records for NS, MX
 //! and SRV RRsets are attached to those RRsets.
@@ -10,7 +11,8 @@ use super::key::{self, Keyed};
 use crate::lua::{LuaRecord, LUA_TYPE_CODE};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
-use std::collections::BTreeMap;
+use imbl::{OrdMap, OrdSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The PowerDNS LUA record type (65402) as a hickory record type.
@@ -80,6 +82,9 @@ pub struct RRset {
     pub records: Vec<Record>,
     /// Precomputed additional-section records (A/AAAA of in-zone targets of NS, MX, SRV).
     pub additional: Vec<Record>,
+    /// Each record's TTL as given, parallel to `records`: after a removal
+    /// [`Zone::apply`] recomputes the RRset TTL from these.
+    given_ttls: Vec<u32>,
 }
 
 /// A name in the tree: its RRsets (sorted by type code) and precomputed flags.
@@ -132,19 +137,45 @@ impl Node {
 }
 
 /// One zone's contents.
+///
+/// The name tree is a persistent B-tree (`imbl::OrdMap`, nodes behind
+/// `Arc`): [`Zone::apply`] makes the next version of a zone from a diff,
+/// sharing every untouched part with this one.
 #[derive(Debug)]
 pub struct Zone {
     origin: Name,
     origin_labels: usize,
+    options: ZoneOptions,
     /// Keyed canonically (see [`super::key`]): lookups compare bytes.
-    nodes: BTreeMap<Keyed, Node>,
+    nodes: OrdMap<Keyed, Arc<Node>>,
+    /// (target key, owner key) for every NS, MX and SRV target: whose
+    /// additional section to redo when a target's addresses change.
+    referrers: OrdSet<Referral>,
     soa: Record,
     negative_soa: Record,
     serial: u32,
-    has_wildcards: bool,
-    has_cuts: bool,
-    /// Whether any node has dynamic (LUA) RRsets.
-    has_dynamic: bool,
+    /// Wildcard owners.
+    wildcards: usize,
+    /// Delegation points.
+    cuts: usize,
+    /// Nodes with dynamic (LUA) RRsets.
+    dynamic: usize,
+}
+
+/// (target key, owner key): the owner has an NS, MX or SRV record naming the target.
+type Referral = (Box<[u8]>, Box<[u8]>);
+
+/// The additional sections of one node's RRsets, by type.
+type NodeAdditionals = Vec<(RecordType, Vec<Record>)>;
+
+/// What [`Zone::apply`] changed: the names whose node appeared, went, or
+/// changed (RRsets or flags; additional sections aside).
+#[derive(Debug, Default, Clone)]
+pub struct ZoneDelta {
+    /// The names, in canonical order.
+    pub names: Vec<Name>,
+    /// Whether the apex DNSKEY, CDS, CDNSKEY or NSEC3PARAM RRsets changed.
+    pub keys_changed: bool,
 }
 
 /// Group a node's LUA RRset into dynamic RRsets by the type they answer for.
@@ -178,6 +209,145 @@ pub(crate) fn label_count(name: &Name) -> usize {
     name.iter().count()
 }
 
+/// Check one record against the zone's rules; its lower-cased owner.
+fn check_record(origin: &Name, rec: &Record) -> Result<Name, ZoneError> {
+    let mut owner = rec.name.to_lowercase();
+    owner.set_fqdn(true);
+    if !origin.zone_of(&owner) {
+        return Err(ZoneError::OutOfZone(
+            rec.name.to_string(),
+            origin.to_string(),
+        ));
+    }
+    if rec.dns_class != DNSClass::IN {
+        return Err(ZoneError::BadClass(
+            rec.name.to_string(),
+            rec.dns_class.to_string(),
+        ));
+    }
+    let rtype = rec.record_type();
+    if matches!(
+        rtype,
+        RecordType::OPT
+            | RecordType::ANY
+            | RecordType::AXFR
+            | RecordType::IXFR
+            | RecordType::TSIG
+            | RecordType::ZERO
+    ) || matches!(rec.data, RData::Update0(_))
+    {
+        return Err(ZoneError::BadType(rec.name.to_string(), rtype.to_string()));
+    }
+    if rtype == RecordType::SOA && owner != *origin {
+        return Err(ZoneError::SoaNotAtApex(
+            owner.to_string(),
+            origin.to_string(),
+        ));
+    }
+    Ok(owner)
+}
+
+/// Add `rec` (owner already lower-cased) to `node`; a duplicate rdata is ignored.
+fn add_to_node(node: &mut Node, rec: Record) {
+    let rtype = rec.record_type();
+    match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
+        Some(set) => {
+            if !set.records.iter().any(|r| r.data == rec.data) {
+                set.given_ttls.push(rec.ttl);
+                set.records.push(rec);
+            }
+        }
+        None => node.rrsets.push(RRset {
+            rtype,
+            given_ttls: vec![rec.ttl],
+            records: vec![rec],
+            additional: Vec::new(),
+        }),
+    }
+}
+
+/// Sort a node's RRsets, give each one TTL, check the CNAME rule and set
+/// the cut flag and the dynamic RRsets (occlusion is decided by the caller).
+fn normalise_node(
+    name: &Name,
+    node: &mut Node,
+    origin: &Name,
+    options: ZoneOptions,
+) -> Result<(), ZoneError> {
+    node.rrsets.sort_by_key(|s| u16::from(s.rtype));
+    for set in node.rrsets.iter_mut() {
+        // RFC 2181 §5.2: one TTL per RRset; use the lowest.
+        let ttl = set.given_ttls.iter().copied().min().unwrap_or(0);
+        if let [only] = set.records.as_mut_slice() {
+            // Most RRsets (a pool's NS and DS) hold one record: no sort.
+            only.ttl = ttl;
+            continue;
+        }
+        // Deterministic order for export and answers.
+        let mut pairs: Vec<(Record, u32)> = set
+            .records
+            .drain(..)
+            .zip(set.given_ttls.drain(..))
+            .collect();
+        pairs.sort_by_cached_key(|(r, _)| r.data.to_bytes().unwrap_or_default());
+        for (mut r, given) in pairs {
+            r.ttl = ttl;
+            set.records.push(r);
+            set.given_ttls.push(given);
+        }
+    }
+    if let Some(cname) = node.rrset(RecordType::CNAME) {
+        let other = node.rrsets.iter().any(|s| {
+            !matches!(
+                s.rtype,
+                RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC
+            )
+        });
+        if other || cname.records.len() > 1 {
+            return Err(ZoneError::CnameConflict(name.to_string()));
+        }
+    }
+    node.cut = name != origin && node.rrset(RecordType::NS).is_some();
+    node.dynamic = if options.lua_records {
+        dynamic_sets(name, node.rrset(LUA))?
+    } else {
+        Vec::new()
+    };
+    Ok(())
+}
+
+/// The canonical keys of the NS, MX and SRV targets of `node` inside the
+/// zone `origin` (only those get additional records; a pool zone's
+/// delegations point outside it and need no index entries).
+fn targets_of(origin: &Name, node: &Node) -> Vec<Box<[u8]>> {
+    let mut out: Vec<Box<[u8]>> = Vec::new();
+    for set in &node.rrsets {
+        for r in &set.records {
+            let target = match &r.data {
+                RData::NS(ns) => &ns.0,
+                RData::MX(mx) => &mx.exchange,
+                RData::SRV(srv) => &srv.target,
+                _ => continue,
+            };
+            if !origin.zone_of(target) {
+                continue;
+            }
+            out.push(key::of(target).into_boxed_slice());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether `key` names one of the apex key RRsets' types.
+fn is_key_type(rtype: RecordType) -> bool {
+    matches!(
+        rtype,
+        RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY | RecordType::NSEC3PARAM
+    )
+}
+
 impl Zone {
     /// Build a zone from its records (must include the apex SOA), with LUA
     /// records enabled.
@@ -199,48 +369,15 @@ impl Zone {
         let mut soa: Option<Record> = None;
 
         for mut rec in records {
-            let mut owner = rec.name.to_lowercase();
-            owner.set_fqdn(true);
-            if !origin.zone_of(&owner) {
-                return Err(ZoneError::OutOfZone(
-                    rec.name.to_string(),
-                    origin.to_string(),
-                ));
-            }
-            if rec.dns_class != DNSClass::IN {
-                return Err(ZoneError::BadClass(
-                    rec.name.to_string(),
-                    rec.dns_class.to_string(),
-                ));
-            }
-            let rtype = rec.record_type();
-            if matches!(
-                rtype,
-                RecordType::OPT
-                    | RecordType::ANY
-                    | RecordType::AXFR
-                    | RecordType::IXFR
-                    | RecordType::TSIG
-                    | RecordType::ZERO
-            ) || matches!(rec.data, RData::Update0(_))
-            {
-                return Err(ZoneError::BadType(rec.name.to_string(), rtype.to_string()));
-            }
-            if rtype == RecordType::SOA {
-                if owner != origin {
-                    return Err(ZoneError::SoaNotAtApex(
-                        owner.to_string(),
-                        origin.to_string(),
-                    ));
-                }
+            let owner = check_record(&origin, &rec)?;
+            if rec.record_type() == RecordType::SOA {
                 if soa.as_ref().is_some_and(|s| s.data != rec.data) {
                     return Err(ZoneError::MultipleSoa(origin.to_string()));
                 }
-            }
-            rec.name = owner.clone();
-            if rtype == RecordType::SOA {
+                rec.name = owner.clone();
                 soa = Some(rec.clone());
             }
+            rec.name = owner.clone();
 
             // Empty non-terminals: every ancestor up to the apex exists.
             let mut anc = owner.base_name();
@@ -248,70 +385,17 @@ impl Zone {
                 nodes.insert(anc.clone(), Node::default());
                 anc = anc.base_name();
             }
-
-            let node = nodes.entry(owner).or_default();
-            match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
-                Some(set) => {
-                    if !set.records.iter().any(|r| r.data == rec.data) {
-                        set.records.push(rec);
-                    }
-                }
-                None => node.rrsets.push(RRset {
-                    rtype,
-                    records: vec![rec],
-                    additional: Vec::new(),
-                }),
-            }
+            add_to_node(nodes.entry(owner).or_default(), rec);
         }
 
         let soa = soa.ok_or_else(|| ZoneError::MissingSoa(origin.to_string()))?;
-        let (serial, minimum) = match &soa.data {
-            RData::SOA(s) => (s.serial, s.minimum),
-            _ => (0, 0),
-        };
-        let mut negative_soa = soa.clone();
-        negative_soa.ttl = soa.ttl.min(minimum);
-
-        // Normalise RRsets and validate per-node rules; flag cuts.
-        let mut has_wildcards = false;
         for (name, node) in nodes.iter_mut() {
-            node.rrsets.sort_by_key(|s| u16::from(s.rtype));
-            for set in node.rrsets.iter_mut() {
-                // RFC 2181 §5.2: one TTL per RRset; use the lowest.
-                let ttl = set.records.iter().map(|r| r.ttl).min().unwrap_or(0);
-                for r in set.records.iter_mut() {
-                    r.ttl = ttl;
-                }
-                // Deterministic order for export and answers.
-                set.records
-                    .sort_by_cached_key(|r| r.data.to_bytes().unwrap_or_default());
-            }
-            let has_cname = node.rrset(RecordType::CNAME).is_some();
-            if has_cname {
-                let cname_count = node.rrset(RecordType::CNAME).map_or(0, |s| s.records.len());
-                let other = node.rrsets.iter().any(|s| {
-                    !matches!(
-                        s.rtype,
-                        RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC
-                    )
-                });
-                if other || cname_count > 1 {
-                    return Err(ZoneError::CnameConflict(name.to_string()));
-                }
-            }
-            node.cut = *name != origin && node.rrset(RecordType::NS).is_some();
-            if name.is_wildcard() {
-                has_wildcards = true;
-            }
-            if options.lua_records {
-                node.dynamic = dynamic_sets(name, node.rrset(LUA))?;
-            }
+            normalise_node(name, node, &origin, options)?;
         }
 
         // Occlusion: a node with a cut strictly above it. In canonical order
         // a subtree is contiguous right after its root, so one pass tracking
         // the current topmost cut suffices (pool zones hold many cuts).
-        let mut has_cuts = false;
         let mut current_cut: Option<Name> = None;
         for (name, node) in nodes.iter_mut() {
             if let Some(cut) = &current_cut {
@@ -324,46 +408,339 @@ impl Zone {
             }
             current_cut = None;
             if node.cut {
-                has_cuts = true;
                 current_cut = Some(name.clone());
             }
         }
 
-        let nodes = nodes
-            .into_iter()
-            .map(|(name, node)| (Keyed::new(name), node))
-            .collect();
         let mut zone = Zone {
             origin,
             origin_labels,
-            nodes,
+            options,
+            nodes: OrdMap::new(),
+            referrers: OrdSet::new(),
+            negative_soa: soa.clone(),
             soa,
-            negative_soa,
-            serial,
-            has_wildcards,
-            has_cuts,
-            has_dynamic: false,
+            serial: 0,
+            wildcards: 0,
+            cuts: 0,
+            dynamic: 0,
         };
-        zone.has_dynamic = zone.nodes.values().any(|n| !n.dynamic.is_empty());
+        zone.set_soa(zone.soa.clone());
+        let mut referrers = Vec::new();
+        let mut tree = Vec::with_capacity(nodes.len());
+        for (name, node) in nodes {
+            zone.count(&name, &node, 1);
+            let owner = key::of(&name).into_boxed_slice();
+            for t in targets_of(&zone.origin, &node) {
+                referrers.push((t, owner.clone()));
+            }
+            tree.push((Keyed::new(name), Arc::new(node)));
+        }
+        zone.nodes = tree.into_iter().collect();
+        zone.referrers = referrers.into_iter().collect();
         zone.attach_additionals();
         Ok(zone)
+    }
+
+    /// Take `soa` as the apex SOA: serial and negative-caching SOA follow.
+    fn set_soa(&mut self, soa: Record) {
+        let (serial, minimum) = match &soa.data {
+            RData::SOA(s) => (s.serial, s.minimum),
+            _ => (0, 0),
+        };
+        let mut negative_soa = soa.clone();
+        negative_soa.ttl = soa.ttl.min(minimum);
+        self.soa = soa;
+        self.serial = serial;
+        self.negative_soa = negative_soa;
+    }
+
+    /// Add (`sign` 1) or remove (`sign` -1) what `node` adds to the counters.
+    fn count(&mut self, name: &Name, node: &Node, sign: isize) {
+        let step = |c: &mut usize, on: bool| {
+            if on {
+                *c = c.saturating_add_signed(sign);
+            }
+        };
+        step(&mut self.wildcards, name.is_wildcard());
+        step(&mut self.cuts, node.cut);
+        step(&mut self.dynamic, !node.dynamic.is_empty());
+    }
+
+    /// The next version of this zone: these records removed, then these
+    /// added (owners, class and types checked as [`Zone::with_options`]
+    /// does). Shares every untouched node with `self`; costs O(log n) per
+    /// changed name plus, when a delegation appears or goes, the names
+    /// below it. The result equals a zone built from scratch from the
+    /// resulting record set.
+    pub fn apply(&self, removed: &[Record], added: &[Record]) -> Result<Zone, ZoneError> {
+        self.apply_tracked(removed, added).map(|(z, _)| z)
+    }
+
+    /// [`Zone::apply`], also saying which names changed (for the signer).
+    pub fn apply_tracked(
+        &self,
+        removed: &[Record],
+        added: &[Record],
+    ) -> Result<(Zone, ZoneDelta), ZoneError> {
+        let origin = &self.origin;
+        let mut nodes = self.nodes.clone();
+        let mut keys_changed = false;
+        // Names whose RRsets changed, by key.
+        let mut touched: BTreeMap<Box<[u8]>, Name> = BTreeMap::new();
+
+        for rec in removed {
+            let owner = check_record(origin, rec)?;
+            let rtype = rec.record_type();
+            keys_changed |= is_key_type(rtype);
+            let k = key::of(&owner);
+            let Some(node) = nodes.get_mut(k.as_slice()) else {
+                continue;
+            };
+            let node = Arc::make_mut(node);
+            let Some(pos) = node.rrsets.iter().position(|s| s.rtype == rtype) else {
+                continue;
+            };
+            let set = &mut node.rrsets[pos];
+            let Some(i) = set.records.iter().position(|r| r.data == rec.data) else {
+                continue;
+            };
+            set.records.remove(i);
+            set.given_ttls.remove(i);
+            if set.records.is_empty() {
+                node.rrsets.remove(pos);
+            }
+            touched.insert(k.into_boxed_slice(), owner);
+        }
+
+        let mut new_soa: Option<Record> = None;
+        for rec in added {
+            let owner = check_record(origin, rec)?;
+            let rtype = rec.record_type();
+            keys_changed |= is_key_type(rtype);
+            let mut rec = rec.clone();
+            rec.name = owner.clone();
+            if rtype == RecordType::SOA {
+                new_soa = Some(rec.clone());
+            }
+            let mut anc = owner.base_name();
+            while label_count(&anc) > self.origin_labels {
+                let k = key::of(&anc);
+                if nodes.contains_key(k.as_slice()) {
+                    break;
+                }
+                nodes.insert(Keyed::new(anc.clone()), Arc::new(Node::default()));
+                touched.insert(k.into_boxed_slice(), anc.clone());
+                anc = anc.base_name();
+            }
+            let k = key::of(&owner);
+            match nodes.get_mut(k.as_slice()) {
+                Some(node) => add_to_node(Arc::make_mut(node), rec),
+                None => {
+                    let mut node = Node::default();
+                    add_to_node(&mut node, rec);
+                    nodes.insert(Keyed::new(owner.clone()), Arc::new(node));
+                }
+            }
+            touched.insert(k.into_boxed_slice(), owner);
+        }
+
+        // The apex keeps exactly one SOA.
+        let apex_soa = nodes
+            .get(key::of(origin).as_slice())
+            .and_then(|n| n.rrset(RecordType::SOA))
+            .map_or(0, |s| s.records.len());
+        match apex_soa {
+            0 => return Err(ZoneError::MissingSoa(origin.to_string())),
+            1 => {}
+            _ => return Err(ZoneError::MultipleSoa(origin.to_string())),
+        }
+
+        // Empty names with nothing below them go, and so may their parents.
+        let mut gone: BTreeSet<Box<[u8]>> = BTreeSet::new();
+        let candidates: Vec<(Box<[u8]>, Name)> = touched
+            .iter()
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect();
+        for (k, name) in candidates {
+            let (mut k, mut name) = (k, name);
+            loop {
+                if name == *origin {
+                    break;
+                }
+                let empty = nodes.get(&*k).is_some_and(|n| n.rrsets.is_empty());
+                let has_children = nodes
+                    .range::<_, [u8]>((std::ops::Bound::Excluded(&*k), std::ops::Bound::Unbounded))
+                    .next()
+                    .is_some_and(|(next, _)| next.key().starts_with(&k));
+                if !empty || has_children {
+                    break;
+                }
+                nodes.remove(&*k);
+                touched.remove(&k);
+                gone.insert(k);
+                name = name.base_name();
+                k = key::of(&name).into_boxed_slice();
+            }
+        }
+
+        // Redo flags in canonical order (parents first); a name whose cut
+        // flag changed drags its whole subtree in (occlusion).
+        let mut pending: BTreeMap<Box<[u8]>, Name> = touched.clone();
+        let mut changed: BTreeSet<Box<[u8]>> = gone.clone();
+        while let Some((k, name)) = pending.pop_first() {
+            let Some(node) = nodes.get(&*k) else {
+                continue;
+            };
+            let mut next = (**node).clone();
+            let was_cut = next.cut;
+            let was_occluded = next.occluded;
+            if touched.contains_key(&k) {
+                normalise_node(&name, &mut next, origin, self.options)?;
+            } else if self.options.lua_records {
+                next.dynamic = dynamic_sets(&name, next.rrset(LUA))?;
+            }
+            next.occluded = self.has_cut_above(&nodes, &k);
+            if next.occluded {
+                next.dynamic.clear();
+            }
+            if next.cut != was_cut || next.occluded != was_occluded {
+                for (below, _) in nodes
+                    .range::<_, [u8]>((std::ops::Bound::Excluded(&*k), std::ops::Bound::Unbounded))
+                {
+                    if !below.key().starts_with(&k) {
+                        break;
+                    }
+                    pending
+                        .entry(below.key().into())
+                        .or_insert_with(|| below.name().clone());
+                }
+            }
+            nodes.insert(Keyed::new(name), Arc::new(next));
+            changed.insert(k);
+        }
+
+        let mut zone = Zone {
+            origin: origin.clone(),
+            origin_labels: self.origin_labels,
+            options: self.options,
+            nodes,
+            referrers: self.referrers.clone(),
+            soa: self.soa.clone(),
+            negative_soa: self.negative_soa.clone(),
+            serial: self.serial,
+            wildcards: self.wildcards,
+            cuts: self.cuts,
+            dynamic: self.dynamic,
+        };
+        if let Some(soa) = new_soa {
+            zone.set_soa(soa);
+        }
+
+        // Counters and the referrer index, then the additional sections of
+        // the changed names and of every name pointing at one.
+        let mut names = Vec::with_capacity(changed.len());
+        for k in &changed {
+            let old = self.nodes.get_key_value(&**k);
+            if let Some((kd, n)) = old {
+                zone.count(kd.name(), n, -1);
+                for t in targets_of(origin, n) {
+                    zone.referrers.remove(&(t, k.clone()));
+                }
+            }
+            if let Some((kd, n)) = zone
+                .nodes
+                .get_key_value(&**k)
+                .map(|(a, b)| (a.clone(), Arc::clone(b)))
+            {
+                zone.count(kd.name(), &n, 1);
+                for t in targets_of(origin, &n) {
+                    zone.referrers.insert((t, k.clone()));
+                }
+                names.push(kd.name().clone());
+            } else if let Some((kd, _)) = old {
+                names.push(kd.name().clone());
+            }
+        }
+        let mut redo: BTreeSet<Box<[u8]>> = BTreeSet::new();
+        for k in &changed {
+            if zone.nodes.contains_key(&**k) {
+                redo.insert(k.clone());
+            }
+            let from: Referral = (k.clone(), Box::default());
+            for (t, owner) in zone.referrers.range(from..) {
+                if t != k {
+                    break;
+                }
+                redo.insert(owner.clone());
+            }
+        }
+        zone.redo_additionals(redo.iter().map(|k| &**k));
+        Ok((
+            zone,
+            ZoneDelta {
+                names,
+                keys_changed,
+            },
+        ))
+    }
+
+    /// Whether a delegation point lies strictly between the apex and the
+    /// name keyed `k` in `nodes`.
+    fn has_cut_above(&self, nodes: &OrdMap<Keyed, Arc<Node>>, k: &[u8]) -> bool {
+        key::prefixes(k)
+            .skip(self.origin_labels + 1)
+            .filter(|&end| end < k.len())
+            .any(|end| {
+                k.get(..end)
+                    .and_then(|p| nodes.get(p))
+                    .is_some_and(|n| n.cut)
+            })
     }
 
     /// Precompute the additional section for NS/MX/SRV RRsets: A/AAAA of
     /// targets inside this zone (see [`Zone::additional_for`]).
     fn attach_additionals(&mut self) {
-        let mut plan: Vec<(Name, RecordType, Vec<Record>)> = Vec::new();
-        for (name, node) in self.nodes() {
-            for set in &node.rrsets {
-                let extra = self.additional_for(set.rtype, set.records.iter().map(|r| &r.data));
-                if !extra.is_empty() {
-                    plan.push((name.clone(), set.rtype, extra));
-                }
+        let keys: Vec<Box<[u8]>> = self
+            .referrers
+            .iter()
+            .map(|(_, owner)| owner.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        self.redo_additionals(keys.iter().map(|k| &**k));
+    }
+
+    /// Recompute the additional sections of the nodes keyed `keys`.
+    fn redo_additionals<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
+        let mut plan: Vec<(Box<[u8]>, NodeAdditionals)> = Vec::new();
+        for k in keys {
+            let Some(node) = self.nodes.get(k) else {
+                continue;
+            };
+            let extras: NodeAdditionals = node
+                .rrsets
+                .iter()
+                .map(|set| {
+                    (
+                        set.rtype,
+                        self.additional_for(set.rtype, set.records.iter().map(|r| &r.data)),
+                    )
+                })
+                .collect();
+            let same = node
+                .rrsets
+                .iter()
+                .zip(&extras)
+                .all(|(s, (_, e))| s.additional == *e);
+            if !same {
+                plan.push((k.into(), extras));
             }
         }
-        for (name, rtype, extra) in plan {
-            if let Some(node) = self.nodes.get_mut(key::of(&name).as_slice()) {
-                if let Some(set) = node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
+        for (k, extras) in plan {
+            if let Some(node) = self.nodes.get_mut(&*k) {
+                let node = Arc::make_mut(node);
+                for (set, (_, extra)) in node.rrsets.iter_mut().zip(extras) {
                     set.additional = extra;
                 }
             }
@@ -415,6 +792,11 @@ impl Zone {
         &self.origin
     }
 
+    /// The options the zone was built with.
+    pub fn options(&self) -> ZoneOptions {
+        self.options
+    }
+
     /// SOA serial.
     pub fn serial(&self) -> u32 {
         self.serial
@@ -450,7 +832,7 @@ impl Zone {
 
     /// The node at exactly this name (case-insensitive), if it exists.
     pub fn node(&self, name: &Name) -> Option<&Node> {
-        self.nodes.get(key::of(name).as_slice())
+        self.nodes.get(key::of(name).as_slice()).map(|n| &**n)
     }
 
     /// The node and its stored (lower-case) name.
@@ -460,12 +842,12 @@ impl Zone {
 
     /// The node whose canonical key is `key` (see [`super::key`]).
     pub(crate) fn node_by_key(&self, key: &[u8]) -> Option<(&Name, &Node)> {
-        self.nodes.get_key_value(key).map(|(k, n)| (k.name(), n))
+        self.nodes.get_key_value(key).map(|(k, n)| (k.name(), &**n))
     }
 
     /// Iterate all names and nodes in canonical order (for signers/exporters).
     pub fn nodes(&self) -> impl Iterator<Item = (&Name, &Node)> {
-        self.nodes.iter().map(|(k, n)| (k.name(), n))
+        self.nodes.iter().map(|(k, n)| (k.name(), &**n))
     }
 
     /// Number of labels of the origin (counting every label).
@@ -475,18 +857,18 @@ impl Zone {
 
     /// Whether any wildcard owner exists (skips the wildcard probe otherwise).
     pub(crate) fn has_wildcards(&self) -> bool {
-        self.has_wildcards
+        self.wildcards > 0
     }
 
     /// Whether any delegation exists.
     pub(crate) fn has_cuts(&self) -> bool {
-        self.has_cuts
+        self.cuts > 0
     }
 
     /// Whether any name has LUA programs to evaluate (the server then
     /// answers this zone off the reactor thread).
     pub fn has_dynamic(&self) -> bool {
-        self.has_dynamic
+        self.dynamic > 0
     }
 
     /// Every LUA program that answers queries, with its owner (for priming
@@ -649,5 +1031,160 @@ mod tests {
         let out = crate::zone::file::write_master(z.origin(), &z.records());
         let z2 = build(&out).unwrap();
         assert_eq!(z.records(), z2.records());
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod apply_tests {
+    use super::*;
+    use crate::zone::file::parse_master;
+
+    /// Panics unless `a` and `b` hold the same tree, flags and additionals.
+    pub(crate) fn assert_same(a: &Zone, b: &Zone) {
+        assert_eq!(a.records(), b.records());
+        assert_eq!(a.serial(), b.serial());
+        assert_eq!(a.negative_soa(), b.negative_soa());
+        assert_eq!(
+            (a.has_wildcards(), a.has_cuts(), a.has_dynamic()),
+            (b.has_wildcards(), b.has_cuts(), b.has_dynamic())
+        );
+        let flat = |z: &Zone| -> Vec<String> {
+            z.nodes()
+                .map(|(n, node)| {
+                    let sets: Vec<String> = node
+                        .rrsets
+                        .iter()
+                        .map(|s| format!("{}:{:?}:{:?}", s.rtype, s.records, s.additional))
+                        .collect();
+                    let dynamic: Vec<String> = node
+                        .dynamic
+                        .iter()
+                        .map(|d| format!("{}/{}/{}", d.rtype, d.ttl, d.programs.len()))
+                        .collect();
+                    format!(
+                        "{n} cut={} occ={} {sets:?} {dynamic:?}",
+                        node.cut, node.occluded
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(flat(a), flat(b));
+    }
+
+    fn recs(origin: &str, text: &str) -> Vec<Record> {
+        parse_master(&format!("$ORIGIN {origin}\n$TTL 3600\n{text}"), None)
+            .unwrap()
+            .1
+    }
+
+    const BASE: &str = "@ SOA ns1 hm 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n\
+        mx MX 10 mail\nmail A 192.0.2.9\nsub NS ns.sub\nns.sub A 192.0.2.5\n*.w TXT wild\n";
+
+    /// Apply `del` then `add` to BASE and compare with a fresh build.
+    fn check(del: &str, add: &str) -> Zone {
+        let o = "example.com.";
+        let origin = Name::from_ascii(o).unwrap();
+        let old = Zone::new(origin.clone(), recs(o, BASE)).unwrap();
+        let (del, add) = (recs(o, del), recs(o, add));
+        let new = old.apply(&del, &add).unwrap();
+        let mut want: Vec<Record> = old
+            .records()
+            .into_iter()
+            .filter(|r| {
+                !del.iter()
+                    .any(|d| d.name.to_lowercase() == r.name && d.data == r.data)
+            })
+            .collect();
+        want.extend(add);
+        let fresh = Zone::new(origin, want).unwrap();
+        assert_same(&new, &fresh);
+        // The old version is untouched.
+        assert_same(
+            &old,
+            &Zone::new(Name::from_ascii(o).unwrap(), recs(o, BASE)).unwrap(),
+        );
+        new
+    }
+
+    #[test]
+    fn adds_names_with_empty_non_terminals() {
+        let z = check("", "a.b.c A 192.0.2.3\n");
+        assert!(z
+            .node(&Name::from_ascii("b.c.example.com.").unwrap())
+            .is_some());
+    }
+
+    #[test]
+    fn removing_the_last_record_removes_empty_non_terminals() {
+        let z = check("*.w TXT wild\n", "");
+        assert!(z
+            .node(&Name::from_ascii("w.example.com.").unwrap())
+            .is_none());
+        assert!(!z.has_wildcards());
+    }
+
+    #[test]
+    fn new_delegation_occludes_below_and_removal_uncovers() {
+        check("", "mail NS ns1\n");
+        check("sub NS ns.sub\n", "");
+        let z = check(
+            "",
+            "x.y.sub2 A 192.0.2.7\nsub2 NS ns.sub2\nns.sub2 A 192.0.2.8\n",
+        );
+        assert!(
+            z.node(&Name::from_ascii("x.y.sub2.example.com.").unwrap())
+                .unwrap()
+                .occluded
+        );
+    }
+
+    #[test]
+    fn address_changes_reach_additional_sections() {
+        check("mail A 192.0.2.9\n", "mail A 192.0.2.10\n");
+        check("ns.sub A 192.0.2.5\n", "ns.sub AAAA 2001:db8::5\n");
+        check("", "mx2 MX 5 mail\nsrv SRV 1 1 1 ns1\n");
+    }
+
+    #[test]
+    fn soa_replacement_and_ttls() {
+        let z = check(
+            "@ SOA ns1 hm 1 7200 3600 1209600 300\n",
+            "@ SOA ns1 hm 2 7200 3600 1209600 300\nt 60 TXT a\nt 30 TXT b\n",
+        );
+        assert_eq!(z.serial(), 2);
+        assert!(check("", "t 60 TXT a\n")
+            .records()
+            .iter()
+            .any(|r| r.ttl == 60));
+    }
+
+    #[test]
+    fn removal_restores_the_rrset_ttl() {
+        let o = "example.com.";
+        let origin = Name::from_ascii(o).unwrap();
+        let old = Zone::new(origin, recs(o, &format!("{BASE}t 60 TXT a\nt 30 TXT b\n"))).unwrap();
+        let new = old.apply(&recs(o, "t 30 TXT b\n"), &[]).unwrap();
+        let t = new
+            .node(&Name::from_ascii("t.example.com.").unwrap())
+            .unwrap();
+        assert_eq!(t.rrsets[0].records[0].ttl, 60);
+    }
+
+    #[test]
+    fn conflicts_and_a_lost_soa_are_errors() {
+        let o = "example.com.";
+        let old = Zone::new(Name::from_ascii(o).unwrap(), recs(o, BASE)).unwrap();
+        assert!(matches!(
+            old.apply(&[], &recs(o, "mail CNAME ns1\n")),
+            Err(ZoneError::CnameConflict(_))
+        ));
+        assert!(matches!(
+            old.apply(&recs(o, "@ SOA ns1 hm 1 7200 3600 1209600 300\n"), &[]),
+            Err(ZoneError::MissingSoa(_))
+        ));
+        assert!(matches!(
+            old.apply(&[], &recs("example.net.", "x A 192.0.2.1\n")),
+            Err(ZoneError::OutOfZone(..))
+        ));
     }
 }
