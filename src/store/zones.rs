@@ -197,16 +197,33 @@ pub async fn zone_records(
             .bind(zone_id)
             .fetch_all(&mut *conn)
             .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(StoredRecord {
-                name: r.try_get("name")?,
-                rtype: r.try_get("rtype")?,
-                ttl: r.try_get::<i64, _>("ttl")? as u32,
-                rdata: r.try_get("rdata")?,
-            })
-        })
-        .collect()
+    rows.iter().map(record_of).collect()
+}
+
+/// The records at `owner` (one indexed look-up).
+async fn owner_records(
+    conn: &mut AnyConnection,
+    zone_id: i64,
+    owner: &str,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 AND name = $2 ORDER BY id",
+    )
+    .bind(zone_id)
+    .bind(owner)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(record_of).collect()
+}
+
+/// A `records` row.
+fn record_of(r: &sqlx::any::AnyRow) -> Result<StoredRecord, StoreError> {
+    Ok(StoredRecord {
+        name: r.try_get("name")?,
+        rtype: r.try_get("rtype")?,
+        ttl: r.try_get::<i64, _>("ttl")? as u32,
+        rdata: r.try_get("rdata")?,
+    })
 }
 
 /// Whether the zone holds records of `rtype` at `owner` (one indexed look-up).
@@ -427,11 +444,12 @@ pub async fn set_rrsets(
     let zone = &get_zone(conn, &zone.name)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("zone {} vanished", zone.name)))?;
-    let current = zone_records(conn, zone.id).await?;
-    let mut removed: Vec<StoredRecord> = current
-        .iter()
-        .filter(|r| r.name == owner && types.contains(&r.rtype.as_str()))
-        .cloned()
+    // Only the owner's rows: a pool zone holds one delegation per child, so
+    // reading the whole zone here made every commit cost O(pool).
+    let mut removed: Vec<StoredRecord> = owner_records(conn, zone.id, owner)
+        .await?
+        .into_iter()
+        .filter(|r| types.contains(&r.rtype.as_str()))
         .collect();
     let mut added: Vec<StoredRecord> = records.to_vec();
     removed.sort();
@@ -450,7 +468,7 @@ pub async fn set_rrsets(
     for r in &added {
         insert_record(conn, zone.id, r).await?;
     }
-    let serial = bump_soa(conn, zone, &current).await?;
+    let serial = bump_soa(conn, zone).await?;
     super::journal::append(
         conn,
         &ZoneChange {
@@ -466,16 +484,10 @@ pub async fn set_rrsets(
     Ok(true)
 }
 
-async fn bump_soa(
-    conn: &mut AnyConnection,
-    zone: &ZoneRow,
-    current: &[StoredRecord],
-) -> Result<u32, StoreError> {
+async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow) -> Result<u32, StoreError> {
     let serial = next_serial(zone.serial);
-    if let Some(soa) = current
-        .iter()
-        .find(|r| r.rtype == "SOA" && r.name == zone.name)
-    {
+    let apex = owner_records(conn, zone.id, &zone.name).await?;
+    if let Some(soa) = apex.iter().find(|r| r.rtype == "SOA") {
         let new = with_serial(soa, serial)?;
         sqlx::query(
             "UPDATE records SET rdata = $1 WHERE zone_id = $2 AND name = $3 AND rtype = 'SOA'",
