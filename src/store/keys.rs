@@ -106,6 +106,29 @@ pub async fn zone_keys(conn: &mut AnyConnection, zone: &str) -> Result<Vec<KeyRo
     rows.iter().map(key_row).collect()
 }
 
+/// The keys that are not removed of every zone whose id is in `from..=to`,
+/// by zone, oldest first.
+pub(super) async fn range_keys(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> Result<Vec<KeyRow>, StoreError> {
+    let columns = KEY_COLUMNS
+        .split(", ")
+        .map(|c| format!("k.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = sqlx::query(&format!(
+        "SELECT {columns} FROM dnssec_keys k JOIN zones z ON z.name = k.zone \
+         WHERE z.id BETWEEN $1 AND $2 AND k.state <> 'removed' ORDER BY k.zone, k.id"
+    ))
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(key_row).collect()
+}
+
 /// Sets a key's state and parent flag.
 pub async fn set_key_state(
     conn: &mut AnyConnection,
@@ -251,6 +274,16 @@ impl Store {
     pub async fn zone_keys(&self, zone: &str) -> Result<Vec<KeyRow>, StoreError> {
         let mut conn = self.pool().acquire().await?;
         zone_keys(&mut conn, zone).await
+    }
+
+    /// The keys that are not removed of every zone whose id is in `ids`
+    /// (see [`Store::max_zone_id`]): one query for any number of zones.
+    pub async fn keys_of_zones(
+        &self,
+        ids: std::ops::RangeInclusive<i64>,
+    ) -> Result<Vec<KeyRow>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        range_keys(&mut conn, *ids.start(), *ids.end()).await
     }
 
     /// Denial mode of a zone, outside any transaction.

@@ -47,6 +47,19 @@ pub struct StoredRecord {
     pub rdata: String,
 }
 
+/// One zone as [`Store::load_zones`] reads it.
+#[derive(Debug, Clone)]
+pub struct BulkZone {
+    /// Zone FQDN, lower-case with trailing dot.
+    pub name: String,
+    /// Denial mode (`nsec3` | `compact`) when the zone is signed.
+    pub dnssec: Option<String>,
+    /// Its records.
+    pub records: Vec<StoredRecord>,
+    /// Its keys that are not removed, oldest first.
+    pub keys: Vec<super::keys::KeyRow>,
+}
+
 impl StoredRecord {
     /// From a hickory record.
     pub fn from_record(r: &Record) -> Self {
@@ -515,6 +528,72 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(|r| Ok(r.try_get("name")?)).collect()
+    }
+
+    /// The highest zone id (0 without zones): the end of the id ranges
+    /// [`Store::load_zones`] reads.
+    pub async fn max_zone_id(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM zones")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<i64, _>("m")?)
+    }
+
+    /// Every zone whose id is in `ids`, with its records, denial mode and
+    /// live keys: three queries for any number of zones, so start-up reads
+    /// 100k zones in bulk instead of with 300k queries. Records come in the
+    /// order [`Store::load_zone`] gives within each RRset.
+    pub async fn load_zones(
+        &self,
+        ids: std::ops::RangeInclusive<i64>,
+    ) -> Result<Vec<BulkZone>, StoreError> {
+        let (from, to) = (*ids.start(), *ids.end());
+        let mut conn = self.pool().acquire().await?;
+        let rows = sqlx::query(
+            "SELECT id, name, dnssec FROM zones WHERE id BETWEEN $1 AND $2 ORDER BY id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut zones = Vec::with_capacity(rows.len());
+        let mut index = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let name: String = r.try_get("name")?;
+            index.insert(id, zones.len());
+            zones.push(BulkZone {
+                name,
+                dnssec: r.try_get("dnssec")?,
+                records: Vec::new(),
+                keys: Vec::new(),
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT zone_id, name, rtype, ttl, rdata FROM records \
+             WHERE zone_id BETWEEN $1 AND $2 ORDER BY zone_id, name, rtype, id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &rows {
+            let id: i64 = r.try_get("zone_id")?;
+            if let Some(z) = index.get(&id).and_then(|&i| zones.get_mut(i)) {
+                z.records.push(record_of(r)?);
+            }
+        }
+        let by_name: std::collections::HashMap<String, usize> = zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.name.clone(), i))
+            .collect();
+        for key in super::keys::range_keys(&mut conn, from, to).await? {
+            if let Some(z) = by_name.get(&key.zone).and_then(|&i| zones.get_mut(i)) {
+                z.keys.push(key);
+            }
+        }
+        Ok(zones)
     }
 
     /// A zone's records, or `None` when the zone does not exist.
