@@ -309,13 +309,19 @@ impl Keyring {
             zone: row.zone.clone(),
             detail: format!("unknown key role {}", row.role),
         })?;
-        let key =
-            Arc::new(
-                ZoneKey::from_pkcs8(alg, role, &pkcs8).map_err(|e| KeyringError::Key {
-                    zone: row.zone.clone(),
-                    detail: e.to_string(),
-                })?,
-            );
+        let dnskey = parse_dnskey(&row.dnskey).ok_or_else(|| KeyringError::Key {
+            zone: row.zone.clone(),
+            detail: format!("stored DNSKEY {} does not parse", row.key_tag),
+        })?;
+        // Parsed at its first signature: start-up with 100k signed zones
+        // must not parse 100k keys. Opening the seal above already proved
+        // the secret key and bound this DNSKEY to the private half.
+        let key = Arc::new(
+            ZoneKey::from_pkcs8_lazy(alg, role, dnskey, pkcs8).map_err(|e| KeyringError::Key {
+                zone: row.zone.clone(),
+                detail: e.to_string(),
+            })?,
+        );
         if let Ok(mut map) = self.opened.lock() {
             map.insert(row.id, key.clone());
         }

@@ -501,6 +501,14 @@ impl Refresher {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "zones loaded"
         );
+        // Each zone was read whole in one statement, SOA included, so the
+        // version served is exactly the state at its serial: the journal's
+        // next entry for it applies as a diff. (Without this, the first
+        // change after a start reloaded the zone: 3.5 s for a pool of 100k.)
+        let followed = set
+            .iter()
+            .map(|z| (z.zone().origin().to_ascii(), z.zone().serial()))
+            .collect();
         zones.store(Arc::new(set));
         Ok(Refresher {
             store,
@@ -516,7 +524,7 @@ impl Refresher {
                 seen: Arc::default(),
             }),
             nudge: Arc::new(Notify::new()),
-            followed: HashMap::new(),
+            followed,
             full_loads: 0,
         })
     }
@@ -727,7 +735,7 @@ mod tests {
     }
 
     /// A pool zone followed through commits: each served version equals a
-    /// whole load, and only the first change after start loads whole.
+    /// whole load, and none is loaded whole (the start's load is followed).
     #[tokio::test]
     async fn commits_are_applied_as_diffs_equal_to_whole_loads() {
         use crate::store::zones::{get_zone, set_rrsets};
@@ -779,6 +787,6 @@ mod tests {
                 .records();
             assert_eq!(served, whole, "after change {i}");
         }
-        assert_eq!(refresher.full_loads(), 1);
+        assert_eq!(refresher.full_loads(), 0);
     }
 }

@@ -4,7 +4,7 @@
 //! reach this type, where they stay.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hickory_proto::dnssec::crypto::{EcdsaSigningKey, Ed25519SigningKey};
 use hickory_proto::dnssec::rdata::{DNSSECRData, CDNSKEY, CDS, DNSKEY, DS};
@@ -108,7 +108,7 @@ impl KeyRole {
 }
 
 /// Why key material could not be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum KeyError {
     /// ring could not generate a key.
     #[error("cannot generate a {0} key")]
@@ -137,7 +137,19 @@ pub struct ZoneKey {
     algorithm: KeyAlgorithm,
     dnskey: DNSKEY,
     tag: u16,
-    signer: Arc<dyn SigningKey>,
+    signer: KeySigner,
+}
+
+/// The private half, parsed at once or at the first signature.
+enum KeySigner {
+    Ready(Arc<dyn SigningKey>),
+    /// Parsing a P-256 key costs ~18 us (the public point is recomputed);
+    /// 100k zones at start-up would pay 1.8 s for keys most of them never
+    /// use before the signature cache is warm. Kept as PKCS#8 until then.
+    Lazy {
+        pkcs8: Box<[u8]>,
+        parsed: OnceLock<Result<Arc<dyn SigningKey>, KeyError>>,
+    },
 }
 
 impl fmt::Debug for ZoneKey {
@@ -167,6 +179,55 @@ impl ZoneKey {
         Self::from_signing_key(alg, role, signer)
     }
 
+    /// A key whose DNSKEY is known (as stored) and whose PKCS#8 private
+    /// half is parsed at its first signature. The DNSKEY must be the one
+    /// the private half publishes: the store binds the two (the sealed
+    /// private key authenticates its DNSKEY), and the first signature
+    /// checks it again, refusing to sign with a key that does not match.
+    pub fn from_pkcs8_lazy(
+        alg: KeyAlgorithm,
+        role: KeyRole,
+        dnskey: DNSKEY,
+        pkcs8: Vec<u8>,
+    ) -> Result<Self, KeyError> {
+        if dnskey.algorithm() != alg.hickory() || dnskey.flags() != role.flags() {
+            return Err(KeyError::Parse(alg.as_str()));
+        }
+        let tag = dnskey
+            .calculate_key_tag()
+            .map_err(|e| KeyError::Encode(e.to_string()))?;
+        Ok(Self {
+            role,
+            algorithm: alg,
+            dnskey,
+            tag,
+            signer: KeySigner::Lazy {
+                pkcs8: pkcs8.into_boxed_slice(),
+                parsed: OnceLock::new(),
+            },
+        })
+    }
+
+    /// The parsed private half (parsing it on first use).
+    fn signing_key(&self) -> Result<&Arc<dyn SigningKey>, KeyError> {
+        match &self.signer {
+            KeySigner::Ready(k) => Ok(k),
+            KeySigner::Lazy { pkcs8, parsed } => parsed
+                .get_or_init(|| {
+                    let k = Self::from_pkcs8(self.algorithm, self.role, pkcs8)?;
+                    if k.dnskey != self.dnskey {
+                        return Err(KeyError::Parse(self.algorithm.as_str()));
+                    }
+                    match k.signer {
+                        KeySigner::Ready(s) => Ok(s),
+                        KeySigner::Lazy { .. } => Err(KeyError::Parse(self.algorithm.as_str())),
+                    }
+                })
+                .as_ref()
+                .map_err(Clone::clone),
+        }
+    }
+
     /// Wraps an already-built signer (tests load RFC example keys this way).
     pub(super) fn from_signing_key(
         alg: KeyAlgorithm,
@@ -185,7 +246,7 @@ impl ZoneKey {
             algorithm: alg,
             dnskey,
             tag,
-            signer,
+            signer: KeySigner::Ready(signer),
         })
     }
 
@@ -211,7 +272,10 @@ impl ZoneKey {
 
     /// Signs to-be-signed data.
     pub fn sign(&self, tbs: &TBS) -> Result<Vec<u8>, String> {
-        self.signer.sign(tbs).map_err(|e| e.to_string())
+        self.signing_key()
+            .map_err(|e| e.to_string())?
+            .sign(tbs)
+            .map_err(|e| e.to_string())
     }
 
     /// The public key bytes (DNSKEY public key field).
@@ -283,6 +347,31 @@ pub fn apex_key_records(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn a_lazy_key_signs_like_the_key_and_refuses_a_dnskey_it_does_not_own() {
+        let alg = KeyAlgorithm::Ecdsap256sha256;
+        let der = generate(alg).unwrap();
+        let eager = ZoneKey::from_pkcs8(alg, KeyRole::Csk, &der).unwrap();
+        let lazy = ZoneKey::from_pkcs8_lazy(alg, KeyRole::Csk, eager.dnskey().clone(), der.clone())
+            .unwrap();
+        assert_eq!(lazy.tag(), eager.tag());
+        let tbs = TBS::from(&b"to be signed"[..]);
+        let sig = lazy.sign(&tbs).unwrap();
+        let public = eager.dnskey().public_key();
+        assert!(public.verify(tbs.as_ref(), &sig).is_ok());
+
+        let other = ZoneKey::from_pkcs8(alg, KeyRole::Csk, &generate(alg).unwrap()).unwrap();
+        let wrong =
+            ZoneKey::from_pkcs8_lazy(alg, KeyRole::Csk, other.dnskey().clone(), der.clone())
+                .unwrap();
+        assert!(
+            wrong.sign(&tbs).is_err(),
+            "signed for a DNSKEY it does not own"
+        );
+        let zsk_flags = ZoneKey::from_pkcs8_lazy(alg, KeyRole::Zsk, eager.dnskey().clone(), der);
+        assert!(zsk_flags.is_err(), "a CSK's DNSKEY is not a ZSK's");
+    }
 
     #[test]
     fn generated_keys_load_and_have_stable_tags() {

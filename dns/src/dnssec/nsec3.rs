@@ -9,16 +9,19 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::zone::{Node, Zone};
 use imbl::Vector;
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// One name of the chain: its hash and the types that exist there.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Entry {
     hash: [u8; 20],
-    owner: Name,
     types: Vec<RecordType>,
-    /// The NSEC3 RR itself, built once with the chain (proofs clone it).
-    record: Option<Record>,
+    /// The NSEC3 RR itself, built at its first proof and kept (proofs
+    /// clone it). Not at build: a record is ~0.5 KiB, and of 100k child
+    /// zones most never deny a name. An entry is shared between chain
+    /// versions only while its next hash is the same in them (see
+    /// [`Nsec3Chain::apply`]), so the cell is valid wherever it is seen.
+    record: OnceLock<Box<Record>>,
 }
 
 /// The NSEC3 chain of one zone.
@@ -28,6 +31,8 @@ struct Entry {
 /// names in O(log n) while sharing the rest with the previous chain.
 #[derive(Debug, Clone)]
 pub(super) struct Nsec3Chain {
+    /// The zone's origin, under which the NSEC3 owners are.
+    origin: Name,
     entries: Vector<Arc<Entry>>,
     ttl: u32,
     iterations: u16,
@@ -63,9 +68,19 @@ pub(super) fn base32hex(hash: &[u8]) -> String {
         .to_ascii_lowercase()
 }
 
+/// The owner name of the NSEC3 RR for `hash`: its base32hex under the
+/// origin. Made when a record is, not kept per entry (80 bytes each, and a
+/// name build per entry at load).
+fn owner_of(hash: &[u8; 20], origin: &Name) -> Name {
+    origin
+        .prepend_label(base32hex(hash).as_str())
+        .unwrap_or_else(|_| origin.clone())
+}
+
 /// The NSEC3 RR of `e` pointing at `next` with the bitmap `types`.
 fn nsec3_record(
     e: &Entry,
+    origin: &Name,
     next: &[u8; 20],
     ttl: u32,
     iterations: u16,
@@ -73,7 +88,7 @@ fn nsec3_record(
     types: impl IntoIterator<Item = RecordType>,
 ) -> Record {
     Record::from_rdata(
-        e.owner.clone(),
+        owner_of(&e.hash, origin),
         ttl,
         RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
             Nsec3HashAlgorithm::SHA1,
@@ -90,13 +105,7 @@ fn nsec3_record(
 ///
 /// A name with any authoritative RRset also lists RRSIG; a delegation
 /// lists NS (and DS + RRSIG when it has a DS).
-fn entry_for(
-    origin: &Name,
-    name: &Name,
-    node: &Node,
-    salt: &[u8],
-    iterations: u16,
-) -> Option<Entry> {
+fn entry_for(name: &Name, node: &Node, salt: &[u8], iterations: u16) -> Option<Entry> {
     if node.occluded {
         return None;
     }
@@ -107,15 +116,10 @@ fn entry_for(
     if signed {
         types.push(RecordType::RRSIG);
     }
-    let label = base32hex(&hash);
-    let owner = origin
-        .prepend_label(label.as_str())
-        .unwrap_or_else(|_| origin.clone());
     Some(Entry {
         hash,
-        owner,
         types,
-        record: None,
+        record: OnceLock::new(),
     })
 }
 
@@ -135,21 +139,14 @@ impl Nsec3Chain {
         let origin = zone.origin();
         let mut entries = Vec::with_capacity(zone.node_count());
         for (name, node) in zone.nodes() {
-            if let Some(e) = entry_for(origin, name, node, &salt, iterations) {
+            if let Some(e) = entry_for(name, node, &salt, iterations) {
                 entries.push(e);
             }
         }
         entries.sort_by_key(|e| e.hash);
         entries.dedup_by(|a, b| a.hash == b.hash);
-        // Seal while the entries are plain values (no copy-on-write yet).
-        let n = entries.len();
-        for i in 0..n {
-            let next = entries[(i + 1) % n].hash;
-            let e = &entries[i];
-            let record = nsec3_record(e, &next, ttl, iterations, &salt, e.types.iter().copied());
-            entries[i].record = Some(record);
-        }
         Self {
+            origin: origin.clone(),
             entries: entries.into_iter().map(Arc::new).collect(),
             ttl,
             iterations,
@@ -162,13 +159,16 @@ impl Nsec3Chain {
         Self::build_with(zone, ttl, self.iterations, self.salt.clone())
     }
 
-    /// Precompute the NSEC3 RR of entry `i` (its next hash may have changed).
-    fn seal(&mut self, i: usize) {
-        let types = self.entries[i].types.clone();
-        let record = self.record_with(i, types);
-        let mut e = (*self.entries[i]).clone();
-        e.record = Some(record);
-        self.entries.set(i, Arc::new(e));
+    /// Entry `i` as a new entry without its NSEC3 RR (its next hash may
+    /// have changed; the previous chain keeps the old entry and record).
+    fn unseal(&mut self, i: usize) {
+        let e = &self.entries[i];
+        let fresh = Entry {
+            hash: e.hash,
+            types: e.types.clone(),
+            record: OnceLock::new(),
+        };
+        self.entries.set(i, Arc::new(fresh));
     }
 
     /// Where `hash` is (`Ok`) or would go (`Err`).
@@ -189,7 +189,7 @@ impl Nsec3Chain {
             };
             let want = zone
                 .node(name)
-                .and_then(|node| entry_for(zone.origin(), name, node, &self.salt, self.iterations));
+                .and_then(|node| entry_for(name, node, &self.salt, self.iterations));
             match (chain.position(&hash), want) {
                 (Ok(i), None) => {
                     chain.entries.remove(i);
@@ -222,7 +222,7 @@ impl Nsec3Chain {
             }
         }
         for i in reseal {
-            chain.seal(i);
+            chain.unseal(i);
         }
         chain
     }
@@ -235,17 +235,26 @@ impl Nsec3Chain {
 
     /// The NSEC3 RR for entry `i`.
     fn record(&self, i: usize) -> Record {
-        match &self.entries[i].record {
-            Some(r) => r.clone(),
-            None => self.record_with(i, self.entries[i].types.iter().copied()),
-        }
+        let e = &self.entries[i];
+        let record = e
+            .record
+            .get_or_init(|| Box::new(self.record_with(i, e.types.iter().copied())));
+        Record::clone(record)
     }
 
     /// The NSEC3 RR for entry `i` with the bitmap `types`.
     fn record_with(&self, i: usize, types: impl IntoIterator<Item = RecordType>) -> Record {
         let e = &self.entries[i];
         let next = &self.entries[(i + 1) % self.entries.len()];
-        nsec3_record(e, &next.hash, self.ttl, self.iterations, &self.salt, types)
+        nsec3_record(
+            e,
+            &self.origin,
+            &next.hash,
+            self.ttl,
+            self.iterations,
+            &self.salt,
+            types,
+        )
     }
 
     /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.
@@ -298,7 +307,8 @@ impl Nsec3Chain {
         if types == [RecordType::RRSIG] {
             types.clear();
         }
-        for r in proofs.iter_mut().filter(|r| r.name == entry.owner) {
+        let owner = owner_of(&entry.hash, &self.origin);
+        for r in proofs.iter_mut().filter(|r| r.name == owner) {
             *r = self.record_with(i, types.iter().copied());
         }
     }
