@@ -7,7 +7,9 @@
 #   - reserve -> commit -> release cycles/s with 4 clients (bench/cycle.py, fresh names);
 #   - commit 200 -> first correct answer on the same node (bench/latency.py);
 #   - pdm's RSS, and RSS per child zone;
-#   - restart: `pdm serve` start -> /readyz 200 and the newest child answered.
+#   - restart: `pdm serve` start -> /readyz 200 and the newest child answered, pinned to one
+#     core like the rest of the run (restart_1cpu) and with the machine's two cores, as a
+#     restarting server has them (restart_2cpu).
 # It ends with the ratio commit p50 at the largest N / at the smallest. The server is pinned to
 # CPU 0, the clients to CPU 1. Benchmarks report; they do not assert.
 #
@@ -27,10 +29,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_pdm_bin
 api_setup
 
-start_pdm() { # sets PDM_PID and READY_S: seconds from start to ready (readyz 200 and $1 answered, when given)
-    local t0 want=${1:-}
+start_pdm() { # [want] [cpus]: sets PDM_PID and READY_S, seconds from start to ready (readyz 200 and want answered)
+    local t0 want=${1:-} cpus=${2:-0}
     t0=$(date +%s.%N)
-    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
+    RUST_LOG=${RUST_LOG:-warn} taskset -c "$cpus" "$PDM_BIN" --database "$DB" serve \
         --http "127.0.0.1:$HTTP_PORT" --dns "127.0.0.1:$DNS_PORT" >>"$TMP/pdm.log" 2>&1 &
     PDM_PID=$!
     PIDS+=("$PDM_PID")
@@ -52,7 +54,7 @@ RSS0=$(awk '/VmRSS/ {print $2}' "/proc/$PDM_PID/status")
 
 have=0
 first_p50=
-printf '\n%-8s %-12s %-14s %-14s %-12s %-10s %-12s %-10s\n' children commits/s commit_p50_ms commit_p99_ms cycles/s rss_MiB KiB/child restart_s
+printf '\n%-8s %-12s %-14s %-14s %-12s %-10s %-12s %-14s %-14s\n' children commits/s commit_p50_ms commit_p99_ms cycles/s rss_MiB KiB/child restart_1cpu_s restart_2cpu_s
 for n in $SIZES; do
     out=$(taskset -c 1 python3 bench/fill.py "$BASE" "$TOKEN" "$POOL" "$have" "$n" 4) ||
         { printf '%s\n' "$out" >&2; die "filling to $n failed"; }
@@ -67,10 +69,14 @@ for n in $SIZES; do
     per=$(awk -v r="$rss" -v r0="$RSS0" -v n="$n" 'BEGIN {printf "%.1f", (r - r0) / n}')
     kill -TERM "$PDM_PID"
     wait "$PDM_PID" 2>/dev/null || true
+    start_pdm "c$((n - 1)).$POOL" 0,1
+    restart2=$READY_S
+    kill -TERM "$PDM_PID"
+    wait "$PDM_PID" 2>/dev/null || true
     start_pdm "c$((n - 1)).$POOL"
     restart=$READY_S
-    printf '%-8s %-12s %-14s %-14s %-12s %-10s %-12s %-10s\n' "$n" "$(get commits_per_s)" "$p50" \
-        "$(get commit_p99_ms)" "${cyc:-n/a}" "$((rss / 1024))" "$per" "$restart"
+    printf '%-8s %-12s %-14s %-14s %-12s %-10s %-12s %-14s %-14s\n' "$n" "$(get commits_per_s)" "$p50" \
+        "$(get commit_p99_ms)" "${cyc:-n/a}" "$((rss / 1024))" "$per" "$restart" "$restart2"
     printf 'commit 200 -> first correct answer (same node), 20 commits: '
     timeout 300 taskset -c 1 python3 bench/latency.py "$BASE" "$TOKEN" "$POOL" 127.0.0.1 "$DNS_PORT" 20 |
         tail -n 1 || true
