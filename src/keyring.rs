@@ -115,8 +115,8 @@ impl Keyring {
     pub fn new(secret: Arc<SecretBox>, config: DnssecConfig) -> Self {
         Self {
             secret,
+            cache: Arc::new(SigCache::new(config.signature_cache)),
             config,
-            cache: Arc::new(SigCache::new(1 << 20)),
             policy: SigningPolicy::default(),
             opened: Mutex::new(HashMap::new()),
         }

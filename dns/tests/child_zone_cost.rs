@@ -151,3 +151,52 @@ fn sizes() {
     println!("Vector of 8: {} bytes", live() - m0);
     drop((m, v));
 }
+
+/// Bytes one cached signature holds, to document the signature cache's bound.
+#[test]
+#[ignore]
+fn one_cached_signature() {
+    let n = 1000;
+    let alg = KeyAlgorithm::Ecdsap256sha256;
+    let zones: Vec<(Zone, Arc<ZoneKey>)> = (0..n)
+        .map(|i| {
+            let mut records = child_records(i);
+            let key =
+                Arc::new(ZoneKey::from_pkcs8(alg, KeyRole::Csk, &generate(alg).unwrap()).unwrap());
+            let origin = records[0].name.clone();
+            records
+                .extend(apex_key_records(&origin, 3600, &[key.dnskey()], &[key.dnskey()]).unwrap());
+            (Zone::new(origin, records).unwrap(), key)
+        })
+        .collect();
+    // Export every zone with a cache that keeps (almost) nothing and with
+    // one that keeps everything: the difference is the cache.
+    let grown = |capacity: usize| {
+        let cache = Arc::new(SigCache::new(capacity));
+        let signers: Vec<ZoneSigner> = zones
+            .iter()
+            .map(|(zone, key)| {
+                ZoneSigner::new(
+                    zone,
+                    vec![key.clone()],
+                    vec![key.clone()],
+                    DenialMode::Nsec3,
+                    cache.clone(),
+                    SigningPolicy::default(),
+                )
+            })
+            .collect();
+        let m0 = live();
+        for ((zone, _), signer) in zones.iter().zip(&signers) {
+            drop(pdm_dns::dnssec::export::signed_records(zone, signer, 1_800_000_000).unwrap());
+        }
+        (live() - m0, cache.len())
+    };
+    let (tiny, _) = grown(16);
+    let (big, entries) = grown(1 << 20);
+    println!("growth: tiny cache {tiny} bytes, big cache {big} bytes");
+    println!(
+        "{entries} signatures cached: {:.0} bytes each",
+        (big - tiny) as f64 / entries as f64
+    );
+}
