@@ -12,6 +12,7 @@
 
 use hickory_proto::rr::Name;
 use std::borrow::Borrow;
+use std::sync::Arc;
 
 /// Label terminator.
 const END: u8 = 0x00;
@@ -60,8 +61,16 @@ pub fn prefixes(key: &[u8]) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// A tree key: the canonical bytes for ordering, the name for callers.
+///
+/// One pointer wide, behind an `Arc`: the persistent tree stores keys
+/// inline in 16-slot nodes and clones a node's keys on every path copy, so
+/// a fat key (a `Name` is 80 bytes) made each small zone's one node 1.7 KiB
+/// and each change to a big zone dozens of allocations.
 #[derive(Debug, Clone)]
-pub(super) struct Keyed {
+pub(super) struct Keyed(Arc<KeyedName>);
+
+#[derive(Debug)]
+struct KeyedName {
     key: Box<[u8]>,
     name: Name,
 }
@@ -69,26 +78,26 @@ pub(super) struct Keyed {
 impl Keyed {
     /// Key `name` (its spelling is kept for callers; order ignores case).
     pub fn new(name: Name) -> Self {
-        Keyed {
+        Keyed(Arc::new(KeyedName {
             key: of(&name).into_boxed_slice(),
             name,
-        }
+        }))
     }
 
     /// The name.
     pub fn name(&self) -> &Name {
-        &self.name
+        &self.0.name
     }
 
     /// The canonical key bytes.
     pub fn key(&self) -> &[u8] {
-        &self.key
+        &self.0.key
     }
 }
 
 impl PartialEq for Keyed {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.key() == other.key()
     }
 }
 
@@ -102,13 +111,13 @@ impl PartialOrd for Keyed {
 
 impl Ord for Keyed {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
+        self.key().cmp(other.key())
     }
 }
 
 impl Borrow<[u8]> for Keyed {
     fn borrow(&self) -> &[u8] {
-        &self.key
+        self.key()
     }
 }
 

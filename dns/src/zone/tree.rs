@@ -163,7 +163,8 @@ pub struct Zone {
 }
 
 /// (target key, owner key): the owner has an NS, MX or SRV record naming the target.
-type Referral = (Box<[u8]>, Box<[u8]>);
+/// `Arc` keys: the set is persistent and path copies clone its entries.
+type Referral = (Arc<[u8]>, Arc<[u8]>);
 
 /// The additional sections of one node's RRsets, by type.
 type NodeAdditionals = Vec<(RecordType, Vec<Record>)>;
@@ -319,8 +320,8 @@ fn normalise_node(
 /// The canonical keys of the NS, MX and SRV targets of `node` inside the
 /// zone `origin` (only those get additional records; a pool zone's
 /// delegations point outside it and need no index entries).
-fn targets_of(origin: &Name, node: &Node) -> Vec<Box<[u8]>> {
-    let mut out: Vec<Box<[u8]>> = Vec::new();
+fn targets_of(origin: &Name, node: &Node) -> Vec<Arc<[u8]>> {
+    let mut out: Vec<Arc<[u8]>> = Vec::new();
     for set in &node.rrsets {
         for r in &set.records {
             let target = match &r.data {
@@ -332,7 +333,7 @@ fn targets_of(origin: &Name, node: &Node) -> Vec<Box<[u8]>> {
             if !origin.zone_of(target) {
                 continue;
             }
-            out.push(key::of(target).into_boxed_slice());
+            out.push(key::of(target).into());
         }
     }
     out.sort();
@@ -430,7 +431,7 @@ impl Zone {
         let mut tree = Vec::with_capacity(nodes.len());
         for (name, node) in nodes {
             zone.count(&name, &node, 1);
-            let owner = key::of(&name).into_boxed_slice();
+            let owner: Arc<[u8]> = key::of(&name).into();
             for t in targets_of(&zone.origin, &node) {
                 referrers.push((t, owner.clone()));
             }
@@ -642,10 +643,11 @@ impl Zone {
         let mut names = Vec::with_capacity(changed.len());
         for k in &changed {
             let old = self.nodes.get_key_value(&**k);
+            let shared: Arc<[u8]> = Arc::from(&**k);
             if let Some((kd, n)) = old {
                 zone.count(kd.name(), n, -1);
                 for t in targets_of(origin, n) {
-                    zone.referrers.remove(&(t, k.clone()));
+                    zone.referrers.remove(&(t, shared.clone()));
                 }
             }
             if let Some((kd, n)) = zone
@@ -655,21 +657,22 @@ impl Zone {
             {
                 zone.count(kd.name(), &n, 1);
                 for t in targets_of(origin, &n) {
-                    zone.referrers.insert((t, k.clone()));
+                    zone.referrers.insert((t, shared.clone()));
                 }
                 names.push(kd.name().clone());
             } else if let Some((kd, _)) = old {
                 names.push(kd.name().clone());
             }
         }
-        let mut redo: BTreeSet<Box<[u8]>> = BTreeSet::new();
+        let mut redo: BTreeSet<Arc<[u8]>> = BTreeSet::new();
         for k in &changed {
-            if zone.nodes.contains_key(&**k) {
+            let k: Arc<[u8]> = Arc::from(&**k);
+            if zone.nodes.contains_key(&*k) {
                 redo.insert(k.clone());
             }
-            let from: Referral = (k.clone(), Box::default());
+            let from: Referral = (k.clone(), Arc::from(&[][..]));
             for (t, owner) in zone.referrers.range(from..) {
-                if t != k {
+                if *t != k {
                     break;
                 }
                 redo.insert(owner.clone());
@@ -701,7 +704,7 @@ impl Zone {
     /// Precompute the additional section for NS/MX/SRV RRsets: A/AAAA of
     /// targets inside this zone (see [`Zone::additional_for`]).
     fn attach_additionals(&mut self) {
-        let keys: Vec<Box<[u8]>> = self
+        let keys: Vec<Arc<[u8]>> = self
             .referrers
             .iter()
             .map(|(_, owner)| owner.clone())
