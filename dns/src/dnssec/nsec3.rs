@@ -7,7 +7,7 @@ use hickory_proto::dnssec::Nsec3HashAlgorithm;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::zone::{Node, Zone};
-use imbl::Vector;
+use imbl::OrdMap;
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
@@ -26,14 +26,16 @@ struct Entry {
 
 /// The NSEC3 chain of one zone.
 ///
-/// A persistent vector (RRB tree) in hash order: indexing and binary search
-/// stay allocation-free, and [`Nsec3Chain::apply`] inserts and removes
-/// names in O(log n) while sharing the rest with the previous chain.
+/// A persistent B-tree keyed by owner hash: look-ups and neighbours are
+/// O(log n) without allocation, and [`Nsec3Chain::apply`] inserts and
+/// removes names in O(log n) while sharing the rest with the previous chain.
+/// (A persistent vector did the same on paper, but its middle inserts and
+/// removes cost ~0.5M instructions each in a pool of 100k delegations.)
 #[derive(Debug, Clone)]
 pub(super) struct Nsec3Chain {
     /// The zone's origin, under which the NSEC3 owners are.
     origin: Name,
-    entries: Vector<Arc<Entry>>,
+    entries: OrdMap<[u8; 20], Arc<Entry>>,
     ttl: u32,
     iterations: u16,
     salt: Vec<u8>,
@@ -137,17 +139,15 @@ impl Nsec3Chain {
     /// Builds with explicit parameters (tests use RFC 5155 Appendix A's).
     pub(super) fn build_with(zone: &Zone, ttl: u32, iterations: u16, salt: Vec<u8>) -> Self {
         let origin = zone.origin();
-        let mut entries = Vec::with_capacity(zone.node_count());
+        let mut entries = OrdMap::new();
         for (name, node) in zone.nodes() {
             if let Some(e) = entry_for(name, node, &salt, iterations) {
-                entries.push(e);
+                entries.insert(e.hash, Arc::new(e));
             }
         }
-        entries.sort_by_key(|e| e.hash);
-        entries.dedup_by(|a, b| a.hash == b.hash);
         Self {
             origin: origin.clone(),
-            entries: entries.into_iter().map(Arc::new).collect(),
+            entries,
             ttl,
             iterations,
             salt,
@@ -159,21 +159,40 @@ impl Nsec3Chain {
         Self::build_with(zone, ttl, self.iterations, self.salt.clone())
     }
 
-    /// Entry `i` as a new entry without its NSEC3 RR (its next hash may
-    /// have changed; the previous chain keeps the old entry and record).
-    fn unseal(&mut self, i: usize) {
-        let e = &self.entries[i];
+    /// The entry at `hash` as a new entry without its NSEC3 RR (its next
+    /// hash may have changed; the previous chain keeps the old entry and
+    /// record).
+    fn unseal(&mut self, hash: &[u8; 20]) {
+        let Some(e) = self.entries.get(hash) else {
+            return;
+        };
         let fresh = Entry {
             hash: e.hash,
             types: e.types.clone(),
             record: OnceLock::new(),
         };
-        self.entries.set(i, Arc::new(fresh));
+        self.entries.insert(*hash, Arc::new(fresh));
     }
 
-    /// Where `hash` is (`Ok`) or would go (`Err`).
-    fn position(&self, hash: &[u8; 20]) -> Result<usize, usize> {
-        self.entries.binary_search_by(|e| e.hash.cmp(hash))
+    /// The entry before `hash` in hash order (not `hash` itself), wrapping
+    /// from the first to the last: the one whose interval covers `hash`.
+    fn before(&self, hash: &[u8; 20]) -> Option<&Arc<Entry>> {
+        self.entries
+            .range(..*hash)
+            .next_back()
+            .or_else(|| self.entries.get_max().map(|(k, v)| (k, v)))
+            .map(|(_, e)| e)
+    }
+
+    /// The entry after `hash` in hash order, wrapping from the last to the
+    /// first: the next hashed owner of `hash`'s NSEC3.
+    fn after(&self, hash: &[u8; 20]) -> Option<&Arc<Entry>> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.entries
+            .range((Excluded(*hash), Unbounded))
+            .next()
+            .or_else(|| self.entries.get_min().map(|(k, v)| (k, v)))
+            .map(|(_, e)| e)
     }
 
     /// The chain of `zone`, the next version of the zone this chain was
@@ -190,39 +209,37 @@ impl Nsec3Chain {
             let want = zone
                 .node(name)
                 .and_then(|node| entry_for(name, node, &self.salt, self.iterations));
-            match (chain.position(&hash), want) {
-                (Ok(i), None) => {
-                    chain.entries.remove(i);
+            match (chain.entries.get(&hash), want) {
+                (Some(_), None) => {
+                    chain.entries.remove(&hash);
                 }
-                (Ok(i), Some(e)) => {
-                    if chain.entries[i].types == e.types {
+                (Some(old), Some(e)) => {
+                    if old.types == e.types {
                         continue;
                     }
-                    chain.entries.set(i, Arc::new(e));
+                    chain.entries.insert(hash, Arc::new(e));
                 }
-                (Err(_), None) => continue,
-                (Err(i), Some(e)) => chain.entries.insert(i, Arc::new(e)),
+                (None, None) => continue,
+                (None, Some(e)) => {
+                    chain.entries.insert(hash, Arc::new(e));
+                }
             }
             touched.insert(hash);
         }
-        let n = chain.entries.len();
-        if n == 0 {
+        if chain.entries.is_empty() {
             return chain;
         }
-        let mut reseal: BTreeSet<usize> = BTreeSet::new();
+        let mut reseal: BTreeSet<[u8; 20]> = BTreeSet::new();
         for hash in &touched {
-            match chain.position(hash) {
-                Ok(i) => {
-                    reseal.insert(i);
-                    reseal.insert((i + n - 1) % n);
-                }
-                Err(i) => {
-                    reseal.insert((i + n - 1) % n);
-                }
+            if chain.entries.contains_key(hash) {
+                reseal.insert(*hash);
+            }
+            if let Some(prev) = chain.before(hash) {
+                reseal.insert(prev.hash);
             }
         }
-        for i in reseal {
-            chain.unseal(i);
+        for hash in &reseal {
+            chain.unseal(hash);
         }
         chain
     }
@@ -233,23 +250,21 @@ impl Nsec3Chain {
         self.entries.len()
     }
 
-    /// The NSEC3 RR for entry `i`.
-    fn record(&self, i: usize) -> Record {
-        let e = &self.entries[i];
+    /// The NSEC3 RR of `e`, an entry of this chain (built once, then kept).
+    fn record(&self, e: &Entry) -> Record {
         let record = e
             .record
-            .get_or_init(|| Box::new(self.record_with(i, e.types.iter().copied())));
+            .get_or_init(|| Box::new(self.record_with(e, e.types.iter().copied())));
         Record::clone(record)
     }
 
-    /// The NSEC3 RR for entry `i` with the bitmap `types`.
-    fn record_with(&self, i: usize, types: impl IntoIterator<Item = RecordType>) -> Record {
-        let e = &self.entries[i];
-        let next = &self.entries[(i + 1) % self.entries.len()];
+    /// The NSEC3 RR of `e` with the bitmap `types`.
+    fn record_with(&self, e: &Entry, types: impl IntoIterator<Item = RecordType>) -> Record {
+        let next = self.after(&e.hash).map_or(e.hash, |n| n.hash);
         nsec3_record(
             e,
             &self.origin,
-            &next.hash,
+            &next,
             self.ttl,
             self.iterations,
             &self.salt,
@@ -260,23 +275,19 @@ impl Nsec3Chain {
     /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.
     pub fn matching(&self, name: &Name) -> Option<Record> {
         let h = hash_name(name, &self.salt, self.iterations)?;
-        self.position(&h).ok().map(|i| self.record(i))
+        self.entries.get(&h).map(|e| self.record(e))
     }
 
     /// The NSEC3 whose interval (owner hash, next hash) covers H(name).
     /// `None` when H(name) is itself in the chain (then it is not covered).
     pub(super) fn covering(&self, name: &Name) -> Option<Record> {
-        if self.entries.is_empty() {
+        let h = hash_name(name, &self.salt, self.iterations)?;
+        if self.entries.contains_key(&h) {
             return None;
         }
-        let h = hash_name(name, &self.salt, self.iterations)?;
-        match self.position(&h) {
-            Ok(_) => None,
-            // Insertion point i: entry i-1 precedes h; before the first
-            // entry, the last one wraps around to cover it.
-            Err(0) => Some(self.record(self.entries.len() - 1)),
-            Err(i) => Some(self.record(i - 1)),
-        }
+        // The entry before h covers it; before the first entry, the last
+        // one wraps around to cover it.
+        self.before(&h).map(|e| self.record(e))
     }
 
     /// Rewrites the NSEC3 of `name` among `proofs` (if there) so that its
@@ -291,10 +302,9 @@ impl Nsec3Chain {
         let Some(h) = hash_name(name, &self.salt, self.iterations) else {
             return;
         };
-        let Ok(i) = self.position(&h) else {
+        let Some(entry) = self.entries.get(&h) else {
             return;
         };
-        let entry = &self.entries[i];
         if !entry.types.contains(&rtype) {
             return;
         }
@@ -309,13 +319,13 @@ impl Nsec3Chain {
         }
         let owner = owner_of(&entry.hash, &self.origin);
         for r in proofs.iter_mut().filter(|r| r.name == owner) {
-            *r = self.record_with(i, types.iter().copied());
+            *r = self.record_with(entry, types.iter().copied());
         }
     }
 
     /// Every NSEC3 record, in hash order (for signed export).
     pub fn records(&self) -> Vec<Record> {
-        (0..self.entries.len()).map(|i| self.record(i)).collect()
+        self.entries.values().map(|e| self.record(e)).collect()
     }
 }
 
