@@ -70,6 +70,12 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let handler = crate::server::Handler::new(zones.clone())
         .with_lua(Some(runtime.clone()))
         .with_packet_cache(config.packet_cache);
+    let mut metrics = crate::metrics::Metrics::new()
+        .with_dns(handler.clone())
+        .with_lua(runtime.observer());
+    if let Some(k) = &keyring {
+        metrics = metrics.with_sig_cache(k.cache().clone());
+    }
     crate::server::spawn_handler(config.dns, handler)
         .await
         .map_err(|e| format!("cannot listen for DNS on {}: {e}", config.dns))?;
@@ -87,7 +93,8 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     // local fakes), credentials sealed with the same secret key as DNSSEC
     // keys, and the durable operations worker.
     #[cfg_attr(not(feature = "fake-registrars"), allow(unused_mut))]
-    let mut registrars = crate::delegation::Registrars::from_config(&config.registrars);
+    let mut registrars = crate::delegation::Registrars::from_config(&config.registrars)
+        .with_metrics(metrics.registrar_calls());
     #[cfg(feature = "fake-registrars")]
     let fakes = if config.registrars.fake {
         let f = crate::delegation::fakes::FakeRegistrars::start()
@@ -133,6 +140,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         ready: ready.clone(),
         byo,
         lua: Some(runtime.observer()),
+        metrics,
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {

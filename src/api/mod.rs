@@ -1,7 +1,3 @@
-//! The HTTP API (axum): the Go service's pool endpoints, plus health probes.
-//! Handlers parse and authorise at the edge, call the pool service, and map
-//! its typed errors once (`error.rs`).
-
 //! The HTTP API (axum): the Go service's pool endpoints, registrar and byo
 //! endpoints, DNSSEC and status reads. Every handler states its guards in
 //! its signature (`guard.rs`); `Idempotency-Key` is one layer
@@ -15,6 +11,7 @@ mod domains;
 mod error;
 mod guard;
 mod idempotency;
+mod observe;
 mod pool;
 mod registrar;
 mod status;
@@ -52,6 +49,8 @@ pub struct AppState {
     pub served: Option<crate::snapshot::Served>,
     /// The LUA records' health checker and counters.
     pub lua: Option<crate::lua::LuaObserver>,
+    /// What `/metrics` exposes; HTTP requests are counted into it.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// All routes.
@@ -83,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(status::healthz))
         .route("/livez", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(status::readyz))
+        .route("/metrics", get(status::metrics))
         .route("/api/v1/reserved", get(status::reserved))
         .route("/api/v1/pool/{domain}/check", get(pool::check))
         .route("/api/v1/pool/{domain}/release", delete(pool::release))
@@ -107,6 +107,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/domains/{domain}",
             get(domains::get).delete(domains::delete),
         )
+        .route_layer(axum::middleware::from_fn(observe::tag_route))
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -117,6 +118,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             consistency::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::layer,
         ))
         .with_state(state)
 }

@@ -147,6 +147,43 @@ pub(super) async fn health_checks(
     .into_response())
 }
 
+/// `GET /metrics`: the Prometheus text format (public, like the probes;
+/// it names no tenant, and the chart's NetworkPolicy decides who scrapes).
+pub(super) async fn metrics(State(s): State<AppState>) -> Response {
+    let counts = match s.store.metric_counts().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read the database");
+            Default::default()
+        }
+    };
+    let stats = crate::metrics::StoreStats {
+        allocations: counts.allocations,
+        operations: counts.operations,
+        journal_head: counts.journal_head,
+        replicas: counts.replicas,
+        keys: counts.keys,
+        rollovers: counts.rollovers,
+        next_rollover_step_ms: counts.next_rollover_ms,
+    };
+    match s.metrics.render(stats) {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                crate::metrics::CONTENT_TYPE,
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics-failed",
+            "the metrics could not be written",
+        )
+        .into_response(),
+    }
+}
+
 pub(super) async fn reserved() -> Json<Value> {
     let list: Vec<&String> = crate::pool::reserved::reserved_labels().iter().collect();
     Json(json!({ "reserved": list }))

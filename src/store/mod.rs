@@ -12,6 +12,7 @@ pub mod journal;
 pub mod keys;
 pub mod operations;
 pub mod replicas;
+pub mod stats;
 pub mod tokens;
 pub mod zones;
 
