@@ -4,6 +4,7 @@
 //! (`idempotency.rs`); typed errors become HTTP answers in one table
 //! (`error.rs`).
 
+mod allocation;
 mod changes;
 mod consistency;
 mod dnssec;
@@ -12,6 +13,7 @@ mod error;
 mod guard;
 mod idempotency;
 mod observe;
+mod openapi;
 mod pool;
 mod registrar;
 mod status;
@@ -22,10 +24,10 @@ use crate::keyring::Keyring;
 use crate::pool::PoolService;
 use crate::store::Store;
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Router;
 pub use error::ApiError;
 pub use guard::MAX_BODY;
-use serde_json::json;
+pub use openapi::document as openapi_document;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -80,13 +82,20 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(writes)
         .route("/healthz", get(status::healthz))
-        .route("/livez", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/livez", get(status::livez))
         .route("/readyz", get(status::readyz))
         .route("/metrics", get(status::metrics))
         .route("/api/v1/reserved", get(status::reserved))
         .route("/api/v1/pool/{domain}/check", get(pool::check))
         .route("/api/v1/pool/{domain}/release", delete(pool::release))
         .route("/api/v1/pool/{domain}/list", get(pool::list))
+        .route(
+            "/api/v1/pool/{domain}/allocations/{sub}",
+            get(allocation::get)
+                .put(allocation::put)
+                .delete(allocation::delete),
+        )
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/zones/{zone}/dnssec", get(dnssec::status))
         .route(
             "/api/v1/registrar/{registrar}/validate",
