@@ -115,8 +115,14 @@ pub struct EnsureRequest {
     pub token: Option<String>,
 }
 
-/// How many times a create-or-get retries after losing a race for the name.
-const ENSURE_TRIES: usize = 3;
+/// How many times a create-or-get looks again after losing a race for the
+/// name or finding the owner's own hold in progress.
+const ENSURE_TRIES: usize = 40;
+/// How long to wait before looking again at the owner's hold in progress.
+const ENSURE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// A hold of the owner's younger than this is a create-or-get still running
+/// (wait for it); an older one was left by a call that died (take it over).
+const ABANDONED_AFTER_MS: i64 = 30_000;
 
 /// The allocation service.
 #[derive(Debug, Clone)]
@@ -372,8 +378,9 @@ impl PoolService {
     /// - free (or an expired hold): reserve and commit in one call;
     /// - active and the caller's: the same allocation, its records moved to
     ///   the new load balancers when they differ;
-    /// - held by the caller without a token (a call that died between its
-    ///   reserve and its commit): the hold is released and taken again;
+    /// - held by the caller without a token: a concurrent call's hold is
+    ///   waited for; one older than [`ABANDONED_AFTER_MS`] (a call that died
+    ///   between its reserve and its commit) is released and taken again;
     /// - held with `req.token`: that reservation is committed;
     /// - anyone else's: [`PoolError::OwnedByAnother`], never adopted.
     pub async fn ensure_active(
@@ -423,6 +430,10 @@ impl PoolService {
                 )));
             }
             if a.state == AllocationState::Reserved {
+                if now_ms() - a.reserved_at_ms < ABANDONED_AFTER_MS {
+                    tokio::time::sleep(ENSURE_WAIT).await;
+                    continue;
+                }
                 match self.release(&pool_name, label.as_str()).await {
                     Ok(_) | Err(PoolError::NotFound(_)) => continue,
                     Err(e) => return Err(e),
