@@ -46,6 +46,8 @@ enum Command {
     /// Adopt the child zones a PowerDNS server already holds under the
     /// configured pools as active allocations.
     Import(cli::import::ImportArgs),
+    /// Write a consistent copy of the SQLite database to FILE while pdm runs.
+    Backup(cli::backup::BackupArgs),
 }
 
 fn main() -> ExitCode {
@@ -117,5 +119,6 @@ async fn run(args: Cli) -> Result<(), cli::Error> {
         Command::Key(c) => cli::key::run(c, &config, &store).await,
         Command::Reconcile(a) => cli::reconcile::run(a, config, &store).await,
         Command::Import(a) => cli::import::run(a, &config, &store).await,
+        Command::Backup(a) => cli::backup::run(a, &store).await,
     }
 }

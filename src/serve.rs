@@ -151,9 +151,37 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         crate::demo::print_fake_registrars(&config, f);
     }
     ready.store(true, Ordering::Release);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // SIGTERM: /readyz answers 503 at once; requests are still accepted for
+    // `shutdown_delay` (load balancers notice), then the listener closes and
+    // requests in flight get `shutdown_grace` to finish.
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let drain = {
+        let (ready, delay, grace) = (ready.clone(), config.shutdown_delay, config.shutdown_grace);
+        async move {
+            shutdown_signal().await;
+            ready.store(false, Ordering::Release);
+            tracing::info!(
+                delay_secs = delay.as_secs(),
+                grace_secs = grace.as_secs(),
+                "draining: /readyz answers 503"
+            );
+            tokio::time::sleep(delay).await;
+            let _ = stopping_tx.send(true);
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(drain);
+    let bound = async {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(config.shutdown_grace).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = bound => tracing::warn!(
+            grace_secs = config.shutdown_grace.as_secs(),
+            "grace period over with requests in flight; exiting"
+        ),
+    }
+    tracing::info!("HTTP stopped");
     stop_announcing.notify_one();
     let _ = tokio::time::timeout(Duration::from_secs(2), announcer).await;
     Ok(())

@@ -88,6 +88,25 @@ impl PdmServer {
         Some(Self::start_on(backend, config, db, dir, None, None, env))
     }
 
+    /// `pdm serve` on an existing SQLite file (e.g. a restored backup), which
+    /// it does not own, with extra environment for `pdm serve`.
+    pub fn start_on_sqlite(config: Config, file: &Path, env: &[(&str, &str)]) -> PdmServer {
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-test-restored-")
+            .tempdir()
+            .expect("tempdir");
+        let db = Db {
+            url: format!("sqlite://{}", file.display()),
+            backend: Backend::Sqlite,
+            pg: None,
+        };
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_on(Backend::Sqlite, config, db, dir, None, None, env)
+    }
+
     /// A second `pdm serve` on the same database and config, on its own ports:
     /// a replica. It does not own (drop) the database.
     #[allow(dead_code)]
