@@ -359,3 +359,43 @@ impl Drop for ImageGuard {
 fn scopeguard(image: &str) -> ImageGuard {
     ImageGuard(image.to_string())
 }
+
+#[test]
+fn the_composition_drives_a_real_pdm_like_provider_http() {
+    if !require("python3", &["-c", "import jq, jsonschema, yaml"]) || !require("dig", &["-v"]) {
+        return;
+    }
+    let srv = match PdmServer::start(Backend::Sqlite, Config::default_test().pool("omani.works")) {
+        Some(s) => s,
+        None => return,
+    };
+    let token = srv.token_with_scope("pool:omani.works");
+    let out = Command::new("python3")
+        .arg(format!("{ROOT}/tests/deploy/crossplane_harness.py"))
+        .arg(ROOT)
+        .arg(format!("{}/api/v1", srv.http_base()))
+        .arg(&token)
+        .arg(srv.dns_addr.ip().to_string())
+        .arg(srv.dns_addr.port().to_string())
+        .output()
+        .expect("run crossplane_harness.py");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}\n{}", tail(&srv.log(), 3000));
+    // Every scenario ran, with the calls provider-http makes.
+    for want in [
+        "round 2",
+        "lost answers, round 2",
+        "duplicated calls",
+        "ok: ",
+    ] {
+        assert!(said.contains(want), "{want}: {said}");
+    }
+    assert!(
+        said.contains("('PUT', 201)") && said.contains("('GET', 404)"),
+        "{said}"
+    );
+}
