@@ -14,6 +14,7 @@ pub mod config;
 pub mod delegation;
 mod demo;
 pub mod keyring;
+pub mod metrics;
 pub mod model;
 pub mod operations;
 pub mod pool;

@@ -46,17 +46,16 @@ enum Command {
     /// Adopt the child zones a PowerDNS server already holds under the
     /// configured pools as active allocations.
     Import(cli::import::ImportArgs),
+    /// Write a consistent copy of the SQLite database to FILE while pdm runs.
+    Backup(cli::backup::BackupArgs),
 }
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PDM_LOG")
-                .unwrap_or_else(|_| "info,hickory_server=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = init_logs() {
+        eprintln!("pdm: {e}");
+        return ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -76,6 +75,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs on stderr: `PDM_LOG` filters, `PDM_LOG_FORMAT` picks `text`
+/// (default) or `json` (one object a line, event fields at the top level,
+/// the request id from the current span). Colour only on a terminal, so a
+/// log file or a container log never carries escape codes.
+fn init_logs() -> Result<(), String> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PDM_LOG")
+        .unwrap_or_else(|_| "info,hickory_server=warn".into());
+    let format = std::env::var("PDM_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format.trim().to_ascii_lowercase().as_str() {
+        "" | "text" => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        "json" => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        other => {
+            return Err(format!(
+                "PDM_LOG_FORMAT={other:?}: want \"json\" or \"text\""
+            ))
+        }
+    }
+    Ok(())
+}
+
 async fn run(args: Cli) -> Result<(), cli::Error> {
     let mut overrides = match &args.command {
         Command::Serve(a) => a.overrides(),
@@ -91,5 +119,6 @@ async fn run(args: Cli) -> Result<(), cli::Error> {
         Command::Key(c) => cli::key::run(c, &config, &store).await,
         Command::Reconcile(a) => cli::reconcile::run(a, config, &store).await,
         Command::Import(a) => cli::import::run(a, &config, &store).await,
+        Command::Backup(a) => cli::backup::run(a, &store).await,
     }
 }

@@ -70,6 +70,12 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let handler = crate::server::Handler::new(zones.clone())
         .with_lua(Some(runtime.clone()))
         .with_packet_cache(config.packet_cache);
+    let mut metrics = crate::metrics::Metrics::new()
+        .with_dns(handler.clone())
+        .with_lua(runtime.observer());
+    if let Some(k) = &keyring {
+        metrics = metrics.with_sig_cache(k.cache().clone());
+    }
     crate::server::spawn_handler(config.dns, handler)
         .await
         .map_err(|e| format!("cannot listen for DNS on {}: {e}", config.dns))?;
@@ -87,7 +93,8 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     // local fakes), credentials sealed with the same secret key as DNSSEC
     // keys, and the durable operations worker.
     #[cfg_attr(not(feature = "fake-registrars"), allow(unused_mut))]
-    let mut registrars = crate::delegation::Registrars::from_config(&config.registrars);
+    let mut registrars = crate::delegation::Registrars::from_config(&config.registrars)
+        .with_metrics(metrics.registrar_calls());
     #[cfg(feature = "fake-registrars")]
     let fakes = if config.registrars.fake {
         let f = crate::delegation::fakes::FakeRegistrars::start()
@@ -133,6 +140,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         ready: ready.clone(),
         byo,
         lua: Some(runtime.observer()),
+        metrics,
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {
@@ -143,9 +151,37 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         crate::demo::print_fake_registrars(&config, f);
     }
     ready.store(true, Ordering::Release);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // SIGTERM: /readyz answers 503 at once; requests are still accepted for
+    // `shutdown_delay` (load balancers notice), then the listener closes and
+    // requests in flight get `shutdown_grace` to finish.
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let drain = {
+        let (ready, delay, grace) = (ready.clone(), config.shutdown_delay, config.shutdown_grace);
+        async move {
+            shutdown_signal().await;
+            ready.store(false, Ordering::Release);
+            tracing::info!(
+                delay_secs = delay.as_secs(),
+                grace_secs = grace.as_secs(),
+                "draining: /readyz answers 503"
+            );
+            tokio::time::sleep(delay).await;
+            let _ = stopping_tx.send(true);
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(drain);
+    let bound = async {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(config.shutdown_grace).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = bound => tracing::warn!(
+            grace_secs = config.shutdown_grace.as_secs(),
+            "grace period over with requests in flight; exiting"
+        ),
+    }
+    tracing::info!("HTTP stopped");
     stop_announcing.notify_one();
     let _ = tokio::time::timeout(Duration::from_secs(2), announcer).await;
     Ok(())

@@ -14,6 +14,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// `GET /api/v1/changes/{id}`.
+#[utoipa::path(get, operation_id = "changeStatus", path = "/api/v1/changes/{id}", tag = "status", description = "PENDING or INSYNC over the live replicas.", params(("id" = String, Path, description = "Its id")), responses((status = 200, description = "the change", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "not-found", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn status(
     State(s): State<AppState>,
     _: Caller,

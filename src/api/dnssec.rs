@@ -53,6 +53,7 @@ fn keyring(s: &AppState) -> Result<&Keyring, ApiError> {
 }
 
 /// `GET /api/v1/zones/{zone}/dnssec`: keys, DS for the parent, rollover.
+#[utoipa::path(get, operation_id = "dnssecStatus", path = "/api/v1/zones/{zone}/dnssec", tag = "dnssec", description = "Keys, DS and the rollover in progress.", params(("zone" = String, Path, description = "Zone name")), responses((status = 200, description = "DNSSEC status", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "not-found or dnssec-disabled", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn status(
     State(s): State<AppState>,
     Caller(token): Caller,
@@ -93,7 +94,7 @@ pub(super) async fn status(
 }
 
 /// Body of `POST .../dnssec/rollover`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RolloverRequest {
     /// `zsk`, `ksk` or `csk`.
@@ -103,6 +104,7 @@ pub(super) struct RolloverRequest {
 impl BodyShape for RolloverRequest {}
 
 /// `POST /api/v1/zones/{zone}/dnssec/rollover`: start a rollover (202).
+#[utoipa::path(post, operation_id = "dnssecStartRollover", path = "/api/v1/zones/{zone}/dnssec/rollover", tag = "dnssec", description = "Start a key rollover.", params(("zone" = String, Path, description = "Zone name")), request_body = RolloverRequest, responses((status = 202, description = "started", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 409, description = "rollover-in-progress", body = super::openapi::ErrorBody), (status = 422, description = "invalid-kind or no-such-key", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn start_rollover(
     State(s): State<AppState>,
     Caller(token): Caller,
@@ -130,6 +132,7 @@ pub(super) async fn start_rollover(
 
 /// `POST /api/v1/zones/{zone}/dnssec/rollover/ds-published`: the operator
 /// confirms that the (external) parent publishes the new DS.
+#[utoipa::path(post, operation_id = "dnssecConfirmDs", path = "/api/v1/zones/{zone}/dnssec/rollover/ds-published", tag = "dnssec", description = "Confirm that the parent publishes the new DS.", params(("zone" = String, Path, description = "Zone name")), responses((status = 200, description = "confirmed", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 409, description = "not-waiting-for-ds", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn confirm_ds(
     State(s): State<AppState>,
     Caller(token): Caller,

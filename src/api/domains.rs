@@ -16,7 +16,7 @@ use crate::delegation::byo::{CreateRequest, Mode};
 use crate::delegation::registry::supported;
 
 /// Body of `POST /api/v1/domains`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct CreateBody {
     #[serde(default)]
     domain: Option<String>,
@@ -25,6 +25,7 @@ pub(super) struct CreateBody {
     #[serde(default)]
     registrar: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     credentials: Option<Value>,
 }
 
@@ -112,6 +113,7 @@ fn create_request(b: CreateBody) -> Result<CreateRequest, ApiError> {
 }
 
 /// `POST /api/v1/domains` → 202 with the domain's status.
+#[utoipa::path(post, operation_id = "domainsCreate", path = "/api/v1/domains", tag = "domains", description = "Manage a customer domain (byo-api or byo-manual; admin).", request_body = CreateBody, responses((status = 202, description = "status", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 409, description = "domain-exists, zone-exists, pool-domain", body = super::openapi::ErrorBody), (status = 422, description = "validation", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn create(
     State(s): State<AppState>,
     _: Admin,
@@ -126,6 +128,7 @@ pub(super) async fn create(
 }
 
 /// `GET /api/v1/domains/{domain}`.
+#[utoipa::path(get, operation_id = "domainsGet", path = "/api/v1/domains/{domain}", tag = "domains", description = "A customer domain's delegation status (admin).", params(("domain" = String, Path, description = "The customer domain")), responses((status = 200, description = "status", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "not-found", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn get(
     State(s): State<AppState>,
     Path(domain): Path<String>,
@@ -136,6 +139,7 @@ pub(super) async fn get(
 }
 
 /// `GET /api/v1/domains`.
+#[utoipa::path(get, operation_id = "domainsList", path = "/api/v1/domains", tag = "domains", description = "Every managed customer domain (admin).", responses((status = 200, description = "{domains}", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list(State(s): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let all = s.byo.list().await?;
     let mut m = Map::new();
@@ -147,6 +151,7 @@ pub(super) async fn list(State(s): State<AppState>, _: Admin) -> Result<Response
 }
 
 /// `DELETE /api/v1/domains/{domain}`: zone, keys, credentials and operation go.
+#[utoipa::path(delete, operation_id = "domainsDelete", path = "/api/v1/domains/{domain}", tag = "domains", description = "Stop managing a customer domain (admin).", params(("domain" = String, Path, description = "The customer domain")), responses((status = 200, description = "{deleted}", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "not-found", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn delete(
     State(s): State<AppState>,
     Path(domain): Path<String>,

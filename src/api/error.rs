@@ -83,6 +83,10 @@ impl From<PoolError> for ApiError {
             PoolError::InvalidLbIp(_) => (S::UNPROCESSABLE_ENTITY, "invalid-lb-ip"),
             PoolError::InvalidConsoleLbIp(_) => (S::UNPROCESSABLE_ENTITY, "invalid-console-lb-ip"),
             PoolError::FqdnMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "fqdn-mismatch"),
+            PoolError::OwnedByAnother(_) => (S::CONFLICT, "owned-by-another"),
+            PoolError::Backend(crate::backend::BackendError::Unsupported(_)) => {
+                (S::CONFLICT, "update-not-supported")
+            }
             PoolError::Template(_) | PoolError::Store(_) | PoolError::Backend(_) => {
                 return ApiError::internal("pool", &e)
             }

@@ -90,9 +90,14 @@ impl FromRequestParts<AppState> for PoolCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        let Path(domain) = Path::<String>::from_request_parts(parts, s)
+        // By name: some routes have more segments (`.../allocations/{sub}`).
+        let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, s)
             .await
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-path", e.to_string()))?;
+        let domain = segments
+            .into_iter()
+            .find_map(|(k, v)| (k == "domain").then_some(v))
+            .unwrap_or_default();
         let pool = s.pool.pool(&domain)?.domain.without_dot();
         let token = token_of(parts, s).await?;
         require_pool(&token, &pool)?;

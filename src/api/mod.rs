@@ -1,13 +1,10 @@
-//! The HTTP API (axum): the Go service's pool endpoints, plus health probes.
-//! Handlers parse and authorise at the edge, call the pool service, and map
-//! its typed errors once (`error.rs`).
-
 //! The HTTP API (axum): the Go service's pool endpoints, registrar and byo
 //! endpoints, DNSSEC and status reads. Every handler states its guards in
 //! its signature (`guard.rs`); `Idempotency-Key` is one layer
 //! (`idempotency.rs`); typed errors become HTTP answers in one table
 //! (`error.rs`).
 
+mod allocation;
 mod changes;
 mod consistency;
 mod dnssec;
@@ -15,6 +12,8 @@ mod domains;
 mod error;
 mod guard;
 mod idempotency;
+mod observe;
+mod openapi;
 mod pool;
 mod registrar;
 mod status;
@@ -25,10 +24,10 @@ use crate::keyring::Keyring;
 use crate::pool::PoolService;
 use crate::store::Store;
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Router;
 pub use error::ApiError;
 pub use guard::MAX_BODY;
-use serde_json::json;
+pub use openapi::document as openapi_document;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -52,6 +51,8 @@ pub struct AppState {
     pub served: Option<crate::snapshot::Served>,
     /// The LUA records' health checker and counters.
     pub lua: Option<crate::lua::LuaObserver>,
+    /// What `/metrics` exposes; HTTP requests are counted into it.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// All routes.
@@ -81,12 +82,20 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(writes)
         .route("/healthz", get(status::healthz))
-        .route("/livez", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/livez", get(status::livez))
         .route("/readyz", get(status::readyz))
+        .route("/metrics", get(status::metrics))
         .route("/api/v1/reserved", get(status::reserved))
         .route("/api/v1/pool/{domain}/check", get(pool::check))
         .route("/api/v1/pool/{domain}/release", delete(pool::release))
         .route("/api/v1/pool/{domain}/list", get(pool::list))
+        .route(
+            "/api/v1/pool/{domain}/allocations/{sub}",
+            get(allocation::get)
+                .put(allocation::put)
+                .delete(allocation::delete),
+        )
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/zones/{zone}/dnssec", get(dnssec::status))
         .route(
             "/api/v1/registrar/{registrar}/validate",
@@ -107,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/domains/{domain}",
             get(domains::get).delete(domains::delete),
         )
+        .route_layer(axum::middleware::from_fn(observe::tag_route))
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -117,6 +127,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             consistency::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::layer,
         ))
         .with_state(state)
 }

@@ -61,6 +61,7 @@ fn allocation_json(a: &Allocation) -> Value {
 }
 
 /// `GET /api/v1/pool/{pool}/check?sub=`: always 200 `{available, ...}`.
+#[utoipa::path(get, operation_id = "poolCheck", path = "/api/v1/pool/{domain}/check", tag = "pool", description = "Is the subdomain free? Always 200.", params(("domain" = String, Path, description = "Pool domain, e.g. example.test"), ("sub" = String, Query, description = "The label")), responses((status = 200, description = "availability", body = super::openapi::CheckBody), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody)))]
 pub(super) async fn check(
     State(s): State<AppState>,
     Path(domain): Path<String>,
@@ -85,7 +86,7 @@ pub(super) async fn check(
 }
 
 /// Body of `reserve`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct ReserveBody {
     #[serde(default)]
     subdomain: Option<String>,
@@ -98,6 +99,7 @@ impl BodyShape for ReserveBody {
 }
 
 /// `POST /api/v1/pool/{pool}/reserve` → 201 with the reservation token.
+#[utoipa::path(post, operation_id = "poolReserve", path = "/api/v1/pool/{domain}/reserve", tag = "pool", description = "Hold a subdomain for the pool's reservation TTL.", params(("domain" = String, Path, description = "Pool domain, e.g. example.test")), request_body = ReserveBody, responses((status = 201, description = "reserved", body = super::openapi::ReservationBody), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 409, description = "conflict or reserved", body = super::openapi::ErrorBody), (status = 422, description = "invalid-format, unsupported-pool, invalid-created-by", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn reserve(
     State(s): State<AppState>,
     p: PoolCaller,
@@ -131,7 +133,7 @@ pub(super) async fn reserve(
 }
 
 /// Body of `commit`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct CommitBody {
     #[serde(default)]
     subdomain: Option<String>,
@@ -150,6 +152,7 @@ impl BodyShape for CommitBody {
 }
 
 /// `POST /api/v1/pool/{pool}/commit`: the child zone and its delegation.
+#[utoipa::path(post, operation_id = "poolCommit", path = "/api/v1/pool/{domain}/commit", tag = "pool", description = "Create the child zone and its delegation (retry-safe).", params(("domain" = String, Path, description = "Pool domain, e.g. example.test")), request_body = CommitBody, responses((status = 200, description = "active", body = super::openapi::AllocationBody), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 403, description = "token-mismatch", body = super::openapi::ErrorBody), (status = 404, description = "not-found", body = super::openapi::ErrorBody), (status = 410, description = "reservation-expired", body = super::openapi::ErrorBody), (status = 422, description = "validation", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn commit(
     State(s): State<AppState>,
     p: PoolCaller,
@@ -181,6 +184,7 @@ struct ReleaseBody {
 }
 
 /// `DELETE /api/v1/pool/{pool}/release` with `{subdomain}` or `?sub=`.
+#[utoipa::path(delete, operation_id = "poolRelease", path = "/api/v1/pool/{domain}/release", tag = "pool", description = "Free a subdomain: zone and delegation removed.", params(("domain" = String, Path, description = "Pool domain, e.g. example.test"), ("sub" = Option<String>, Query, description = "The label (or in the body)")), responses((status = 200, description = "{freed: allocation}", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "not-found", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn release(
     State(s): State<AppState>,
     p: PoolCaller,
@@ -210,6 +214,7 @@ pub(super) async fn release(
 }
 
 /// `GET /api/v1/pool/{pool}/list`: live allocations, never their tokens.
+#[utoipa::path(get, operation_id = "poolList", path = "/api/v1/pool/{domain}/list", tag = "pool", description = "Reserved and active allocations (never tokens).", params(("domain" = String, Path, description = "Pool domain, e.g. example.test")), responses((status = 200, description = "{poolDomain, allocations}", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 422, description = "unsupported-pool", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list(State(s): State<AppState>, p: PoolCaller) -> Answer {
     let allocations = s.store.list_live(&p.pool).await?;
     let mut list: Vec<Value> = Vec::with_capacity(allocations.len());
@@ -227,7 +232,7 @@ pub(super) async fn list(State(s): State<AppState>, p: PoolCaller) -> Answer {
 }
 
 /// Body of `POST /api/v1/release`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct ReleaseFqdnBody {
     #[serde(default, rename = "sovereignFQDN")]
     sovereign_fqdn: Option<String>,
@@ -274,6 +279,7 @@ fn split_fqdn(s: &AppState, given: Option<String>) -> Result<(String, String, St
 }
 
 /// `POST /api/v1/release` `{sovereignFQDN}`: release by FQDN.
+#[utoipa::path(post, operation_id = "poolReleaseFqdn", path = "/api/v1/release", tag = "pool", description = "Release by sovereignFQDN.", request_body = ReleaseFqdnBody, responses((status = 200, description = "released", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "not-found or not-managed", body = super::openapi::ErrorBody), (status = 422, description = "invalid-fqdn", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn release_fqdn(
     State(s): State<AppState>,
     Caller(token): Caller,
@@ -292,7 +298,7 @@ pub(super) async fn release_fqdn(
 }
 
 /// Body of `POST /api/v1/force-release`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct ForceReleaseBody {
     #[serde(default, rename = "sovereignFQDN")]
     sovereign_fqdn: Option<String>,
@@ -315,6 +321,7 @@ impl BodyShape for ForceReleaseBody {
 /// blocked nearly every legitimate call. pdm asks the parent zone's servers
 /// directly for the child's delegation: none, or one to pdm's own
 /// nameservers, means nothing outside pdm serves the name any more.
+#[utoipa::path(post, operation_id = "poolForceRelease", path = "/api/v1/force-release", tag = "pool", description = "Release after the grace period when no live delegation remains (admin, X-Force-Release-Confirm: yes).", request_body = ForceReleaseBody, responses((status = 200, description = "released", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "not-found", body = super::openapi::ErrorBody), (status = 412, description = "grace-not-elapsed or fqdn-still-resolves", body = super::openapi::ErrorBody), (status = 422, description = "validation", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn force_release(
     State(s): State<AppState>,
     _: Admin,

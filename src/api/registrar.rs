@@ -21,7 +21,7 @@ use super::{ApiError, AppState};
 use crate::delegation::byo::cannot_set_ns_detail;
 use crate::delegation::registry::{supported, validate_domain};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ValidateBody {
     #[serde(default)]
     domain: Option<String>,
@@ -29,7 +29,7 @@ struct ValidateBody {
     token: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SetNsBody {
     #[serde(default)]
     domain: Option<String>,
@@ -162,6 +162,7 @@ fn shown_domain(domain: &Option<String>) -> String {
 }
 
 /// `POST /api/v1/registrar/{registrar}/validate` `{domain, token}`.
+#[utoipa::path(post, operation_id = "registrarValidate", path = "/api/v1/registrar/{registrar}/validate", tag = "registrars", description = "Check registrar credentials and domain ownership.", params(("registrar" = String, Path, description = "cloudflare, dynadot, godaddy, namecheap or ovh")), request_body = ValidateBody, responses((status = 200, description = "valid", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "unsupported-registrar", body = super::openapi::ErrorBody), (status = 502, description = "registrar-error", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn validate(
     State(s): State<AppState>,
     _: Caller,
@@ -186,6 +187,7 @@ pub(super) async fn validate(
 }
 
 /// `POST /api/v1/registrar/{registrar}/set-ns` `{domain, token, nameservers, glueIP?}`.
+#[utoipa::path(post, operation_id = "registrarSetNs", path = "/api/v1/registrar/{registrar}/set-ns", tag = "registrars", description = "Set the domain's nameservers at the registrar.", params(("registrar" = String, Path, description = "cloudflare, dynadot, godaddy, namecheap or ovh")), request_body = SetNsBody, responses((status = 200, description = "set", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "unsupported-registrar", body = super::openapi::ErrorBody), (status = 502, description = "registrar-error", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn set_ns(
     State(s): State<AppState>,
     _: Caller,
@@ -301,13 +303,14 @@ pub(super) async fn set_ns(
     Ok(logged(id, &shown, "set-ns", r))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct SetDnsBody {
     #[serde(default)]
     domain: Option<String>,
     #[serde(default)]
     token: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     records: Option<Vec<Value>>,
 }
 
@@ -395,6 +398,7 @@ fn host_record(v: &Value) -> Result<HostRecord, String> {
 /// `POST /api/v1/registrar/{registrar}/set-dns` `{domain, token, records}`:
 /// replaces the records on the registrar's own nameservers (Dynadot,
 /// Namecheap), then reads them back.
+#[utoipa::path(post, operation_id = "registrarSetDns", path = "/api/v1/registrar/{registrar}/set-dns", tag = "registrars", description = "Replace the records on the registrar's own nameservers.", params(("registrar" = String, Path, description = "cloudflare, dynadot, godaddy, namecheap or ovh")), request_body = SetDnsBody, responses((status = 200, description = "set", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "unsupported-registrar", body = super::openapi::ErrorBody), (status = 501, description = "set-dns-not-supported", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn set_dns(
     State(s): State<AppState>,
     _: Caller,

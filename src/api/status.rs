@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
+#[utoipa::path(get, operation_id = "statusHealthz", path = "/healthz", tag = "status", description = "Database reachable; the managed pool domains.", responses((status = 200, description = "ok", body = super::openapi::AnyObject), (status = 503, description = "database unreachable", body = super::openapi::ErrorBody)))]
 pub(super) async fn healthz(State(s): State<AppState>) -> Response {
     let mut domains: Vec<String> = s
         .config
@@ -33,6 +34,14 @@ pub(super) async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
+/// `GET /livez`: the process answers (no dependency is checked, so a
+/// database outage never gets the pod restarted).
+#[utoipa::path(get, operation_id = "statusLivez", path = "/livez", tag = "status", description = "The process is alive (no dependency checked).", responses((status = 200, description = "alive", body = super::openapi::AnyObject)))]
+pub(super) async fn livez() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[utoipa::path(get, operation_id = "statusReadyz", path = "/readyz", tag = "status", description = "Serving DNS and HTTP with the database reachable; 503 while starting or draining.", responses((status = 200, description = "ready", body = super::openapi::AnyObject), (status = 503, description = "not ready", body = super::openapi::ErrorBody)))]
 pub(super) async fn readyz(State(s): State<AppState>) -> Response {
     if !s.ready.load(Ordering::Acquire) {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "starting")
@@ -57,6 +66,7 @@ pub(super) struct HealthChecksQuery {
 /// `GET /api/v1/health-checks` (admin): every LUA health-check target with
 /// its status, the checker's and the engine's counters. `?format=prometheus`
 /// gives the counters in Prometheus text format.
+#[utoipa::path(get, operation_id = "statusHealthChecks", path = "/api/v1/health-checks", tag = "status", description = "LUA health-check targets and counters (admin); ?format=prometheus.", params(("format" = Option<String>, Query, description = "prometheus for the text format")), responses((status = 200, description = "targets and counters", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 403, description = "not admin", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn health_checks(
     State(s): State<AppState>,
     _: Admin,
@@ -147,6 +157,45 @@ pub(super) async fn health_checks(
     .into_response())
 }
 
+/// `GET /metrics`: the Prometheus text format (public, like the probes;
+/// it names no tenant, and the chart's NetworkPolicy decides who scrapes).
+#[utoipa::path(get, operation_id = "statusMetrics", path = "/metrics", tag = "status", description = "Prometheus text format (version 0.0.4).", responses((status = 200, description = "The metrics", content_type = "text/plain", body = String)))]
+pub(super) async fn metrics(State(s): State<AppState>) -> Response {
+    let counts = match s.store.metric_counts().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read the database");
+            Default::default()
+        }
+    };
+    let stats = crate::metrics::StoreStats {
+        allocations: counts.allocations,
+        operations: counts.operations,
+        journal_head: counts.journal_head,
+        replicas: counts.replicas,
+        keys: counts.keys,
+        rollovers: counts.rollovers,
+        next_rollover_step_ms: counts.next_rollover_ms,
+    };
+    match s.metrics.render(stats) {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                crate::metrics::CONTENT_TYPE,
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics-failed",
+            "the metrics could not be written",
+        )
+        .into_response(),
+    }
+}
+
+#[utoipa::path(get, operation_id = "statusReserved", path = "/api/v1/reserved", tag = "pool", description = "The reserved-names list.", responses((status = 200, description = "{reserved: [label]}", body = super::openapi::AnyObject)))]
 pub(super) async fn reserved() -> Json<Value> {
     let list: Vec<&String> = crate::pool::reserved::reserved_labels().iter().collect();
     Json(json!({ "reserved": list }))
@@ -154,6 +203,7 @@ pub(super) async fn reserved() -> Json<Value> {
 
 /// `GET /api/v1/operations/{id}` (admin): a durable operation with its
 /// recent attempts.
+#[utoipa::path(get, operation_id = "statusOperation", path = "/api/v1/operations/{id}", tag = "status", description = "A durable operation with its recent attempts (admin).", params(("id" = String, Path, description = "Its id")), responses((status = 200, description = "the operation", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 404, description = "not-found", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn operation(
     State(s): State<AppState>,
     _: Admin,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Body of `POST /api/v1/zones`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct ZoneBody {
     #[serde(default)]
     name: Option<String>,
@@ -41,6 +41,7 @@ fn zone_json(status: DomainStatus) -> Value {
 /// `POST /api/v1/zones` → 201 with the zone; 200 with the same zone when it
 /// was created this way before (a retry); 409 `zone-exists` when the name is
 /// a pool, a pool child or an imported zone.
+#[utoipa::path(post, operation_id = "zonesCreate", path = "/api/v1/zones", tag = "domains", description = "The legacy PowerDNS-style zone create: a byo-manual domain (admin).", request_body = ZoneBody, responses((status = 201, description = "created", body = super::openapi::AnyObject), (status = 200, description = "already there", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 409, description = "conflict", body = super::openapi::ErrorBody), (status = 422, description = "validation", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn create(
     State(s): State<AppState>,
     _: Admin,

@@ -52,6 +52,9 @@ pub enum BackendError {
     /// An operation's payload could not be encoded.
     #[error("operation payload: {0}")]
     Payload(#[from] serde_json::Error),
+    /// This backend cannot do what was asked.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl From<sqlx::Error> for BackendError {
@@ -149,6 +152,22 @@ pub trait ZoneBackend: Send + Sync + std::fmt::Debug {
         child: &DomainName,
         actor: &str,
     ) -> Result<Option<i64>, BackendError>;
+
+    /// Inside the caller's transaction: point a live child's template
+    /// records at new load balancers (`was` → `now`), keeping its keys, DS and
+    /// delegation. Returns the operation id.
+    async fn update_child(
+        &self,
+        _tx: &mut AnyConnection,
+        _was: &ChildZone<'_>,
+        _now: &ChildZone<'_>,
+        _actor: &str,
+    ) -> Result<Option<i64>, BackendError> {
+        Err(BackendError::Unsupported(format!(
+            "the {} backend cannot change a live child's load balancer; release and commit again",
+            self.name()
+        )))
+    }
 
     /// Inside the caller's transaction: create a standalone zone (a
     /// customer's own domain) with pdm's SOA and NS, signed when DNSSEC is
@@ -341,6 +360,46 @@ impl ZoneBackend for EmbeddedBackend {
         };
         self.set_delegation(tx, c.pool, child, Some(ds), actor)
             .await?;
+        Ok(None)
+    }
+
+    async fn update_child(
+        &self,
+        tx: &mut AnyConnection,
+        was: &ChildZone<'_>,
+        now: &ChildZone<'_>,
+        actor: &str,
+    ) -> Result<Option<i64>, BackendError> {
+        let fqdn = now.child.fqdn();
+        let render = |c: &ChildZone<'_>| {
+            template::render(&c.pool.template, c.child.name(), c.lb, c.console)
+                .map(|rs| rs.iter().map(StoredRecord::from_record).collect::<Vec<_>>())
+                .map_err(BackendError::Template)
+        };
+        let (old, new) = (render(was)?, render(now)?);
+        let Some(zone) = zones::get_zone(tx, &fqdn).await? else {
+            return Err(BackendError::Store(StoreError::Corrupt(format!(
+                "the live child {fqdn} has no zone"
+            ))));
+        };
+        // Per owner, the RRsets the template writes with either address set:
+        // an A that becomes an AAAA must go, not stay beside it.
+        let mut owners: Vec<&str> = old.iter().chain(&new).map(|r| r.name.as_str()).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        for owner in owners {
+            let mut types: Vec<&str> = old
+                .iter()
+                .chain(&new)
+                .filter(|r| r.name == owner)
+                .map(|r| r.rtype.as_str())
+                .collect();
+            types.sort_unstable();
+            types.dedup();
+            let records: Vec<StoredRecord> =
+                new.iter().filter(|r| r.name == owner).cloned().collect();
+            zones::set_rrsets(tx, &zone, owner, &types, &records, actor).await?;
+        }
         Ok(None)
     }
 

@@ -1,6 +1,7 @@
 //! The `pdm` subcommands other than `serve`, one file per command family;
 //! `main.rs` parses the arguments and hands each command to its file here.
 
+pub mod backup;
 pub mod import;
 pub mod key;
 pub mod reconcile;

@@ -20,6 +20,12 @@ pub struct ServeArgs {
     /// Encoded UDP answers kept for reuse (0 turns the packet cache off).
     #[arg(long, env = "PDM_PACKET_CACHE")]
     packet_cache: Option<usize>,
+    /// After SIGTERM, seconds to keep accepting requests while /readyz answers 503.
+    #[arg(long, env = "PDM_SHUTDOWN_DELAY_SECS")]
+    shutdown_delay_secs: Option<u64>,
+    /// After SIGTERM and the delay, seconds in-flight requests may take before exit.
+    #[arg(long, env = "PDM_SHUTDOWN_GRACE_SECS")]
+    shutdown_grace_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -43,6 +49,8 @@ impl ServeArgs {
             database: None,
             fake_registrars: self.fake_registrars(),
             packet_cache: self.packet_cache,
+            shutdown_delay_secs: self.shutdown_delay_secs,
+            shutdown_grace_secs: self.shutdown_grace_secs,
         }
     }
 }

@@ -98,6 +98,14 @@ pub struct Config {
     pub backend: BackendConfig,
     /// Encoded UDP answers kept for reuse (`packet_cache`, 0 turns it off).
     pub packet_cache: usize,
+    /// After SIGTERM: how long to keep accepting requests (while `/readyz`
+    /// answers 503) so load balancers stop sending before the listener
+    /// closes (`shutdown_delay_secs`, default 0).
+    pub shutdown_delay: std::time::Duration,
+    /// After SIGTERM and the delay: how long requests in flight may take
+    /// before the process exits anyway (`shutdown_grace_secs`, default 25,
+    /// inside Kubernetes' default 30 s termination grace period).
+    pub shutdown_grace: std::time::Duration,
     /// How long after its reservation an allocation may be force-released
     /// (`force_release_grace_hours`; the Go service's
     /// `POOL_FORCE_RELEASE_GRACE_HOURS`, 720 = 30 days).
@@ -106,6 +114,9 @@ pub struct Config {
 
 /// Default force-release grace period, as in the Go service.
 const DEFAULT_FORCE_RELEASE_GRACE_HOURS: u64 = 720;
+
+/// Default time in-flight requests get after SIGTERM.
+const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 25;
 
 /// Default size of the packet cache (answers).
 const DEFAULT_PACKET_CACHE: usize = 100_000;
@@ -130,6 +141,8 @@ struct RawConfig {
     backend: Option<RawBackend>,
     packet_cache: Option<usize>,
     force_release_grace_hours: Option<u64>,
+    shutdown_delay_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -153,6 +166,10 @@ pub struct Overrides {
     pub fake_registrars: bool,
     /// `--packet-cache` / `PDM_PACKET_CACHE`.
     pub packet_cache: Option<usize>,
+    /// `--shutdown-delay-secs` / `PDM_SHUTDOWN_DELAY_SECS`.
+    pub shutdown_delay_secs: Option<u64>,
+    /// `--shutdown-grace-secs` / `PDM_SHUTDOWN_GRACE_SECS`.
+    pub shutdown_grace_secs: Option<u64>,
 }
 
 impl Config {
@@ -245,6 +262,16 @@ impl Config {
                 .packet_cache
                 .or(raw.packet_cache)
                 .unwrap_or(DEFAULT_PACKET_CACHE),
+            shutdown_delay: std::time::Duration::from_secs(
+                o.shutdown_delay_secs
+                    .or(raw.shutdown_delay_secs)
+                    .unwrap_or(0),
+            ),
+            shutdown_grace: std::time::Duration::from_secs(
+                o.shutdown_grace_secs
+                    .or(raw.shutdown_grace_secs)
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
             force_release_grace_hours: raw
                 .force_release_grace_hours
                 .unwrap_or(DEFAULT_FORCE_RELEASE_GRACE_HOURS),

@@ -7,6 +7,7 @@
 pub mod byo;
 #[cfg(feature = "fake-registrars")]
 pub mod fakes;
+mod metered;
 pub mod probe;
 pub mod propagation;
 pub mod registry;

@@ -32,6 +32,7 @@ pub fn default_base_url(id: RegistrarId) -> &'static str {
 pub struct Registrars {
     base_urls: BTreeMap<RegistrarId, String>,
     timeout: Duration,
+    calls: Option<crate::metrics::RegistrarCalls>,
 }
 
 impl Registrars {
@@ -40,7 +41,14 @@ impl Registrars {
         Self {
             base_urls: c.base_urls.clone(),
             timeout: Duration::from_secs(c.timeout_secs.max(1)),
+            calls: None,
         }
+    }
+
+    /// Count every adapter's calls into `calls`.
+    pub fn with_metrics(mut self, calls: crate::metrics::RegistrarCalls) -> Self {
+        self.calls = Some(calls);
+        self
     }
 
     /// Sends `id`'s calls to `url` instead.
@@ -60,12 +68,19 @@ impl Registrars {
     pub fn adapter(&self, creds: &Credentials) -> Result<Box<dyn Registrar>, RegistrarError> {
         let id = creds.registrar();
         let config = HttpConfig::new(id, self.base_url(id)).with_timeout(self.timeout);
-        Ok(match id {
+        let adapter: Box<dyn Registrar> = match id {
             RegistrarId::Cloudflare => Box::new(Cloudflare::with_config(creds.clone(), config)?),
             RegistrarId::Namecheap => Box::new(Namecheap::with_config(creds.clone(), config)?),
             RegistrarId::Godaddy => Box::new(GoDaddy::with_config(creds.clone(), config)?),
             RegistrarId::Ovh => Box::new(Ovh::new(creds, &config)?),
             RegistrarId::Dynadot => Box::new(Dynadot::new(creds, &config)?),
+        };
+        Ok(match &self.calls {
+            Some(calls) => Box::new(super::metered::Metered {
+                inner: adapter,
+                calls: calls.clone(),
+            }),
+            None => adapter,
         })
     }
 }

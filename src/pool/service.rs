@@ -67,6 +67,9 @@ pub enum PoolError {
     /// Persistence failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The name is held by another owner (`createdBy`).
+    #[error("{0}")]
+    OwnedByAnother(String),
 }
 
 impl From<sqlx::Error> for PoolError {
@@ -98,6 +101,28 @@ pub struct CommitRequest {
     /// Console load balancer.
     pub console_lb_ip: Option<String>,
 }
+
+/// Input of [`PoolService::ensure_active`], the create-or-get by name.
+#[derive(Debug, Clone, Default)]
+pub struct EnsureRequest {
+    /// Main load balancer.
+    pub lb_ip: Option<String>,
+    /// Console load balancer.
+    pub console_lb_ip: Option<String>,
+    /// The owner: another owner's allocation is never adopted.
+    pub created_by: String,
+    /// A reservation to consume (the signup wizard's hold), if any.
+    pub token: Option<String>,
+}
+
+/// How many times a create-or-get looks again after losing a race for the
+/// name or finding the owner's own hold in progress.
+const ENSURE_TRIES: usize = 40;
+/// How long to wait before looking again at the owner's hold in progress.
+const ENSURE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// A hold of the owner's younger than this is a create-or-get still running
+/// (wait for it); an older one was left by a call that died (take it over).
+const ABANDONED_AFTER_MS: i64 = 30_000;
 
 /// The allocation service.
 #[derive(Debug, Clone)]
@@ -274,20 +299,7 @@ impl PoolService {
                 });
             }
         }
-        let lb_text = req.lb_ip.as_deref().map(str::trim).unwrap_or("");
-        if lb_text.is_empty() {
-            return Err(PoolError::MissingLbIp);
-        }
-        let lb: IpAddr = lb_text
-            .parse()
-            .map_err(|_| PoolError::InvalidLbIp(lb_text.to_string()))?;
-        let console: Option<IpAddr> = match req.console_lb_ip.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(c) => Some(
-                c.parse()
-                    .map_err(|_| PoolError::InvalidConsoleLbIp(c.to_string()))?,
-            ),
-        };
+        let (lb, console) = parse_addresses(req.lb_ip.as_deref(), req.console_lb_ip.as_deref())?;
         let token_hash = sha256_hex(req.token.trim().as_bytes());
         let now = now_ms();
 
@@ -359,6 +371,142 @@ impl PoolService {
         Ok(row.allocation)
     }
 
+    /// Make `sub` an active allocation of `req.created_by` pointing at
+    /// `req`'s load balancers, whatever state it is in (create-or-get by
+    /// name, for clients that retry everything, e.g. Crossplane's
+    /// provider-http). Returns the allocation and whether it was created.
+    /// - free (or an expired hold): reserve and commit in one call;
+    /// - active and the caller's: the same allocation, its records moved to
+    ///   the new load balancers when they differ;
+    /// - held by the caller without a token: a concurrent call's hold is
+    ///   waited for; one older than [`ABANDONED_AFTER_MS`] (a call that died
+    ///   between its reserve and its commit) is released and taken again;
+    /// - held with `req.token`: that reservation is committed;
+    /// - anyone else's: [`PoolError::OwnedByAnother`], never adopted.
+    pub async fn ensure_active(
+        &self,
+        pool: &str,
+        sub: &str,
+        req: &EnsureRequest,
+    ) -> Result<(Allocation, bool), PoolError> {
+        let pool_name = self.pool(pool)?.domain.without_dot();
+        let label = Label::parse(sub)?;
+        let (lb, console) = parse_addresses(req.lb_ip.as_deref(), req.console_lb_ip.as_deref())?;
+        let commit = |token: String| CommitRequest {
+            subdomain: label.to_string(),
+            token,
+            sovereign_fqdn: None,
+            lb_ip: req.lb_ip.clone(),
+            console_lb_ip: req.console_lb_ip.clone(),
+        };
+        for _ in 0..ENSURE_TRIES {
+            let live = self
+                .store
+                .live_allocation(&pool_name, label.as_str())
+                .await?
+                .filter(|a| {
+                    a.state == AllocationState::Active
+                        || a.expires_at_ms.is_none_or(|e| e > now_ms())
+                });
+            let Some(a) = live else {
+                let (_, token) = match self
+                    .reserve(&pool_name, label.as_str(), &req.created_by)
+                    .await
+                {
+                    Err(PoolError::Conflict) => continue,
+                    other => other?,
+                };
+                return Ok((self.commit(&pool_name, &commit(token)).await?, true));
+            };
+            if a.state == AllocationState::Reserved {
+                if let Some(token) = &req.token {
+                    return Ok((self.commit(&pool_name, &commit(token.clone())).await?, true));
+                }
+            }
+            if a.created_by != req.created_by {
+                return Err(PoolError::OwnedByAnother(format!(
+                    "{}.{} is {} by {:?}",
+                    a.subdomain, a.pool, a.state, a.created_by
+                )));
+            }
+            if a.state == AllocationState::Reserved {
+                if now_ms() - a.reserved_at_ms < ABANDONED_AFTER_MS {
+                    tokio::time::sleep(ENSURE_WAIT).await;
+                    continue;
+                }
+                match self.release(&pool_name, label.as_str()).await {
+                    Ok(_) | Err(PoolError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let same = a.load_balancer_ip == Some(lb.to_string())
+                && a.console_load_balancer_ip == console.map(|c| c.to_string());
+            if same {
+                return Ok((a, false));
+            }
+            return Ok((self.move_addresses(&a, lb, console).await?, false));
+        }
+        Err(PoolError::Conflict)
+    }
+
+    /// Point the active allocation `a` and its child zone's template records
+    /// at new load balancers (keys, DS and delegation stay).
+    async fn move_addresses(
+        &self,
+        a: &Allocation,
+        lb: IpAddr,
+        console: Option<IpAddr>,
+    ) -> Result<Allocation, PoolError> {
+        let pool = self.pool(&a.pool)?.clone();
+        let child = pool
+            .domain
+            .child(&a.subdomain)
+            .map_err(|e| PoolError::Template(e.to_string()))?;
+        let was_lb: IpAddr = a
+            .load_balancer_ip
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| PoolError::InvalidLbIp(a.load_balancer_ip.clone().unwrap_or_default()))?;
+        let was_console: Option<IpAddr> = a
+            .console_load_balancer_ip
+            .as_deref()
+            .and_then(|c| c.parse().ok());
+        let mut tx = self.store.pool().begin().await?;
+        let row = rows::live(&mut tx, self.store.for_update(), &a.pool, &a.subdomain).await?;
+        if row.as_ref().map(|r| r.allocation.id) != Some(a.id) {
+            // Released or replaced meanwhile: the caller's retry decides again.
+            return Err(PoolError::Conflict);
+        }
+        let console_s = console.map(|c| c.to_string());
+        rows::set_addresses(&mut tx, a.id, &lb.to_string(), console_s.as_deref()).await?;
+        let actor = format!("update {}", child.without_dot());
+        let zone = |lb, console| ChildZone {
+            pool: &pool,
+            child: &child,
+            lb,
+            console,
+        };
+        let op = self
+            .backend
+            .update_child(
+                &mut tx,
+                &zone(was_lb, was_console),
+                &zone(lb, console),
+                &actor,
+            )
+            .await?;
+        tx.commit().await?;
+        if let Some(id) = op {
+            self.backend.settle(id).await;
+        }
+        let mut conn = self.store.pool().acquire().await?;
+        let row = rows::latest(&mut conn, &a.pool, &a.subdomain)
+            .await?
+            .ok_or_else(|| PoolError::NotFound(child.without_dot()))?;
+        Ok(row.allocation)
+    }
+
     /// Free `sub`: the allocation becomes history, and the child zone and the
     /// delegation disappear in the same transaction.
     pub async fn release(&self, pool: &str, sub: &str) -> Result<Allocation, PoolError> {
@@ -398,6 +546,29 @@ impl PoolService {
     pub async fn ensure_pool_zones(&self) -> Result<(), PoolError> {
         Ok(self.backend.ensure_pool_zones().await?)
     }
+}
+
+/// The load balancer (required) and console load balancer (optional) of a
+/// commit, parsed.
+fn parse_addresses(
+    lb: Option<&str>,
+    console: Option<&str>,
+) -> Result<(IpAddr, Option<IpAddr>), PoolError> {
+    let lb_text = lb.map(str::trim).unwrap_or("");
+    if lb_text.is_empty() {
+        return Err(PoolError::MissingLbIp);
+    }
+    let lb = lb_text
+        .parse()
+        .map_err(|_| PoolError::InvalidLbIp(lb_text.to_string()))?;
+    let console = match console.map(str::trim) {
+        None | Some("") => None,
+        Some(c) => Some(
+            c.parse()
+                .map_err(|_| PoolError::InvalidConsoleLbIp(c.to_string()))?,
+        ),
+    };
+    Ok((lb, console))
 }
 
 /// RFC 3339 UTC text for a unix-millisecond time, as the Go service formats it.

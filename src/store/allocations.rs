@@ -148,6 +148,22 @@ pub async fn activate(
     Ok(())
 }
 
+/// Point an active allocation at new load balancers.
+pub async fn set_addresses(
+    conn: &mut AnyConnection,
+    id: i64,
+    lb: &str,
+    console_lb: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE allocations SET lb_ip = $1, console_lb_ip = $2 WHERE id = $3")
+        .bind(lb)
+        .bind(console_lb)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Set a live allocation's end state (`released` or `expired`).
 pub async fn end(
     conn: &mut AnyConnection,

@@ -6,12 +6,14 @@
 //! `zone_journal` are the single source of truth for what DNS serves.
 
 pub mod allocations;
+pub mod backup;
 pub mod domains;
 pub mod idempotency;
 pub mod journal;
 pub mod keys;
 pub mod operations;
 pub mod replicas;
+pub mod stats;
 pub mod tokens;
 pub mod zones;
 
@@ -35,6 +37,9 @@ pub enum StoreError {
     /// Stored data that pdm cannot interpret.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The engine cannot do what was asked.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Which SQL engine is behind the pool.

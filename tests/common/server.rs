@@ -27,6 +27,8 @@ pub struct PdmServer {
     pub(super) client: reqwest::blocking::Client,
     admin: Mutex<Option<String>>,
     starts: u32,
+    /// Extra environment for `pdm serve` ([`PdmServer::start_with_env`]).
+    env: Vec<(String, String)>,
     /// Where the zones are served: `pdns_server` with [`Backend::PowerDns`], else `dns_addr`.
     zone_dns: Option<SocketAddr>,
     /// The `pdns_server` this server drives ([`Backend::PowerDns`]; not on replicas).
@@ -56,7 +58,53 @@ impl PdmServer {
             .expect("tempdir");
         let db = backend.fresh_db(dir.path())?;
         let zone_dns = pdns.as_ref().map(|p| p.dns_addr);
-        Some(Self::start_on(backend, config, db, dir, zone_dns, pdns))
+        Some(Self::start_on(
+            backend,
+            config,
+            db,
+            dir,
+            zone_dns,
+            pdns,
+            Vec::new(),
+        ))
+    }
+
+    /// Like [`PdmServer::start`], with extra environment variables for `pdm serve`
+    /// (e.g. `PDM_LOG_FORMAT`), kept across restarts. Embedded backends only.
+    pub fn start_with_env(
+        backend: Backend,
+        config: Config,
+        env: &[(&str, &str)],
+    ) -> Option<PdmServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-test-")
+            .tempdir()
+            .expect("tempdir");
+        let db = backend.fresh_db(dir.path())?;
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Some(Self::start_on(backend, config, db, dir, None, None, env))
+    }
+
+    /// `pdm serve` on an existing SQLite file (e.g. a restored backup), which
+    /// it does not own, with extra environment for `pdm serve`.
+    pub fn start_on_sqlite(config: Config, file: &Path, env: &[(&str, &str)]) -> PdmServer {
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-test-restored-")
+            .tempdir()
+            .expect("tempdir");
+        let db = Db {
+            url: format!("sqlite://{}", file.display()),
+            backend: Backend::Sqlite,
+            pg: None,
+        };
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_on(Backend::Sqlite, config, db, dir, None, None, env)
     }
 
     /// A second `pdm serve` on the same database and config, on its own ports:
@@ -79,6 +127,7 @@ impl PdmServer {
             dir,
             self.zone_dns,
             None,
+            self.env.clone(),
         )
     }
 
@@ -89,6 +138,7 @@ impl PdmServer {
         dir: tempfile::TempDir,
         zone_dns: Option<SocketAddr>,
         pdns: Option<pdns::PdnsServer>,
+        env: Vec<(String, String)>,
     ) -> PdmServer {
         let config_path = dir.path().join("pdm.toml");
         fs::write(&config_path, config.to_toml()).expect("write config");
@@ -107,6 +157,7 @@ impl PdmServer {
             client,
             admin: Mutex::new(None),
             starts: 0,
+            env,
             zone_dns,
             pdns,
             db,
@@ -194,6 +245,7 @@ impl PdmServer {
             .stdout(out)
             .stderr(err);
         scrub_env(&mut cmd);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = cmd.spawn().map_err(|e| format!("spawn {PDM}: {e}"))?;
         self.child = Some(child);
         let deadline = Instant::now() + timeout;
@@ -230,6 +282,34 @@ impl PdmServer {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Send SIGTERM to the server (by its PID) and return at once.
+    pub fn sigterm(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// Wait up to `timeout` for the server to exit; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.child.as_mut()?;
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

@@ -174,6 +174,44 @@ struct CachedSig {
 pub struct SigCache {
     inner: quick_cache::sync::Cache<SigKey, Arc<CachedSig>>,
     signed: std::sync::atomic::AtomicU64,
+    hits: StripedCounter,
+}
+
+/// A counter striped over cache lines by thread: signature-cache hits
+/// happen several times per signed answer on every core, and one shared
+/// atomic would bounce its cache line between them.
+struct StripedCounter([PaddedCounter; STRIPES]);
+
+const STRIPES: usize = 16;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct PaddedCounter(std::sync::atomic::AtomicU64);
+
+impl StripedCounter {
+    fn new() -> Self {
+        StripedCounter(std::array::from_fn(|_| PaddedCounter::default()))
+    }
+
+    #[inline]
+    fn inc(&self) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        }
+        let stripe = STRIPE.with(|s| *s);
+        if let Some(c) = self.0.get(stripe) {
+            c.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn sum(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|c| c.0.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
 }
 
 impl std::fmt::Debug for SigCache {
@@ -190,13 +228,18 @@ impl SigCache {
         Self {
             inner: quick_cache::sync::Cache::new(capacity.max(16)),
             signed: std::sync::atomic::AtomicU64::new(0),
+            hits: StripedCounter::new(),
         }
     }
 
     /// How many signatures were computed (cache misses), for metrics and tests.
-    #[cfg(test)]
-    fn signatures_computed(&self) -> u64 {
+    pub fn signatures_computed(&self) -> u64 {
         self.signed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many signatures were served from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.sum()
     }
 
     /// Signatures currently cached.
@@ -298,8 +341,11 @@ fn cached(
         algorithm: key.algorithm().number(),
     };
     let hit = ctx.cache.inner.get(&probe)?;
-    (hit.expiration.wrapping_sub(now) as i32 > ctx.policy.refresh_margin() as i32)
-        .then(|| hit.rrsig.clone())
+    let fresh = hit.expiration.wrapping_sub(now) as i32 > ctx.policy.refresh_margin() as i32;
+    if fresh {
+        ctx.cache.hits.inc();
+    }
+    fresh.then(|| hit.rrsig.clone())
 }
 
 /// Sign (cache miss or renewal) and remember the signature.
@@ -415,9 +461,11 @@ mod tests {
             assert_eq!(s1.input().num_labels, 3);
             assert!(s1.input().sig_inception.get() <= now - 3600);
             let before = cache.signatures_computed();
+            let hits = cache.hits();
             let s2 = sign_rrset(ctx, &key, &owner, RecordType::A, 300, &rdata, now + 10).unwrap();
             assert_eq!(s1, s2, "cache hit");
             assert_eq!(cache.signatures_computed(), before);
+            assert!(cache.hits() > hits, "the hit is counted");
             // The same RRset held as records (the answer path) finds it too.
             let records: Vec<Record> = rdata
                 .iter()

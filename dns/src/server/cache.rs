@@ -107,6 +107,21 @@ impl PacketCache {
         self.hits.load(Ordering::Relaxed)
     }
 
+    /// Answers held by the current generation.
+    pub fn len(&self) -> usize {
+        self.current.load().answers.len()
+    }
+
+    /// Whether the current generation holds no answer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most answers held at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The generation for `zones`, started afresh when the table changed.
     fn generation(&self, zones: &Arc<ZoneSet>) -> Arc<Generation> {
         let current = self.current.load_full();

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod dynamic;
+pub mod metrics;
 pub mod respond;
 mod udp;
 pub mod wire;
@@ -36,6 +37,7 @@ pub struct Handler {
     zones: SharedZones,
     lua: Option<LuaRuntime>,
     cache: Option<Arc<cache::PacketCache>>,
+    metrics: Arc<metrics::DnsMetrics>,
 }
 
 /// The LUA engine as the handler uses it: evaluations run on tokio's
@@ -99,7 +101,24 @@ impl Handler {
             zones,
             lua: None,
             cache: None,
+            metrics: Arc::new(metrics::DnsMetrics::new()),
         }
+    }
+
+    /// Count queries into `metrics` (shared with whoever renders them).
+    pub fn with_metrics(mut self, metrics: Arc<metrics::DnsMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The query counters.
+    pub fn metrics(&self) -> &Arc<metrics::DnsMetrics> {
+        &self.metrics
+    }
+
+    /// The packet cache (`None`: cache off).
+    pub fn packet_cache(&self) -> Option<&Arc<cache::PacketCache>> {
+        self.cache.as_ref()
     }
 
     /// Reuse encoded UDP answers, at most `capacity` of them (0: off).
@@ -208,6 +227,29 @@ impl RequestHandler for Handler {
         &self,
         request: &Request,
         mut response_handle: R,
+    ) -> ResponseInfo {
+        let started = std::time::Instant::now();
+        let info = self.answer_stream(request, &mut response_handle).await;
+        let qtype = request
+            .queries
+            .queries()
+            .first()
+            .map(|q| u16::from(q.query_type()));
+        self.metrics.shared(metrics::Transport::Tcp).answered(
+            u16::from(info.response_code),
+            qtype,
+            started.elapsed(),
+        );
+        info
+    }
+}
+
+impl Handler {
+    /// Answer one request over a stream transport (TCP).
+    async fn answer_stream<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        response_handle: &mut R,
     ) -> ResponseInfo {
         let zones = self.zones.load_full();
         let plan = match self.plan_now(request, &zones) {

@@ -8,6 +8,7 @@
 //! sends right away. Only answers that need a full LUA evaluation leave the
 //! loop (on a task of their own, so a slow program never stalls the socket).
 
+use super::metrics::{header_rcode, qtype_of, Transport, Writer};
 use super::respond::Plan;
 use super::{cache, wire, Decision, Handler};
 use hickory_server::net::xfer::Protocol;
@@ -42,14 +43,17 @@ pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
     }
     let socket = Arc::new(socket);
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..loops.max(1) {
-        set.spawn(receive_loop(socket.clone(), handler.clone()));
+    for index in 0..loops.max(1) {
+        set.spawn(receive_loop(socket.clone(), handler.clone(), index));
     }
     while set.join_next().await.is_some() {}
 }
 
 /// One receive loop: drain the socket, answer each datagram, yield.
-async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler) {
+/// Loop `index` is the only writer of its metrics shard.
+async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
+    let metrics = handler.metrics.clone();
+    let counts = metrics.udp_loop(index);
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut out = Vec::with_capacity(usize::from(super::respond::MAX_UDP_PAYLOAD));
     loop {
@@ -76,8 +80,12 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler) {
             let Some(datagram) = buf.get(..n) else {
                 continue;
             };
-            match answer(&handler, datagram, src, &mut out) {
-                Reply::Send => send(&socket, &out, src).await,
+            let started = std::time::Instant::now();
+            match answer(&handler, datagram, src, &mut out, &counts) {
+                Reply::Send(rcode) => {
+                    send(&socket, &out, src).await;
+                    counts.answered(rcode, qtype_of(datagram), started.elapsed());
+                }
                 Reply::Nothing => {}
                 Reply::Offload(request) => {
                     let (socket, handler) = (socket.clone(), handler.clone());
@@ -93,8 +101,8 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler) {
 
 /// What to do after looking at one datagram.
 enum Reply {
-    /// `out` holds the response.
-    Send,
+    /// `out` holds the response, with this rcode.
+    Send(u16),
     /// Drop it silently (runt, response, or nothing to say).
     Nothing,
     /// Plan it off the loop.
@@ -102,12 +110,18 @@ enum Reply {
 }
 
 /// Decode and, when possible, answer `datagram` into `out`.
-fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> Reply {
+fn answer(
+    handler: &Handler,
+    datagram: &[u8],
+    src: SocketAddr,
+    out: &mut Vec<u8>,
+    counts: &Writer<'_>,
+) -> Reply {
     let request = match Request::from_bytes(datagram.to_vec(), src, Protocol::Udp) {
         Ok(request) => request,
         Err(_) => {
             return match wire::undecodable(datagram, out) {
-                Some(_) => Reply::Send,
+                Some(_) => Reply::Send(header_rcode(out)),
                 None => Reply::Nothing,
             }
         }
@@ -121,8 +135,10 @@ fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>
         .as_ref()
         .and_then(|c| cache::Key::of(&request).map(|k| (c, k)));
     if let Some((cache, key)) = &cached {
-        if cache.answer(&zones, key, &request, out) {
-            return Reply::Send;
+        let hit = cache.answer(&zones, key, &request, out);
+        counts.cache_lookup(hit);
+        if hit {
+            return Reply::Send(header_rcode(out));
         }
     }
     match handler.plan_now(&request, &zones) {
@@ -131,7 +147,7 @@ fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>
             if let Some((cache, key)) = cached {
                 cache.insert(&zones, key, &plan, out);
             }
-            Reply::Send
+            Reply::Send(u16::from(plan.metadata.response_code))
         }
         Decision::Offload => Reply::Offload(Box::new(request)),
     }
@@ -139,6 +155,7 @@ fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>
 
 /// Plan a LUA answer on the blocking pool, then send it.
 async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>) {
+    let started = std::time::Instant::now();
     let zones = handler.zones.load_full();
     let plan: Plan = match handler.plan_offloaded(&request, zones).await {
         Some(plan) => plan,
@@ -147,6 +164,11 @@ async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>)
     let mut out = Vec::with_capacity(512);
     wire::encode(&plan, &request.queries, Protocol::Udp, &mut out);
     send(socket, &out, request.src()).await;
+    handler.metrics.shared(Transport::Udp).answered(
+        u16::from(plan.metadata.response_code),
+        qtype_of(request.as_slice()),
+        started.elapsed(),
+    );
 }
 
 /// Send without a syscall round trip through the reactor when the socket
