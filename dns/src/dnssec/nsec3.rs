@@ -228,9 +228,19 @@ impl Nsec3Chain {
     }
 
     /// Number of NSEC3 records.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The NSEC3 RR for entry `i`, without keeping it when it was not
+    /// built yet: a transfer reads every record once, and keeping them all
+    /// would undo the lazy build (half a KiB per name).
+    pub(super) fn record_at(&self, i: usize) -> Record {
+        let e = &self.entries[i];
+        match e.record.get() {
+            Some(r) => Record::clone(r),
+            None => self.record_with(i, e.types.iter().copied()),
+        }
     }
 
     /// The NSEC3 RR for entry `i`.
@@ -240,6 +250,12 @@ impl Nsec3Chain {
             .record
             .get_or_init(|| Box::new(self.record_with(i, e.types.iter().copied())));
         Record::clone(record)
+    }
+
+    /// Every NSEC3 record, in hash order (tests compare chains with it).
+    #[cfg(test)]
+    fn records(&self) -> Vec<Record> {
+        (0..self.entries.len()).map(|i| self.record(i)).collect()
     }
 
     /// The NSEC3 RR for entry `i` with the bitmap `types`.
@@ -311,11 +327,6 @@ impl Nsec3Chain {
         for r in proofs.iter_mut().filter(|r| r.name == owner) {
             *r = self.record_with(i, types.iter().copied());
         }
-    }
-
-    /// Every NSEC3 record, in hash order (for signed export).
-    pub fn records(&self) -> Vec<Record> {
-        (0..self.entries.len()).map(|i| self.record(i)).collect()
     }
 }
 

@@ -115,6 +115,17 @@ fn answer(handler: &Handler, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>
     if request.metadata.message_type != hickory_proto::op::MessageType::Query {
         return Reply::Nothing;
     }
+    // Signed requests and transfers take their own path (never cached).
+    if handler.transfers.is_some() && super::xfr::is_transfer_path(&request) {
+        return match super::xfr::prepare(handler, &request, Protocol::Udp) {
+            super::xfr::Prepared::Reply(m) => {
+                out.clear();
+                out.extend_from_slice(&m);
+                Reply::Send
+            }
+            _ => Reply::Nothing,
+        };
+    }
     let zones = handler.zones.load();
     let cached = handler
         .cache
