@@ -52,6 +52,8 @@ pub struct AppState {
     pub served: Option<crate::snapshot::Served>,
     /// The LUA records' health checker and counters.
     pub lua: Option<crate::lua::LuaObserver>,
+    /// Transfers served and NOTIFY per secondary (`None` where nothing is served).
+    pub transfer: Option<crate::transfer::TransferStatus>,
 }
 
 /// All routes.
@@ -101,6 +103,7 @@ pub fn router(state: AppState) -> Router {
             post(registrar::set_dns),
         )
         .route("/api/v1/health-checks", get(status::health_checks))
+        .route("/api/v1/transfers", get(status::transfers))
         .route("/api/v1/operations/{id}", get(status::operation))
         .route("/api/v1/changes/{id}", get(changes::status))
         .route(

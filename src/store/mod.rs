@@ -13,6 +13,7 @@ pub mod keys;
 pub mod operations;
 pub mod replicas;
 pub mod tokens;
+pub mod tsig;
 pub mod zones;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
