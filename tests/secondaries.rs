@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 const POOL: &str = "example.test";
 
-/// pdm with the pool, transfers allowed from 127.0.0.1 with key `xfr`,
+/// pdm with the pool, transfers allowed from 127.0.0.0/8 with key `xfr`,
 /// NOTIFY to `notify_port` signed with it.
 fn config(notify_port: u16) -> Config {
     Config::default_test().extra(&format!(
-        "[transfer]\nallow = [{{ from = [\"127.0.0.1\"], key = \"{KEY_NAME}\" }}]\n\
+        "[transfer]\nallow = [{{ from = [\"127.0.0.0/8\"], key = \"{KEY_NAME}\" }}]\n\
          also_notify = [{{ address = \"127.0.0.1:{notify_port}\", key = \"{KEY_NAME}\" }}]\n\
          notify_retry_initial_ms = 200\nnotify_retry_max_secs = 1\n"
     ))
@@ -58,7 +58,7 @@ fn knot_secondary_takes_signed_zones_with_tsig_and_follows_commits() {
         return;
     }
     let knot_port = KnotSecondary::reserve_port();
-    let srv = start_or_skip!(Backend::Sqlite, config(knot_port));
+    let mut srv = start_or_skip!(Backend::Sqlite, config(knot_port));
     let secret = create_key(&srv);
     srv.allocate(POOL, "acme", "192.0.2.10", None);
     let child = format!("acme.{POOL}");
@@ -117,13 +117,50 @@ fn knot_secondary_takes_signed_zones_with_tsig_and_follows_commits() {
         "NOTIFY for {POOL} serial {new_serial} acknowledged: {status}"
     );
     let transfers = status["transfers"].as_array().expect("transfer list");
+    let ixfr = transfers.iter().find(|t| {
+        t["zone"] == format!("{POOL}.") && t["serial"].as_u64() == Some(u64::from(new_serial))
+    });
+    let ixfr = ixfr.unwrap_or_else(|| panic!("the transfer of {new_serial} is logged: {status}"));
+    assert_eq!(ixfr["kind"], "Ixfr", "{ixfr}");
+    assert_eq!(ixfr["key"], "xfr.", "{ixfr}");
+    assert_eq!(ixfr["complete"], true, "{ixfr}");
     assert!(
-        transfers.iter().any(|t| t["zone"] == format!("{POOL}.")
-            && t["serial"].as_u64() == Some(u64::from(new_serial))
-            && t["key"] == "xfr."
-            && t["complete"] == true),
-        "the transfer of serial {new_serial} is logged: {status}"
+        ixfr["bytes"].as_u64().unwrap() < 5_000,
+        "one commit's IXFR is small: {ixfr}"
     );
+    same_zone(&srv, &knot, POOL, &key);
+
+    // After a restart pdm has no history: the next change goes out whole
+    // (IXFR answered with the zone), and Knot ends up identical.
+    srv.restart();
+    wait_key_in_force(&srv, &secret);
+    srv.allocate(POOL, "charlie", "192.0.2.12", None);
+    let serial = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    knot.wait_serial(POOL, serial, Duration::from_secs(5));
+    same_zone(&srv, &knot, POOL, &key);
+    let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+    let last = status["transfers"]
+        .as_array()
+        .and_then(|t| {
+            t.iter()
+                .find(|t| {
+                    t["zone"] == format!("{POOL}.")
+                        && t["serial"].as_u64() == Some(u64::from(serial))
+                })
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("transfer of {serial} logged: {status}"));
+    assert_eq!(last["kind"], "IxfrFull", "{last}");
+}
+
+/// Knot's copy of `zone` is exactly pdm's (records, signatures, NSEC3).
+#[track_caller]
+fn same_zone(srv: &PdmServer, knot: &KnotSecondary, zone: &str, key: &str) {
+    let (_, from_pdm) = kdig_axfr(srv.dns_addr, zone, Some(key));
+    let (_, from_knot) = kdig_axfr(knot.addr, zone, None);
+    let (a, b) = (axfr_records(&from_pdm), axfr_records(&from_knot));
+    assert!(a.len() > 10, "{from_pdm}");
+    assert_eq!(a, b, "Knot's copy of {zone} differs from pdm's");
 }
 
 #[test]

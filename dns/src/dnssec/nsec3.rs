@@ -273,6 +273,43 @@ impl Nsec3Chain {
         )
     }
 
+    /// The owner name of the NSEC3 RR that `name` hashes to (whether or
+    /// not the name is in the chain).
+    pub(super) fn owner_for(&self, name: &Name) -> Option<Name> {
+        let h = hash_name(name, &self.salt, self.iterations)?;
+        Some(owner_of(&h, &self.origin))
+    }
+
+    /// The NSEC3 RRs a change at `name` touches: the name's own (when it
+    /// is in the chain) and the one before its hash, whose next hash
+    /// points at it or across where it was.
+    pub(super) fn around(&self, name: &Name) -> Vec<Record> {
+        let Some(h) = hash_name(name, &self.salt, self.iterations) else {
+            return Vec::new();
+        };
+        let n = self.entries.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        match self.position(&h) {
+            Ok(i) => {
+                let before = (i + n - 1) % n;
+                let mut v = vec![self.record_at(i)];
+                if before != i {
+                    v.push(self.record_at(before));
+                }
+                v
+            }
+            Err(i) => vec![self.record_at((i + n - 1) % n)],
+        }
+    }
+
+    /// The chain's TTL and parameters: views made under other ones are
+    /// rebuilt, not followed.
+    pub(super) fn params(&self) -> (u32, u16, &[u8]) {
+        (self.ttl, self.iterations, &self.salt)
+    }
+
     /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.
     pub fn matching(&self, name: &Name) -> Option<Record> {
         let h = hash_name(name, &self.salt, self.iterations)?;

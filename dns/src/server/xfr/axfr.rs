@@ -2,9 +2,10 @@
 //! RRSIGs and the NSEC3 chain too), the SOA again, packed into messages of
 //! up to 64 KiB with name compression, each signed when the request was.
 
+use super::history::{History, Version};
 use super::{tsig, Job, TransferKind};
 use crate::server::respond::record_ub;
-use hickory_proto::rr::{Record, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_proto::ProtoError;
 
@@ -112,8 +113,13 @@ impl Packer<'_> {
 }
 
 /// Produce every message of `job` into `sink` (false from the sink: the
-/// client is gone, stop).
-pub(super) fn run(job: &mut Job, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Stats {
+/// client is gone, stop). IXFR is answered with the differences from the
+/// client's version when `history` keeps it, else with the whole zone.
+pub(super) fn run(
+    job: &mut Job,
+    history: Option<&History>,
+    sink: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Stats {
     let served = job.zone.clone();
     let zone = served.zone();
     let soa = zone.soa().clone();
@@ -129,53 +135,117 @@ pub(super) fn run(job: &mut Job, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Stats
         stats: Stats::default(),
         open: true,
     };
-    if job.kind == TransferKind::UpToDate {
+    let Some(history) = history.filter(|_| job.kind != TransferKind::UpToDate) else {
         packer.push(vec![soa]);
         packer.flush(true);
         packer.stats.complete = packer.open;
         return packer.stats;
-    }
+    };
     let now = crate::server::respond::unix_now();
-    let mut ok = true;
-    match served.signer() {
-        Some(signer) => {
-            let mut first = vec![soa.clone()];
-            match crate::dnssec::export::sign_set(signer, std::slice::from_ref(&soa), now) {
-                Ok(sigs) => first.extend(sigs),
-                Err(e) => {
-                    tracing::error!(zone = %zone.origin(), error = %e, "cannot sign the SOA for a transfer");
-                    return packer.stats;
-                }
-            }
-            ok &= packer.push(first);
-            let apex = zone.origin().clone();
-            let walked = crate::dnssec::export::for_each_signed(zone, signer, now, |set| {
-                let is_soa = set
-                    .first()
-                    .is_some_and(|r| r.record_type() == RecordType::SOA && r.name == apex);
-                is_soa || packer.push(set)
-            });
-            if let Err(e) = walked {
-                tracing::error!(zone = %zone.origin(), error = %e, "cannot sign a zone for transfer");
-                return packer.stats;
-            }
+    let current = match history.publish(&served, now) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(zone = %zone.origin(), error = %e, "cannot sign a zone for transfer");
+            return packer.stats;
         }
-        None => {
-            ok &= packer.push(vec![soa.clone()]);
-            'nodes: for (_, node) in zone.nodes() {
-                for set in &node.rrsets {
-                    if set.rtype == RecordType::SOA {
-                        continue;
-                    }
-                    if !packer.push(set.records.clone()) {
-                        break 'nodes;
-                    }
-                }
-            }
+    };
+    let older = job
+        .from_serial
+        .filter(|_| job.kind == TransferKind::IxfrFull)
+        .and_then(|s| history.find(zone.origin(), s, job.remote.ip()));
+    let mut ok = match older {
+        Some(older) => {
+            job.kind = TransferKind::Ixfr;
+            differences(&mut packer, &older, &current)
         }
-    }
-    ok &= packer.open && packer.push(vec![soa]);
+        None => whole(&mut packer, &current),
+    };
     ok &= packer.flush(true);
+    if ok {
+        current.sent_to(job.remote.ip());
+    }
     packer.stats.complete = ok;
     packer.stats
+}
+
+/// The whole zone: SOA, every RRset with its RRSIGs, the NSEC3 records, SOA.
+fn whole(packer: &mut Packer<'_>, v: &Version) -> bool {
+    let zone = v.zone.zone();
+    let soa = zone.soa();
+    let apex = zone.origin();
+    let sigs = |name: &Name, t: RecordType| -> Vec<Record> {
+        v.view
+            .as_ref()
+            .map_or_else(Vec::new, |view| view.sigs(name, t).to_vec())
+    };
+    let mut first = vec![soa.clone()];
+    first.extend(sigs(apex, RecordType::SOA));
+    if !packer.push(first) {
+        return false;
+    }
+    for (name, node) in zone.nodes() {
+        for set in &node.rrsets {
+            if set.rtype == RecordType::SOA && name == apex {
+                continue;
+            }
+            let mut out = set.records.clone();
+            out.extend(sigs(name, set.rtype));
+            if !packer.push(out) {
+                return false;
+            }
+        }
+    }
+    if let Some(view) = &v.view {
+        for r in view.nsec3() {
+            if !packer.push(vec![r.clone()]) {
+                return false;
+            }
+        }
+    }
+    packer.push(vec![soa.clone()])
+}
+
+/// RFC 1995 §4, condensed: new SOA, old SOA, what went, new SOA, what
+/// came, new SOA. Records, signatures and NSEC3 records alike.
+fn differences(packer: &mut Packer<'_>, older: &Version, current: &Version) -> bool {
+    let (old_zone, zone) = (older.zone.zone(), current.zone.zone());
+    let (mut gone, mut came) = (Vec::new(), Vec::new());
+    for (_, before, after) in zone.changes_since(old_zone) {
+        fn sets(n: Option<&crate::zone::Node>) -> &[crate::zone::RRset] {
+            n.map_or(&[][..], |n| &n.rrsets[..])
+        }
+        let (before, after) = (sets(before), sets(after));
+        for set in before {
+            let now = after.iter().find(|s| s.rtype == set.rtype);
+            gone.extend(
+                set.records
+                    .iter()
+                    .filter(|r| now.is_none_or(|s| !s.records.contains(r)))
+                    .cloned(),
+            );
+        }
+        for set in after {
+            let was = before.iter().find(|s| s.rtype == set.rtype);
+            came.extend(
+                set.records
+                    .iter()
+                    .filter(|r| was.is_none_or(|s| !s.records.contains(r)))
+                    .cloned(),
+            );
+        }
+    }
+    // The SOAs frame the sequences; they are not part of them.
+    gone.retain(|r| r.record_type() != RecordType::SOA);
+    came.retain(|r| r.record_type() != RecordType::SOA);
+    if let (Some(old_view), Some(view)) = (&older.view, &current.view) {
+        let (g, c) = view.changes_since(old_view);
+        gone.extend(g);
+        came.extend(c);
+    }
+    let soa = zone.soa().clone();
+    packer.push(vec![soa.clone(), old_zone.soa().clone()])
+        && packer.push(gone)
+        && packer.push(vec![soa.clone()])
+        && packer.push(came)
+        && packer.push(vec![soa])
 }

@@ -10,6 +10,7 @@
 
 pub mod acl;
 mod axfr;
+mod history;
 pub mod notify;
 pub mod tsig;
 
@@ -77,6 +78,7 @@ pub struct TransferEvent {
 pub struct Transfers {
     policy: ArcSwap<TransferPolicy>,
     log: Mutex<VecDeque<TransferEvent>>,
+    history: history::History,
 }
 
 impl Transfers {
@@ -288,7 +290,7 @@ pub(super) fn prepare(handler: &Handler, request: &Request, protocol: Protocol) 
     if kind == TransferKind::UpToDate {
         let mut job = job;
         let mut out = None;
-        let stats = axfr::run(&mut job, &mut |m| {
+        let stats = axfr::run(&mut job, None, &mut |m| {
             out = Some(m);
             true
         });
@@ -371,9 +373,12 @@ where
         return Ok(());
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(STREAM_DEPTH);
+    let history = Arc::clone(&transfers);
     let producer = tokio::task::spawn_blocking(move || {
         let mut job = job;
-        let stats = axfr::run(&mut job, &mut |m| tx.blocking_send(m).is_ok());
+        let stats = axfr::run(&mut job, Some(&history.history), &mut |m| {
+            tx.blocking_send(m).is_ok()
+        });
         (job, stats)
     });
     let mut result = Ok(());

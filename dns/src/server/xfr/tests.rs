@@ -81,6 +81,11 @@ fn zones() -> ZoneSet {
 /// A server whose policy lets 127.0.0.0/8 transfer `pool.test` with key
 /// `xfr` and `plain.test` without one.
 async fn start() -> SocketAddr {
+    start_with_zones().await.0
+}
+
+/// [`start`], also returning the zone table (tests swap versions in).
+async fn start_with_zones() -> (SocketAddr, crate::server::SharedZones) {
     let transfers = Arc::new(Transfers::new());
     let mut keys = KeySet::new();
     keys.insert(key("xfr.", SECRET));
@@ -99,11 +104,12 @@ async fn start() -> SocketAddr {
             },
         ],
     });
-    let handler = Handler::new(Arc::new(ArcSwap::from_pointee(zones()))).with_transfers(transfers);
+    let shared = Arc::new(ArcSwap::from_pointee(zones()));
+    let handler = Handler::new(shared.clone()).with_transfers(transfers);
     let (udp, tcp) = bind_pair("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = udp.local_addr().unwrap();
     serve_handler(udp, tcp, handler);
-    addr
+    (addr, shared)
 }
 
 fn request(zone: &str, t: RecordType, serial: Option<u32>) -> Vec<u8> {
@@ -320,4 +326,139 @@ async fn udp_ixfr_gets_one_soa_axfr_is_refused_and_signed_queries_are_signed() {
     tsig::sign_request(&mut req, &k, tsig::unix_now());
     let m = one(addr, &req).await;
     assert_eq!(Message::from_vec(&m).unwrap().answers.len(), 1);
+}
+
+/// The records of a transfer, normalised for set comparison.
+fn record_set(messages: &[Vec<u8>]) -> std::collections::BTreeSet<String> {
+    messages
+        .iter()
+        .flat_map(|m| Message::from_vec(m).unwrap().answers)
+        .map(|r| r.to_string().to_lowercase())
+        .collect()
+}
+
+fn answers(messages: &[Vec<u8>]) -> Vec<Record> {
+    messages
+        .iter()
+        .flat_map(|m| Message::from_vec(m).unwrap().answers)
+        .collect()
+}
+
+fn serial_of(r: &Record) -> u32 {
+    match &r.data {
+        RData::SOA(s) => s.serial,
+        other => panic!("not a SOA: {other:?}"),
+    }
+}
+
+/// Move `pool.test` in `shared` to `serial`: `txt` (a `t<i>` owner)
+/// removed, a delegation `child` with glue added.
+fn bump(shared: &crate::server::SharedZones, serial: u32, txt: &str, child: &str) {
+    let served = shared.load().get(&name("pool.test.")).unwrap().clone();
+    let zone = served.zone();
+    let rec = |text: &str| {
+        let (_, mut r) =
+            parse_master(&format!("$ORIGIN pool.test.\n$TTL 300\n{text}\n"), None).unwrap();
+        r.remove(0)
+    };
+    let mut new_soa = zone.soa().clone();
+    if let RData::SOA(s) = &mut new_soa.data {
+        s.serial = serial;
+    }
+    let gone = zone
+        .node(&name(&format!("{txt}.pool.test.")))
+        .unwrap()
+        .rrsets[0]
+        .records[0]
+        .clone();
+    let removed = vec![zone.soa().clone(), gone];
+    let added = vec![
+        new_soa,
+        rec(&format!("{child} IN NS ns.{child}")),
+        rec(&format!("ns.{child} IN A 192.0.2.99")),
+    ];
+    let (next, delta) = zone.apply_tracked(&removed, &added).unwrap();
+    let next = Arc::new(next);
+    let signer = served.signer().unwrap().apply(&next, &delta).unwrap();
+    let mut set = (**shared.load()).clone();
+    set.insert(ServedZone::signed(next, Arc::new(signer)));
+    shared.store(Arc::new(set));
+}
+
+#[tokio::test]
+async fn ixfr_sends_the_differences_signatures_included_and_they_rebuild_the_new_zone() {
+    let (addr, shared) = start_with_zones().await;
+    let k = key("xfr.", SECRET);
+    let signed = |t: RecordType, serial: Option<u32>| {
+        let mut req = request("pool.test.", t, serial);
+        tsig::sign_request(&mut req, &k, tsig::unix_now());
+        req
+    };
+    // A client that did not get 42 from this server (it may hold other
+    // signatures: from before a restart, or another replica) gets the
+    // whole zone at 43.
+    bump(&shared, 43, "t7", "newbie");
+    let at43 = transfer(addr, &signed(RecordType::IXFR, Some(42))).await;
+    assert!(answers(&at43).len() > 1000, "the whole zone");
+    // From 43, which it got here, the difference only.
+    bump(&shared, 44, "t8", "other");
+    let diff = transfer_ixfr(addr, &signed(RecordType::IXFR, Some(43))).await;
+    let recs = answers(&diff);
+    assert!(
+        recs.len() < 60,
+        "a small diff, not the zone: {} records",
+        recs.len()
+    );
+    assert_eq!(serial_of(&recs[0]), 44);
+    assert_eq!(serial_of(&recs[1]), 43);
+    let soas: Vec<usize> = recs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.record_type() == RecordType::SOA)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(soas.len(), 4, "new, old, new, new");
+    let (gone, came) = (&recs[2..soas[2]], &recs[soas[2] + 1..soas[3]]);
+    assert!(gone.iter().any(|r| r.record_type() == RecordType::TXT));
+    assert!(gone.iter().any(|r| r.record_type() == RecordType::RRSIG));
+    assert!(came.iter().any(|r| r.record_type() == RecordType::NS));
+    assert!(came.iter().any(|r| r.record_type() == RecordType::NSEC3));
+    assert!(came.iter().any(|r| r.record_type() == RecordType::RRSIG));
+    // Applying the diff to the copy at 43 gives exactly what AXFR at 44 sends.
+    let mut copy = record_set(&at43);
+    let norm = |r: &Record| r.to_string().to_lowercase();
+    for r in gone {
+        assert!(copy.remove(&norm(r)), "removes what the secondary has: {r}");
+    }
+    for r in came {
+        assert!(copy.insert(norm(r)), "adds what it lacks: {r}");
+    }
+    copy.retain(|r| !r.contains(" soa "));
+    let mut at44 = record_set(&transfer(addr, &signed(RecordType::AXFR, None)).await);
+    at44.retain(|r| !r.contains(" soa "));
+    assert_eq!(copy, at44);
+    // A serial never sent (or forgotten) gets the whole zone.
+    let whole = transfer(addr, &signed(RecordType::IXFR, Some(40))).await;
+    assert!(answers(&whole).len() > 1000);
+}
+
+/// An IXFR answer: messages until the final SOA (the fourth SOA of a diff,
+/// the second of a whole zone).
+async fn transfer_ixfr(addr: SocketAddr, msg: &[u8]) -> Vec<Vec<u8>> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    send(&mut s, msg).await;
+    let mut out = Vec::new();
+    let mut soas = 0;
+    while soas < 4 {
+        let m = read_message(&mut s).await;
+        soas += Message::from_vec(&m)
+            .unwrap()
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::SOA)
+            .count();
+        out.push(m);
+        assert!(out.len() < 100);
+    }
+    out
 }
