@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use common::secondaries::{axfr_records, kdig_axfr, soa_serial, KnotSecondary, KEY_NAME};
+use common::secondaries::{axfr_records, kdig_axfr, soa_serial, Secondary, KEY_NAME};
 use common::validators::{delv, ds_lines, have_tools};
 use common::*;
 use std::time::{Duration, Instant};
@@ -16,10 +16,20 @@ const POOL: &str = "example.test";
 /// pdm with the pool, transfers allowed from 127.0.0.0/8 with key `xfr`,
 /// NOTIFY to `notify_port` signed with it.
 fn config(notify_port: u16) -> Config {
+    config_for(&[notify_port])
+}
+
+/// [`config`] with NOTIFY to each of `ports`.
+fn config_for(ports: &[u16]) -> Config {
+    let targets: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{{ address = \"127.0.0.1:{p}\", key = \"{KEY_NAME}\" }}"))
+        .collect();
     Config::default_test().extra(&format!(
         "[transfer]\nallow = [{{ from = [\"127.0.0.0/8\"], key = \"{KEY_NAME}\" }}]\n\
-         also_notify = [{{ address = \"127.0.0.1:{notify_port}\", key = \"{KEY_NAME}\" }}]\n\
-         notify_retry_initial_ms = 200\nnotify_retry_max_secs = 1\n"
+         also_notify = [{}]\n\
+         notify_retry_initial_ms = 200\nnotify_retry_max_secs = 1\n",
+        targets.join(", ")
     ))
 }
 
@@ -57,15 +67,14 @@ fn knot_secondary_takes_signed_zones_with_tsig_and_follows_commits() {
     if !have_tools(&["knotd", "kdig", "delv"]) {
         return;
     }
-    let knot_port = KnotSecondary::reserve_port();
+    let knot_port = Secondary::reserve_port();
     let mut srv = start_or_skip!(Backend::Sqlite, config(knot_port));
     let secret = create_key(&srv);
     srv.allocate(POOL, "acme", "192.0.2.10", None);
     let child = format!("acme.{POOL}");
     wait_key_in_force(&srv, &secret);
 
-    let knot =
-        KnotSecondary::start(knot_port, srv.dns_addr, &secret, &[POOL, &child]).expect("knotd");
+    let knot = Secondary::knot(knot_port, srv.dns_addr, &secret, &[POOL, &child]).expect("knotd");
     let pool_serial = soa_serial(srv.dns_addr, POOL).expect("pdm serves the pool");
     let child_serial = soa_serial(srv.dns_addr, &child).expect("pdm serves the child");
     knot.wait_serial(POOL, pool_serial, Duration::from_secs(10));
@@ -155,7 +164,7 @@ fn knot_secondary_takes_signed_zones_with_tsig_and_follows_commits() {
 
 /// Knot's copy of `zone` is exactly pdm's (records, signatures, NSEC3).
 #[track_caller]
-fn same_zone(srv: &PdmServer, knot: &KnotSecondary, zone: &str, key: &str) {
+fn same_zone(srv: &PdmServer, knot: &Secondary, zone: &str, key: &str) {
     let (_, from_pdm) = kdig_axfr(srv.dns_addr, zone, Some(key));
     let (_, from_knot) = kdig_axfr(knot.addr, zone, None);
     let (a, b) = (axfr_records(&from_pdm), axfr_records(&from_knot));
@@ -168,7 +177,7 @@ fn transfers_without_the_key_or_with_a_wrong_one_are_refused() {
     if !have_tools(&["kdig"]) {
         return;
     }
-    let srv = start_or_skip!(Backend::Sqlite, config(KnotSecondary::reserve_port()));
+    let srv = start_or_skip!(Backend::Sqlite, config(Secondary::reserve_port()));
     let secret = create_key(&srv);
     wait_key_in_force(&srv, &secret);
     // Unsigned: the ACL wants the key.
@@ -197,4 +206,61 @@ fn transfers_without_the_key_or_with_a_wrong_one_are_refused() {
             .contains("BADKEY")
     });
     assert!(gone, "a deleted key still transfers");
+}
+
+#[test]
+fn bind_and_nsd_secondaries_take_signed_zones_and_follow_commits_by_ixfr() {
+    if !have_tools(&["named", "nsd", "kdig", "delv"]) {
+        return;
+    }
+    let (bind_port, nsd_port) = (Secondary::reserve_port(), Secondary::reserve_port());
+    let srv = start_or_skip!(Backend::Sqlite, config_for(&[bind_port, nsd_port]));
+    let secret = create_key(&srv);
+    srv.allocate(POOL, "acme", "192.0.2.10", None);
+    let child = format!("acme.{POOL}");
+    wait_key_in_force(&srv, &secret);
+    let zones = [POOL, child.as_str()];
+    let bind = Secondary::bind(bind_port, srv.dns_addr, &secret, &zones).expect("named");
+    let nsd = Secondary::nsd(nsd_port, srv.dns_addr, &secret, &zones).expect("nsd");
+    let key = format!("{KEY_NAME}:{secret}");
+    let anchors = ds_lines(&srv, POOL);
+    for s in [&bind, &nsd] {
+        for z in zones {
+            let serial = soa_serial(srv.dns_addr, z).expect("pdm serves it");
+            s.wait_serial(z, serial, Duration::from_secs(10));
+        }
+        let v = delv(s.addr, &anchors, POOL, &format!("gitea.{child}"), "A");
+        v.assert_secure_positive();
+        same_zone(&srv, s, &child, &key);
+        same_zone(&srv, s, POOL, &key);
+    }
+    // A commit reaches both within 2 s, by IXFR.
+    srv.allocate(POOL, "bravo", "192.0.2.11", None);
+    let serial = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    for s in [&bind, &nsd] {
+        s.wait_serial(POOL, serial, Duration::from_secs(2));
+    }
+    for s in [&bind, &nsd] {
+        same_zone(&srv, s, POOL, &key);
+    }
+    let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+    let of_serial: Vec<&Value> = status["transfers"]
+        .as_array()
+        .expect("transfers")
+        .iter()
+        .filter(|t| {
+            t["serial"].as_u64() == Some(u64::from(serial))
+                && t["zone"] == format!("{POOL}.")
+                && t["remote"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("127.0.0.1:"))
+        })
+        .collect();
+    assert!(
+        of_serial.len() >= 2,
+        "both secondaries transferred {serial}: {status}"
+    );
+    for t in of_serial {
+        assert_eq!(t["kind"], "Ixfr", "{t}");
+    }
 }

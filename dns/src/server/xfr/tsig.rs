@@ -358,13 +358,13 @@ pub enum Rejection {
     /// out of range: FORMERR.
     FormErr,
     /// Unknown key name or algorithm: NOTAUTH, BADKEY, unsigned.
-    BadKey(TsigRecord),
+    BadKey(Box<TsigRecord>),
     /// The MAC does not verify: NOTAUTH, BADSIG, unsigned.
-    BadSig(TsigRecord),
+    BadSig(Box<TsigRecord>),
     /// MAC truncated (we accept full MACs only): NOTAUTH, BADTRUNC, unsigned.
-    BadTrunc(TsigRecord),
+    BadTrunc(Box<TsigRecord>),
     /// Signed too far from our time: NOTAUTH, BADTIME, signed with the key.
-    BadTime(Arc<TsigKey>, TsigRecord),
+    BadTime(Arc<TsigKey>, Box<TsigRecord>),
 }
 
 /// A request whose TSIG verified: the key and the request MAC, which the
@@ -386,7 +386,7 @@ pub fn verify_request(
 ) -> Result<Verified, Rejection> {
     let key = match keys.get(&t.key_name) {
         Some(k) if Algorithm::parse(&t.algorithm.to_ascii()) == Some(k.algorithm) => k.clone(),
-        _ => return Err(Rejection::BadKey(t)),
+        _ => return Err(Rejection::BadKey(Box::new(t))),
     };
     let full = key.algorithm.mac_len();
     // RFC 8945 §5.2.2.1: longer than the hash, or shorter than half of it
@@ -396,17 +396,17 @@ pub fn verify_request(
         return Err(Rejection::FormErr);
     }
     if t.mac.len() < full {
-        return Err(Rejection::BadTrunc(t));
+        return Err(Rejection::BadTrunc(Box::new(t)));
     }
     let header = signed_header(msg, &t).map_err(|_| Rejection::FormErr)?;
     let body = msg.get(12..t.start).ok_or(Rejection::FormErr)?;
     let vars = variables(&key, t.time, t.fudge, t.error, &t.other, false);
     let want = mac(&key, None, &header, body, &vars);
     if !same_mac(&want, &t.mac) {
-        return Err(Rejection::BadSig(t));
+        return Err(Rejection::BadSig(Box::new(t)));
     }
     if now.abs_diff(t.time) > u64::from(t.fudge) {
-        return Err(Rejection::BadTime(key, t));
+        return Err(Rejection::BadTime(key, Box::new(t)));
     }
     Ok(Verified { key, mac: t.mac })
 }
@@ -758,9 +758,13 @@ mod tests {
         sign_request(&mut msg, &k, 1000);
         let t = find(&msg).unwrap().unwrap();
         for (rej, code, signed) in [
-            (Rejection::BadKey(t.clone()), BADKEY, false),
-            (Rejection::BadSig(t.clone()), BADSIG, false),
-            (Rejection::BadTime(Arc::new(k), t.clone()), BADTIME, true),
+            (Rejection::BadKey(Box::new(t.clone())), BADKEY, false),
+            (Rejection::BadSig(Box::new(t.clone())), BADSIG, false),
+            (
+                Rejection::BadTime(Arc::new(k), Box::new(t.clone())),
+                BADTIME,
+                true,
+            ),
         ] {
             let mut out = request();
             sign_rejection(&mut out, &rej, 99_999);
