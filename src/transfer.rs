@@ -141,7 +141,7 @@ pub fn rules(config: &Config) -> Vec<TransferRule> {
         key: a
             .key
             .as_deref()
-            .and_then(|k| Name::from_ascii(&format!("{k}.")).ok()),
+            .and_then(|k| Name::from_ascii(format!("{k}.")).ok()),
     };
     let mut out: Vec<TransferRule> = config
         .transfer
