@@ -22,5 +22,6 @@ pub mod secret;
 pub mod serve;
 pub mod snapshot;
 pub mod store;
+pub mod transfer;
 
 pub use pdm_dns::{dnssec, lua, server, zone};

@@ -40,6 +40,9 @@ enum Command {
     /// DNSSEC keys: DS for the parent, key list, rollovers.
     #[command(subcommand)]
     Key(cli::key::KeyCommand),
+    /// TSIG keys for zone transfers and NOTIFY.
+    #[command(subcommand)]
+    Tsig(cli::tsig::TsigCommand),
     /// Compare the allocations with what PowerDNS serves and fix the
     /// differences (`[backend] kind = "powerdns"`), printing each change.
     Reconcile(cli::reconcile::ReconcileArgs),
@@ -117,6 +120,7 @@ async fn run(args: Cli) -> Result<(), cli::Error> {
         Command::Token(c) => cli::token::run(c, &store).await,
         Command::Zone(c) => cli::zone::run(c, config, &store).await,
         Command::Key(c) => cli::key::run(c, &config, &store).await,
+        Command::Tsig(c) => cli::tsig::run(c, &config, &store).await,
         Command::Reconcile(a) => cli::reconcile::run(a, config, &store).await,
         Command::Import(a) => cli::import::run(a, &config, &store).await,
         Command::Backup(a) => cli::backup::run(a, &store).await,

@@ -49,9 +49,32 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         engine: Some(lua.clone()),
     };
     let zones = Arc::new(ArcSwap::from_pointee(ZoneSet::new()));
-    let refresher =
+    let mut refresher =
         Refresher::start_with(store.clone(), keyring.clone(), zones.clone(), hooks).await?;
     let served = refresher.served();
+
+    // Zone transfers: TSIG keys (sealed with the secret key) and the ACL,
+    // in force before DNS listens; NOTIFY follows every zone change.
+    let secret = crate::secret::load_secret(&config)?.map(Arc::new);
+    let transfers = Arc::new(crate::server::xfr::Transfers::new());
+    transfers.set_policy(crate::server::xfr::acl::TransferPolicy {
+        keys: crate::transfer::open_keys(&store, secret.as_deref()).await?,
+        rules: crate::transfer::rules(&config),
+    });
+    tokio::spawn(crate::transfer::keep_policy(
+        store.clone(),
+        secret.clone(),
+        config.clone(),
+        transfers.clone(),
+        Duration::from_secs(2),
+    ));
+    let transfer_status = crate::transfer::TransferStatus::new(transfers.clone());
+    let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    refresher.on_change(changes_tx);
+    tokio::spawn(
+        crate::transfer::Notifier::new(config.clone(), zones.clone(), transfer_status.clone())
+            .run(changes_rx),
+    );
     tokio::spawn(refresher.run());
     // This replica announces what it serves, for the change status.
     tokio::spawn(served.clone().compact_journal(config.journal.clone()));
@@ -69,7 +92,8 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     }
     let handler = crate::server::Handler::new(zones.clone())
         .with_lua(Some(runtime.clone()))
-        .with_packet_cache(config.packet_cache);
+        .with_packet_cache(config.packet_cache)
+        .with_transfers(transfers);
     let mut metrics = crate::metrics::Metrics::new()
         .with_dns(handler.clone())
         .with_lua(runtime.observer());
@@ -105,7 +129,6 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     } else {
         None
     };
-    let secret = crate::secret::load_secret(&config)?.map(Arc::new);
     let byo = crate::delegation::ByoService::new(
         store.clone(),
         config.clone(),
@@ -141,6 +164,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         byo,
         lua: Some(runtime.observer()),
         metrics,
+        transfer: Some(transfer_status),
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {

@@ -473,6 +473,8 @@ pub struct Refresher {
     followed: HashMap<String, u32>,
     /// Zones loaded whole since start (after the initial load).
     full_loads: u64,
+    /// Told the name of every zone that changed, after the swap (NOTIFY).
+    changes: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl Refresher {
@@ -526,6 +528,7 @@ impl Refresher {
             nudge: Arc::new(Notify::new()),
             followed,
             full_loads: 0,
+            changes: None,
         })
     }
 
@@ -576,6 +579,11 @@ impl Refresher {
                 }
             }
             self.zones.store(Arc::new(set));
+            if let Some(tx) = &self.changes {
+                for name in changed.keys() {
+                    let _ = tx.send(name.clone());
+                }
+            }
         }
         self.mark.advance(Instant::now());
         self.applied.send_replace(Applied {
@@ -623,6 +631,12 @@ impl Refresher {
             previous = Some(change.serial);
         }
         Some(served)
+    }
+
+    /// Send the name of each zone that changed to `tx`, once the table
+    /// that serves the change is in place (the NOTIFY sender follows it).
+    pub fn on_change(&mut self, tx: tokio::sync::mpsc::UnboundedSender<String>) {
+        self.changes = Some(tx);
     }
 
     /// How many times a zone was loaded whole to follow the journal (the

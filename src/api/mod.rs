@@ -53,6 +53,8 @@ pub struct AppState {
     pub lua: Option<crate::lua::LuaObserver>,
     /// What `/metrics` exposes; HTTP requests are counted into it.
     pub metrics: crate::metrics::Metrics,
+    /// Transfers served and NOTIFY per secondary (`None` where nothing is served).
+    pub transfer: Option<crate::transfer::TransferStatus>,
 }
 
 /// All routes.
@@ -110,6 +112,7 @@ pub fn router(state: AppState) -> Router {
             post(registrar::set_dns),
         )
         .route("/api/v1/health-checks", get(status::health_checks))
+        .route("/api/v1/transfers", get(status::transfers))
         .route("/api/v1/operations/{id}", get(status::operation))
         .route("/api/v1/changes/{id}", get(changes::status))
         .route(

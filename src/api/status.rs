@@ -233,3 +233,13 @@ pub(super) async fn operation(
     }
     Ok(Json(v).into_response())
 }
+
+/// `GET /api/v1/transfers` (admin): the transfers served (AXFR/IXFR,
+/// bytes, duration, key) and NOTIFY per zone and secondary (serial sent,
+/// acknowledged, attempts, last error).
+pub(super) async fn transfers(_: Admin, State(s): State<AppState>) -> Response {
+    match &s.transfer {
+        Some(t) => Json(json!({"transfers": t.transfers(), "notify": t.notify()})).into_response(),
+        None => Json(json!({"transfers": [], "notify": []})).into_response(),
+    }
+}

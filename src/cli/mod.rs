@@ -7,6 +7,7 @@ pub mod key;
 pub mod reconcile;
 pub mod serve;
 pub mod token;
+pub mod tsig;
 pub mod zone;
 
 use pdm::config::{Config, Overrides};

@@ -13,6 +13,7 @@ mod nameservers;
 mod operations;
 mod pools;
 mod registrars;
+mod transfer;
 
 pub use backend::{
     check_powerdns_denial, ApiKey, BackendConfig, BackendKind, PdnsZoneKind, PowerDnsConfig,
@@ -25,6 +26,7 @@ pub use nameservers::Nameserver;
 pub use operations::OperationsConfig;
 pub use pools::PoolConfig;
 pub use registrars::RegistrarsConfig;
+pub use transfer::{key_name as tsig_key_name, AllowRule, NotifyTarget, TransferConfig};
 
 use backend::{resolve_backend, RawBackend};
 use delegation::{resolve_delegation, RawDelegation};
@@ -35,6 +37,7 @@ use nameservers::{resolve_nameservers, RawNameserver};
 use operations::{resolve_operations, RawOperations};
 use pools::{resolve_pools, RawPool};
 use registrars::{resolve_registrars, RawRegistrars};
+use transfer::{resolve_transfer, RawTransfer};
 
 use crate::model::DomainName;
 use serde::Deserialize;
@@ -106,6 +109,8 @@ pub struct Config {
     /// before the process exits anyway (`shutdown_grace_secs`, default 25,
     /// inside Kubernetes' default 30 s termination grace period).
     pub shutdown_grace: std::time::Duration,
+    /// Zone transfers and NOTIFY (`[transfer]`; pools add their own rules).
+    pub transfer: TransferConfig,
     /// How long after its reservation an allocation may be force-released
     /// (`force_release_grace_hours`; the Go service's
     /// `POOL_FORCE_RELEASE_GRACE_HOURS`, 720 = 30 days).
@@ -143,6 +148,7 @@ struct RawConfig {
     force_release_grace_hours: Option<u64>,
     shutdown_delay_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    transfer: Option<RawTransfer>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -240,6 +246,7 @@ impl Config {
             raw.backend.unwrap_or_default(),
             std::env::var("PDM_POWERDNS_API_KEY").ok(),
         )?;
+        let transfer = resolve_transfer(raw.transfer.unwrap_or_default())?;
         if backend.kind == BackendKind::PowerDns {
             check_powerdns_denial(&pools)?;
         }
@@ -258,6 +265,7 @@ impl Config {
             journal,
             lua,
             backend,
+            transfer,
             packet_cache: o
                 .packet_cache
                 .or(raw.packet_cache)

@@ -27,6 +27,10 @@ pub struct PoolConfig {
     /// The pool's own `dnssec_denial`, when set (with the PowerDNS backend
     /// `nsec3` then wins over `[backend] nsec3`; `compact` is refused there).
     pub dnssec_denial: Option<crate::dnssec::DenialMode>,
+    /// Who may transfer the pool zone and its children (besides `[transfer] allow`).
+    pub transfer_allow: Vec<super::AllowRule>,
+    /// Secondaries sent NOTIFY for the pool zone and its children.
+    pub also_notify: Vec<super::NotifyTarget>,
 }
 
 /// One `[[pools]]` entry as written.
@@ -39,6 +43,10 @@ pub(super) struct RawPool {
     template: Option<Vec<RawTemplateRecord>>,
     dnssec_algorithm: Option<String>,
     dnssec_denial: Option<String>,
+    #[serde(default)]
+    transfer_allow: Vec<super::transfer::RawAllow>,
+    #[serde(default)]
+    also_notify: Vec<super::transfer::RawNotify>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,7 +125,12 @@ pub(super) fn resolve_pools(
             .as_deref()
             .map(|m| parse_denial("pool dnssec_denial", m))
             .transpose()?;
+        let what = format!("pool {domain}");
+        let transfer_allow = super::transfer::resolve_allow(&what, p.transfer_allow)?;
+        let also_notify = super::transfer::resolve_notify(&what, p.also_notify)?;
         pools.push(PoolConfig {
+            transfer_allow,
+            also_notify,
             domain,
             reservation_ttl_secs: ttl,
             public_check: p.public_check.unwrap_or(true),

@@ -15,6 +15,7 @@ pub mod operations;
 pub mod replicas;
 pub mod stats;
 pub mod tokens;
+pub mod tsig;
 pub mod zones;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -33,6 +33,7 @@
 
 pub mod pdns;
 pub mod registrars;
+pub mod secondaries;
 pub mod validators;
 
 mod config;

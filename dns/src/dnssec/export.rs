@@ -25,43 +25,73 @@ pub fn signed_records(
     signer: &ZoneSigner,
     now: u32,
 ) -> Result<Vec<Record>, ExportError> {
+    let mut out = Vec::new();
+    for_each_signed(zone, signer, now, |set| {
+        out.extend(set);
+        true
+    })?;
+    Ok(out)
+}
+
+/// The RRSIGs of one RRset (`records`, one owner and type) at time `now`.
+pub fn sign_set(
+    signer: &ZoneSigner,
+    records: &[Record],
+    now: u32,
+) -> Result<Vec<Record>, SignError> {
+    let Some(first) = records.first() else {
+        return Ok(Vec::new());
+    };
+    let rtype = first.record_type();
+    let rdata: Vec<RData> = records.iter().map(|r| r.data.clone()).collect();
+    let mut out = Vec::with_capacity(signer.keys_for(rtype).len());
+    for key in signer.keys_for(rtype) {
+        let rrsig = sign_rrset(
+            signer.sign_context(),
+            key,
+            &first.name,
+            rtype,
+            first.ttl,
+            &rdata,
+            now,
+        )?;
+        out.push(rrsig_record(&first.name, first.ttl, rrsig));
+    }
+    Ok(out)
+}
+
+/// Every RRset of `zone` followed by its RRSIGs, then each NSEC3 record
+/// with its RRSIG, handed to `each` one RRset at a time in canonical order
+/// (a zone transfer streams them; nothing holds the whole signed zone).
+/// Stops early when `each` returns false.
+pub fn for_each_signed(
+    zone: &Zone,
+    signer: &ZoneSigner,
+    now: u32,
+    mut each: impl FnMut(Vec<Record>) -> bool,
+) -> Result<(), ExportError> {
     let Some(chain) = signer.nsec3() else {
         return Err(ExportError::Compact(zone.origin().to_ascii()));
     };
-    let mut out = Vec::new();
-    let sign = |out: &mut Vec<Record>, records: &[Record]| -> Result<(), SignError> {
-        let Some(first) = records.first() else {
-            return Ok(());
-        };
-        let rtype = first.record_type();
-        let rdata: Vec<RData> = records.iter().map(|r| r.data.clone()).collect();
-        for key in signer.keys_for(rtype) {
-            let rrsig = sign_rrset(
-                signer.sign_context(),
-                key,
-                &first.name,
-                rtype,
-                first.ttl,
-                &rdata,
-                now,
-            )?;
-            out.push(rrsig_record(&first.name, first.ttl, rrsig));
-        }
-        Ok(())
-    };
     for (_, node) in zone.nodes() {
         for set in &node.rrsets {
-            out.extend(set.records.iter().cloned());
+            let mut out = set.records.clone();
             // Delegation NS and glue are not authoritative: unsigned.
             let authoritative = !node.occluded && (!node.cut || set.rtype == RecordType::DS);
             if authoritative {
-                sign(&mut out, &set.records)?;
+                out.extend(sign_set(signer, &set.records, now)?);
+            }
+            if !each(out) {
+                return Ok(());
             }
         }
     }
-    for r in chain.records() {
-        out.push(r.clone());
-        sign(&mut out, std::slice::from_ref(&r))?;
+    for r in chain.records_unkept() {
+        let mut out = sign_set(signer, std::slice::from_ref(&r), now)?;
+        out.insert(0, r);
+        if !each(out) {
+            return Ok(());
+        }
     }
-    Ok(out)
+    Ok(())
 }

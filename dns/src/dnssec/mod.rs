@@ -16,6 +16,8 @@ mod nsec3;
 // ... and the keyring, API and CLI plan rollovers.
 pub mod rollover;
 mod sign;
+// ... and zone transfers keep what they sent.
+pub mod signed;
 
 use std::sync::Arc;
 

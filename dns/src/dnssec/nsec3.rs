@@ -250,6 +250,22 @@ impl Nsec3Chain {
         self.entries.len()
     }
 
+    /// The NSEC3 RR of `e`, without keeping it when it was not built yet:
+    /// a transfer reads every record once, and keeping them all would undo
+    /// the lazy build (half a KiB per name).
+    fn record_unkept(&self, e: &Entry) -> Record {
+        match e.record.get() {
+            Some(r) => Record::clone(r),
+            None => self.record_with(e, e.types.iter().copied()),
+        }
+    }
+
+    /// Every NSEC3 RR in hash order, without keeping the ones not built
+    /// yet (transfers and signed export).
+    pub(super) fn records_unkept(&self) -> impl Iterator<Item = Record> + '_ {
+        self.entries.values().map(|e| self.record_unkept(e))
+    }
+
     /// The NSEC3 RR of `e`, an entry of this chain (built once, then kept).
     fn record(&self, e: &Entry) -> Record {
         let record = e
@@ -270,6 +286,39 @@ impl Nsec3Chain {
             &self.salt,
             types,
         )
+    }
+
+    /// The owner name of the NSEC3 RR that `name` hashes to (whether or
+    /// not the name is in the chain).
+    pub(super) fn owner_for(&self, name: &Name) -> Option<Name> {
+        let h = hash_name(name, &self.salt, self.iterations)?;
+        Some(owner_of(&h, &self.origin))
+    }
+
+    /// The NSEC3 RRs a change at `name` touches: the name's own (when it
+    /// is in the chain) and the one before its hash, whose next hash
+    /// points at it or across where it was.
+    pub(super) fn around(&self, name: &Name) -> Vec<Record> {
+        let Some(h) = hash_name(name, &self.salt, self.iterations) else {
+            return Vec::new();
+        };
+        let mut v = Vec::with_capacity(2);
+        let own = self.entries.get(&h);
+        if let Some(e) = own {
+            v.push(self.record_unkept(e));
+        }
+        if let Some(before) = self.before(&h) {
+            if own.is_none_or(|e| e.hash != before.hash) {
+                v.push(self.record_unkept(before));
+            }
+        }
+        v
+    }
+
+    /// The chain's TTL and parameters: views made under other ones are
+    /// rebuilt, not followed.
+    pub(super) fn params(&self) -> (u32, u16, &[u8]) {
+        (self.ttl, self.iterations, &self.salt)
     }
 
     /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.
@@ -323,8 +372,9 @@ impl Nsec3Chain {
         }
     }
 
-    /// Every NSEC3 record, in hash order (for signed export).
-    pub fn records(&self) -> Vec<Record> {
+    /// Every NSEC3 record, in hash order (tests compare chains with it).
+    #[cfg(test)]
+    fn records(&self) -> Vec<Record> {
         self.entries.values().map(|e| self.record(e)).collect()
     }
 }

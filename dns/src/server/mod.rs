@@ -1,5 +1,7 @@
-//! DNS transport: our own UDP receive loops ([`udp`]), hickory's `Server`
-//! for TCP, and one [`Handler`] making every decision (see docs/architecture.md).
+//! DNS transport: our own UDP receive loops ([`udp`]) and TCP accept loop
+//! ([`tcp`]), and one [`Handler`] making every decision (see
+//! docs/architecture.md). Zone transfers and TSIG-signed requests take
+//! their own path ([`xfr`]).
 //!
 //! The handler reads the zone table once per request (`ArcSwap::load`, no
 //! locks), plans the response with the pure [`respond::plan`] and encodes
@@ -9,8 +11,10 @@ pub mod cache;
 pub mod dynamic;
 pub mod metrics;
 pub mod respond;
+mod tcp;
 mod udp;
 pub mod wire;
+pub mod xfr;
 mod zones;
 
 use crate::lua::LuaEngine;
@@ -18,7 +22,6 @@ use hickory_proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
 use hickory_proto::rr::Name;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::Server;
 use respond::Plan;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,8 +31,6 @@ pub use zones::{ServedZone, SharedZones, ZoneSet};
 
 /// Idle timeout for TCP connections (RFC 7766 suggests seconds, not minutes).
 pub const TCP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Per-connection outgoing response buffer (in messages) for TCP.
-const TCP_RESPONSE_BUFFER: usize = 32;
 
 /// Our request handler: answers from the shared zone table.
 #[derive(Clone)]
@@ -38,6 +39,7 @@ pub struct Handler {
     lua: Option<LuaRuntime>,
     cache: Option<Arc<cache::PacketCache>>,
     metrics: Arc<metrics::DnsMetrics>,
+    transfers: Option<Arc<xfr::Transfers>>,
 }
 
 /// The LUA engine as the handler uses it: evaluations run on tokio's
@@ -102,6 +104,7 @@ impl Handler {
             lua: None,
             cache: None,
             metrics: Arc::new(metrics::DnsMetrics::new()),
+            transfers: None,
         }
     }
 
@@ -119,6 +122,13 @@ impl Handler {
     /// The packet cache (`None`: cache off).
     pub fn packet_cache(&self) -> Option<&Arc<cache::PacketCache>> {
         self.cache.as_ref()
+    }
+
+    /// Answer zone transfers and TSIG-signed requests under `transfers`'
+    /// policy (without it, AXFR is refused and TSIG is not looked at).
+    pub fn with_transfers(mut self, transfers: Arc<xfr::Transfers>) -> Self {
+        self.transfers = Some(transfers);
+        self
     }
 
     /// Reuse encoded UDP answers, at most `capacity` of them (0: off).
@@ -343,7 +353,7 @@ pub fn serve(udp: UdpSocket, tcp: TcpListener, zones: SharedZones) -> tokio::tas
 }
 
 /// Serve on already-bound sockets with a configured handler: UDP on our
-/// own receive loops (one per runtime worker), TCP through hickory.
+/// own receive loops (one per runtime worker), TCP on our accept loop.
 pub fn serve_handler(
     udp: UdpSocket,
     tcp: TcpListener,
@@ -351,12 +361,9 @@ pub fn serve_handler(
 ) -> tokio::task::JoinHandle<()> {
     let loops = tokio::runtime::Handle::current().metrics().num_workers();
     let udp = tokio::spawn(udp::serve(udp, handler.clone(), loops));
-    let mut server = Server::new(handler);
-    server.register_listener(tcp, TCP_TIMEOUT, TCP_RESPONSE_BUFFER);
+    let tcp = tokio::spawn(tcp::serve(tcp, handler));
     tokio::spawn(async move {
-        if let Err(error) = server.block_until_done().await {
-            tracing::error!(%error, "DNS server stopped");
-        }
+        let _ = tcp.await;
         let _ = udp.await;
     })
 }

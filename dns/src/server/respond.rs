@@ -265,7 +265,7 @@ pub fn plan_with(
     }
 }
 
-fn unix_now() -> u32 {
+pub(crate) fn unix_now() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs().min(u32::MAX as u64) as u32)
@@ -302,7 +302,7 @@ fn bitmap_ub(types: &RecordTypeSet) -> usize {
 
 /// Upper bound of a record's wire size (no compression). Exact-encodes only
 /// uncommon types.
-fn record_ub(r: &Record) -> usize {
+pub(crate) fn record_ub(r: &Record) -> usize {
     let rdata = match &r.data {
         RData::A(_) => 4,
         RData::AAAA(_) => 16,

@@ -129,6 +129,17 @@ fn answer(
     if request.metadata.message_type != hickory_proto::op::MessageType::Query {
         return Reply::Nothing;
     }
+    // Signed requests and transfers take their own path (never cached).
+    if handler.transfers.is_some() && super::xfr::is_transfer_path(&request) {
+        return match super::xfr::prepare(handler, &request, Protocol::Udp) {
+            super::xfr::Prepared::Reply(m) => {
+                out.clear();
+                out.extend_from_slice(&m);
+                Reply::Send(header_rcode(out))
+            }
+            _ => Reply::Nothing,
+        };
+    }
     let zones = handler.zones.load();
     let cached = handler
         .cache

@@ -1,0 +1,451 @@
+//! pdm as a primary for standard secondaries, on the control-plane side:
+//! TSIG keys (created once, stored sealed like DNSSEC keys, opened into
+//! the server's policy), the transfer ACL built from `[transfer]` and the
+//! pools, and NOTIFY to each configured secondary on every serial change,
+//! retried with backoff until acknowledged. The wire work (AXFR, TSIG,
+//! NOTIFY messages) is the data plane's (`server::xfr`).
+
+use crate::config::{Config, NotifyTarget};
+use crate::secret::{SecretBox, SecretError};
+use crate::server::xfr::acl::{TransferPolicy, TransferRule};
+use crate::server::xfr::tsig::{Algorithm, KeySet, TsigKey};
+use crate::server::xfr::{notify, TransferEvent, Transfers};
+use crate::server::SharedZones;
+use crate::store::{Store, StoreError};
+use hickory_proto::rr::Name;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a TSIG key could not be made, read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing or opening a secret failed.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// No secret key is configured to seal TSIG secrets with.
+    #[error("TSIG secrets are sealed with the secret key: set PDM_SECRET_KEY or [dnssec] secret_key_file")]
+    NoSecretKey,
+    /// The name is not a domain name.
+    #[error("{0:?} is not a key name")]
+    BadName(String),
+    /// Unknown algorithm.
+    #[error("algorithm {0:?}: want hmac-sha256 or hmac-sha512")]
+    BadAlgorithm(String),
+    /// A key with this name exists.
+    #[error("a TSIG key named {0} exists")]
+    Exists(String),
+    /// A stored key does not open (wrong secret key, or corrupted).
+    #[error("TSIG key {0}: {1}")]
+    Unusable(String, String),
+}
+
+/// What a sealed TSIG secret is bound to.
+fn sealed_context(name: &str) -> String {
+    format!("tsig:{name}")
+}
+
+/// A TSIG key as listed (never the secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    /// Name, lower case without the trailing dot.
+    pub name: String,
+    /// `hmac-sha256` or `hmac-sha512`.
+    pub algorithm: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// Creates key `name`: a random secret as long as the algorithm's MAC,
+/// stored sealed. Returns the secret (base64), which is shown once.
+pub async fn create_key(
+    store: &Store,
+    secret: Option<&SecretBox>,
+    name: &str,
+    algorithm: &str,
+) -> Result<String, TransferError> {
+    let secret = secret.ok_or(TransferError::NoSecretKey)?;
+    let name = crate::config::tsig_key_name(name);
+    if name.is_empty() || Name::from_ascii(&name).is_err() || name.contains(' ') {
+        return Err(TransferError::BadName(name));
+    }
+    let alg =
+        Algorithm::parse(algorithm).ok_or_else(|| TransferError::BadAlgorithm(algorithm.into()))?;
+    let mut bytes = vec![0u8; alg.mac_len()];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| SecretError::Rng)?;
+    let sealed = secret.seal(&sealed_context(&name), &bytes)?;
+    if !store
+        .create_tsig_key(&name, alg.as_str(), &hex::encode(sealed))
+        .await?
+    {
+        return Err(TransferError::Exists(name));
+    }
+    Ok(data_encoding::BASE64.encode(&bytes))
+}
+
+/// Every key (name, algorithm, age), never a secret.
+pub async fn list_keys(store: &Store) -> Result<Vec<KeyInfo>, TransferError> {
+    Ok(store
+        .tsig_keys()
+        .await?
+        .into_iter()
+        .map(|r| KeyInfo {
+            name: r.name,
+            algorithm: r.algorithm,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+/// Every key opened, for the server. A key that does not open is left
+/// out and logged (never its secret), so one bad row cannot stop transfers
+/// with the others.
+pub async fn open_keys(store: &Store, secret: Option<&SecretBox>) -> Result<KeySet, TransferError> {
+    let rows = store.tsig_keys().await?;
+    let mut keys = KeySet::new();
+    if rows.is_empty() {
+        return Ok(keys);
+    }
+    let secret = secret.ok_or(TransferError::NoSecretKey)?;
+    for r in rows {
+        let opened = (|| {
+            let alg = Algorithm::parse(&r.algorithm)
+                .ok_or_else(|| format!("algorithm {:?}", r.algorithm))?;
+            let name = Name::from_ascii(&r.name).map_err(|e| e.to_string())?;
+            let sealed =
+                hex::decode(&r.sealed).map_err(|_| "sealed secret is not hex".to_string())?;
+            let bytes = secret
+                .open(&sealed_context(&r.name), &sealed)
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(TsigKey::new(&name, alg, &bytes))
+        })();
+        match opened {
+            Ok(k) => keys.insert(k),
+            Err(e) => tracing::error!(key = %r.name, error = %e, "TSIG key unusable"),
+        }
+    }
+    Ok(keys)
+}
+
+/// The rules of `config`: `[transfer] allow` for every zone, each pool's
+/// `transfer_allow` for the pool zone and the zones below it.
+pub fn rules(config: &Config) -> Vec<TransferRule> {
+    let rule = |zones: Vec<Name>, a: &crate::config::AllowRule| TransferRule {
+        zones,
+        from: a.from.clone(),
+        key: a
+            .key
+            .as_deref()
+            .and_then(|k| Name::from_ascii(format!("{k}.")).ok()),
+    };
+    let mut out: Vec<TransferRule> = config
+        .transfer
+        .allow
+        .iter()
+        .map(|a| rule(Vec::new(), a))
+        .collect();
+    for p in &config.pools {
+        let Ok(zone) = Name::from_ascii(p.domain.fqdn()) else {
+            continue;
+        };
+        out.extend(p.transfer_allow.iter().map(|a| rule(vec![zone.clone()], a)));
+    }
+    out
+}
+
+/// Keeps the server's transfer policy current: the configured rules with
+/// the keys in the store, re-read every `every` (keys made with
+/// `pdm tsig create` while serving are picked up).
+pub async fn keep_policy(
+    store: Store,
+    secret: Option<Arc<SecretBox>>,
+    config: Arc<Config>,
+    transfers: Arc<Transfers>,
+    every: Duration,
+) {
+    let mut seen: Option<Vec<(String, String, String)>> = None;
+    loop {
+        match store.tsig_keys().await {
+            Ok(rows) => {
+                let now: Vec<_> = rows
+                    .into_iter()
+                    .map(|r| (r.name, r.algorithm, r.sealed))
+                    .collect();
+                if seen.as_ref() != Some(&now) {
+                    match open_keys(&store, secret.as_deref()).await {
+                        Ok(keys) => {
+                            tracing::info!(keys = keys.len(), "transfer policy loaded");
+                            transfers.set_policy(TransferPolicy {
+                                keys,
+                                rules: rules(&config),
+                            });
+                            seen = Some(now);
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot open the TSIG keys"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the TSIG keys"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The secondaries `zone` (with trailing dot) is NOTIFYed to: `[transfer]
+/// also_notify` plus those of the pool it is, or is below.
+pub fn notify_targets(config: &Config, zone: &str) -> Vec<NotifyTarget> {
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    let mut out = config.transfer.also_notify.clone();
+    for p in &config.pools {
+        let pool = p.domain.fqdn().trim_end_matches('.').to_ascii_lowercase();
+        if zone == pool || zone.ends_with(&format!(".{pool}")) {
+            for t in &p.also_notify {
+                if !out.contains(t) {
+                    out.push(t.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where NOTIFY stands for one zone at one secondary (the API shows it).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NotifyStatus {
+    /// Zone, with the trailing dot.
+    pub zone: String,
+    /// The secondary.
+    pub target: SocketAddr,
+    /// The serial last announced.
+    pub serial: u32,
+    /// The newest serial the secondary acknowledged a NOTIFY for.
+    pub acked_serial: Option<u32>,
+    /// Attempts for the current serial.
+    pub attempts: u32,
+    /// Unix ms of the last NOTIFY sent.
+    pub last_sent_ms: Option<i64>,
+    /// Unix ms of the last acknowledgement.
+    pub last_ack_ms: Option<i64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// What the API shows about transfers: NOTIFY per zone and secondary, and
+/// the transfers served.
+#[derive(Debug, Clone)]
+pub struct TransferStatus {
+    transfers: Arc<Transfers>,
+    notify: Arc<Mutex<BTreeMap<(String, SocketAddr), NotifyStatus>>>,
+}
+
+impl TransferStatus {
+    /// A status over `transfers` (NOTIFY filled in by [`Notifier`]).
+    pub fn new(transfers: Arc<Transfers>) -> Self {
+        TransferStatus {
+            transfers,
+            notify: Arc::default(),
+        }
+    }
+
+    /// The most recent transfers, oldest first.
+    pub fn transfers(&self) -> Vec<TransferEvent> {
+        self.transfers.events()
+    }
+
+    /// NOTIFY state per zone and secondary.
+    pub fn notify(&self) -> Vec<NotifyStatus> {
+        match self.notify.lock() {
+            Ok(m) => m.values().cloned().collect(),
+            Err(p) => p.into_inner().values().cloned().collect(),
+        }
+    }
+
+    fn update(&self, zone: &str, target: SocketAddr, f: impl FnOnce(&mut NotifyStatus)) {
+        let mut map = match self.notify.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let s = map
+            .entry((zone.to_string(), target))
+            .or_insert_with(|| NotifyStatus {
+                zone: zone.to_string(),
+                target,
+                serial: 0,
+                acked_serial: None,
+                attempts: 0,
+                last_sent_ms: None,
+                last_ack_ms: None,
+                last_error: None,
+            });
+        f(s);
+    }
+}
+
+/// A NOTIFY owed to one secondary for one zone.
+#[derive(Debug)]
+struct Pending {
+    zone: String,
+    target: NotifyTarget,
+    attempts: u32,
+    next_at: Instant,
+    in_flight: bool,
+}
+
+/// Sends NOTIFY for every changed zone to its secondaries until each
+/// acknowledges the zone's current serial, backing off between attempts.
+pub struct Notifier {
+    config: Arc<Config>,
+    zones: SharedZones,
+    transfers: Arc<Transfers>,
+    status: TransferStatus,
+}
+
+impl Notifier {
+    /// A notifier reading zones from `zones` and keys from `transfers`' policy.
+    pub fn new(config: Arc<Config>, zones: SharedZones, status: TransferStatus) -> Self {
+        Notifier {
+            config,
+            zones,
+            transfers: status.transfers.clone(),
+            status,
+        }
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        let t = &self.config.transfer;
+        let initial = Duration::from_millis(t.notify_retry_initial_ms);
+        let max = Duration::from_secs(t.notify_retry_max_secs);
+        initial
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+            .min(max)
+    }
+
+    /// Follow zone changes (names from the refresher) until the channel closes.
+    pub async fn run(self, mut changes: tokio::sync::mpsc::UnboundedReceiver<String>) {
+        type Done = (String, SocketAddr, u32, Result<(), String>);
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+        let mut pending: HashMap<(String, SocketAddr), Pending> = HashMap::new();
+        let timeout = Duration::from_millis(self.config.transfer.notify_timeout_ms);
+        loop {
+            let next = pending
+                .values()
+                .filter(|p| !p.in_flight)
+                .map(|p| p.next_at)
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                zone = changes.recv() => {
+                    let Some(zone) = zone else { return };
+                    for target in notify_targets(&self.config, &zone) {
+                        let p = pending.entry((zone.clone(), target.address)).or_insert_with(|| Pending {
+                            zone: zone.clone(),
+                            target: target.clone(),
+                            attempts: 0,
+                            next_at: Instant::now(),
+                            in_flight: false,
+                        });
+                        // A new serial: announce it now, whatever the backoff.
+                        p.attempts = 0;
+                        p.next_at = Instant::now();
+                    }
+                }
+                Some((zone, addr, serial, result)) = done_rx.recv() => {
+                    let now_ms = crate::store::now_ms();
+                    let current = self.serial_of(&zone);
+                    let key = (zone.clone(), addr);
+                    match result {
+                        Ok(()) => {
+                            self.status.update(&zone, addr, |s| {
+                                s.acked_serial = Some(serial);
+                                s.last_ack_ms = Some(now_ms);
+                                s.last_error = None;
+                            });
+                            if current.is_none_or(|c| c == serial) {
+                                pending.remove(&key);
+                            } else if let Some(p) = pending.get_mut(&key) {
+                                p.in_flight = false;
+                                p.next_at = Instant::now();
+                            }
+                        }
+                        Err(e) => {
+                            tracing::info!(zone = %zone, target = %addr, error = %e, "NOTIFY not acknowledged; will retry");
+                            self.status.update(&zone, addr, |s| s.last_error = Some(e));
+                            if let Some(p) = pending.get_mut(&key) {
+                                p.in_flight = false;
+                                p.next_at = Instant::now() + self.backoff(p.attempts);
+                            }
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(next.into()) => {}
+            }
+            let now = Instant::now();
+            let due: Vec<(String, SocketAddr)> = pending
+                .iter()
+                .filter(|(_, p)| !p.in_flight && p.next_at <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in due {
+                let zones = self.zones.load();
+                let served = Name::from_ascii(&k.0)
+                    .ok()
+                    .and_then(|n| zones.get(&n).cloned());
+                let Some(served) = served else {
+                    // Released or deleted: nothing to announce.
+                    pending.remove(&k);
+                    continue;
+                };
+                let Some(p) = pending.get_mut(&k) else {
+                    continue;
+                };
+                p.in_flight = true;
+                p.attempts += 1;
+                let serial = served.zone().serial();
+                let attempts = p.attempts;
+                self.status.update(&p.zone, k.1, |s| {
+                    s.serial = serial;
+                    s.attempts = attempts;
+                    s.last_sent_ms = Some(crate::store::now_ms());
+                });
+                let key = match p.target.key.as_deref() {
+                    None => None,
+                    Some(name) => {
+                        let found = Name::from_ascii(name)
+                            .ok()
+                            .and_then(|n| self.transfers.policy().keys.get(&n).cloned());
+                        match found {
+                            Some(k) => Some(k),
+                            None => {
+                                let _ = done_tx.send((
+                                    p.zone.clone(),
+                                    k.1,
+                                    serial,
+                                    Err(format!("TSIG key {name} is not in the store")),
+                                ));
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let (tx, zone, addr) = (done_tx.clone(), p.zone.clone(), k.1);
+                tokio::spawn(async move {
+                    let origin = served.zone().origin().clone();
+                    let soa = served.zone().soa().clone();
+                    let r =
+                        notify::notify(addr, &origin, Some(&soa), key.as_deref(), timeout).await;
+                    let _ = tx.send((zone, addr, serial, r.map_err(|e| e.to_string())));
+                });
+            }
+        }
+    }
+
+    fn serial_of(&self, zone: &str) -> Option<u32> {
+        let n = Name::from_ascii(zone).ok()?;
+        self.zones.load().get(&n).map(|z| z.zone().serial())
+    }
+}

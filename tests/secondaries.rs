@@ -1,0 +1,266 @@
+//! pdm as the primary of real secondaries on 127.0.0.1: zones go out by
+//! AXFR/IXFR signed with TSIG, NOTIFY follows every commit, the transfer
+//! ACL and TSIG errors are enforced, and what a secondary serves validates
+//! against the pool's DS.
+
+#[macro_use]
+mod common;
+
+use common::secondaries::{axfr_records, kdig_axfr, soa_serial, Secondary, KEY_NAME};
+use common::validators::{delv, ds_lines, have_tools};
+use common::*;
+use std::time::{Duration, Instant};
+
+const POOL: &str = "example.test";
+
+/// pdm with the pool, transfers allowed from 127.0.0.0/8 with key `xfr`,
+/// NOTIFY to `notify_port` signed with it.
+fn config(notify_port: u16) -> Config {
+    config_for(&[notify_port])
+}
+
+/// [`config`] with NOTIFY to each of `ports`.
+fn config_for(ports: &[u16]) -> Config {
+    let targets: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{{ address = \"127.0.0.1:{p}\", key = \"{KEY_NAME}\" }}"))
+        .collect();
+    Config::default_test().extra(&format!(
+        "[transfer]\nallow = [{{ from = [\"127.0.0.0/8\"], key = \"{KEY_NAME}\" }}]\n\
+         also_notify = [{}]\n\
+         notify_retry_initial_ms = 200\nnotify_retry_max_secs = 1\n",
+        targets.join(", ")
+    ))
+}
+
+/// `pdm tsig create xfr`: the secret, printed once on stdout.
+fn create_key(srv: &PdmServer) -> String {
+    let out = srv.cli(&["tsig", "create", KEY_NAME]);
+    assert!(out.success(), "pdm tsig create: {out:?}");
+    let secret = out.stdout.trim().to_string();
+    assert_eq!(secret.len(), 44, "base64 of 32 bytes: {secret:?}");
+    let list = srv.cli(&["tsig", "list"]);
+    assert!(list.stdout.starts_with("xfr hmac-sha256 "), "{list:?}");
+    assert!(!list.stdout.contains(&secret), "list never shows a secret");
+    // A second key of the same name is refused.
+    assert!(!srv.cli(&["tsig", "create", KEY_NAME]).success());
+    secret
+}
+
+/// Wait until the running server has picked the key up (it re-reads keys
+/// every 2 s): a signed AXFR then succeeds.
+fn wait_key_in_force(srv: &PdmServer, secret: &str) {
+    let key = format!("{KEY_NAME}:{secret}");
+    let ok = wait_for(Duration::from_secs(10), || {
+        let (_, out) = kdig_axfr(srv.dns_addr, POOL, Some(&key));
+        out.contains(" SOA ") && !out.contains("NOTAUTH")
+    });
+    assert!(
+        ok,
+        "the new key is not in force:\n{}",
+        tail(&srv.log(), 3000)
+    );
+}
+
+#[test]
+fn knot_secondary_takes_signed_zones_with_tsig_and_follows_commits() {
+    if !have_tools(&["knotd", "kdig", "delv"]) {
+        return;
+    }
+    let knot_port = Secondary::reserve_port();
+    let mut srv = start_or_skip!(Backend::Sqlite, config(knot_port));
+    let secret = create_key(&srv);
+    srv.allocate(POOL, "acme", "192.0.2.10", None);
+    let child = format!("acme.{POOL}");
+    wait_key_in_force(&srv, &secret);
+
+    let knot = Secondary::knot(knot_port, srv.dns_addr, &secret, &[POOL, &child]).expect("knotd");
+    let pool_serial = soa_serial(srv.dns_addr, POOL).expect("pdm serves the pool");
+    let child_serial = soa_serial(srv.dns_addr, &child).expect("pdm serves the child");
+    knot.wait_serial(POOL, pool_serial, Duration::from_secs(10));
+    knot.wait_serial(&child, child_serial, Duration::from_secs(10));
+
+    // What Knot serves validates from the pool's DS down into the child.
+    let anchors = ds_lines(&srv, POOL);
+    let v = delv(knot.addr, &anchors, POOL, &format!("gitea.{child}"), "A");
+    v.assert_secure_positive();
+    v.assert_mentions(&["192.0.2.10"]);
+
+    // Knot holds exactly what pdm transfers (signatures included).
+    let key = format!("{KEY_NAME}:{secret}");
+    let (_, from_pdm) = kdig_axfr(srv.dns_addr, &child, Some(&key));
+    let (_, from_knot) = kdig_axfr(knot.addr, &child, None);
+    let (a, b) = (axfr_records(&from_pdm), axfr_records(&from_knot));
+    assert!(a.iter().any(|l| l.contains(" RRSIG ")), "{from_pdm}");
+    assert!(a.iter().any(|l| l.contains(" NSEC3 ")), "{from_pdm}");
+    assert!(a.iter().any(|l| l.contains(" NSEC3PARAM ")), "{from_pdm}");
+    assert_eq!(a, b, "Knot's copy of {child} differs from pdm's");
+
+    // A commit reaches Knot through NOTIFY within 2 s.
+    let started = Instant::now();
+    srv.allocate(POOL, "bravo", "192.0.2.11", None);
+    let new_serial = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    assert!(new_serial > pool_serial);
+    knot.wait_serial(POOL, new_serial, Duration::from_secs(2));
+    let took = started.elapsed();
+    eprintln!("commit -> served on knot: {took:?}");
+    let referral = dig_at(
+        knot.addr,
+        &format!("www.bravo.{POOL}"),
+        hickory_proto::rr::RecordType::A,
+    )
+    .expect("knot answers");
+    assert!(
+        referral.authority.iter().any(|r| r.contains(" NS ")),
+        "knot refers to bravo: {referral}"
+    );
+    // pdm saw the NOTIFY acknowledged and the transfer.
+    let (st, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+    assert_eq!(st, 200, "{status}");
+    let notify = status["notify"].as_array().expect("notify list");
+    let acked = notify.iter().any(|n| {
+        n["zone"] == format!("{POOL}.") && n["acked_serial"].as_u64() == Some(u64::from(new_serial))
+    });
+    assert!(
+        acked,
+        "NOTIFY for {POOL} serial {new_serial} acknowledged: {status}"
+    );
+    let transfers = status["transfers"].as_array().expect("transfer list");
+    let ixfr = transfers.iter().find(|t| {
+        t["zone"] == format!("{POOL}.") && t["serial"].as_u64() == Some(u64::from(new_serial))
+    });
+    let ixfr = ixfr.unwrap_or_else(|| panic!("the transfer of {new_serial} is logged: {status}"));
+    assert_eq!(ixfr["kind"], "Ixfr", "{ixfr}");
+    assert_eq!(ixfr["key"], "xfr.", "{ixfr}");
+    assert_eq!(ixfr["complete"], true, "{ixfr}");
+    assert!(
+        ixfr["bytes"].as_u64().unwrap() < 5_000,
+        "one commit's IXFR is small: {ixfr}"
+    );
+    same_zone(&srv, &knot, POOL, &key);
+
+    // After a restart pdm has no history: the next change goes out whole
+    // (IXFR answered with the zone), and Knot ends up identical.
+    srv.restart();
+    wait_key_in_force(&srv, &secret);
+    srv.allocate(POOL, "charlie", "192.0.2.12", None);
+    let serial = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    knot.wait_serial(POOL, serial, Duration::from_secs(5));
+    same_zone(&srv, &knot, POOL, &key);
+    let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+    let last = status["transfers"]
+        .as_array()
+        .and_then(|t| {
+            t.iter()
+                .find(|t| {
+                    t["zone"] == format!("{POOL}.")
+                        && t["serial"].as_u64() == Some(u64::from(serial))
+                })
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("transfer of {serial} logged: {status}"));
+    assert_eq!(last["kind"], "IxfrFull", "{last}");
+}
+
+/// Knot's copy of `zone` is exactly pdm's (records, signatures, NSEC3).
+#[track_caller]
+fn same_zone(srv: &PdmServer, knot: &Secondary, zone: &str, key: &str) {
+    let (_, from_pdm) = kdig_axfr(srv.dns_addr, zone, Some(key));
+    let (_, from_knot) = kdig_axfr(knot.addr, zone, None);
+    let (a, b) = (axfr_records(&from_pdm), axfr_records(&from_knot));
+    assert!(a.len() > 10, "{from_pdm}");
+    assert_eq!(a, b, "Knot's copy of {zone} differs from pdm's");
+}
+
+#[test]
+fn transfers_without_the_key_or_with_a_wrong_one_are_refused() {
+    if !have_tools(&["kdig"]) {
+        return;
+    }
+    let srv = start_or_skip!(Backend::Sqlite, config(Secondary::reserve_port()));
+    let secret = create_key(&srv);
+    wait_key_in_force(&srv, &secret);
+    // Unsigned: the ACL wants the key.
+    let (_, out) = kdig_axfr(srv.dns_addr, POOL, None);
+    assert!(out.contains("REFUSED"), "{out}");
+    // Right name, wrong secret: NOTAUTH with BADSIG (kdig names the TSIG
+    // error; the NOTAUTH rcode is checked in the data plane's tests).
+    let wrong = format!("{KEY_NAME}:{}", "A".repeat(43) + "=");
+    let (_, out) = kdig_axfr(srv.dns_addr, POOL, Some(&wrong));
+    assert!(out.contains("error 'BADSIG'"), "{out}");
+    // Unknown key: BADKEY.
+    let (_, out) = kdig_axfr(srv.dns_addr, POOL, Some(&format!("other:{secret}")));
+    assert!(out.contains("error 'BADKEY'"), "{out}");
+    // A zone pdm does not serve.
+    let (_, out) = kdig_axfr(
+        srv.dns_addr,
+        "elsewhere.test",
+        Some(&format!("{KEY_NAME}:{secret}")),
+    );
+    assert!(out.contains("NOTAUTH"), "{out}");
+    // A deleted key no longer transfers (the server re-reads keys).
+    assert!(srv.cli(&["tsig", "delete", KEY_NAME]).success());
+    let gone = wait_for(Duration::from_secs(10), || {
+        kdig_axfr(srv.dns_addr, POOL, Some(&format!("{KEY_NAME}:{secret}")))
+            .1
+            .contains("BADKEY")
+    });
+    assert!(gone, "a deleted key still transfers");
+}
+
+#[test]
+fn bind_and_nsd_secondaries_take_signed_zones_and_follow_commits_by_ixfr() {
+    if !have_tools(&["named", "nsd", "kdig", "delv"]) {
+        return;
+    }
+    let (bind_port, nsd_port) = (Secondary::reserve_port(), Secondary::reserve_port());
+    let srv = start_or_skip!(Backend::Sqlite, config_for(&[bind_port, nsd_port]));
+    let secret = create_key(&srv);
+    srv.allocate(POOL, "acme", "192.0.2.10", None);
+    let child = format!("acme.{POOL}");
+    wait_key_in_force(&srv, &secret);
+    let zones = [POOL, child.as_str()];
+    let bind = Secondary::bind(bind_port, srv.dns_addr, &secret, &zones).expect("named");
+    let nsd = Secondary::nsd(nsd_port, srv.dns_addr, &secret, &zones).expect("nsd");
+    let key = format!("{KEY_NAME}:{secret}");
+    let anchors = ds_lines(&srv, POOL);
+    for s in [&bind, &nsd] {
+        for z in zones {
+            let serial = soa_serial(srv.dns_addr, z).expect("pdm serves it");
+            s.wait_serial(z, serial, Duration::from_secs(10));
+        }
+        let v = delv(s.addr, &anchors, POOL, &format!("gitea.{child}"), "A");
+        v.assert_secure_positive();
+        same_zone(&srv, s, &child, &key);
+        same_zone(&srv, s, POOL, &key);
+    }
+    // A commit reaches both within 2 s, by IXFR.
+    srv.allocate(POOL, "bravo", "192.0.2.11", None);
+    let serial = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    for s in [&bind, &nsd] {
+        s.wait_serial(POOL, serial, Duration::from_secs(2));
+    }
+    for s in [&bind, &nsd] {
+        same_zone(&srv, s, POOL, &key);
+    }
+    let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+    let of_serial: Vec<&Value> = status["transfers"]
+        .as_array()
+        .expect("transfers")
+        .iter()
+        .filter(|t| {
+            t["serial"].as_u64() == Some(u64::from(serial))
+                && t["zone"] == format!("{POOL}.")
+                && t["remote"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("127.0.0.1:"))
+        })
+        .collect();
+    assert!(
+        of_serial.len() >= 2,
+        "both secondaries transferred {serial}: {status}"
+    );
+    for t in of_serial {
+        assert_eq!(t["kind"], "Ixfr", "{t}");
+    }
+}
