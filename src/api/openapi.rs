@@ -149,6 +149,7 @@ impl Modify for BearerAuth {
         super::status::metrics,
         super::status::reserved,
         super::status::health_checks,
+        super::status::transfers,
         super::status::operation,
         openapi_json,
         super::pool::check,

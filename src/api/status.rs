@@ -237,6 +237,7 @@ pub(super) async fn operation(
 /// `GET /api/v1/transfers` (admin): the transfers served (AXFR/IXFR,
 /// bytes, duration, key) and NOTIFY per zone and secondary (serial sent,
 /// acknowledged, attempts, last error).
+#[utoipa::path(get, operation_id = "statusTransfers", path = "/api/v1/transfers", tag = "status", description = "Zone transfers served (AXFR/IXFR) and NOTIFY state per secondary (admin).", responses((status = 200, description = "transfers and notify state", body = super::openapi::AnyObject), (status = 401, description = "No or unknown token", body = super::openapi::ErrorBody), (status = 403, description = "not admin", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn transfers(_: Admin, State(s): State<AppState>) -> Response {
     match &s.transfer {
         Some(t) => Json(json!({"transfers": t.transfers(), "notify": t.notify()})).into_response(),
