@@ -27,7 +27,6 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 pub use error::ApiError;
 pub use guard::MAX_BODY;
-pub use openapi::document as openapi_document;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 

@@ -196,7 +196,7 @@ impl Modify for BearerAuth {
 pub(super) struct ApiDoc;
 
 /// The generated document.
-pub fn document() -> utoipa::openapi::OpenApi {
+pub(super) fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 

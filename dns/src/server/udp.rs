@@ -80,7 +80,7 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
             let Some(datagram) = buf.get(..n) else {
                 continue;
             };
-            let started = std::time::Instant::now();
+            let started = quanta::Instant::now();
             match answer(&handler, datagram, src, &mut out, &counts) {
                 Reply::Send(rcode) => {
                     send(&socket, &out, src).await;
