@@ -264,3 +264,66 @@ fn bind_and_nsd_secondaries_take_signed_zones_and_follow_commits_by_ixfr() {
         assert_eq!(t["kind"], "Ixfr", "{t}");
     }
 }
+
+#[test]
+fn a_secondary_down_during_commits_catches_up_by_notify_retries() {
+    if !have_tools(&["knotd", "kdig"]) {
+        return;
+    }
+    let knot_port = Secondary::reserve_port();
+    let srv = start_or_skip!(Backend::Sqlite, config(knot_port));
+    let secret = create_key(&srv);
+    wait_key_in_force(&srv, &secret);
+    let mut knot = Secondary::knot(knot_port, srv.dns_addr, &secret, &[POOL]).expect("knotd");
+    let first = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    knot.wait_serial(POOL, first, Duration::from_secs(10));
+    knot.stop();
+    srv.allocate(POOL, "down1", "192.0.2.21", None);
+    srv.allocate(POOL, "down2", "192.0.2.22", None);
+    let serial = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    // While it is down, the NOTIFY state shows the lag and the failures.
+    let lagging = wait_for(Duration::from_secs(5), || {
+        let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+        status["notify"].as_array().is_some_and(|n| {
+            n.iter().any(|n| {
+                n["zone"] == format!("{POOL}.")
+                    && n["serial"].as_u64() == Some(u64::from(serial))
+                    && n["acked_serial"].as_u64() != Some(u64::from(serial))
+                    && n["attempts"].as_u64() >= Some(2)
+                    && n["last_error"].is_string()
+            })
+        })
+    });
+    assert!(
+        lagging,
+        "NOTIFY to a stopped secondary is retried and reported"
+    );
+    // Back up: the next retry brings it to the current serial, by IXFR
+    // from the version it had.
+    knot.start_again();
+    knot.wait_serial(POOL, serial, Duration::from_secs(5));
+    let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+    let t = status["transfers"]
+        .as_array()
+        .and_then(|t| {
+            t.iter()
+                .find(|t| {
+                    t["zone"] == format!("{POOL}.")
+                        && t["serial"].as_u64() == Some(u64::from(serial))
+                })
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("catch-up transfer logged: {status}"));
+    assert_eq!(t["kind"], "Ixfr", "{t}");
+    assert_eq!(t["from_serial"].as_u64(), Some(u64::from(first)), "{t}");
+    let acked = wait_for(Duration::from_secs(5), || {
+        let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+        status["notify"].as_array().is_some_and(|n| {
+            n.iter().any(|n| {
+                n["zone"] == format!("{POOL}.")
+                    && n["acked_serial"].as_u64() == Some(u64::from(serial))
+            })
+        })
+    });
+    assert!(acked, "the NOTIFY is acknowledged once it is back");
+}

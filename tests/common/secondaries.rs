@@ -23,6 +23,8 @@ pub struct Secondary {
     child: Option<Child>,
     conf: PathBuf,
     name: &'static str,
+    /// The program and arguments it was started with (for [`Secondary::start_again`]).
+    command: (PathBuf, Vec<String>),
 }
 
 impl Secondary {
@@ -80,7 +82,7 @@ template:
     acl: [notify_from_primary, transfer_out]
     zonefile-sync: -1
     zonefile-load: none
-    journal-content: changes
+    journal-content: all
 zone:
 "#,
             ip = primary.ip(),
@@ -91,23 +93,11 @@ zone:
         }
         let conf_path = dir.path().join("knot.conf");
         std::fs::write(&conf_path, conf).expect("write knot.conf");
-        let knotd = find_tool("knotd")?;
-        let log = std::fs::File::create(dir.path().join("log")).expect("log");
-        let child = Command::new(knotd)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start knotd");
-        Some(Secondary {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-            child: Some(child),
-            conf: conf_path,
-            name: "knotd",
-        })
+        let command = (
+            find_tool("knotd")?,
+            vec!["-c".to_string(), conf_path.display().to_string()],
+        );
+        Some(Secondary::spawn("knotd", port, dir, conf_path, command))
     }
 
     /// Start BIND's `named` on `port` as secondary for `zones` from
@@ -147,26 +137,11 @@ key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{secret}"; }};
         }
         let conf_path = dir.path().join("named.conf");
         std::fs::write(&conf_path, conf).expect("write named.conf");
-        let named = find_tool("named")?;
-        let log = std::fs::File::create(dir.path().join("log")).expect("log");
-        let child = Command::new(named)
-            .arg("-g")
-            .arg("-d")
-            .arg("3")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start named");
-        Some(Secondary {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-            child: Some(child),
-            conf: conf_path,
-            name: "named",
-        })
+        let args = ["-g", "-d", "3", "-c"].map(String::from);
+        let mut args = args.to_vec();
+        args.push(conf_path.display().to_string());
+        let command = (find_tool("named")?, args);
+        Some(Secondary::spawn("named", port, dir, conf_path, command))
     }
 
     /// Start NSD on `port` as secondary for `zones` (explicitly configured;
@@ -218,24 +193,51 @@ pattern:
         }
         let conf_path = dir.path().join("nsd.conf");
         std::fs::write(&conf_path, conf).expect("write nsd.conf");
-        let nsd = find_tool("nsd")?;
-        let log = std::fs::File::create(dir.path().join("log")).expect("log");
-        let child = Command::new(nsd)
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf_path)
+        let args = vec![
+            "-d".to_string(),
+            "-c".to_string(),
+            conf_path.display().to_string(),
+        ];
+        let command = (find_tool("nsd")?, args);
+        Some(Secondary::spawn("nsd", port, dir, conf_path, command))
+    }
+
+    fn spawn(
+        name: &'static str,
+        port: u16,
+        dir: tempfile::TempDir,
+        conf: PathBuf,
+        command: (PathBuf, Vec<String>),
+    ) -> Self {
+        let mut s = Secondary {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+            child: None,
+            conf,
+            name,
+            command,
+        };
+        s.start_again();
+        s
+    }
+
+    /// Start it again (after [`Secondary::stop`]) with the same
+    /// configuration and state directory; its log goes on.
+    pub fn start_again(&mut self) {
+        self.stop();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("log"))
+            .expect("log");
+        let child = Command::new(&self.command.0)
+            .args(&self.command.1)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("start nsd");
-        Some(Secondary {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-            child: Some(child),
-            conf: conf_path,
-            name: "nsd",
-        })
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.name));
+        self.child = Some(child);
     }
 
     /// What the secondary logged so far.
