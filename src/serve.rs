@@ -75,6 +75,14 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         crate::transfer::Notifier::new(config.clone(), zones.clone(), transfer_status.clone())
             .run(changes_rx),
     );
+    if let Some(catalog) =
+        crate::transfer::Catalog::new(config.clone(), store.clone(), zones.clone())
+    {
+        catalog.ensure().await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        refresher.on_change(tx);
+        tokio::spawn(catalog.run(rx));
+    }
     tokio::spawn(refresher.run());
     // This replica announces what it serves, for the change status.
     tokio::spawn(served.clone().compact_journal(config.journal.clone()));

@@ -449,3 +449,232 @@ impl Notifier {
         self.zones.load().get(&n).map(|z| z.zone().serial())
     }
 }
+
+/// The member label of `zone` in the catalog: stable, from the name alone
+/// (RFC 9432 §4.1 leaves its form to the producer), so every replica
+/// writes the same one.
+pub fn member_id(zone: &str) -> String {
+    let name = zone.trim_end_matches('.').to_ascii_lowercase();
+    crate::store::sha256_hex(name.as_bytes())[..16].to_string()
+}
+
+/// The `group` property of `zone` (RFC 9432 §4.4.2): the pool it is or is
+/// below (without the trailing dot), else `byo`.
+pub fn group_of(config: &Config, zone: &str) -> String {
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    config
+        .pools
+        .iter()
+        .map(|p| p.domain.fqdn().trim_end_matches('.').to_ascii_lowercase())
+        .find(|pool| zone == *pool || zone.ends_with(&format!(".{pool}")))
+        .unwrap_or_else(|| "byo".to_string())
+}
+
+/// Keeps the catalog zone (`[transfer] catalog`) listing every zone this
+/// node serves, version 2, each member with its `group`: created at start,
+/// brought in line with the served zones once, then changed member by
+/// member as zones come and go (names from the refresher). Writes go
+/// through the store like every zone change (journaled, serial bumped,
+/// NOTIFY follows); each is a no-op when the row is already right, so every
+/// replica may run it.
+pub struct Catalog {
+    config: Arc<Config>,
+    store: Store,
+    zones: SharedZones,
+    name: String,
+}
+
+impl Catalog {
+    /// The catalog of `config`, when one is configured.
+    pub fn new(config: Arc<Config>, store: Store, zones: SharedZones) -> Option<Self> {
+        let name = config.transfer.catalog.clone()?;
+        Some(Catalog {
+            config,
+            store,
+            zones,
+            name,
+        })
+    }
+
+    /// The catalog zone's name (with the trailing dot).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Create the catalog zone when it does not exist.
+    pub async fn ensure(&self) -> Result<(), StoreError> {
+        use crate::store::zones::{self, StoredRecord, ZoneKind};
+        let mut tx = self.store.pool().begin().await?;
+        if zones::get_zone(&mut tx, &self.name).await?.is_none() {
+            let rec = |rtype: &str, rdata: &str, name: &str| StoredRecord {
+                name: name.to_string(),
+                ttl: 0,
+                rtype: rtype.to_string(),
+                rdata: rdata.to_string(),
+            };
+            let records = vec![
+                // RFC 9432 §4: an SOA and NS are required; their values are
+                // not used. Expire is long so a consumer keeps its members.
+                rec(
+                    "SOA",
+                    "invalid. invalid. 1 3600 600 2147483646 0",
+                    &self.name,
+                ),
+                rec("NS", "invalid.", &self.name),
+                rec("TXT", "\"2\"", &format!("version.{}", self.name)),
+            ];
+            // Kind `imported`: the zones table admits pool, child and imported only.
+            zones::create_zone(&mut tx, &self.name, ZoneKind::Imported, &records, "catalog")
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Make the member records of `zone` match whether it is served:
+    /// `<id>.zones.<catalog> PTR <zone>` and `group.<id>...` TXT, or none.
+    async fn sync_member(&self, zone: &str, served: bool) -> Result<bool, StoreError> {
+        use crate::store::zones::{self, StoredRecord};
+        if zone == self.name {
+            return Ok(false);
+        }
+        let id = member_id(zone);
+        let owner = format!("{id}.zones.{}", self.name);
+        let group_owner = format!("group.{owner}");
+        let (ptr, txt) = if served {
+            (
+                vec![StoredRecord {
+                    name: owner.clone(),
+                    ttl: 0,
+                    rtype: "PTR".into(),
+                    rdata: zone.to_string(),
+                }],
+                vec![StoredRecord {
+                    name: group_owner.clone(),
+                    ttl: 0,
+                    rtype: "TXT".into(),
+                    rdata: format!("\"{}\"", group_of(&self.config, zone)),
+                }],
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut tx = self.store.pool().begin().await?;
+        let Some(catalog) = zones::get_zone(&mut tx, &self.name).await? else {
+            return Ok(false);
+        };
+        let a = zones::set_rrsets(&mut tx, &catalog, &owner, &["PTR"], &ptr, "catalog").await?;
+        let catalog = zones::get_zone(&mut tx, &self.name)
+            .await?
+            .unwrap_or(catalog);
+        let b =
+            zones::set_rrsets(&mut tx, &catalog, &group_owner, &["TXT"], &txt, "catalog").await?;
+        tx.commit().await?;
+        Ok(a || b)
+    }
+
+    /// Whether the served catalog lists `zone` as it should (`served`).
+    fn listed_right(&self, zone: &str, served: bool) -> bool {
+        let table = self.zones.load();
+        let Some(catalog) = Name::from_ascii(&self.name)
+            .ok()
+            .and_then(|n| table.get(&n))
+        else {
+            return false;
+        };
+        let owner = format!("{}.zones.{}", member_id(zone), self.name);
+        let listed = Name::from_ascii(&owner)
+            .ok()
+            .and_then(|o| {
+                catalog
+                    .zone()
+                    .node(&o)
+                    .map(|n| n.rrset(hickory_proto::rr::RecordType::PTR).is_some())
+            })
+            .unwrap_or(false);
+        listed == served
+    }
+
+    /// Bring the catalog in line with every served zone (start-up), then
+    /// follow zone changes until the channel closes.
+    pub async fn run(self, mut changes: tokio::sync::mpsc::UnboundedReceiver<String>) {
+        if let Err(e) = self.ensure().await {
+            tracing::error!(error = %e, "cannot create the catalog zone");
+        }
+        // Compare against the catalog as served (one write per wrong
+        // member, not one per zone): wait until it is loaded.
+        let catalog = Name::from_ascii(&self.name).ok();
+        for _ in 0..200 {
+            if catalog
+                .as_ref()
+                .is_some_and(|c| self.zones.load().get(c).is_some())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let all: Vec<String> = self
+            .zones
+            .load()
+            .iter()
+            .map(|z| z.zone().origin().to_ascii())
+            .collect();
+        for zone in all {
+            self.follow(&zone).await;
+        }
+        // Members of zones no longer served (released while down).
+        self.prune().await;
+        while let Some(zone) = changes.recv().await {
+            self.follow(&zone).await;
+        }
+    }
+
+    async fn follow(&self, zone: &str) {
+        let zone = zone.to_ascii_lowercase();
+        let served = Name::from_ascii(&zone)
+            .ok()
+            .is_some_and(|n| self.zones.load().get(&n).is_some());
+        if zone == self.name || self.listed_right(&zone, served) {
+            return;
+        }
+        match self.sync_member(&zone, served).await {
+            Ok(true) => {
+                tracing::info!(zone = %zone, listed = served, catalog = %self.name, "catalog updated")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(zone = %zone, error = %e, "catalog update failed"),
+        }
+    }
+
+    /// Remove members whose zone is not served.
+    async fn prune(&self) {
+        let table = self.zones.load();
+        let Some(catalog) = Name::from_ascii(&self.name)
+            .ok()
+            .and_then(|n| table.get(&n))
+        else {
+            return;
+        };
+        let stale: Vec<String> = catalog
+            .zone()
+            .nodes()
+            .filter_map(|(_, node)| node.rrset(hickory_proto::rr::RecordType::PTR))
+            .flat_map(|set| set.records.iter())
+            .filter_map(|r| match &r.data {
+                hickory_proto::rr::RData::PTR(p) => Some(p.0.to_ascii()),
+                _ => None,
+            })
+            .filter(|z| {
+                Name::from_ascii(z)
+                    .ok()
+                    .is_none_or(|n| table.get(&n).is_none())
+            })
+            .collect();
+        drop(table);
+        for z in stale {
+            if let Err(e) = self.sync_member(&z, false).await {
+                tracing::warn!(zone = %z, error = %e, "catalog prune failed");
+            }
+        }
+    }
+}

@@ -327,3 +327,91 @@ fn a_secondary_down_during_commits_catches_up_by_notify_retries() {
     });
     assert!(acked, "the NOTIFY is acknowledged once it is back");
 }
+
+const CATALOG: &str = "catalog.invalid";
+
+/// Whether `addr` serves `zone` itself (an SOA owned by the zone), not as
+/// part of a parent.
+fn serves_zone(addr: std::net::SocketAddr, zone: &str) -> bool {
+    soa_serial(addr, zone).is_some()
+        && dig_at(addr, zone, hickory_proto::rr::RecordType::SOA)
+            .map(|r| {
+                r.answer_rrs
+                    .iter()
+                    .any(|rr| rr.name.trim_end_matches('.') == zone)
+            })
+            .unwrap_or(false)
+}
+
+#[test]
+fn catalog_consumers_pick_up_committed_children_and_drop_released_ones() {
+    if !have_tools(&["knotd", "named", "kdig", "delv"]) {
+        return;
+    }
+    let (knot_port, bind_port) = (Secondary::reserve_port(), Secondary::reserve_port());
+    let cfg = config_for(&[knot_port, bind_port]).extra(&format!("catalog = \"{CATALOG}\""));
+    // `extra` appends under [transfer], which config_for wrote last.
+    let srv = start_or_skip!(Backend::Sqlite, cfg);
+    let secret = create_key(&srv);
+    srv.allocate(POOL, "acme", "192.0.2.10", None);
+    wait_key_in_force(&srv, &secret);
+    let key = format!("{KEY_NAME}:{secret}");
+    // The catalog lists the pool and the child, each with its group.
+    let (_, listing) = kdig_axfr(srv.dns_addr, CATALOG, Some(&key));
+    let records = axfr_records(&listing);
+    assert!(
+        records
+            .iter()
+            .any(|r| r.ends_with("IN TXT \"2\"") && r.starts_with("version.")),
+        "{listing}"
+    );
+    for zone in [POOL.to_string(), format!("acme.{POOL}")] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r.ends_with(&format!("IN PTR {zone}."))),
+            "{zone} listed: {listing}"
+        );
+    }
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.ends_with(&format!("IN TXT \"{POOL}\"")))
+            .count(),
+        2,
+        "group = pool: {listing}"
+    );
+    let knot =
+        Secondary::knot_with(knot_port, srv.dns_addr, &secret, &[], Some(CATALOG)).expect("knotd");
+    let bind =
+        Secondary::bind_with(bind_port, srv.dns_addr, &secret, &[], Some(CATALOG)).expect("named");
+    let child = format!("acme.{POOL}");
+    let anchors = ds_lines(&srv, POOL);
+    for s in [&knot, &bind] {
+        for z in [POOL, child.as_str()] {
+            let serial = soa_serial(srv.dns_addr, z).expect("pdm serves it");
+            s.wait_serial(z, serial, Duration::from_secs(15));
+        }
+        delv(s.addr, &anchors, POOL, &format!("gitea.{child}"), "A").assert_secure_positive();
+    }
+    // A new child appears on both without touching their configuration ...
+    srv.allocate(POOL, "bravo", "192.0.2.11", None);
+    let bravo = format!("bravo.{POOL}");
+    let serial = soa_serial(srv.dns_addr, &bravo).expect("bravo served");
+    for s in [&knot, &bind] {
+        s.wait_serial(&bravo, serial, Duration::from_secs(10));
+    }
+    // ... and goes when it is released.
+    let (st, body) = srv.release(POOL, "bravo");
+    assert!(st == 200 || st == 202, "{st} {body}");
+    for s in [&knot, &bind] {
+        let gone = wait_for(Duration::from_secs(10), || !serves_zone(s.addr, &bravo));
+        assert!(
+            gone,
+            "{bravo} dropped by the consumer:\n{}",
+            tail(&s.log(), 3000)
+        );
+    }
+    let (_, listing) = kdig_axfr(srv.dns_addr, CATALOG, Some(&key));
+    assert!(!listing.contains(&format!("PTR {bravo}.")), "{listing}");
+}

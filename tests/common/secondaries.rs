@@ -39,6 +39,18 @@ impl Secondary {
     /// NOTIFY, and AXFR out allowed to 127.0.0.0/8 (so tests can compare).
     /// `None` when knotd is missing outside CI.
     pub fn knot(port: u16, primary: SocketAddr, secret: &str, zones: &[&str]) -> Option<Self> {
+        Self::knot_with(port, primary, secret, zones, None)
+    }
+
+    /// [`Secondary::knot`], also consuming the catalog zone `catalog`
+    /// (RFC 9432): its members become zones of this secondary.
+    pub fn knot_with(
+        port: u16,
+        primary: SocketAddr,
+        secret: &str,
+        zones: &[&str],
+        catalog: Option<&str>,
+    ) -> Option<Self> {
         if !have_tools(&["knotd", "knotc", "kdig"]) {
             return None;
         }
@@ -83,6 +95,13 @@ template:
     zonefile-sync: -1
     zonefile-load: none
     journal-content: all
+  - id: catalog_member
+    storage: "{d}"
+    master: primary
+    acl: [notify_from_primary, transfer_out]
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: all
 zone:
 "#,
             ip = primary.ip(),
@@ -90,6 +109,11 @@ zone:
         );
         for z in zones {
             conf.push_str(&format!("  - domain: {z}\n"));
+        }
+        if let Some(c) = catalog {
+            conf.push_str(&format!(
+                "  - domain: {c}\n    catalog-role: interpret\n    catalog-template: catalog_member\n"
+            ));
         }
         let conf_path = dir.path().join("knot.conf");
         std::fs::write(&conf_path, conf).expect("write knot.conf");
@@ -104,6 +128,17 @@ zone:
     /// `primary` with the TSIG key `xfr` = `secret`. `None` when named is
     /// missing outside CI.
     pub fn bind(port: u16, primary: SocketAddr, secret: &str, zones: &[&str]) -> Option<Self> {
+        Self::bind_with(port, primary, secret, zones, None)
+    }
+
+    /// [`Secondary::bind`], also consuming the catalog zone `catalog`.
+    pub fn bind_with(
+        port: u16,
+        primary: SocketAddr,
+        secret: &str,
+        zones: &[&str],
+        catalog: Option<&str>,
+    ) -> Option<Self> {
         if !have_tools(&["named"]) {
             return None;
         }
@@ -113,6 +148,15 @@ zone:
             .expect("tempdir");
         let d = dir.path().display().to_string();
         let (ip, pport) = (primary.ip(), primary.port());
+        let catz = match catalog {
+            Some(c) => {
+                std::fs::create_dir_all(dir.path().join("catz")).expect("catz dir");
+                format!(
+                    "catalog-zones {{ zone \"{c}\" default-primaries {{ {ip} port {pport} key \"{KEY_NAME}\"; }} in-memory no zone-directory \"catz\" min-update-interval 1; }};"
+                )
+            }
+            None => String::new(),
+        };
         let mut conf = format!(
             r#"options {{
     directory "{d}";
@@ -125,12 +169,13 @@ zone:
     dnssec-validation no;
     notify no;
     allow-transfer {{ 127.0.0.0/8; }};
+    {catz}
 }};
 controls {{ }};
 key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{secret}"; }};
 "#
         );
-        for z in zones {
+        for z in zones.iter().copied().chain(catalog) {
             conf.push_str(&format!(
                 "zone \"{z}\" {{ type secondary; file \"{z}.db\"; primaries {{ {ip} port {pport} key \"{KEY_NAME}\"; }}; }};\n"
             ));
