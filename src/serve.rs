@@ -68,6 +68,12 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         transfers.clone(),
         Duration::from_secs(2),
     ));
+    tokio::spawn(crate::transfer::keep_signatures_fresh(
+        store.clone(),
+        config.clone(),
+        zones.clone(),
+        transfers.clone(),
+    ));
     let transfer_status = crate::transfer::TransferStatus::new(transfers.clone());
     let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
     refresher.on_change(changes_tx);

@@ -678,3 +678,46 @@ impl Catalog {
         }
     }
 }
+
+/// Keeps the signatures secondaries serve from expiring: every
+/// `[transfer] resign_check_secs`, a zone whose last transferred version
+/// holds a signature inside the refresh margin gets a new serial (only the
+/// SOA changes; journaled, so every replica serves it and NOTIFY follows).
+/// The next transfer's version re-signs what is due, so the secondary gets
+/// fresh RRSIGs by IXFR. A zone with a newer, untransferred version is left
+/// alone: its transfer renews them anyway.
+pub async fn keep_signatures_fresh(
+    store: Store,
+    config: Arc<Config>,
+    zones: SharedZones,
+    transfers: Arc<Transfers>,
+) {
+    let margin = config.dnssec.signature_refresh_secs;
+    let every = Duration::from_secs(config.transfer.resign_check_secs);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = crate::server::xfr::tsig::unix_now().min(u64::from(u32::MAX)) as u32;
+        for (zone, sent_serial) in transfers.expiring(now.saturating_add(margin)) {
+            let served = zones.load().get(&zone).map(|z| z.zone().serial());
+            if served != Some(sent_serial) {
+                continue;
+            }
+            let name = zone.to_ascii();
+            let bumped = async {
+                let mut tx = store.pool().begin().await?;
+                let serial = crate::store::zones::touch_zone(&mut tx, &name, "resign").await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(serial)
+            };
+            match bumped.await {
+                Ok(Some(serial)) => {
+                    tracing::info!(zone = %name, serial, "signatures due on secondaries: serial bumped")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(zone = %name, error = %e, "cannot bump the serial for re-signing")
+                }
+            }
+        }
+    }
+}

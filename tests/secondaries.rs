@@ -415,3 +415,62 @@ fn catalog_consumers_pick_up_committed_children_and_drop_released_ones() {
     let (_, listing) = kdig_axfr(srv.dns_addr, CATALOG, Some(&key));
     assert!(!listing.contains(&format!("PTR {bravo}.")), "{listing}");
 }
+
+/// The earliest RRSIG expiration in a kdig listing (unix seconds).
+fn earliest_expiration(listing: &str) -> Option<i64> {
+    axfr_records(listing)
+        .iter()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.get(3) == Some(&"RRSIG"))
+                .then(|| f.get(8).copied())
+                .flatten()
+        })
+        .filter_map(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d%H%M%S").ok())
+        .map(|t| t.and_utc().timestamp())
+        .min()
+}
+
+#[test]
+fn a_secondary_never_serves_an_expired_signature() {
+    if !have_tools(&["knotd", "kdig"]) {
+        return;
+    }
+    let knot_port = Secondary::reserve_port();
+    // Signatures valid 2 minutes, renewed with 40 s left, checked every second.
+    let cfg = config(knot_port)
+        .extra("resign_check_secs = 1")
+        .extra("[dnssec]\nsignature_validity_secs = 120\nsignature_refresh_secs = 40");
+    let srv = start_or_skip!(Backend::Sqlite, cfg);
+    let secret = create_key(&srv);
+    wait_key_in_force(&srv, &secret);
+    let knot = Secondary::knot(knot_port, srv.dns_addr, &secret, &[POOL]).expect("knotd");
+    let first = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    knot.wait_serial(POOL, first, Duration::from_secs(10));
+    // Nothing is committed for 2.5 minutes, longer than any signature lives.
+    let start = Instant::now();
+    let mut checks = 0;
+    while start.elapsed() < Duration::from_secs(150) {
+        let (_, listing) = kdig_axfr(knot.addr, POOL, None);
+        let earliest = earliest_expiration(&listing)
+            .unwrap_or_else(|| panic!("knot serves signatures: {listing}"));
+        let now = chrono::Utc::now().timestamp();
+        assert!(
+            earliest > now,
+            "knot serves an RRSIG that expired at {earliest} (now {now}):\n{listing}"
+        );
+        checks += 1;
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let last = knot.serial(POOL).expect("knot serves the pool");
+    assert!(
+        last > first,
+        "re-signing moved the serial ({first} -> {last})"
+    );
+    eprintln!("{checks} checks, serial {first} -> {last}");
+    let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
+    let renewals = status["transfers"]
+        .as_array()
+        .map_or(0, |t| t.iter().filter(|t| t["kind"] == "Ixfr").count());
+    assert!(renewals >= 2, "renewals went out by IXFR: {status}");
+}

@@ -41,6 +41,9 @@ pub struct TransferConfig {
     /// The catalog zone (RFC 9432, version 2) listing every zone pdm
     /// serves, e.g. `catalog.invalid.`; `None`: no catalog.
     pub catalog: Option<String>,
+    /// How often zones are checked for transferred signatures due for
+    /// renewal (then their serial is bumped and NOTIFY sent).
+    pub resign_check_secs: u64,
 }
 
 impl Default for TransferConfig {
@@ -52,6 +55,7 @@ impl Default for TransferConfig {
             notify_retry_initial_ms: 1000,
             notify_retry_max_secs: 60,
             catalog: None,
+            resign_check_secs: 60,
         }
     }
 }
@@ -84,6 +88,7 @@ pub(super) struct RawTransfer {
     notify_retry_initial_ms: Option<u64>,
     notify_retry_max_secs: Option<u64>,
     catalog: Option<String>,
+    resign_check_secs: Option<u64>,
 }
 
 /// A key name as stored: lower case, no trailing dot.
@@ -160,6 +165,7 @@ pub(super) fn resolve_transfer(raw: RawTransfer) -> Result<TransferConfig, Confi
             .notify_retry_initial_ms
             .unwrap_or(d.notify_retry_initial_ms),
         notify_retry_max_secs: raw.notify_retry_max_secs.unwrap_or(d.notify_retry_max_secs),
+        resign_check_secs: raw.resign_check_secs.unwrap_or(d.resign_check_secs).max(1),
         catalog: raw
             .catalog
             .as_deref()

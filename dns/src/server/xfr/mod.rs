@@ -97,6 +97,13 @@ impl Transfers {
         self.policy.load_full()
     }
 
+    /// Zones whose signatures, as last transferred (at the serial given),
+    /// expire before `horizon` (unix seconds): they need a serial bump,
+    /// which makes the next transfer carry renewed signatures.
+    pub fn expiring(&self, horizon: u32) -> Vec<(Name, u32)> {
+        self.history.expiring(horizon)
+    }
+
     /// The most recent transfers, oldest first.
     pub fn events(&self) -> Vec<TransferEvent> {
         match self.log.lock() {
