@@ -721,3 +721,84 @@ pub async fn keep_signatures_fresh(
         }
     }
 }
+
+/// What one configured secondary serves of a zone, asked directly.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecondarySerial {
+    /// The secondary (an `also_notify` target).
+    pub address: SocketAddr,
+    /// Its SOA serial for the zone (`None`: it does not serve the zone).
+    pub serial: Option<u32>,
+    /// Why it could not be asked (timeout, TSIG, ...).
+    pub error: Option<String>,
+}
+
+/// How long a secondary's SOA answer is waited for by the change status.
+const SOA_PROBE_TIMEOUT: Duration = Duration::from_millis(700);
+
+impl TransferStatus {
+    /// The SOA serial each configured secondary of `zone` serves, asked
+    /// over UDP at once (signed with the target's key when it names one).
+    pub async fn secondaries(&self, config: &Config, zone: &str) -> Vec<SecondarySerial> {
+        let Ok(origin) = Name::from_ascii(zone) else {
+            return Vec::new();
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, target) in notify_targets(config, zone).into_iter().enumerate() {
+            let key = match target.key.as_deref() {
+                None => None,
+                Some(k) => match Name::from_ascii(k)
+                    .ok()
+                    .and_then(|n| self.transfers.policy().keys.get(&n).cloned())
+                {
+                    Some(k) => Some(k),
+                    None => {
+                        let error = Some(format!("TSIG key {k} is not in the store"));
+                        tasks.spawn(async move {
+                            (
+                                i,
+                                SecondarySerial {
+                                    address: target.address,
+                                    serial: None,
+                                    error,
+                                },
+                            )
+                        });
+                        continue;
+                    }
+                },
+            };
+            let origin = origin.clone();
+            tasks.spawn(async move {
+                let r =
+                    notify::soa_serial(target.address, &origin, key.as_deref(), SOA_PROBE_TIMEOUT)
+                        .await;
+                let (serial, error) = match r {
+                    Ok(s) => (s, None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                (
+                    i,
+                    SecondarySerial {
+                        address: target.address,
+                        serial,
+                        error,
+                    },
+                )
+            });
+        }
+        let mut out: Vec<(usize, SecondarySerial)> = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            if let Ok(x) = r {
+                out.push(x);
+            }
+        }
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, s)| s).collect()
+    }
+}
+
+/// Whether serial `have` is `want` or newer (RFC 1982 arithmetic).
+pub fn serial_reached(have: u32, want: u32) -> bool {
+    !crate::server::xfr::serial_lt(have, want)
+}

@@ -274,13 +274,28 @@ fn a_secondary_down_during_commits_catches_up_by_notify_retries() {
     let srv = start_or_skip!(Backend::Sqlite, config(knot_port));
     let secret = create_key(&srv);
     wait_key_in_force(&srv, &secret);
-    let mut knot = Secondary::knot(knot_port, srv.dns_addr, &secret, &[POOL]).expect("knotd");
+    let down2 = format!("down2.{POOL}");
+    let mut knot =
+        Secondary::knot(knot_port, srv.dns_addr, &secret, &[POOL, &down2]).expect("knotd");
     let first = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
     knot.wait_serial(POOL, first, Duration::from_secs(10));
     knot.stop();
     srv.allocate(POOL, "down1", "192.0.2.21", None);
-    srv.allocate(POOL, "down2", "192.0.2.22", None);
+    let (_, change) = srv.commit_change("down2", "192.0.2.22");
     let serial = soa_serial(srv.dns_addr, POOL).expect("pool SOA");
+    // The change status asks the secondary itself: PENDING while it is down.
+    let (st, status) = srv.get(
+        &format!("/api/v1/changes/{change}"),
+        Some(&srv.admin_token()),
+    );
+    assert_eq!(st, 200, "{status}");
+    assert_eq!(status["status"], "PENDING", "{status}");
+    let secondaries = status["secondaries"]
+        .as_array()
+        .expect("secondaries listed");
+    assert_eq!(secondaries.len(), 1, "{status}");
+    assert_eq!(secondaries[0]["address"], format!("127.0.0.1:{knot_port}"));
+    assert_eq!(secondaries[0]["inSync"], false, "{status}");
     // While it is down, the NOTIFY state shows the lag and the failures.
     let lagging = wait_for(Duration::from_secs(5), || {
         let (_, status) = srv.get("/api/v1/transfers", Some(&srv.admin_token()));
@@ -326,6 +341,22 @@ fn a_secondary_down_during_commits_catches_up_by_notify_retries() {
         })
     });
     assert!(acked, "the NOTIFY is acknowledged once it is back");
+    let insync = wait_for(Duration::from_secs(10), || {
+        let (_, status) = srv.get(
+            &format!("/api/v1/changes/{change}"),
+            Some(&srv.admin_token()),
+        );
+        status["status"] == "INSYNC"
+            && status["secondaries"][0]["serial"].as_u64() == status["serial"].as_u64()
+    });
+    let (_, status) = srv.get(
+        &format!("/api/v1/changes/{change}"),
+        Some(&srv.admin_token()),
+    );
+    assert!(
+        insync,
+        "INSYNC once the secondary serves the change: {status}"
+    );
 }
 
 const CATALOG: &str = "catalog.invalid";
