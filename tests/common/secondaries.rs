@@ -247,6 +247,58 @@ pattern:
         Some(Secondary::spawn("nsd", port, dir, conf_path, command))
     }
 
+    /// Start PowerDNS (`pdns_server`, gsqlite3 with DNSSEC metadata) on
+    /// `port` as secondary for `zones` from `primary` with the TSIG key for
+    /// transfers and IXFR enabled per zone (recipe: secondaries.md §3).
+    pub fn powerdns(port: u16, primary: SocketAddr, secret: &str, zones: &[&str]) -> Option<Self> {
+        const SCHEMA: &str = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql";
+        if !have_tools(&["pdns_server", "pdnsutil", "sqlite3"]) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-pdns-secondary-")
+            .tempdir()
+            .expect("tempdir");
+        let d = dir.path().display().to_string();
+        let conf = format!(
+            "launch=gsqlite3\ngsqlite3-database={d}/pdns.sqlite3\ngsqlite3-dnssec=yes\n\
+             local-address=127.0.0.1:{port}\nsocket-dir={d}\ndaemon=no\nguardian=no\n\
+             disable-syslog=yes\nloglevel=6\nsecondary=yes\nxfr-cycle-interval=5\n\
+             zone-metadata-cache-ttl=0\nwebserver=no\napi=no\n"
+        );
+        std::fs::write(dir.path().join("pdns.conf"), conf).expect("write pdns.conf");
+        let schema = std::fs::read_to_string(SCHEMA).expect("the gsqlite3 schema");
+        let db = dir.path().join("pdns.sqlite3");
+        let out = std::process::Command::new("sqlite3")
+            .arg(&db)
+            .arg(schema)
+            .output()
+            .expect("sqlite3");
+        assert!(out.status.success(), "schema: {out:?}");
+        let util = |args: &[&str]| {
+            let mut full = vec![format!("--config-dir={d}")];
+            full.extend(args.iter().map(|s| s.to_string()));
+            let out = run_tool("pdnsutil", &full, dir.path());
+            assert!(out.success(), "pdnsutil {args:?}: {}", out.both());
+        };
+        util(&["import-tsig-key", KEY_NAME, "hmac-sha256", secret]);
+        let master = primary.to_string();
+        for z in zones {
+            util(&["create-secondary-zone", z, &master]);
+            util(&["set-meta", z, "AXFR-MASTER-TSIG", KEY_NAME]);
+            util(&["set-meta", z, "IXFR", "1"]);
+        }
+        let conf_path = dir.path().join("pdns.conf");
+        let command = (find_tool("pdns_server")?, vec![format!("--config-dir={d}")]);
+        Some(Secondary::spawn(
+            "pdns_server",
+            port,
+            dir,
+            conf_path,
+            command,
+        ))
+    }
+
     fn spawn(
         name: &'static str,
         port: u16,
