@@ -296,6 +296,9 @@ struct Pending {
     in_flight: bool,
 }
 
+/// NOTIFYs waiting for their answer at once, at most.
+const MAX_IN_FLIGHT: usize = 256;
+
 /// Sends NOTIFY for every changed zone to its secondaries until each
 /// acknowledges the zone's current serial, backing off between attempts.
 pub struct Notifier {
@@ -332,9 +335,11 @@ impl Notifier {
         let mut pending: HashMap<(String, SocketAddr), Pending> = HashMap::new();
         let timeout = Duration::from_millis(self.config.transfer.notify_timeout_ms);
         loop {
+            let full = pending.values().filter(|p| p.in_flight).count() >= MAX_IN_FLIGHT;
+            // When full, only an answer (done_rx) frees room: no timer.
             let next = pending
                 .values()
-                .filter(|p| !p.in_flight)
+                .filter(|p| !p.in_flight && !full)
                 .map(|p| p.next_at)
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -385,10 +390,15 @@ impl Notifier {
                 _ = tokio::time::sleep_until(next.into()) => {}
             }
             let now = Instant::now();
+            // At most this many NOTIFYs in flight (a secondary down during a
+            // burst of commits must not cost a socket per zone at once).
+            let room =
+                MAX_IN_FLIGHT.saturating_sub(pending.values().filter(|p| p.in_flight).count());
             let due: Vec<(String, SocketAddr)> = pending
                 .iter()
                 .filter(|(_, p)| !p.in_flight && p.next_at <= now)
                 .map(|(k, _)| k.clone())
+                .take(room)
                 .collect();
             for k in due {
                 let zones = self.zones.load();
@@ -697,6 +707,10 @@ pub async fn keep_signatures_fresh(
     loop {
         tokio::time::sleep(every).await;
         let now = crate::server::xfr::tsig::unix_now().min(u64::from(u32::MAX)) as u32;
+        // Released zones' transfer history goes (it is kept in memory).
+        let table = zones.load_full();
+        transfers.retain_zones(|z| table.get(z).is_some());
+        drop(table);
         for (zone, sent_serial) in transfers.expiring(now.saturating_add(margin)) {
             let served = zones.load().get(&zone).map(|z| z.zone().serial());
             if served != Some(sent_serial) {

@@ -104,6 +104,12 @@ impl History {
         Ok(version)
     }
 
+    /// Keep the versions of the zones `keep` says yes to.
+    pub fn retain(&self, keep: impl Fn(&Name) -> bool) {
+        self.lock()
+            .retain(|_, v| v.back().is_some_and(|v| keep(v.zone.zone().origin())));
+    }
+
     /// Zones whose newest transferred version carries a signature that
     /// expires before `horizon` (unix seconds): secondaries need a new
     /// version (a serial bump) to be re-signed.

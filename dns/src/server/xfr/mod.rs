@@ -97,6 +97,12 @@ impl Transfers {
         self.policy.load_full()
     }
 
+    /// Forget the transfer history of zones `keep` says no (zones no longer
+    /// served), so released zones do not stay in memory.
+    pub fn retain_zones(&self, keep: impl Fn(&Name) -> bool) {
+        self.history.retain(keep);
+    }
+
     /// Zones whose signatures, as last transferred (at the serial given),
     /// expire before `horizon` (unix seconds): they need a serial bump,
     /// which makes the next transfer carry renewed signatures.
@@ -205,7 +211,9 @@ pub(super) fn prepare(handler: &Handler, request: &Request, protocol: Protocol) 
         match verified {
             Ok(v) => signer = Some(ResponseSigner::new(v, now)),
             Err(rejection) => {
-                tracing::info!(
+                // Debug, like Knot: anyone can send these, and the log must
+                // not be theirs to fill.
+                tracing::debug!(
                     remote = %request.src(),
                     rejection = rejection_name(&rejection),
                     "TSIG verification failed"
@@ -246,7 +254,7 @@ pub(super) fn prepare(handler: &Handler, request: &Request, protocol: Protocol) 
     };
     let key = signer.as_ref().map(|s| s.key().name().clone());
     if !policy.allows(zone.zone().origin(), request.src().ip(), key.as_ref()) {
-        tracing::info!(zone = %qname, remote = %request.src(), key = ?key.as_ref().map(|k| k.to_ascii()), "transfer refused by the ACL");
+        tracing::debug!(zone = %qname, remote = %request.src(), key = ?key.as_ref().map(|k| k.to_ascii()), "transfer refused by the ACL");
         return reply(ResponseCode::Refused, signer);
     }
     if zone.zone().has_dynamic() {
