@@ -816,3 +816,78 @@ impl TransferStatus {
 pub fn serial_reached(have: u32, want: u32) -> bool {
     !crate::server::xfr::serial_lt(have, want)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[[nameservers]]
+name = "ns1.example.test"
+[[pools]]
+domain = "example.test"
+transfer_allow = [{ from = ["198.51.100.0/24"], key = "pool-xfr" }]
+also_notify = [{ address = "198.51.100.7:53", key = "pool-xfr" }]
+[[pools]]
+domain = "other.test"
+[transfer]
+allow = [{ from = ["192.0.2.53"] }]
+also_notify = [{ address = "192.0.2.53:53" }]
+"#;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn pool_rules_cover_the_pool_and_its_children_global_ones_everything() {
+        let config = Config::from_toml(CONFIG).unwrap();
+        let policy = TransferPolicy {
+            keys: KeySet::new(),
+            rules: rules(&config),
+        };
+        let pool_secondary = "198.51.100.9".parse().unwrap();
+        let key = name("pool-xfr.");
+        assert!(policy.allows(&name("acme.example.test."), pool_secondary, Some(&key)));
+        assert!(policy.allows(&name("example.test."), pool_secondary, Some(&key)));
+        assert!(!policy.allows(&name("acme.other.test."), pool_secondary, Some(&key)));
+        assert!(!policy.allows(&name("example.test."), pool_secondary, None));
+        let global = "192.0.2.53".parse().unwrap();
+        assert!(policy.allows(&name("byo.example.org."), global, None));
+        assert!(policy.allows(&name("acme.other.test."), global, None));
+    }
+
+    #[test]
+    fn notify_targets_and_catalog_groups_follow_the_pools() {
+        let config = Config::from_toml(CONFIG).unwrap();
+        let addrs = |z: &str| -> Vec<String> {
+            notify_targets(&config, z)
+                .iter()
+                .map(|t| t.address.to_string())
+                .collect()
+        };
+        assert_eq!(
+            addrs("acme.example.test."),
+            ["192.0.2.53:53", "198.51.100.7:53"]
+        );
+        assert_eq!(addrs("example.test."), ["192.0.2.53:53", "198.51.100.7:53"]);
+        assert_eq!(addrs("acme.other.test."), ["192.0.2.53:53"]);
+        assert_eq!(addrs("notexample.test."), ["192.0.2.53:53"]);
+        assert_eq!(group_of(&config, "acme.example.test."), "example.test");
+        assert_eq!(group_of(&config, "other.test."), "other.test");
+        assert_eq!(group_of(&config, "shop.example.org."), "byo");
+        assert_eq!(
+            member_id("Acme.Example.Test."),
+            member_id("acme.example.test")
+        );
+        assert_eq!(member_id("acme.example.test").len(), 16);
+    }
+
+    #[test]
+    fn serials_compare_in_rfc1982_arithmetic() {
+        assert!(serial_reached(5, 5));
+        assert!(serial_reached(6, 5));
+        assert!(!serial_reached(4, 5));
+        assert!(serial_reached(1, u32::MAX), "wrapped past the top");
+    }
+}
