@@ -412,12 +412,23 @@ where
         }
     }
     drop(rx);
-    if let Ok((job, mut stats)) = producer.await {
-        stats.complete &= result.is_ok();
-        transfers.record(job.event(stats));
-    }
+    let complete = match producer.await {
+        Ok((job, mut stats)) => {
+            stats.complete &= result.is_ok();
+            transfers.record(job.event(stats));
+            stats.complete
+        }
+        Err(_) => false,
+    };
     result?;
-    writer.flush().await
+    writer.flush().await?;
+    // A transfer cut short (signing failed) must not leave the client
+    // waiting for the closing SOA: close the connection.
+    if complete {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("zone transfer incomplete"))
+    }
 }
 
 /// A client that stops reading for this long loses its transfer.
