@@ -99,8 +99,9 @@ def main():
         commit_ms.append((t1 - t0) * 1000)
         first.append((t2 - t0) * 1000)
         call("DELETE", "/api/v1/pool/%s/release" % pool, {"subdomain": label})
-    print("commit->first-correct-answer n=%d p50=%.1fms p90=%.1fms max=%.1fms | commit call p50=%.1fms p90=%.1fms | pending=%d"
-          % (len(first), pct(first, 50), pct(first, 90), max(first), pct(commit_ms, 50), pct(commit_ms, 90), pending))
+    print("commit->first-correct-answer n=%d p50=%.1fms p90=%.1fms max=%.1fms | commit call p50=%.1fms p90=%.1fms | pending=%d | p99=%.1fms"
+          % (len(first), pct(first, 50), pct(first, 90), max(first), pct(commit_ms, 50), pct(commit_ms, 90), pending,
+             pct(first, 99)))
     return 0
 
 

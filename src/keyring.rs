@@ -113,11 +113,12 @@ fn origin_of(zone: &str) -> Result<Name, KeyringError> {
 impl Keyring {
     /// A keyring sealing with `secret`, creating keys per `config`.
     pub fn new(secret: Arc<SecretBox>, config: DnssecConfig) -> Self {
+        let policy = config.signing_policy();
         Self {
             secret,
             cache: Arc::new(SigCache::new(config.signature_cache)),
             config,
-            policy: SigningPolicy::default(),
+            policy,
             opened: Mutex::new(HashMap::new()),
         }
     }

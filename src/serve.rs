@@ -68,6 +68,12 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         transfers.clone(),
         Duration::from_secs(2),
     ));
+    tokio::spawn(crate::transfer::keep_signatures_fresh(
+        store.clone(),
+        config.clone(),
+        zones.clone(),
+        transfers.clone(),
+    ));
     let transfer_status = crate::transfer::TransferStatus::new(transfers.clone());
     let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
     refresher.on_change(changes_tx);
@@ -75,6 +81,14 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         crate::transfer::Notifier::new(config.clone(), zones.clone(), transfer_status.clone())
             .run(changes_rx),
     );
+    if let Some(catalog) =
+        crate::transfer::Catalog::new(config.clone(), store.clone(), zones.clone())
+    {
+        catalog.ensure().await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        refresher.on_change(tx);
+        tokio::spawn(catalog.run(rx));
+    }
     tokio::spawn(refresher.run());
     // This replica announces what it serves, for the change status.
     tokio::spawn(served.clone().compact_journal(config.journal.clone()));

@@ -473,8 +473,9 @@ pub struct Refresher {
     followed: HashMap<String, u32>,
     /// Zones loaded whole since start (after the initial load).
     full_loads: u64,
-    /// Told the name of every zone that changed, after the swap (NOTIFY).
-    changes: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// Told the name of every zone that changed, after the swap (NOTIFY,
+    /// the catalog).
+    changes: Vec<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl Refresher {
@@ -528,7 +529,7 @@ impl Refresher {
             nudge: Arc::new(Notify::new()),
             followed,
             full_loads: 0,
-            changes: None,
+            changes: Vec::new(),
         })
     }
 
@@ -579,7 +580,7 @@ impl Refresher {
                 }
             }
             self.zones.store(Arc::new(set));
-            if let Some(tx) = &self.changes {
+            for tx in &self.changes {
                 for name in changed.keys() {
                     let _ = tx.send(name.clone());
                 }
@@ -633,10 +634,11 @@ impl Refresher {
         Some(served)
     }
 
-    /// Send the name of each zone that changed to `tx`, once the table
-    /// that serves the change is in place (the NOTIFY sender follows it).
+    /// Also send the name of each zone that changed to `tx`, once the
+    /// table that serves the change is in place (the NOTIFY sender and the
+    /// catalog follow it).
     pub fn on_change(&mut self, tx: tokio::sync::mpsc::UnboundedSender<String>) {
-        self.changes = Some(tx);
+        self.changes.push(tx);
     }
 
     /// How many times a zone was loaded whole to follow the journal (the

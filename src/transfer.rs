@@ -296,6 +296,9 @@ struct Pending {
     in_flight: bool,
 }
 
+/// NOTIFYs waiting for their answer at once, at most.
+const MAX_IN_FLIGHT: usize = 256;
+
 /// Sends NOTIFY for every changed zone to its secondaries until each
 /// acknowledges the zone's current serial, backing off between attempts.
 pub struct Notifier {
@@ -332,9 +335,11 @@ impl Notifier {
         let mut pending: HashMap<(String, SocketAddr), Pending> = HashMap::new();
         let timeout = Duration::from_millis(self.config.transfer.notify_timeout_ms);
         loop {
+            let full = pending.values().filter(|p| p.in_flight).count() >= MAX_IN_FLIGHT;
+            // When full, only an answer (done_rx) frees room: no timer.
             let next = pending
                 .values()
-                .filter(|p| !p.in_flight)
+                .filter(|p| !p.in_flight && !full)
                 .map(|p| p.next_at)
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -385,10 +390,15 @@ impl Notifier {
                 _ = tokio::time::sleep_until(next.into()) => {}
             }
             let now = Instant::now();
+            // At most this many NOTIFYs in flight (a secondary down during a
+            // burst of commits must not cost a socket per zone at once).
+            let room =
+                MAX_IN_FLIGHT.saturating_sub(pending.values().filter(|p| p.in_flight).count());
             let due: Vec<(String, SocketAddr)> = pending
                 .iter()
                 .filter(|(_, p)| !p.in_flight && p.next_at <= now)
                 .map(|(k, _)| k.clone())
+                .take(room)
                 .collect();
             for k in due {
                 let zones = self.zones.load();
@@ -447,5 +457,437 @@ impl Notifier {
     fn serial_of(&self, zone: &str) -> Option<u32> {
         let n = Name::from_ascii(zone).ok()?;
         self.zones.load().get(&n).map(|z| z.zone().serial())
+    }
+}
+
+/// The member label of `zone` in the catalog: stable, from the name alone
+/// (RFC 9432 §4.1 leaves its form to the producer), so every replica
+/// writes the same one.
+pub fn member_id(zone: &str) -> String {
+    let name = zone.trim_end_matches('.').to_ascii_lowercase();
+    crate::store::sha256_hex(name.as_bytes())[..16].to_string()
+}
+
+/// The `group` property of `zone` (RFC 9432 §4.4.2): the pool it is or is
+/// below (without the trailing dot), else `byo`.
+pub fn group_of(config: &Config, zone: &str) -> String {
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    config
+        .pools
+        .iter()
+        .map(|p| p.domain.fqdn().trim_end_matches('.').to_ascii_lowercase())
+        .find(|pool| zone == *pool || zone.ends_with(&format!(".{pool}")))
+        .unwrap_or_else(|| "byo".to_string())
+}
+
+/// Keeps the catalog zone (`[transfer] catalog`) listing every zone this
+/// node serves, version 2, each member with its `group`: created at start,
+/// brought in line with the served zones once, then changed member by
+/// member as zones come and go (names from the refresher). Writes go
+/// through the store like every zone change (journaled, serial bumped,
+/// NOTIFY follows); each is a no-op when the row is already right, so every
+/// replica may run it.
+pub struct Catalog {
+    config: Arc<Config>,
+    store: Store,
+    zones: SharedZones,
+    name: String,
+}
+
+impl Catalog {
+    /// The catalog of `config`, when one is configured.
+    pub fn new(config: Arc<Config>, store: Store, zones: SharedZones) -> Option<Self> {
+        let name = config.transfer.catalog.clone()?;
+        Some(Catalog {
+            config,
+            store,
+            zones,
+            name,
+        })
+    }
+
+    /// The catalog zone's name (with the trailing dot).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Create the catalog zone when it does not exist.
+    pub async fn ensure(&self) -> Result<(), StoreError> {
+        use crate::store::zones::{self, StoredRecord, ZoneKind};
+        let mut tx = self.store.pool().begin().await?;
+        if zones::get_zone(&mut tx, &self.name).await?.is_none() {
+            let rec = |rtype: &str, rdata: &str, name: &str| StoredRecord {
+                name: name.to_string(),
+                ttl: 0,
+                rtype: rtype.to_string(),
+                rdata: rdata.to_string(),
+            };
+            let records = vec![
+                // RFC 9432 §4: an SOA and NS are required; their values are
+                // not used. Expire is long so a consumer keeps its members.
+                rec(
+                    "SOA",
+                    "invalid. invalid. 1 3600 600 2147483646 0",
+                    &self.name,
+                ),
+                rec("NS", "invalid.", &self.name),
+                rec("TXT", "\"2\"", &format!("version.{}", self.name)),
+            ];
+            // Kind `imported`: the zones table admits pool, child and imported only.
+            zones::create_zone(&mut tx, &self.name, ZoneKind::Imported, &records, "catalog")
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Make the member records of `zone` match whether it is served:
+    /// `<id>.zones.<catalog> PTR <zone>` and `group.<id>...` TXT, or none.
+    async fn sync_member(&self, zone: &str, served: bool) -> Result<bool, StoreError> {
+        use crate::store::zones::{self, StoredRecord};
+        if zone == self.name {
+            return Ok(false);
+        }
+        let id = member_id(zone);
+        let owner = format!("{id}.zones.{}", self.name);
+        let group_owner = format!("group.{owner}");
+        let (ptr, txt) = if served {
+            (
+                vec![StoredRecord {
+                    name: owner.clone(),
+                    ttl: 0,
+                    rtype: "PTR".into(),
+                    rdata: zone.to_string(),
+                }],
+                vec![StoredRecord {
+                    name: group_owner.clone(),
+                    ttl: 0,
+                    rtype: "TXT".into(),
+                    rdata: format!("\"{}\"", group_of(&self.config, zone)),
+                }],
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut tx = self.store.pool().begin().await?;
+        let Some(catalog) = zones::get_zone(&mut tx, &self.name).await? else {
+            return Ok(false);
+        };
+        let a = zones::set_rrsets(&mut tx, &catalog, &owner, &["PTR"], &ptr, "catalog").await?;
+        let catalog = zones::get_zone(&mut tx, &self.name)
+            .await?
+            .unwrap_or(catalog);
+        let b =
+            zones::set_rrsets(&mut tx, &catalog, &group_owner, &["TXT"], &txt, "catalog").await?;
+        tx.commit().await?;
+        Ok(a || b)
+    }
+
+    /// Whether the served catalog lists `zone` as it should (`served`).
+    fn listed_right(&self, zone: &str, served: bool) -> bool {
+        let table = self.zones.load();
+        let Some(catalog) = Name::from_ascii(&self.name)
+            .ok()
+            .and_then(|n| table.get(&n))
+        else {
+            return false;
+        };
+        let owner = format!("{}.zones.{}", member_id(zone), self.name);
+        let listed = Name::from_ascii(&owner)
+            .ok()
+            .and_then(|o| {
+                catalog
+                    .zone()
+                    .node(&o)
+                    .map(|n| n.rrset(hickory_proto::rr::RecordType::PTR).is_some())
+            })
+            .unwrap_or(false);
+        listed == served
+    }
+
+    /// Bring the catalog in line with every served zone (start-up), then
+    /// follow zone changes until the channel closes.
+    pub async fn run(self, mut changes: tokio::sync::mpsc::UnboundedReceiver<String>) {
+        if let Err(e) = self.ensure().await {
+            tracing::error!(error = %e, "cannot create the catalog zone");
+        }
+        // Compare against the catalog as served (one write per wrong
+        // member, not one per zone): wait until it is loaded.
+        let catalog = Name::from_ascii(&self.name).ok();
+        for _ in 0..200 {
+            if catalog
+                .as_ref()
+                .is_some_and(|c| self.zones.load().get(c).is_some())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let all: Vec<String> = self
+            .zones
+            .load()
+            .iter()
+            .map(|z| z.zone().origin().to_ascii())
+            .collect();
+        for zone in all {
+            self.follow(&zone).await;
+        }
+        // Members of zones no longer served (released while down).
+        self.prune().await;
+        while let Some(zone) = changes.recv().await {
+            self.follow(&zone).await;
+        }
+    }
+
+    async fn follow(&self, zone: &str) {
+        let zone = zone.to_ascii_lowercase();
+        let served = Name::from_ascii(&zone)
+            .ok()
+            .is_some_and(|n| self.zones.load().get(&n).is_some());
+        if zone == self.name || self.listed_right(&zone, served) {
+            return;
+        }
+        match self.sync_member(&zone, served).await {
+            Ok(true) => {
+                tracing::info!(zone = %zone, listed = served, catalog = %self.name, "catalog updated")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(zone = %zone, error = %e, "catalog update failed"),
+        }
+    }
+
+    /// Remove members whose zone is not served.
+    async fn prune(&self) {
+        let table = self.zones.load();
+        let Some(catalog) = Name::from_ascii(&self.name)
+            .ok()
+            .and_then(|n| table.get(&n))
+        else {
+            return;
+        };
+        let stale: Vec<String> = catalog
+            .zone()
+            .nodes()
+            .filter_map(|(_, node)| node.rrset(hickory_proto::rr::RecordType::PTR))
+            .flat_map(|set| set.records.iter())
+            .filter_map(|r| match &r.data {
+                hickory_proto::rr::RData::PTR(p) => Some(p.0.to_ascii()),
+                _ => None,
+            })
+            .filter(|z| {
+                Name::from_ascii(z)
+                    .ok()
+                    .is_none_or(|n| table.get(&n).is_none())
+            })
+            .collect();
+        drop(table);
+        for z in stale {
+            if let Err(e) = self.sync_member(&z, false).await {
+                tracing::warn!(zone = %z, error = %e, "catalog prune failed");
+            }
+        }
+    }
+}
+
+/// Keeps the signatures secondaries serve from expiring: every
+/// `[transfer] resign_check_secs`, a zone whose last transferred version
+/// holds a signature inside the refresh margin gets a new serial (only the
+/// SOA changes; journaled, so every replica serves it and NOTIFY follows).
+/// The next transfer's version re-signs what is due, so the secondary gets
+/// fresh RRSIGs by IXFR. A zone with a newer, untransferred version is left
+/// alone: its transfer renews them anyway.
+pub async fn keep_signatures_fresh(
+    store: Store,
+    config: Arc<Config>,
+    zones: SharedZones,
+    transfers: Arc<Transfers>,
+) {
+    let margin = config.dnssec.signature_refresh_secs;
+    let every = Duration::from_secs(config.transfer.resign_check_secs);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = crate::server::xfr::tsig::unix_now().min(u64::from(u32::MAX)) as u32;
+        // Released zones' transfer history goes (it is kept in memory).
+        let table = zones.load_full();
+        transfers.retain_zones(|z| table.get(z).is_some());
+        drop(table);
+        for (zone, sent_serial) in transfers.expiring(now.saturating_add(margin)) {
+            let served = zones.load().get(&zone).map(|z| z.zone().serial());
+            if served != Some(sent_serial) {
+                continue;
+            }
+            let name = zone.to_ascii();
+            let bumped = async {
+                let mut tx = store.pool().begin().await?;
+                let serial = crate::store::zones::touch_zone(&mut tx, &name, "resign").await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(serial)
+            };
+            match bumped.await {
+                Ok(Some(serial)) => {
+                    tracing::info!(zone = %name, serial, "signatures due on secondaries: serial bumped")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(zone = %name, error = %e, "cannot bump the serial for re-signing")
+                }
+            }
+        }
+    }
+}
+
+/// What one configured secondary serves of a zone, asked directly.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecondarySerial {
+    /// The secondary (an `also_notify` target).
+    pub address: SocketAddr,
+    /// Its SOA serial for the zone (`None`: it does not serve the zone).
+    pub serial: Option<u32>,
+    /// Why it could not be asked (timeout, TSIG, ...).
+    pub error: Option<String>,
+}
+
+/// How long a secondary's SOA answer is waited for by the change status.
+const SOA_PROBE_TIMEOUT: Duration = Duration::from_millis(700);
+
+impl TransferStatus {
+    /// The SOA serial each configured secondary of `zone` serves, asked
+    /// over UDP at once (signed with the target's key when it names one).
+    pub async fn secondaries(&self, config: &Config, zone: &str) -> Vec<SecondarySerial> {
+        let Ok(origin) = Name::from_ascii(zone) else {
+            return Vec::new();
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, target) in notify_targets(config, zone).into_iter().enumerate() {
+            let key = match target.key.as_deref() {
+                None => None,
+                Some(k) => match Name::from_ascii(k)
+                    .ok()
+                    .and_then(|n| self.transfers.policy().keys.get(&n).cloned())
+                {
+                    Some(k) => Some(k),
+                    None => {
+                        let error = Some(format!("TSIG key {k} is not in the store"));
+                        tasks.spawn(async move {
+                            (
+                                i,
+                                SecondarySerial {
+                                    address: target.address,
+                                    serial: None,
+                                    error,
+                                },
+                            )
+                        });
+                        continue;
+                    }
+                },
+            };
+            let origin = origin.clone();
+            tasks.spawn(async move {
+                let r =
+                    notify::soa_serial(target.address, &origin, key.as_deref(), SOA_PROBE_TIMEOUT)
+                        .await;
+                let (serial, error) = match r {
+                    Ok(s) => (s, None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                (
+                    i,
+                    SecondarySerial {
+                        address: target.address,
+                        serial,
+                        error,
+                    },
+                )
+            });
+        }
+        let mut out: Vec<(usize, SecondarySerial)> = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            if let Ok(x) = r {
+                out.push(x);
+            }
+        }
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, s)| s).collect()
+    }
+}
+
+/// Whether serial `have` is `want` or newer (RFC 1982 arithmetic).
+pub fn serial_reached(have: u32, want: u32) -> bool {
+    !crate::server::xfr::serial_lt(have, want)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[[nameservers]]
+name = "ns1.example.test"
+[[pools]]
+domain = "example.test"
+transfer_allow = [{ from = ["198.51.100.0/24"], key = "pool-xfr" }]
+also_notify = [{ address = "198.51.100.7:53", key = "pool-xfr" }]
+[[pools]]
+domain = "other.test"
+[transfer]
+allow = [{ from = ["192.0.2.53"] }]
+also_notify = [{ address = "192.0.2.53:53" }]
+"#;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn pool_rules_cover_the_pool_and_its_children_global_ones_everything() {
+        let config = Config::from_toml(CONFIG).unwrap();
+        let policy = TransferPolicy {
+            keys: KeySet::new(),
+            rules: rules(&config),
+        };
+        let pool_secondary = "198.51.100.9".parse().unwrap();
+        let key = name("pool-xfr.");
+        assert!(policy.allows(&name("acme.example.test."), pool_secondary, Some(&key)));
+        assert!(policy.allows(&name("example.test."), pool_secondary, Some(&key)));
+        assert!(!policy.allows(&name("acme.other.test."), pool_secondary, Some(&key)));
+        assert!(!policy.allows(&name("example.test."), pool_secondary, None));
+        let global = "192.0.2.53".parse().unwrap();
+        assert!(policy.allows(&name("byo.example.org."), global, None));
+        assert!(policy.allows(&name("acme.other.test."), global, None));
+    }
+
+    #[test]
+    fn notify_targets_and_catalog_groups_follow_the_pools() {
+        let config = Config::from_toml(CONFIG).unwrap();
+        let addrs = |z: &str| -> Vec<String> {
+            notify_targets(&config, z)
+                .iter()
+                .map(|t| t.address.to_string())
+                .collect()
+        };
+        assert_eq!(
+            addrs("acme.example.test."),
+            ["192.0.2.53:53", "198.51.100.7:53"]
+        );
+        assert_eq!(addrs("example.test."), ["192.0.2.53:53", "198.51.100.7:53"]);
+        assert_eq!(addrs("acme.other.test."), ["192.0.2.53:53"]);
+        assert_eq!(addrs("notexample.test."), ["192.0.2.53:53"]);
+        assert_eq!(group_of(&config, "acme.example.test."), "example.test");
+        assert_eq!(group_of(&config, "other.test."), "other.test");
+        assert_eq!(group_of(&config, "shop.example.org."), "byo");
+        assert_eq!(
+            member_id("Acme.Example.Test."),
+            member_id("acme.example.test")
+        );
+        assert_eq!(member_id("acme.example.test").len(), 16);
+    }
+
+    #[test]
+    fn serials_compare_in_rfc1982_arithmetic() {
+        assert!(serial_reached(5, 5));
+        assert!(serial_reached(6, 5));
+        assert!(!serial_reached(4, 5));
+        assert!(serial_reached(1, u32::MAX), "wrapped past the top");
     }
 }

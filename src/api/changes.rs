@@ -1,6 +1,7 @@
 //! The change status, as Route 53 reports it: `GET /api/v1/changes/{id}`
-//! answers `PENDING` until every live replica serves the change, then
-//! `INSYNC`. A change id is a journal entry (the `pdm-change-id` header of
+//! answers `PENDING` until every live replica and every configured
+//! secondary of the zone (asked for its SOA serial directly) serves the
+//! change, then `INSYNC`. A change id is a journal entry (the `pdm-change-id` header of
 //! every write). Replicas announce themselves with a heartbeat; one silent
 //! for longer than `snapshot::REPLICA_TIMEOUT` has dropped out.
 
@@ -32,7 +33,32 @@ pub(super) async fn status(
     let since = crate::store::now_ms() - REPLICA_TIMEOUT.as_millis() as i64;
     let replicas = s.store.live_replicas(since).await?;
     let in_sync = |applied: i64| applied >= n;
-    let all = !replicas.is_empty() && replicas.iter().all(|r| in_sync(r.applied_through));
+    let mut all = !replicas.is_empty() && replicas.iter().all(|r| in_sync(r.applied_through));
+    let deleted = entry.change.op == crate::store::journal::ChangeOp::Delete;
+    let secondaries = match &s.transfer {
+        Some(t) => t.secondaries(&s.config, &entry.change.zone).await,
+        None => Vec::new(),
+    };
+    let secondary_in_sync = |serial: Option<u32>, error: bool| match (deleted, serial) {
+        // A deleted zone is in sync where it is no longer served.
+        (true, s) => s.is_none() && !error,
+        (false, Some(s)) => crate::transfer::serial_reached(s, entry.change.serial),
+        (false, None) => false,
+    };
+    all &= secondaries
+        .iter()
+        .all(|x| secondary_in_sync(x.serial, x.error.is_some()));
+    let secondaries: Vec<Value> = secondaries
+        .iter()
+        .map(|x| {
+            json!({
+                "address": x.address.to_string(),
+                "serial": x.serial,
+                "error": x.error,
+                "inSync": secondary_in_sync(x.serial, x.error.is_some()),
+            })
+        })
+        .collect();
     let shown: Vec<Value> = replicas
         .iter()
         .map(|r| {
@@ -52,5 +78,6 @@ pub(super) async fn status(
         "op": entry.change.op.as_str(),
         "submittedAt": format_time(entry.at_ms),
         "replicas": shown,
+        "secondaries": secondaries,
     })))
 }

@@ -23,6 +23,11 @@ pub struct DnssecConfig {
     pub secret_key_file: Option<std::path::PathBuf>,
     /// Signatures kept in the process-wide signature cache (each ~0.9 KiB).
     pub signature_cache: usize,
+    /// RRSIG validity, seconds from inception to expiration.
+    pub signature_validity_secs: u32,
+    /// Signatures are renewed when less than this remains: in answers at
+    /// once, on secondaries by a serial bump and NOTIFY.
+    pub signature_refresh_secs: u32,
 }
 
 /// Default bound of the signature cache: ~230 MiB at ~0.9 KiB a signature
@@ -40,6 +45,8 @@ impl Default for DnssecConfig {
             propagation_delay_secs: 60,
             secret_key_file: None,
             signature_cache: DEFAULT_SIGNATURE_CACHE,
+            signature_validity_secs: 14 * 86_400,
+            signature_refresh_secs: 14 * 86_400 / 4,
         }
     }
 }
@@ -56,9 +63,16 @@ pub(super) struct RawDnssec {
     propagation_delay_secs: Option<u32>,
     secret_key_file: Option<String>,
     signature_cache: Option<usize>,
+    signature_validity_secs: Option<u32>,
+    signature_refresh_secs: Option<u32>,
 }
 
 impl DnssecConfig {
+    /// The signature validity policy.
+    pub fn signing_policy(&self) -> crate::dnssec::SigningPolicy {
+        crate::dnssec::SigningPolicy::new(self.signature_validity_secs, self.signature_refresh_secs)
+    }
+
     /// The default signing profile for new zones.
     pub fn profile(&self) -> crate::dnssec::SigningProfile {
         crate::dnssec::SigningProfile {
@@ -110,7 +124,19 @@ pub(super) fn resolve_dnssec(raw: RawDnssec) -> Result<DnssecConfig, ConfigError
             "dnssec.dnskey_ttl must be 1..=86400".into(),
         ));
     }
+    let validity = raw
+        .signature_validity_secs
+        .unwrap_or(d.signature_validity_secs);
+    let refresh = raw.signature_refresh_secs.unwrap_or(validity / 4);
+    if validity < 60 || refresh == 0 || refresh > validity / 2 {
+        return Err(ConfigError::Invalid(
+            "dnssec: signature_validity_secs must be at least 60 and signature_refresh_secs between 1 and half of it"
+                .into(),
+        ));
+    }
     Ok(DnssecConfig {
+        signature_validity_secs: validity,
+        signature_refresh_secs: refresh,
         enabled: raw.enabled.unwrap_or(d.enabled),
         algorithm,
         split_keys: raw.split_keys.unwrap_or(d.split_keys),

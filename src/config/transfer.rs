@@ -38,6 +38,12 @@ pub struct TransferConfig {
     pub notify_retry_initial_ms: u64,
     /// Longest wait between attempts.
     pub notify_retry_max_secs: u64,
+    /// The catalog zone (RFC 9432, version 2) listing every zone pdm
+    /// serves, e.g. `catalog.invalid.`; `None`: no catalog.
+    pub catalog: Option<String>,
+    /// How often zones are checked for transferred signatures due for
+    /// renewal (then their serial is bumped and NOTIFY sent).
+    pub resign_check_secs: u64,
 }
 
 impl Default for TransferConfig {
@@ -48,6 +54,8 @@ impl Default for TransferConfig {
             notify_timeout_ms: 1000,
             notify_retry_initial_ms: 1000,
             notify_retry_max_secs: 60,
+            catalog: None,
+            resign_check_secs: 60,
         }
     }
 }
@@ -79,6 +87,8 @@ pub(super) struct RawTransfer {
     notify_timeout_ms: Option<u64>,
     notify_retry_initial_ms: Option<u64>,
     notify_retry_max_secs: Option<u64>,
+    catalog: Option<String>,
+    resign_check_secs: Option<u64>,
 }
 
 /// A key name as stored: lower case, no trailing dot.
@@ -155,6 +165,20 @@ pub(super) fn resolve_transfer(raw: RawTransfer) -> Result<TransferConfig, Confi
             .notify_retry_initial_ms
             .unwrap_or(d.notify_retry_initial_ms),
         notify_retry_max_secs: raw.notify_retry_max_secs.unwrap_or(d.notify_retry_max_secs),
+        resign_check_secs: raw.resign_check_secs.unwrap_or(d.resign_check_secs).max(1),
+        catalog: raw
+            .catalog
+            .as_deref()
+            .map(|c| {
+                let c = format!("{}.", c.trim().trim_end_matches('.').to_ascii_lowercase());
+                match hickory_proto::rr::Name::from_ascii(&c) {
+                    Ok(_) if c != "." => Ok(c),
+                    _ => Err(ConfigError::Invalid(format!(
+                        "transfer.catalog: {c:?} is not a zone name"
+                    ))),
+                }
+            })
+            .transpose()?,
     };
     if t.notify_timeout_ms == 0 || t.notify_retry_initial_ms == 0 || t.notify_retry_max_secs == 0 {
         return Err(ConfigError::Invalid(

@@ -518,6 +518,42 @@ pub async fn set_rrsets(
     Ok(true)
 }
 
+/// A new serial for `zone` and nothing else (journaled: the SOA removed and
+/// added), for secondaries to take renewed signatures. `None` when the zone
+/// does not exist.
+pub async fn touch_zone(
+    conn: &mut AnyConnection,
+    name: &str,
+    actor: &str,
+) -> Result<Option<u32>, StoreError> {
+    sqlx::query("UPDATE zones SET serial = serial WHERE name = $1")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    let Some(zone) = get_zone(conn, name).await? else {
+        return Ok(None);
+    };
+    let apex = owner_records(conn, zone.id, &zone.name).await?;
+    let Some(old) = apex.into_iter().find(|r| r.rtype == "SOA") else {
+        return Ok(None);
+    };
+    let serial = bump_soa(conn, &zone).await?;
+    let new = with_serial(&old, serial)?;
+    super::journal::append(
+        conn,
+        &ZoneChange {
+            zone: zone.name.to_string(),
+            serial,
+            op: ChangeOp::Update,
+            added: vec![new],
+            removed: vec![old],
+            actor: actor.to_string(),
+        },
+    )
+    .await?;
+    Ok(Some(serial))
+}
+
 async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow) -> Result<u32, StoreError> {
     let serial = next_serial(zone.serial);
     let apex = owner_records(conn, zone.id, &zone.name).await?;

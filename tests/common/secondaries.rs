@@ -23,6 +23,8 @@ pub struct Secondary {
     child: Option<Child>,
     conf: PathBuf,
     name: &'static str,
+    /// The program and arguments it was started with (for [`Secondary::start_again`]).
+    command: (PathBuf, Vec<String>),
 }
 
 impl Secondary {
@@ -37,6 +39,18 @@ impl Secondary {
     /// NOTIFY, and AXFR out allowed to 127.0.0.0/8 (so tests can compare).
     /// `None` when knotd is missing outside CI.
     pub fn knot(port: u16, primary: SocketAddr, secret: &str, zones: &[&str]) -> Option<Self> {
+        Self::knot_with(port, primary, secret, zones, None)
+    }
+
+    /// [`Secondary::knot`], also consuming the catalog zone `catalog`
+    /// (RFC 9432): its members become zones of this secondary.
+    pub fn knot_with(
+        port: u16,
+        primary: SocketAddr,
+        secret: &str,
+        zones: &[&str],
+        catalog: Option<&str>,
+    ) -> Option<Self> {
         if !have_tools(&["knotd", "knotc", "kdig"]) {
             return None;
         }
@@ -80,7 +94,14 @@ template:
     acl: [notify_from_primary, transfer_out]
     zonefile-sync: -1
     zonefile-load: none
-    journal-content: changes
+    journal-content: all
+  - id: catalog_member
+    storage: "{d}"
+    master: primary
+    acl: [notify_from_primary, transfer_out]
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: all
 zone:
 "#,
             ip = primary.ip(),
@@ -89,31 +110,35 @@ zone:
         for z in zones {
             conf.push_str(&format!("  - domain: {z}\n"));
         }
+        if let Some(c) = catalog {
+            conf.push_str(&format!(
+                "  - domain: {c}\n    catalog-role: interpret\n    catalog-template: catalog_member\n"
+            ));
+        }
         let conf_path = dir.path().join("knot.conf");
         std::fs::write(&conf_path, conf).expect("write knot.conf");
-        let knotd = find_tool("knotd")?;
-        let log = std::fs::File::create(dir.path().join("log")).expect("log");
-        let child = Command::new(knotd)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start knotd");
-        Some(Secondary {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-            child: Some(child),
-            conf: conf_path,
-            name: "knotd",
-        })
+        let command = (
+            find_tool("knotd")?,
+            vec!["-c".to_string(), conf_path.display().to_string()],
+        );
+        Some(Secondary::spawn("knotd", port, dir, conf_path, command))
     }
 
     /// Start BIND's `named` on `port` as secondary for `zones` from
     /// `primary` with the TSIG key `xfr` = `secret`. `None` when named is
     /// missing outside CI.
     pub fn bind(port: u16, primary: SocketAddr, secret: &str, zones: &[&str]) -> Option<Self> {
+        Self::bind_with(port, primary, secret, zones, None)
+    }
+
+    /// [`Secondary::bind`], also consuming the catalog zone `catalog`.
+    pub fn bind_with(
+        port: u16,
+        primary: SocketAddr,
+        secret: &str,
+        zones: &[&str],
+        catalog: Option<&str>,
+    ) -> Option<Self> {
         if !have_tools(&["named"]) {
             return None;
         }
@@ -123,6 +148,15 @@ zone:
             .expect("tempdir");
         let d = dir.path().display().to_string();
         let (ip, pport) = (primary.ip(), primary.port());
+        let catz = match catalog {
+            Some(c) => {
+                std::fs::create_dir_all(dir.path().join("catz")).expect("catz dir");
+                format!(
+                    "catalog-zones {{ zone \"{c}\" default-primaries {{ {ip} port {pport} key \"{KEY_NAME}\"; }} in-memory no zone-directory \"catz\" min-update-interval 1; }};"
+                )
+            }
+            None => String::new(),
+        };
         let mut conf = format!(
             r#"options {{
     directory "{d}";
@@ -135,38 +169,24 @@ zone:
     dnssec-validation no;
     notify no;
     allow-transfer {{ 127.0.0.0/8; }};
+    {catz}
 }};
 controls {{ }};
 key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{secret}"; }};
 "#
         );
-        for z in zones {
+        for z in zones.iter().copied().chain(catalog) {
             conf.push_str(&format!(
                 "zone \"{z}\" {{ type secondary; file \"{z}.db\"; primaries {{ {ip} port {pport} key \"{KEY_NAME}\"; }}; }};\n"
             ));
         }
         let conf_path = dir.path().join("named.conf");
         std::fs::write(&conf_path, conf).expect("write named.conf");
-        let named = find_tool("named")?;
-        let log = std::fs::File::create(dir.path().join("log")).expect("log");
-        let child = Command::new(named)
-            .arg("-g")
-            .arg("-d")
-            .arg("3")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start named");
-        Some(Secondary {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-            child: Some(child),
-            conf: conf_path,
-            name: "named",
-        })
+        let args = ["-g", "-d", "3", "-c"].map(String::from);
+        let mut args = args.to_vec();
+        args.push(conf_path.display().to_string());
+        let command = (find_tool("named")?, args);
+        Some(Secondary::spawn("named", port, dir, conf_path, command))
     }
 
     /// Start NSD on `port` as secondary for `zones` (explicitly configured;
@@ -218,24 +238,103 @@ pattern:
         }
         let conf_path = dir.path().join("nsd.conf");
         std::fs::write(&conf_path, conf).expect("write nsd.conf");
-        let nsd = find_tool("nsd")?;
-        let log = std::fs::File::create(dir.path().join("log")).expect("log");
-        let child = Command::new(nsd)
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf_path)
+        let args = vec![
+            "-d".to_string(),
+            "-c".to_string(),
+            conf_path.display().to_string(),
+        ];
+        let command = (find_tool("nsd")?, args);
+        Some(Secondary::spawn("nsd", port, dir, conf_path, command))
+    }
+
+    /// Start PowerDNS (`pdns_server`, gsqlite3 with DNSSEC metadata) on
+    /// `port` as secondary for `zones` from `primary` with the TSIG key for
+    /// transfers and IXFR enabled per zone (recipe: secondaries.md §3).
+    pub fn powerdns(port: u16, primary: SocketAddr, secret: &str, zones: &[&str]) -> Option<Self> {
+        const SCHEMA: &str = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql";
+        if !have_tools(&["pdns_server", "pdnsutil", "sqlite3"]) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-pdns-secondary-")
+            .tempdir()
+            .expect("tempdir");
+        let d = dir.path().display().to_string();
+        let conf = format!(
+            "launch=gsqlite3\ngsqlite3-database={d}/pdns.sqlite3\ngsqlite3-dnssec=yes\n\
+             local-address=127.0.0.1:{port}\nsocket-dir={d}\ndaemon=no\nguardian=no\n\
+             disable-syslog=yes\nloglevel=6\nsecondary=yes\nxfr-cycle-interval=5\n\
+             zone-metadata-cache-ttl=0\nwebserver=no\napi=no\n"
+        );
+        std::fs::write(dir.path().join("pdns.conf"), conf).expect("write pdns.conf");
+        let schema = std::fs::read_to_string(SCHEMA).expect("the gsqlite3 schema");
+        let db = dir.path().join("pdns.sqlite3");
+        let out = std::process::Command::new("sqlite3")
+            .arg(&db)
+            .arg(schema)
+            .output()
+            .expect("sqlite3");
+        assert!(out.status.success(), "schema: {out:?}");
+        let util = |args: &[&str]| {
+            let mut full = vec![format!("--config-dir={d}")];
+            full.extend(args.iter().map(|s| s.to_string()));
+            let out = run_tool("pdnsutil", &full, dir.path());
+            assert!(out.success(), "pdnsutil {args:?}: {}", out.both());
+        };
+        util(&["import-tsig-key", KEY_NAME, "hmac-sha256", secret]);
+        let master = primary.to_string();
+        for z in zones {
+            util(&["create-secondary-zone", z, &master]);
+            util(&["set-meta", z, "AXFR-MASTER-TSIG", KEY_NAME]);
+            util(&["set-meta", z, "IXFR", "1"]);
+        }
+        let conf_path = dir.path().join("pdns.conf");
+        let command = (find_tool("pdns_server")?, vec![format!("--config-dir={d}")]);
+        Some(Secondary::spawn(
+            "pdns_server",
+            port,
+            dir,
+            conf_path,
+            command,
+        ))
+    }
+
+    fn spawn(
+        name: &'static str,
+        port: u16,
+        dir: tempfile::TempDir,
+        conf: PathBuf,
+        command: (PathBuf, Vec<String>),
+    ) -> Self {
+        let mut s = Secondary {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+            child: None,
+            conf,
+            name,
+            command,
+        };
+        s.start_again();
+        s
+    }
+
+    /// Start it again (after [`Secondary::stop`]) with the same
+    /// configuration and state directory; its log goes on.
+    pub fn start_again(&mut self) {
+        self.stop();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("log"))
+            .expect("log");
+        let child = Command::new(&self.command.0)
+            .args(&self.command.1)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("start nsd");
-        Some(Secondary {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-            child: Some(child),
-            conf: conf_path,
-            name: "nsd",
-        })
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.name));
+        self.child = Some(child);
     }
 
     /// What the secondary logged so far.

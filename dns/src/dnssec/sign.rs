@@ -22,22 +22,41 @@ pub struct SigningPolicy {
     pub(super) validity: u32,
     /// Inception is this far in the past, for validators with slow clocks.
     pub(super) inception_offset: u32,
+    /// Re-sign when less than this many seconds of validity remain.
+    refresh: u32,
 }
 
 impl Default for SigningPolicy {
     fn default() -> Self {
         // Knot's and PowerDNS's order of magnitude: two weeks, one hour back.
-        Self {
-            validity: 14 * 86_400,
-            inception_offset: 3_600,
-        }
+        Self::new(14 * 86_400, 14 * 86_400 / 4)
     }
 }
 
 impl SigningPolicy {
-    /// Re-sign when less than this many seconds of validity remain (a quarter).
-    pub(super) fn refresh_margin(&self) -> u32 {
-        self.validity / 4
+    /// Signatures valid `validity` seconds, renewed (in answers, and on
+    /// secondaries by a serial bump) when less than `refresh` remain. The
+    /// inception lies an hour back (an eighth of the validity when that is
+    /// shorter).
+    pub fn new(validity: u32, refresh: u32) -> Self {
+        let validity = validity.max(60);
+        Self {
+            validity,
+            inception_offset: (validity / 8).min(3_600),
+            refresh: refresh.min(validity / 2),
+        }
+    }
+
+    /// Re-sign when less than this many seconds of validity remain.
+    pub fn refresh_margin(&self) -> u32 {
+        self.refresh
+    }
+
+    /// Inceptions are rounded down to this many seconds, so concurrent
+    /// signers of one RRset make the same validity window: an hour, or a
+    /// sixteenth of a shorter validity.
+    fn rounding(&self) -> u32 {
+        (self.validity / 16).clamp(1, 3_600)
     }
 }
 
@@ -381,7 +400,8 @@ fn sign_fresh(
     };
     // Round inception down to the hour so concurrent signers of the same
     // RRset produce the same validity window.
-    let inception = (now.saturating_sub(policy.inception_offset)) / 3600 * 3600;
+    let step = policy.rounding();
+    let inception = (now.saturating_sub(policy.inception_offset)) / step * step;
     let expiration = inception.wrapping_add(policy.validity);
     let input = SigInput {
         type_covered: rtype,

@@ -10,7 +10,7 @@ use super::export::{sign_set, ExportError};
 use super::ZoneSigner;
 use crate::zone::{key, Node, Zone};
 use hickory_proto::rr::{Name, Record, RecordType};
-use imbl::OrdMap;
+use imbl::{OrdMap, OrdSet};
 use std::sync::Arc;
 
 /// Records under one key of a view.
@@ -28,7 +28,24 @@ pub struct SignedView {
     keys: Vec<(u16, u8)>,
     /// NSEC3 TTL, iterations and salt the chain was made with.
     params: (u32, u16, Vec<u8>),
+    /// (earliest expiration, owner key, covered type) of every entry: what
+    /// is due for renewal first. NSEC3 entries are listed with type NSEC3.
+    expiring: OrdSet<(u32, Box<[u8]>, u16)>,
 }
+
+/// The earliest expiration among the RRSIGs of `set`.
+fn earliest(set: &[Record]) -> Option<u32> {
+    set.iter()
+        .filter_map(|r| match &r.data {
+            hickory_proto::rr::RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(
+                sig,
+            )) => Some(sig.input().sig_expiration.get()),
+            _ => None,
+        })
+        .min()
+}
+
+const NSEC3: u16 = 50;
 
 fn authoritative(node: &Node, rtype: RecordType) -> bool {
     !node.occluded && (!node.cut || rtype == RecordType::DS)
@@ -58,6 +75,7 @@ impl SignedView {
             nsec3: OrdMap::new(),
             keys: key_set(signer),
             params: (ttl, iterations, salt.to_vec()),
+            expiring: OrdSet::new(),
         };
         for (name, node) in zone.nodes() {
             view.sign_node(name, node, signer, now)?;
@@ -97,19 +115,100 @@ impl SignedView {
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in stale {
-                view.sigs.remove(&k);
+                view.set_sigs(k, None);
             }
             if let Some(node) = node {
                 view.sign_node(name, node, signer, now)?;
             }
             if let Some(nsec3_owner) = chain.owner_for(name) {
-                view.nsec3.remove(key::of(&nsec3_owner).as_slice());
+                view.set_nsec3(key::of(&nsec3_owner).into_boxed_slice(), None);
             }
             for r in chain.around(name) {
                 view.put_nsec3(r, signer, now)?;
             }
         }
+        view.renew(zone, signer, now)?;
         Ok(view)
+    }
+
+    /// Re-sign every entry whose signatures expire within the refresh
+    /// margin: secondaries get them with this version.
+    fn renew(&mut self, zone: &Zone, signer: &ZoneSigner, now: u32) -> Result<(), ExportError> {
+        let horizon = now.saturating_add(signer.policy.refresh_margin());
+        let due: Vec<(u32, Box<[u8]>, u16)> = self
+            .expiring
+            .iter()
+            .take_while(|(exp, _, _)| *exp <= horizon)
+            .cloned()
+            .collect();
+        for (_, owner, rtype) in due {
+            if rtype == NSEC3 {
+                let record = self.nsec3.get(&owner).and_then(|s| s.first().cloned());
+                self.set_nsec3(owner, None);
+                if let Some(r) = record {
+                    self.put_nsec3(r, signer, now)?;
+                }
+                continue;
+            }
+            let set = zone
+                .node_by_key(&owner)
+                .and_then(|(_, n)| n.rrsets.iter().find(|s| u16::from(s.rtype) == rtype))
+                .map(|s| s.records.clone());
+            match set {
+                Some(records) => {
+                    let sigs = sign_set(signer, &records, now)?;
+                    self.set_sigs((owner, rtype), Some(Arc::new(sigs)));
+                }
+                None => self.set_sigs((owner, rtype), None),
+            }
+        }
+        Ok(())
+    }
+
+    /// Replace (or with `None` remove) the RRSIGs under `k`, keeping the
+    /// expiration index in step.
+    fn set_sigs(&mut self, k: (Box<[u8]>, u16), set: Option<Set>) {
+        if let Some(old) = self.sigs.get(&k) {
+            if let Some(exp) = earliest(old) {
+                self.expiring.remove(&(exp, k.0.clone(), k.1));
+            }
+        }
+        match set {
+            Some(set) => {
+                if let Some(exp) = earliest(&set) {
+                    self.expiring.insert((exp, k.0.clone(), k.1));
+                }
+                self.sigs.insert(k, set);
+            }
+            None => {
+                self.sigs.remove(&k);
+            }
+        }
+    }
+
+    /// [`SignedView::set_sigs`] for the NSEC3 record (and RRSIGs) at `owner`.
+    fn set_nsec3(&mut self, owner: Box<[u8]>, set: Option<Set>) {
+        if let Some(old) = self.nsec3.get(&owner) {
+            if let Some(exp) = earliest(old) {
+                self.expiring.remove(&(exp, owner.clone(), NSEC3));
+            }
+        }
+        match set {
+            Some(set) => {
+                if let Some(exp) = earliest(&set) {
+                    self.expiring.insert((exp, owner.clone(), NSEC3));
+                }
+                self.nsec3.insert(owner, set);
+            }
+            None => {
+                self.nsec3.remove(&owner);
+            }
+        }
+    }
+
+    /// When the first signature of this view expires (unix seconds).
+    pub fn earliest_expiration(&self) -> Option<u32> {
+        self.expiring.get_min().map(|(exp, _, _)| *exp)
     }
 
     fn sign_node(
@@ -123,8 +222,7 @@ impl SignedView {
         for set in &node.rrsets {
             if authoritative(node, set.rtype) {
                 let sigs = sign_set(signer, &set.records, now)?;
-                self.sigs
-                    .insert((owner.clone(), u16::from(set.rtype)), Arc::new(sigs));
+                self.set_sigs((owner.clone(), u16::from(set.rtype)), Some(Arc::new(sigs)));
             }
         }
         Ok(())
@@ -140,7 +238,7 @@ impl SignedView {
         }
         let mut set = vec![r];
         set.extend(sign_set(signer, &set, now)?);
-        self.nsec3.insert(owner, Arc::new(set));
+        self.set_nsec3(owner, Some(Arc::new(set)));
         Ok(())
     }
 

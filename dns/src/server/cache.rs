@@ -8,7 +8,7 @@
 //! into the cached bytes. What is *not* cached: answers from zones with LUA
 //! records (dynamic by design), queries carrying EDNS Client Subnet (the
 //! answer echoes it), SERVFAIL, NXDOMAIN and REFUSED (what random-name
-//! floods produce), and TCP (rare, and answered by hickory).
+//! floods produce), and TCP (rare).
 //!
 //! Entries belong to one zone table snapshot: the first query after the
 //! table is swapped starts a fresh generation, so an answer is never served

@@ -1,6 +1,6 @@
 //! The wire edge of the data plane: a planned response to bytes, and the
 //! bare replies for requests that cannot be planned at all. Both the UDP
-//! fast path and the hickory-driven TCP path encode through here, so the
+//! fast path and the TCP connections encode through here, so the
 //! two transports cannot drift apart.
 
 use super::respond::Plan;
@@ -163,7 +163,7 @@ fn encode_address_answer(
     }))
 }
 
-/// The records of `plan` as hickory's response type (what its TCP response
+/// The records of `plan` as hickory's response type (what a hickory response
 /// handle sends).
 pub fn response<'a>(
     plan: &'a Plan,

@@ -104,6 +104,29 @@ impl History {
         Ok(version)
     }
 
+    /// Keep the versions of the zones `keep` says yes to.
+    pub fn retain(&self, keep: impl Fn(&Name) -> bool) {
+        self.lock()
+            .retain(|_, v| v.back().is_some_and(|v| keep(v.zone.zone().origin())));
+    }
+
+    /// Zones whose newest transferred version carries a signature that
+    /// expires before `horizon` (unix seconds): secondaries need a new
+    /// version (a serial bump) to be re-signed.
+    pub fn expiring(&self, horizon: u32) -> Vec<(Name, u32)> {
+        self.lock()
+            .values()
+            .filter_map(|v| v.back())
+            .filter(|v| {
+                v.view
+                    .as_ref()
+                    .and_then(|view| view.earliest_expiration())
+                    .is_some_and(|exp| exp <= horizon)
+            })
+            .map(|v| (v.zone.zone().origin().clone(), v.serial))
+            .collect()
+    }
+
     /// The kept version of `origin` at `serial` that this process sent to
     /// `client` (an unsigned zone's content is the serial's wherever it
     /// came from, so any client will do).

@@ -97,6 +97,19 @@ impl Transfers {
         self.policy.load_full()
     }
 
+    /// Forget the transfer history of zones `keep` says no (zones no longer
+    /// served), so released zones do not stay in memory.
+    pub fn retain_zones(&self, keep: impl Fn(&Name) -> bool) {
+        self.history.retain(keep);
+    }
+
+    /// Zones whose signatures, as last transferred (at the serial given),
+    /// expire before `horizon` (unix seconds): they need a serial bump,
+    /// which makes the next transfer carry renewed signatures.
+    pub fn expiring(&self, horizon: u32) -> Vec<(Name, u32)> {
+        self.history.expiring(horizon)
+    }
+
     /// The most recent transfers, oldest first.
     pub fn events(&self) -> Vec<TransferEvent> {
         match self.log.lock() {
@@ -198,7 +211,9 @@ pub(super) fn prepare(handler: &Handler, request: &Request, protocol: Protocol) 
         match verified {
             Ok(v) => signer = Some(ResponseSigner::new(v, now)),
             Err(rejection) => {
-                tracing::info!(
+                // Debug, like Knot: anyone can send these, and the log must
+                // not be theirs to fill.
+                tracing::debug!(
                     remote = %request.src(),
                     rejection = rejection_name(&rejection),
                     "TSIG verification failed"
@@ -239,7 +254,7 @@ pub(super) fn prepare(handler: &Handler, request: &Request, protocol: Protocol) 
     };
     let key = signer.as_ref().map(|s| s.key().name().clone());
     if !policy.allows(zone.zone().origin(), request.src().ip(), key.as_ref()) {
-        tracing::info!(zone = %qname, remote = %request.src(), key = ?key.as_ref().map(|k| k.to_ascii()), "transfer refused by the ACL");
+        tracing::debug!(zone = %qname, remote = %request.src(), key = ?key.as_ref().map(|k| k.to_ascii()), "transfer refused by the ACL");
         return reply(ResponseCode::Refused, signer);
     }
     if zone.zone().has_dynamic() {
@@ -397,12 +412,23 @@ where
         }
     }
     drop(rx);
-    if let Ok((job, mut stats)) = producer.await {
-        stats.complete &= result.is_ok();
-        transfers.record(job.event(stats));
-    }
+    let complete = match producer.await {
+        Ok((job, mut stats)) => {
+            stats.complete &= result.is_ok();
+            transfers.record(job.event(stats));
+            stats.complete
+        }
+        Err(_) => false,
+    };
     result?;
-    writer.flush().await
+    writer.flush().await?;
+    // A transfer cut short (signing failed) must not leave the client
+    // waiting for the closing SOA: close the connection.
+    if complete {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("zone transfer incomplete"))
+    }
 }
 
 /// A client that stops reading for this long loses its transfer.

@@ -1,6 +1,7 @@
-//! Sending NOTIFY (RFC 1996): one attempt, signed with TSIG when a key is
-//! given, the answer checked (id, opcode, rcode, TSIG). Retries and
-//! backoff belong to the caller, which knows the secondaries.
+//! Talking to secondaries: NOTIFY (RFC 1996) and SOA probes, one attempt
+//! each, signed with TSIG when a key is given, the answer checked (id,
+//! opcode, rcode, TSIG). Retries and backoff belong to the caller, which
+//! knows the secondaries.
 
 use super::tsig::{self, TsigKey};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -38,13 +39,44 @@ pub async fn notify(
     key: Option<&TsigKey>,
     timeout: Duration,
 ) -> Result<(), NotifyError> {
-    let id: u16 = rand::random();
-    let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
+    let mut m = Message::new(rand::random(), MessageType::Query, OpCode::Notify);
     m.metadata.authoritative = true;
     m.add_query(Query::query(zone.clone(), RecordType::SOA));
     if let Some(soa) = soa {
         m.add_answer(soa.clone());
     }
+    let answer = exchange(target, m, key, timeout).await?;
+    match answer.metadata.response_code {
+        ResponseCode::NoError => Ok(()),
+        rcode => Err(NotifyError::Rcode(rcode)),
+    }
+}
+
+/// The SOA serial `target` serves for `zone` (`None`: it answered without
+/// one, e.g. NOTAUTH or REFUSED for a zone it dropped).
+pub async fn soa_serial(
+    target: SocketAddr,
+    zone: &Name,
+    key: Option<&TsigKey>,
+    timeout: Duration,
+) -> Result<Option<u32>, NotifyError> {
+    let mut m = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(zone.clone(), RecordType::SOA));
+    let answer = exchange(target, m, key, timeout).await?;
+    Ok(answer.answers.iter().find_map(|r| match &r.data {
+        hickory_proto::rr::RData::SOA(soa) if r.name == *zone => Some(soa.serial),
+        _ => None,
+    }))
+}
+
+/// Send `m` over UDP (signed with `key`) and wait for its answer, checked.
+async fn exchange(
+    target: SocketAddr,
+    m: Message,
+    key: Option<&TsigKey>,
+    timeout: Duration,
+) -> Result<Message, NotifyError> {
+    let (id, op) = (m.metadata.id, m.metadata.op_code);
     let mut raw = m.to_vec().map_err(|e| NotifyError::Build(e.to_string()))?;
     let request_mac = key.map(|k| tsig::sign_request(&mut raw, k, tsig::unix_now()));
     let bind: SocketAddr = if target.is_ipv4() {
@@ -70,15 +102,12 @@ pub async fn notify(
             continue;
         };
         let md = &parsed.metadata;
-        if md.id != id || md.message_type != MessageType::Response || md.op_code != OpCode::Notify {
+        if md.id != id || md.message_type != MessageType::Response || md.op_code != op {
             continue;
         }
         if let (Some(k), Some(mac)) = (key, request_mac.as_deref()) {
             tsig::verify_answer(answer, k, mac)?;
         }
-        return match md.response_code {
-            ResponseCode::NoError => Ok(()),
-            rcode => Err(NotifyError::Rcode(rcode)),
-        };
+        return Ok(parsed);
     }
 }

@@ -75,6 +75,38 @@ fn zones() -> ZoneSet {
     )
     .unwrap();
     set.insert(Arc::new(Zone::new(o, r).unwrap()).into());
+    // LUA records: no secondary but pdm can evaluate them.
+    let (o, r) = parse_master(
+        "$ORIGIN lua.test.\n$TTL 60\n@ IN SOA ns1 hm 1 3600 600 86400 30\n@ IN NS ns1\nns1 IN A 192.0.2.1\n\
+         www IN LUA A \"ifportup(443, {'192.0.2.1','192.0.2.2'})\"\n",
+        None,
+    )
+    .unwrap();
+    set.insert(Arc::new(Zone::new(o, r).unwrap()).into());
+    // Compact denial: NSEC made per query, nothing static to send.
+    let (o, r) = parse_master(
+        "$ORIGIN compact.test.\n$TTL 60\n@ IN SOA ns1 hm 1 3600 600 86400 30\n@ IN NS ns1\nns1 IN A 192.0.2.1\n",
+        None,
+    )
+    .unwrap();
+    let zone = Zone::new(o, r).unwrap();
+    let csk = Arc::new(
+        ZoneKey::from_pkcs8(
+            KeyAlgorithm::Ecdsap256sha256,
+            KeyRole::Csk,
+            &generate(KeyAlgorithm::Ecdsap256sha256).unwrap(),
+        )
+        .unwrap(),
+    );
+    let signer = ZoneSigner::new(
+        &zone,
+        vec![csk.clone()],
+        vec![csk],
+        DenialMode::Compact,
+        Arc::new(SigCache::new(100)),
+        SigningPolicy::default(),
+    );
+    set.insert(ServedZone::signed(Arc::new(zone), Arc::new(signer)));
     set
 }
 
@@ -98,7 +130,11 @@ async fn start_with_zones() -> (SocketAddr, crate::server::SharedZones) {
                 key: Some(name("xfr.")),
             },
             TransferRule {
-                zones: vec![name("plain.test.")],
+                zones: vec![
+                    name("plain.test."),
+                    name("lua.test."),
+                    name("compact.test."),
+                ],
                 from: vec![Prefix::parse("127.0.0.1").unwrap()],
                 key: None,
             },
@@ -461,4 +497,18 @@ async fn transfer_ixfr(addr: SocketAddr, msg: &[u8]) -> Vec<Vec<u8>> {
         assert!(out.len() < 100);
     }
     out
+}
+
+#[tokio::test]
+async fn zones_with_lua_records_or_compact_denial_are_not_transferred() {
+    let addr = start().await;
+    for zone in ["lua.test.", "compact.test."] {
+        let m = one(addr, &request(zone, RecordType::AXFR, None)).await;
+        let m = Message::from_vec(&m).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{zone}");
+        assert!(m.answers.is_empty());
+    }
+    // The ACL admits them: an allowed unsigned zone next to them transfers.
+    let ok = transfer(addr, &request("plain.test.", RecordType::AXFR, None)).await;
+    assert_eq!(ok.len(), 1);
 }
