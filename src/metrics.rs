@@ -4,7 +4,7 @@
 //! families (HTTP requests, registrar calls); the DNS server, the caches and
 //! the LUA engine keep their own atomics (the data plane cannot depend on
 //! this room) and are read at each scrape, as are the figures only the
-//! database knows ([`StoreStats`], gathered by the API handler). Names follow
+//! database knows ([`Counts`], gathered by the API handler). Names follow
 //! the Prometheus conventions: a `pdm_` prefix, base units, `_total` on
 //! counters, no label that grows with tenants.
 
@@ -12,6 +12,7 @@ use crate::lua::LuaObserver;
 use crate::server::cache::PacketCache;
 use crate::server::metrics::{DnsMetrics, Transport, TransportSnapshot, LATENCY_BUCKETS};
 use crate::server::Handler;
+use crate::store::stats::Counts;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -80,26 +81,6 @@ impl RegistrarCalls {
             })
             .inc();
     }
-}
-
-/// What only the database knows, read at each scrape.
-#[derive(Debug, Clone, Default)]
-pub struct StoreStats {
-    /// (pool, state, allocations).
-    pub allocations: Vec<(String, String, i64)>,
-    /// (kind, state, operations).
-    pub operations: Vec<(String, String, i64)>,
-    /// The newest journal entry id.
-    pub journal_head: i64,
-    /// (replica id, journal entry it serves through, ms since its heartbeat),
-    /// live replicas only.
-    pub replicas: Vec<(String, i64, i64)>,
-    /// (role, state, keys) over every zone's DNSSEC keys.
-    pub keys: Vec<(String, String, i64)>,
-    /// (kind, step, rollovers in progress).
-    pub rollovers: Vec<(String, i64, i64)>,
-    /// When the earliest pending rollover step may run (unix ms).
-    pub next_rollover_step_ms: Option<i64>,
 }
 
 /// The process's metrics: request families plus handles on the counters
@@ -184,7 +165,7 @@ impl Metrics {
     }
 
     /// The whole exposition, with `store` read just before.
-    pub fn render(&self, store: StoreStats) -> Result<String, std::fmt::Error> {
+    pub fn render(&self, store: Counts) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::default();
         registry.register(
             "pdm_http_requests",
@@ -219,7 +200,7 @@ struct Scrape {
     dns: Option<DnsHandle>,
     sig_cache: Option<Arc<crate::dnssec::SigCache>>,
     lua: Option<LuaObserver>,
-    store: StoreStats,
+    store: Counts,
 }
 
 /// Writes one metric without labels.
@@ -426,7 +407,7 @@ fn encode_lua(e: &mut DescriptorEncoder, lua: &LuaObserver) -> Result<(), std::f
     )
 }
 
-fn encode_store(e: &mut DescriptorEncoder, s: &StoreStats) -> Result<(), std::fmt::Error> {
+fn encode_store(e: &mut DescriptorEncoder, s: &Counts) -> Result<(), std::fmt::Error> {
     let rows: Vec<_> = s
         .allocations
         .iter()
@@ -512,7 +493,7 @@ fn encode_store(e: &mut DescriptorEncoder, s: &StoreStats) -> Result<(), std::fm
         MetricType::Gauge,
         &rows,
     )?;
-    if let Some(at) = s.next_rollover_step_ms {
+    if let Some(at) = s.next_rollover_ms {
         single(
             e,
             "pdm_dnssec_next_rollover_step_timestamp_seconds",
@@ -538,10 +519,10 @@ mod tests {
         );
         m.registrar_calls().count("dynadot", "set_ns", "ok");
         let text = m
-            .render(StoreStats {
+            .render(Counts {
                 journal_head: 10,
                 replicas: vec![("r1".into(), 7, 500)],
-                ..StoreStats::default()
+                ..Counts::default()
             })
             .expect("renders");
         assert!(text.contains(

@@ -168,16 +168,7 @@ pub(super) async fn metrics(State(s): State<AppState>) -> Response {
             Default::default()
         }
     };
-    let stats = crate::metrics::StoreStats {
-        allocations: counts.allocations,
-        operations: counts.operations,
-        journal_head: counts.journal_head,
-        replicas: counts.replicas,
-        keys: counts.keys,
-        rollovers: counts.rollovers,
-        next_rollover_step_ms: counts.next_rollover_ms,
-    };
-    match s.metrics.render(stats) {
+    match s.metrics.render(counts) {
         Ok(text) => (
             [(
                 axum::http::header::CONTENT_TYPE,
