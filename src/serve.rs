@@ -107,7 +107,10 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     let handler = crate::server::Handler::new(zones.clone())
         .with_lua(Some(runtime.clone()))
         .with_packet_cache(config.packet_cache)
-        .with_transfers(transfers);
+        .with_transfers(transfers)
+        .with_rrl(config.rrl.clone())
+        .with_cookies(config.cookies.clone())
+        .with_tcp_limits(config.tcp.clone());
     let mut metrics = crate::metrics::Metrics::new()
         .with_dns(handler.clone())
         .with_lua(runtime.observer());

@@ -5,6 +5,7 @@
 //! lives in a file of its own.
 
 mod backend;
+mod cookies;
 mod delegation;
 mod dnssec;
 mod journal;
@@ -13,11 +14,14 @@ mod nameservers;
 mod operations;
 mod pools;
 mod registrars;
+mod rrl;
+mod tcp;
 mod transfer;
 
 pub use backend::{
     check_powerdns_denial, ApiKey, BackendConfig, BackendKind, PdnsZoneKind, PowerDnsConfig,
 };
+pub use cookies::CookiesConfig;
 pub use delegation::DelegationConfig;
 pub use dnssec::DnssecConfig;
 pub use journal::JournalConfig;
@@ -26,9 +30,11 @@ pub use nameservers::Nameserver;
 pub use operations::OperationsConfig;
 pub use pools::PoolConfig;
 pub use registrars::RegistrarsConfig;
+pub use rrl::RrlConfig;
 pub use transfer::{key_name as tsig_key_name, AllowRule, NotifyTarget, TransferConfig};
 
 use backend::{resolve_backend, RawBackend};
+use cookies::{resolve_cookies, RawCookies};
 use delegation::{resolve_delegation, RawDelegation};
 use dnssec::{resolve_dnssec, RawDnssec};
 use journal::{resolve_journal, RawJournal};
@@ -37,6 +43,8 @@ use nameservers::{resolve_nameservers, RawNameserver};
 use operations::{resolve_operations, RawOperations};
 use pools::{resolve_pools, RawPool};
 use registrars::{resolve_registrars, RawRegistrars};
+use rrl::{resolve_rrl, RawRrl};
+use tcp::{resolve_tcp, RawTcp};
 use transfer::{resolve_transfer, RawTransfer};
 
 use crate::model::DomainName;
@@ -111,6 +119,12 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// Zone transfers and NOTIFY (`[transfer]`; pools add their own rules).
     pub transfer: TransferConfig,
+    /// Response rate limiting of UDP answers (`[rrl]`; `None`: off).
+    pub rrl: Option<RrlConfig>,
+    /// DNS cookies (`[cookies]`; `None`: off, options ignored).
+    pub cookies: Option<CookiesConfig>,
+    /// Bounds on DNS-over-TCP clients (`[tcp]`).
+    pub tcp: crate::server::TcpLimits,
     /// How long after its reservation an allocation may be force-released
     /// (`force_release_grace_hours`; the Go service's
     /// `POOL_FORCE_RELEASE_GRACE_HOURS`, 720 = 30 days).
@@ -149,6 +163,9 @@ struct RawConfig {
     shutdown_delay_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     transfer: Option<RawTransfer>,
+    rrl: Option<RawRrl>,
+    cookies: Option<RawCookies>,
+    tcp: Option<RawTcp>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -247,6 +264,9 @@ impl Config {
             std::env::var("PDM_POWERDNS_API_KEY").ok(),
         )?;
         let transfer = resolve_transfer(raw.transfer.unwrap_or_default())?;
+        let rrl = resolve_rrl(raw.rrl.unwrap_or_default())?;
+        let cookies = resolve_cookies(raw.cookies.unwrap_or_default())?;
+        let tcp = resolve_tcp(raw.tcp.unwrap_or_default())?;
         if backend.kind == BackendKind::PowerDns {
             check_powerdns_denial(&pools)?;
         }
@@ -266,6 +286,9 @@ impl Config {
             lua,
             backend,
             transfer,
+            rrl,
+            cookies,
+            tcp,
             packet_cache: o
                 .packet_cache
                 .or(raw.packet_cache)

@@ -105,6 +105,17 @@ pub struct RrlSettings {
     pub ipv6_prefix: u8,
     /// Buckets in the table (rounded up to a power of two).
     pub table_size: usize,
+    /// Sources never limited (by default loopback, which no one off this
+    /// host can spoof, and which local health checks and benchmarks use).
+    pub exempt: Vec<ipnet::IpNet>,
+}
+
+/// Sources exempt by default: the loopback networks.
+pub fn loopback() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 impl Default for RrlSettings {
@@ -115,6 +126,7 @@ impl Default for RrlSettings {
             ipv4_prefix: 24,
             ipv6_prefix: 56,
             table_size: 1 << 20,
+            exempt: loopback(),
         }
     }
 }
@@ -197,6 +209,10 @@ impl Rrl {
     pub fn check(&self, src: IpAddr, class: ResponseClass, now: u64) -> Verdict {
         let rate = u64::from(self.settings.rates[class.index()]);
         if rate == 0 {
+            return Verdict::Pass;
+        }
+        let src = src.to_canonical();
+        if self.settings.exempt.iter().any(|net| net.contains(&src)) {
             return Verdict::Pass;
         }
         let hash = self.hash(src, class);
@@ -286,6 +302,30 @@ mod tests {
             table_size: 1024,
             ..RrlSettings::default()
         })
+    }
+
+    #[test]
+    fn loopback_is_exempt_by_default() {
+        let rrl = small(1, 0);
+        for _ in 0..10 {
+            assert_eq!(
+                rrl.check(ip("127.0.0.9"), ResponseClass::Answer, 1),
+                Verdict::Pass
+            );
+            assert_eq!(
+                rrl.check(ip("::ffff:127.0.0.9"), ResponseClass::Answer, 1),
+                Verdict::Pass
+            );
+        }
+        let strict = Rrl::new(RrlSettings {
+            exempt: Vec::new(),
+            ..rrl.settings().clone()
+        });
+        strict.check(ip("127.0.0.9"), ResponseClass::Answer, 1);
+        assert_eq!(
+            strict.check(ip("127.0.0.9"), ResponseClass::Answer, 1),
+            Verdict::Drop
+        );
     }
 
     fn ip(s: &str) -> IpAddr {
