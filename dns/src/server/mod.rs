@@ -493,4 +493,6 @@ async fn rrl_summaries(metrics: std::sync::Weak<metrics::DnsMetrics>, every: Dur
 }
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;

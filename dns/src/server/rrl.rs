@@ -441,8 +441,10 @@ mod tests {
             }
         }
         assert_eq!(rrl.memory_bytes(), 8 << 20, "no growth");
-        // 1,000 queries from the victim: 10 pass, plus the few a collision
-        // reset let through.
-        assert!(passed < 30, "{passed} passed");
+        // 1,000 queries from the victim: 10 pass, plus 10 more after each
+        // collision reset its bucket (1,000 other keys between two checks
+        // in 2^20 buckets: about one reset in the whole run is expected;
+        // nine would be a one-in-a-million run).
+        assert!((10..100).contains(&passed), "{passed} passed");
     }
 }
