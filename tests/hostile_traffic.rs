@@ -51,7 +51,10 @@ fn dig_cookie_gets_a_server_cookie_and_a_wrong_one_is_replaced() {
     let (cookie, text) = dig_cookie(&srv, "+cookie");
     assert!(text.contains("status: NOERROR"), "{text}");
     // 8 bytes of client cookie, 16 of server cookie (RFC 9018), in hex.
-    let hex: String = cookie.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+    let hex: String = cookie
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
     assert_eq!(hex.len(), 48, "{text}");
     assert!(cookie.contains("(good)"), "{text}");
     // The server cookie we were given is accepted when sent back.
@@ -125,7 +128,10 @@ fn a_udp_flood_from_one_source_is_limited_and_counted() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(limited as usize, 200 - full, "{metrics}");
-    assert!(metrics.contains("pdm_dns_rrl_table_bytes 8388608"), "{metrics}");
+    assert!(
+        metrics.contains("pdm_dns_rrl_table_bytes 8388608"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("pdm_dns_tcp_connections_open 0"),
         "{metrics}"
