@@ -425,3 +425,30 @@ async fn a_source_at_its_cap_loses_its_oldest_idle_connection() {
     let m = tcp_exchange(&mut others[1], &query(2, "www.example.com.", None, false)).await;
     assert_eq!(m.answers.len(), 1, "the others still serve");
 }
+
+#[tokio::test]
+async fn pipelined_queries_are_answered_in_order_one_at_a_time() {
+    let (addr, _) = start(|h| h).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    // Fifty queries in one write: answered in order (one in flight per
+    // connection; the rest wait in the socket buffer).
+    let mut burst = Vec::new();
+    for id in 0..50u16 {
+        let q = query(id, "www.example.com.", None, false);
+        burst.extend_from_slice(&u16::try_from(q.len()).unwrap().to_be_bytes());
+        burst.extend_from_slice(&q);
+    }
+    s.write_all(&burst).await.unwrap();
+    for id in 0..50u16 {
+        let mut lb = [0u8; 2];
+        timeout(Duration::from_secs(2), s.read_exact(&mut lb))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(lb))];
+        s.read_exact(&mut buf).await.unwrap();
+        let m = Message::from_vec(&buf).unwrap();
+        assert_eq!(m.metadata.id, id);
+        assert_eq!(m.answers.len(), 1);
+    }
+}

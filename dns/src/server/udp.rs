@@ -193,9 +193,9 @@ fn unix_now_if(handler: &Handler) -> u32 {
 }
 
 /// The last step for an encoded UDP response in `out` (with `rcode`, its
-/// full 12-bit code): count the cookie,
-/// rate-limit (unless the client proved its address with a valid server
-/// cookie), and append a fresh server cookie for a client that sent one.
+/// full 12-bit code): count the cookie, rate-limit (unless the client
+/// proved its address with a valid server cookie), and append a fresh
+/// server cookie for a client that sent one.
 fn finish(
     handler: &Handler,
     request: &Request,
