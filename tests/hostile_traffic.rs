@@ -39,7 +39,7 @@ fn dig_cookie(srv: &PdmServer, cookie_arg: &str) -> (String, String) {
 
 fn config() -> Config {
     Config::default_test().extra(
-        "[rrl]\nresponses_per_second = 20\nslip = 2\nexempt = []\n\
+        "[rrl]\nresponses_per_second = 20\nslip = 2\nexempt = []\nlog_interval_secs = 1\n\
          [cookies]\nsecret = \"000102030405060708090a0b0c0d0e0f\"\n\
          [tcp]\nmax_connections = 50\nidle_timeout_ms = 2000\n",
     )
@@ -136,4 +136,13 @@ fn a_udp_flood_from_one_source_is_limited_and_counted() {
         metrics.contains("pdm_dns_tcp_connections_open 0"),
         "{metrics}"
     );
+    // Logged as a summary: a line a second at most, not one per drop.
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = srv.log();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("response rate limiting held back"))
+        .count();
+    let seconds = started.elapsed().as_secs() as usize;
+    assert!((1..=seconds + 1).contains(&lines), "{lines} lines: {log}");
 }

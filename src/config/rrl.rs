@@ -21,6 +21,7 @@ pub(super) struct RawRrl {
     ipv6_prefix_length: Option<u8>,
     table_size: Option<usize>,
     exempt: Option<Vec<String>>,
+    log_interval_secs: Option<u64>,
 }
 
 /// The largest table accepted (2^26 buckets: 512 MiB).
@@ -61,7 +62,15 @@ pub(super) fn resolve_rrl(raw: RawRrl) -> Result<Option<RrlConfig>, ConfigError>
         ipv6_prefix: raw.ipv6_prefix_length.unwrap_or(d.ipv6_prefix),
         table_size: raw.table_size.unwrap_or(d.table_size),
         exempt,
+        log_interval: raw
+            .log_interval_secs
+            .map_or(d.log_interval, std::time::Duration::from_secs),
     };
+    if r.log_interval.is_zero() {
+        return Err(ConfigError::Invalid(
+            "rrl.log_interval_secs must be at least 1".into(),
+        ));
+    }
     if r.ipv4_prefix > 32 || r.ipv6_prefix > 128 {
         return Err(ConfigError::Invalid(
             "rrl: ipv4_prefix_length is at most 32, ipv6_prefix_length at most 128".into(),
@@ -101,6 +110,7 @@ mod tests {
             "table_size = 0",
             "exempt = [\"x\"]",
             "slip = 256",
+            "log_interval_secs = 0",
         ] {
             let raw: RawRrl = toml::from_str(bad).unwrap();
             assert!(resolve_rrl(raw).is_err(), "{bad}");

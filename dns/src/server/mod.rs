@@ -434,11 +434,9 @@ pub fn serve_handler(
             });
         }
     }
-    if handler.rrl.is_some() {
-        tokio::spawn(rrl_summaries(
-            Arc::downgrade(&handler.metrics),
-            RRL_LOG_INTERVAL,
-        ));
+    if let Some(rrl) = &handler.rrl {
+        let every = rrl.settings().log_interval.max(Duration::from_millis(100));
+        tokio::spawn(rrl_summaries(Arc::downgrade(&handler.metrics), every));
     }
     let udp = tokio::spawn(udp::serve(udp, handler.clone(), loops));
     let tcp = tokio::spawn(tcp::serve(tcp, handler));
@@ -447,10 +445,6 @@ pub fn serve_handler(
         let _ = udp.await;
     })
 }
-
-/// How often rate limiting logs what it held back (one line per interval
-/// at most, never one per response).
-const RRL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Log, every `every`, how many responses rate limiting held back since
 /// the last line (nothing when none were). Ends with the counters.
@@ -484,7 +478,7 @@ async fn rrl_summaries(metrics: std::sync::Weak<metrics::DnsMetrics>, every: Dur
                 nxdomain = per(ResponseClass::Nxdomain),
                 nodata = per(ResponseClass::Nodata),
                 error = per(ResponseClass::Error),
-                interval_secs = every.as_secs(),
+                interval_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX),
                 "response rate limiting held back UDP responses"
             );
         }

@@ -108,6 +108,9 @@ pub struct RrlSettings {
     /// Sources never limited (by default loopback, which no one off this
     /// host can spoof, and which local health checks and benchmarks use).
     pub exempt: Vec<ipnet::IpNet>,
+    /// At most one log line per this interval summarises what was held
+    /// back (never a line per response).
+    pub log_interval: std::time::Duration,
 }
 
 /// Sources exempt by default: the loopback networks.
@@ -127,6 +130,7 @@ impl Default for RrlSettings {
             ipv6_prefix: 56,
             table_size: 1 << 20,
             exempt: loopback(),
+            log_interval: std::time::Duration::from_secs(10),
         }
     }
 }
