@@ -12,6 +12,7 @@ mod lua;
 mod nameservers;
 mod operations;
 mod pools;
+mod records;
 mod registrars;
 mod transfer;
 
@@ -25,6 +26,7 @@ pub use lua::LuaSettings;
 pub use nameservers::Nameserver;
 pub use operations::OperationsConfig;
 pub use pools::PoolConfig;
+pub use records::RecordsConfig;
 pub use registrars::RegistrarsConfig;
 pub use transfer::{key_name as tsig_key_name, AllowRule, NotifyTarget, TransferConfig};
 
@@ -36,6 +38,7 @@ use lua::{resolve_lua, RawLua};
 use nameservers::{resolve_nameservers, RawNameserver};
 use operations::{resolve_operations, RawOperations};
 use pools::{resolve_pools, RawPool};
+use records::{resolve_records, RawRecords};
 use registrars::{resolve_registrars, RawRegistrars};
 use transfer::{resolve_transfer, RawTransfer};
 
@@ -115,6 +118,8 @@ pub struct Config {
     /// (`force_release_grace_hours`; the Go service's
     /// `POOL_FORCE_RELEASE_GRACE_HOURS`, 720 = 30 days).
     pub force_release_grace_hours: u64,
+    /// Bounds on tenant-written records (`[records]`).
+    pub records: RecordsConfig,
 }
 
 /// Default force-release grace period, as in the Go service.
@@ -149,6 +154,7 @@ struct RawConfig {
     shutdown_delay_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     transfer: Option<RawTransfer>,
+    records: Option<RawRecords>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -235,7 +241,8 @@ impl Config {
         )?;
         let nameservers = resolve_nameservers(raw.nameservers)?;
         let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
-        let pools = resolve_pools(raw.pools, &dnssec)?;
+        let records = resolve_records(raw.records.unwrap_or_default())?;
+        let pools = resolve_pools(raw.pools, &dnssec, &records)?;
         let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
         registrars.fake |= o.fake_registrars;
         let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;
@@ -266,6 +273,7 @@ impl Config {
             lua,
             backend,
             transfer,
+            records,
             packet_cache: o
                 .packet_cache
                 .or(raw.packet_cache)

@@ -31,6 +31,9 @@ pub struct PoolConfig {
     pub transfer_allow: Vec<super::AllowRule>,
     /// Secondaries sent NOTIFY for the pool zone and its children.
     pub also_notify: Vec<super::NotifyTarget>,
+    /// TTL bounds for records tenants write in the pool's zones (`min_ttl`,
+    /// `max_ttl`; default `[records]`'s).
+    pub ttl_bounds: (u32, u32),
 }
 
 /// One `[[pools]]` entry as written.
@@ -47,6 +50,8 @@ pub(super) struct RawPool {
     transfer_allow: Vec<super::transfer::RawAllow>,
     #[serde(default)]
     also_notify: Vec<super::transfer::RawNotify>,
+    min_ttl: Option<u32>,
+    max_ttl: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +100,7 @@ fn parse_template(pool: &DomainName, r: RawTemplateRecord) -> Result<RecordTempl
 pub(super) fn resolve_pools(
     raw: Vec<RawPool>,
     dnssec: &DnssecConfig,
+    records: &super::RecordsConfig,
 ) -> Result<Vec<PoolConfig>, ConfigError> {
     let mut pools: Vec<PoolConfig> = Vec::new();
     for p in raw {
@@ -128,9 +134,15 @@ pub(super) fn resolve_pools(
         let what = format!("pool {domain}");
         let transfer_allow = super::transfer::resolve_allow(&what, p.transfer_allow)?;
         let also_notify = super::transfer::resolve_notify(&what, p.also_notify)?;
+        let ttl_bounds = (
+            p.min_ttl.unwrap_or(records.min_ttl),
+            p.max_ttl.unwrap_or(records.max_ttl),
+        );
+        super::records::check_ttl_bounds(&what, ttl_bounds.0, ttl_bounds.1)?;
         pools.push(PoolConfig {
             transfer_allow,
             also_notify,
+            ttl_bounds,
             domain,
             reservation_ttl_secs: ttl,
             public_check: p.public_check.unwrap_or(true),

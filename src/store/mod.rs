@@ -13,6 +13,7 @@ pub mod journal;
 pub mod keys;
 pub mod operations;
 pub mod replicas;
+pub mod rrsets;
 pub mod stats;
 pub mod tokens;
 pub mod tsig;

@@ -287,7 +287,7 @@ pub async fn max_ttl(conn: &mut AnyConnection, zone_id: i64) -> Result<u32, Stor
     Ok(row.try_get::<i64, _>("m")?.clamp(0, u32::MAX as i64) as u32)
 }
 
-async fn insert_record(
+pub(super) async fn insert_record(
     conn: &mut AnyConnection,
     zone_id: i64,
     r: &StoredRecord,
@@ -554,7 +554,7 @@ pub async fn touch_zone(
     Ok(Some(serial))
 }
 
-async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow) -> Result<u32, StoreError> {
+pub(super) async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow) -> Result<u32, StoreError> {
     let serial = next_serial(zone.serial);
     let apex = owner_records(conn, zone.id, &zone.name).await?;
     if let Some(soa) = apex.iter().find(|r| r.rtype == "SOA") {
