@@ -231,7 +231,7 @@ impl Policy {
             .map(|(i, r)| (i + 1, r))
             .collect();
         // Stable: equal ranks keep the order they were written in.
-        rules.sort_by(|a, b| b.1.rank().cmp(&a.1.rank()));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.1.rank()));
         Policy {
             rules,
             sources,

@@ -8,7 +8,7 @@
 mod plan;
 pub mod rdata;
 
-pub use plan::{managed_type, Limits, RRsetData, RRsetWrite};
+pub use plan::{managed_type, writable, Limits, RRsetData, RRsetWrite};
 
 use crate::config::{BackendKind, Config};
 use crate::policy::{is_at_or_below, parse_type, type_name, Access, Policy, Verdict};

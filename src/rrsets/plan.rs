@@ -177,7 +177,9 @@ pub fn plan(
                 rdata,
             } => {
                 check_writable(zone, owner, *rtype, e)?;
-                check_ttl(*ttl, limits, e)?;
+                if !rdata.is_empty() {
+                    check_ttl(*ttl, limits, e)?;
+                }
                 let key = (owner.clone(), *rtype);
                 let mut new: Vec<String> = match e {
                     Edit::Extend { .. } => {
