@@ -76,6 +76,11 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     ));
     let transfer_status = crate::transfer::TransferStatus::new(transfers.clone());
     let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(crate::transfer::notify_at_start(
+        config.clone(),
+        zones.clone(),
+        changes_tx.clone(),
+    ));
     refresher.on_change(changes_tx);
     tokio::spawn(
         crate::transfer::Notifier::new(config.clone(), zones.clone(), transfer_status.clone())
@@ -182,6 +187,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         lua: Some(runtime.observer()),
         metrics,
         transfer: Some(transfer_status),
+        records: crate::rrsets::RecordService::new(store.clone(), config.clone()),
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {
@@ -210,7 +216,12 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
             let _ = stopping_tx.send(true);
         }
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(drain);
+    // The peer address feeds credential policies limited to source networks.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(drain);
     let bound = async {
         let _ = stopping.wait_for(|s| *s).await;
         tokio::time::sleep(config.shutdown_grace).await;

@@ -58,15 +58,20 @@ pub struct KeyInfo {
     pub algorithm: String,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// Its record policy for RFC 2136 UPDATE (JSON), if it may write records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
 }
 
 /// Creates key `name`: a random secret as long as the algorithm's MAC,
-/// stored sealed. Returns the secret (base64), which is shown once.
+/// stored sealed, with its record policy (checked JSON) if it may write
+/// records. Returns the secret (base64), which is shown once.
 pub async fn create_key(
     store: &Store,
     secret: Option<&SecretBox>,
     name: &str,
     algorithm: &str,
+    policy: Option<&str>,
 ) -> Result<String, TransferError> {
     let secret = secret.ok_or(TransferError::NoSecretKey)?;
     let name = crate::config::tsig_key_name(name);
@@ -80,7 +85,7 @@ pub async fn create_key(
         .map_err(|_| SecretError::Rng)?;
     let sealed = secret.seal(&sealed_context(&name), &bytes)?;
     if !store
-        .create_tsig_key(&name, alg.as_str(), &hex::encode(sealed))
+        .create_tsig_key(&name, alg.as_str(), &hex::encode(sealed), policy)
         .await?
     {
         return Err(TransferError::Exists(name));
@@ -98,6 +103,7 @@ pub async fn list_keys(store: &Store) -> Result<Vec<KeyInfo>, TransferError> {
             name: r.name,
             algorithm: r.algorithm,
             created_at: r.created_at,
+            policy: r.policy.and_then(|p| serde_json::from_str(&p).ok()),
         })
         .collect())
 }
@@ -457,6 +463,42 @@ impl Notifier {
     fn serial_of(&self, zone: &str) -> Option<u32> {
         let n = Name::from_ascii(zone).ok()?;
         self.zones.load().get(&n).map(|z| z.zone().serial())
+    }
+}
+
+/// Announces every served zone that has secondaries once, at
+/// `[transfer] startup_notify_rate` zones a second, through the notifier's
+/// channel: a secondary that missed changes while this node was down asks
+/// for them now instead of at its next SOA refresh.
+pub async fn notify_at_start(
+    config: Arc<Config>,
+    zones: SharedZones,
+    to: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    let rate = config.transfer.startup_notify_rate;
+    if rate == 0 {
+        return;
+    }
+    let names: Vec<String> = zones
+        .load()
+        .iter()
+        .map(|z| z.zone().origin().to_ascii())
+        .filter(|n| !notify_targets(&config, n).is_empty())
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    tracing::info!(
+        zones = names.len(),
+        rate,
+        "announcing every zone to its secondaries (start-up NOTIFY)"
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    for n in names {
+        tick.tick().await;
+        if to.send(n).is_err() {
+            return;
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 use crate::delegation::byo::ByoError;
 use crate::keyring::RolloverError;
 use crate::pool::PoolError;
+use crate::rrsets::RecordError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -121,6 +122,33 @@ impl From<ByoError> for ApiError {
             }
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        use StatusCode as S;
+        match &e {
+            RecordError::ZoneNotFound(z) => {
+                ApiError::new(S::NOT_FOUND, "zone-not-found", e.to_string())
+                    .with("zone", z.as_str())
+            }
+            RecordError::Invalid { kind, rrset, .. } => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, kind.code(), e.to_string())
+                    .with("rrset", rrset.as_str())
+            }
+            RecordError::Denied(_) => ApiError::new(S::FORBIDDEN, "policy-denied", e.to_string()),
+            RecordError::Exists(r) => {
+                ApiError::new(S::CONFLICT, "rrset-exists", e.to_string()).with("rrset", r.as_str())
+            }
+            RecordError::Prerequisite { .. } => {
+                ApiError::new(S::PRECONDITION_FAILED, "prerequisite-failed", e.to_string())
+            }
+            RecordError::Unsupported(_) => {
+                ApiError::new(S::NOT_IMPLEMENTED, "not-supported", e.to_string())
+            }
+            RecordError::Store(inner) => ApiError::internal("records", inner),
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 use super::{ApiError, AppState};
 use crate::model::DomainName;
+use crate::policy::{Policy, PolicySpec};
+use crate::rrsets::{WritePath, Writer};
 use crate::store::tokens::TokenInfo;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -37,14 +39,80 @@ pub(super) async fn bearer(s: &AppState, headers: &HeaderMap) -> Result<TokenInf
 }
 
 /// The token of a request: resolved once per request (the idempotency layer
-/// may have done it already and left it in the extensions).
+/// may have done it already and left it in the extensions), and refused
+/// when its policy's expiry or source networks rule the request out.
 async fn token_of(parts: &mut Parts, s: &AppState) -> Result<TokenInfo, ApiError> {
-    if let Some(t) = parts.extensions.get::<TokenInfo>() {
-        return Ok(t.clone());
-    }
-    let t = bearer(s, &parts.headers).await?;
-    parts.extensions.insert(t.clone());
+    let t = match parts.extensions.get::<TokenInfo>() {
+        Some(t) => t.clone(),
+        None => {
+            let t = bearer(s, &parts.headers).await?;
+            parts.extensions.insert(t.clone());
+            t
+        }
+    };
+    let policy = policy_of(&t)?;
+    let ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    policy
+        .admits(ip, crate::store::now_ms())
+        .map_err(|why| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why))?;
     Ok(t)
+}
+
+/// A token's record policy: everything for `admin`, its stored policy
+/// otherwise (none: no record access).
+pub(super) fn policy_of(t: &TokenInfo) -> Result<Policy, ApiError> {
+    if t.is_admin() {
+        return Ok(Policy::everything());
+    }
+    match &t.policy {
+        None => Ok(Policy::default()),
+        Some(json) => serde_json::from_str::<PolicySpec>(json)
+            .map_err(|e| crate::policy::PolicyError(e.to_string()))
+            .and_then(|spec| spec.parse())
+            .map_err(|e| {
+                tracing::error!(token = t.id, error = %e, "stored token policy does not parse");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal-error",
+                    "internal error; see pdm logs",
+                )
+            }),
+    }
+}
+
+/// A caller who reads or writes records: its credential and policy, for
+/// the path the handler names.
+pub(super) struct RecordCaller {
+    /// `token:<id>`.
+    pub credential: String,
+    /// Its policy.
+    pub policy: Policy,
+}
+
+impl RecordCaller {
+    /// The writer for `path`.
+    pub fn writer(&self, path: WritePath) -> Writer {
+        Writer {
+            credential: self.credential.clone(),
+            policy: self.policy.clone(),
+            path,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for RecordCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        let t = token_of(parts, s).await?;
+        Ok(RecordCaller {
+            credential: format!("token:{}", t.id),
+            policy: policy_of(&t)?,
+        })
+    }
 }
 
 /// Any caller with a valid bearer token (401 otherwise).

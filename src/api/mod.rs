@@ -7,6 +7,7 @@
 mod allocation;
 mod changes;
 mod consistency;
+mod credentials;
 mod dnssec;
 mod domains;
 mod error;
@@ -16,6 +17,7 @@ mod observe;
 mod openapi;
 mod pool;
 mod registrar;
+mod rrsets;
 mod status;
 mod zones;
 
@@ -54,6 +56,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Transfers served and NOTIFY per secondary (`None` where nothing is served).
     pub transfer: Option<crate::transfer::TransferStatus>,
+    /// Record reads and writes (RRset API, PowerDNS API).
+    pub records: crate::rrsets::RecordService,
 }
 
 /// All routes.
@@ -76,6 +80,29 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/domains", post(domains::create).get(domains::list))
         .route("/api/v1/zones", post(zones::create))
+        .route(
+            "/api/v1/zones/{zone}/rrsets",
+            get(rrsets::list)
+                .post(rrsets::create)
+                .put(rrsets::replace_many)
+                .patch(rrsets::patch_many),
+        )
+        .route(
+            "/api/v1/zones/{zone}/rrsets/{subname}/{type}",
+            get(rrsets::get_one)
+                .put(rrsets::put_one)
+                .patch(rrsets::patch_one)
+                .delete(rrsets::delete_one),
+        )
+        .route("/api/v1/zones/{zone}/import", post(rrsets::import))
+        .route(
+            "/api/v1/tokens",
+            post(credentials::create_token).get(credentials::list_tokens),
+        )
+        .route(
+            "/api/v1/tsig-keys",
+            post(credentials::create_tsig).get(credentials::list_tsig),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
@@ -114,6 +141,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/transfers", get(status::transfers))
         .route("/api/v1/operations/{id}", get(status::operation))
         .route("/api/v1/changes/{id}", get(changes::status))
+        .route("/api/v1/zones/{zone}/export", get(rrsets::export))
+        .route("/api/v1/tokens/{id}", delete(credentials::delete_token))
+        .route("/api/v1/tsig-keys/{name}", delete(credentials::delete_tsig))
+        .route("/api/v1/audit", get(credentials::audit))
         .route(
             "/api/v1/domains/{domain}",
             get(domains::get).delete(domains::delete),

@@ -174,6 +174,23 @@ impl Modify for BearerAuth {
         super::registrar::validate,
         super::registrar::set_ns,
         super::registrar::set_dns,
+        super::rrsets::list,
+        super::rrsets::create,
+        super::rrsets::replace_many,
+        super::rrsets::patch_many,
+        super::rrsets::get_one,
+        super::rrsets::put_one,
+        super::rrsets::patch_one,
+        super::rrsets::delete_one,
+        super::rrsets::export,
+        super::rrsets::import,
+        super::credentials::create_token,
+        super::credentials::list_tokens,
+        super::credentials::delete_token,
+        super::credentials::create_tsig,
+        super::credentials::list_tsig,
+        super::credentials::delete_tsig,
+        super::credentials::audit,
     ),
     components(schemas(
         ErrorBody,
@@ -190,7 +207,9 @@ impl Modify for BearerAuth {
         (name = "domains", description = "Customer (byo) domains and legacy zones"),
         (name = "registrars", description = "The Go service's registrar endpoints"),
         (name = "dnssec", description = "Keys, DS and rollovers"),
-        (name = "status", description = "Probes, metrics, change and operation status")
+        (name = "status", description = "Probes, metrics, change and operation status"),
+        (name = "records", description = "RRsets of served zones (pdm's RRset API), zone-file import and export"),
+        (name = "credentials", description = "API tokens, TSIG keys, their record policies, the record audit trail")
     )
 )]
 pub(super) struct ApiDoc;

@@ -15,6 +15,9 @@ pub enum TsigCommand {
         /// `hmac-sha256` or `hmac-sha512`.
         #[arg(long, default_value = "hmac-sha256")]
         algorithm: String,
+        /// Record policy for RFC 2136 UPDATE: JSON, or `@file` (see docs/records.md).
+        #[arg(long)]
+        policy: Option<String>,
     },
     /// List the keys (name, algorithm, creation time); never a secret.
     List,
@@ -28,9 +31,21 @@ pub enum TsigCommand {
 /// Runs a `pdm tsig` command.
 pub async fn run(cmd: TsigCommand, config: &Config, store: &Store) -> Result<(), Error> {
     match cmd {
-        TsigCommand::Create { name, algorithm } => {
+        TsigCommand::Create {
+            name,
+            algorithm,
+            policy,
+        } => {
+            let policy = policy.map(|p| super::token::policy_json(&p)).transpose()?;
             let secret = pdm::secret::load_secret(config)?;
-            let b64 = pdm::transfer::create_key(store, secret.as_ref(), &name, &algorithm).await?;
+            let b64 = pdm::transfer::create_key(
+                store,
+                secret.as_ref(),
+                &name,
+                &algorithm,
+                policy.as_deref(),
+            )
+            .await?;
             // stdout carries the secret alone (scripts capture it); what to
             // do with it goes to stderr.
             println!("{b64}");

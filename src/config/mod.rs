@@ -13,6 +13,7 @@ mod lua;
 mod nameservers;
 mod operations;
 mod pools;
+mod records;
 mod registrars;
 mod rrl;
 mod tcp;
@@ -29,6 +30,7 @@ pub use lua::LuaSettings;
 pub use nameservers::Nameserver;
 pub use operations::OperationsConfig;
 pub use pools::PoolConfig;
+pub use records::RecordsConfig;
 pub use registrars::RegistrarsConfig;
 pub use rrl::RrlConfig;
 pub use transfer::{key_name as tsig_key_name, AllowRule, NotifyTarget, TransferConfig};
@@ -42,6 +44,7 @@ use lua::{resolve_lua, RawLua};
 use nameservers::{resolve_nameservers, RawNameserver};
 use operations::{resolve_operations, RawOperations};
 use pools::{resolve_pools, RawPool};
+use records::{resolve_records, RawRecords};
 use registrars::{resolve_registrars, RawRegistrars};
 use rrl::{resolve_rrl, RawRrl};
 use tcp::{resolve_tcp, RawTcp};
@@ -129,6 +132,11 @@ pub struct Config {
     /// (`force_release_grace_hours`; the Go service's
     /// `POOL_FORCE_RELEASE_GRACE_HOURS`, 720 = 30 days).
     pub force_release_grace_hours: u64,
+    /// Bounds on tenant-written records (`[records]`).
+    pub records: RecordsConfig,
+    /// How serials grow in zones outside a pool, and the pools' default
+    /// (`serial_policy`: `unixtime` or `increment`).
+    pub serial_policy: crate::model::SerialPolicy,
 }
 
 /// Default force-release grace period, as in the Go service.
@@ -166,6 +174,8 @@ struct RawConfig {
     rrl: Option<RawRrl>,
     cookies: Option<RawCookies>,
     tcp: Option<RawTcp>,
+    records: Option<RawRecords>,
+    serial_policy: Option<String>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -252,7 +262,12 @@ impl Config {
         )?;
         let nameservers = resolve_nameservers(raw.nameservers)?;
         let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
-        let pools = resolve_pools(raw.pools, &dnssec)?;
+        let records = resolve_records(raw.records.unwrap_or_default())?;
+        let serial_policy = match raw.serial_policy.as_deref() {
+            Some(s) => s.parse().map_err(ConfigError::Invalid)?,
+            None => crate::model::SerialPolicy::default(),
+        };
+        let pools = resolve_pools(raw.pools, &dnssec, &records, serial_policy)?;
         let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
         registrars.fake |= o.fake_registrars;
         let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;
@@ -289,6 +304,8 @@ impl Config {
             rrl,
             cookies,
             tcp,
+            records,
+            serial_policy,
             packet_cache: o
                 .packet_cache
                 .or(raw.packet_cache)

@@ -67,7 +67,7 @@ pub struct JournalEntry {
 }
 
 /// Records as journal text: one master-file line each.
-fn lines(v: &[StoredRecord]) -> String {
+pub(super) fn lines(v: &[StoredRecord]) -> String {
     v.iter()
         .map(StoredRecord::line)
         .collect::<Vec<_>>()

@@ -13,6 +13,7 @@ pub mod journal;
 pub mod keys;
 pub mod operations;
 pub mod replicas;
+pub mod rrsets;
 pub mod stats;
 pub mod tokens;
 pub mod tsig;
@@ -164,6 +165,16 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// A `LIKE … ESCAPE '\'` pattern for the names strictly below `name`:
+/// LIKE's wildcards are ordinary characters in DNS names (`_acme-challenge`).
+fn like_below(name: &str) -> String {
+    let escaped = name
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%.{escaped}")
 }
 
 /// Lower-case hex SHA-256.

@@ -13,6 +13,8 @@ pub struct TokenInfo {
     pub name: String,
     /// Scopes: `admin`, `pool:*`, `pool:<domain>`.
     pub scopes: Vec<String>,
+    /// The record policy as stored (JSON, see `policy::PolicySpec`), if any.
+    pub policy: Option<String>,
 }
 
 impl TokenInfo {
@@ -44,6 +46,17 @@ impl Store {
         name: &str,
         scopes: &[String],
     ) -> Result<(String, i64), StoreError> {
+        self.create_token_with_policy(name, scopes, None).await
+    }
+
+    /// Create a token with a record policy (JSON); returns the secret
+    /// (shown once) and its id.
+    pub async fn create_token_with_policy(
+        &self,
+        name: &str,
+        scopes: &[String],
+        policy: Option<&str>,
+    ) -> Result<(String, i64), StoreError> {
         let mut bytes = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut bytes);
         let secret = format!("pdm_{}", hex::encode(bytes));
@@ -57,12 +70,13 @@ impl Store {
             })
             .collect();
         let row = sqlx::query(
-            "INSERT INTO api_tokens (name, token_hash, scopes, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO api_tokens (name, token_hash, scopes, created_at, policy) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(name)
         .bind(sha256_hex(secret.as_bytes()))
         .bind(scopes.join(" "))
         .bind(now_ms())
+        .bind(policy.map(str::to_string))
         .fetch_one(self.pool())
         .await?;
         Ok((secret, row.try_get("id")?))
@@ -79,21 +93,50 @@ impl Store {
 
     /// Resolve a presented secret.
     pub async fn token(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
-        let row = sqlx::query("SELECT id, name, scopes FROM api_tokens WHERE token_hash = $1")
-            .bind(sha256_hex(secret.as_bytes()))
-            .fetch_optional(self.pool())
+        let row = sqlx::query(
+            "SELECT id, name, scopes, policy, created_at FROM api_tokens WHERE token_hash = $1",
+        )
+        .bind(sha256_hex(secret.as_bytes()))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| token_of(&r).map(|(t, _)| t)).transpose()
+    }
+
+    /// Every token (never a secret: only hashes are stored), with its
+    /// creation time in unix ms.
+    pub async fn tokens(&self) -> Result<Vec<(TokenInfo, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, name, scopes, policy, created_at FROM api_tokens ORDER BY id")
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(token_of).collect()
+    }
+
+    /// Removes token `id`; `false` when there was none.
+    pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
             .await?;
-        row.map(|r| {
-            let scopes: String = r.try_get("scopes")?;
-            Ok(TokenInfo {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                scopes: scopes.split_whitespace().map(str::to_string).collect(),
-            })
-        })
-        .transpose()
+        Ok(r.rows_affected() == 1)
     }
 }
+
+/// A token row (without its hash) and its creation time.
+fn token_of(r: &sqlx::any::AnyRow) -> Result<(TokenInfo, i64), StoreError> {
+    let scopes: String = r.try_get("scopes")?;
+    Ok((
+        TokenInfo {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            scopes: scopes.split_whitespace().map(str::to_string).collect(),
+            policy: r.try_get("policy")?,
+        },
+        r.try_get("created_at")?,
+    ))
+}
+
+impl Store {}
 
 #[cfg(test)]
 mod tests {
@@ -105,6 +148,7 @@ mod tests {
             id: 1,
             name: "t".into(),
             scopes: s.iter().map(|x| x.to_string()).collect(),
+            policy: None,
         };
         assert!(t(&["admin"]).covers_pool("example.test"));
         assert!(t(&["pool:*"]).covers_pool("example.test"));

@@ -15,6 +15,9 @@ pub struct TsigKeyRow {
     pub sealed: String,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// The record policy (JSON, see `policy::PolicySpec`) for RFC 2136
+    /// UPDATE, if the key may write records.
+    pub policy: Option<String>,
 }
 
 impl Store {
@@ -24,14 +27,16 @@ impl Store {
         name: &str,
         algorithm: &str,
         sealed: &str,
+        policy: Option<&str>,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "INSERT INTO tsig_keys (name, algorithm, secret, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO tsig_keys (name, algorithm, secret, created_at, policy) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(algorithm)
         .bind(sealed)
         .bind(now_ms())
+        .bind(policy.map(str::to_string))
         .execute(self.pool())
         .await?;
         Ok(r.rows_affected() == 1)
@@ -39,10 +44,11 @@ impl Store {
 
     /// Every key, by name.
     pub async fn tsig_keys(&self) -> Result<Vec<TsigKeyRow>, StoreError> {
-        let rows =
-            sqlx::query("SELECT name, algorithm, secret, created_at FROM tsig_keys ORDER BY name")
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT name, algorithm, secret, created_at, policy FROM tsig_keys ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(TsigKeyRow {
@@ -50,6 +56,7 @@ impl Store {
                     algorithm: r.try_get("algorithm")?,
                     sealed: r.try_get("secret")?,
                     created_at: r.try_get("created_at")?,
+                    policy: r.try_get("policy")?,
                 })
             })
             .collect()

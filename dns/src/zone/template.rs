@@ -64,6 +64,22 @@ impl RecordTemplate {
         Ok(RecordTemplate { name, ttl, target })
     }
 
+    /// The owner relative to the child's apex (`@`, `*`, `console`).
+    pub fn relative_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The types this template record may have (an address target is A or
+    /// AAAA, depending on the allocation's address).
+    pub fn record_types(&self) -> Vec<RecordType> {
+        match &self.target {
+            TemplateTarget::LoadBalancer | TemplateTarget::ConsoleLoadBalancer => {
+                vec![RecordType::A, RecordType::AAAA]
+            }
+            TemplateTarget::Literal(r) => vec![r.record_type()],
+        }
+    }
+
     /// The Go service's seven names.
     pub fn default_set() -> Vec<RecordTemplate> {
         let r = |n: &str, t| RecordTemplate {
