@@ -250,7 +250,13 @@ async fn limited_clients_with_a_client_cookie_slip_as_badcookie() {
     .await;
     assert!(tally.full <= allowance(10, took), "{tally:?}");
     assert_eq!(tally.truncated, 0, "cookie clients get BADCOOKIE, not TC");
-    assert!(tally.badcookie >= 20, "{tally:?}");
+    // slip 2: half the limited responses (the slip count restarts with
+    // each second's window, hence the slack).
+    let limited = 60 - tally.full;
+    assert!(
+        tally.badcookie >= limited / 2 - 2 && tally.badcookie >= 15,
+        "{tally:?}"
+    );
     let snap = handler.metrics().snapshot();
     assert_eq!(
         snap.udp.cookies(CookieSeen::BadCookie) as usize,
@@ -333,15 +339,17 @@ async fn a_thousand_idle_connections_do_not_lock_out_a_new_client() {
     let limits = TcpLimits {
         max_connections: 1000,
         max_per_source: 2000,
-        idle_timeout: Duration::from_millis(1500),
-        first_byte_timeout: Duration::from_millis(1500),
+        // Generous enough that the checks below finish before it on a
+        // loaded CI machine; the test takes about this long.
+        idle_timeout: Duration::from_secs(4),
+        first_byte_timeout: Duration::from_secs(4),
     };
     let (addr, handler) = start(|h| h.with_tcp_limits(limits)).await;
+    let opened = Instant::now();
     let mut idle = Vec::new();
     for _ in 0..1000 {
         idle.push(TcpStream::connect(addr).await.unwrap());
     }
-    let opened = Instant::now();
     // At the cap: a new client still gets answers (the oldest idle goes).
     let mut fresh = TcpStream::connect(addr).await.unwrap();
     let m = tcp_exchange(&mut fresh, &query(1, "www.example.com.", None, false)).await;
@@ -364,14 +372,14 @@ async fn a_thousand_idle_connections_do_not_lock_out_a_new_client() {
     }
     assert_eq!(udp_answered, 100);
     assert!(
-        opened.elapsed() < Duration::from_millis(1400),
+        opened.elapsed() < Duration::from_millis(3500),
         "the checks above ran before the timeout"
     );
     // After the timeout every idle connection is closed by the server.
     let mut closed = 0;
     for s in &mut idle {
         let mut b = [0u8; 1];
-        if let Ok(Ok(0)) = timeout(Duration::from_secs(3), s.read(&mut b)).await {
+        if let Ok(Ok(0)) = timeout(Duration::from_secs(6), s.read(&mut b)).await {
             closed += 1;
         }
     }
@@ -384,7 +392,7 @@ async fn a_thousand_idle_connections_do_not_lock_out_a_new_client() {
     // The busy client's connection went idle after its answer: closed too.
     let mut b = [0u8; 1];
     assert!(matches!(
-        timeout(Duration::from_secs(3), fresh.read(&mut b)).await,
+        timeout(Duration::from_secs(6), fresh.read(&mut b)).await,
         Ok(Ok(0))
     ));
     assert!(tcp.closed_for(TcpClose::Idle) >= 1);
