@@ -112,7 +112,9 @@ fn build() -> Fixture {
     }
     let (origin, records) = parse_master(LUA, None).expect("LUA zone parses");
     set.insert(Arc::new(Zone::new(origin, records).expect("LUA zone builds")).into());
-    debug_assert!(set.get(&Name::from_ascii("lua.test.").expect("name")).is_some());
+    debug_assert!(set
+        .get(&Name::from_ascii("lua.test.").expect("name"))
+        .is_some());
 
     // Small budgets keep a runaway program from dominating the run.
     let lua = LuaEngine::new(LuaConfig {
@@ -123,8 +125,8 @@ fn build() -> Fixture {
         ..LuaConfig::default()
     });
     let zones: SharedZones = Arc::new(ArcSwap::from_pointee(set));
-    let handler = Handler::new(zones.clone())
-        .with_lua(Some(LuaRuntime::new(lua.clone(), 1).inline()));
+    let handler =
+        Handler::new(zones.clone()).with_lua(Some(LuaRuntime::new(lua.clone(), 1).inline()));
     Fixture {
         zones,
         handler,

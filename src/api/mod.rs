@@ -13,6 +13,7 @@ mod error;
 mod fuzz;
 mod guard;
 mod idempotency;
+mod limits;
 mod observe;
 mod openapi;
 mod pool;
@@ -60,6 +61,7 @@ pub struct AppState {
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
+    let limits = limits::Limits::new(&state.config.api);
     // Writes that honour `Idempotency-Key`. The registrar endpoints are not
     // among them: their bodies carry the caller's registrar credentials,
     // which pdm keeps no trace of, not even a hash.
@@ -132,6 +134,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             consistency::layer,
         ))
+        // Inside `observe`: refused and timed-out requests are logged and counted.
+        .layer(axum::middleware::from_fn_with_state(limits, limits::layer))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::layer,

@@ -4,6 +4,7 @@
 //! This file holds `Config`, its top-level keys and the load; each section
 //! lives in a file of its own.
 
+mod api;
 mod backend;
 mod delegation;
 mod dnssec;
@@ -15,6 +16,9 @@ mod pools;
 mod registrars;
 mod transfer;
 
+/// An address prefix (`[api] exempt_sources`, `[transfer]` rules).
+pub use crate::server::xfr::acl::Prefix;
+pub use api::{ApiConfig, Rate};
 pub use backend::{
     check_powerdns_denial, ApiKey, BackendConfig, BackendKind, PdnsZoneKind, PowerDnsConfig,
 };
@@ -28,6 +32,7 @@ pub use pools::PoolConfig;
 pub use registrars::RegistrarsConfig;
 pub use transfer::{key_name as tsig_key_name, AllowRule, NotifyTarget, TransferConfig};
 
+use api::{resolve_api, RawApi};
 use backend::{resolve_backend, RawBackend};
 use delegation::{resolve_delegation, RawDelegation};
 use dnssec::{resolve_dnssec, RawDnssec};
@@ -87,6 +92,8 @@ pub struct Config {
     pub dnssec: DnssecConfig,
     /// Whether this is the built-in demo configuration.
     pub demo: bool,
+    /// The HTTP API's abuse limits (`[api]`).
+    pub api: ApiConfig,
     /// Registrar API endpoints (`[registrars]`).
     pub registrars: RegistrarsConfig,
     /// How delegations are checked at the parent (`[delegation]`).
@@ -149,6 +156,7 @@ struct RawConfig {
     shutdown_delay_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     transfer: Option<RawTransfer>,
+    api: Option<RawApi>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -247,6 +255,7 @@ impl Config {
             std::env::var("PDM_POWERDNS_API_KEY").ok(),
         )?;
         let transfer = resolve_transfer(raw.transfer.unwrap_or_default())?;
+        let api = resolve_api(raw.api.unwrap_or_default())?;
         if backend.kind == BackendKind::PowerDns {
             check_powerdns_denial(&pools)?;
         }
@@ -259,6 +268,7 @@ impl Config {
             pools,
             dnssec,
             demo,
+            api,
             registrars,
             delegation,
             operations,
