@@ -82,6 +82,9 @@ pub struct Config {
     pub dns: SocketAddr,
     /// sqlx database URL.
     pub database: String,
+    /// How long a request waits for a database connection before it fails
+    /// (503) (`database_timeout_secs`; default per engine, see `Store::connect_with`).
+    pub database_timeout: Option<std::time::Duration>,
     /// SOA RNAME.
     pub hostmaster: DomainName,
     /// NS of every zone pdm creates.
@@ -139,6 +142,7 @@ struct RawConfig {
     http: Option<String>,
     dns: Option<String>,
     database: Option<String>,
+    database_timeout_secs: Option<u64>,
     hostmaster: Option<String>,
     #[serde(default)]
     nameservers: Vec<RawNameserver>,
@@ -263,6 +267,9 @@ impl Config {
             http,
             dns,
             database,
+            database_timeout: raw
+                .database_timeout_secs
+                .map(std::time::Duration::from_secs),
             hostmaster,
             nameservers,
             pools,

@@ -114,6 +114,14 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 impl Store {
     /// Connect to `url`. SQLite files are created when missing and put in WAL mode.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// [`Store::connect`], waiting at most `acquire` for a connection
+    /// (default: 30 s on SQLite, whose one connection is a queue; 5 s on
+    /// PostgreSQL, so a request during a restart or failover fails soon,
+    /// as 503, instead of holding its client).
+    pub async fn connect_with(url: &str, acquire: Option<Duration>) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (dialect, url) = if let Some(rest) = url.strip_prefix("sqlite://") {
             let sep = if rest.contains('?') { '&' } else { '?' };
@@ -138,7 +146,7 @@ impl Store {
             Dialect::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(acquire.unwrap_or(Duration::from_secs(30)))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode=WAL").await?;
@@ -154,7 +162,7 @@ impl Store {
             Dialect::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(acquire.unwrap_or(Duration::from_secs(5)))
                     .connect_with(opts)
                     .await?
             }

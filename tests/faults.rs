@@ -1,0 +1,175 @@
+//! Faults, with their counts asserted: PostgreSQL restarting under load.
+//! (More scenarios of issue 16 live beside this one as they are built.)
+
+#[macro_use]
+mod common;
+use common::pgcluster::PgCluster;
+use common::*;
+use hickory_proto::rr::RecordType;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One write's outcome: the name, its status, `Retry-After`, the error code.
+type Write = (String, u16, Option<String>, String);
+
+/// Reserve `w0`, `w1`, ... one after another until `stop`.
+fn write_load(srv: &PdmServer, token: &str, stop: &AtomicBool, out: &Mutex<Vec<Write>>) {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let name = format!("w{i}");
+        i += 1;
+        let r = client
+            .post(format!(
+                "{}/api/v1/pool/example.test/reserve",
+                srv.http_base()
+            ))
+            .header("Authorization", format!("Bearer {token}"))
+            .json(&json!({ "subdomain": name }))
+            .send();
+        let w = match r {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let retry = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let body: Value = r.json().unwrap_or(Value::Null);
+                (
+                    name,
+                    status,
+                    retry,
+                    body["error"].as_str().unwrap_or("").to_string(),
+                )
+            }
+            Err(e) => (name, 0, None, e.to_string()),
+        };
+        out.lock().unwrap().push(w);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn postgres_restart_under_load() {
+    let Some(pg) = PgCluster::start() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL not installed in CI"
+        );
+        eprintln!("SKIP: PostgreSQL server binaries not installed");
+        return;
+    };
+    // A request waits at most 2 s for a connection; the outage lasts 6 s.
+    let cfg = Config::default_test().extra("database_timeout_secs = 2");
+    let srv = PdmServer::start_on_url(Backend::Postgres, cfg, &pg.url());
+    let token = srv.admin_token();
+    srv.allocate("example.test", "steady", "192.0.2.10", None);
+    let dns_addr = srv.zone_dns_addr();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(Mutex::new(Vec::<Write>::new()));
+    // DNS load: (answered right, asked) during the outage and in all.
+    let outage = Arc::new(AtomicBool::new(false));
+    let dns = std::thread::spawn({
+        let (stop, outage) = (stop.clone(), outage.clone());
+        move || {
+            let (mut right, mut asked, mut right_out, mut asked_out) = (0u32, 0u32, 0u32, 0u32);
+            while !stop.load(Ordering::Relaxed) {
+                let during = outage.load(Ordering::Relaxed);
+                let ok = dig_at(dns_addr, "steady.example.test.", RecordType::A)
+                    .is_ok_and(|r| r.answer_data(RecordType::A) == ["192.0.2.10"]);
+                asked += 1;
+                right += u32::from(ok);
+                if during {
+                    asked_out += 1;
+                    right_out += u32::from(ok);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (right, asked, right_out, asked_out)
+        }
+    });
+    std::thread::scope(|s| {
+        s.spawn(|| write_load(&srv, &token, &stop, &writes));
+        std::thread::sleep(Duration::from_secs(1));
+        outage.store(true, Ordering::Relaxed);
+        pg.stop();
+        std::thread::sleep(Duration::from_secs(6));
+        pg.start_again();
+        outage.store(false, Ordering::Relaxed);
+        // pdm recovers by itself: a write succeeds again without a restart.
+        let back = Instant::now();
+        let recovered = wait_for(Duration::from_secs(30), || {
+            writes.lock().unwrap().last().is_some_and(|w| w.1 == 201)
+        });
+        assert!(
+            recovered,
+            "no successful write 30 s after PostgreSQL came back"
+        );
+        eprintln!(
+            "writes succeed again {:?} after PostgreSQL restarted",
+            back.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let (right, asked, right_out, asked_out) = dns.join().unwrap();
+    let writes = writes.lock().unwrap().clone();
+    let count = |f: &dyn Fn(&Write) -> bool| writes.iter().filter(|w| f(w)).count();
+    let ok = count(&|w| w.1 == 201);
+    let refused = count(&|w| w.1 == 503);
+    eprintln!(
+        "DNS: {right}/{asked} right ({right_out}/{asked_out} during the outage); \
+         writes: {} sent, {ok} created, {refused} refused with 503",
+        writes.len()
+    );
+    // DNS answered from the snapshot throughout.
+    assert_eq!(right, asked, "every DNS query answered right");
+    assert!(asked_out >= 20, "{asked_out} DNS queries during the outage");
+    // Writes: created, or refused with 503 + Retry-After; never a 500.
+    let other: Vec<_> = writes.iter().filter(|w| w.1 != 201 && w.1 != 503).collect();
+    assert!(other.is_empty(), "writes neither 201 nor 503: {other:?}");
+    assert!(
+        refused >= 1,
+        "no write was refused during the outage: {writes:?}"
+    );
+    for w in writes.iter().filter(|w| w.1 == 503) {
+        assert!(
+            w.2.as_deref()
+                .is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1)),
+            "{w:?}"
+        );
+        assert_eq!(w.3, "database-unavailable", "{w:?}");
+    }
+    // Never half-applied: every 201 is held, every 503 left the name free.
+    let mut held = 0;
+    let mut free = 0;
+    for (name, status, _, _) in &writes {
+        let (st, body) = srv.check("example.test", name);
+        assert_eq!(st, 200, "{body}");
+        let available = body["available"].as_bool().unwrap();
+        match status {
+            201 => {
+                assert!(!available, "{name}: 201 but not held: {body}");
+                held += 1;
+            }
+            _ => {
+                assert!(available, "{name}: 503 but applied: {body}");
+                free += 1;
+            }
+        }
+    }
+    assert_eq!((held, free), (ok, refused));
+    // The journal follower resumed: a new allocation is served by DNS.
+    srv.allocate("example.test", "after", "192.0.2.11", None);
+    let served = wait_for(Duration::from_secs(10), || {
+        dig_at(dns_addr, "after.example.test.", RecordType::A)
+            .is_ok_and(|r| r.answer_data(RecordType::A) == ["192.0.2.11"])
+    });
+    assert!(served, "the follower did not resume after the restart");
+}
