@@ -1,5 +1,6 @@
-//! Faults, with their counts asserted: PostgreSQL restarting under load,
-//! and a replica killed with SIGKILL in the middle of a commit storm.
+//! Faults, with their counts asserted: PostgreSQL restarting under load, a
+//! replica killed with SIGKILL in the middle of a commit storm, and SQLite
+//! on a full disk (a tmpfs of the test's own: needs root, as CI is).
 
 #[macro_use]
 mod common;
@@ -277,3 +278,109 @@ fn replica_killed_during_commit_storm(b: Backend) {
 }
 
 backend_tests!(replica_killed_during_commit_storm);
+
+/// A small tmpfs of our own (root only); unmounted on drop.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-full-")
+            .tempdir()
+            .ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Fill the filesystem of `dir` to the last byte (the file grows until ENOSPC).
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    while f.write_all(&[0]).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+#[test]
+fn sqlite_on_a_full_disk() {
+    let Some(fs) = Tmpfs::mount("8m") else {
+        eprintln!("SKIP: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let db = fs.0.path().join("pdm.db");
+    let srv = PdmServer::start_on_sqlite(Config::default_test(), &db, &[]);
+    let token = srv.admin_token();
+    srv.allocate("example.test", "steady", "192.0.2.10", None);
+    let filler = fill(fs.0.path());
+    let (mut created, mut refused, mut other) = (Vec::new(), Vec::new(), Vec::new());
+    let mut dns_right = 0;
+    for i in 0..40 {
+        let name = format!("full{i}");
+        let r = srv.request(
+            "POST",
+            "/api/v1/pool/example.test/reserve",
+            Some(&token),
+            Body::Json(&json!({ "subdomain": name })),
+            &[],
+        );
+        match (r.status, r.body["error"].as_str()) {
+            (201, _) => created.push(name),
+            (503, Some("database-unavailable")) => refused.push(name),
+            _ => other.push((name, r.status, r.body)),
+        }
+        dns_right += usize::from(
+            dig_at(srv.dns_addr, "steady.example.test.", RecordType::A)
+                .is_ok_and(|r| r.answer_data(RecordType::A) == ["192.0.2.10"]),
+        );
+    }
+    eprintln!(
+        "full disk: {} created, {} refused with 503, {} other; DNS {dns_right}/40 right",
+        created.len(),
+        refused.len(),
+        other.len()
+    );
+    assert!(other.is_empty(), "writes neither 201 nor 503: {other:?}");
+    // SQLite reuses the WAL's space once it is checkpointed, so small
+    // writes may fit again after the first refusals; each write either
+    // commits whole or is refused whole.
+    assert!(!refused.is_empty(), "no write refused on a full disk");
+    assert_eq!(dns_right, 40, "DNS answers from its snapshot");
+    // Space again: pdm recovers by itself, and nothing refused was applied.
+    std::fs::remove_file(filler).unwrap();
+    let back = wait_for(Duration::from_secs(10), || {
+        srv.reserve("example.test", "after-full").0 == 201
+    });
+    assert!(back, "writes do not succeed once space is free");
+    for name in &refused {
+        let (_, body) = srv.check("example.test", name);
+        assert_eq!(
+            body["available"], true,
+            "{name}: refused but applied: {body}"
+        );
+    }
+    for name in &created {
+        let (_, body) = srv.check("example.test", name);
+        assert_eq!(
+            body["available"], false,
+            "{name}: created but not held: {body}"
+        );
+    }
+}
