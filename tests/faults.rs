@@ -1,6 +1,8 @@
 //! Faults, with their counts asserted: PostgreSQL restarting under load, a
-//! replica killed with SIGKILL in the middle of a commit storm, and SQLite
-//! on a full disk (a tmpfs of the test's own: needs root, as CI is).
+//! replica killed with SIGKILL in the middle of a commit storm, SQLite on a
+//! full disk (a tmpfs of the test's own: needs root, as CI is), and the
+//! PowerDNS API answering 5xx for a while (`PDM_FAULT_PDNS_SECS`, default 6;
+//! a fault-injecting proxy in front of a real pdns_server).
 
 #[macro_use]
 mod common;
@@ -383,4 +385,177 @@ fn sqlite_on_a_full_disk() {
             "{name}: created but not held: {body}"
         );
     }
+}
+
+/// An HTTP proxy in front of PowerDNS's API that answers 503 to every
+/// request while `failing` is set, and forwards the rest one request per
+/// connection (`Connection: close`, so no kept-alive connection slips past
+/// a fault). Counts the 503s it injected.
+struct FaultProxy {
+    addr: std::net::SocketAddr,
+    failing: Arc<AtomicBool>,
+    injected: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultProxy {
+    fn start(upstream: std::net::SocketAddr) -> FaultProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let failing = Arc::new(AtomicBool::new(false));
+        let injected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (f, n) = (failing.clone(), injected.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (f, n) = (f.clone(), n.clone());
+                std::thread::spawn(move || {
+                    let _ = proxy_one(conn, upstream, &f, &n);
+                });
+            }
+        });
+        FaultProxy {
+            addr,
+            failing,
+            injected,
+        }
+    }
+}
+
+fn proxy_one(
+    mut client: std::net::TcpStream,
+    upstream: std::net::SocketAddr,
+    failing: &AtomicBool,
+    injected: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        let n = client.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        req.extend_from_slice(&buf[..n]);
+        if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&req[..head_end]).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    while req.len() < head_end + length {
+        let n = client.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        req.extend_from_slice(&buf[..n]);
+    }
+    if failing.load(Ordering::Relaxed) {
+        injected.fetch_add(1, Ordering::Relaxed);
+        let body = r#"{"error": "injected fault"}"#;
+        write!(
+            client,
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return Ok(());
+    }
+    let mut head: Vec<&str> = head
+        .trim_end()
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    head.push("Connection: close");
+    let mut up = std::net::TcpStream::connect(upstream)?;
+    up.write_all(format!("{}\r\n\r\n", head.join("\r\n")).as_bytes())?;
+    up.write_all(&req[head_end..])?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp)?;
+    client.write_all(&resp)
+}
+
+#[test]
+fn powerdns_answering_5xx_for_a_while() {
+    let Some(pdns) = common::pdns::PdnsServer::start_for_backend() else {
+        return;
+    };
+    // "A minute" in production terms; shortened for the suite.
+    let fault_secs: u64 = std::env::var("PDM_FAULT_PDNS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    let proxy = FaultProxy::start(pdns.api_addr);
+    let cfg = Config::default_test().extra(&format!(
+        "[backend]\nkind = \"powerdns\"\nurl = \"http://{}\"\napi_key = \"{}\"\n\
+         inline_ms = 1000\nreconcile_interval_secs = 0\n\
+         [operations]\ntick_ms = 100\nbackoff_initial_secs = 1\nbackoff_max_secs = 2",
+        proxy.addr,
+        common::pdns::API_KEY
+    ));
+    let srv = PdmServer::start(Backend::Sqlite, cfg).expect("sqlite");
+    let token = srv.admin_token();
+    proxy.failing.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    // Load while PowerDNS fails: commits keep coming; each answers 200 with
+    // its operation pending (the allocation is durable, PowerDNS follows).
+    let mut committed = Vec::new();
+    let mut i = 0;
+    while started.elapsed() < Duration::from_secs(fault_secs) {
+        let sub = format!("p{i}");
+        i += 1;
+        let tok = srv.reserve_ok("example.test", &sub);
+        let (st, c) = srv.commit("example.test", &sub, &tok, "192.0.2.40", None);
+        assert_eq!(st, 200, "{c}");
+        committed.push((sub, c["operation"]["id"].as_i64()));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    proxy.failing.store(false, Ordering::Relaxed);
+    let injected = proxy.injected.load(Ordering::Relaxed);
+    let pending_at_recovery = committed.iter().filter(|(_, id)| id.is_some()).count();
+    // Every operation completes once PowerDNS answers again.
+    let done = |sub: &str| {
+        let (_, l) = srv.get("/api/v1/pool/example.test/list", Some(&token));
+        l["allocations"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["subdomain"] == sub && x["operation"]["status"] == "done")
+        })
+    };
+    let all_done = wait_for(Duration::from_secs(60), || {
+        committed.iter().all(|(sub, _)| done(sub))
+    });
+    let served = committed
+        .iter()
+        .filter(|(sub, _)| {
+            dig_at(
+                pdns.dns_addr,
+                &format!("gitea.{sub}.example.test."),
+                RecordType::A,
+            )
+            .is_ok_and(|r| r.answer_data(RecordType::A) == ["192.0.2.40"])
+        })
+        .count();
+    eprintln!(
+        "PowerDNS 5xx for {fault_secs} s: {injected} answers injected, {} commits (200), \
+         {pending_at_recovery} operations pending, then {served} zones served",
+        committed.len()
+    );
+    assert!(injected >= committed.len(), "{injected} faults injected");
+    assert!(committed.len() >= 3, "too few commits during the fault");
+    assert!(
+        all_done,
+        "operations did not complete\n{}",
+        tail(&srv.log(), 4000)
+    );
+    assert_eq!(
+        served,
+        committed.len(),
+        "zones served by PowerDNS after the fault"
+    );
 }
