@@ -118,7 +118,7 @@ impl Store {
     }
 
     /// [`Store::connect`], waiting at most `acquire` for a connection
-    /// (default: 30 s on SQLite, whose one connection is a queue; 5 s on
+    /// (default: 30 s on SQLite, whose one connection is a queue; 10 s on
     /// PostgreSQL, so a request during a restart or failover fails soon,
     /// as 503, instead of holding its client).
     pub async fn connect_with(url: &str, acquire: Option<Duration>) -> Result<Self, StoreError> {
@@ -162,7 +162,7 @@ impl Store {
             Dialect::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(acquire.unwrap_or(Duration::from_secs(5)))
+                    .acquire_timeout(acquire.unwrap_or(Duration::from_secs(10)))
                     .connect_with(opts)
                     .await?
             }
