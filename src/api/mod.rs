@@ -11,8 +11,10 @@ mod credentials;
 mod dnssec;
 mod domains;
 mod error;
+mod fuzz;
 mod guard;
 mod idempotency;
+mod limits;
 mod observe;
 mod openapi;
 mod pool;
@@ -28,6 +30,7 @@ use crate::store::Store;
 use axum::routing::{delete, get, post};
 use axum::Router;
 pub use error::ApiError;
+pub use fuzz::fuzz_bodies;
 pub use guard::MAX_BODY;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -62,6 +65,7 @@ pub struct AppState {
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
+    let limits = limits::Limits::new(&state.config.api);
     // Writes that honour `Idempotency-Key`. The registrar endpoints are not
     // among them: their bodies carry the caller's registrar credentials,
     // which pdm keeps no trace of, not even a hash.
@@ -161,6 +165,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             consistency::layer,
         ))
+        // Inside `observe`: refused and timed-out requests are logged and counted.
+        .layer(axum::middleware::from_fn_with_state(limits, limits::layer))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::layer,
