@@ -587,6 +587,27 @@ impl Store {
         rows.into_iter().map(|r| Ok(r.try_get("name")?)).collect()
     }
 
+    /// Every zone row, by name, with whether it is signed (its denial mode
+    /// is set): one query, for listings (the PowerDNS API's zone list).
+    pub async fn zone_rows(&self) -> Result<Vec<(ZoneRow, bool)>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, kind, serial, dnssec FROM zones ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    ZoneRow {
+                        id: r.try_get("id")?,
+                        name: r.try_get("name")?,
+                        kind: r.try_get("kind")?,
+                        serial: r.try_get::<i64, _>("serial")? as u32,
+                    },
+                    r.try_get::<Option<String>, _>("dnssec")?.is_some(),
+                ))
+            })
+            .collect()
+    }
+
     /// The highest zone id (0 without zones): the end of the id ranges
     /// [`Store::load_zones`] reads.
     pub async fn max_zone_id(&self) -> Result<i64, StoreError> {
