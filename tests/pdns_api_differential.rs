@@ -753,6 +753,17 @@ fn scoped_keys_are_held_to_their_policy() {
         true,
     );
     assert_eq!(r.status, 422, "{}", r.text);
+    // An oversized body (beyond PowerDNS's 2 MB default) is refused, nothing changes.
+    let before = serial(&srv);
+    let big = patch(json!([rr(
+        "big.acme.example.test.",
+        "TXT",
+        60,
+        &[&format!("\"{}\"", "a".repeat(3 << 20))]
+    )]));
+    let r = adm.call("PATCH", &zp, Some(&big), true);
+    assert_eq!(r.status, 413, "{}", r.text.len());
+    assert_eq!(serial(&srv), before);
     // A zone created with a bad rrset does not stay behind.
     let r = adm.call("POST", Z, Some(&json!({"name": "half.test.", "kind": "Native", "rrsets": [
         rr("a.half.test.", "A", 60, &["192.0.2.1"]), rr("a.half.test.", "CNAME", 60, &["b.half.test."])]}).to_string()), true);
