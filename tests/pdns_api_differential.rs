@@ -25,6 +25,7 @@ const ACCEPTED: &[(&str, &str)] = &[
     ("EXTEND / PRUNE", "pdns 4.7 answers 422 Changetype not understood; pdm implements them as PowerDNS 4.9.12+/5.0.2+ does"),
     ("managed types", "PATCH of SOA or DNSSEC types: PowerDNS stores them, pdm refuses them (422), they are pdm's"),
     ("disabled records", "pdm serves every record it holds: disabled:true is refused (422), never stored"),
+    ("comments", "pdm keeps no comments: a REPLACE with comments only is a no-op (204) and rrsets always list comments: []"),
     ("metadata writes", "pdm keeps no per-zone metadata: PUT of a non-empty value is 422 saying where pdm configures it"),
 ];
 
@@ -520,6 +521,19 @@ fn pdm_answers_as_pdns_server_4_7() {
         "records": [{"content": "192.0.2.7", "disabled": true}]}]),
     );
     d.differ("disabled records", "PATCH", &zp, &dis, 204, 422);
+    let com = patch(
+        json!([{"name": "www.diff.test.", "type": "A", "changetype": "REPLACE",
+        "comments": [{"content": "web servers", "account": "ops"}]}]),
+    );
+    d.differ("comments", "PATCH", &zp, &com, 204, 204);
+    let r = d.pdm.call(
+        "GET",
+        &format!("{zp}?rrset_name=www.diff.test.&rrset_type=A"),
+        None,
+        false,
+    );
+    assert_eq!(r.json["rrsets"][0]["comments"], json!([]), "{}", r.text);
+    d.pdns.call("PATCH", &zp, Some(&patch(json!([{"name": "www.diff.test.", "type": "A", "changetype": "REPLACE", "comments": []}]))), true);
     // Undo on pdns what pdm refused, so that the zones compare again.
     d.pdns.call("PATCH", &zp, Some(&patch(json!([rr("www.diff.test.", "A", 300, &["192.0.2.2", "192.0.2.3"]),
         {"name": "off.diff.test.", "type": "A", "changetype": "DELETE"}, {"name": ZONE, "type": "DNSKEY", "changetype": "DELETE"}]))), true);
