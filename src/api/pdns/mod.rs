@@ -131,17 +131,17 @@ pub(super) async fn zones_list(
     let with_dnssec = q.dnssec.as_deref() != Some("false");
     let out: Vec<Value> = s
         .store
-        .zone_rows()
+        .zone_summaries()
         .await?
         .into_iter()
-        .filter(|(z, _)| only.as_ref().is_none_or(|o| *o == z.name))
-        .filter(|(z, _)| c.policy.reads_zone(&z.name))
-        .map(|(z, signed)| {
+        .filter(|z| only.as_ref().is_none_or(|o| *o == z.name))
+        .filter(|z| c.policy.reads_zone(&z.name))
+        .map(|z| {
             Value::Object(wire::zone_summary(
                 &ZoneFacts {
                     name: &z.name,
                     serial: z.serial,
-                    dnssec: signed,
+                    dnssec: z.signed,
                 },
                 with_dnssec,
             ))
