@@ -76,6 +76,11 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     ));
     let transfer_status = crate::transfer::TransferStatus::new(transfers.clone());
     let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(crate::transfer::notify_at_start(
+        config.clone(),
+        zones.clone(),
+        changes_tx.clone(),
+    ));
     refresher.on_change(changes_tx);
     tokio::spawn(
         crate::transfer::Notifier::new(config.clone(), zones.clone(), transfer_status.clone())

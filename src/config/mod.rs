@@ -120,6 +120,9 @@ pub struct Config {
     pub force_release_grace_hours: u64,
     /// Bounds on tenant-written records (`[records]`).
     pub records: RecordsConfig,
+    /// How serials grow in zones outside a pool, and the pools' default
+    /// (`serial_policy`: `unixtime` or `increment`).
+    pub serial_policy: crate::model::SerialPolicy,
 }
 
 /// Default force-release grace period, as in the Go service.
@@ -155,6 +158,7 @@ struct RawConfig {
     shutdown_grace_secs: Option<u64>,
     transfer: Option<RawTransfer>,
     records: Option<RawRecords>,
+    serial_policy: Option<String>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -242,7 +246,11 @@ impl Config {
         let nameservers = resolve_nameservers(raw.nameservers)?;
         let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
         let records = resolve_records(raw.records.unwrap_or_default())?;
-        let pools = resolve_pools(raw.pools, &dnssec, &records)?;
+        let serial_policy = match raw.serial_policy.as_deref() {
+            Some(s) => s.parse().map_err(ConfigError::Invalid)?,
+            None => crate::model::SerialPolicy::default(),
+        };
+        let pools = resolve_pools(raw.pools, &dnssec, &records, serial_policy)?;
         let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
         registrars.fake |= o.fake_registrars;
         let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;
@@ -274,6 +282,7 @@ impl Config {
             backend,
             transfer,
             records,
+            serial_policy,
             packet_cache: o
                 .packet_cache
                 .or(raw.packet_cache)
