@@ -2,7 +2,8 @@
 //! - octoDNS (`octodns` + `octodns-powerdns`, PyPI) syncs a YAML zone, a
 //!   second run plans nothing, an edit applies exactly the diff;
 //! - external-dns's `pdns` provider, its request sequence replayed from its
-//!   source (docs: ../shared/reference/external-dns-pdns.md §7);
+//!   source (kubernetes-sigs/external-dns provider/pdns/pdns.go and its
+//!   client joeig/go-powerdns);
 //! - lego's `pdns` provider obtains a wildcard certificate from pebble
 //!   (DNS-01, pebble resolving through pdm) with a key scoped to
 //!   `_acme-challenge` TXT, and that key cannot write an A record.
