@@ -422,7 +422,14 @@ fn pdm_answers_as_pdns_server_4_7() {
     d.same("PATCH", &zp, Some(r#"{"rrsets":[]}"#), true);
     d.zone();
 
-    // Errors: each changes nothing.
+    // Errors: each changes nothing (pdm's serial included).
+    let pdm_serial = |d: &Diff| {
+        d.pdm
+            .call("GET", &format!("{Z}/{ZONE}?rrsets=false"), None, false)
+            .json["serial"]
+            .clone()
+    };
+    let serial_before = pdm_serial(&d);
     let errors: Vec<String> = vec![
         patch(
             json!([{"name": "www.diff.test.", "type": "A", "ttl": 300, "changetype": "BOGUS", "records": []}]),
@@ -476,6 +483,11 @@ fn pdm_answers_as_pdns_server_4_7() {
         "Record y.diff.test./AAAA '192.0.2.1': ",
     );
     d.zone();
+    assert_eq!(
+        pdm_serial(&d),
+        serial_before,
+        "a refused PATCH bumped the serial"
+    );
 
     // Accepted differences, checked on pdm's side.
     let ext = patch(
