@@ -60,9 +60,29 @@ async fn json_body(body: Body) -> Answer<Value> {
     serde_json::from_slice(&bytes).map_err(|_| PdnsError::bad_request())
 }
 
-/// A zone the caller may read: its facts (404 otherwise, as for a zone
-/// that does not exist: a scoped key does not learn other zones' names).
-async fn zone_facts(s: &AppState, c: &PdnsCaller, zone_id: &str) -> Answer<(String, u32, bool)> {
+/// A zone the caller may read.
+struct Found {
+    /// Lower-case FQDN.
+    name: String,
+    /// SOA serial.
+    serial: u32,
+    /// Signed.
+    signed: bool,
+}
+
+impl Found {
+    fn facts(&self) -> ZoneFacts<'_> {
+        ZoneFacts {
+            name: &self.name,
+            serial: self.serial,
+            dnssec: self.signed,
+        }
+    }
+}
+
+/// A zone the caller may read (404 otherwise, as for a zone that does not
+/// exist: a scoped key does not learn other zones' names).
+async fn zone_facts(s: &AppState, c: &PdnsCaller, zone_id: &str) -> Answer<Found> {
     let name = wire::zone_id_to_name(zone_id)?;
     let serial = s
         .store
@@ -73,7 +93,11 @@ async fn zone_facts(s: &AppState, c: &PdnsCaller, zone_id: &str) -> Answer<(Stri
         return Err(PdnsError::not_found());
     }
     let signed = s.store.zone_dnssec(&name).await?.is_some();
-    Ok((name, serial, signed))
+    Ok(Found {
+        name,
+        serial,
+        signed,
+    })
 }
 
 fn admin_only(c: &PdnsCaller, what: &str) -> Answer<()> {
@@ -170,12 +194,8 @@ pub(super) async fn zone_get(
     Path(zone_id): Path<String>,
     Query(q): Query<ZoneQuery>,
 ) -> Answer<Json<Value>> {
-    let (name, serial, signed) = zone_facts(&s, &c, &zone_id).await?;
-    let facts = ZoneFacts {
-        name: &name,
-        serial,
-        dnssec: signed,
-    };
+    let zone = zone_facts(&s, &c, &zone_id).await?;
+    let (name, facts) = (&zone.name, zone.facts());
     if q.rrsets.as_deref() == Some("false") {
         return Ok(Json(wire::zone_detail(&facts, None)));
     }
@@ -197,7 +217,7 @@ pub(super) async fn zone_get(
     };
     let sets = s
         .records
-        .rrsets(&name, &c.writer(), owner.as_deref(), rtype)
+        .rrsets(name, &c.writer(), owner.as_deref(), rtype)
         .await?;
     Ok(Json(wire::zone_detail(&facts, Some(&sets))))
 }
@@ -240,7 +260,7 @@ pub(super) async fn zone_patch(
     Path(zone_id): Path<String>,
     body: Body,
 ) -> Answer<Response> {
-    let (name, _, _) = zone_facts(&s, &c, &zone_id).await?;
+    let name = zone_facts(&s, &c, &zone_id).await?.name;
     let body = json_body(body).await?;
     let changes = wire::parse_patch(&body)?;
     let current = current_ttls(&s, &c, &name, &changes).await?;
@@ -259,7 +279,7 @@ pub(super) async fn zone_put(
     Path(zone_id): Path<String>,
     body: Body,
 ) -> Answer<StatusCode> {
-    let (name, _, signed) = zone_facts(&s, &c, &zone_id).await?;
+    let Found { name, signed, .. } = zone_facts(&s, &c, &zone_id).await?;
     admin_only(&c, "changing zone settings")?;
     let body = json_body(body).await?;
     check_kind(&body)?;
@@ -370,16 +390,14 @@ pub(super) async fn zone_create(
             return Err(e.into());
         }
     }
-    let (name, serial, signed) = zone_facts(&s, &c, &name).await?;
-    let sets = s.records.rrsets(&name, &c.writer(), None, None).await?;
-    let facts = ZoneFacts {
-        name: &name,
-        serial,
-        dnssec: signed,
-    };
+    let zone = zone_facts(&s, &c, &name).await?;
+    let sets = s
+        .records
+        .rrsets(&zone.name, &c.writer(), None, None)
+        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(wire::zone_detail(&facts, Some(&sets))),
+        Json(wire::zone_detail(&zone.facts(), Some(&sets))),
     )
         .into_response())
 }
@@ -391,7 +409,7 @@ pub(super) async fn zone_delete(
     c: PdnsCaller,
     Path(zone_id): Path<String>,
 ) -> Answer<StatusCode> {
-    let (name, _, _) = zone_facts(&s, &c, &zone_id).await?;
+    let name = zone_facts(&s, &c, &zone_id).await?.name;
     admin_only(&c, "deleting zones")?;
     let domain = name.trim_end_matches('.');
     let manual = match s.byo.status(domain).await {
@@ -448,7 +466,7 @@ pub(super) async fn cryptokeys(
     c: PdnsCaller,
     Path(zone_id): Path<String>,
 ) -> Answer<Json<Value>> {
-    let (name, _, _) = zone_facts(&s, &c, &zone_id).await?;
+    let name = zone_facts(&s, &c, &zone_id).await?.name;
     let rows = s.store.zone_keys(&name).await?;
     let ttl = s.keyring.as_ref().map_or(3600, |k| k.config().dnskey_ttl);
     let infos = crate::keyring::key_info(&name, &rows, ttl);
