@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod respond;
 mod tcp;
 mod udp;
+pub mod update;
 pub mod wire;
 pub mod xfr;
 mod zones;
@@ -40,6 +41,7 @@ pub struct Handler {
     cache: Option<Arc<cache::PacketCache>>,
     metrics: Arc<metrics::DnsMetrics>,
     transfers: Option<Arc<xfr::Transfers>>,
+    updates: Option<Arc<dyn update::UpdateHandler>>,
 }
 
 /// The LUA engine as the handler uses it: evaluations run on tokio's
@@ -105,6 +107,7 @@ impl Handler {
             cache: None,
             metrics: Arc::new(metrics::DnsMetrics::new()),
             transfers: None,
+            updates: None,
         }
     }
 
@@ -128,6 +131,14 @@ impl Handler {
     /// policy (without it, AXFR is refused and TSIG is not looked at).
     pub fn with_transfers(mut self, transfers: Arc<xfr::Transfers>) -> Self {
         self.transfers = Some(transfers);
+        self
+    }
+
+    /// Apply RFC 2136 UPDATEs with `updates` (TSIG keys from the transfer
+    /// policy, so set [`Handler::with_transfers`] too); without it, UPDATE
+    /// gets NOTIMP.
+    pub fn with_updates(mut self, updates: Arc<dyn update::UpdateHandler>) -> Self {
+        self.updates = Some(updates);
         self
     }
 

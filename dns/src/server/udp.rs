@@ -91,6 +91,10 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
                     let (socket, handler) = (socket.clone(), handler.clone());
                     tokio::spawn(async move { offloaded(&socket, &handler, request).await });
                 }
+                Reply::Update(request) => {
+                    let (socket, handler) = (socket.clone(), handler.clone());
+                    tokio::spawn(async move { update(&socket, &handler, request).await });
+                }
             }
         }
         if !drained {
@@ -107,6 +111,8 @@ enum Reply {
     Nothing,
     /// Plan it off the loop.
     Offload(Box<Request>),
+    /// An RFC 2136 UPDATE: apply it off the loop.
+    Update(Box<Request>),
 }
 
 /// Decode and, when possible, answer `datagram` into `out`.
@@ -128,6 +134,9 @@ fn answer(
     };
     if request.metadata.message_type != hickory_proto::op::MessageType::Query {
         return Reply::Nothing;
+    }
+    if super::update::is_update(handler, &request) {
+        return Reply::Update(Box::new(request));
     }
     // Signed requests and transfers take their own path (never cached).
     if handler.transfers.is_some() && super::xfr::is_transfer_path(&request) {
@@ -177,6 +186,18 @@ async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>)
     send(socket, &out, request.src()).await;
     handler.metrics.shared(Transport::Udp).answered(
         u16::from(plan.metadata.response_code),
+        qtype_of(request.as_slice()),
+        started.elapsed(),
+    );
+}
+
+/// Apply an UPDATE (it waits on the store and the zone table), then answer.
+async fn update(socket: &UdpSocket, handler: &Handler, request: Box<Request>) {
+    let started = std::time::Instant::now();
+    let out = super::update::answer(handler, &request).await;
+    send(socket, &out, request.src()).await;
+    handler.metrics.shared(Transport::Udp).answered(
+        header_rcode(&out),
         qtype_of(request.as_slice()),
         started.elapsed(),
     );
