@@ -484,4 +484,196 @@ fn nsupdate_and_knsupdate(b: Backend) {
     );
 }
 
-backend_tests!(nsupdate_and_knsupdate);
+/// pebble, the ACME test server, validating DNS-01 through `dns`; stopped
+/// (by its PID) when dropped.
+struct Pebble {
+    child: std::process::Child,
+    /// The directory URL.
+    url: String,
+    /// The CA bundle that trusts pebble's HTTPS listener.
+    cert: std::path::PathBuf,
+}
+
+impl Pebble {
+    fn start(dir: &Path, dns: SocketAddr) -> Pebble {
+        let cert = dir.join("pebble-cert.pem");
+        let key = dir.join("pebble-key.pem");
+        let mut openssl = Command::new("openssl");
+        openssl.args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ]);
+        openssl.args(["-subj", "/CN=localhost", "-addext"]);
+        openssl.arg("subjectAltName=DNS:localhost,IP:127.0.0.1");
+        openssl.arg("-keyout").arg(&key).arg("-out").arg(&cert);
+        let (code, _, err) = run_bounded(openssl, "openssl", dir, CLIENT_TIMEOUT);
+        assert_eq!(code, Some(0), "openssl: {err}");
+        let port = free_tcp_port();
+        let config = json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{port}"),
+            "managementListenAddress": format!("127.0.0.1:{}", free_tcp_port()),
+            "certificate": cert, "privateKey": key,
+            "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+        }});
+        let config_file = dir.join("pebble.json");
+        std::fs::write(&config_file, config.to_string()).unwrap();
+        let log = std::fs::File::create(dir.join("pebble.log")).unwrap();
+        let child = Command::new(find_tool("pebble").expect("pebble"))
+            .arg("-config")
+            .arg(&config_file)
+            .arg("-dnsserver")
+            .arg(dns.to_string())
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .env("PEBBLE_AUTHZREUSE", "0")
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn pebble");
+        let up = wait_for(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "pebble did not listen");
+        Pebble {
+            child,
+            url: format!("https://127.0.0.1:{port}/dir"),
+            cert,
+        }
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// The certificate at `path` covers `name` (openssl reads it).
+fn assert_cert_for(path: &Path, name: &str, dir: &Path) {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(path);
+    let (code, out, err) = run_bounded(cmd, "openssl x509", dir, CLIENT_TIMEOUT);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("DNS:{name}")), "{out}");
+}
+
+fn acme_dns01(b: Backend) {
+    if !need(&["pebble", "lego", "certbot", "openssl", "nsupdate"]) {
+        return;
+    }
+    let Some(Setup { srv, acme, .. }) = setup(b) else {
+        return;
+    };
+    let dir = srv.dir.path().to_path_buf();
+    let addr = srv.dns_addr;
+    let wildcard = format!("*.{ZONE}");
+    let pebble = Pebble::start(&dir, addr);
+    let pebble_log = || std::fs::read_to_string(dir.join("pebble.log")).unwrap_or_default();
+
+    // The ACME key cannot write an A record.
+    let st = state(&srv);
+    send(
+        Client::Nsupdate,
+        &dir,
+        addr,
+        ZONE,
+        Some(&acme),
+        false,
+        &[&format!("update add www.{ZONE}. 300 A 192.0.2.66")],
+    )
+    .failed_with("REFUSED");
+    assert_eq!(state(&srv), st);
+
+    // lego, rfc2136 provider.
+    let mut lego = Command::new(find_tool("lego").expect("lego"));
+    lego.env("RFC2136_NAMESERVER", addr.to_string())
+        .env("RFC2136_TSIG_KEY", format!("{}.", acme.name))
+        .env("RFC2136_TSIG_SECRET", &acme.secret)
+        .env("RFC2136_TSIG_ALGORITHM", "hmac-sha256.")
+        .env("RFC2136_TTL", "60")
+        .env("LEGO_CA_CERTIFICATES", &pebble.cert)
+        .args([
+            "--server",
+            &pebble.url,
+            "--accept-tos",
+            "--email",
+            "t@example.net",
+        ])
+        .arg("--path")
+        .arg(dir.join("lego"))
+        .args(["--dns", "rfc2136", "--dns.resolvers", &addr.to_string()])
+        .args(["--dns.disable-cp", "-d", &wildcard, "run"]);
+    let (code, out, err) = run_bounded(lego, "lego", &dir, Duration::from_secs(120));
+    assert_eq!(
+        code,
+        Some(0),
+        "lego:\n{out}\n{err}\npebble:\n{}\npdm:\n{}",
+        pebble_log(),
+        tail(&srv.log(), 4000)
+    );
+    let crt = dir.join("lego/certificates").join(format!("_.{ZONE}.crt"));
+    assert_cert_for(&crt, &wildcard, &dir);
+
+    // certbot, certbot-dns-rfc2136.
+    let creds = dir.join("rfc2136.ini");
+    std::fs::write(
+        &creds,
+        format!(
+            "dns_rfc2136_server = 127.0.0.1\ndns_rfc2136_port = {}\n\
+             dns_rfc2136_name = {}.\ndns_rfc2136_secret = {}\n\
+             dns_rfc2136_algorithm = HMAC-SHA256\n",
+            addr.port(),
+            acme.name,
+            acme.secret
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let certbot_dir = dir.join("certbot");
+    let mut certbot = Command::new(find_tool("certbot").expect("certbot"));
+    certbot
+        .env("REQUESTS_CA_BUNDLE", &pebble.cert)
+        .args(["certonly", "--non-interactive", "--agree-tos"])
+        .args(["--email", "t@example.net", "--server", &pebble.url])
+        .args(["--dns-rfc2136", "--dns-rfc2136-credentials"])
+        .arg(&creds)
+        .args(["--dns-rfc2136-propagation-seconds", "1"])
+        .arg("--config-dir")
+        .arg(certbot_dir.join("config"))
+        .arg("--work-dir")
+        .arg(certbot_dir.join("work"))
+        .arg("--logs-dir")
+        .arg(certbot_dir.join("logs"))
+        .args(["-d", &wildcard]);
+    let (code, out, err) = run_bounded(certbot, "certbot", &dir, Duration::from_secs(120));
+    assert_eq!(
+        code,
+        Some(0),
+        "certbot:\n{out}\n{err}\npebble:\n{}\npdm:\n{}",
+        pebble_log(),
+        tail(&srv.log(), 4000)
+    );
+    let live = certbot_dir.join(format!("config/live/{ZONE}/fullchain.pem"));
+    assert_cert_for(&live, &wildcard, &dir);
+
+    // Both cleaned up after themselves: the challenge RRset is gone.
+    assert!(absent(
+        &srv,
+        &format!("_acme-challenge.{ZONE}."),
+        RecordType::TXT
+    ));
+    let log = srv.log();
+    assert!(
+        log.contains("credential=tsig:acme-dns01"),
+        "no audit of the key"
+    );
+    drop(pebble);
+}
+
+backend_tests!(nsupdate_and_knsupdate, acme_dns01);
