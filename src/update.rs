@@ -535,7 +535,7 @@ mod tests {
             empty("a.acme.pool.test.", DNSClass::IN, RecordType::A),
         ];
         for r in bad {
-            let e = parse(ZONE, &[r.clone()], &[]).unwrap_err();
+            let e = parse(ZONE, std::slice::from_ref(&r), &[]).unwrap_err();
             assert_eq!(e.rcode, ResponseCode::FormErr, "{r:?}");
         }
         let e = parse(
@@ -655,7 +655,7 @@ mod tests {
             rr("a.acme.pool.test.", DNSClass::CH, 0, txt("x")),
         ];
         for r in bad {
-            let e = parse(ZONE, &[], &[r.clone()]).unwrap_err();
+            let e = parse(ZONE, &[], std::slice::from_ref(&r)).unwrap_err();
             assert_eq!(e.rcode, ResponseCode::FormErr, "{r:?}");
         }
         let e = parse(
