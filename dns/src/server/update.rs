@@ -162,3 +162,206 @@ fn zone_of(request: &Request) -> Result<Name, ResponseCode> {
     name.set_fqdn(true);
     Ok(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::xfr::acl::TransferPolicy;
+    use crate::server::xfr::tsig::{Algorithm, KeySet, TsigKey};
+    use crate::server::xfr::Transfers;
+    use crate::server::{bind_pair, serve_handler, ZoneSet};
+    use crate::zone::file::parse_master;
+    use crate::zone::Zone;
+    use arc_swap::ArcSwap;
+    use hickory_proto::op::{Message, OpCode, Query};
+    use hickory_proto::rr::rdata::TXT;
+    use hickory_proto::rr::RData;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpStream, UdpSocket};
+
+    const SECRET: &[u8] = b"update secret of thirty-two byte";
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn key(n: &str, secret: &[u8]) -> TsigKey {
+        TsigKey::new(&name(n), Algorithm::HmacSha256, secret)
+    }
+
+    /// Records what reaches it and answers `rcode`.
+    struct Recorder {
+        rcode: ResponseCode,
+        seen: Mutex<Vec<UpdateRequest>>,
+        rejected: Mutex<Vec<(Rejected, ResponseCode)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl UpdateHandler for Recorder {
+        async fn update(&self, request: UpdateRequest) -> ResponseCode {
+            self.seen.lock().unwrap().push(request);
+            self.rcode
+        }
+
+        fn rejected(&self, _: SocketAddr, _: Option<&Name>, why: Rejected, rcode: ResponseCode) {
+            self.rejected.lock().unwrap().push((why, rcode));
+        }
+    }
+
+    /// A server for `plain.test.` with key `upd.`; with `updates`, UPDATE
+    /// goes to it.
+    async fn start(updates: Option<Arc<Recorder>>) -> SocketAddr {
+        let (o, r) = parse_master(
+            "$ORIGIN plain.test.\n$TTL 300\n@ IN SOA ns1 hm 7 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n",
+            None,
+        )
+        .unwrap();
+        let mut set = ZoneSet::new();
+        set.insert(Arc::new(Zone::new(o, r).unwrap()).into());
+        let transfers = Arc::new(Transfers::new());
+        let mut keys = KeySet::new();
+        keys.insert(key("upd.", SECRET));
+        transfers.set_policy(TransferPolicy {
+            keys,
+            rules: Vec::new(),
+        });
+        let mut handler =
+            Handler::new(Arc::new(ArcSwap::from_pointee(set))).with_transfers(transfers);
+        if let Some(u) = updates {
+            handler = handler.with_updates(u);
+        }
+        let (udp, tcp) = bind_pair("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        serve_handler(udp, tcp, handler);
+        addr
+    }
+
+    fn recorder(rcode: ResponseCode) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            rcode,
+            seen: Mutex::new(Vec::new()),
+            rejected: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// An UPDATE of `zone` (zone section type `ztype`) adding one TXT.
+    fn update(zone: &str, ztype: RecordType) -> Vec<u8> {
+        let mut m = Message::query();
+        m.metadata.id = 0x2136;
+        m.metadata.op_code = OpCode::Update;
+        m.add_query(Query::query(name(zone), ztype));
+        m.add_authority(Record::from_rdata(
+            name(&format!("x.{zone}")),
+            60,
+            RData::TXT(TXT::new(vec!["v".into()])),
+        ));
+        m.to_vec().unwrap()
+    }
+
+    async fn udp(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+        let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        s.send_to(msg, addr).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), s.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    async fn tcp(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&(msg.len() as u16).to_be_bytes())
+            .await
+            .unwrap();
+        s.write_all(msg).await.unwrap();
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).await.unwrap();
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut buf).await.unwrap();
+        buf
+    }
+
+    fn rcode(m: &[u8]) -> ResponseCode {
+        let m = Message::from_vec(m).unwrap();
+        assert_eq!(m.metadata.op_code, OpCode::Update);
+        m.metadata.response_code
+    }
+
+    #[tokio::test]
+    async fn a_signed_update_reaches_the_handler_and_its_rcode_comes_back_signed() {
+        let rec = recorder(ResponseCode::YXRRSet);
+        let addr = start(Some(rec.clone())).await;
+        let k = key("upd.", SECRET);
+        for over_tcp in [false, true] {
+            let mut req = update("plain.test.", RecordType::SOA);
+            let mac = tsig::sign_request(&mut req, &k, tsig::unix_now());
+            let m = if over_tcp {
+                tcp(addr, &req).await
+            } else {
+                udp(addr, &req).await
+            };
+            assert_eq!(rcode(&m), ResponseCode::YXRRSet);
+            tsig::verify_answer(&m, &k, &mac).expect("the answer is signed with the key");
+        }
+        let seen = rec.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].zone, name("plain.test."));
+        assert_eq!(seen[0].key, name("upd."));
+        assert_eq!(seen[0].updates.len(), 1);
+        assert!(seen[0].prerequisites.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unsigned_bad_tsig_foreign_zone_and_bad_zone_section_never_reach_the_handler() {
+        let rec = recorder(ResponseCode::NoError);
+        let addr = start(Some(rec.clone())).await;
+        // Unsigned: REFUSED.
+        let m = udp(addr, &update("plain.test.", RecordType::SOA)).await;
+        assert_eq!(rcode(&m), ResponseCode::Refused);
+        // Bad secret, unknown key, old time: NOTAUTH with the TSIG error.
+        for (k, at, code) in [
+            (
+                key("upd.", b"not the secret, not the secret.."),
+                tsig::unix_now(),
+                tsig::BADSIG,
+            ),
+            (key("other.", SECRET), tsig::unix_now(), tsig::BADKEY),
+            (key("upd.", SECRET), tsig::unix_now() - 3600, tsig::BADTIME),
+        ] {
+            let mut req = update("plain.test.", RecordType::SOA);
+            tsig::sign_request(&mut req, &k, at);
+            let m = tcp(addr, &req).await;
+            assert_eq!(rcode(&m), ResponseCode::NotAuth);
+            assert_eq!(tsig::find(&m).unwrap().expect("TSIG").error, code);
+        }
+        // A zone not served: NOTAUTH; a zone section not of type SOA: FORMERR; both signed.
+        let k = key("upd.", SECRET);
+        for (zone, ztype, want) in [
+            ("elsewhere.test.", RecordType::SOA, ResponseCode::NotAuth),
+            ("plain.test.", RecordType::A, ResponseCode::FormErr),
+        ] {
+            let mut req = update(zone, ztype);
+            let mac = tsig::sign_request(&mut req, &k, tsig::unix_now());
+            let m = udp(addr, &req).await;
+            assert_eq!(rcode(&m), want, "{zone} {ztype}");
+            tsig::verify_answer(&m, &k, &mac).expect("signed");
+        }
+        assert!(rec.seen.lock().unwrap().is_empty());
+        let rejected = rec.rejected.lock().unwrap();
+        assert_eq!(rejected.len(), 6, "{rejected:?}");
+        assert_eq!(rejected[0], (Rejected::Unsigned, ResponseCode::Refused));
+        assert_eq!(rejected[4], (Rejected::NotServed, ResponseCode::NotAuth));
+        assert_eq!(rejected[5], (Rejected::ZoneSection, ResponseCode::FormErr));
+    }
+
+    #[tokio::test]
+    async fn without_a_handler_update_is_not_implemented() {
+        let addr = start(None).await;
+        let m = udp(addr, &update("plain.test.", RecordType::SOA)).await;
+        assert_eq!(rcode(&m), ResponseCode::NotImp);
+    }
+}
