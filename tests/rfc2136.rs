@@ -409,14 +409,33 @@ fn nsupdate_and_knsupdate(b: Backend) {
         assert_eq!(state(&srv), st, "a refused update moved the zone");
         assert!(absent(&srv, &z("other"), RecordType::TXT));
 
-        // The apex NS and DNSSEC types are pdm's.
+        // Adding an apex NS, any DNSSEC type: REFUSED (pdm's records).
         run(
             Some(&all),
             false,
             &[&format!("update add {ZONE}. 300 NS ns9.example.net.")],
         )
         .failed_with("REFUSED");
+        run(
+            Some(&all),
+            false,
+            &[&format!(
+                "update add {} 300 CDS 12345 13 2 {}",
+                z("sub"),
+                "AB".repeat(32)
+            )],
+        )
+        .failed_with("REFUSED");
+        run(
+            Some(&all),
+            false,
+            &[&format!("update delete {ZONE}. RRSIG")],
+        )
+        .failed_with("REFUSED");
+        // Deleting the apex NS is ignored (RFC 2136 §3.4.2.3/4): NOERROR, unchanged.
+        run(Some(&all), true, &[&format!("update delete {ZONE}. NS")]).succeeded();
         assert_eq!(state(&srv), st);
+        assert!(!answers(&srv, &format!("{ZONE}."), RecordType::NS).is_empty());
 
         // A bad secret and an unknown key: NOTAUTH.
         let wrong = Key {
