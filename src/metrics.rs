@@ -124,6 +124,7 @@ pub struct Metrics {
 struct DnsHandle {
     queries: Arc<DnsMetrics>,
     cache: Option<Arc<PacketCache>>,
+    rrl: Option<Arc<crate::server::rrl::Rrl>>,
 }
 
 impl Default for Metrics {
@@ -151,6 +152,7 @@ impl Metrics {
         self.dns = Some(DnsHandle {
             queries: handler.metrics().clone(),
             cache: handler.packet_cache().cloned(),
+            rrl: handler.rrl().cloned(),
         });
         self
     }
@@ -364,6 +366,7 @@ fn encode_dns(e: &mut DescriptorEncoder, dns: &DnsHandle) -> Result<(), std::fmt
                 None,
             )?;
     }
+    encode_hostile(e, dns, &snap)?;
     if let Some(cache) = &dns.cache {
         let (entries, capacity) = (cache.len(), cache.capacity());
         single(
@@ -390,6 +393,73 @@ fn encode_dns(e: &mut DescriptorEncoder, dns: &DnsHandle) -> Result<(), std::fmt
             "The most encoded answers the packet cache holds.",
             &ConstGauge::new(i64::try_from(capacity).unwrap_or(i64::MAX)),
         )?;
+    }
+    Ok(())
+}
+
+/// Rate limiting, cookies and TCP connections (docs/hostile-traffic.md).
+fn encode_hostile(
+    e: &mut DescriptorEncoder,
+    dns: &DnsHandle,
+    snap: &crate::server::metrics::DnsSnapshot,
+) -> Result<(), std::fmt::Error> {
+    use crate::server::metrics::{CookieSeen, RrlAction, TcpClose};
+    use crate::server::rrl::ResponseClass;
+    if let Some(rrl) = &dns.rrl {
+        let mut m = e.encode_descriptor(
+            "pdm_dns_rrl_limited",
+            "UDP responses held back by response rate limiting, by response class and action (dropped, or slipped as TC=1/BADCOOKIE).",
+            None,
+            MetricType::Counter,
+        )?;
+        for class in ResponseClass::ALL {
+            for action in RrlAction::ALL {
+                let labels = [("class", class.as_str()), ("action", action.as_str())];
+                ConstCounter::new(snap.udp.rate_limited(class, action))
+                    .encode(m.encode_family(&labels)?)?;
+            }
+        }
+        single(
+            e,
+            "pdm_dns_rrl_table_bytes",
+            "Memory of the rate-limiting table (fixed at start).",
+            &ConstGauge::new(i64::try_from(rrl.memory_bytes()).unwrap_or(i64::MAX)),
+        )?;
+    }
+    let mut m = e.encode_descriptor(
+        "pdm_dns_cookies",
+        "Requests carrying a DNS COOKIE option, by transport and what it presented.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (transport, s) in [("udp", &snap.udp), ("tcp", &snap.tcp)] {
+        for seen in CookieSeen::ALL {
+            let labels = [("transport", transport), ("cookie", seen.as_str())];
+            ConstCounter::new(s.cookies(seen)).encode(m.encode_family(&labels)?)?;
+        }
+    }
+    let tcp = &dns.queries.tcp_connections;
+    single(
+        e,
+        "pdm_dns_tcp_connections_open",
+        "DNS-over-TCP connections open now.",
+        &ConstGauge::new(i64::try_from(tcp.open()).unwrap_or(i64::MAX)),
+    )?;
+    single(
+        e,
+        "pdm_dns_tcp_connections_accepted",
+        "DNS-over-TCP connections accepted.",
+        &ConstCounter::new(tcp.accepted()),
+    )?;
+    let mut m = e.encode_descriptor(
+        "pdm_dns_tcp_connections_closed",
+        "DNS-over-TCP connections the server closed or refused, by reason.",
+        None,
+        MetricType::Counter,
+    )?;
+    for why in TcpClose::ALL {
+        ConstCounter::new(tcp.closed_for(why))
+            .encode(m.encode_family(&[("reason", why.as_str())])?)?;
     }
     Ok(())
 }

@@ -76,6 +76,11 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     ));
     let transfer_status = crate::transfer::TransferStatus::new(transfers.clone());
     let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(crate::transfer::notify_at_start(
+        config.clone(),
+        zones.clone(),
+        changes_tx.clone(),
+    ));
     refresher.on_change(changes_tx);
     tokio::spawn(
         crate::transfer::Notifier::new(config.clone(), zones.clone(), transfer_status.clone())
@@ -118,6 +123,9 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         .with_lua(Some(runtime.clone()))
         .with_packet_cache(config.packet_cache)
         .with_transfers(transfers)
+        .with_rrl(config.rrl.clone())
+        .with_cookies(config.cookies.clone())
+        .with_tcp_limits(config.tcp.clone())
         .with_updates(Arc::new(updates));
     let mut metrics = metrics
         .with_dns(handler.clone())

@@ -466,6 +466,42 @@ impl Notifier {
     }
 }
 
+/// Announces every served zone that has secondaries once, at
+/// `[transfer] startup_notify_rate` zones a second, through the notifier's
+/// channel: a secondary that missed changes while this node was down asks
+/// for them now instead of at its next SOA refresh.
+pub async fn notify_at_start(
+    config: Arc<Config>,
+    zones: SharedZones,
+    to: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    let rate = config.transfer.startup_notify_rate;
+    if rate == 0 {
+        return;
+    }
+    let names: Vec<String> = zones
+        .load()
+        .iter()
+        .map(|z| z.zone().origin().to_ascii())
+        .filter(|n| !notify_targets(&config, n).is_empty())
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    tracing::info!(
+        zones = names.len(),
+        rate,
+        "announcing every zone to its secondaries (start-up NOTIFY)"
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    for n in names {
+        tick.tick().await;
+        if to.send(n).is_err() {
+            return;
+        }
+    }
+}
+
 /// The member label of `zone` in the catalog: stable, from the name alone
 /// (RFC 9432 §4.1 leaves its form to the producer), so every replica
 /// writes the same one.

@@ -556,7 +556,63 @@ fn import_export_and_audit(b: Backend) {
     assert_eq!(st, 403);
 }
 
+/// The SOA serial of `zone` as served.
+fn served_serial(srv: &PdmServer, zone: &str) -> u32 {
+    let soa = srv.dig(zone, RecordType::SOA).answer_data(RecordType::SOA);
+    soa.first()
+        .and_then(|s| s.split_whitespace().nth(2))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no SOA serial for {zone}: {soa:?}"))
+}
+
+fn serial_policy_per_pool(b: Backend) {
+    let config = Config::default_test().extra("serial_policy = \"increment\"\n");
+    let Some(mut srv) = PdmServer::start(b, config) else {
+        return;
+    };
+    srv.allocate("example.test", "acme", "192.0.2.10", None);
+    let admin = srv.admin_token();
+    let zone = format!("{ZONE}.");
+    let first = served_serial(&srv, &zone);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    assert!(
+        first.abs_diff(now) < 600,
+        "a new zone starts at the unix time: {first} vs {now}"
+    );
+    for i in 1..=3u32 {
+        let r = write(
+            &srv,
+            "PUT",
+            &format!("{}/step/TXT", rrsets(ZONE)),
+            &admin,
+            &json!({"ttl": 60, "records": [format!("\"{i}\"")]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            served_serial(&srv, &zone),
+            first + i,
+            "increment: one step per change"
+        );
+        assert_eq!(r.status, 200);
+    }
+    // Across a restart too.
+    srv.restart();
+    let r = write(
+        &srv,
+        "PUT",
+        &format!("{}/step/TXT", rrsets(ZONE)),
+        &admin,
+        &json!({"ttl": 60, "records": ["\"4\""]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(served_serial(&srv, &zone), first + 4);
+}
+
 backend_tests!(
+    serial_policy_per_pool,
     crud_is_served_on_return,
     bad_input_changes_nothing,
     policies_hold_credentials_to_their_rules,

@@ -264,9 +264,10 @@ async fn answer(
     serial: u32,
     keys: &[(String, RecordType)],
 ) -> Result<Response, ApiError> {
+    let owners: Vec<String> = keys.iter().map(|(o, _)| o.clone()).collect();
     let all = s
         .records
-        .rrsets(zone, &c.writer(WritePath::RrsetApi), None, None)
+        .rrsets_at(zone, &c.writer(WritePath::RrsetApi), &owners)
         .await?;
     let out: Vec<RRsetBody> = all
         .into_iter()
@@ -411,15 +412,19 @@ pub(super) async fn patch_many(
     JsonBody(b): JsonBody<RRsetsInput>,
 ) -> Result<Response, ApiError> {
     let zone = zone_fqdn(&zone)?;
-    let current = s
-        .records
-        .rrsets(&zone, &c.writer(WritePath::RrsetApi), None, None)
-        .await?;
-    let edits = b
+    let parsed = b
         .into_vec()
         .into_iter()
-        .map(|i| {
-            let p = parse_input(&zone, i, None)?;
+        .map(|i| parse_input(&zone, i, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let owners: Vec<String> = parsed.iter().map(|p| p.owner.clone()).collect();
+    let current = s
+        .records
+        .rrsets_at(&zone, &c.writer(WritePath::RrsetApi), &owners)
+        .await?;
+    let edits = parsed
+        .into_iter()
+        .map(|p| {
             let cur = current
                 .iter()
                 .find(|v| v.owner == p.owner && v.rtype == p.rtype);

@@ -288,12 +288,22 @@ impl ZoneBackend for EmbeddedBackend {
                 None => {
                     let mut records = apex_records(&self.config, &pool.domain);
                     records.extend(glue(&self.config, pool));
-                    zones::create_zone(&mut tx, &fqdn, ZoneKind::Pool, &records, "startup").await?;
+                    zones::create_zone_with(
+                        &mut tx,
+                        &fqdn,
+                        ZoneKind::Pool,
+                        pool.serial_policy,
+                        &records,
+                        "startup",
+                    )
+                    .await?;
                     self.ensure_signed(&mut tx, &fqdn, pool).await?;
                     tx.commit().await?;
                     continue;
                 }
             };
+            // The pool's policy may have changed since its zones were made.
+            zones::set_serial_policy(&mut tx, &fqdn, pool.serial_policy).await?;
             zones::set_rrsets(
                 &mut tx,
                 &zone,
@@ -347,7 +357,15 @@ impl ZoneBackend for EmbeddedBackend {
         // legitimate commit: the allocation owns the name now.
         zones::delete_zone(tx, &child.fqdn(), actor).await?;
         keys::delete_zone_keys(tx, &child.fqdn()).await?;
-        zones::create_zone(tx, &child.fqdn(), ZoneKind::Child, &records, actor).await?;
+        zones::create_zone_with(
+            tx,
+            &child.fqdn(),
+            ZoneKind::Child,
+            c.pool.serial_policy,
+            &records,
+            actor,
+        )
+        .await?;
         // Keys, DNSKEY and the parent's DS appear in the same transaction as
         // the zone: there is never a signed child without its DS, or a DS
         // without its child.
@@ -425,10 +443,11 @@ impl ZoneBackend for EmbeddedBackend {
         let fqdn = zone.fqdn().to_ascii_lowercase();
         // Kind `imported`: the zones table's kinds predate byo; the
         // byo_domains row is what marks the zone as a managed customer domain.
-        zones::create_zone(
+        zones::create_zone_with(
             tx,
             &fqdn,
             ZoneKind::Imported,
+            self.config.serial_policy,
             &apex_records(&self.config, zone),
             actor,
         )

@@ -5,6 +5,7 @@
 //! lives in a file of its own.
 
 mod backend;
+mod cookies;
 mod delegation;
 mod dnssec;
 mod journal;
@@ -14,11 +15,14 @@ mod operations;
 mod pools;
 mod records;
 mod registrars;
+mod rrl;
+mod tcp;
 mod transfer;
 
 pub use backend::{
     check_powerdns_denial, ApiKey, BackendConfig, BackendKind, PdnsZoneKind, PowerDnsConfig,
 };
+pub use cookies::CookiesConfig;
 pub use delegation::DelegationConfig;
 pub use dnssec::DnssecConfig;
 pub use journal::JournalConfig;
@@ -28,9 +32,11 @@ pub use operations::OperationsConfig;
 pub use pools::PoolConfig;
 pub use records::RecordsConfig;
 pub use registrars::RegistrarsConfig;
+pub use rrl::RrlConfig;
 pub use transfer::{key_name as tsig_key_name, AllowRule, NotifyTarget, TransferConfig};
 
 use backend::{resolve_backend, RawBackend};
+use cookies::{resolve_cookies, RawCookies};
 use delegation::{resolve_delegation, RawDelegation};
 use dnssec::{resolve_dnssec, RawDnssec};
 use journal::{resolve_journal, RawJournal};
@@ -40,6 +46,8 @@ use operations::{resolve_operations, RawOperations};
 use pools::{resolve_pools, RawPool};
 use records::{resolve_records, RawRecords};
 use registrars::{resolve_registrars, RawRegistrars};
+use rrl::{resolve_rrl, RawRrl};
+use tcp::{resolve_tcp, RawTcp};
 use transfer::{resolve_transfer, RawTransfer};
 
 use crate::model::DomainName;
@@ -114,12 +122,21 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// Zone transfers and NOTIFY (`[transfer]`; pools add their own rules).
     pub transfer: TransferConfig,
+    /// Response rate limiting of UDP answers (`[rrl]`; `None`: off).
+    pub rrl: Option<RrlConfig>,
+    /// DNS cookies (`[cookies]`; `None`: off, options ignored).
+    pub cookies: Option<CookiesConfig>,
+    /// Bounds on DNS-over-TCP clients (`[tcp]`).
+    pub tcp: crate::server::TcpLimits,
     /// How long after its reservation an allocation may be force-released
     /// (`force_release_grace_hours`; the Go service's
     /// `POOL_FORCE_RELEASE_GRACE_HOURS`, 720 = 30 days).
     pub force_release_grace_hours: u64,
     /// Bounds on tenant-written records (`[records]`).
     pub records: RecordsConfig,
+    /// How serials grow in zones outside a pool, and the pools' default
+    /// (`serial_policy`: `unixtime` or `increment`).
+    pub serial_policy: crate::model::SerialPolicy,
 }
 
 /// Default force-release grace period, as in the Go service.
@@ -154,7 +171,11 @@ struct RawConfig {
     shutdown_delay_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     transfer: Option<RawTransfer>,
+    rrl: Option<RawRrl>,
+    cookies: Option<RawCookies>,
+    tcp: Option<RawTcp>,
     records: Option<RawRecords>,
+    serial_policy: Option<String>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -242,7 +263,11 @@ impl Config {
         let nameservers = resolve_nameservers(raw.nameservers)?;
         let dnssec = resolve_dnssec(raw.dnssec.unwrap_or_default())?;
         let records = resolve_records(raw.records.unwrap_or_default())?;
-        let pools = resolve_pools(raw.pools, &dnssec, &records)?;
+        let serial_policy = match raw.serial_policy.as_deref() {
+            Some(s) => s.parse().map_err(ConfigError::Invalid)?,
+            None => crate::model::SerialPolicy::default(),
+        };
+        let pools = resolve_pools(raw.pools, &dnssec, &records, serial_policy)?;
         let mut registrars = resolve_registrars(raw.registrars.unwrap_or_default())?;
         registrars.fake |= o.fake_registrars;
         let delegation = resolve_delegation(raw.delegation.unwrap_or_default())?;
@@ -254,6 +279,9 @@ impl Config {
             std::env::var("PDM_POWERDNS_API_KEY").ok(),
         )?;
         let transfer = resolve_transfer(raw.transfer.unwrap_or_default())?;
+        let rrl = resolve_rrl(raw.rrl.unwrap_or_default())?;
+        let cookies = resolve_cookies(raw.cookies.unwrap_or_default())?;
+        let tcp = resolve_tcp(raw.tcp.unwrap_or_default())?;
         if backend.kind == BackendKind::PowerDns {
             check_powerdns_denial(&pools)?;
         }
@@ -273,7 +301,11 @@ impl Config {
             lua,
             backend,
             transfer,
+            rrl,
+            cookies,
+            tcp,
             records,
+            serial_policy,
             packet_cache: o
                 .packet_cache
                 .or(raw.packet_cache)

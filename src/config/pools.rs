@@ -34,6 +34,9 @@ pub struct PoolConfig {
     /// TTL bounds for records tenants write in the pool's zones (`min_ttl`,
     /// `max_ttl`; default `[records]`'s).
     pub ttl_bounds: (u32, u32),
+    /// How the serials of the pool zone and its children grow
+    /// (`serial_policy`; default the top-level `serial_policy`).
+    pub serial_policy: crate::model::SerialPolicy,
 }
 
 /// One `[[pools]]` entry as written.
@@ -52,6 +55,7 @@ pub(super) struct RawPool {
     also_notify: Vec<super::transfer::RawNotify>,
     min_ttl: Option<u32>,
     max_ttl: Option<u32>,
+    serial_policy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +105,7 @@ pub(super) fn resolve_pools(
     raw: Vec<RawPool>,
     dnssec: &DnssecConfig,
     records: &super::RecordsConfig,
+    serial_policy: crate::model::SerialPolicy,
 ) -> Result<Vec<PoolConfig>, ConfigError> {
     let mut pools: Vec<PoolConfig> = Vec::new();
     for p in raw {
@@ -139,10 +144,17 @@ pub(super) fn resolve_pools(
             p.max_ttl.unwrap_or(records.max_ttl),
         );
         super::records::check_ttl_bounds(&what, ttl_bounds.0, ttl_bounds.1)?;
+        let serial_policy = match p.serial_policy.as_deref() {
+            Some(s) => s
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("{what}: {e}")))?,
+            None => serial_policy,
+        };
         pools.push(PoolConfig {
             transfer_allow,
             also_notify,
             ttl_bounds,
+            serial_policy,
             domain,
             reservation_ttl_secs: ttl,
             public_check: p.public_check.unwrap_or(true),
@@ -183,6 +195,20 @@ mod tests {
             "{NS}[[pools]]\ndomain = \"a.test\"\n[[pools.template]]\nname = \"www\"\nvalue = \"x\"\n"
         );
         assert!(err(&literal).contains("literal value needs a type"));
+    }
+
+    #[test]
+    fn serial_policy_per_pool_with_a_default() {
+        use crate::model::SerialPolicy;
+        let c = Config::from_toml(&format!(
+            "serial_policy = \"increment\"\n{NS}[[pools]]\ndomain = \"a.test\"\n[[pools]]\ndomain = \"b.test\"\nserial_policy = \"unixtime\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.serial_policy, SerialPolicy::Increment);
+        assert_eq!(c.pools[0].serial_policy, SerialPolicy::Increment);
+        assert_eq!(c.pools[1].serial_policy, SerialPolicy::UnixTime);
+        let bad = format!("{NS}[[pools]]\ndomain = \"a.test\"\nserial_policy = \"date\"\n");
+        assert!(err(&bad).contains("want unixtime or increment"));
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct TransferConfig {
     /// How often zones are checked for transferred signatures due for
     /// renewal (then their serial is bumped and NOTIFY sent).
     pub resign_check_secs: u64,
+    /// At start, every zone with secondaries is announced (NOTIFY) at this
+    /// many zones a second, so a secondary that missed changes while pdm was
+    /// down catches up at once (BIND's `startup-notify-rate`); 0: never.
+    pub startup_notify_rate: u32,
 }
 
 impl Default for TransferConfig {
@@ -56,6 +60,7 @@ impl Default for TransferConfig {
             notify_retry_max_secs: 60,
             catalog: None,
             resign_check_secs: 60,
+            startup_notify_rate: 100,
         }
     }
 }
@@ -89,6 +94,7 @@ pub(super) struct RawTransfer {
     notify_retry_max_secs: Option<u64>,
     catalog: Option<String>,
     resign_check_secs: Option<u64>,
+    startup_notify_rate: Option<u32>,
 }
 
 /// A key name as stored: lower case, no trailing dot.
@@ -166,6 +172,7 @@ pub(super) fn resolve_transfer(raw: RawTransfer) -> Result<TransferConfig, Confi
             .unwrap_or(d.notify_retry_initial_ms),
         notify_retry_max_secs: raw.notify_retry_max_secs.unwrap_or(d.notify_retry_max_secs),
         resign_check_secs: raw.resign_check_secs.unwrap_or(d.resign_check_secs).max(1),
+        startup_notify_rate: raw.startup_notify_rate.unwrap_or(d.startup_notify_rate),
         catalog: raw
             .catalog
             .as_deref()

@@ -3,7 +3,9 @@
 pub mod allocation;
 pub mod label;
 pub mod name;
+pub mod serial;
 
 pub use allocation::{Allocation, AllocationState};
 pub use label::{Label, LabelError};
 pub use name::{DomainName, NameError};
+pub use serial::SerialPolicy;

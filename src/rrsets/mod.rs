@@ -417,6 +417,30 @@ impl RecordService {
         owner: Option<&str>,
         rtype: Option<RecordType>,
     ) -> Result<Vec<RRsetView>, RecordError> {
+        let owners = owner.map(|o| vec![o.to_string()]);
+        let mut v = self.read(zone, who, owners.as_deref()).await?;
+        v.retain(|r| rtype.is_none_or(|t| t == r.rtype));
+        Ok(v)
+    }
+
+    /// The RRsets the writer may read at any of `owners` (one indexed
+    /// look-up, not the whole zone: a pool zone holds every child's
+    /// delegation).
+    pub async fn rrsets_at(
+        &self,
+        zone: &str,
+        who: &Writer,
+        owners: &[String],
+    ) -> Result<Vec<RRsetView>, RecordError> {
+        self.read(zone, who, Some(owners)).await
+    }
+
+    async fn read(
+        &self,
+        zone: &str,
+        who: &Writer,
+        owners: Option<&[String]>,
+    ) -> Result<Vec<RRsetView>, RecordError> {
         let zone = zone_fqdn(zone)?;
         let mut conn = self.store.pool().acquire().await?;
         let row = crate::store::zones::get_zone(&mut conn, &zone)
@@ -427,14 +451,13 @@ impl RecordService {
                 "no rule of the credential's policy lets it read zone {zone}"
             )));
         }
-        let records = match owner {
-            Some(o) => rows::records_at(&mut conn, row.id, &[o.to_string()]).await?,
+        let records = match owners {
+            Some(o) => rows::records_at(&mut conn, row.id, o).await?,
             None => crate::store::zones::zone_records(&mut conn, row.id).await?,
         };
         let template = self.template_of(&zone, &row.kind);
         let mut out: Vec<RRsetView> = group(&records)?
             .into_iter()
-            .filter(|((o, t), _)| rtype.is_none_or(|r| r == *t) && owner.is_none_or(|x| x == o))
             .filter(|((o, t), _)| {
                 matches!(
                     who.policy.check(&zone, o, *t, Access::Read, false),

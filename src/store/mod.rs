@@ -167,6 +167,16 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A `LIKE … ESCAPE '\'` pattern for the names strictly below `name`:
+/// LIKE's wildcards are ordinary characters in DNS names (`_acme-challenge`).
+fn like_below(name: &str) -> String {
+    let escaped = name
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%.{escaped}")
+}
+
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, data).as_ref())

@@ -65,16 +65,11 @@ pub async fn rrsets_below(
     zone_id: i64,
     owner: &str,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    // LIKE's wildcards are ordinary characters in DNS names (`_acme-challenge`).
-    let escaped = owner
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
     let rows = sqlx::query(
         "SELECT DISTINCT name, rtype FROM records WHERE zone_id = $1 AND name LIKE $2 ESCAPE '\\'",
     )
     .bind(zone_id)
-    .bind(format!("%.{escaped}"))
+    .bind(super::like_below(owner))
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()

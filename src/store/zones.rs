@@ -7,6 +7,7 @@
 
 use super::journal::{ChangeOp, ZoneChange};
 use super::{now_ms, Store, StoreError};
+use crate::model::SerialPolicy;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use sqlx::{AnyConnection, Row};
@@ -195,27 +196,31 @@ pub struct ZoneRow {
     pub kind: String,
     /// Current SOA serial.
     pub serial: u32,
+    /// How the serial grows.
+    pub serial_policy: SerialPolicy,
 }
 
-/// A serial that only grows: at least `old + 1`, and at least the current
-/// unix time so a re-created zone never goes backwards for secondaries.
-pub fn next_serial(old: u32) -> u32 {
+/// The serial after `old` under `policy`, now.
+pub fn next_serial(old: u32, policy: SerialPolicy) -> u32 {
     let now = (now_ms() / 1000).clamp(0, u32::MAX as i64) as u32;
-    old.wrapping_add(1).max(now)
+    policy.next(old, now)
 }
 
 /// Look a zone up by name (lower-case FQDN).
 pub async fn get_zone(conn: &mut AnyConnection, name: &str) -> Result<Option<ZoneRow>, StoreError> {
-    let row = sqlx::query("SELECT id, name, kind, serial FROM zones WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, name, kind, serial, serial_policy FROM zones WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
     row.map(|r| {
+        let policy: String = r.try_get("serial_policy")?;
         Ok(ZoneRow {
             id: r.try_get("id")?,
             name: r.try_get("name")?,
             kind: r.try_get("kind")?,
             serial: r.try_get::<i64, _>("serial")? as u32,
+            serial_policy: policy.parse().map_err(StoreError::Corrupt)?,
         })
     })
     .transpose()
@@ -330,15 +335,30 @@ pub async fn create_zone(
     records: &[StoredRecord],
     actor: &str,
 ) -> Result<u32, StoreError> {
-    let serial = next_serial(0);
+    create_zone_with(conn, name, kind, SerialPolicy::UnixTime, records, actor).await
+}
+
+/// [`create_zone`] with the zone's serial policy. The first serial is the
+/// unix time under either policy, so a zone created again starts above the
+/// one it replaces.
+pub async fn create_zone_with(
+    conn: &mut AnyConnection,
+    name: &str,
+    kind: ZoneKind,
+    policy: SerialPolicy,
+    records: &[StoredRecord],
+    actor: &str,
+) -> Result<u32, StoreError> {
+    let serial = next_serial(0, SerialPolicy::UnixTime);
     let records = stamp_soa(records, name, serial)?;
     let row = sqlx::query(
-        "INSERT INTO zones (name, kind, serial, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO zones (name, kind, serial, created_at, serial_policy) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(name)
     .bind(kind.as_str())
     .bind(serial as i64)
     .bind(now_ms())
+    .bind(policy.as_str())
     .fetch_one(&mut *conn)
     .await?;
     let id: i64 = row.try_get("id")?;
@@ -389,7 +409,7 @@ pub async fn replace_zone(
     file_serial: u32,
     actor: &str,
 ) -> Result<u32, StoreError> {
-    let serial = next_serial(zone.serial).max(file_serial);
+    let serial = next_serial(zone.serial, zone.serial_policy).max(file_serial);
     let records = stamp_soa(records, &zone.name, serial)?;
     let old = zone_records(conn, zone.id).await?;
     sqlx::query("DELETE FROM records WHERE zone_id = $1")
@@ -413,6 +433,24 @@ pub async fn replace_zone(
     )
     .await?;
     Ok(serial)
+}
+
+/// Sets the serial policy of pool zone `pool` and of its children.
+pub async fn set_serial_policy(
+    conn: &mut AnyConnection,
+    pool: &str,
+    policy: SerialPolicy,
+) -> Result<u64, StoreError> {
+    let r = sqlx::query(
+        "UPDATE zones SET serial_policy = $1 WHERE serial_policy <> $1 \
+         AND (name = $2 OR (kind = 'child' AND name LIKE $3 ESCAPE '\\'))",
+    )
+    .bind(policy.as_str())
+    .bind(pool)
+    .bind(super::like_below(pool))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 async fn set_serial(conn: &mut AnyConnection, zone_id: i64, serial: u32) -> Result<(), StoreError> {
@@ -555,7 +593,7 @@ pub async fn touch_zone(
 }
 
 pub(super) async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow) -> Result<u32, StoreError> {
-    let serial = next_serial(zone.serial);
+    let serial = next_serial(zone.serial, zone.serial_policy);
     let apex = owner_records(conn, zone.id, &zone.name).await?;
     if let Some(soa) = apex.iter().find(|r| r.rtype == "SOA") {
         let new = with_serial(soa, serial)?;

@@ -10,6 +10,10 @@
 //! answer echoes it), SERVFAIL, NXDOMAIN and REFUSED (what random-name
 //! floods produce), and TCP (rare).
 //!
+//! Cached bytes never hold a COOKIE option: the server cookie is made per
+//! client and appended after the cached answer is copied out (the key notes
+//! whether room was kept for it).
+//!
 //! Entries belong to one zone table snapshot: the first query after the
 //! table is swapped starts a fresh generation, so an answer is never served
 //! from zones that changed since. Entries also age out after
@@ -34,8 +38,10 @@ pub const MAX_AGE: Duration = Duration::from_secs(600);
 pub struct Key {
     question: Box<[u8]>,
     opcode: u8,
-    /// `None` without EDNS; else (version, DO, UDP size limit).
-    edns: Option<(u8, bool, u16)>,
+    /// `None` without EDNS; else (version, DO, UDP size limit, whether a
+    /// cookie is to be appended: the planner kept room for it, which can
+    /// change what fits).
+    edns: Option<(u8, bool, u16, bool)>,
 }
 
 impl Key {
@@ -51,6 +57,7 @@ impl Key {
                     e.version(),
                     e.flags().dnssec_ok,
                     size_limit(Some(e), Protocol::Udp),
+                    super::cookie::wants_cookie(Some(e)),
                 ))
             }
             None => None,

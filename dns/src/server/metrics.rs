@@ -100,6 +100,149 @@ struct Shard {
     latency_nanos: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    /// Rate-limited responses by class × action (see [`RrlAction`]).
+    rrl: [AtomicU64; RRL_SLOTS],
+    /// Requests by what their COOKIE option presented (see [`CookieSeen`]).
+    cookies: [AtomicU64; COOKIE_SLOTS],
+}
+
+/// Rate-limit counters: 4 response classes × 2 actions.
+const RRL_SLOTS: usize = 8;
+/// Cookie counters: one per [`CookieSeen`].
+const COOKIE_SLOTS: usize = 4;
+
+/// What rate limiting did with a response over the rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RrlAction {
+    /// Nothing was sent.
+    Dropped,
+    /// A TC=1 (or BADCOOKIE) reply was sent instead.
+    Slipped,
+}
+
+impl RrlAction {
+    /// Both actions, in slot order.
+    pub const ALL: [RrlAction; 2] = [RrlAction::Dropped, RrlAction::Slipped];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RrlAction::Dropped => "dropped",
+            RrlAction::Slipped => "slipped",
+        }
+    }
+}
+
+/// What a request's COOKIE option presented, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSeen {
+    /// A client cookie alone, or with a server cookie that did not verify.
+    ClientOnly,
+    /// A valid server cookie (exempt from rate limiting).
+    Valid,
+    /// A malformed option (answered FORMERR).
+    Malformed,
+    /// A rate-limited request answered BADCOOKIE with a fresh cookie.
+    BadCookie,
+}
+
+impl CookieSeen {
+    /// Every kind, in slot order.
+    pub const ALL: [CookieSeen; COOKIE_SLOTS] = [
+        CookieSeen::ClientOnly,
+        CookieSeen::Valid,
+        CookieSeen::Malformed,
+        CookieSeen::BadCookie,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CookieSeen::ClientOnly => "client_only",
+            CookieSeen::Valid => "valid",
+            CookieSeen::Malformed => "malformed",
+            CookieSeen::BadCookie => "badcookie_sent",
+        }
+    }
+}
+
+/// Why a TCP connection was closed by the server (or never served).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpClose {
+    /// No query within the idle timeout.
+    Idle,
+    /// No first byte within the first-byte timeout (slowloris).
+    FirstByte,
+    /// Closed, idle, to make room for a new connection (oldest first).
+    Evicted,
+    /// Refused at accept: at a limit and nothing idle to close.
+    Refused,
+}
+
+impl TcpClose {
+    /// Every reason, in slot order.
+    pub const ALL: [TcpClose; 4] = [
+        TcpClose::Idle,
+        TcpClose::FirstByte,
+        TcpClose::Evicted,
+        TcpClose::Refused,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpClose::Idle => "idle_timeout",
+            TcpClose::FirstByte => "first_byte_timeout",
+            TcpClose::Evicted => "evicted",
+            TcpClose::Refused => "refused",
+        }
+    }
+}
+
+/// TCP connection counters (accepts are rare next to UDP answers: shared
+/// atomics).
+#[derive(Debug, Default)]
+pub struct TcpCounters {
+    open: AtomicU64,
+    accepted: AtomicU64,
+    closed: [AtomicU64; 4],
+}
+
+impl TcpCounters {
+    /// A connection was accepted and is now open.
+    pub(super) fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An open connection ended (for any reason).
+    pub(super) fn ended(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Count a close by the server for `why`.
+    pub(super) fn closed(&self, why: TcpClose) {
+        if let Some(c) = self.closed.get(why as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections the server closed (or refused) for `why`.
+    pub fn closed_for(&self, why: TcpClose) -> u64 {
+        self.closed
+            .get(why as usize)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
 }
 
 impl Shard {
@@ -110,6 +253,8 @@ impl Shard {
             latency_nanos: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            rrl: std::array::from_fn(|_| AtomicU64::new(0)),
+            cookies: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -134,6 +279,8 @@ pub struct DnsMetrics {
     udp_loops: Box<[Shard]>,
     udp_shared: Shard,
     tcp: Shard,
+    /// TCP connections.
+    pub tcp_connections: TcpCounters,
 }
 
 impl std::fmt::Debug for DnsMetrics {
@@ -169,6 +316,7 @@ impl DnsMetrics {
             udp_loops: (0..loops).map(|_| Shard::new()).collect(),
             udp_shared: Shard::new(),
             tcp: Shard::new(),
+            tcp_connections: TcpCounters::default(),
         }
     }
 
@@ -209,6 +357,12 @@ impl DnsMetrics {
                 out.latency_seconds += s.latency_nanos.load(Ordering::Relaxed) as f64 / 1e9;
                 out.cache_hits += s.cache_hits.load(Ordering::Relaxed);
                 out.cache_misses += s.cache_misses.load(Ordering::Relaxed);
+                for (o, c) in out.rrl.iter_mut().zip(&s.rrl) {
+                    *o += c.load(Ordering::Relaxed);
+                }
+                for (o, c) in out.cookies.iter_mut().zip(&s.cookies) {
+                    *o += c.load(Ordering::Relaxed);
+                }
             }
             out
         };
@@ -248,6 +402,22 @@ impl Writer<'_> {
             &self.shard.cache_misses
         };
         add(c, 1, self.exclusive);
+    }
+
+    /// Count a rate-limited response of `class`.
+    #[inline]
+    pub(super) fn rate_limited(&self, class: super::rrl::ResponseClass, action: RrlAction) {
+        if let Some(c) = self.shard.rrl.get(class.index() * 2 + action as usize) {
+            add(c, 1, self.exclusive);
+        }
+    }
+
+    /// Count a request's COOKIE option.
+    #[inline]
+    pub(super) fn cookie(&self, seen: CookieSeen) {
+        if let Some(c) = self.shard.cookies.get(seen as usize) {
+            add(c, 1, self.exclusive);
+        }
     }
 }
 
@@ -333,6 +503,8 @@ pub struct TransportSnapshot {
     pub cache_hits: u64,
     /// Packet-cache misses (cacheable questions answered by planning).
     pub cache_misses: u64,
+    rrl: [u64; RRL_SLOTS],
+    cookies: [u64; COOKIE_SLOTS],
 }
 
 impl Default for TransportSnapshot {
@@ -343,6 +515,8 @@ impl Default for TransportSnapshot {
             latency_seconds: 0.0,
             cache_hits: 0,
             cache_misses: 0,
+            rrl: [0; RRL_SLOTS],
+            cookies: [0; COOKIE_SLOTS],
         }
     }
 }
@@ -360,6 +534,19 @@ impl TransportSnapshot {
                     .map_or("other", |&(name, _)| name);
                 (RCODES[i / QTYPE_SLOTS], qtype, n)
             })
+    }
+
+    /// Responses rate limiting held back, of `class`, by `action`.
+    pub fn rate_limited(&self, class: super::rrl::ResponseClass, action: RrlAction) -> u64 {
+        self.rrl
+            .get(class.index() * 2 + action as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests whose COOKIE option presented `seen`.
+    pub fn cookies(&self, seen: CookieSeen) -> u64 {
+        self.cookies.get(seen as usize).copied().unwrap_or(0)
     }
 
     /// Answers counted.

@@ -8,9 +8,11 @@
 //! it through [`wire`].
 
 pub mod cache;
+pub mod cookie;
 pub mod dynamic;
 pub mod metrics;
 pub mod respond;
+pub mod rrl;
 mod tcp;
 mod udp;
 pub mod update;
@@ -27,11 +29,9 @@ use respond::Plan;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+pub use tcp::TcpLimits;
 use tokio::net::{TcpListener, UdpSocket};
 pub use zones::{ServedZone, SharedZones, ZoneSet};
-
-/// Idle timeout for TCP connections (RFC 7766 suggests seconds, not minutes).
-pub const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Our request handler: answers from the shared zone table.
 #[derive(Clone)]
@@ -42,6 +42,9 @@ pub struct Handler {
     metrics: Arc<metrics::DnsMetrics>,
     transfers: Option<Arc<xfr::Transfers>>,
     updates: Option<Arc<dyn update::UpdateHandler>>,
+    rrl: Option<Arc<rrl::Rrl>>,
+    cookies: Option<Arc<cookie::Cookies>>,
+    tcp_limits: TcpLimits,
 }
 
 /// The LUA engine as the handler uses it: evaluations run on tokio's
@@ -108,6 +111,61 @@ impl Handler {
             metrics: Arc::new(metrics::DnsMetrics::new()),
             transfers: None,
             updates: None,
+            rrl: None,
+            cookies: None,
+            tcp_limits: TcpLimits::default(),
+        }
+    }
+
+    /// Rate-limit UDP responses under `settings` (`None`: off).
+    pub fn with_rrl(mut self, settings: Option<rrl::RrlSettings>) -> Self {
+        self.rrl = settings.map(|s| Arc::new(rrl::Rrl::new(s)));
+        self
+    }
+
+    /// The rate limiter (`None`: off).
+    pub fn rrl(&self) -> Option<&Arc<rrl::Rrl>> {
+        self.rrl.as_ref()
+    }
+
+    /// Answer DNS cookies under `settings` (`None`: options ignored, as
+    /// before cookies were built).
+    pub fn with_cookies(mut self, settings: Option<cookie::CookieSettings>) -> Self {
+        self.cookies = settings.map(|s| Arc::new(cookie::Cookies::new(&s)));
+        self
+    }
+
+    /// The server cookies (`None`: off).
+    pub fn cookies(&self) -> Option<&Arc<cookie::Cookies>> {
+        self.cookies.as_ref()
+    }
+
+    /// Bound TCP clients by `limits`.
+    pub fn with_tcp_limits(mut self, limits: TcpLimits) -> Self {
+        self.tcp_limits = limits;
+        self
+    }
+
+    /// What a request's COOKIE option presents (`Absent` with cookies off).
+    fn presented(&self, request: &Request, now: u32) -> cookie::Presented {
+        match &self.cookies {
+            Some(c) => c.inspect(request.edns.as_ref(), request.src().ip(), now),
+            None => cookie::Presented::Absent,
+        }
+    }
+
+    /// Append a fresh server cookie to the encoded response `out` when the
+    /// request presented a client cookie.
+    fn add_cookie(
+        &self,
+        presented: cookie::Presented,
+        src: SocketAddr,
+        now: u32,
+        out: &mut Vec<u8>,
+    ) {
+        if let (Some(cookies), Some(client)) = (&self.cookies, presented.client()) {
+            let data = cookies.answer(client, src.ip(), now);
+            wire::append_edns_option(out, cookie::OPTION_CODE, &data);
         }
     }
 
@@ -371,6 +429,26 @@ pub fn serve_handler(
     handler: Handler,
 ) -> tokio::task::JoinHandle<()> {
     let loops = tokio::runtime::Handle::current().metrics().num_workers();
+    if let Some(cookies) = &handler.cookies {
+        if let Some(every) = cookies.rotation_interval() {
+            // Weak: the task ends with the server rather than keep it alive.
+            let cookies = Arc::downgrade(cookies);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tick.tick().await;
+                    match cookies.upgrade() {
+                        Some(c) => c.rotate(),
+                        None => return,
+                    }
+                }
+            });
+        }
+    }
+    if let Some(rrl) = &handler.rrl {
+        let every = rrl.settings().log_interval.max(Duration::from_millis(100));
+        tokio::spawn(rrl_summaries(Arc::downgrade(&handler.metrics), every));
+    }
     let udp = tokio::spawn(udp::serve(udp, handler.clone(), loops));
     let tcp = tokio::spawn(tcp::serve(tcp, handler));
     tokio::spawn(async move {
@@ -379,5 +457,47 @@ pub fn serve_handler(
     })
 }
 
+/// Log, every `every`, how many responses rate limiting held back since
+/// the last line (nothing when none were). Ends with the counters.
+async fn rrl_summaries(metrics: std::sync::Weak<metrics::DnsMetrics>, every: Duration) {
+    use metrics::RrlAction;
+    use rrl::ResponseClass;
+    let mut last = [[0u64; 2]; 4];
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        let Some(m) = metrics.upgrade() else { return };
+        let snap = m.snapshot().udp;
+        let mut now = [[0u64; 2]; 4];
+        for class in ResponseClass::ALL {
+            for action in RrlAction::ALL {
+                now[class.index()][action as usize] = snap.rate_limited(class, action);
+            }
+        }
+        let delta = |c: ResponseClass, a: RrlAction| {
+            now[c.index()][a as usize].saturating_sub(last[c.index()][a as usize])
+        };
+        let total = |a: RrlAction| ResponseClass::ALL.iter().map(|&c| delta(c, a)).sum::<u64>();
+        let (dropped, slipped) = (total(RrlAction::Dropped), total(RrlAction::Slipped));
+        if dropped + slipped > 0 {
+            let per =
+                |c: ResponseClass| delta(c, RrlAction::Dropped) + delta(c, RrlAction::Slipped);
+            tracing::warn!(
+                dropped,
+                slipped,
+                answer = per(ResponseClass::Answer),
+                nxdomain = per(ResponseClass::Nxdomain),
+                nodata = per(ResponseClass::Nodata),
+                error = per(ResponseClass::Error),
+                interval_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX),
+                "response rate limiting held back UDP responses"
+            );
+        }
+        last = now;
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

@@ -251,6 +251,12 @@ pub fn plan_with(
         (Some(_), None) => OPT_LEN,
         (None, _) => 0,
     };
+    // Room for the server cookie the transport appends after encoding.
+    let reserve = if super::cookie::wants_cookie(request.edns.as_ref()) {
+        reserve + super::cookie::OPTION_WIRE_LEN
+    } else {
+        reserve
+    };
     let fit = fit(&answer, request.queries.as_bytes(), limit as usize, reserve);
     metadata.truncation = fit.truncated;
     Plan {
@@ -263,6 +269,22 @@ pub fn plan_with(
         lua_limited: false,
         dynamic: zone.has_dynamic(),
     }
+}
+
+/// A response without records to `request`, with `rcode`, shaped as the
+/// planner shapes every response (EDNS echoed at our payload size).
+pub fn bare(request: &MessageRequest, rcode: ResponseCode) -> Plan {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.recursion_available = false;
+    metadata.authentic_data = false;
+    let edns = request.edns.as_ref().map(|req| {
+        let mut e = Edns::new();
+        e.set_max_payload(MAX_UDP_PAYLOAD);
+        e.set_version(0);
+        e.set_dnssec_ok(req.flags().dnssec_ok);
+        e
+    });
+    Plan::empty(metadata, edns, rcode)
 }
 
 pub(crate) fn unix_now() -> u32 {

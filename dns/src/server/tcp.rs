@@ -1,23 +1,206 @@
 //! DNS over TCP (RFC 7766) on our own accept loop: length-prefixed
-//! messages answered in order on each connection, closed after
-//! [`super::TCP_TIMEOUT`] idle. Ordinary queries go through the same
-//! planner and encoder as UDP; zone transfers stream many messages per
-//! request, which hickory's TCP server cannot (it queues at most a few
-//! responses and only writes them between requests).
+//! messages answered in order on each connection. Ordinary queries go
+//! through the same planner and encoder as UDP; zone transfers stream many
+//! messages per request, which hickory's TCP server cannot (it queues at
+//! most a few responses and only writes them between requests).
+//!
+//! Hostile clients are bounded by [`TcpLimits`]: a cap on open connections
+//! in total and per source address, a time limit to the first byte and
+//! between queries (slowloris), and when a cap is reached the connection
+//! idle the longest is closed to make room (only refused when none is
+//! idle). Queries on a connection are answered one at a time, in order, so
+//! at most one is in flight per connection: pipelined queries wait in the
+//! socket buffer and TCP flow control slows their sender. A client that
+//! sent the EDNS TCP keepalive option (RFC 7828) is told the idle timeout.
+//! UDP runs on its own loops and never waits on any of this.
 
+use super::cookie::Presented;
+use super::metrics::{CookieSeen, TcpClose, TcpCounters};
 use super::xfr::{self, Prepared};
 use super::{wire, Decision, Handler};
-use hickory_proto::op::MessageType;
+use hickory_proto::op::{MessageType, ResponseCode};
+use hickory_proto::rr::rdata::opt::EdnsCode;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
-use std::net::SocketAddr;
-use std::time::Duration;
+use rustc_hash::FxHashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// The EDNS TCP keepalive option code (RFC 7828).
+const KEEPALIVE_CODE: u16 = 11;
+
+/// Bounds on TCP clients (plain data; the control plane fills it from
+/// `[tcp]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Open connections at most, in total.
+    pub max_connections: usize,
+    /// Open connections at most from one source address.
+    pub max_per_source: usize,
+    /// A connection with no query for this long is closed (RFC 7766 §6.2.3
+    /// suggests seconds), as is one whose query or answer stalls this long.
+    pub idle_timeout: Duration,
+    /// A new connection must send its first bytes within this.
+    pub first_byte_timeout: Duration,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: 1024,
+            max_per_source: 64,
+            idle_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What the registry and a connection's task share about it.
+struct ConnState {
+    /// Waiting for the next query (may be closed to make room).
+    idle: AtomicBool,
+    /// When it last became idle, in ms since the registry's epoch.
+    idle_since: AtomicU64,
+    /// Signalled to close it.
+    close: Notify,
+}
+
+/// One registered connection.
+struct Entry {
+    ip: IpAddr,
+    state: Arc<ConnState>,
+}
+
+/// The open connections, to enforce the caps.
+struct Registry {
+    limits: TcpLimits,
+    epoch: Instant,
+    inner: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    next: u64,
+    conns: FxHashMap<u64, Entry>,
+    per_source: FxHashMap<IpAddr, usize>,
+}
+
+impl Open {
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let entry = self.conns.remove(&id)?;
+        if let Some(n) = self.per_source.get_mut(&entry.ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_source.remove(&entry.ip);
+            }
+        }
+        Some(entry)
+    }
+
+    /// The connection idle the longest (among those from `ip`, if given).
+    fn oldest_idle(&self, ip: Option<IpAddr>) -> Option<u64> {
+        self.conns
+            .iter()
+            .filter(|(_, e)| ip.is_none_or(|ip| e.ip == ip) && e.state.idle.load(Ordering::Relaxed))
+            .min_by_key(|(_, e)| e.state.idle_since.load(Ordering::Relaxed))
+            .map(|(&id, _)| id)
+    }
+}
+
+/// A registered connection; leaving the registry when dropped.
+struct Admitted {
+    registry: Arc<Registry>,
+    id: u64,
+    state: Arc<ConnState>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.registry.inner.lock() {
+            open.remove(self.id);
+        }
+    }
+}
+
+impl Admitted {
+    /// Mark the connection idle (waiting for a query) or busy.
+    fn set_idle(&self, idle: bool) {
+        if idle {
+            let ms = u64::try_from(self.registry.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.state.idle_since.store(ms, Ordering::Relaxed);
+        }
+        self.state.idle.store(idle, Ordering::Relaxed);
+    }
+}
+
+impl Registry {
+    fn new(limits: TcpLimits) -> Self {
+        Registry {
+            limits,
+            epoch: Instant::now(),
+            inner: Mutex::new(Open::default()),
+        }
+    }
+
+    /// Register a connection from `ip`, closing the oldest idle one (from
+    /// `ip` first when that source is at its cap) to make room; `None` when
+    /// at a cap with nothing idle to close.
+    fn admit(self: &Arc<Self>, ip: IpAddr, counters: &TcpCounters) -> Option<Admitted> {
+        let mut open = self.inner.lock().ok()?;
+        let evict = |open: &mut Open, from: Option<IpAddr>| -> bool {
+            let Some(id) = open.oldest_idle(from) else {
+                return false;
+            };
+            if let Some(entry) = open.remove(id) {
+                entry.state.close.notify_one();
+                counters.closed(TcpClose::Evicted);
+            }
+            true
+        };
+        if open.per_source.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_source.max(1)
+            && !evict(&mut open, Some(ip))
+        {
+            return None;
+        }
+        if open.conns.len() >= self.limits.max_connections.max(1) && !evict(&mut open, None) {
+            return None;
+        }
+        let id = open.next;
+        open.next += 1;
+        let state = Arc::new(ConnState {
+            // Idle from the start: a connection that sends nothing is the
+            // first to go.
+            idle: AtomicBool::new(true),
+            idle_since: AtomicU64::new(
+                u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ),
+            close: Notify::new(),
+        });
+        open.conns.insert(
+            id,
+            Entry {
+                ip,
+                state: state.clone(),
+            },
+        );
+        *open.per_source.entry(ip).or_insert(0) += 1;
+        Some(Admitted {
+            registry: self.clone(),
+            id,
+            state,
+        })
+    }
+}
 
 /// Accept connections on `listener` and answer them with `handler` until
 /// the listener fails for good.
 pub async fn serve(listener: TcpListener, handler: Handler) {
+    let registry = Arc::new(Registry::new(handler.tcp_limits.clone()));
     loop {
         let (stream, src) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -29,33 +212,82 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
                 continue;
             }
         };
+        let counters = &handler.metrics.tcp_connections;
+        let Some(admitted) = registry.admit(src.ip().to_canonical(), counters) else {
+            counters.closed(TcpClose::Refused);
+            drop(stream);
+            continue;
+        };
         let handler = handler.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection(stream, src, &handler).await {
+            let counters = &handler.metrics.tcp_connections;
+            counters.opened();
+            if let Err(error) = connection(stream, src, &handler, &admitted).await {
                 tracing::debug!(%src, %error, "TCP connection ended");
             }
+            counters.ended();
         });
     }
 }
 
+/// How waiting for the next query ended.
+enum Wait {
+    /// The two length bytes arrived.
+    Ready,
+    /// Closed by the client, reset, or closed by us for `TcpClose`.
+    Done(Option<TcpClose>),
+}
+
 /// Answer the requests of one connection in order.
-async fn connection(stream: TcpStream, src: SocketAddr, handler: &Handler) -> std::io::Result<()> {
+async fn connection(
+    stream: TcpStream,
+    src: SocketAddr,
+    handler: &Handler,
+    admitted: &Admitted,
+) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let limits = &handler.tcp_limits;
     let (mut rd, wr) = stream.into_split();
     let mut wr = BufWriter::new(wr);
     let mut out = Vec::with_capacity(512);
+    let mut first = true;
     loop {
         let mut len = [0u8; 2];
-        match tokio::time::timeout(super::TCP_TIMEOUT, rd.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            // Idle, closed by the client, or reset: done.
-            _ => return Ok(()),
+        admitted.set_idle(true);
+        let (limit, why) = if first {
+            (limits.first_byte_timeout, TcpClose::FirstByte)
+        } else {
+            (limits.idle_timeout, TcpClose::Idle)
+        };
+        let wait = tokio::select! {
+            read = tokio::time::timeout(limit, rd.read_exact(&mut len)) => match read {
+                Ok(Ok(_)) => Wait::Ready,
+                Ok(Err(_)) => Wait::Done(None),
+                Err(_) => Wait::Done(Some(why)),
+            },
+            // Closed to make room (already counted and unregistered).
+            _ = admitted.state.close.notified() => Wait::Done(None),
+        };
+        match wait {
+            Wait::Ready => {}
+            Wait::Done(reason) => {
+                if let Some(reason) = reason {
+                    handler.metrics.tcp_connections.closed(reason);
+                }
+                return Ok(());
+            }
         }
+        admitted.set_idle(false);
+        first = false;
         let n = usize::from(u16::from_be_bytes(len));
         let mut raw = vec![0u8; n];
-        match tokio::time::timeout(super::TCP_TIMEOUT, rd.read_exact(&mut raw)).await {
+        match tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut raw)).await {
             Ok(Ok(_)) => {}
-            _ => return Ok(()),
+            Ok(Err(_)) => return Ok(()),
+            Err(_) => {
+                handler.metrics.tcp_connections.closed(TcpClose::Idle);
+                return Ok(());
+            }
         }
         let mut head = [0u8; 12];
         if let Some(h) = raw.get(..12) {
@@ -65,7 +297,7 @@ async fn connection(stream: TcpStream, src: SocketAddr, handler: &Handler) -> st
             Ok(r) => r,
             Err(_) => {
                 if n >= 12 && wire::undecodable(&head, &mut out).is_some() {
-                    write_frame(&mut wr, &out).await?;
+                    write_frame(&mut wr, &out, limits.idle_timeout).await?;
                 }
                 continue;
             }
@@ -75,48 +307,81 @@ async fn connection(stream: TcpStream, src: SocketAddr, handler: &Handler) -> st
         }
         if super::update::is_update(handler, &request) {
             let m = super::update::answer(handler, &request).await;
-            write_frame(&mut wr, &m).await?;
+            write_frame(&mut wr, &m, limits.idle_timeout).await?;
             continue;
         }
         if handler.transfers.is_some() && xfr::is_transfer_path(&request) {
             match xfr::prepare(handler, &request, Protocol::Tcp) {
-                Prepared::Reply(m) => write_frame(&mut wr, &m).await?,
+                Prepared::Reply(m) => write_frame(&mut wr, &m, limits.idle_timeout).await?,
                 Prepared::Nothing => {}
                 Prepared::Transfer(job) => xfr::stream(handler, job, &mut wr).await?,
             }
             continue;
         }
         let started = std::time::Instant::now();
-        let zones = handler.zones.load_full();
-        let plan = match handler.plan_now(&request, &zones) {
-            Decision::Ready(plan) => plan,
-            Decision::Offload => match handler.plan_offloaded(&request, zones).await {
-                Some(plan) => plan,
-                None => super::servfail_plan(&request.metadata),
-            },
+        let now = if handler.cookies.is_some() {
+            super::cookie::unix_now()
+        } else {
+            0
+        };
+        let presented = handler.presented(&request, now);
+        let shared = handler.metrics.shared(super::metrics::Transport::Tcp);
+        let plan = match presented {
+            Presented::Malformed => {
+                shared.cookie(CookieSeen::Malformed);
+                super::respond::bare(&request, ResponseCode::FormErr)
+            }
+            _ => {
+                match presented {
+                    Presented::Valid(_) => shared.cookie(CookieSeen::Valid),
+                    Presented::ClientOnly(_) => shared.cookie(CookieSeen::ClientOnly),
+                    _ => {}
+                }
+                let zones = handler.zones.load_full();
+                match handler.plan_now(&request, &zones) {
+                    Decision::Ready(plan) => plan,
+                    Decision::Offload => match handler.plan_offloaded(&request, zones).await {
+                        Some(plan) => plan,
+                        None => super::servfail_plan(&request.metadata),
+                    },
+                }
+            }
         };
         wire::encode(&plan, &request.queries, Protocol::Tcp, &mut out);
+        handler.add_cookie(presented, src, now, &mut out);
+        if wants_keepalive(&request) {
+            // RFC 7828 §3.3.2: the idle timeout, in units of 100 ms.
+            let units = u16::try_from(limits.idle_timeout.as_millis() / 100).unwrap_or(u16::MAX);
+            wire::append_edns_option(&mut out, KEEPALIVE_CODE, &units.to_be_bytes());
+        }
         let qtype = request
             .queries
             .queries()
             .first()
             .map(|q| u16::from(q.query_type()));
-        handler
-            .metrics
-            .shared(super::metrics::Transport::Tcp)
-            .answered(
-                u16::from(plan.metadata.response_code),
-                qtype,
-                started.elapsed(),
-            );
-        write_frame(&mut wr, &out).await?;
+        shared.answered(
+            u16::from(plan.metadata.response_code),
+            qtype,
+            started.elapsed(),
+        );
+        write_frame(&mut wr, &out, limits.idle_timeout).await?;
     }
+}
+
+/// Whether the request carries the EDNS TCP keepalive option (RFC 7828:
+/// the server answers with its timeout only when asked).
+fn wants_keepalive(request: &Request) -> bool {
+    request
+        .edns
+        .as_ref()
+        .is_some_and(|e| e.options().get(EdnsCode::Keepalive).is_some())
 }
 
 /// Write one length-prefixed message and flush it.
 async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
     wr: &mut W,
     msg: &[u8],
+    limit: Duration,
 ) -> std::io::Result<()> {
     let Ok(len) = u16::try_from(msg.len()) else {
         return Ok(());
@@ -126,7 +391,7 @@ async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
         wr.write_all(msg).await?;
         wr.flush().await
     };
-    tokio::time::timeout(super::TCP_TIMEOUT, write)
+    tokio::time::timeout(limit, write)
         .await
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }

@@ -8,9 +8,12 @@
 //! sends right away. Only answers that need a full LUA evaluation leave the
 //! loop (on a task of their own, so a slow program never stalls the socket).
 
-use super::metrics::{header_rcode, qtype_of, Transport, Writer};
+use super::cookie::Presented;
+use super::metrics::{header_rcode, qtype_of, CookieSeen, RrlAction, Transport, Writer};
 use super::respond::Plan;
+use super::rrl::{ResponseClass, Verdict};
 use super::{cache, wire, Decision, Handler};
+use hickory_proto::op::ResponseCode;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use std::io::ErrorKind;
@@ -149,6 +152,19 @@ fn answer(
             _ => Reply::Nothing,
         };
     }
+    let now = unix_now_if(handler);
+    let presented = handler.presented(&request, now);
+    if presented == Presented::Malformed {
+        // RFC 7873 §5.2.2: a COOKIE option of a wrong length is FORMERR.
+        counts.cookie(CookieSeen::Malformed);
+        wire::encode(
+            &super::respond::bare(&request, ResponseCode::FormErr),
+            &request.queries,
+            Protocol::Udp,
+            out,
+        );
+        return Reply::Send(header_rcode(out));
+    }
     let zones = handler.zones.load();
     let cached = handler
         .cache
@@ -158,7 +174,8 @@ fn answer(
         let hit = cache.answer(&zones, key, &request, out);
         counts.cache_lookup(hit);
         if hit {
-            return Reply::Send(header_rcode(out));
+            let rcode = header_rcode(out);
+            return finish(handler, &request, presented, now, rcode, out, counts);
         }
     }
     match handler.plan_now(&request, &zones) {
@@ -167,10 +184,67 @@ fn answer(
             if let Some((cache, key)) = cached {
                 cache.insert(&zones, key, &plan, out);
             }
-            Reply::Send(u16::from(plan.metadata.response_code))
+            let rcode = u16::from(plan.metadata.response_code);
+            finish(handler, &request, presented, now, rcode, out, counts)
         }
         Decision::Offload => Reply::Offload(Box::new(request)),
     }
+}
+
+/// Unix seconds when cookies or rate limiting need the time (one clock
+/// read per datagram), else 0.
+fn unix_now_if(handler: &Handler) -> u32 {
+    if handler.cookies.is_some() || handler.rrl.is_some() {
+        super::cookie::unix_now()
+    } else {
+        0
+    }
+}
+
+/// The last step for an encoded UDP response in `out` (with `rcode`, its
+/// full 12-bit code): count the cookie, rate-limit (unless the client
+/// proved its address with a valid server cookie), and append a fresh
+/// server cookie for a client that sent one.
+fn finish(
+    handler: &Handler,
+    request: &Request,
+    presented: Presented,
+    now: u32,
+    mut rcode: u16,
+    out: &mut Vec<u8>,
+    counts: &Writer<'_>,
+) -> Reply {
+    match presented {
+        Presented::Valid(_) => counts.cookie(CookieSeen::Valid),
+        Presented::ClientOnly(_) => counts.cookie(CookieSeen::ClientOnly),
+        Presented::Absent | Presented::Malformed => {}
+    }
+    if let (Some(rrl), false) = (&handler.rrl, matches!(presented, Presented::Valid(_))) {
+        let class = ResponseClass::of_message(out);
+        match rrl.check(request.src().ip(), class, u64::from(now)) {
+            Verdict::Pass => {}
+            Verdict::Drop => {
+                counts.rate_limited(class, RrlAction::Dropped);
+                return Reply::Nothing;
+            }
+            Verdict::Slip => {
+                counts.rate_limited(class, RrlAction::Slipped);
+                if presented.client().is_some() {
+                    // RFC 7873 §5.2.3: BADCOOKIE with a fresh server cookie;
+                    // the client retries over UDP with it and is exempt.
+                    counts.cookie(CookieSeen::BadCookie);
+                    let plan = super::respond::bare(request, ResponseCode::BADCOOKIE);
+                    wire::encode(&plan, &request.queries, Protocol::Udp, out);
+                    rcode = u16::from(ResponseCode::BADCOOKIE);
+                } else {
+                    wire::truncated(&request.metadata, &request.queries, out);
+                    return Reply::Send(header_rcode(out));
+                }
+            }
+        }
+    }
+    handler.add_cookie(presented, request.src(), now, out);
+    Reply::Send(rcode)
 }
 
 /// Plan a LUA answer on the blocking pool, then send it.
@@ -183,12 +257,15 @@ async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>)
     };
     let mut out = Vec::with_capacity(512);
     wire::encode(&plan, &request.queries, Protocol::Udp, &mut out);
-    send(socket, &out, request.src()).await;
-    handler.metrics.shared(Transport::Udp).answered(
-        u16::from(plan.metadata.response_code),
-        qtype_of(request.as_slice()),
-        started.elapsed(),
-    );
+    let counts = handler.metrics.shared(Transport::Udp);
+    let now = unix_now_if(handler);
+    let presented = handler.presented(&request, now);
+    let rcode = u16::from(plan.metadata.response_code);
+    if let Reply::Send(rcode) = finish(handler, &request, presented, now, rcode, &mut out, &counts)
+    {
+        send(socket, &out, request.src()).await;
+        counts.answered(rcode, qtype_of(request.as_slice()), started.elapsed());
+    }
 }
 
 /// Apply an UPDATE (it waits on the store and the zone table), then answer.

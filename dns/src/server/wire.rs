@@ -214,6 +214,94 @@ pub fn undecodable(raw: &[u8], out: &mut Vec<u8>) -> Option<ResponseInfo> {
     Some(header_only(&header.metadata, ResponseCode::FormErr, out))
 }
 
+/// Append an EDNS option (`code`, `data`) to the OPT record of an encoded
+/// message, which must be its last record (so it is for everything the
+/// planner emits: TSIG, which would follow it, never takes this path).
+/// Patches the OPT's RDLENGTH. `false`, leaving `out` untouched, when the
+/// message has no OPT at its end or the option would not fit.
+pub fn append_edns_option(out: &mut Vec<u8>, code: u16, data: &[u8]) -> bool {
+    let Some(opt) = last_record(out) else {
+        return false;
+    };
+    // OPT: root owner (one zero byte), then TYPE 41.
+    if out.get(opt) != Some(&0) || out.get(opt + 1..opt + 3) != Some(&[0, 41][..]) {
+        return false;
+    }
+    let rdlen_at = opt + 9;
+    let Some(&[hi, lo]) = out.get(rdlen_at..rdlen_at + 2) else {
+        return false;
+    };
+    let (Ok(len), Some(rdlen)) = (
+        u16::try_from(data.len()),
+        u16::from_be_bytes([hi, lo]).checked_add(4 + data.len() as u16),
+    ) else {
+        return false;
+    };
+    out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(data);
+    true
+}
+
+/// The offset of the last resource record of an encoded message, when it
+/// ends exactly where the message does (a walk over the sections: names
+/// are skipped label by label or by their compression pointer).
+fn last_record(msg: &[u8]) -> Option<usize> {
+    let count = |at: usize| -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes([
+            *msg.get(at)?,
+            *msg.get(at + 1)?,
+        ])))
+    };
+    let questions = count(4)?;
+    let records = count(6)? + count(8)? + count(10)?;
+    let mut i = 12;
+    for _ in 0..questions {
+        i = skip_name(msg, i)? + 4;
+    }
+    let mut last = None;
+    for _ in 0..records {
+        last = Some(i);
+        i = skip_name(msg, i)? + 8;
+        i += count(i)? + 2;
+    }
+    (i == msg.len()).then_some(last).flatten()
+}
+
+/// The offset just past the (possibly compressed) name at `i`.
+fn skip_name(msg: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(i)?;
+        match len {
+            0 => return Some(i + 1),
+            l if l & 0xC0 == 0xC0 => return Some(i + 2),
+            l if l & 0xC0 == 0 => i += 1 + usize::from(l),
+            _ => return None,
+        }
+    }
+}
+
+/// The reply to a rate-limited query that slips: header and question
+/// only, TC=1, so a real client retries over TCP (RFC 7766), which a
+/// spoofed source cannot.
+pub fn truncated(request: &Metadata, queries: &Queries, out: &mut Vec<u8>) {
+    out.clear();
+    let mut metadata = Metadata::response_from_request(request);
+    metadata.recursion_available = false;
+    metadata.truncation = true;
+    let header = Header {
+        metadata,
+        counts: HeaderCounts {
+            queries: u16::try_from(queries.queries().len()).unwrap_or(0),
+            ..HeaderCounts::default()
+        },
+    };
+    // Twelve bytes into a growable buffer: emitting cannot fail.
+    let _ = header.emit(&mut BinEncoder::new(out));
+    out.extend_from_slice(queries.as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

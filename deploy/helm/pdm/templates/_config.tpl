@@ -8,6 +8,9 @@ packet_cache = {{ int $c.packetCache }}
 force_release_grace_hours = {{ int $c.forceReleaseGraceHours }}
 shutdown_delay_secs = {{ int .Values.shutdown.delaySeconds }}
 shutdown_grace_secs = {{ int .Values.shutdown.graceSeconds }}
+{{- with $c.serialPolicy }}
+serial_policy = {{ . | quote }}
+{{- end }}
 {{- range $c.nameservers }}
 
 [[nameservers]]
@@ -24,6 +27,21 @@ reservation_ttl_secs = {{ int .reservationTtlSecs }}
 {{- if hasKey . "publicCheck" }}
 public_check = {{ .publicCheck }}
 {{- end }}
+{{- with .serialPolicy }}
+serial_policy = {{ . | quote }}
+{{- end }}
+{{- if hasKey . "minTtl" }}
+min_ttl = {{ int .minTtl }}
+{{- end }}
+{{- if hasKey . "maxTtl" }}
+max_ttl = {{ int .maxTtl }}
+{{- end }}
+{{- with .transferAllow }}
+transfer_allow = [{{ include "pdm.allowList" . }}]
+{{- end }}
+{{- with .alsoNotify }}
+also_notify = [{{ include "pdm.notifyList" . }}]
+{{- end }}
 {{- end }}
 
 [dnssec]
@@ -31,6 +49,35 @@ enabled = {{ $c.dnssec.enabled }}
 algorithm = {{ $c.dnssec.algorithm | quote }}
 split_keys = {{ $c.dnssec.splitKeys }}
 denial = {{ $c.dnssec.denial | quote }}
+
+{{- with $c.transfer }}
+
+[transfer]
+allow = [{{ include "pdm.allowList" (.allow | default list) }}]
+also_notify = [{{ include "pdm.notifyList" (.alsoNotify | default list) }}]
+{{- with .catalog }}
+catalog = {{ . | quote }}
+{{- end }}
+{{- if hasKey . "startupNotifyRate" }}
+startup_notify_rate = {{ int .startupNotifyRate }}
+{{- end }}
+{{- end }}
+{{- with $c.records }}
+
+[records]
+{{- if hasKey . "minTtl" }}
+min_ttl = {{ int .minTtl }}
+{{- end }}
+{{- if hasKey . "maxTtl" }}
+max_ttl = {{ int .maxTtl }}
+{{- end }}
+{{- if hasKey . "maxRrsetRecords" }}
+max_rrset_records = {{ int .maxRrsetRecords }}
+{{- end }}
+{{- if hasKey . "maxZoneRecords" }}
+max_zone_records = {{ int .maxZoneRecords }}
+{{- end }}
+{{- end }}
 
 [registrars]
 timeout_secs = {{ int .Values.registrars.timeoutSecs }}
@@ -52,4 +99,14 @@ also_notify = [{{ range $i, $a := .Values.powerdns.alsoNotify }}{{ if $i }}, {{ 
 
 {{ . }}
 {{- end }}
+{{- end -}}
+
+{{/* Transfer rules as TOML inline tables: { from = [...], key = "..." }. */}}
+{{- define "pdm.allowList" -}}
+{{- range $i, $r := . }}{{ if $i }}, {{ end }}{ from = [{{ range $j, $f := $r.from }}{{ if $j }}, {{ end }}{{ $f | quote }}{{ end }}]{{ with $r.key }}, key = {{ . | quote }}{{ end }} }{{ end }}
+{{- end -}}
+
+{{/* NOTIFY targets as TOML inline tables: { address = "...", key = "..." }. */}}
+{{- define "pdm.notifyList" -}}
+{{- range $i, $t := . }}{{ if $i }}, {{ end }}{ address = {{ $t.address | quote }}{{ with $t.key }}, key = {{ . | quote }}{{ end }} }{{ end }}
 {{- end -}}
