@@ -72,10 +72,34 @@ pub(super) fn is_update(handler: &Handler, request: &Request) -> bool {
     handler.updates.is_some() && request.metadata.op_code == hickory_proto::op::OpCode::Update
 }
 
-/// The complete response to an UPDATE (signed when its TSIG verified).
-pub(super) async fn answer(handler: &Handler, request: &Request) -> Vec<u8> {
+/// What an UPDATE gets: an answer now, or the handler's decision first.
+pub(super) enum Step {
+    /// The complete response (a rejection).
+    Reply(Vec<u8>),
+    /// Verified and for a zone served here: ask the handler ([`apply`]).
+    Apply(Box<Pending>),
+}
+
+/// A verified UPDATE waiting for the handler.
+pub(super) struct Pending {
+    request: UpdateRequest,
+    signer: ResponseSigner,
+    /// The response without its rcode and TSIG.
+    skeleton: Vec<u8>,
+}
+
+impl Pending {
+    /// Who sent it.
+    pub(super) fn remote(&self) -> SocketAddr {
+        self.request.remote
+    }
+}
+
+/// The checks that need no waiting (TSIG, zone section, zone served): a
+/// flood of unsigned or forged UPDATEs costs no more than queries.
+pub(super) fn prepare(handler: &Handler, request: &Request) -> Step {
     let Some(updates) = handler.updates.as_ref() else {
-        return super::xfr::error_message(request, ResponseCode::NotImp);
+        return Step::Reply(super::xfr::error_message(request, ResponseCode::NotImp));
     };
     let remote = request.src();
     let now = tsig::unix_now();
@@ -85,7 +109,7 @@ pub(super) async fn answer(handler: &Handler, request: &Request) -> Vec<u8> {
         super::xfr::error_message(request, rcode)
     };
     if request.signature.is_none() {
-        return reject(Rejected::Unsigned, ResponseCode::Refused, None);
+        return Step::Reply(reject(Rejected::Unsigned, ResponseCode::Refused, None));
     }
     let verified = match (tsig::find(raw), handler.transfers.as_ref()) {
         (Ok(Some(t)), Some(transfers)) => {
@@ -107,43 +131,64 @@ pub(super) async fn answer(handler: &Handler, request: &Request) -> Vec<u8> {
             };
             let mut out = reject(Rejected::Tsig(name), rcode, None);
             tsig::sign_rejection(&mut out, &rejection, now);
-            return out;
+            return Step::Reply(out);
         }
     };
     let key = signer.key().name().clone();
-    let signed = |rcode: ResponseCode, signer: &mut ResponseSigner| {
+    let mut signed = |rcode: ResponseCode, why: Rejected| {
+        updates.rejected(remote, Some(&key), why, rcode);
         let mut out = super::xfr::error_message(request, rcode);
         signer.sign(&mut out);
-        out
+        Step::Reply(out)
     };
     // §3.1.1: exactly one zone, of type SOA; a class we do not serve is
     // not our zone.
     let zone = match zone_of(request) {
         Ok(z) => z,
-        Err(rcode) => {
-            updates.rejected(remote, Some(&key), Rejected::ZoneSection, rcode);
-            return signed(rcode, &mut signer);
-        }
+        Err(rcode) => return signed(rcode, Rejected::ZoneSection),
     };
     if handler.zones.load().get(&zone).is_none() {
-        updates.rejected(
-            remote,
-            Some(&key),
-            Rejected::NotServed,
-            ResponseCode::NotAuth,
-        );
-        return signed(ResponseCode::NotAuth, &mut signer);
+        return signed(ResponseCode::NotAuth, Rejected::NotServed);
     }
-    let rcode = updates
-        .update(UpdateRequest {
+    Step::Apply(Box::new(Pending {
+        request: UpdateRequest {
             zone,
             key,
             prerequisites: request.answers.clone(),
             updates: request.authorities.clone(),
             remote,
-        })
-        .await;
-    signed(rcode, &mut signer)
+        },
+        signer,
+        skeleton: super::xfr::error_message(request, ResponseCode::NoError),
+    }))
+}
+
+/// Ask the handler (it answers once the change is served) and sign its rcode.
+pub(super) async fn apply(handler: &Handler, pending: Box<Pending>) -> Vec<u8> {
+    let Pending {
+        request,
+        mut signer,
+        mut skeleton,
+    } = *pending;
+    let rcode = match handler.updates.as_ref() {
+        Some(updates) => updates.update(request).await,
+        None => ResponseCode::NotImp,
+    };
+    // The rcode's low four bits live in the header's fourth octet (the
+    // ones UPDATE uses all fit: NOTZONE is 10).
+    if let Some(b) = skeleton.get_mut(3) {
+        *b = (*b & 0xf0) | (rcode.low() & 0x0f);
+    }
+    signer.sign(&mut skeleton);
+    skeleton
+}
+
+/// The complete response to an UPDATE (signed when its TSIG verified).
+pub(super) async fn answer(handler: &Handler, request: &Request) -> Vec<u8> {
+    match prepare(handler, request) {
+        Step::Reply(m) => m,
+        Step::Apply(pending) => apply(handler, pending).await,
+    }
 }
 
 /// The zone an UPDATE names, or the rcode its zone section earns.
