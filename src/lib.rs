@@ -25,5 +25,6 @@ pub mod serve;
 pub mod snapshot;
 pub mod store;
 pub mod transfer;
+pub mod update;
 
 pub use pdm_dns::{dnssec, lua, server, zone};

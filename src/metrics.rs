@@ -83,6 +83,29 @@ impl RegistrarCalls {
     }
 }
 
+/// Labels of an RFC 2136 UPDATE answered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpdateLabels {
+    rcode: String,
+}
+
+/// Counts RFC 2136 UPDATEs by response code (cheap to clone).
+#[derive(Clone, Debug, Default)]
+pub struct UpdateCalls {
+    calls: Family<UpdateLabels, Counter>,
+}
+
+impl UpdateCalls {
+    /// Count one UPDATE answered with `rcode` (`NOERROR`, `REFUSED`...).
+    pub fn count(&self, rcode: &str) {
+        self.calls
+            .get_or_create(&UpdateLabels {
+                rcode: rcode.to_string(),
+            })
+            .inc();
+    }
+}
+
 /// The process's metrics: request families plus handles on the counters
 /// other rooms keep.
 #[derive(Clone, Debug)]
@@ -90,6 +113,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: HistogramFamily,
     registrar: RegistrarCalls,
+    updates: UpdateCalls,
     dns: Option<DnsHandle>,
     sig_cache: Option<Arc<crate::dnssec::SigCache>>,
     lua: Option<LuaObserver>,
@@ -116,6 +140,7 @@ impl Metrics {
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(http_histogram),
             registrar: RegistrarCalls::default(),
+            updates: UpdateCalls::default(),
             dns: None,
             sig_cache: None,
             lua: None,
@@ -147,6 +172,11 @@ impl Metrics {
     /// The registrar-call counter, for the registrar adapters' wrapper.
     pub fn registrar_calls(&self) -> RegistrarCalls {
         self.registrar.clone()
+    }
+
+    /// The RFC 2136 UPDATE counter, for the update handler.
+    pub fn update_calls(&self) -> UpdateCalls {
+        self.updates.clone()
     }
 
     /// Count one HTTP request answered with `code` after `took`.
@@ -183,6 +213,11 @@ impl Metrics {
             "pdm_registrar_requests",
             "Calls to registrar APIs by registrar, operation and outcome.",
             self.registrar.calls.clone(),
+        );
+        registry.register(
+            "pdm_dns_updates",
+            "RFC 2136 UPDATE requests answered, by response code.",
+            self.updates.calls.clone(),
         );
         registry.register_collector(Box::new(Scrape {
             dns: self.dns.clone(),

@@ -109,14 +109,25 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     } else if config.lua.inline_budget_us > 0 {
         runtime = runtime.with_quick(quick_engine(&lua, &config.lua));
     }
+    let records = crate::rrsets::RecordService::new(store.clone(), config.clone());
+    let metrics = crate::metrics::Metrics::new();
+    // RFC 2136 UPDATE: TSIG keys from the transfer policy, each key's record
+    // policy from the store, answered once this node serves the change.
+    let updates = crate::update::Updates::new(
+        records.clone(),
+        store.clone(),
+        Some(served.clone()),
+        metrics.update_calls(),
+    );
     let handler = crate::server::Handler::new(zones.clone())
         .with_lua(Some(runtime.clone()))
         .with_packet_cache(config.packet_cache)
         .with_transfers(transfers)
         .with_rrl(config.rrl.clone())
         .with_cookies(config.cookies.clone())
-        .with_tcp_limits(config.tcp.clone());
-    let mut metrics = crate::metrics::Metrics::new()
+        .with_tcp_limits(config.tcp.clone())
+        .with_updates(Arc::new(updates));
+    let mut metrics = metrics
         .with_dns(handler.clone())
         .with_lua(runtime.observer());
     if let Some(k) = &keyring {
@@ -187,7 +198,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         lua: Some(runtime.observer()),
         metrics,
         transfer: Some(transfer_status),
-        records: crate::rrsets::RecordService::new(store.clone(), config.clone()),
+        records,
     });
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {

@@ -15,6 +15,7 @@ pub mod respond;
 pub mod rrl;
 mod tcp;
 mod udp;
+pub mod update;
 pub mod wire;
 pub mod xfr;
 mod zones;
@@ -40,6 +41,7 @@ pub struct Handler {
     cache: Option<Arc<cache::PacketCache>>,
     metrics: Arc<metrics::DnsMetrics>,
     transfers: Option<Arc<xfr::Transfers>>,
+    updates: Option<Arc<dyn update::UpdateHandler>>,
     rrl: Option<Arc<rrl::Rrl>>,
     cookies: Option<Arc<cookie::Cookies>>,
     tcp_limits: TcpLimits,
@@ -108,6 +110,7 @@ impl Handler {
             cache: None,
             metrics: Arc::new(metrics::DnsMetrics::new()),
             transfers: None,
+            updates: None,
             rrl: None,
             cookies: None,
             tcp_limits: TcpLimits::default(),
@@ -186,6 +189,14 @@ impl Handler {
     /// policy (without it, AXFR is refused and TSIG is not looked at).
     pub fn with_transfers(mut self, transfers: Arc<xfr::Transfers>) -> Self {
         self.transfers = Some(transfers);
+        self
+    }
+
+    /// Apply RFC 2136 UPDATEs with `updates` (TSIG keys from the transfer
+    /// policy, so set [`Handler::with_transfers`] too); without it, UPDATE
+    /// gets NOTIMP.
+    pub fn with_updates(mut self, updates: Arc<dyn update::UpdateHandler>) -> Self {
+        self.updates = Some(updates);
         self
     }
 

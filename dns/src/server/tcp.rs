@@ -305,6 +305,11 @@ async fn connection(
         if request.metadata.message_type != MessageType::Query {
             continue;
         }
+        if super::update::is_update(handler, &request) {
+            let m = super::update::answer(handler, &request).await;
+            write_frame(&mut wr, &m, limits.idle_timeout).await?;
+            continue;
+        }
         if handler.transfers.is_some() && xfr::is_transfer_path(&request) {
             match xfr::prepare(handler, &request, Protocol::Tcp) {
                 Prepared::Reply(m) => write_frame(&mut wr, &m, limits.idle_timeout).await?,

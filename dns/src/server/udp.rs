@@ -94,6 +94,11 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
                     let (socket, handler) = (socket.clone(), handler.clone());
                     tokio::spawn(async move { offloaded(&socket, &handler, request).await });
                 }
+                Reply::Update(pending) => {
+                    let (socket, handler) = (socket.clone(), handler.clone());
+                    let qtype = qtype_of(datagram);
+                    tokio::spawn(async move { update(&socket, &handler, pending, qtype).await });
+                }
             }
         }
         if !drained {
@@ -110,6 +115,8 @@ enum Reply {
     Nothing,
     /// Plan it off the loop.
     Offload(Box<Request>),
+    /// A verified RFC 2136 UPDATE: apply it off the loop.
+    Update(Box<super::update::Pending>),
 }
 
 /// Decode and, when possible, answer `datagram` into `out`.
@@ -131,6 +138,16 @@ fn answer(
     };
     if request.metadata.message_type != hickory_proto::op::MessageType::Query {
         return Reply::Nothing;
+    }
+    if super::update::is_update(handler, &request) {
+        return match super::update::prepare(handler, &request) {
+            super::update::Step::Reply(m) => {
+                out.clear();
+                out.extend_from_slice(&m);
+                Reply::Send(header_rcode(out))
+            }
+            super::update::Step::Apply(pending) => Reply::Update(pending),
+        };
     }
     // Signed requests and transfers take their own path (never cached).
     if handler.transfers.is_some() && super::xfr::is_transfer_path(&request) {
@@ -257,6 +274,24 @@ async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>)
         send(socket, &out, request.src()).await;
         counts.answered(rcode, qtype_of(request.as_slice()), started.elapsed());
     }
+}
+
+/// Apply a verified UPDATE (it waits on the store and the zone table),
+/// then answer.
+async fn update(
+    socket: &UdpSocket,
+    handler: &Handler,
+    pending: Box<super::update::Pending>,
+    qtype: Option<u16>,
+) {
+    let started = std::time::Instant::now();
+    let to = pending.remote();
+    let out = super::update::apply(handler, pending).await;
+    send(socket, &out, to).await;
+    handler
+        .metrics
+        .shared(Transport::Udp)
+        .answered(header_rcode(&out), qtype, started.elapsed());
 }
 
 /// Send without a syscall round trip through the reactor when the socket

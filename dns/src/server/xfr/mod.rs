@@ -177,7 +177,7 @@ pub(super) struct Job {
 }
 
 /// A header + question message with `rcode` answering `request`.
-fn error_message(request: &Request, rcode: ResponseCode) -> Vec<u8> {
+pub(super) fn error_message(request: &Request, rcode: ResponseCode) -> Vec<u8> {
     let m = &request.metadata;
     let mut out = Vec::with_capacity(12 + request.queries.as_bytes().len());
     out.extend_from_slice(&m.id.to_be_bytes());
