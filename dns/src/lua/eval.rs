@@ -73,6 +73,7 @@ pub(super) fn eval_in(
         dirty,
         chunks,
         budget,
+        first,
         ..
     } = worker;
     let (func, uses_include) = match chunks.get(rec.chunks.as_slice()) {
@@ -108,7 +109,7 @@ pub(super) fn eval_in(
     let call = |func: &Function| {
         let baseline = lua.used_memory();
         let _ = lua.set_memory_limit(baseline.saturating_add(cfg.memory_limit));
-        let v = func.call::<Value>(());
+        let v = first.call::<Value>(func);
         let _ = lua.set_memory_limit(0);
         v
     };

@@ -33,6 +33,11 @@ pub(super) struct Worker {
     /// of the code on a hit), with whether the code names `include`.
     /// FxHash: the keys are zone content, hashed on every evaluation.
     pub(super) chunks: FxHashMap<Vec<String>, (Function, bool)>,
+    /// `function(f) return (f()) end`: calls a record and keeps its first
+    /// result, inside the VM. mlua 0.11 reads every result of a call back
+    /// without growing the C stack first, so a record returning hundreds of
+    /// values overflowed it (a fuzz finding, fuzz/regressions/lua_record).
+    pub(super) first: Function,
 }
 
 /// Trusted bootstrap run once per state with the real globals: builds the
@@ -154,12 +159,18 @@ pub(super) fn build_worker() -> mlua::Result<Worker> {
     base_mt.raw_set("__index", presets)?;
     base_mt.raw_set("__metatable", false)?;
     base.set_metatable(Some(base_mt))?;
+    let first = lua
+        .load("local f = ... return (f())")
+        .set_name("LUA record call")
+        .set_mode(mlua::ChunkMode::Text)
+        .into_function()?;
     Ok(Worker {
         lua,
         env,
         dirty,
         budget,
         chunks: FxHashMap::default(),
+        first,
     })
 }
 
