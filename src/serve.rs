@@ -227,12 +227,10 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
             let _ = stopping_tx.send(true);
         }
     };
-    // The peer address feeds credential policies limited to source networks.
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(drain);
+    // The peer address feeds the per-source limits (api/limits.rs) and
+    // credential policies limited to source networks.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(drain);
     let bound = async {
         let _ = stopping.wait_for(|s| *s).await;
         tokio::time::sleep(config.shutdown_grace).await;

@@ -25,6 +25,8 @@ pub struct ApiError {
     pub detail: String,
     /// Context fields added to the body (`registrar`, `domain`, ...).
     extra: Map<String, Value>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -35,7 +37,14 @@ impl ApiError {
             code,
             detail: detail.into(),
             extra: Map::new(),
+            retry_after: None,
         }
+    }
+
+    /// The same answer with `Retry-After: secs`.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     /// The same answer with one more body field.
@@ -52,8 +61,20 @@ impl ApiError {
         Value::Object(m)
     }
 
-    /// A 500 whose cause goes to the log only.
-    fn internal(what: &str, e: &dyn std::fmt::Display) -> Self {
+    /// A 500 whose cause goes to the log only; a 503 with `Retry-After`
+    /// when the cause is the database being unreachable or out of space
+    /// (a restart, a failover, a full disk): nothing was applied, and the
+    /// same request may be sent again.
+    fn internal(what: &str, e: &(dyn std::error::Error + 'static)) -> Self {
+        if crate::store::unavailable(e) {
+            tracing::warn!(error = %e, "{what}: database unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database-unavailable",
+                "the database is unavailable; nothing was changed, retry later",
+            )
+            .retry_after(DB_RETRY_AFTER_SECS);
+        }
         tracing::error!(error = %e, "{what}: internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -63,9 +84,18 @@ impl ApiError {
     }
 }
 
+/// `Retry-After` of a 503 for an unavailable database: a restart or a
+/// failover takes seconds.
+const DB_RETRY_AFTER_SECS: u64 = 2;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut resp = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }
 

@@ -11,10 +11,13 @@ mod credentials;
 mod dnssec;
 mod domains;
 mod error;
+mod fuzz;
 mod guard;
 mod idempotency;
+mod limits;
 mod observe;
 mod openapi;
+mod pdns;
 mod pool;
 mod registrar;
 mod rrsets;
@@ -25,9 +28,10 @@ use crate::config::Config;
 use crate::keyring::Keyring;
 use crate::pool::PoolService;
 use crate::store::Store;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 pub use error::ApiError;
+pub use fuzz::fuzz_bodies;
 pub use guard::MAX_BODY;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -62,6 +66,7 @@ pub struct AppState {
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
+    let limits = limits::Limits::new(&state.config.api);
     // Writes that honour `Idempotency-Key`. The registrar endpoints are not
     // among them: their bodies carry the caller's registrar credentials,
     // which pdm keeps no trace of, not even a hash.
@@ -107,8 +112,49 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             idempotency::layer,
         ));
+    // The PowerDNS-compatible API: its own error shapes (`pdns::negotiate`),
+    // X-API-Key auth, no Idempotency-Key (PowerDNS has none; its PATCHes
+    // are idempotent by construction).
+    let powerdns = Router::new()
+        .route("/api", get(pdns::api_root))
+        .route("/api/v1", get(pdns::api_v1))
+        .route("/api/v1/servers", get(pdns::servers))
+        .route("/api/v1/servers/localhost", get(pdns::server))
+        .route(
+            "/api/v1/servers/localhost/zones",
+            get(pdns::zones_list).post(pdns::zone_create),
+        )
+        .route(
+            "/api/v1/servers/localhost/zones/{zone_id}",
+            get(pdns::zone_get)
+                .put(pdns::zone_put)
+                .patch(pdns::zone_patch)
+                .delete(pdns::zone_delete),
+        )
+        .route(
+            "/api/v1/servers/localhost/zones/{zone_id}/notify",
+            put(pdns::notify),
+        )
+        .route(
+            "/api/v1/servers/localhost/zones/{zone_id}/rectify",
+            put(pdns::rectify),
+        )
+        .route(
+            "/api/v1/servers/localhost/zones/{zone_id}/cryptokeys",
+            get(pdns::cryptokeys),
+        )
+        .route(
+            "/api/v1/servers/localhost/zones/{zone_id}/metadata",
+            get(pdns::metadata_list),
+        )
+        .route(
+            "/api/v1/servers/localhost/zones/{zone_id}/metadata/{kind}",
+            get(pdns::metadata_get).put(pdns::metadata_put),
+        )
+        .layer(axum::middleware::from_fn(pdns::negotiate));
     Router::new()
         .merge(writes)
+        .merge(powerdns)
         .route("/healthz", get(status::healthz))
         .route("/livez", get(status::livez))
         .route("/readyz", get(status::readyz))
@@ -150,17 +196,25 @@ pub fn router(state: AppState) -> Router {
             get(domains::get).delete(domains::delete),
         )
         .route_layer(axum::middleware::from_fn(observe::tag_route))
-        .fallback(|| async {
-            ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "not-found",
-                "no such endpoint",
-            )
-        })
+        .fallback(
+            |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+                // Below /api/v1/servers the PowerDNS API answers in its words.
+                if uri.path() == "/api" || uri.path().starts_with("/api/v1/servers") {
+                    return pdns::not_found(&headers);
+                }
+                axum::response::IntoResponse::into_response(ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "not-found",
+                    "no such endpoint",
+                ))
+            },
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             consistency::layer,
         ))
+        // Inside `observe`: refused and timed-out requests are logged and counted.
+        .layer(axum::middleware::from_fn_with_state(limits, limits::layer))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::layer,

@@ -9,7 +9,7 @@
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 /// Every error: a stable kebab-case code and a human detail.
@@ -129,6 +129,11 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // The PowerDNS-compatible API takes the same tokens as X-API-Key.
+        components.add_security_scheme(
+            "pdns_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
     }
 }
 
@@ -191,6 +196,22 @@ impl Modify for BearerAuth {
         super::credentials::list_tsig,
         super::credentials::delete_tsig,
         super::credentials::audit,
+        super::pdns::api_root,
+        super::pdns::api_v1,
+        super::pdns::servers,
+        super::pdns::server,
+        super::pdns::zones_list,
+        super::pdns::zone_create,
+        super::pdns::zone_get,
+        super::pdns::zone_put,
+        super::pdns::zone_patch,
+        super::pdns::zone_delete,
+        super::pdns::notify,
+        super::pdns::rectify,
+        super::pdns::cryptokeys,
+        super::pdns::metadata_list,
+        super::pdns::metadata_get,
+        super::pdns::metadata_put,
     ),
     components(schemas(
         ErrorBody,
@@ -209,7 +230,8 @@ impl Modify for BearerAuth {
         (name = "dnssec", description = "Keys, DS and rollovers"),
         (name = "status", description = "Probes, metrics, change and operation status"),
         (name = "records", description = "RRsets of served zones (pdm's RRset API), zone-file import and export"),
-        (name = "credentials", description = "API tokens, TSIG keys, their record policies, the record audit trail")
+        (name = "credentials", description = "API tokens, TSIG keys, their record policies, the record audit trail"),
+        (name = "powerdns", description = "The PowerDNS Authoritative API v1 subset (docs/powerdns-api.md): X-API-Key is a pdm token, errors are PowerDNS's {error}")
     )
 )]
 pub(super) struct ApiDoc;

@@ -178,7 +178,7 @@ pub(super) async fn commit(
 }
 
 #[derive(Deserialize)]
-struct ReleaseBody {
+pub(super) struct ReleaseBody {
     #[serde(default)]
     subdomain: Option<String>,
 }

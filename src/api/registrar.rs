@@ -22,7 +22,7 @@ use crate::delegation::byo::cannot_set_ns_detail;
 use crate::delegation::registry::{supported, validate_domain};
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct ValidateBody {
+pub(super) struct ValidateBody {
     #[serde(default)]
     domain: Option<String>,
     #[serde(default)]
@@ -30,7 +30,7 @@ struct ValidateBody {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct SetNsBody {
+pub(super) struct SetNsBody {
     #[serde(default)]
     domain: Option<String>,
     #[serde(default)]

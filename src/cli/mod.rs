@@ -20,7 +20,7 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The configuration and the migrated store every command starts from.
 pub async fn open(path: Option<&Path>, overrides: &Overrides) -> Result<(Config, Store), Error> {
     let config = Config::load(path, overrides)?;
-    let store = Store::connect(&config.database)
+    let store = Store::connect_with(&config.database, config.database_timeout)
         .await
         .map_err(|e| format!("{e} ({})", redact_url(&config.database)))?;
     store.migrate().await?;

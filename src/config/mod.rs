@@ -4,6 +4,7 @@
 //! This file holds `Config`, its top-level keys and the load; each section
 //! lives in a file of its own.
 
+mod api;
 mod backend;
 mod cookies;
 mod delegation;
@@ -19,6 +20,9 @@ mod rrl;
 mod tcp;
 mod transfer;
 
+/// An address prefix (`[api] exempt_sources`, `[transfer]` rules).
+pub use crate::server::xfr::acl::Prefix;
+pub use api::{ApiConfig, Rate};
 pub use backend::{
     check_powerdns_denial, ApiKey, BackendConfig, BackendKind, PdnsZoneKind, PowerDnsConfig,
 };
@@ -35,6 +39,7 @@ pub use registrars::RegistrarsConfig;
 pub use rrl::RrlConfig;
 pub use transfer::{key_name as tsig_key_name, AllowRule, NotifyTarget, TransferConfig};
 
+use api::{resolve_api, RawApi};
 use backend::{resolve_backend, RawBackend};
 use cookies::{resolve_cookies, RawCookies};
 use delegation::{resolve_delegation, RawDelegation};
@@ -88,6 +93,9 @@ pub struct Config {
     pub dns: SocketAddr,
     /// sqlx database URL.
     pub database: String,
+    /// How long a request waits for a database connection before it fails
+    /// (503) (`database_timeout_secs`; default per engine, see `Store::connect_with`).
+    pub database_timeout: Option<std::time::Duration>,
     /// SOA RNAME.
     pub hostmaster: DomainName,
     /// NS of every zone pdm creates.
@@ -98,6 +106,8 @@ pub struct Config {
     pub dnssec: DnssecConfig,
     /// Whether this is the built-in demo configuration.
     pub demo: bool,
+    /// The HTTP API's abuse limits (`[api]`).
+    pub api: ApiConfig,
     /// Registrar API endpoints (`[registrars]`).
     pub registrars: RegistrarsConfig,
     /// How delegations are checked at the parent (`[delegation]`).
@@ -154,6 +164,7 @@ struct RawConfig {
     http: Option<String>,
     dns: Option<String>,
     database: Option<String>,
+    database_timeout_secs: Option<u64>,
     hostmaster: Option<String>,
     #[serde(default)]
     nameservers: Vec<RawNameserver>,
@@ -176,6 +187,7 @@ struct RawConfig {
     tcp: Option<RawTcp>,
     records: Option<RawRecords>,
     serial_policy: Option<String>,
+    api: Option<RawApi>,
 }
 
 /// A domain name from the file, or what is wrong with it (`what` names the key).
@@ -282,6 +294,7 @@ impl Config {
         let rrl = resolve_rrl(raw.rrl.unwrap_or_default())?;
         let cookies = resolve_cookies(raw.cookies.unwrap_or_default())?;
         let tcp = resolve_tcp(raw.tcp.unwrap_or_default())?;
+        let api = resolve_api(raw.api.unwrap_or_default())?;
         if backend.kind == BackendKind::PowerDns {
             check_powerdns_denial(&pools)?;
         }
@@ -289,11 +302,15 @@ impl Config {
             http,
             dns,
             database,
+            database_timeout: raw
+                .database_timeout_secs
+                .map(std::time::Duration::from_secs),
             hostmaster,
             nameservers,
             pools,
             dnssec,
             demo,
+            api,
             registrars,
             delegation,
             operations,

@@ -12,7 +12,7 @@ use crate::config::{Config, PoolConfig};
 use crate::keyring::Keyring;
 use crate::model::{Allocation, AllocationState, DomainName, Label, LabelError};
 use crate::store::allocations as rows;
-use crate::store::{now_ms, sha256_hex, Store, StoreError};
+use crate::store::{hash_matches, now_ms, sha256_hex, Store, StoreError};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -318,7 +318,7 @@ impl PoolService {
         let a = row.allocation;
         if a.state == AllocationState::Active {
             // A retried commit: same token → same answer; the zone exists already.
-            return if row.token_hash.as_deref() == Some(token_hash.as_str()) {
+            return if hash_matches(row.token_hash.as_deref(), &token_hash) {
                 Ok(a)
             } else {
                 Err(PoolError::TokenMismatch)
@@ -329,7 +329,7 @@ impl PoolService {
             tx.commit().await?;
             return Err(PoolError::Expired(rfc3339(exp)));
         }
-        if row.token_hash.as_deref() != Some(token_hash.as_str()) {
+        if !hash_matches(row.token_hash.as_deref(), &token_hash) {
             return Err(PoolError::TokenMismatch);
         }
 

@@ -44,6 +44,55 @@ pub enum StoreError {
     Unsupported(String),
 }
 
+/// Whether `e` (or an error it wraps) is the database being out of reach
+/// or out of space: connection lost or refused, the server shutting down
+/// or restarting, the pool timing out, a full disk. Such a failure left
+/// nothing applied (the transaction never committed) and goes away on its
+/// own, so the API answers 503 with `Retry-After`, not 500.
+pub fn unavailable(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let sqlx = e
+            .downcast_ref::<sqlx::Error>()
+            .or_else(|| match e.downcast_ref() {
+                Some(StoreError::Db(inner)) => Some(inner),
+                _ => None,
+            });
+        if sqlx.is_some_and(sqlx_unavailable) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed => true,
+        E::Database(db) => db.code().is_some_and(|c| code_unavailable(&c)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs (five characters) of a lost connection (class 08),
+/// insufficient resources (53: disk full, out of memory, too many
+/// connections) and operator intervention (57P01-57P05: shutdown, crash,
+/// cannot connect now); SQLite result codes (numeric, extended codes keep
+/// the primary code in the low byte) BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+fn code_unavailable(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("08") || code.starts_with("53") || code.starts_with("57P");
+    }
+    code.parse::<u32>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14))
+}
+
 /// Which SQL engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -66,6 +115,14 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 impl Store {
     /// Connect to `url`. SQLite files are created when missing and put in WAL mode.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// [`Store::connect`], waiting at most `acquire` for a connection
+    /// (default: 30 s on SQLite, whose one connection is a queue; 10 s on
+    /// PostgreSQL, so a request during a restart or failover fails soon,
+    /// as 503, instead of holding its client).
+    pub async fn connect_with(url: &str, acquire: Option<Duration>) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (dialect, url) = if let Some(rest) = url.strip_prefix("sqlite://") {
             let sep = if rest.contains('?') { '&' } else { '?' };
@@ -90,7 +147,7 @@ impl Store {
             Dialect::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(acquire.unwrap_or(Duration::from_secs(30)))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode=WAL").await?;
@@ -106,7 +163,7 @@ impl Store {
             Dialect::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(acquire.unwrap_or(Duration::from_secs(10)))
                     .connect_with(opts)
                     .await?
             }
@@ -182,6 +239,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
 }
 
+/// Whether a stored secret hash equals the hash of a presented secret, in
+/// time that does not depend on where they differ (no prefix of a stored
+/// hash can be learnt by timing the answers).
+pub fn hash_matches(stored: Option<&str>, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    stored.is_some_and(|s| bool::from(s.as_bytes().ct_eq(presented.as_bytes())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +258,18 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact_url("sqlite://pdm.db"), "sqlite://pdm.db");
+    }
+
+    #[test]
+    fn unavailable_databases_are_told_apart() {
+        for code in ["08006", "57P01", "57P03", "53100", "13", "5", "266", "3338"] {
+            assert!(code_unavailable(code), "{code}");
+        }
+        for code in ["23505", "40001", "42P01", "19", "2067", "1"] {
+            assert!(!code_unavailable(code), "{code}");
+        }
+        let wrapped = StoreError::Db(sqlx::Error::PoolTimedOut);
+        assert!(unavailable(&wrapped));
+        assert!(!unavailable(&StoreError::Corrupt("x".into())));
     }
 }

@@ -92,6 +92,9 @@ impl Store {
     }
 
     /// Resolve a presented secret.
+    ///
+    /// The secret itself is never compared: its SHA-256 is looked up
+    /// through the index, so timing tells nothing about stored tokens.
     pub async fn token(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
         let row = sqlx::query(
             "SELECT id, name, scopes, policy, created_at FROM api_tokens WHERE token_hash = $1",

@@ -185,6 +185,17 @@ fn from_generic(rtype: RecordType, text: &str) -> Result<RData, String> {
     RData::read(&mut d, rtype, Restrict::new(len as u16)).map_err(|e| e.to_string())
 }
 
+/// A zone as listed: name, serial, signed.
+#[derive(Debug, Clone)]
+pub struct ZoneSummary {
+    /// Lower-case FQDN.
+    pub name: String,
+    /// Current SOA serial.
+    pub serial: u32,
+    /// Signed (a denial mode is set).
+    pub signed: bool,
+}
+
 /// A zone row.
 #[derive(Debug, Clone)]
 pub struct ZoneRow {
@@ -623,6 +634,23 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(|r| Ok(r.try_get("name")?)).collect()
+    }
+
+    /// Every zone's name, serial and whether it is signed (its denial mode
+    /// is set), by name: one query, for listings (the PowerDNS API's zone list).
+    pub async fn zone_summaries(&self) -> Result<Vec<ZoneSummary>, StoreError> {
+        let rows = sqlx::query("SELECT name, serial, dnssec FROM zones ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ZoneSummary {
+                    name: r.try_get("name")?,
+                    serial: r.try_get::<i64, _>("serial")? as u32,
+                    signed: r.try_get::<Option<String>, _>("dnssec")?.is_some(),
+                })
+            })
+            .collect()
     }
 
     /// The highest zone id (0 without zones): the end of the id ranges

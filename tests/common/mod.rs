@@ -32,6 +32,7 @@
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod pdns;
+pub mod pgcluster;
 pub mod registrars;
 pub mod secondaries;
 pub mod validators;

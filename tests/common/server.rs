@@ -107,6 +107,21 @@ impl PdmServer {
         Self::start_on(Backend::Sqlite, config, db, dir, None, None, env)
     }
 
+    /// `pdm serve` on a database it does not own (a cluster the test starts
+    /// and stops itself, see [`super::pgcluster::PgCluster`]).
+    pub fn start_on_url(backend: Backend, config: Config, url: &str) -> PdmServer {
+        let dir = tempfile::Builder::new()
+            .prefix("pdm-test-")
+            .tempdir()
+            .expect("tempdir");
+        let db = Db {
+            url: url.to_string(),
+            backend,
+            pg: None,
+        };
+        Self::start_on(backend, config, db, dir, None, None, Vec::new())
+    }
+
     /// A second `pdm serve` on the same database and config, on its own ports:
     /// a replica. It does not own (drop) the database.
     #[allow(dead_code)]

@@ -40,6 +40,16 @@ pub(super) struct EvalCtx {
     pub(super) active: bool,
 }
 
+/// Whether `code` declares a to-be-closed variable (`local x <close>`).
+/// Its `__close` metamethod runs while the block unwinds, where a loop in
+/// it escaped the instruction budget and held the thread for good (found by
+/// the hostile corpus, dns/tests/lua_escapes.rs). Records have no use for
+/// it; a false hit (the text inside a string) only refuses the record.
+fn declares_to_be_closed(code: &str) -> bool {
+    let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains("<close>")
+}
+
 /// The running evaluation's context (an error outside an evaluation).
 pub(super) fn ctx_of(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, EvalCtx>> {
     lua.app_data_ref::<EvalCtx>()
@@ -73,9 +83,16 @@ pub(super) fn eval_in(
                 Some(script) => script.to_string(),
                 None => format!("return {code}"),
             };
+            if declares_to_be_closed(&actual) {
+                return Err(rt(
+                    "to-be-closed variables (<close>) are not allowed in LUA records",
+                ));
+            }
             let f = lua
                 .load(&actual)
                 .set_name("LUA record")
+                // Never bytecode: a crafted binary chunk can break the VM.
+                .set_mode(mlua::ChunkMode::Text)
                 .set_environment(env.clone())
                 .into_function()?;
             if chunks.len() >= cache_cap.max(1) {

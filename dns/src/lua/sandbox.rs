@@ -5,7 +5,9 @@
 //! whose metatable (locked) falls back to that base; any write to it marks
 //! it dirty and a dirty environment is emptied after the evaluation, so
 //! globals a record defines die with the evaluation and no record can
-//! modify what the next one sees.
+//! modify what the next one sees. Nothing a record leaves may run outside
+//! its budget: `__gc` metamethods are refused, and so are to-be-closed
+//! variables (see `eval.rs`).
 
 use super::addr::Netmask;
 use super::builtins::register_functions;
@@ -46,8 +48,20 @@ local function ro(t)
 end
 local base = {}
 for _, k in G.ipairs({'assert','error','ipairs','next','pairs','select','tonumber','tostring',
-                      'type','rawequal','rawlen','rawget','setmetatable','_VERSION'}) do
+                      'type','rawequal','rawlen','rawget','_VERSION'}) do
   base[k] = G[k]
+end
+-- Finalizers run with the instruction hook off (Lua stops hooks during GC
+-- metamethods), at any later collection: a looping __gc would hold its
+-- thread forever, outside every budget. Lua marks an object for
+-- finalization only if its metatable has __gc when it is set, so
+-- refusing it here is enough.
+local rawsetmt, rawget = G.setmetatable, G.rawget
+base.setmetatable = function(t, mt)
+  if G.type(mt) == 'table' and rawget(mt, '__gc') ~= nil then
+    G.error('__gc metamethods are not allowed in LUA records', 2)
+  end
+  return rawsetmt(t, mt)
 end
 base.unpack = G.table.unpack
 local rawgetmt = G.getmetatable

@@ -23,6 +23,9 @@ pub fn encode(
     out: &mut Vec<u8>,
 ) -> ResponseInfo {
     out.clear();
+    if !echo_decodes(queries.as_bytes()) {
+        return header_only(&plan.metadata, ResponseCode::FormErr, out);
+    }
     if let Some(info) = encode_address_answer(plan, queries, protocol, out) {
         return info;
     }
@@ -37,6 +40,44 @@ pub fn encode(
             header_only(&plan.metadata, ResponseCode::ServFail, out)
         }
     }
+}
+
+/// Whether the question section, copied verbatim behind a new header, still
+/// decodes: each compression pointer in it must point at an earlier byte of
+/// the section itself. A pointer into the request's header (or past the
+/// section) would point at different bytes in the reply; such a request
+/// gets a bare FORMERR instead (found by the `packet` fuzz target).
+fn echo_decodes(question: &[u8]) -> bool {
+    const HEADER: usize = 12;
+    let mut pos = 0;
+    while pos < question.len() {
+        loop {
+            let Some(&len) = question.get(pos) else {
+                return false;
+            };
+            match len & 0xc0 {
+                0x00 if len == 0 => {
+                    pos += 1;
+                    break;
+                }
+                0x00 => pos += 1 + usize::from(len),
+                0xc0 => {
+                    let Some(&low) = question.get(pos + 1) else {
+                        return false;
+                    };
+                    let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
+                    if target < HEADER || target >= HEADER + pos {
+                        return false;
+                    }
+                    pos += 2;
+                    break;
+                }
+                _ => return false,
+            }
+        }
+        pos += 4; // type and class
+    }
+    pos == question.len()
 }
 
 /// The encoder limit hickory applies: the response's EDNS payload (or 512

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# bench/update-pdns.sh — PowerDNS-API PATCH REPLACE of one RRset per second: pdm vs
+# pdns_server 4.7 (gsqlite3, DNSSEC, default caches) in the same run (release build).
+#
+# Both serve a signed zone acme.bench.test (pdm: a committed allocation of pool bench.test;
+# pdns: created through its API with dnssec:true). bench/patch.py PATCHes TXT RRsets with
+# changetype REPLACE for DURATION s: one client (sequential), then CLIENTS clients at once
+# (each its own RRset); then it checks VERIFY more changes one by one: served on return
+# when the first DNS answer after the 204 holds it. Servers on CPU 0, clients on CPU 1.
+# Prints each RESULT line and the ratios pdm/pdns (target >= 5). pdns_server's rate
+# depends on the disk's fsync latency (gsqlite3 syncs every commit; pdm's SQLite runs
+# WAL with synchronous=NORMAL), so a busy disk widens the gap. Benchmarks report; they do
+# not assert. bench/update.sh calls this script.
+#
+# Env: DURATION (s, default 10)  VERIFY (default 50)  CLIENTS (default 4)
+#      PDM_BIN (skip `cargo build --release`)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DURATION=${DURATION:-10}
+VERIFY=${VERIFY:-50}
+CLIENTS=${CLIENTS:-4}
+POOL=bench.test
+ZONE=acme.$POOL
+MAX_SECONDS=$((DURATION * 8 + 300))
+BENCH_NAME=update-pdns
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+for t in pdns_server sqlite3 python3 curl taskset dig; do command -v "$t" >/dev/null || die "$t not installed"; done
+PDNS_SCHEMA=/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+[[ -f $PDNS_SCHEMA ]] || die "pdns-backend-sqlite3 not installed"
+
+ensure_pdm_bin
+export PDM_SECRET_KEY=${PDM_SECRET_KEY:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+
+# --- pdm: pool bench.test, allocation acme, an admin token as the X-API-Key.
+DB=sqlite://$TMP/pdm.db
+HTTP_PORT=$(free_port)
+DNS_PORT=$(free_port)
+BASE=http://127.0.0.1:$HTTP_PORT
+cat >"$TMP/pdm.toml" <<TOML
+hostmaster = "hostmaster.$POOL"
+[[nameservers]]
+name = "ns1.$POOL"
+addresses = ["127.0.0.1"]
+[[pools]]
+domain = "$POOL"
+TOML
+PDM_GLOBAL_ARGS=(--config "$TMP/pdm.toml")
+"$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" migrate >"$TMP/migrate.log" 2>&1 ||
+    { cat "$TMP/migrate.log" >&2; die "pdm migrate failed"; }
+TOKEN=$("$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" token create --name bench --scope admin 2>/dev/null | tail -n 1)
+serve_pdm pdm "$DNS_PORT" "$HTTP_PORT"
+PDM_PID=$STARTED_PID
+RT=$(curl -fsS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"subdomain":"acme"}' "$BASE/api/v1/pool/$POOL/reserve" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["reservationToken"])')
+curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"subdomain\":\"acme\",\"reservationToken\":\"$RT\",\"loadBalancerIP\":\"192.0.2.10\"}" \
+    "$BASE/api/v1/pool/$POOL/commit" || die "commit of $ZONE failed"
+
+# --- pdns_server 4.7 with gsqlite3, its zone made through its API.
+W=$TMP/pdns
+mkdir -p "$W/run"
+sqlite3 "$W/pdns.sqlite3" <"$PDNS_SCHEMA"
+PDNS_DNS=$(free_port)
+PDNS_API=$(free_port)
+PDNS_KEY=bench-$RANDOM$RANDOM
+printf '%s\n' \
+    launch=gsqlite3 "gsqlite3-database=$W/pdns.sqlite3" gsqlite3-dnssec=yes \
+    local-address=127.0.0.1 "local-port=$PDNS_DNS" "socket-dir=$W/run" daemon=no guardian=no \
+    disable-syslog=yes loglevel=3 security-poll-suffix= \
+    'default-soa-content=ns1.@ hostmaster.@ 0 10800 3600 604800 3600' \
+    api=yes "api-key=$PDNS_KEY" webserver=yes webserver-address=127.0.0.1 \
+    "webserver-port=$PDNS_API" webserver-allow-from=127.0.0.0/8 >"$W/pdns.conf"
+taskset -c 0 pdns_server --config-dir="$W" >"$W/pdns.log" 2>&1 &
+PIDS+=($!)
+watchdog $!
+for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null -H "X-API-Key: $PDNS_KEY" \
+        "http://127.0.0.1:$PDNS_API/api/v1/servers/localhost" 2>/dev/null && break
+    sleep 0.1
+done
+code=$(curl -s -o "$TMP/pdns-create.json" -w '%{http_code}' -H "X-API-Key: $PDNS_KEY" \
+    -d "{\"name\":\"$ZONE.\",\"kind\":\"Native\",\"nameservers\":[\"ns1.$ZONE.\"],\"dnssec\":true}" \
+    "http://127.0.0.1:$PDNS_API/api/v1/servers/localhost/zones")
+[[ $code == 201 ]] || { cat "$TMP/pdns-create.json" "$W/pdns.log" >&2; die "pdns zone create: $code"; }
+
+log "pdm on $BASE (DNS $DNS_PORT), pdns_server 4.7 on :$PDNS_API (DNS $PDNS_DNS), $DURATION s each"
+run() { # label clients base key dns_port
+    timeout $((DURATION + 120)) taskset -c 1 python3 bench/patch.py "$3" "$4" "$ZONE" "$DURATION" "$5" "$1" "$VERIFY" "$2" |
+        tee "$TMP/$1-$2.result"
+}
+rate() { sed -n 's/.* rate=\([0-9.]*\)\/s.*/\1/p' "$TMP/$1.result"; }
+for c in 1 "$CLIENTS"; do
+    printf '\n== PowerDNS-API PATCH REPLACE of one TXT RRset per request (%s client(s), %s s; %s checked by DNS)\n' \
+        "$c" "$DURATION" "$VERIFY"
+    run pdm "$c" "$BASE" "$TOKEN" "$DNS_PORT"
+    run pdns "$c" "http://127.0.0.1:$PDNS_API" "$PDNS_KEY" "$PDNS_DNS"
+    printf 'RATIO clients=%s pdm/pdns PATCH rate = %s (target >= 5)\n' "$c" "$(ratio "$(rate "pdm-$c")" "$(rate "pdns-$c")")"
+done
+printf '\n%s, pdns_server %s, %s CPUs (servers on CPU 0, client on CPU 1)\n' \
+    "$("$PDM_BIN" --version 2>/dev/null || echo '?')" "$(pdns_server --version 2>&1 | sed -n 's/.*PowerDNS Authoritative Server \([^ ]*\).*/\1/p' | head -1)" "$(nproc)"

@@ -1,0 +1,11 @@
+//! Fuzz target `lua_record` (see pdm_fuzz::lua_record). Built with `--cfg fuzzing` it is a
+//! libFuzzer binary; otherwise it replays the files named on its command line.
+#![cfg_attr(fuzzing, no_main)]
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pdm_fuzz::lua_record(data));
+
+#[cfg(not(fuzzing))]
+fn main() {
+    pdm_fuzz::replay_args(pdm_fuzz::lua_record);
+}
