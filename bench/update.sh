@@ -96,7 +96,8 @@ rate() {
     for p in "${pids[@]}"; do wait "$p" || failed=1; done
     t1=$(date +%s.%N)
     if [[ $failed -ne 0 ]]; then
-        cat "$TMP"/u*.out >&2
+        grep -h -B2 -A2 -i "fail\|timed out" "$TMP"/u*.out | head -20 >&2
+        [[ $port == "$DNS_PORT" ]] && tail -n 20 "$TMP/pdm.log" >&2
         die "an nsupdate run failed (port $port)"
     fi
     awk -v a="$t0" -v b="$t1" -v n=$((per * clients * 2)) 'BEGIN {printf "%.0f", n / (b - a)}'
@@ -175,7 +176,7 @@ knot knot "$KNOT_PORT" robust
 KNOTA_PORT=$(free_port)
 knot knota "$KNOTA_PORT" asynchronous
 
-log "measuring: $N iterations (add + delete) per run"
+log "measuring: $N iterations (add + delete) per run; ports: pdm $DNS_PORT, knot $KNOT_PORT, knot async $KNOTA_PORT"
 P1=$(rate "$DNS_PORT" 1)
 K1=$(rate "$KNOT_PORT" 1)
 A1=$(rate "$KNOTA_PORT" 1)
