@@ -11,7 +11,7 @@ use crate::rrsets::{
 };
 use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hickory_proto::rr::RecordType;
@@ -628,7 +628,6 @@ pub(super) async fn import(
     Path(zone): Path<String>,
     Query(q): Query<ImportQuery>,
     c: RecordCaller,
-    _headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let zone = zone_fqdn(&zone)?;
