@@ -11,6 +11,8 @@ use hickory_proto::rr::Name;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use pdm_dns::lua::{LuaRecord, QueryContext};
+use pdm_dns::server::cache::{Echo, Key, KeyRef};
+use pdm_dns::server::query::Query;
 use pdm_dns::server::respond::size_limit;
 use pdm_dns::server::{wire, Decision};
 use pdm_dns::zone::file::{parse_master, write_master};
@@ -38,11 +40,15 @@ pub fn packet(data: &[u8]) {
     let fx = fixture::get();
     let src: SocketAddr = "192.0.2.53:5353".parse().expect("literal address");
     let mut out = Vec::with_capacity(512);
+    // The UDP fast path's in-place reader must accept only what hickory
+    // decodes, and read it the same.
+    let read = Query::parse(data);
     for protocol in [Protocol::Udp, Protocol::Tcp] {
         out.clear();
         let request = match Request::from_bytes(data.to_vec(), src, protocol) {
             Ok(request) => request,
             Err(_) => {
+                assert!(read.is_none(), "read in place what hickory refuses");
                 if wire::undecodable(data, &mut out).is_some() {
                     assert_eq!(out.len(), 12, "an undecodable query gets a bare header");
                     assert_eq!(out[..2], data[..2], "the FORMERR keeps the id");
@@ -50,15 +56,26 @@ pub fn packet(data: &[u8]) {
                 continue;
             }
         };
+        if let Some(query) = &read {
+            assert_eq!(Some(KeyRef::of(query).to_owned()), Key::of(&request));
+            assert_eq!(Echo::of_query(query), Echo::of(&request));
+        }
         if request.metadata.message_type != MessageType::Query {
             continue;
         }
         let zones = fx.zones.load();
         let key = (protocol == Protocol::Udp)
-            .then(|| pdm_dns::server::cache::Key::of(&request))
+            .then(|| Key::of(&request))
             .flatten();
         if let Some(key) = &key {
-            if fx.cache.answer(&zones, key, &request, &mut out) {
+            // As the server does: by the borrowed key when read in place.
+            let hit = match &read {
+                Some(q) => fx
+                    .cache
+                    .answer(&zones, &KeyRef::of(q), Echo::of_query(q), &mut out),
+                None => fx.cache.answer(&zones, key, Echo::of(&request), &mut out),
+            };
+            if hit {
                 check_reply(&request, protocol, &out);
                 continue;
             }

@@ -20,7 +20,8 @@
 //! [`MAX_AGE`], well inside the signature renewal margin, so a cached
 //! RRSIG is always one the signer would still hand out.
 
-use super::respond::{size_limit, Plan};
+use super::query::Query;
+use super::respond::{size_limit, Plan, MAX_UDP_PAYLOAD};
 use super::ZoneSet;
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
@@ -34,14 +35,37 @@ use std::time::{Duration, Instant};
 pub const MAX_AGE: Duration = Duration::from_secs(600);
 
 /// Everything an answer depends on besides the zone table.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     question: Box<[u8]>,
     opcode: u8,
-    /// `None` without EDNS; else (version, DO, UDP size limit, whether a
-    /// cookie is to be appended: the planner kept room for it, which can
-    /// change what fits).
-    edns: Option<(u8, bool, u16, bool)>,
+    edns: Option<EdnsKey>,
+}
+
+/// `None` without EDNS; else (version, DO, UDP size limit, whether a cookie
+/// is to be appended: the planner kept room for it, which can change what
+/// fits).
+type EdnsKey = (u8, bool, u16, bool);
+
+/// A [`Key`] borrowed from a query read in place: a lookup allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyRef<'a> {
+    question: &'a [u8],
+    opcode: u8,
+    edns: Option<EdnsKey>,
+}
+
+impl std::hash::Hash for Key {
+    // The same hash as the borrowed form, so either finds the entry.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state);
+    }
+}
+
+impl quick_cache::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        *self == key.as_ref()
+    }
 }
 
 impl Key {
@@ -67,6 +91,73 @@ impl Key {
             opcode: u8::from(request.metadata.op_code),
             edns,
         })
+    }
+
+    fn as_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            question: &self.question,
+            opcode: self.opcode,
+            edns: self.edns,
+        }
+    }
+}
+
+impl<'a> KeyRef<'a> {
+    /// The key of a query read in place (which never carries Client
+    /// Subnet: [`Query::parse`] leaves such queries to the general path).
+    pub fn of(query: &Query<'a>) -> KeyRef<'a> {
+        KeyRef {
+            question: query.question,
+            opcode: 0,
+            edns: query.edns.map(|e| {
+                (
+                    e.version,
+                    e.dnssec_ok,
+                    e.payload.clamp(512, MAX_UDP_PAYLOAD),
+                    super::cookie::wants_cookie_data(e.cookie),
+                )
+            }),
+        }
+    }
+
+    /// The owned key.
+    pub fn to_owned(self) -> Key {
+        Key {
+            question: self.question.into(),
+            opcode: self.opcode,
+            edns: self.edns,
+        }
+    }
+}
+
+/// What an answer copies from each query into cached bytes: the id and the
+/// RD and CD bits (RFC 1035 §4.1.1: RD is copied into the response; RFC
+/// 4035 §3.1.6: so is CD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Echo {
+    id: u16,
+    rd: bool,
+    cd: bool,
+}
+
+impl Echo {
+    /// The fields of a decoded request.
+    pub fn of(request: &Request) -> Echo {
+        let m = &request.metadata;
+        Echo {
+            id: m.id,
+            rd: m.recursion_desired,
+            cd: m.checking_disabled,
+        }
+    }
+
+    /// The fields of a query read in place.
+    pub fn of_query(query: &Query<'_>) -> Echo {
+        Echo {
+            id: query.id,
+            rd: query.rd,
+            cd: query.cd,
+        }
     }
 }
 
@@ -143,15 +234,12 @@ impl PacketCache {
         fresh
     }
 
-    /// Write the cached answer to `request` into `out`, with the request's
-    /// id and RD/CD bits. `false` on a miss.
-    pub fn answer(
-        &self,
-        zones: &Arc<ZoneSet>,
-        key: &Key,
-        request: &Request,
-        out: &mut Vec<u8>,
-    ) -> bool {
+    /// Write the answer cached under `key` into `out`, with the query's
+    /// id and RD/CD bits (`echo`). `false` on a miss.
+    pub fn answer<K>(&self, zones: &Arc<ZoneSet>, key: &K, echo: Echo, out: &mut Vec<u8>) -> bool
+    where
+        K: std::hash::Hash + quick_cache::Equivalent<Key> + ?Sized,
+    {
         let generation = self.generation(zones);
         let Some(entry) = generation.answers.get(key) else {
             return false;
@@ -162,7 +250,7 @@ impl PacketCache {
         }
         out.clear();
         out.extend_from_slice(&entry.bytes);
-        patch_header(out, request);
+        patch_header(out, echo);
         self.hits.fetch_add(1, Ordering::Relaxed);
         true
     }
@@ -192,14 +280,11 @@ impl PacketCache {
     }
 }
 
-/// Copy the id and the RD and CD bits of `request` into an encoded answer
-/// (RFC 1035 §4.1.1: RD is copied into the response; RFC 4035 §3.1.6: so
-/// is CD).
-fn patch_header(out: &mut [u8], request: &Request) {
-    let m = &request.metadata;
+/// Copy `echo` into the header of an encoded answer.
+fn patch_header(out: &mut [u8], echo: Echo) {
     if let [id0, id1, flags0, flags1, ..] = out {
-        [*id0, *id1] = m.id.to_be_bytes();
-        *flags0 = (*flags0 & !0x01) | u8::from(m.recursion_desired);
-        *flags1 = (*flags1 & !0x10) | (u8::from(m.checking_disabled) << 4);
+        [*id0, *id1] = echo.id.to_be_bytes();
+        *flags0 = (*flags0 & !0x01) | u8::from(echo.rd);
+        *flags1 = (*flags1 & !0x10) | (u8::from(echo.cd) << 4);
     }
 }

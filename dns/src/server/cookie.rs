@@ -130,7 +130,12 @@ impl Cookies {
     /// What the COOKIE option of a request from `ip` presents, at `now`
     /// (unix seconds).
     pub fn inspect(&self, edns: Option<&Edns>, ip: IpAddr, now: u32) -> Presented {
-        let Some(data) = option_data(edns) else {
+        self.inspect_data(option_data(edns), ip, now)
+    }
+
+    /// [`Cookies::inspect`] for the COOKIE option's data.
+    pub fn inspect_data(&self, data: Option<&[u8]>, ip: IpAddr, now: u32) -> Presented {
+        let Some(data) = data else {
             return Presented::Absent;
         };
         let (client, server) = match data.len() {
@@ -210,7 +215,12 @@ fn option_data(edns: Option<&Edns>) -> Option<&[u8]> {
 /// Whether a request carries a COOKIE option of a length we answer with a
 /// cookie (the planner keeps room for it).
 pub fn wants_cookie(edns: Option<&Edns>) -> bool {
-    option_data(edns).is_some_and(|d| d.len() == 8 || (16..=40).contains(&d.len()))
+    wants_cookie_data(option_data(edns))
+}
+
+/// [`wants_cookie`] for the COOKIE option's data.
+pub fn wants_cookie_data(data: Option<&[u8]>) -> bool {
+    data.is_some_and(|d| d.len() == 8 || (16..=40).contains(&d.len()))
 }
 
 /// Unix time in seconds, as cookies stamp it.

@@ -8,8 +8,10 @@
 //! sends right away. Only answers that need a full LUA evaluation leave the
 //! loop (on a task of their own, so a slow program never stalls the socket).
 
+use super::cache::{Echo, KeyRef};
 use super::cookie::Presented;
 use super::metrics::{header_rcode, qtype_of, CookieSeen, RrlAction, Transport, Writer};
+use super::query::Query;
 use super::respond::Plan;
 use super::rrl::{ResponseClass, Verdict};
 use super::{cache, wire, Decision, Handler};
@@ -21,6 +23,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
+
+/// Query types of zone transfers (RFC 5936, RFC 1995).
+const AXFR: u16 = 252;
+const IXFR: u16 = 251;
 
 /// Largest datagram we read; larger ones arrive cut and get FORMERR.
 const RECV_BUFFER: usize = 65_535;
@@ -119,13 +125,77 @@ enum Reply {
     Update(Box<super::update::Pending>),
 }
 
-/// Decode and, when possible, answer `datagram` into `out`.
+/// Answer `datagram` into `out`: from the packet cache on an in-place read
+/// when it can, else by decoding and planning.
 fn answer(
     handler: &Handler,
     datagram: &[u8],
     src: SocketAddr,
     out: &mut Vec<u8>,
     counts: &Writer<'_>,
+) -> Reply {
+    match cached(handler, datagram, src, out, counts) {
+        Cached::Answered(reply) => reply,
+        Cached::Missed => decoded(handler, datagram, src, out, counts, false),
+        Cached::NotTried => decoded(handler, datagram, src, out, counts, true),
+    }
+}
+
+/// The outcome of trying the packet cache without decoding.
+enum Cached {
+    /// Answered (or dropped by rate limiting).
+    Answered(Reply),
+    /// Looked up: not there.
+    Missed,
+    /// Not looked up (no cache, or not a plain query).
+    NotTried,
+}
+
+/// The common case, a plain query whose answer is cached: read in place
+/// ([`Query::parse`]), look up by a borrowed key, copy. No generic message
+/// is built and nothing is allocated.
+fn cached(
+    handler: &Handler,
+    datagram: &[u8],
+    src: SocketAddr,
+    out: &mut Vec<u8>,
+    counts: &Writer<'_>,
+) -> Cached {
+    let (Some(cache), Some(query)) = (&handler.cache, Query::parse(datagram)) else {
+        return Cached::NotTried;
+    };
+    // Transfers take their own path, whatever the transport.
+    if matches!(query.qtype, AXFR | IXFR) {
+        return Cached::NotTried;
+    }
+    let now = unix_now_if(handler);
+    let presented = match &handler.cookies {
+        Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
+        None => Presented::Absent,
+    };
+    if presented == Presented::Malformed {
+        return Cached::NotTried;
+    }
+    let zones = handler.zones.load();
+    let hit = cache.answer(&zones, &KeyRef::of(&query), Echo::of_query(&query), out);
+    counts.cache_lookup(hit);
+    if !hit {
+        return Cached::Missed;
+    }
+    let rcode = header_rcode(out);
+    let asked = Asked::Read { datagram, src };
+    Cached::Answered(finish(handler, asked, presented, now, rcode, out, counts))
+}
+
+/// Decode and, when possible, answer `datagram` into `out`; `look_up`:
+/// whether the packet cache still has to be asked.
+fn decoded(
+    handler: &Handler,
+    datagram: &[u8],
+    src: SocketAddr,
+    out: &mut Vec<u8>,
+    counts: &Writer<'_>,
+    look_up: bool,
 ) -> Reply {
     let request = match Request::from_bytes(datagram.to_vec(), src, Protocol::Udp) {
         Ok(request) => request,
@@ -178,12 +248,13 @@ fn answer(
         .cache
         .as_ref()
         .and_then(|c| cache::Key::of(&request).map(|k| (c, k)));
-    if let Some((cache, key)) = &cached {
-        let hit = cache.answer(&zones, key, &request, out);
+    if let (Some((cache, key)), true) = (&cached, look_up) {
+        let hit = cache.answer(&zones, key, Echo::of(&request), out);
         counts.cache_lookup(hit);
         if hit {
             let rcode = header_rcode(out);
-            return finish(handler, &request, presented, now, rcode, out, counts);
+            let asked = Asked::Decoded(&request);
+            return finish(handler, asked, presented, now, rcode, out, counts);
         }
     }
     match handler.plan_now(&request, &zones) {
@@ -193,9 +264,35 @@ fn answer(
                 cache.insert(&zones, key, &plan, out);
             }
             let rcode = u16::from(plan.metadata.response_code);
-            finish(handler, &request, presented, now, rcode, out, counts)
+            finish(
+                handler,
+                Asked::Decoded(&request),
+                presented,
+                now,
+                rcode,
+                out,
+                counts,
+            )
         }
         Decision::Offload => Reply::Offload(Box::new(request)),
+    }
+}
+
+/// The query an answer in `out` is for, as far as it was read.
+#[derive(Clone, Copy)]
+enum Asked<'a> {
+    /// Decoded by hickory.
+    Decoded(&'a Request),
+    /// Read in place only ([`Query::parse`] accepted it).
+    Read { datagram: &'a [u8], src: SocketAddr },
+}
+
+impl Asked<'_> {
+    fn src(&self) -> SocketAddr {
+        match self {
+            Asked::Decoded(request) => request.src(),
+            Asked::Read { src, .. } => *src,
+        }
     }
 }
 
@@ -215,7 +312,7 @@ fn unix_now_if(handler: &Handler) -> u32 {
 /// server cookie for a client that sent one.
 fn finish(
     handler: &Handler,
-    request: &Request,
+    asked: Asked<'_>,
     presented: Presented,
     now: u32,
     mut rcode: u16,
@@ -229,7 +326,7 @@ fn finish(
     }
     if let (Some(rrl), false) = (&handler.rrl, matches!(presented, Presented::Valid(_))) {
         let class = ResponseClass::of_message(out);
-        match rrl.check(request.src().ip(), class, u64::from(now)) {
+        match rrl.check(asked.src().ip(), class, u64::from(now)) {
             Verdict::Pass => {}
             Verdict::Drop => {
                 counts.rate_limited(class, RrlAction::Dropped);
@@ -237,6 +334,21 @@ fn finish(
             }
             Verdict::Slip => {
                 counts.rate_limited(class, RrlAction::Slipped);
+                // Slips are rare enough to decode for: a query read in
+                // place is one hickory decodes (Query::parse's contract).
+                let decoded;
+                let request = match asked {
+                    Asked::Decoded(request) => request,
+                    Asked::Read { datagram, src } => {
+                        match Request::from_bytes(datagram.to_vec(), src, Protocol::Udp) {
+                            Ok(request) => {
+                                decoded = request;
+                                &decoded
+                            }
+                            Err(_) => return Reply::Nothing,
+                        }
+                    }
+                };
                 if presented.client().is_some() {
                     // RFC 7873 §5.2.3: BADCOOKIE with a fresh server cookie;
                     // the client retries over UDP with it and is exempt.
@@ -251,7 +363,7 @@ fn finish(
             }
         }
     }
-    handler.add_cookie(presented, request.src(), now, out);
+    handler.add_cookie(presented, asked.src(), now, out);
     Reply::Send(rcode)
 }
 
@@ -269,8 +381,8 @@ async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>)
     let now = unix_now_if(handler);
     let presented = handler.presented(&request, now);
     let rcode = u16::from(plan.metadata.response_code);
-    if let Reply::Send(rcode) = finish(handler, &request, presented, now, rcode, &mut out, &counts)
-    {
+    let asked = Asked::Decoded(&request);
+    if let Reply::Send(rcode) = finish(handler, asked, presented, now, rcode, &mut out, &counts) {
         send(socket, &out, request.src()).await;
         counts.answered(rcode, qtype_of(request.as_slice()), started.elapsed());
     }
