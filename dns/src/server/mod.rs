@@ -11,6 +11,7 @@ pub mod cache;
 pub mod cookie;
 pub mod dynamic;
 pub mod metrics;
+mod mmsg;
 pub mod query;
 pub mod respond;
 pub mod rrl;

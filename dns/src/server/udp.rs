@@ -4,13 +4,16 @@
 //! hickory's UDP server spawns a task for every datagram and sends the reply
 //! through a channel to the socket's own task; at authoritative rates that
 //! bookkeeping cost more than answering. Here each loop drains the socket
-//! whenever it is readable, plans and encodes into a buffer it reuses, and
-//! sends right away. Only answers that need a full LUA evaluation leave the
-//! loop (on a task of their own, so a slow program never stalls the socket).
+//! whenever it is readable, a batch at a time (one `recvmmsg`, one
+//! `sendmmsg`: [`mmsg`]), answers a cached question from an in-place read
+//! and plans the rest into buffers it reuses. Only answers that need a full
+//! LUA evaluation leave the loop (on a task of their own, so a slow program
+//! never stalls the socket).
 
 use super::cache::{Echo, KeyRef};
 use super::cookie::Presented;
 use super::metrics::{header_rcode, qtype_of, CookieSeen, RrlAction, Transport, Writer};
+use super::mmsg::{self, Outgoing, Received};
 use super::query::Query;
 use super::respond::Plan;
 use super::rrl::{ResponseClass, Verdict};
@@ -20,8 +23,10 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 /// Query types of zone transfers (RFC 5936, RFC 1995).
@@ -58,59 +63,103 @@ pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
     while set.join_next().await.is_some() {}
 }
 
-/// One receive loop: drain the socket, answer each datagram, yield.
-/// Loop `index` is the only writer of its metrics shard.
+/// One receive loop: drain the socket in batches (one `recvmmsg`, the
+/// answers planned into reused buffers, one `sendmmsg`), yield after
+/// [`BURST`] datagrams. Loop `index` is the only writer of its metrics shard.
 async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
     let metrics = handler.metrics.clone();
     let counts = metrics.udp_loop(index);
-    let mut buf = vec![0u8; RECV_BUFFER];
-    let mut out = Vec::with_capacity(usize::from(super::respond::MAX_UDP_PAYLOAD));
+    let mut received = Received::new(RECV_BUFFER);
+    let mut outgoing = Outgoing::new(usize::from(super::respond::MAX_UDP_PAYLOAD));
+    // (rcode, qtype, started) of each answer in `outgoing`, counted once sent.
+    let mut answered: Vec<(u16, Option<u16>, quanta::Instant)> = Vec::with_capacity(mmsg::SLOTS);
     loop {
         if let Err(error) = socket.readable().await {
             tracing::error!(%error, "UDP socket failed; DNS over UDP stopped");
             return;
         }
-        let mut drained = false;
-        for _ in 0..BURST {
-            let (n, src) = match socket.try_recv_from(&mut buf) {
-                Ok(received) => received,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    drained = true;
-                    break;
-                }
+        let mut taken = 0;
+        let drained = loop {
+            let n = match socket.try_io(Interest::READABLE, || received.receive(socket.as_fd())) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break true,
                 Err(e) => {
                     transient(&e).await;
                     continue;
                 }
             };
-            if !can_reply_to(src) {
-                continue;
+            for i in 0..n {
+                let Some((datagram, src)) = received.get(i) else {
+                    continue;
+                };
+                if !can_reply_to(src) {
+                    continue;
+                }
+                let Some(out) = outgoing.next_buffer() else {
+                    break;
+                };
+                let started = quanta::Instant::now();
+                match answer(&handler, datagram, src, out, &counts) {
+                    Reply::Send(rcode) => {
+                        outgoing.push(src);
+                        answered.push((rcode, qtype_of(datagram), started));
+                    }
+                    Reply::Nothing => {}
+                    Reply::Offload(request) => {
+                        let (socket, handler) = (socket.clone(), handler.clone());
+                        tokio::spawn(async move { offloaded(&socket, &handler, request).await });
+                    }
+                    Reply::Update(pending) => {
+                        let (socket, handler) = (socket.clone(), handler.clone());
+                        let qtype = qtype_of(datagram);
+                        tokio::spawn(
+                            async move { update(&socket, &handler, pending, qtype).await },
+                        );
+                    }
+                }
             }
-            let Some(datagram) = buf.get(..n) else {
-                continue;
-            };
-            let started = quanta::Instant::now();
-            match answer(&handler, datagram, src, &mut out, &counts) {
-                Reply::Send(rcode) => {
-                    send(&socket, &out, src).await;
-                    counts.answered(rcode, qtype_of(datagram), started.elapsed());
-                }
-                Reply::Nothing => {}
-                Reply::Offload(request) => {
-                    let (socket, handler) = (socket.clone(), handler.clone());
-                    tokio::spawn(async move { offloaded(&socket, &handler, request).await });
-                }
-                Reply::Update(pending) => {
-                    let (socket, handler) = (socket.clone(), handler.clone());
-                    let qtype = qtype_of(datagram);
-                    tokio::spawn(async move { update(&socket, &handler, pending, qtype).await });
-                }
+            send_all(&socket, &mut outgoing).await;
+            for (rcode, qtype, started) in answered.drain(..) {
+                counts.answered(rcode, qtype, started.elapsed());
             }
-        }
+            taken += n;
+            if n < mmsg::SLOTS {
+                // Fewer than asked for: the queue was empty a moment ago.
+                break true;
+            }
+            if taken >= BURST {
+                break false;
+            }
+        };
         if !drained {
             tokio::task::yield_now().await;
         }
     }
+}
+
+/// Send every answer in `outgoing` (in as few `sendmmsg` calls as the
+/// kernel allows), then empty it. An answer the kernel refuses is logged
+/// and skipped; a full send buffer is waited out.
+async fn send_all(socket: &UdpSocket, outgoing: &mut Outgoing) {
+    let mut from = 0;
+    while from < outgoing.len() {
+        match socket.try_io(Interest::WRITABLE, || outgoing.send(socket.as_fd(), from)) {
+            Ok(0) => break,
+            Ok(sent) => from += sent,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if socket.writable().await.is_err() {
+                    break;
+                }
+            }
+            Err(error) => {
+                if let Some((_, to)) = outgoing.get(from) {
+                    tracing::debug!(%error, %to, "sending a UDP response failed");
+                }
+                from += 1;
+            }
+        }
+    }
+    outgoing.clear();
 }
 
 /// What to do after looking at one datagram.
