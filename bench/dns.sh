@@ -13,6 +13,9 @@
 #      MODE=udp|tcp (default udp)
 #      LUA=1: the LUA record mix (bench/lua.zone, bench/lua-queries.txt) on pdm vs PowerDNS
 #      4.7 (enable-lua-records=shared), plus pdm's LUA/static cost ratio (see bench/lua.sh).
+#      PROFILE=1: instead of timed runs, both servers run under `valgrind --tool=callgrind`
+#      and each mix sends PROFILE_QUERIES (default 20000) queries at 2,000 qps; prints the
+#      instructions per answer (all threads, collection on only while dnsperf runs).
 #      DNSSEC=1: both servers sign the zone (Knot: automatic signing, ECDSA P-256 CSK,
 #      NSEC3 0 iterations/no salt; pdm: online signing, same parameters) and every query
 #      has DO=1. Two mixes run: the positive QUERIES file and an NXDOMAIN-heavy mix of
@@ -54,6 +57,14 @@ ensure_pdm_bin
 
 
 
+if [[ ${PROFILE:-0} == 1 ]]; then
+    command -v valgrind >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends valgrind
+    # Collection starts off: start-up and signing at load are not the answer path.
+    SERVER_WRAP=(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$TMP/callgrind.%p")
+    START_SLOWDOWN=10
+    MAX_SECONDS=$((MAX_SECONDS + 1200))
+fi
+
 # --- Knot ------------------------------------------------------------------------------
 KNOT_PORT=$(free_port)
 mkdir -p "$TMP/knot/run" "$TMP/knot/db" "$TMP/knot/zones"
@@ -89,7 +100,7 @@ KNOT
 if [[ ${DNSSEC:-0} == 1 ]]; then
     printf '    dnssec-signing: on\n    dnssec-policy: csk\n' >>"$TMP/knot/knot.conf"
 fi
-taskset -c 0 knotd -c "$TMP/knot/knot.conf" >"$TMP/knot/knotd.log" 2>&1 &
+taskset -c 0 "${SERVER_WRAP[@]}" knotd -c "$TMP/knot/knot.conf" >"$TMP/knot/knotd.log" 2>&1 &
 KNOT_PID=$!
 PIDS+=("$KNOT_PID")
 watchdog "$KNOT_PID"
@@ -125,6 +136,26 @@ start_pdm pdm-nc --packet-cache 0
 CLK_TCK=$(getconf CLK_TCK)
 
 declare -A R
+# profile LABEL PID PORT: PROFILE_QUERIES queries of RUN_QUERIES at 2,000 qps with callgrind
+# collecting; prints instructions per answered query.
+profile() {
+    local label=$1 pid=$2 port=$3 n=${PROFILE_QUERIES:-20000} out completed ir
+    head -n "$n" "${RUN_QUERIES:-$QUERIES}" >"$TMP/profile-queries.txt"
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    out=$(timeout 300 taskset -c 1 dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" -d "$TMP/profile-queries.txt" \
+        -n 1 -c 4 -T 1 -Q 2000 -q 100 -t 5 "${DO_ARGS[@]}" 2>&1) || true
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    rm -f "$TMP"/callgrind."$pid".[0-9]*
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    sleep 1
+    completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
+    # Every thread's dump of this collection window, summed.
+    ir=$(cat "$TMP"/callgrind."$pid".[0-9]* 2>/dev/null | awk '/^(summary|totals):/ {s += $2} END {print s + 0}')
+    R[$label.ir]=$(awk -v i="$ir" -v n="${completed:-0}" 'BEGIN {if (n > 0) printf "%.0f", i / n; else print "nan"}')
+    printf '%-16s %10s %14s %14s\n' "$label" "${completed:-0}" "$ir" "${R[$label.ir]}"
+}
+
 run() { # label pid port rate clients outstanding
     local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after
     before=$(cpu_ticks "$pid")
@@ -160,6 +191,25 @@ if [[ ${DNSSEC:-0} == 1 ]]; then
     LOADS=(pos-steady pos-probe nx-steady nx-probe)
     NXQ="$TMP/nx-queries.txt"
     awk 'BEGIN {srand(42); for (i = 0; i < 200000; i++) printf "n%08x.bench.test A\n", int(rand() * 2^31)}' >"$NXQ"
+fi
+if [[ ${PROFILE:-0} == 1 ]]; then
+    LOADS=(static)
+    [[ ${DNSSEC:-0} == 1 ]] && LOADS=(pos nx)
+    printf '\n%-16s %10s %14s %14s\n' server answered instructions instr/answer
+    for srv in knot pdm pdm-nc; do
+        for load in "${LOADS[@]}"; do
+            RUN_QUERIES=$QUERIES
+            [[ $load == nx ]] && RUN_QUERIES=$NXQ
+            profile "$srv@$load" "${SRV_PID[$srv]}" "${SRV_PORT[$srv]}"
+        done
+    done
+    printf '\ninstructions per answer, pdm/Knot\n'
+    for srv in pdm pdm-nc; do
+        for load in "${LOADS[@]}"; do
+            printf '  %-7s %-7s %s\n' "$srv" "$load" "$(ratio "${R[$srv@$load.ir]}" "${R[knot@$load.ir]}")"
+        done
+    done
+    exit 0
 fi
 printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq rcodes
 for srv in knot pdm pdm-nc; do

@@ -57,7 +57,7 @@ watchdog() {
 # wait_dns PORT: true once 127.0.0.1:PORT answers bench.test SOA.
 wait_dns() {
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 $((100 * ${START_SLOWDOWN:-1}))); do
         dig +tries=1 +time=1 +short -p "$1" @127.0.0.1 bench.test SOA 2>/dev/null | grep -q hostmaster && return 0
         sleep 0.2
     done
@@ -70,12 +70,12 @@ wait_dns() {
 serve_pdm() {
     local name=$1 port=$2 http=$3
     shift 3
-    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
+    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "${SERVER_WRAP[@]}" "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
         --dns "127.0.0.1:$port" --http "127.0.0.1:$http" "$@" >"$TMP/$name.log" 2>&1 &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
     watchdog "$STARTED_PID"
-    for _ in $(seq 1 150); do
+    for _ in $(seq 1 $((150 * ${START_SLOWDOWN:-1}))); do
         curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null && break
         kill -0 "$STARTED_PID" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name exited"; }
         sleep 0.2
@@ -83,6 +83,9 @@ serve_pdm() {
     wait_dns "$port" || { cat "$TMP/$name.log" >&2; die "$name does not serve bench.test"; }
 }
 PDM_GLOBAL_ARGS=()
+# SERVER_WRAP: a command the servers run under (e.g. valgrind); START_SLOWDOWN: how many
+# times longer they may take to come up.
+SERVER_WRAP=()
 
 # cpu_ticks PID: utime+stime of the whole process (all threads), in clock ticks.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
