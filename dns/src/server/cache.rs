@@ -7,8 +7,8 @@
 //! size limit. The message id and the RD/CD bits are copied from each query
 //! into the cached bytes. What is *not* cached: answers from zones with LUA
 //! records (dynamic by design), queries carrying EDNS Client Subnet (the
-//! answer echoes it), SERVFAIL, NXDOMAIN and REFUSED (what random-name
-//! floods produce), and TCP (rare).
+//! answer echoes it), SERVFAIL and REFUSED, an NXDOMAIN the first time its
+//! question is seen (see [`Doorkeeper`]), and TCP (rare).
 //!
 //! Cached bytes never hold a COOKIE option: the server cookie is made per
 //! client and appended after the cached answer is copied out (the key notes
@@ -29,7 +29,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long an encoded answer may be reused.
 pub const MAX_AGE: Duration = Duration::from_secs(600);
@@ -163,7 +163,40 @@ impl Echo {
 
 struct Entry {
     bytes: Box<[u8]>,
-    born: Instant,
+    /// TSC-based: reading it costs a few instructions, not a vDSO call.
+    born: quanta::Instant,
+}
+
+/// Slots of the [`Doorkeeper`]: questions remembered at once.
+const DOORKEEPER_SLOTS: usize = 1 << 14;
+
+/// Which NXDOMAIN questions were seen lately (TinyLFU's doorkeeper, one
+/// hash per slot): an NXDOMAIN answer is cached only when its question comes
+/// a second time while still remembered. A random-name flood never repeats
+/// a name, so it costs one hash and one store per query instead of an
+/// allocation and an insert that evicts useful answers (caching every
+/// NXDOMAIN made such a stream dearer, measured); a name that is asked
+/// again and again (a typo, a resolver retrying, a benchmark's fixed mix)
+/// is answered from the cache like any other.
+struct Doorkeeper {
+    slots: Box<[AtomicU64]>,
+}
+
+impl Doorkeeper {
+    fn new() -> Self {
+        Doorkeeper {
+            slots: (0..DOORKEEPER_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Whether `key` was seen since its slot last changed; remembers it.
+    fn seen_again(&self, key: KeyRef<'_>) -> bool {
+        use std::hash::BuildHasher;
+        // 0 marks an empty slot; a key hashing to 0 is just never remembered.
+        let hash = rustc_hash::FxBuildHasher.hash_one(key);
+        let slot = (hash as usize) % self.slots.len();
+        self.slots[slot].swap(hash, Ordering::Relaxed) == hash && hash != 0
+    }
 }
 
 /// The answers cached for one zone table snapshot.
@@ -177,6 +210,7 @@ pub struct PacketCache {
     capacity: usize,
     current: ArcSwap<Generation>,
     hits: AtomicU64,
+    doorkeeper: Doorkeeper,
 }
 
 impl std::fmt::Debug for PacketCache {
@@ -197,6 +231,7 @@ impl PacketCache {
                 answers: quick_cache::sync::Cache::new(capacity.max(1)),
             }),
             hits: AtomicU64::new(0),
+            doorkeeper: Doorkeeper::new(),
         }
     }
 
@@ -221,17 +256,17 @@ impl PacketCache {
     }
 
     /// The generation for `zones`, started afresh when the table changed.
-    fn generation(&self, zones: &Arc<ZoneSet>) -> Arc<Generation> {
-        let current = self.current.load_full();
+    fn generation(&self, zones: &Arc<ZoneSet>) -> arc_swap::Guard<Arc<Generation>> {
+        // A guard, not a clone: no reference count moves on a lookup.
+        let current = self.current.load();
         if Arc::ptr_eq(&current.zones, zones) {
             return current;
         }
-        let fresh = Arc::new(Generation {
+        self.current.store(Arc::new(Generation {
             zones: zones.clone(),
             answers: quick_cache::sync::Cache::new(self.capacity.max(1)),
-        });
-        self.current.store(fresh.clone());
-        fresh
+        }));
+        self.current.load()
     }
 
     /// Write the answer cached under `key` into `out`, with the query's
@@ -257,16 +292,13 @@ impl PacketCache {
 
     /// Remember the encoded answer `bytes` planned as `plan`.
     pub fn insert(&self, zones: &Arc<ZoneSet>, key: Key, plan: &Plan, bytes: &[u8]) {
-        // LUA answers are dynamic by design. NXDOMAIN and REFUSED are what
-        // random-name floods produce: caching them only churns the cache
-        // (measured: it made a random NXDOMAIN stream dearer, not cheaper).
+        // LUA answers are dynamic by design; SERVFAIL is not an answer;
+        // REFUSED is what queries for zones not served here get.
         let rcode = plan.metadata.response_code;
         if plan.dynamic
             || plan.lua_limited
-            || matches!(
-                rcode,
-                ResponseCode::ServFail | ResponseCode::NXDomain | ResponseCode::Refused
-            )
+            || matches!(rcode, ResponseCode::ServFail | ResponseCode::Refused)
+            || (rcode == ResponseCode::NXDomain && !self.doorkeeper.seen_again(key.as_ref()))
         {
             return;
         }
@@ -274,7 +306,7 @@ impl PacketCache {
             key,
             Arc::new(Entry {
                 bytes: bytes.into(),
-                born: Instant::now(),
+                born: quanta::Instant::now(),
             }),
         );
     }

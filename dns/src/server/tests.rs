@@ -321,22 +321,46 @@ async fn answers_from_zones_with_lua_records_are_never_cached() {
 }
 
 #[tokio::test]
-async fn nxdomain_and_refused_are_not_cached() {
+async fn refused_is_never_cached_and_nxdomain_only_when_asked_again() {
     let (addr, _, handler) = start_cached().await;
-    for id in 0..3 {
-        udp(addr, &query(id, "nope.example.com.", RecordType::A, None))
+    let cache = handler.packet_cache().unwrap().clone();
+    // A random-name stream: every NXDOMAIN is seen once, nothing is kept.
+    for i in 0..50u16 {
+        let name = format!("n{i}.example.com.");
+        let reply = udp(addr, &query(i, &name, RecordType::A, None))
             .await
             .unwrap();
+        assert_eq!(
+            Message::from_vec(&reply).unwrap().metadata.response_code,
+            ResponseCode::NXDomain
+        );
+    }
+    assert_eq!(cache.len(), 0, "a random NXDOMAIN stream filled the cache");
+    for id in 0..3 {
         udp(addr, &query(id, "elsewhere.test.", RecordType::A, None))
             .await
             .unwrap();
     }
     assert_eq!(handler.packet_cache_hits(), Some(0));
+    assert_eq!(cache.len(), 0, "REFUSED was cached");
+    // The same NXDOMAIN a second time is cached; the third is a hit, with
+    // its own id.
+    for id in 100..103 {
+        let reply = udp(addr, &query(id, "nope.example.com.", RecordType::A, None))
+            .await
+            .unwrap();
+        let m = Message::from_vec(&reply).unwrap();
+        assert_eq!(
+            (m.metadata.id, m.metadata.response_code),
+            (id, ResponseCode::NXDomain)
+        );
+    }
+    assert_eq!(handler.packet_cache_hits(), Some(1));
     // NODATA is cached like any answer.
     for id in 0..2 {
         udp(addr, &query(id, "www.example.com.", RecordType::MX, None))
             .await
             .unwrap();
     }
-    assert_eq!(handler.packet_cache_hits(), Some(1));
+    assert_eq!(handler.packet_cache_hits(), Some(2));
 }
