@@ -345,9 +345,8 @@ fn with_serial(soa: &StoredRecord, serial: u32) -> Result<StoredRecord, StoreErr
                 && n.strip_suffix('.').is_some_and(|body| {
                     body.split('.').all(|l| {
                         (1..=63).contains(&l.len())
-                            && l.bytes().all(|b| {
-                                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
-                            })
+                            && l.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                     })
                 })
         };
