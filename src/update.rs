@@ -14,6 +14,7 @@
 
 use crate::metrics::UpdateCalls;
 use crate::policy::{is_at_or_below, PolicySpec};
+use crate::rrsets::credentials::CachedKey;
 use crate::rrsets::{Edit, Invalid, Prereq, PrereqFailure, RecordError, RecordService};
 use crate::rrsets::{WritePath, Writer};
 use crate::server::update::{Rejected, UpdateHandler, UpdateRequest};
@@ -24,6 +25,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an UPDATE waits for its change to be served before answering
@@ -269,7 +271,9 @@ pub fn rcode_of(e: &RecordError) -> ResponseCode {
             // the server will not make this change.
             _ => ResponseCode::Refused,
         },
-        RecordError::Denied(_) | RecordError::Exists(_) => ResponseCode::Refused,
+        RecordError::Denied(_) | RecordError::Exists(_) | RecordError::CredentialGone(_) => {
+            ResponseCode::Refused
+        }
         RecordError::ZoneNotFound(_) => ResponseCode::NotAuth,
         RecordError::Unsupported(_) => ResponseCode::NotImp,
         RecordError::Store(_) => ResponseCode::ServFail,
@@ -304,6 +308,9 @@ pub struct Updates {
     counts: UpdateCalls,
 }
 
+/// A cached key that the store must confirm before the answer.
+struct Stale;
+
 /// Why an UPDATE was not applied, before the record path decides.
 enum Refusal {
     /// The key has no record policy, or it does not parse.
@@ -331,44 +338,92 @@ impl Updates {
         }
     }
 
-    /// The writer a key stands for: its stored policy, if it admits `remote` now.
-    async fn writer(&self, key: &str, remote: SocketAddr) -> Result<Writer, Refusal> {
-        let rows = self
+    /// The writer a key stands for: its stored policy, if it admits `remote`
+    /// now. With `cached`, a policy read before may stand in for the store
+    /// (the write re-finds the key in its transaction: [`Writer::recheck`]).
+    async fn writer(&self, key: &str, remote: SocketAddr, cached: bool) -> Result<Writer, Refusal> {
+        let hit = if cached {
+            self.records.credentials().key(key)
+        } else {
+            None
+        };
+        let recheck = hit.as_ref().map(|k| k.recheck());
+        let entry = match hit {
+            Some(k) => k,
+            None => self.read_key(key).await?,
+        };
+        entry
+            .policy
+            .admits(Some(remote.ip()), crate::store::now_ms())
+            .map_err(Refusal::NotAdmitted)?;
+        Ok(Writer {
+            credential: format!("tsig:{key}"),
+            policy: Arc::clone(&entry.policy),
+            path: WritePath::Rfc2136,
+            recheck,
+        })
+    }
+
+    /// Key `key`'s policy from the store, cached for the next UPDATE.
+    async fn read_key(&self, key: &str) -> Result<Arc<CachedKey>, Refusal> {
+        let row = self
             .store
-            .tsig_keys()
+            .tsig_key(key)
             .await
             .map_err(|e| Refusal::Store(e.to_string()))?;
-        let text = rows
-            .into_iter()
-            .find(|r| r.name == key)
-            .and_then(|r| r.policy)
+        let (sealed, text) = row
+            .and_then(|r| r.policy.map(|p| (r.sealed, p)))
             .ok_or_else(|| Refusal::NoPolicy(format!("TSIG key {key} has no record policy")))?;
         let policy = serde_json::from_str::<PolicySpec>(&text)
             .map_err(|e| e.to_string())
             .and_then(|s| s.parse().map_err(|e| e.to_string()))
             .map_err(|e| Refusal::NoPolicy(format!("TSIG key {key}: stored policy: {e}")))?;
-        policy
-            .admits(Some(remote.ip()), crate::store::now_ms())
-            .map_err(Refusal::NotAdmitted)?;
-        Ok(Writer {
-            credential: format!("tsig:{key}"),
-            policy,
-            path: WritePath::Rfc2136,
-        })
+        Ok(self.records.credentials().keep_key(CachedKey {
+            name: key.to_string(),
+            sealed,
+            policy: Arc::new(policy),
+        }))
     }
 
     /// Apply one UPDATE; the rcode and what to log.
     async fn run(&self, req: &UpdateRequest, key: &str, zone: &str) -> (ResponseCode, String) {
-        let writer = match self.writer(key, req.remote).await {
+        match self.run_once(req, key, zone, true).await {
+            // The cached key was deleted or made again since, or the
+            // message failed before the write could re-find it: answer
+            // from the store, as without a cache.
+            Err(Stale) => self
+                .run_once(req, key, zone, false)
+                .await
+                .unwrap_or_else(|Stale| {
+                    (
+                        ResponseCode::Refused,
+                        format!("TSIG key {key} has no record policy"),
+                    )
+                }),
+            Ok(answer) => answer,
+        }
+    }
+
+    /// [`Updates::run`] with the cached key (`cached`) or the stored one.
+    async fn run_once(
+        &self,
+        req: &UpdateRequest,
+        key: &str,
+        zone: &str,
+        cached: bool,
+    ) -> Result<(ResponseCode, String), Stale> {
+        let writer = match self.writer(key, req.remote, cached).await {
             Ok(w) => w,
             Err(Refusal::NoPolicy(m)) | Err(Refusal::NotAdmitted(m)) => {
-                return (ResponseCode::Refused, m)
+                return Ok((ResponseCode::Refused, m))
             }
-            Err(Refusal::Store(m)) => return (ResponseCode::ServFail, m),
+            Err(Refusal::Store(m)) => return Ok((ResponseCode::ServFail, m)),
         };
+        let unconfirmed = writer.recheck.is_some();
         let parsed = match parse(zone, &req.prerequisites, &req.updates) {
             Ok(p) => p,
-            Err(m) => return (m.rcode, m.detail),
+            Err(_) if unconfirmed => return Err(Stale),
+            Err(m) => return Ok((m.rcode, m.detail)),
         };
         let ignored = if parsed.ignored.is_empty() {
             String::new()
@@ -384,16 +439,19 @@ impl Updates {
                 if !applied.changed.is_empty() {
                     self.wait_served().await;
                 }
-                (
+                Ok((
                     ResponseCode::NoError,
                     format!(
                         "{} RRsets changed, serial {}{ignored}",
                         applied.changed.len(),
                         applied.serial
                     ),
-                )
+                ))
             }
-            Err(e) => (rcode_of(&e), e.to_string()),
+            Err(RecordError::CredentialGone(_)) if unconfirmed => Err(Stale),
+            // No such zone: the lock was never taken, the key never re-found.
+            Err(RecordError::ZoneNotFound(_)) if unconfirmed => Err(Stale),
+            Err(e) => Ok((rcode_of(&e), e.to_string())),
         }
     }
 

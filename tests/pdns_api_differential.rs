@@ -802,3 +802,91 @@ fn scoped_keys_are_held_to_their_policy() {
         404
     );
 }
+
+/// The credential cache behind PATCH never outlives a token: deleted
+/// through the API, deleted by another process (the CLI, its id then
+/// reused), or expired, the very next request is 401 and writes nothing,
+/// whatever it carries (a change, no change, a bad body).
+fn cached_keys_never_outlive_their_token(b: Backend) {
+    let Some(srv) = PdmServer::start(b, Config::default_test()) else {
+        return;
+    };
+    srv.allocate("example.test", "acme", "192.0.2.10", None);
+    let admin = srv.admin_token();
+    let zp = format!("{Z}/acme.example.test.");
+    let serial = |srv: &PdmServer| {
+        srv.dig("acme.example.test.", RecordType::SOA)
+            .answer_data(RecordType::SOA)
+    };
+    let make = |name: &str, policy: Value| {
+        let r = srv.request(
+            "POST",
+            "/api/v1/tokens",
+            Some(&admin),
+            Body::Json(&json!({"name": name, "policy": policy})),
+            &[],
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        (
+            r.body["id"].as_i64().unwrap(),
+            Target::new(
+                "pdm",
+                srv.http_base(),
+                r.body["token"].as_str().unwrap().into(),
+            ),
+        )
+    };
+    let all = json!({"rules": [{"zone": "acme.example.test", "access": "write"}]});
+    let txt = |v: &str| patch(json!([rr("t.acme.example.test.", "TXT", 60, &[v])]));
+    // Every way a request can go once its token is gone.
+    let refused = |t: &Target, what: &str| {
+        let before = serial(&srv);
+        for body in [txt("\"gone\""), patch(json!([])), "{".to_string()] {
+            let r = t.call("PATCH", &zp, Some(&body), true);
+            assert_eq!(r.status, 401, "{what}: {body}: {}", r.text);
+        }
+        assert_eq!(t.call("GET", &zp, None, true).status, 401, "{what}");
+        assert_eq!(serial(&srv), before, "{what}: nothing written");
+    };
+
+    // Deleted through the API: refused at once.
+    let (id, t) = make("api-deleted", all.clone());
+    for v in ["\"a\"", "\"b\""] {
+        assert_eq!(t.call("PATCH", &zp, Some(&txt(v)), true).status, 204);
+    }
+    let r = srv.request(
+        "DELETE",
+        &format!("/api/v1/tokens/{id}"),
+        Some(&admin),
+        Body::None,
+        &[],
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    refused(&t, "deleted through the API");
+
+    // Deleted by another process (this server never hears of it), and a
+    // new token made after it (SQLite may hand out its id again).
+    let (id, t) = make("cli-deleted", all.clone());
+    assert_eq!(t.call("PATCH", &zp, Some(&txt("\"c\"")), true).status, 204);
+    let out = srv.cli(&["token", "delete", &id.to_string()]);
+    assert!(out.success(), "{out:?}");
+    let (_, next) = make("after-it", all.clone());
+    refused(&t, "deleted by the CLI");
+    assert_eq!(
+        next.call("PATCH", &zp, Some(&txt("\"d\"")), true).status,
+        204
+    );
+
+    // Expired: the cached policy's expiry still holds.
+    let expires = chrono::Utc::now().timestamp() + 3;
+    let mut policy = all.clone();
+    policy["expires"] = json!(expires);
+    let (_, t) = make("expiring", policy);
+    assert_eq!(t.call("PATCH", &zp, Some(&txt("\"e\"")), true).status, 204);
+    while chrono::Utc::now().timestamp() <= expires {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    refused(&t, "expired");
+}
+
+backend_tests!(cached_keys_never_outlive_their_token);

@@ -695,4 +695,76 @@ fn acme_dns01(b: Backend) {
     drop(pebble);
 }
 
-backend_tests!(nsupdate_and_knsupdate, acme_dns01);
+/// A key's cached policy never outlives the key: deleted by another
+/// process (the CLI) or through the API, the next UPDATE with it changes
+/// nothing; made again under its name with a narrower policy, the new
+/// policy holds at once.
+fn deleted_and_remade_keys_take_effect(b: Backend) {
+    if !need(&["nsupdate"]) {
+        return;
+    }
+    let Some(Setup { srv, all, .. }) = setup(b) else {
+        return;
+    };
+    let dir = srv.dir.path().to_path_buf();
+    let addr = srv.dns_addr;
+    let run = |key: &Key, line: &str| {
+        send(
+            Client::Nsupdate,
+            &dir,
+            addr,
+            ZONE,
+            Some(key),
+            false,
+            &[line],
+        )
+    };
+    let add_a = |n: &str| format!("update add {n}.{ZONE}. 300 A 192.0.2.9");
+    let add_txt = format!("update add _acme-challenge.{ZONE}. 300 TXT \"tok\"");
+
+    // Cached by two updates, then deleted behind the server's back.
+    run(&all, &add_a("c1")).succeeded();
+    run(&all, &add_a("c2")).succeeded();
+    let out = srv.cli(&["tsig", "delete", &all.name]);
+    assert!(out.success(), "{out:?}");
+    let before = state(&srv);
+    assert!(!run(&all, &add_a("c3")).ok, "a deleted key wrote");
+    assert_eq!(state(&srv), before, "a deleted key changed the zone");
+
+    // Made again under the same name, TXT at _acme-challenge only.
+    let narrow = create_key(
+        &srv,
+        &all.name,
+        "hmac-sha256",
+        Some(&policy(Some("_acme-challenge.*"), &["TXT"])),
+    );
+    let in_force = wait_for(Duration::from_secs(10), || run(&narrow, &add_txt).ok);
+    assert!(
+        in_force,
+        "the new key never worked:\n{}",
+        tail(&srv.log(), 3000)
+    );
+    let before = state(&srv);
+    run(&narrow, &add_a("c4")).failed_with("REFUSED");
+    assert_eq!(state(&srv), before, "the old policy still applied");
+
+    // Deleted through the API: refused from the next message on.
+    let admin = srv.admin_token();
+    let r = srv.request(
+        "DELETE",
+        &format!("/api/v1/tsig-keys/{}", narrow.name),
+        Some(&admin),
+        Body::None,
+        &[],
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let before = state(&srv);
+    assert!(!run(&narrow, &add_txt).ok, "a deleted key wrote");
+    assert_eq!(state(&srv), before);
+}
+
+backend_tests!(
+    nsupdate_and_knsupdate,
+    acme_dns01,
+    deleted_and_remade_keys_take_effect
+);

@@ -118,6 +118,8 @@ pub(super) async fn delete_token(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     if s.store.delete_token(id).await? {
+        // Refused from the next request on, not only at the next write.
+        s.records.credentials().forget_token(id);
         tracing::info!(token = id, "API token deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -237,6 +239,8 @@ pub(super) async fn delete_tsig(
 ) -> Result<StatusCode, ApiError> {
     let name = crate::config::tsig_key_name(&name);
     if s.store.delete_tsig_key(&name).await? {
+        // RFC 2136 UPDATE refuses it from the next message on.
+        s.records.credentials().forget_key(&name);
         tracing::info!(key = %name, "TSIG key deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {

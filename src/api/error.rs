@@ -177,6 +177,9 @@ impl From<RecordError> for ApiError {
             RecordError::Unsupported(_) => {
                 ApiError::new(S::NOT_IMPLEMENTED, "not-supported", e.to_string())
             }
+            RecordError::CredentialGone(_) => {
+                ApiError::new(S::UNAUTHORIZED, "unauthorized", "unknown token")
+            }
             RecordError::Store(inner) => ApiError::internal("records", inner),
         }
     }

@@ -89,7 +89,7 @@ pub(super) struct RecordCaller {
     /// `token:<id>`.
     pub credential: String,
     /// Its policy.
-    pub policy: Policy,
+    pub policy: std::sync::Arc<Policy>,
 }
 
 impl RecordCaller {
@@ -99,6 +99,7 @@ impl RecordCaller {
             credential: self.credential.clone(),
             policy: self.policy.clone(),
             path,
+            recheck: None,
         }
     }
 }
@@ -110,7 +111,7 @@ impl FromRequestParts<AppState> for RecordCaller {
         let t = token_of(parts, s).await?;
         Ok(RecordCaller {
             credential: format!("token:{}", t.id),
-            policy: policy_of(&t)?,
+            policy: std::sync::Arc::new(policy_of(&t)?),
         })
     }
 }

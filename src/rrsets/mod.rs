@@ -5,6 +5,7 @@
 //! rows, one serial bump, one journal entry (which the DNS snapshot
 //! follows, so it is signed and served), an audit row per RRset.
 
+pub mod credentials;
 mod plan;
 pub mod rdata;
 
@@ -12,7 +13,7 @@ pub use plan::{managed_type, writable, Limits, RRsetData, RRsetWrite};
 
 use crate::config::{BackendKind, Config};
 use crate::policy::{is_at_or_below, parse_type, type_name, Access, Policy, Verdict};
-use crate::store::rrsets::{self as rows, Author, RRsetRows};
+use crate::store::rrsets::{self as rows, Author, RRsetRows, Recheck};
 use crate::store::zones::StoredRecord;
 use crate::store::{Store, StoreError};
 use hickory_proto::rr::{Name, RecordType};
@@ -110,6 +111,9 @@ pub enum RecordError {
     /// This deployment cannot write records (the PowerDNS backend).
     #[error("{0}")]
     Unsupported(String),
+    /// The (cached) credential was deleted or replaced since it was read.
+    #[error("credential {0} no longer exists")]
+    CredentialGone(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -287,9 +291,12 @@ pub struct Writer {
     /// `token:<id>` or `tsig:<name>`.
     pub credential: String,
     /// What it may do.
-    pub policy: Policy,
+    pub policy: Arc<Policy>,
     /// Through which door.
     pub path: WritePath,
+    /// Set when the credential came from the cache: the write finds it
+    /// again in its transaction, or writes nothing.
+    pub recheck: Option<Recheck>,
 }
 
 /// An RRset as read.
@@ -316,6 +323,8 @@ pub struct Applied {
     pub serial: u32,
     /// The RRsets that changed.
     pub changed: Vec<RRsetWrite>,
+    /// The journal entry of the change (none when nothing changed).
+    pub journal_id: Option<i64>,
 }
 
 /// Reads and writes records of the zones pdm serves.
@@ -323,6 +332,7 @@ pub struct Applied {
 pub struct RecordService {
     store: Store,
     config: Arc<Config>,
+    credentials: Arc<credentials::CredentialCache>,
 }
 
 /// A zone name as given (`acme.pool.test`, `acme.pool.test.`, any case) as
@@ -349,7 +359,16 @@ pub fn owner_fqdn(name: &str) -> Result<String, RecordError> {
 impl RecordService {
     /// A service over `store`, with `config`'s bounds and pools.
     pub fn new(store: Store, config: Arc<Config>) -> Self {
-        RecordService { store, config }
+        RecordService {
+            store,
+            config,
+            credentials: Arc::default(),
+        }
+    }
+
+    /// Credentials verified before, with their parsed policies.
+    pub fn credentials(&self) -> &credentials::CredentialCache {
+        &self.credentials
     }
 
     fn writes_here(&self) -> Result<(), RecordError> {
@@ -489,9 +508,17 @@ impl RecordService {
         self.writes_here()?;
         let zone = zone_fqdn(zone)?;
         let mut tx = self.store.pool().begin().await?;
-        let row = rows::lock_zone(&mut tx, &zone)
+        let locked = rows::lock_zone(&mut tx, &zone, who.recheck.as_ref())
             .await?
             .ok_or_else(|| RecordError::ZoneNotFound(zone.clone()))?;
+        if !locked.credential_live {
+            tx.rollback().await?;
+            if let Some(r) = &who.recheck {
+                self.credentials.forget(r);
+            }
+            return Err(RecordError::CredentialGone(who.credential.clone()));
+        }
+        let row = locked.zone;
 
         let mut names: BTreeSet<String> = BTreeSet::new();
         let mut below_zone: BTreeSet<String> = BTreeSet::new();
@@ -510,15 +537,20 @@ impl RecordService {
             }
         }
         let names: Vec<String> = names.into_iter().collect();
-        let records = rows::records_at(&mut tx, row.id, &names).await?;
+        // The apex SOA comes along: a write bumps the serial.
+        let (records, soa) = rows::records_and_soa(&mut tx, row.id, &names, Some(&zone)).await?;
         let sets = group(&records)?;
         check_prereqs(prereqs, &sets)?;
 
         let below_zone: Vec<String> = below_zone.into_iter().collect();
-        let hosted: BTreeSet<String> = rows::hosted_zones(&mut tx, &below_zone)
-            .await?
-            .into_iter()
-            .collect();
+        let hosted: BTreeSet<String> = if below_zone.is_empty() {
+            BTreeSet::new()
+        } else {
+            rows::hosted_zones(&mut tx, &below_zone)
+                .await?
+                .into_iter()
+                .collect()
+        };
         let mut below = BTreeMap::new();
         for e in edits {
             let o = e.owner();
@@ -536,7 +568,7 @@ impl RecordService {
         }
         let limits = self.limits(&zone, &row.kind);
         let zone_records = match limits.max_zone_records {
-            Some(_) => rows::record_count(&mut tx, row.id).await?,
+            Some(_) => locked.records,
             None => 0,
         };
         let hood = Neighbourhood {
@@ -553,6 +585,7 @@ impl RecordService {
             return Ok(Applied {
                 serial: row.serial,
                 changed,
+                journal_id: None,
             });
         }
         let sets: Vec<RRsetRows> = changed.iter().map(|w| stored(w, &records)).collect();
@@ -560,8 +593,9 @@ impl RecordService {
             path: who.path.as_str().to_string(),
             credential: who.credential.clone(),
         };
-        let serial = rows::write_rrsets(&mut tx, &row, &sets, &author).await?;
+        let written = rows::write_rrsets_with(&mut tx, &row, soa.as_ref(), &sets, &author).await?;
         tx.commit().await?;
+        let serial = written.serial;
         tracing::info!(
             zone = %zone,
             serial,
@@ -570,7 +604,11 @@ impl RecordService {
             credential = %who.credential,
             "records changed"
         );
-        Ok(Applied { serial, changed })
+        Ok(Applied {
+            serial,
+            changed,
+            journal_id: Some(written.journal_id),
+        })
     }
 }
 

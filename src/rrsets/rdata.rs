@@ -47,9 +47,12 @@ pub fn canonical(owner: &str, rtype: RecordType, text: &str) -> Result<String, S
     };
     let a = parse("pdm-origin-a.invalid.")?;
     // A relative name in rdata would take the origin; two origins tell.
-    let b = parse("pdm-origin-b.invalid.")?;
-    if a != b {
-        return Err("names in record data must be absolute (end with a dot)".into());
+    // Types whose data holds no name cannot take it: one parse is enough.
+    if !nameless(rtype) {
+        let b = parse("pdm-origin-b.invalid.")?;
+        if a != b {
+            return Err("names in record data must be absolute (end with a dot)".into());
+        }
     }
     let out = storage_text(&a);
     // hickory's parsers stop at what they need; a second address after the
@@ -59,6 +62,15 @@ pub fn canonical(owner: &str, rtype: RecordType, text: &str) -> Result<String, S
         return Err(format!("unexpected data after {out:?}"));
     }
     Ok(out)
+}
+
+/// Types whose record data holds no domain name (addresses, strings,
+/// hashes), so no origin can end up in it.
+fn nameless(rtype: RecordType) -> bool {
+    matches!(
+        rtype,
+        RecordType::A | RecordType::AAAA | RecordType::TXT | RecordType::SSHFP | RecordType::TLSA
+    )
 }
 
 /// Presentation tokens: whitespace-separated, quoted strings as one,

@@ -100,9 +100,9 @@ fn parse_lines(text: &str) -> Result<Vec<StoredRecord>, StoreError> {
 pub(super) async fn append(
     conn: &mut AnyConnection,
     change: &ZoneChange,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO zone_journal (zone, serial, op, added, removed, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO zone_journal (zone, serial, op, added, removed, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(&change.zone)
     .bind(change.serial as i64)
@@ -111,9 +111,9 @@ pub(super) async fn append(
     .bind(lines(&change.removed))
     .bind(&change.actor)
     .bind(now_ms())
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(row.try_get("id")?)
 }
 
 /// The columns [`entry_of`] reads.

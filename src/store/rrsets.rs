@@ -7,17 +7,75 @@ use super::zones::{self, StoredRecord, ZoneRow};
 use super::{now_ms, Store, StoreError};
 use sqlx::{AnyConnection, Row};
 
+/// A credential read from a cache, found again inside the write's
+/// transaction: one deleted (or replaced) since it was cached writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recheck {
+    /// An API token: its id and the SHA-256 of its secret (ids can be reused).
+    Token {
+        /// `api_tokens.id`.
+        id: i64,
+        /// `api_tokens.token_hash`.
+        hash: String,
+    },
+    /// A TSIG key: its name and sealed secret (a key deleted and made again
+    /// under its name has another secret, and maybe another policy).
+    Tsig {
+        /// `tsig_keys.name`.
+        name: String,
+        /// `tsig_keys.secret`.
+        sealed: String,
+    },
+}
+
+/// A zone row locked for a write, with what the write checks under the lock.
+#[derive(Debug, Clone)]
+pub struct Locked {
+    /// The zone.
+    pub zone: ZoneRow,
+    /// How many records it holds (0 for a pool zone, which has no bound).
+    pub records: usize,
+    /// The [`Recheck`]ed credential is still stored (true without one).
+    pub credential_live: bool,
+}
+
 /// Locks zone `name` for a write (row lock on Postgres; SQLite has one
-/// writer) and reads it; `None` when there is no such zone.
+/// writer) and reads it, its record count and whether `recheck` still
+/// stands, in one statement; `None` when there is no such zone.
 pub async fn lock_zone(
     conn: &mut AnyConnection,
     name: &str,
-) -> Result<Option<ZoneRow>, StoreError> {
-    sqlx::query("UPDATE zones SET serial = serial WHERE name = $1")
-        .bind(name)
-        .execute(&mut *conn)
-        .await?;
-    zones::get_zone(conn, name).await
+    recheck: Option<&Recheck>,
+) -> Result<Option<Locked>, StoreError> {
+    // Sub-selects in RETURNING: SQLite >= 3.35 and Postgres both take them.
+    let live = match recheck {
+        None => "1",
+        Some(Recheck::Token { .. }) => {
+            "(SELECT COUNT(*) FROM api_tokens WHERE id = $2 AND token_hash = $3)"
+        }
+        Some(Recheck::Tsig { .. }) => {
+            "(SELECT COUNT(*) FROM tsig_keys WHERE name = $2 AND secret = $3)"
+        }
+    };
+    let sql = format!(
+        "UPDATE zones SET serial = serial WHERE name = $1 RETURNING id, name, kind, serial, serial_policy, \
+         CASE WHEN kind = 'pool' THEN 0 ELSE (SELECT COUNT(*) FROM records WHERE records.zone_id = zones.id) END AS n, \
+         {live} AS live"
+    );
+    let mut q = sqlx::query(&sql).bind(name);
+    q = match recheck {
+        None => q,
+        Some(Recheck::Token { id, hash }) => q.bind(*id).bind(hash),
+        Some(Recheck::Tsig { name, sealed }) => q.bind(name).bind(sealed),
+    };
+    let Some(r) = q.fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Locked {
+        zone: zones::zone_row_of(&r)?,
+        records: r.try_get::<i64, _>("n")?.max(0) as usize,
+        credential_live: r.try_get::<i64, _>("live")? > 0,
+    }))
 }
 
 /// `$first, $first+1, …` for an `IN (…)` of `n` values.
@@ -37,26 +95,67 @@ pub async fn records_at(
     zone_id: i64,
     owners: &[String],
 ) -> Result<Vec<StoredRecord>, StoreError> {
+    Ok(records_and_soa(conn, zone_id, owners, None).await?.0)
+}
+
+/// [`records_at`], and with `apex` the zone's SOA record too, in the same
+/// statement (a write bumps its serial; the SOA is among the records only
+/// when `apex` is one of `owners`).
+pub async fn records_and_soa(
+    conn: &mut AnyConnection,
+    zone_id: i64,
+    owners: &[String],
+    apex: Option<&str>,
+) -> Result<(Vec<StoredRecord>, Option<StoredRecord>), StoreError> {
     let mut out = Vec::new();
-    for chunk in owners.chunks(IN_CHUNK) {
+    let mut soa = None;
+    // An empty owner list still reads the SOA (one chunk of nothing).
+    let chunks: Vec<&[String]> = if owners.is_empty() {
+        vec![&[]]
+    } else {
+        owners.chunks(IN_CHUNK).collect()
+    };
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let want_soa = i == 0 && apex.is_some();
+        let mut cond = Vec::new();
+        if !chunk.is_empty() {
+            cond.push(format!("name IN ({})", placeholders(2, chunk.len())));
+        }
+        if want_soa {
+            cond.push(format!("(name = ${} AND rtype = 'SOA')", chunk.len() + 2));
+        }
+        if cond.is_empty() {
+            continue;
+        }
         let sql = format!(
-            "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 AND name IN ({}) ORDER BY id",
-            placeholders(2, chunk.len())
+            "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 AND ({}) ORDER BY id",
+            cond.join(" OR ")
         );
         let mut q = sqlx::query(&sql).bind(zone_id);
         for o in chunk {
             q = q.bind(o);
         }
+        if let (true, Some(a)) = (want_soa, apex) {
+            q = q.bind(a);
+        }
         for r in q.fetch_all(&mut *conn).await? {
-            out.push(StoredRecord {
+            let rec = StoredRecord {
                 name: r.try_get("name")?,
                 rtype: r.try_get("rtype")?,
                 ttl: r.try_get::<i64, _>("ttl")?.clamp(0, u32::MAX as i64) as u32,
                 rdata: r.try_get("rdata")?,
-            });
+            };
+            let is_soa = apex.is_some_and(|a| rec.name == a) && rec.rtype == "SOA";
+            if is_soa && soa.is_none() {
+                soa = Some(rec.clone());
+            }
+            // Read for the SOA alone: not part of the neighbourhood.
+            if !is_soa || chunk.contains(&rec.name) {
+                out.push(rec);
+            }
         }
     }
-    Ok(out)
+    Ok((out, soa))
 }
 
 /// The `(owner, type)` pairs strictly below `owner` in the zone.
@@ -99,15 +198,6 @@ pub async fn hosted_zones(
     Ok(out)
 }
 
-/// How many records the zone holds.
-pub async fn record_count(conn: &mut AnyConnection, zone_id: i64) -> Result<usize, StoreError> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM records WHERE zone_id = $1")
-        .bind(zone_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(row.try_get::<i64, _>("n")?.max(0) as usize)
-}
-
 /// One RRset a change replaces: every record of `(owner, rtype)` before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RRsetRows {
@@ -139,6 +229,30 @@ pub async fn write_rrsets(
     sets: &[RRsetRows],
     author: &Author,
 ) -> Result<u32, StoreError> {
+    Ok(write_rrsets_with(conn, zone, None, sets, author)
+        .await?
+        .serial)
+}
+
+/// What [`write_rrsets_with`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The zone's new serial.
+    pub serial: u32,
+    /// The journal entry of the change (DNS serves the change once it
+    /// follows the journal this far).
+    pub journal_id: i64,
+}
+
+/// [`write_rrsets`] with the apex SOA already read in this transaction
+/// (`None`: read it here).
+pub async fn write_rrsets_with(
+    conn: &mut AnyConnection,
+    zone: &ZoneRow,
+    soa: Option<&StoredRecord>,
+    sets: &[RRsetRows],
+    author: &Author,
+) -> Result<Written, StoreError> {
     for s in sets {
         sqlx::query("DELETE FROM records WHERE zone_id = $1 AND name = $2 AND rtype = $3")
             .bind(zone.id)
@@ -150,9 +264,12 @@ pub async fn write_rrsets(
             zones::insert_record(conn, zone.id, r).await?;
         }
     }
-    let serial = zones::bump_soa(conn, zone).await?;
+    let serial = match soa {
+        Some(soa) => zones::bump_soa_from(conn, zone, Some(soa)).await?,
+        None => zones::bump_soa(conn, zone).await?,
+    };
     let actor = format!("{}:{}", author.path, author.credential);
-    journal::append(
+    let journal_id = journal::append(
         conn,
         &ZoneChange {
             zone: zone.name.clone(),
@@ -182,7 +299,7 @@ pub async fn write_rrsets(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(serial)
+    Ok(Written { serial, journal_id })
 }
 
 /// One audited RRset change.

@@ -96,10 +96,15 @@ impl Store {
     /// The secret itself is never compared: its SHA-256 is looked up
     /// through the index, so timing tells nothing about stored tokens.
     pub async fn token(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
+        self.token_by_hash(&sha256_hex(secret.as_bytes())).await
+    }
+
+    /// The token whose secret has SHA-256 `hash` (lower-case hex).
+    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenInfo>, StoreError> {
         let row = sqlx::query(
             "SELECT id, name, scopes, policy, created_at FROM api_tokens WHERE token_hash = $1",
         )
-        .bind(sha256_hex(secret.as_bytes()))
+        .bind(hash)
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| token_of(&r).map(|(t, _)| t)).transpose()

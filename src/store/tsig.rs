@@ -62,6 +62,26 @@ impl Store {
             .collect()
     }
 
+    /// Key `name`, if stored.
+    pub async fn tsig_key(&self, name: &str) -> Result<Option<TsigKeyRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, algorithm, secret, created_at, policy FROM tsig_keys WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(TsigKeyRow {
+                name: r.try_get("name")?,
+                algorithm: r.try_get("algorithm")?,
+                sealed: r.try_get("secret")?,
+                created_at: r.try_get("created_at")?,
+                policy: r.try_get("policy")?,
+            })
+        })
+        .transpose()
+    }
+
     /// Removes a key; `false` when there was none.
     pub async fn delete_tsig_key(&self, name: &str) -> Result<bool, StoreError> {
         let r = sqlx::query("DELETE FROM tsig_keys WHERE name = $1")

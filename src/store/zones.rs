@@ -224,17 +224,19 @@ pub async fn get_zone(conn: &mut AnyConnection, name: &str) -> Result<Option<Zon
             .bind(name)
             .fetch_optional(&mut *conn)
             .await?;
-    row.map(|r| {
-        let policy: String = r.try_get("serial_policy")?;
-        Ok(ZoneRow {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            kind: r.try_get("kind")?,
-            serial: r.try_get::<i64, _>("serial")? as u32,
-            serial_policy: policy.parse().map_err(StoreError::Corrupt)?,
-        })
+    row.as_ref().map(zone_row_of).transpose()
+}
+
+/// A `zones` row read with the columns `id, name, kind, serial, serial_policy`.
+pub(super) fn zone_row_of(r: &sqlx::any::AnyRow) -> Result<ZoneRow, StoreError> {
+    let policy: String = r.try_get("serial_policy")?;
+    Ok(ZoneRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        serial: r.try_get::<i64, _>("serial")? as u32,
+        serial_policy: policy.parse().map_err(StoreError::Corrupt)?,
     })
-    .transpose()
 }
 
 /// All records of a zone, in a stable order.
@@ -323,6 +325,48 @@ pub(super) async fn insert_record(
 
 /// Replace the SOA serial inside `soa` record text; returns the new record.
 fn with_serial(soa: &StoredRecord, serial: u32) -> Result<StoredRecord, StoreError> {
+    // The stored form pdm writes is `mname rname serial refresh retry
+    // expire minimum`: the serial is swapped in place, without a zone-file
+    // parse per write. Anything else (or any doubt) takes the parser.
+    let fields: Vec<&str> = soa.rdata.split(' ').collect();
+    if let [mname, rname, old, rest @ ..] = fields.as_slice() {
+        // Numbers as the parser would print them back: no sign, no leading
+        // zero, within the range every SOA field holds.
+        let number = |f: &str| {
+            (f == "0" || (!f.starts_with('0') && !f.is_empty()))
+                && f.bytes().all(|b| b.is_ascii_digit())
+                && f.parse::<i32>().is_ok()
+        };
+        // Host names as the parser prints them: lower case, no escapes,
+        // labels of 1 to 63 characters.
+        let name = |n: &str| {
+            n.len() > 1
+                && n.len() <= 254
+                && n.strip_suffix('.').is_some_and(|body| {
+                    body.split('.').all(|l| {
+                        (1..=63).contains(&l.len())
+                            && l.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    })
+                })
+        };
+        if rest.len() == 4
+            && rest.iter().all(|f| number(f))
+            && old.parse::<u32>().is_ok()
+            && name(mname)
+            && name(rname)
+        {
+            return Ok(StoredRecord {
+                rdata: format!("{mname} {rname} {serial} {}", rest.join(" ")),
+                ..soa.clone()
+            });
+        }
+    }
+    with_serial_parsed(soa, serial)
+}
+
+/// [`with_serial`] through the zone-file parser.
+fn with_serial_parsed(soa: &StoredRecord, serial: u32) -> Result<StoredRecord, StoreError> {
     let rec = soa.to_record()?;
     match &rec.data {
         RData::SOA(s) => {
@@ -604,9 +648,18 @@ pub async fn touch_zone(
 }
 
 pub(super) async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow) -> Result<u32, StoreError> {
-    let serial = next_serial(zone.serial, zone.serial_policy);
     let apex = owner_records(conn, zone.id, &zone.name).await?;
-    if let Some(soa) = apex.iter().find(|r| r.rtype == "SOA") {
+    bump_soa_from(conn, zone, apex.iter().find(|r| r.rtype == "SOA")).await
+}
+
+/// [`bump_soa`] with the apex SOA record already read in this transaction.
+pub(super) async fn bump_soa_from(
+    conn: &mut AnyConnection,
+    zone: &ZoneRow,
+    soa: Option<&StoredRecord>,
+) -> Result<u32, StoreError> {
+    let serial = next_serial(zone.serial, zone.serial_policy);
+    if let Some(soa) = soa {
         let new = with_serial(soa, serial)?;
         sqlx::query(
             "UPDATE records SET rdata = $1 WHERE zone_id = $2 AND name = $3 AND rtype = 'SOA'",
@@ -759,6 +812,29 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn soa_serial_swap_matches_the_parser() {
+        let soa = |rdata: &str| StoredRecord {
+            name: "acme.pool.test.".into(),
+            rtype: "SOA".into(),
+            ttl: 3600,
+            rdata: rdata.into(),
+        };
+        for text in [
+            "ns1.pool.test. hostmaster.pool.test. 1796443966 10800 3600 604800 3600",
+            "ns1.pool.test. hostmaster.pool.test. 0 0 0 0 0",
+            "a-b.test. x.test. 4294967295 2147483647 1 2 3",
+            // The parser's way: quotes, escapes, leading zeros, big values.
+            "ns1.pool.test. host\\.master.pool.test. 5 10800 3600 604800 3600",
+            "ns1.pool.test. hostmaster.pool.test. 5 010800 3600 604800 3600",
+            "ns1.pool.test. hostmaster.pool.test. 5 10800 3600 604800 4294967295",
+        ] {
+            let fast = with_serial(&soa(text), 42).unwrap();
+            let parsed = with_serial_parsed(&soa(text), 42).unwrap();
+            assert_eq!(fast, parsed, "{text}");
+        }
+    }
 
     #[test]
     fn common_rdata_reads_what_hickory_reads() {

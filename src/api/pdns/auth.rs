@@ -1,23 +1,34 @@
 //! `X-API-Key` (or `?api-key=`) as PowerDNS takes it; the key is a pdm API
 //! token, and its record policy applies to every read and write (an admin
 //! token's policy is everything). 401 `Unauthorized` otherwise.
+//!
+//! [`PdnsCaller`] reads the token from the store on every request.
+//! [`CachedCaller`] (RRset PATCH, the hot path of every tool) takes it from
+//! the record service's credential cache when it is there: the write then
+//! re-finds it in its own transaction, and [`CachedCaller::confirm`] reads
+//! it again wherever a request answers without writing.
 
 use super::error::PdnsError;
 use crate::api::guard::policy_of;
 use crate::api::AppState;
 use crate::policy::Policy;
+use crate::rrsets::credentials::CachedToken;
 use crate::rrsets::{WritePath, Writer};
+use crate::store::rrsets::Recheck;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use std::sync::Arc;
 
 /// The caller of a PowerDNS route.
 pub struct PdnsCaller {
     /// `token:<id>`.
     pub credential: String,
     /// What it may read and write.
-    pub policy: Policy,
+    pub policy: Arc<Policy>,
     /// An admin token: may also create and delete zones.
     pub admin: bool,
+    /// Set when the token came from the cache and was not read since.
+    recheck: Option<Recheck>,
 }
 
 impl PdnsCaller {
@@ -25,8 +36,18 @@ impl PdnsCaller {
     pub fn writer(&self) -> Writer {
         Writer {
             credential: self.credential.clone(),
-            policy: self.policy.clone(),
+            policy: Arc::clone(&self.policy),
             path: WritePath::PdnsApi,
+            recheck: self.recheck.clone(),
+        }
+    }
+
+    fn of(t: &CachedToken, recheck: bool) -> Self {
+        PdnsCaller {
+            credential: format!("token:{}", t.id),
+            policy: Arc::clone(&t.policy),
+            admin: t.admin,
+            recheck: recheck.then(|| t.recheck()),
         }
     }
 }
@@ -44,32 +65,86 @@ fn key_of(parts: &Parts) -> Option<String> {
     })
 }
 
+/// The presented key's hash (401 without a key).
+fn hash_of(parts: &Parts) -> Result<String, PdnsError> {
+    let key = key_of(parts)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(PdnsError::unauthorized)?;
+    Ok(crate::store::sha256_hex(key.as_bytes()))
+}
+
+/// The token with this hash, read from the store (and cached for the next
+/// request); 401 when there is none.
+async fn read_token(s: &AppState, hash: &str) -> Result<Arc<CachedToken>, PdnsError> {
+    let token = s
+        .store
+        .token_by_hash(hash)
+        .await?
+        .ok_or_else(PdnsError::unauthorized)?;
+    let policy = policy_of(&token).map_err(|e| PdnsError::internal("token policy", &e.detail))?;
+    Ok(s.records.credentials().keep_token(CachedToken {
+        id: token.id,
+        hash: hash.to_string(),
+        admin: token.is_admin(),
+        policy: Arc::new(policy),
+    }))
+}
+
+/// Whether the token's policy admits this request's source now (expiry,
+/// CIDRs): checked on every request, cached or not.
+fn admitted(parts: &Parts, t: &CachedToken) -> Result<(), PdnsError> {
+    let ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    t.policy.admits(ip, crate::store::now_ms()).map_err(|why| {
+        tracing::info!(token = t.id, reason = %why, "PowerDNS API key refused");
+        PdnsError::unauthorized()
+    })
+}
+
 impl FromRequestParts<AppState> for PdnsCaller {
     type Rejection = PdnsError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, PdnsError> {
-        let key = key_of(parts)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(PdnsError::unauthorized)?;
-        let token = s
-            .store
-            .token(&key)
-            .await?
-            .ok_or_else(PdnsError::unauthorized)?;
-        let policy =
-            policy_of(&token).map_err(|e| PdnsError::internal("token policy", &e.detail))?;
-        let ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        if let Err(why) = policy.admits(ip, crate::store::now_ms()) {
-            tracing::info!(token = token.id, reason = %why, "PowerDNS API key refused");
-            return Err(PdnsError::unauthorized());
+        let token = read_token(s, &hash_of(parts)?).await?;
+        admitted(parts, &token)?;
+        Ok(PdnsCaller::of(&token, false))
+    }
+}
+
+/// A [`PdnsCaller`] possibly from the credential cache: only for a handler
+/// that writes through the record service (which re-finds the token in its
+/// transaction) and calls [`CachedCaller::confirm`] on every other answer.
+pub struct CachedCaller(pub PdnsCaller);
+
+impl CachedCaller {
+    /// Reads the token again if it came from the cache (401 and out of the
+    /// cache when it is gone): for answers that wrote nothing.
+    pub async fn confirm(&self, s: &AppState) -> Result<(), PdnsError> {
+        let Some(Recheck::Token { id, hash }) = &self.0.recheck else {
+            return Ok(());
+        };
+        match s.store.token_by_hash(hash).await? {
+            Some(t) if t.id == *id => Ok(()),
+            _ => {
+                s.records.credentials().forget_token(*id);
+                Err(PdnsError::unauthorized())
+            }
         }
-        Ok(PdnsCaller {
-            credential: format!("token:{}", token.id),
-            admin: token.is_admin(),
-            policy,
-        })
+    }
+}
+
+impl FromRequestParts<AppState> for CachedCaller {
+    type Rejection = PdnsError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, PdnsError> {
+        let hash = hash_of(parts)?;
+        let (token, cached) = match s.records.credentials().token(&hash) {
+            Some(t) => (t, true),
+            None => (read_token(s, &hash).await?, false),
+        };
+        admitted(parts, &token)?;
+        Ok(CachedCaller(PdnsCaller::of(&token, cached)))
     }
 }

@@ -122,6 +122,7 @@ impl From<RecordError> for PdnsError {
                 PdnsError::unprocessable(e.to_string())
             }
             RecordError::Unsupported(why) => PdnsError::new(501, why.clone()),
+            RecordError::CredentialGone(_) => PdnsError::unauthorized(),
             RecordError::Store(inner) => PdnsError::internal("records", inner),
         }
     }

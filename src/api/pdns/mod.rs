@@ -18,7 +18,7 @@ use super::AppState;
 use crate::delegation::byo::{ByoError, CreateRequest, Mode};
 use crate::policy::parse_type;
 use crate::rrsets::{rdata, Edit, RRsetView};
-use auth::PdnsCaller;
+use auth::{CachedCaller, PdnsCaller};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header::ACCEPT;
@@ -256,19 +256,46 @@ fn edits_of(zone: &str, changes: &[wire::Change], current: &[RRsetView]) -> Answ
 #[utoipa::path(patch, operation_id = "pdnsZonePatch", path = "/api/v1/servers/localhost/zones/{zone_id}", tag = "powerdns", description = "`{\"rrsets\": [...]}` with changetype REPLACE, DELETE, EXTEND or PRUNE; all changes in one atomic write, served when it answers.", params(("zone_id" = String, Path, description = "Zone id")), request_body(content = super::openapi::AnyObject, description = "{rrsets: [RRSet]}"), responses((status = 204, description = "applied"), (status = 400, description = "Bad Request"), (status = 401, description = "Unauthorized"), (status = 403, description = "the key's policy refuses (names the rule)", body = super::openapi::AnyObject), (status = 404, description = "Not Found"), (status = 422, description = "{error} naming the RRset", body = super::openapi::AnyObject)), security(("pdns_key" = [])))]
 pub(super) async fn zone_patch(
     State(s): State<AppState>,
-    c: PdnsCaller,
+    caller: CachedCaller,
     Path(zone_id): Path<String>,
     body: Body,
 ) -> Answer<Response> {
-    let name = zone_facts(&s, &c, &zone_id).await?.name;
-    let body = json_body(body).await?;
-    let changes = wire::parse_patch(&body)?;
-    let current = current_ttls(&s, &c, &name, &changes).await?;
-    let edits = edits_of(&name, &changes, &current)?;
-    if !edits.is_empty() {
-        s.records.apply(&name, &edits, &[], &c.writer()).await?;
+    let outcome = patch(&s, &caller.0, &zone_id, body).await;
+    if !matches!(outcome, Ok(Patched::Written)) {
+        // Nothing was written, so neither the token nor the zone was
+        // checked under the write's lock: check them now, in the order
+        // PowerDNS answers (401, then 404, then what the body earned).
+        caller.confirm(&s).await?;
+        zone_facts(&s, &caller.0, &zone_id).await?;
+        outcome?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// What a PATCH did.
+enum Patched {
+    /// The changes were applied (the token and the zone found under the lock).
+    Written,
+    /// No change to make.
+    Nothing,
+}
+
+/// The PATCH itself, without a read of the zone first: the write's
+/// transaction finds the zone (404 otherwise) and the token.
+async fn patch(s: &AppState, c: &PdnsCaller, zone_id: &str, body: Body) -> Answer<Patched> {
+    let name = wire::zone_id_to_name(zone_id)?;
+    if !c.policy.reads_zone(&name) {
+        return Err(PdnsError::not_found());
+    }
+    let body = json_body(body).await?;
+    let changes = wire::parse_patch(&body)?;
+    let current = current_ttls(s, c, &name, &changes).await?;
+    let edits = edits_of(&name, &changes, &current)?;
+    if edits.is_empty() {
+        return Ok(Patched::Nothing);
+    }
+    s.records.apply(&name, &edits, &[], &c.writer()).await?;
+    Ok(Patched::Written)
 }
 
 /// `PUT /api/v1/servers/localhost/zones/{zone_id}`: zone settings.
