@@ -41,7 +41,7 @@ ensure_pdm_bin
 
 api_setup
 
-RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
+PDM_LOG=${PDM_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" serve \
     --http "127.0.0.1:$HTTP_PORT" --dns "127.0.0.1:$DNS_PORT" >"$TMP/pdm.log" 2>&1 &
 PDM_PID=$!
 PIDS+=("$PDM_PID")
@@ -134,7 +134,7 @@ if command -v pdns_server >/dev/null && command -v sqlite3 >/dev/null && [[ -f $
     TOKEN2=$("${P2[@]}" token create --name bench --scope admin 2>>"$TMP/token.log" | tail -n 1)
     HTTP2=$(free_port)
     DNS2=$(free_port)
-    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "${P2[@]}" serve \
+    PDM_LOG=${PDM_LOG:-warn} taskset -c 0 "${P2[@]}" serve \
         --http "127.0.0.1:$HTTP2" --dns "127.0.0.1:$DNS2" >"$TMP/pdm-pdns.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 150); do

@@ -59,8 +59,9 @@ ensure_pdm_bin
 
 if [[ ${PROFILE:-0} == 1 ]]; then
     command -v valgrind >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends valgrind
-    # Collection starts off: start-up and signing at load are not the answer path.
-    SERVER_WRAP=(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$TMP/callgrind.%p")
+    # Instrumentation starts off (and start-up runs at near native speed): start-up and
+    # signing at load are not the answer path.
+    SERVER_WRAP=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/callgrind.%p")
     START_SLOWDOWN=10
     MAX_SECONDS=$((MAX_SECONDS + 1200))
 fi
@@ -139,19 +140,23 @@ declare -A R
 # profile LABEL PID PORT: PROFILE_QUERIES queries of RUN_QUERIES at 2,000 qps with callgrind
 # collecting; prints instructions per answered query.
 profile() {
-    local label=$1 pid=$2 port=$3 n=${PROFILE_QUERIES:-20000} out completed ir
+    local label=$1 pid=$2 port=$3 n=${PROFILE_QUERIES:-20000} out completed ir lines
+    # The file is short for the static mixes: repeat it to about n queries.
+    lines=$(grep -vc '^#' "${RUN_QUERIES:-$QUERIES}")
+    lines=$(( (n + lines - 1) / lines ))
     head -n "$n" "${RUN_QUERIES:-$QUERIES}" >"$TMP/profile-queries.txt"
-    callgrind_control -z "$pid" >/dev/null 2>&1
+    # Switching instrumentation off discards the counts: dump first.
     callgrind_control -i on "$pid" >/dev/null 2>&1
-    out=$(timeout 300 taskset -c 1 dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" -d "$TMP/profile-queries.txt" \
-        -n 1 -c 4 -T 1 -Q 2000 -q 100 -t 5 "${DO_ARGS[@]}" 2>&1) || true
-    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -z "$pid" >/dev/null 2>&1
     rm -f "$TMP"/callgrind."$pid".[0-9]*
+    out=$(timeout 300 taskset -c 1 dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" -d "$TMP/profile-queries.txt" \
+        -n "$lines" -c 4 -T 1 -Q 2000 -q 100 -t 5 "${DO_ARGS[@]}" 2>&1) || true
     callgrind_control -d "$pid" >/dev/null 2>&1
-    sleep 1
+    callgrind_control -i off "$pid" >/dev/null 2>&1
     completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
     # Every thread's dump of this collection window, summed.
-    ir=$(cat "$TMP"/callgrind."$pid".[0-9]* 2>/dev/null | awk '/^(summary|totals):/ {s += $2} END {print s + 0}')
+    ir=$(cat "$TMP"/callgrind."$pid".[0-9]* 2>/dev/null | awk '/^summary:/ {s += $2} END {print s + 0}')
+    [[ $ir == 0 ]] && log "no callgrind dump for $label: $(ls "$TMP")"
     R[$label.ir]=$(awk -v i="$ir" -v n="${completed:-0}" 'BEGIN {if (n > 0) printf "%.0f", i / n; else print "nan"}')
     printf '%-16s %10s %14s %14s\n' "$label" "${completed:-0}" "$ir" "${R[$label.ir]}"
 }

@@ -70,7 +70,7 @@ wait_dns() {
 serve_pdm() {
     local name=$1 port=$2 http=$3
     shift 3
-    RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "${SERVER_WRAP[@]}" "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
+    PDM_LOG=${PDM_LOG:-warn} taskset -c 0 "${SERVER_WRAP[@]}" "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
         --dns "127.0.0.1:$port" --http "127.0.0.1:$http" "$@" >"$TMP/$name.log" 2>&1 &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")

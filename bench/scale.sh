@@ -32,7 +32,7 @@ api_setup
 start_pdm() { # [want] [cpus]: sets PDM_PID and READY_S, seconds from start to ready (readyz 200 and want answered)
     local t0 want=${1:-} cpus=${2:-0}
     t0=$(date +%s.%N)
-    RUST_LOG=${RUST_LOG:-warn} taskset -c "$cpus" "$PDM_BIN" --database "$DB" serve \
+    PDM_LOG=${PDM_LOG:-warn} taskset -c "$cpus" "$PDM_BIN" --database "$DB" serve \
         --http "127.0.0.1:$HTTP_PORT" --dns "127.0.0.1:$DNS_PORT" >>"$TMP/pdm.log" 2>&1 &
     PDM_PID=$!
     PIDS+=("$PDM_PID")

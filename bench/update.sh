@@ -52,7 +52,7 @@ TOKEN=$(pdm token create --name bench --scope admin 2>/dev/null | tail -n 1)
 SECRET=$(pdm tsig create upd --policy "{\"rules\":[{\"zone\":\"$ZONE\",\"access\":\"write\"}]}" 2>/dev/null)
 [[ -n $SECRET ]] || die "pdm tsig create printed nothing"
 
-RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
+PDM_LOG=${PDM_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
     --dns "127.0.0.1:$DNS_PORT" --http "127.0.0.1:$HTTP_PORT" >"$TMP/pdm.log" 2>&1 &
 PDM_PID=$!
 PIDS+=("$PDM_PID")

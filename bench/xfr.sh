@@ -72,7 +72,7 @@ log "imported and keyed in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf
 SECRET=$(pdm tsig create xfr 2>/dev/null)
 TOKEN=$(pdm token create --name bench --scope admin 2>/dev/null | tail -n 1)
 
-RUST_LOG=${RUST_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
+PDM_LOG=${PDM_LOG:-warn} taskset -c 0 "$PDM_BIN" --database "$DB" "${PDM_GLOBAL_ARGS[@]}" serve \
     --dns "127.0.0.1:$DNS_PORT" --http "127.0.0.1:$HTTP_PORT" >"$TMP/pdm.log" 2>&1 &
 PDM_PID=$!
 PIDS+=("$PDM_PID")
