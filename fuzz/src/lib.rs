@@ -57,22 +57,26 @@ pub fn packet(data: &[u8]) {
             }
         };
         if let Some(query) = &read {
-            assert_eq!(Some(KeyRef::of(query).to_owned()), Key::of(&request));
+            assert_eq!(
+                Some(KeyRef::of(query, protocol).to_owned()),
+                Key::of(&request)
+            );
             assert_eq!(Echo::of_query(query), Echo::of(&request));
         }
         if request.metadata.message_type != MessageType::Query {
             continue;
         }
         let zones = fx.zones.load();
-        let key = (protocol == Protocol::Udp)
-            .then(|| Key::of(&request))
-            .flatten();
+        let key = Key::of(&request);
         if let Some(key) = &key {
             // As the server does: by the borrowed key when read in place.
             let hit = match &read {
-                Some(q) => fx
-                    .cache
-                    .answer(&zones, &KeyRef::of(q), Echo::of_query(q), &mut out),
+                Some(q) => fx.cache.answer(
+                    &zones,
+                    &KeyRef::of(q, protocol),
+                    Echo::of_query(q),
+                    &mut out,
+                ),
                 None => fx.cache.answer(&zones, key, Echo::of(&request), &mut out),
             };
             if hit {

@@ -1,4 +1,4 @@
-//! Encoded UDP answers, reused for identical questions (PowerDNS calls it
+//! Encoded answers, reused for identical questions (PowerDNS calls it
 //! the packet cache).
 //!
 //! An authoritative answer is a pure function of the zone table and a few
@@ -7,8 +7,9 @@
 //! size limit. The message id and the RD/CD bits are copied from each query
 //! into the cached bytes. What is *not* cached: answers from zones with LUA
 //! records (dynamic by design), queries carrying EDNS Client Subnet (the
-//! answer echoes it), SERVFAIL and REFUSED, an NXDOMAIN the first time its
-//! question is seen (see [`Doorkeeper`]), and TCP (rare).
+//! answer echoes it), SERVFAIL and REFUSED, and an NXDOMAIN the first time
+//! its question is seen (see [`Doorkeeper`]). TCP answers are cached apart
+//! from UDP ones (never truncated).
 //!
 //! Cached bytes never hold a COOKIE option: the server cookie is made per
 //! client and appended after the cached answer is copied out (the key notes
@@ -40,6 +41,8 @@ pub struct Key {
     question: Box<[u8]>,
     opcode: u8,
     edns: Option<EdnsKey>,
+    /// TCP answers are never truncated; UDP ones may be.
+    tcp: bool,
 }
 
 /// `None` without EDNS; else (version, DO, UDP size limit, whether a cookie
@@ -53,6 +56,7 @@ pub struct KeyRef<'a> {
     question: &'a [u8],
     opcode: u8,
     edns: Option<EdnsKey>,
+    tcp: bool,
 }
 
 impl std::hash::Hash for Key {
@@ -72,6 +76,7 @@ impl Key {
     /// The key of `request`, or `None` when its answer must not be cached
     /// (Client Subnet present).
     pub fn of(request: &Request) -> Option<Key> {
+        let protocol = request.protocol();
         let edns = match request.edns.as_ref() {
             Some(e) => {
                 if super::dynamic::client_subnet(Some(e)).is_some() {
@@ -80,7 +85,7 @@ impl Key {
                 Some((
                     e.version(),
                     e.flags().dnssec_ok,
-                    size_limit(Some(e), Protocol::Udp),
+                    size_limit(Some(e), protocol),
                     super::cookie::wants_cookie(Some(e)),
                 ))
             }
@@ -90,6 +95,7 @@ impl Key {
             question: request.queries.as_bytes().into(),
             opcode: u8::from(request.metadata.op_code),
             edns,
+            tcp: protocol == Protocol::Tcp,
         })
     }
 
@@ -98,6 +104,7 @@ impl Key {
             question: &self.question,
             opcode: self.opcode,
             edns: self.edns,
+            tcp: self.tcp,
         }
     }
 }
@@ -105,7 +112,9 @@ impl Key {
 impl<'a> KeyRef<'a> {
     /// The key of a query read in place (which never carries Client
     /// Subnet: [`Query::parse`] leaves such queries to the general path).
-    pub fn of(query: &Query<'a>) -> KeyRef<'a> {
+    /// `protocol`: what it came over.
+    pub fn of(query: &Query<'a>, protocol: Protocol) -> KeyRef<'a> {
+        let tcp = protocol == Protocol::Tcp;
         KeyRef {
             question: query.question,
             opcode: 0,
@@ -113,10 +122,15 @@ impl<'a> KeyRef<'a> {
                 (
                     e.version,
                     e.dnssec_ok,
-                    e.payload.clamp(512, MAX_UDP_PAYLOAD),
+                    if tcp {
+                        u16::MAX
+                    } else {
+                        e.payload.clamp(512, MAX_UDP_PAYLOAD)
+                    },
                     super::cookie::wants_cookie_data(e.cookie),
                 )
             }),
+            tcp,
         }
     }
 
@@ -126,6 +140,7 @@ impl<'a> KeyRef<'a> {
             question: self.question.into(),
             opcode: self.opcode,
             edns: self.edns,
+            tcp: self.tcp,
         }
     }
 }

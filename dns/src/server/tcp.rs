@@ -12,10 +12,15 @@
 //! at most one is in flight per connection: pipelined queries wait in the
 //! socket buffer and TCP flow control slows their sender. A client that
 //! sent the EDNS TCP keepalive option (RFC 7828) is told the idle timeout.
+//! Reads and writes are buffered: pipelined queries arrive a buffer at a
+//! time, a cached answer is copied like on UDP (from an in-place read), and
+//! answers go out together when no query is left waiting.
 //! UDP runs on its own loops and never waits on any of this.
 
+use super::cache::{self, Echo, KeyRef};
 use super::cookie::Presented;
 use super::metrics::{CookieSeen, TcpClose, TcpCounters};
+use super::query::Query;
 use super::xfr::{self, Prepared};
 use super::{wire, Decision, Handler};
 use hickory_proto::op::{MessageType, ResponseCode};
@@ -27,12 +32,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 /// The EDNS TCP keepalive option code (RFC 7828).
 const KEEPALIVE_CODE: u16 = 11;
+/// Query types of zone transfers (RFC 5936, RFC 1995): their own path.
+const AXFR: u16 = 252;
+const IXFR: u16 = 251;
+/// Bytes read from a connection at once: a few dozen pipelined queries.
+const READ_BUFFER: usize = 4096;
 
 /// Bounds on TCP clients (plain data; the control plane fills it from
 /// `[tcp]`).
@@ -247,12 +257,19 @@ async fn connection(
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let limits = &handler.tcp_limits;
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    // Buffered both ways: pipelined queries are read a buffer at a time and
+    // their answers written together, when no query is left waiting.
+    let mut rd = BufReader::with_capacity(READ_BUFFER, rd);
     let mut wr = BufWriter::new(wr);
     let mut out = Vec::with_capacity(512);
+    let mut raw = Vec::with_capacity(512);
     let mut first = true;
     loop {
         let mut len = [0u8; 2];
+        if rd.buffer().len() < 2 {
+            flush(&mut wr, limits.idle_timeout).await?;
+        }
         admitted.set_idle(true);
         let (limit, why) = if first {
             (limits.first_byte_timeout, TcpClose::FirstByte)
@@ -280,7 +297,8 @@ async fn connection(
         admitted.set_idle(false);
         first = false;
         let n = usize::from(u16::from_be_bytes(len));
-        let mut raw = vec![0u8; n];
+        raw.clear();
+        raw.resize(n, 0);
         match tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut raw)).await {
             Ok(Ok(_)) => {}
             Ok(Err(_)) => return Ok(()),
@@ -289,11 +307,15 @@ async fn connection(
                 return Ok(());
             }
         }
+        if cached(handler, &raw, src, &mut out) {
+            write_frame(&mut wr, &out, limits.idle_timeout).await?;
+            continue;
+        }
         let mut head = [0u8; 12];
         if let Some(h) = raw.get(..12) {
             head.copy_from_slice(h);
         }
-        let request = match Request::from_bytes(raw, src, Protocol::Tcp) {
+        let request = match Request::from_bytes(raw.clone(), src, Protocol::Tcp) {
             Ok(r) => r,
             Err(_) => {
                 if n >= 12 && wire::undecodable(&head, &mut out).is_some() {
@@ -326,6 +348,7 @@ async fn connection(
         };
         let presented = handler.presented(&request, now);
         let shared = handler.metrics.shared(super::metrics::Transport::Tcp);
+        let mut cache_key = None;
         let plan = match presented {
             Presented::Malformed => {
                 shared.cookie(CookieSeen::Malformed);
@@ -339,7 +362,13 @@ async fn connection(
                 }
                 let zones = handler.zones.load_full();
                 match handler.plan_now(&request, &zones) {
-                    Decision::Ready(plan) => plan,
+                    Decision::Ready(plan) => {
+                        cache_key = handler
+                            .cache
+                            .as_ref()
+                            .and_then(|c| Some((c, cache::Key::of(&request)?, zones)));
+                        plan
+                    }
                     Decision::Offload => match handler.plan_offloaded(&request, zones).await {
                         Some(plan) => plan,
                         None => super::servfail_plan(&request.metadata),
@@ -348,6 +377,9 @@ async fn connection(
             }
         };
         wire::encode(&plan, &request.queries, Protocol::Tcp, &mut out);
+        if let Some((cache, key, zones)) = cache_key {
+            cache.insert(&zones, key, &plan, &out);
+        }
         handler.add_cookie(presented, src, now, &mut out);
         if wants_keepalive(&request) {
             // RFC 7828 §3.3.2: the idle timeout, in units of 100 ms.
@@ -377,7 +409,58 @@ fn wants_keepalive(request: &Request) -> bool {
         .is_some_and(|e| e.options().get(EdnsCode::Keepalive).is_some())
 }
 
-/// Write one length-prefixed message and flush it.
+/// The cached answer to a plain query read in place, into `out` (with a
+/// fresh server cookie when the query brought a client cookie); `false`
+/// when there is none (the caller decodes and plans).
+fn cached(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
+    let (Some(cache), Some(query)) = (&handler.cache, Query::parse(raw)) else {
+        return false;
+    };
+    if matches!(query.qtype, AXFR | IXFR) {
+        return false;
+    }
+    let started = std::time::Instant::now();
+    let now = if handler.cookies.is_some() {
+        super::cookie::unix_now()
+    } else {
+        0
+    };
+    let presented = match &handler.cookies {
+        Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
+        None => Presented::Absent,
+    };
+    if presented == Presented::Malformed {
+        return false;
+    }
+    let zones = handler.zones.load();
+    let key = KeyRef::of(&query, Protocol::Tcp);
+    if !cache.answer(&zones, &key, Echo::of_query(&query), out) {
+        return false;
+    }
+    let shared = handler.metrics.shared(super::metrics::Transport::Tcp);
+    match presented {
+        Presented::Valid(_) => shared.cookie(CookieSeen::Valid),
+        Presented::ClientOnly(_) => shared.cookie(CookieSeen::ClientOnly),
+        _ => {}
+    }
+    handler.add_cookie(presented, src, now, out);
+    let rcode = super::metrics::header_rcode(out);
+    shared.answered(rcode, Some(query.qtype), started.elapsed());
+    true
+}
+
+/// Send what the writer holds, within `limit`.
+async fn flush<W: tokio::io::AsyncWrite + Unpin>(
+    wr: &mut W,
+    limit: Duration,
+) -> std::io::Result<()> {
+    tokio::time::timeout(limit, wr.flush())
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// Queue one length-prefixed message (sent by the next [`flush`], before
+/// the connection waits for its next query, or when the buffer fills).
 async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
     wr: &mut W,
     msg: &[u8],
@@ -388,8 +471,7 @@ async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
     };
     let write = async {
         wr.write_all(&len.to_be_bytes()).await?;
-        wr.write_all(msg).await?;
-        wr.flush().await
+        wr.write_all(msg).await
     };
     tokio::time::timeout(limit, write)
         .await

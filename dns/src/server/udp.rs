@@ -226,7 +226,12 @@ fn cached(
         return Cached::NotTried;
     }
     let zones = handler.zones.load();
-    let hit = cache.answer(&zones, &KeyRef::of(&query), Echo::of_query(&query), out);
+    let hit = cache.answer(
+        &zones,
+        &KeyRef::of(&query, Protocol::Udp),
+        Echo::of_query(&query),
+        out,
+    );
     counts.cache_lookup(hit);
     if !hit {
         return Cached::Missed;
