@@ -500,6 +500,8 @@ async fn rrl_summaries(metrics: std::sync::Weak<metrics::DnsMetrics>, every: Dur
 }
 
 #[cfg(test)]
+mod alloc_count;
+#[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
 mod tests;

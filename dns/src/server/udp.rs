@@ -501,6 +501,64 @@ fn can_reply_to(src: SocketAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::alloc_count::allocations;
+    use crate::zone::file::parse_master;
+    use crate::zone::Zone;
+    use hickory_proto::op::{Edns, Message, Query as HQuery};
+    use hickory_proto::rr::{Name, RecordType};
+
+    #[test]
+    fn a_cached_answer_allocates_nothing() {
+        let text = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hm 7 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n";
+        let (origin, records) = parse_master(text, None).unwrap();
+        let mut set = super::super::ZoneSet::new();
+        set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
+        let zones = Arc::new(arc_swap::ArcSwap::from_pointee(set));
+        let handler = Handler::new(zones)
+            .with_packet_cache(100)
+            .with_cookies(Some(super::super::cookie::CookieSettings::default()));
+        let metrics = handler.metrics.clone();
+        let counts = metrics.udp_loop(0);
+        let src: SocketAddr = "192.0.2.9:5300".parse().unwrap();
+        let mut out = Vec::with_capacity(1232);
+        for (name, dnssec_ok, cookie) in [
+            ("www.example.com.", false, false),
+            ("WWW.example.com.", true, true),
+            ("absent.example.com.", false, false),
+        ] {
+            let mut m = Message::query();
+            m.add_query(HQuery::query(
+                Name::from_ascii(name).unwrap(),
+                RecordType::A,
+            ));
+            let mut e = Edns::new();
+            e.set_dnssec_ok(dnssec_ok);
+            if cookie {
+                e.options_mut()
+                    .insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(
+                        10,
+                        vec![1; 8],
+                    ));
+            }
+            m.set_edns(e);
+            let raw = m.to_vec().unwrap();
+            // An NXDOMAIN is kept from its second miss on: ask three times.
+            for _ in 0..3 {
+                assert!(matches!(
+                    answer(&handler, &raw, src, &mut out, &counts),
+                    Reply::Send(_)
+                ));
+            }
+            let before = allocations();
+            assert!(matches!(
+                answer(&handler, &raw, src, &mut out, &counts),
+                Reply::Send(_)
+            ));
+            assert_eq!(allocations() - before, 0, "{name}: a cache hit allocated");
+            assert!(out.len() > 12);
+        }
+        assert!(handler.packet_cache_hits().unwrap_or(0) >= 3);
+    }
 
     #[test]
     fn unreachable_sources_get_no_reply() {
