@@ -32,7 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -266,47 +266,49 @@ async fn connection(
     let mut raw = Vec::with_capacity(512);
     let mut first = true;
     loop {
-        let mut len = [0u8; 2];
-        if rd.buffer().len() < 2 {
+        // A pipelined query already in the buffer is taken as it is: no
+        // timer, no wait, no select.
+        if !take_buffered(&mut rd, &mut raw) {
             flush(&mut wr, limits.idle_timeout).await?;
-        }
-        admitted.set_idle(true);
-        let (limit, why) = if first {
-            (limits.first_byte_timeout, TcpClose::FirstByte)
-        } else {
-            (limits.idle_timeout, TcpClose::Idle)
-        };
-        let wait = tokio::select! {
-            read = tokio::time::timeout(limit, rd.read_exact(&mut len)) => match read {
-                Ok(Ok(_)) => Wait::Ready,
-                Ok(Err(_)) => Wait::Done(None),
-                Err(_) => Wait::Done(Some(why)),
-            },
-            // Closed to make room (already counted and unregistered).
-            _ = admitted.state.close.notified() => Wait::Done(None),
-        };
-        match wait {
-            Wait::Ready => {}
-            Wait::Done(reason) => {
-                if let Some(reason) = reason {
-                    handler.metrics.tcp_connections.closed(reason);
+            let mut len = [0u8; 2];
+            admitted.set_idle(true);
+            let (limit, why) = if first {
+                (limits.first_byte_timeout, TcpClose::FirstByte)
+            } else {
+                (limits.idle_timeout, TcpClose::Idle)
+            };
+            let wait = tokio::select! {
+                read = tokio::time::timeout(limit, rd.read_exact(&mut len)) => match read {
+                    Ok(Ok(_)) => Wait::Ready,
+                    Ok(Err(_)) => Wait::Done(None),
+                    Err(_) => Wait::Done(Some(why)),
+                },
+                // Closed to make room (already counted and unregistered).
+                _ = admitted.state.close.notified() => Wait::Done(None),
+            };
+            match wait {
+                Wait::Ready => {}
+                Wait::Done(reason) => {
+                    if let Some(reason) = reason {
+                        handler.metrics.tcp_connections.closed(reason);
+                    }
+                    return Ok(());
                 }
-                return Ok(());
+            }
+            admitted.set_idle(false);
+            raw.clear();
+            raw.resize(usize::from(u16::from_be_bytes(len)), 0);
+            match tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut raw)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return Ok(()),
+                Err(_) => {
+                    handler.metrics.tcp_connections.closed(TcpClose::Idle);
+                    return Ok(());
+                }
             }
         }
-        admitted.set_idle(false);
         first = false;
-        let n = usize::from(u16::from_be_bytes(len));
-        raw.clear();
-        raw.resize(n, 0);
-        match tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut raw)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => return Ok(()),
-            Err(_) => {
-                handler.metrics.tcp_connections.closed(TcpClose::Idle);
-                return Ok(());
-            }
-        }
+        let n = raw.len();
         if cached(handler, &raw, src, &mut out) {
             write_frame(&mut wr, &out, limits.idle_timeout).await?;
             continue;
@@ -419,7 +421,7 @@ fn cached(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> 
     if matches!(query.qtype, AXFR | IXFR) {
         return false;
     }
-    let started = std::time::Instant::now();
+    let started = quanta::Instant::now();
     let now = if handler.cookies.is_some() {
         super::cookie::unix_now()
     } else {
@@ -446,6 +448,26 @@ fn cached(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> 
     handler.add_cookie(presented, src, now, out);
     let rcode = super::metrics::header_rcode(out);
     shared.answered(rcode, Some(query.qtype), started.elapsed());
+    true
+}
+
+/// Move a whole message that is already buffered in `rd` into `raw`;
+/// `false` (nothing taken) when the buffer holds less than one.
+fn take_buffered<R: tokio::io::AsyncRead + Unpin>(
+    rd: &mut BufReader<R>,
+    raw: &mut Vec<u8>,
+) -> bool {
+    let buffered = rd.buffer();
+    let Some(&[hi, lo]) = buffered.get(..2) else {
+        return false;
+    };
+    let end = 2 + usize::from(u16::from_be_bytes([hi, lo]));
+    let Some(message) = buffered.get(2..end) else {
+        return false;
+    };
+    raw.clear();
+    raw.extend_from_slice(message);
+    std::pin::Pin::new(rd).consume(end);
     true
 }
 
