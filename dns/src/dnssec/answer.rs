@@ -2,15 +2,25 @@
 //! denial proofs chosen from the answer's [`AnswerKind`], then RRSIGs for
 //! every authoritative RRset (RFC 4035 §3.1): none for referral NS or glue.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::compact;
+use super::nsec3::Entry;
 use super::sign::{rrsig_record, sign_records, SignError};
-use super::{Denial, ZoneSigner};
+use super::{same_name, Denial, ZoneSigner};
 use crate::zone::{Answer, AnswerKind, Zone};
 
 /// Adds proofs and signatures to `answer` (from `zone`, for `qname`), at `now`.
+///
+/// NSEC3 proofs and the negative SOA come with their RRSIGs, signed once
+/// and kept (with the chain entry, with the signer): a random-name
+/// NXDOMAIN is a hash, a look-up and a copy. Everything else is signed
+/// through the signature cache.
 pub fn secure(
     answer: &mut Answer,
     zone: &Zone,
@@ -18,9 +28,25 @@ pub fn secure(
     qname: &Name,
     now: u32,
 ) -> Result<(), SignError> {
+    // Taken out for the duration, so the names in it can be borrowed
+    // while the sections change (no copy of them per answer).
+    let kind = std::mem::take(&mut answer.kind);
+    let result = secure_kind(answer, &kind, zone, signer, qname, now);
+    answer.kind = kind;
+    result
+}
+
+fn secure_kind(
+    answer: &mut Answer,
+    kind: &AnswerKind,
+    zone: &Zone,
+    signer: &ZoneSigner,
+    qname: &Name,
+    now: u32,
+) -> Result<(), SignError> {
     // Names whose RRsets were synthesized from a wildcard, with its closest encloser.
     let mut synthesized: Vec<(Name, Name)> = Vec::new();
-    let (end, final_name) = match &answer.kind {
+    let (end, final_name): (&AnswerKind, Cow<'_, Name>) = match kind {
         AnswerKind::CnameChain { links, end } => {
             for (link, ce) in links {
                 if let Some(ce) = ce {
@@ -35,32 +61,98 @@ pub fn secure(
                     RData::CNAME(t) => Some(t.0.clone()),
                     _ => None,
                 })
-                .unwrap_or_else(|| qname.clone());
-            ((**end).clone(), last)
+                .map_or(Cow::Borrowed(qname), Cow::Owned);
+            (&**end, last)
         }
-        k => (k.clone(), qname.clone()),
+        k => (k, Cow::Borrowed(qname)),
     };
-    if let AnswerKind::Wildcard { closest_encloser } = &end {
-        synthesized.push((final_name.clone(), closest_encloser.clone()));
+    if let AnswerKind::Wildcard { closest_encloser } = end {
+        synthesized.push((final_name.clone().into_owned(), closest_encloser.clone()));
     }
 
     let referral = matches!(end, AnswerKind::Referral { .. });
-    let proofs = proofs(answer, zone, signer, &end, &final_name, &synthesized);
+    let proofs = proofs(answer, zone, signer, end, &final_name, &synthesized, now)?;
     if signer.mode() == super::DenialMode::Compact && answer.rcode == ResponseCode::NXDomain {
         // RFC 9824 §3: NXDOMAIN becomes NOERROR with an NXNAME NSEC.
         answer.rcode = ResponseCode::NoError;
     }
-    answer.authority.extend(proofs);
 
-    answer.answers = sign_section(&answer.answers, signer, &synthesized, false, now)?;
-    answer.authority = sign_section(&answer.authority, signer, &[], referral, now)?;
+    let answers = std::mem::take(&mut answer.answers);
+    answer.answers = sign_section(answers, signer, &synthesized, false, now)?;
+    // The negative SOA and the proofs come signed: they go around
+    // `sign_section`, in the places it would have put them.
+    let mut authority = std::mem::take(&mut answer.authority);
+    let soa_at = authority
+        .iter()
+        .position(|r| r.record_type() == RecordType::SOA);
+    let mut out = match soa_at {
+        Some(i) => {
+            let mut rest = authority.split_off(i);
+            let soa = rest.remove(0);
+            let mut out = sign_section(authority, signer, &[], referral, now)?;
+            signed_negative_soa(&mut out, &soa, signer, now)?;
+            out.extend(sign_section(rest, signer, &[], referral, now)?);
+            out
+        }
+        None => sign_section(authority, signer, &[], referral, now)?,
+    };
+    out.extend(proofs);
+    answer.authority = out;
     if !referral {
-        answer.additional = sign_section(&answer.additional, signer, &[], false, now)?;
+        let additional = std::mem::take(&mut answer.additional);
+        answer.additional = sign_section(additional, signer, &[], false, now)?;
     }
     Ok(())
 }
 
+/// Appends the negative answer's `soa` with its RRSIGs to `out`: the
+/// signer's kept SOA + RRSIGs (made at the first such answer of this zone
+/// version, renewed like any kept set) when it is this SOA; otherwise
+/// `soa` signed afresh (and then kept).
+fn signed_negative_soa(
+    out: &mut Vec<Record>,
+    soa: &Record,
+    signer: &ZoneSigner,
+    now: u32,
+) -> Result<(), SignError> {
+    signer.negative_soa.extend_into(
+        out,
+        signer.key_id(),
+        &signer.policy,
+        now,
+        |kept| kept.first().is_some_and(|k| same_soa(k, soa)),
+        || {
+            let rrsigs = sign_group(signer, &soa.name, std::slice::from_ref(soa), now)?;
+            let mut set = Vec::with_capacity(1 + rrsigs.len());
+            set.push(soa.clone());
+            set.extend(rrsigs);
+            Ok(set)
+        },
+    )
+}
+
+/// Whether the kept SOA `a` is the answer's SOA `b`, in O(1): every
+/// number and the shape of every name. The signer is built from the zone
+/// version it serves (see `ServedZone::signed`), whose SOA the answer
+/// carries; this guards against a SOA from another version (a commit
+/// always changes the serial), without comparing names label by label at
+/// every answer.
+fn same_soa(a: &Record, b: &Record) -> bool {
+    let (RData::SOA(x), RData::SOA(y)) = (&a.data, &b.data) else {
+        return false;
+    };
+    let shape = |n: &Name| (n.num_labels(), n.len(), n.is_fqdn());
+    a.ttl == b.ttl
+        && a.dns_class == b.dns_class
+        && (x.serial, x.refresh, x.retry, x.expire, x.minimum)
+            == (y.serial, y.refresh, y.retry, y.expire, y.minimum)
+        && shape(&a.name) == shape(&b.name)
+        && shape(&x.mname) == shape(&y.mname)
+        && shape(&x.rname) == shape(&y.rname)
+}
+
 /// The name one label below `ce` on the way to `name` (RFC 5155 §1.3).
+#[cfg(test)]
 fn next_closer(name: &Name, ce: &Name) -> Name {
     let want = (ce.num_labels() as usize + 1).min(name.num_labels() as usize);
     name.trim_to(want)
@@ -70,7 +162,9 @@ fn wildcard_of(ce: &Name) -> Option<Name> {
     ce.prepend_label("*").ok()
 }
 
-/// The denial records the answer needs.
+/// The denial records the answer needs, each followed by its RRSIGs (kept
+/// with the chain for NSEC3; through the signature cache for compact
+/// denial and for a per-answer NSEC3 bitmap).
 fn proofs(
     answer: &Answer,
     zone: &Zone,
@@ -78,84 +172,110 @@ fn proofs(
     end: &AnswerKind,
     final_name: &Name,
     synthesized: &[(Name, Name)],
-) -> Vec<Record> {
-    let mut out: Vec<Record> = Vec::new();
+    now: u32,
+) -> Result<Vec<Record>, SignError> {
     let ttl = signer.negative_ttl;
     match &signer.denial {
         Denial::Nsec3(chain) => {
+            // The chain entries, one copy of each, in the order proofs
+            // list them.
+            let mut picked: Vec<&Arc<Entry>> = Vec::with_capacity(3);
+            let mut pick = |e| pick_once(&mut picked, e);
             // Wildcard expansions anywhere in the chain: the next closer name
             // must be shown not to exist (RFC 5155 §7.2.6).
             for (owner, ce) in synthesized {
-                out.extend(chain.covering(&next_closer(owner, ce)));
+                pick(chain.covering_next_closer(owner, ce));
             }
             match end {
                 AnswerKind::NoData { wildcard: None } => {
-                    out.extend(chain.matching(final_name));
+                    pick(chain.matching_entry(final_name));
                 }
                 AnswerKind::NoData { wildcard: Some(ce) } => {
-                    out.extend(chain.matching(ce));
-                    out.extend(chain.covering(&next_closer(final_name, ce)));
-                    if let Some(w) = wildcard_of(ce) {
-                        out.extend(chain.matching(&w));
-                    }
+                    pick(chain.matching_entry(ce));
+                    pick(chain.covering_next_closer(final_name, ce));
+                    pick(chain.matching_wildcard(ce));
                 }
                 AnswerKind::NxDomain {
                     closest_encloser: ce,
                 } => {
-                    out.extend(chain.matching(ce));
-                    out.extend(chain.covering(&next_closer(final_name, ce)));
-                    if let Some(w) = wildcard_of(ce) {
-                        out.extend(chain.covering(&w));
-                    }
+                    pick(chain.matching_entry(ce));
+                    pick(chain.covering_next_closer(final_name, ce));
+                    pick(chain.covering_wildcard(ce));
                 }
                 AnswerKind::Referral { cut } if !has_ds(answer) => {
-                    out.extend(chain.matching(cut));
+                    pick(chain.matching_entry(cut));
                 }
                 _ => {}
             }
-        }
-        Denial::Compact => match end {
-            AnswerKind::NoData { wildcard } => {
-                let types = match wildcard {
-                    Some(ce) => wildcard_of(ce).and_then(|w| node_types(zone, &w)),
-                    None => node_types(zone, final_name),
-                };
-                // A LUA RRset that synthesized nothing is denied for this answer.
-                let mut types = types.unwrap_or_default();
-                types.retain(|t| Some(*t) != answer.empty_dynamic);
-                out.push(compact::nodata(final_name, ttl, types));
+            // A LUA RRset that synthesized nothing: the chain's record for
+            // the name answered at (the wildcard for a wildcard NODATA)
+            // lists its type; this answer's copy must not, and goes
+            // unsigned to `sign_section` (never with the kept RRSIGs of
+            // the chain's record).
+            let denied = match (answer.empty_dynamic, end) {
+                (Some(rtype), AnswerKind::NoData { wildcard: None }) => {
+                    chain.denied(final_name, rtype)
+                }
+                (Some(rtype), AnswerKind::NoData { wildcard: Some(ce) }) => {
+                    wildcard_of(ce).and_then(|w| chain.denied(&w, rtype))
+                }
+                _ => None,
+            };
+            let mut out = Vec::with_capacity(picked.len() * 2);
+            for e in picked {
+                match &denied {
+                    Some((hash, record)) if hash == e.hash() => {
+                        out.push(record.clone());
+                        out.extend(sign_group(
+                            signer,
+                            &record.name,
+                            std::slice::from_ref(record),
+                            now,
+                        )?);
+                    }
+                    _ => chain.push_signed(e, signer, now, &mut out)?,
+                }
             }
-            AnswerKind::NxDomain { .. } => out.push(compact::nxname(final_name, ttl)),
-            AnswerKind::Referral { cut } if !has_ds(answer) => {
-                out.push(compact::nodata(cut, ttl, [RecordType::NS]));
+            Ok(out)
+        }
+        Denial::Compact => {
+            let record = match end {
+                AnswerKind::NoData { wildcard } => {
+                    let types = match wildcard {
+                        Some(ce) => wildcard_of(ce).and_then(|w| node_types(zone, &w)),
+                        None => node_types(zone, final_name),
+                    };
+                    // A LUA RRset that synthesized nothing is denied for this answer.
+                    let mut types = types.unwrap_or_default();
+                    types.retain(|t| Some(*t) != answer.empty_dynamic);
+                    Some(compact::nodata(final_name, ttl, types))
+                }
+                AnswerKind::NxDomain { .. } => Some(compact::nxname(final_name, ttl)),
+                AnswerKind::Referral { cut } if !has_ds(answer) => {
+                    Some(compact::nodata(cut, ttl, [RecordType::NS]))
+                }
+                _ => None,
+            };
+            // Per query (the owner is the query name): signed through the
+            // signature cache.
+            let mut out = Vec::with_capacity(2);
+            if let Some(record) = record {
+                let rrsigs = sign_group(signer, &record.name, std::slice::from_ref(&record), now)?;
+                out.push(record);
+                out.extend(rrsigs);
             }
-            _ => {}
-        },
-    }
-    // One copy of each proof record.
-    let mut seen: Vec<Name> = Vec::new();
-    out.retain(|r| {
-        if seen.contains(&r.name) {
-            false
-        } else {
-            seen.push(r.name.clone());
-            true
-        }
-    });
-    // A LUA RRset that synthesized nothing: the chain's record for the name
-    // answered at (the wildcard for a wildcard NODATA) lists its type; this
-    // answer's copy must not.
-    if let (Denial::Nsec3(chain), Some(rtype)) = (&signer.denial, answer.empty_dynamic) {
-        let denied = match end {
-            AnswerKind::NoData { wildcard: None } => Some(final_name.clone()),
-            AnswerKind::NoData { wildcard: Some(ce) } => wildcard_of(ce),
-            _ => None,
-        };
-        if let Some(name) = denied {
-            chain.deny_type(&mut out, &name, rtype);
+            Ok(out)
         }
     }
-    out
+}
+
+/// Adds `e` to `picked` unless it is there already.
+fn pick_once<'c>(picked: &mut Vec<&'c Arc<Entry>>, e: Option<&'c Arc<Entry>>) {
+    if let Some(e) = e {
+        if !picked.iter().any(|p| Arc::ptr_eq(p, e)) {
+            picked.push(e);
+        }
+    }
 }
 
 fn has_ds(answer: &Answer) -> bool {
@@ -172,46 +292,95 @@ fn node_types(zone: &Zone, name: &Name) -> Option<Vec<RecordType>> {
     zone.node(name).map(|node| node.served_types())
 }
 
-/// Returns `records` with an RRSIG set after each RRset that must be signed.
+/// Returns `records` with an RRSIG set after each RRset that must be
+/// signed, unless it carries them already (kept signed sets: the RRSIGs by
+/// this signer's keys follow it). Moves the records: no copy of a section.
 fn sign_section(
-    records: &[Record],
+    records: Vec<Record>,
     signer: &ZoneSigner,
     synthesized: &[(Name, Name)],
     referral: bool,
     now: u32,
 ) -> Result<Vec<Record>, SignError> {
+    if records.is_empty() {
+        return Ok(records);
+    }
     let mut out = Vec::with_capacity(records.len() * 2);
-    let mut i = 0;
-    while i < records.len() {
-        let first = &records[i];
+    let mut records = records.into_iter().peekable();
+    while let Some(first) = records.next() {
+        let start = out.len();
         let rtype = first.record_type();
-        let mut j = i + 1;
-        while j < records.len()
-            && records[j].record_type() == rtype
-            && records[j].name == first.name
+        out.push(first);
+        // `start` indexes the record just pushed: the group's first.
+        while let Some(r) =
+            records.next_if(|r| r.record_type() == rtype && same_name(&r.name, &out[start].name))
         {
-            j += 1;
+            out.push(r);
         }
-        let group = &records[i..j];
-        out.extend_from_slice(group);
-        i = j;
         if rtype == RecordType::RRSIG || (referral && rtype == RecordType::NS) {
             continue;
         }
+        let mut presigned = false;
+        while let Some(sig) =
+            records.next_if(|r| signs(r, rtype, signer) && same_name(&r.name, &out[start].name))
+        {
+            out.push(sig);
+            presigned = true;
+        }
+        if presigned {
+            continue;
+        }
+        let group = &out[start..];
+        let name = &out[start].name;
         // In NSEC3 mode a wildcard expansion is signed as the wildcard (the
         // RRSIG labels field tells the validator); with compact denial the
         // expansion is signed as itself, which needs no proof.
-        let owner = match synthesized.iter().find(|(n, _)| n == &first.name) {
-            Some((_, ce)) if signer.mode() == super::DenialMode::Nsec3 => {
-                wildcard_of(ce).unwrap_or_else(|| first.name.clone())
-            }
-            _ => first.name.clone(),
+        let wildcard = match synthesized.iter().find(|(n, _)| n == name) {
+            Some((_, ce)) if signer.mode() == super::DenialMode::Nsec3 => wildcard_of(ce),
+            _ => None,
         };
-        let ttl = first.ttl;
-        for key in signer.keys_for(rtype) {
-            let rrsig = sign_records(signer.sign_context(), key, &owner, rtype, ttl, group, now)?;
-            out.push(rrsig_record(&first.name, ttl, rrsig));
+        let rrsigs = sign_group(signer, wildcard.as_ref().unwrap_or(name), group, now)?;
+        out.extend(rrsigs);
+    }
+    Ok(out)
+}
+
+/// Whether `r` is an RRSIG over `rtype` by one of the keys that sign it
+/// here: a kept signed set's own signature.
+fn signs(r: &Record, rtype: RecordType, signer: &ZoneSigner) -> bool {
+    match &r.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => {
+            let input = sig.input();
+            input.type_covered == rtype
+                && signer
+                    .keys_for(rtype)
+                    .iter()
+                    .any(|k| k.tag() == input.key_tag)
         }
+        _ => false,
+    }
+}
+
+/// The RRSIGs of `group` (one RRset) signed as `owner` (the wildcard for
+/// an expansion) with every key that signs its type, through the
+/// signature cache; each owned by the RRset's own name, as answers carry
+/// them.
+pub(super) fn sign_group(
+    signer: &ZoneSigner,
+    owner: &Name,
+    group: &[Record],
+    now: u32,
+) -> Result<Vec<Record>, SignError> {
+    let Some(first) = group.first() else {
+        return Ok(Vec::new());
+    };
+    let rtype = first.record_type();
+    let ttl = first.ttl;
+    let keys = signer.keys_for(rtype);
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let rrsig = sign_records(signer.sign_context(), key, owner, rtype, ttl, group, now)?;
+        out.push(rrsig_record(&first.name, ttl, rrsig));
     }
     Ok(out)
 }
