@@ -20,7 +20,9 @@ use hickory_proto::rr::{Name, RecordType};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use pdm_dns::dnssec::keys::generate;
-use pdm_dns::dnssec::{DenialMode, KeyAlgorithm, KeyRole, SigCache, SigningPolicy, ZoneKey, ZoneSigner};
+use pdm_dns::dnssec::{
+    DenialMode, KeyAlgorithm, KeyRole, SigCache, SigningPolicy, ZoneKey, ZoneSigner,
+};
 use pdm_dns::server::respond::plan;
 use pdm_dns::server::{ServedZone, ZoneSet};
 use pdm_dns::zone::file::parse_master;
@@ -45,7 +47,7 @@ fn query(name: &str, id: u16) -> Vec<u8> {
 
 /// Pseudo-random label, as the bench's random-name mix makes them.
 fn label(i: u64) -> String {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66_D;
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x0005_DEEC_E66D;
     let mut s = String::new();
     for _ in 0..12 {
         s.push((b'a' + (x % 26) as u8) as char);

@@ -171,6 +171,31 @@ impl ZoneSigner {
         })
     }
 
+    /// This signer with other keys, sharing the NSEC3 chain (and so its
+    /// kept signed sets): what kept sets must not be served across.
+    #[cfg(test)]
+    pub(crate) fn rekeyed(
+        &self,
+        zone_keys: Vec<Arc<ZoneKey>>,
+        key_keys: Vec<Arc<ZoneKey>>,
+    ) -> Self {
+        let denial = match &self.denial {
+            Denial::Nsec3(chain) => Denial::Nsec3(chain.clone()),
+            Denial::Compact => Denial::Compact,
+        };
+        Self {
+            origin: self.origin.clone(),
+            key_id: sign::key_fingerprint(&zone_keys),
+            zone_keys,
+            key_keys,
+            denial,
+            negative_ttl: self.negative_ttl,
+            cache: Arc::clone(&self.cache),
+            policy: self.policy,
+            negative_soa: sign::SignedCell::default(),
+        }
+    }
+
     /// The zone apex (the RRSIG signer name).
     pub fn origin(&self) -> &Name {
         &self.origin

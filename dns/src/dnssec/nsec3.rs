@@ -511,7 +511,7 @@ impl Nsec3Chain {
     /// Rewrites the NSEC3 of `name` among `proofs` (if there) as
     /// [`Nsec3Chain::denied`] makes it.
     #[cfg(test)]
-    fn deny_type(&self, proofs: &mut [Record], name: &Name, rtype: RecordType) {
+    pub(super) fn deny_type(&self, proofs: &mut [Record], name: &Name, rtype: RecordType) {
         let Some((hash, denied)) = self.denied(name, rtype) else {
             return;
         };

@@ -448,12 +448,6 @@ pub(super) struct SignedSet {
 }
 
 impl SignedSet {
-    /// The RRset's records followed by their RRSIGs.
-    #[cfg(test)]
-    pub fn records(&self) -> &[Record] {
-        &self.records
-    }
-
     /// Whether answers at `now` may still carry this set: made by the
     /// keys `keys`, and with more than the refresh margin of validity
     /// left (the test [`cached`] applies to the signature cache).
@@ -525,12 +519,6 @@ impl SignedCell {
     /// A copy of the kept set's first record (the RRset's, unsigned).
     pub fn first(&self) -> Option<Record> {
         self.0.load().as_deref()?.records.first().cloned()
-    }
-
-    /// The kept set, if any (tests look at what answers copy).
-    #[cfg(test)]
-    pub fn get(&self) -> Option<Arc<SignedSet>> {
-        self.0.load_full()
     }
 }
 
