@@ -50,10 +50,24 @@ pub(super) struct Nsec3Chain {
     ttl: u32,
     iterations: u16,
     salt: Vec<u8>,
-    /// H(origin) and H(*.origin): the closest encloser of most NXDOMAIN
-    /// answers is the apex, and these two hashes would otherwise be
-    /// computed again for each of them.
-    apex: Option<([u8; 20], [u8; 20])>,
+    /// What proofs at the apex need: the closest encloser of most NXDOMAIN
+    /// answers is the apex, and its two hashes and look-ups would
+    /// otherwise be made again for each of them.
+    apex: Option<ApexProofs>,
+}
+
+/// H(origin), H(*.origin) and their entries in one chain version (set by
+/// [`Nsec3Chain::seal_apex`] whenever the entries change).
+#[derive(Debug, Clone)]
+struct ApexProofs {
+    hash: [u8; 20],
+    wildcard_hash: [u8; 20],
+    /// The apex's entry.
+    matching: Option<Arc<Entry>>,
+    /// The entry of `*.origin`, when that wildcard exists.
+    wildcard_matching: Option<Arc<Entry>>,
+    /// The entry covering H(*.origin), when the wildcard does not exist.
+    wildcard_covering: Option<Arc<Entry>>,
 }
 
 /// The RFC 5155 hash of `name` (lower-cased wire form, iterated). Straight
@@ -185,16 +199,36 @@ impl Nsec3Chain {
             }
         }
         let wildcard = std::iter::once(&b"*"[..]).chain(origin.iter());
-        let apex =
-            hash_name(origin, &salt, iterations).zip(hash_labels(wildcard, &salt, iterations));
-        Self {
+        let apex = hash_name(origin, &salt, iterations)
+            .zip(hash_labels(wildcard, &salt, iterations))
+            .map(|(hash, wildcard_hash)| ApexProofs {
+                hash,
+                wildcard_hash,
+                matching: None,
+                wildcard_matching: None,
+                wildcard_covering: None,
+            });
+        let mut chain = Self {
             origin: origin.clone(),
             entries,
             ttl,
             iterations,
             salt,
             apex,
-        }
+        };
+        chain.seal_apex();
+        chain
+    }
+
+    /// Looks up the apex's entries again (after the entries changed).
+    fn seal_apex(&mut self) {
+        let Some(mut apex) = self.apex.take() else {
+            return;
+        };
+        apex.matching = self.matching_hash(&apex.hash).cloned();
+        apex.wildcard_matching = self.matching_hash(&apex.wildcard_hash).cloned();
+        apex.wildcard_covering = self.covering_hash(&apex.wildcard_hash).cloned();
+        self.apex = Some(apex);
     }
 
     /// A chain for `zone` built whole with this chain's parameters and `ttl`.
@@ -270,6 +304,7 @@ impl Nsec3Chain {
             touched.insert(hash);
         }
         if chain.entries.is_empty() {
+            chain.seal_apex();
             return chain;
         }
         let mut reseal: BTreeSet<[u8; 20]> = BTreeSet::new();
@@ -284,6 +319,7 @@ impl Nsec3Chain {
         for hash in &reseal {
             chain.unseal(hash);
         }
+        chain.seal_apex();
         chain
     }
 
@@ -400,24 +436,23 @@ impl Nsec3Chain {
         super::same_name(name, &self.origin)
     }
 
-    /// H(name), from the memo for the apex.
-    fn hash(&self, name: &Name) -> Option<[u8; 20]> {
-        match self.apex {
-            Some((apex, _)) if self.is_origin(name) => Some(apex),
-            _ => hash_name(name, &self.salt, self.iterations),
-        }
+    /// The apex memo when `name` is the origin.
+    fn at_apex(&self, name: &Name) -> Option<&ApexProofs> {
+        self.apex.as_ref().filter(|_| self.is_origin(name))
     }
 
-    /// H(*.ce), from the memo for the apex.
+    /// H(name) (the callers use the apex memo first).
+    fn hash(&self, name: &Name) -> Option<[u8; 20]> {
+        hash_name(name, &self.salt, self.iterations)
+    }
+
+    /// H(*.ce).
     fn wildcard_hash(&self, ce: &Name) -> Option<[u8; 20]> {
-        match self.apex {
-            Some((_, wildcard)) if self.is_origin(ce) => Some(wildcard),
-            _ => hash_labels(
-                std::iter::once(&b"*"[..]).chain(ce.iter()),
-                &self.salt,
-                self.iterations,
-            ),
-        }
+        hash_labels(
+            std::iter::once(&b"*"[..]).chain(ce.iter()),
+            &self.salt,
+            self.iterations,
+        )
     }
 
     /// The entry whose owner hash is `h`, if any.
@@ -428,17 +463,22 @@ impl Nsec3Chain {
     /// The entry whose interval (owner hash, next hash) covers `h`; `None`
     /// when `h` is itself in the chain (then it is not covered).
     fn covering_hash(&self, h: &[u8; 20]) -> Option<&Arc<Entry>> {
-        if self.entries.contains_key(h) {
-            return None;
+        // One walk: the last entry at or before h is h itself (then it is
+        // not covered) or the one that covers it; before the first entry,
+        // the last one wraps around to cover it.
+        match self.entries.range(..=*h).next_back() {
+            Some((k, _)) if k == h => None,
+            Some((_, e)) => Some(e),
+            None => self.entries.get_max().map(|(_, e)| e),
         }
-        // The entry before h covers it; before the first entry, the last
-        // one wraps around to cover it.
-        self.before(h)
     }
 
     /// The entry whose owner hash equals H(name), if `name` is in the chain.
     pub(super) fn matching_entry(&self, name: &Name) -> Option<&Arc<Entry>> {
-        self.matching_hash(&self.hash(name)?)
+        match self.at_apex(name) {
+            Some(apex) => apex.matching.as_ref(),
+            None => self.matching_hash(&self.hash(name)?),
+        }
     }
 
     /// The entry that covers H(name) (`None` when `name` is in the chain).
@@ -459,12 +499,18 @@ impl Nsec3Chain {
 
     /// The entry whose owner hash equals H(*.ce), if that wildcard exists.
     pub(super) fn matching_wildcard(&self, ce: &Name) -> Option<&Arc<Entry>> {
-        self.matching_hash(&self.wildcard_hash(ce)?)
+        match self.at_apex(ce) {
+            Some(apex) => apex.wildcard_matching.as_ref(),
+            None => self.matching_hash(&self.wildcard_hash(ce)?),
+        }
     }
 
     /// The entry that covers H(*.ce) (`None` when the wildcard exists).
     pub(super) fn covering_wildcard(&self, ce: &Name) -> Option<&Arc<Entry>> {
-        self.covering_hash(&self.wildcard_hash(ce)?)
+        match self.at_apex(ce) {
+            Some(apex) => apex.wildcard_covering.as_ref(),
+            None => self.covering_hash(&self.wildcard_hash(ce)?),
+        }
     }
 
     /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.
@@ -673,5 +719,24 @@ mod tests {
         assert_ne!(applied.records(), c.records());
         // The old chain still describes the old zone.
         assert_eq!(c.records(), Nsec3Chain::build(&z, 300).records());
+        // The apex memo follows the entries: the same proofs as the
+        // rebuilt chain's, for the apex and its wildcard.
+        let apex = Name::from_ascii("example.").unwrap();
+        let record = |c: &Nsec3Chain, e: Option<&Arc<Entry>>| e.map(|e| c.record(e));
+        for (a, f) in [
+            (applied.matching_entry(&apex), fresh.matching_entry(&apex)),
+            (
+                applied.covering_wildcard(&apex),
+                fresh.covering_wildcard(&apex),
+            ),
+            (
+                applied.matching_wildcard(&apex),
+                fresh.matching_wildcard(&apex),
+            ),
+        ] {
+            assert_eq!(record(&applied, a), record(&fresh, f));
+        }
+        assert!(applied.matching_entry(&apex).is_some());
+        assert!(applied.covering_wildcard(&apex).is_some());
     }
 }
