@@ -71,7 +71,13 @@ fn secure_kind(
     }
 
     let referral = matches!(end, AnswerKind::Referral { .. });
-    let proofs = proofs(answer, zone, signer, end, &final_name, &synthesized, now)?;
+    let denial = Denied {
+        end,
+        final_name: &final_name,
+        synthesized: &synthesized,
+        empty_dynamic: answer.empty_dynamic,
+        has_ds: has_ds(answer),
+    };
     if signer.mode() == super::DenialMode::Compact && answer.rcode == ResponseCode::NXDomain {
         // RFC 9824 §3: NXDOMAIN becomes NOERROR with an NXNAME NSEC.
         answer.rcode = ResponseCode::NoError;
@@ -81,28 +87,47 @@ fn secure_kind(
     answer.answers = sign_section(answers, signer, &synthesized, false, now)?;
     // The negative SOA and the proofs come signed: they go around
     // `sign_section`, in the places it would have put them.
-    let mut authority = std::mem::take(&mut answer.authority);
+    let authority = std::mem::take(&mut answer.authority);
     let soa_at = authority
         .iter()
         .position(|r| r.record_type() == RecordType::SOA);
-    let mut out = match soa_at {
-        Some(i) => {
-            let mut rest = authority.split_off(i);
-            let soa = rest.remove(0);
-            let mut out = sign_section(authority, signer, &[], referral, now)?;
+    let mut out = Vec::with_capacity(authority.len() * 2 + 6);
+    let mut records = authority.into_iter();
+    if let Some(i) = soa_at {
+        sign_into(
+            records.by_ref().take(i),
+            &mut out,
+            signer,
+            &[],
+            referral,
+            now,
+        )?;
+        if let Some(soa) = records.next() {
             signed_negative_soa(&mut out, &soa, signer, now)?;
-            out.extend(sign_section(rest, signer, &[], referral, now)?);
-            out
         }
-        None => sign_section(authority, signer, &[], referral, now)?,
-    };
-    out.extend(proofs);
+    }
+    sign_into(records, &mut out, signer, &[], referral, now)?;
+    proofs(&denial, zone, signer, now, &mut out)?;
     answer.authority = out;
     if !referral {
         let additional = std::mem::take(&mut answer.additional);
         answer.additional = sign_section(additional, signer, &[], false, now)?;
     }
     Ok(())
+}
+
+/// What the denial proofs of an answer depend on.
+struct Denied<'a> {
+    /// How the answer ended (after any CNAME chain).
+    end: &'a AnswerKind,
+    /// The name it ended at.
+    final_name: &'a Name,
+    /// Wildcard expansions on the way, with their closest enclosers.
+    synthesized: &'a [(Name, Name)],
+    /// A LUA type that synthesized nothing for this NODATA.
+    empty_dynamic: Option<RecordType>,
+    /// Whether the referral carries a DS.
+    has_ds: bool,
 }
 
 /// Appends the negative answer's `soa` with its RRSIGs to `out`: the
@@ -162,18 +187,23 @@ fn wildcard_of(ce: &Name) -> Option<Name> {
     ce.prepend_label("*").ok()
 }
 
-/// The denial records the answer needs, each followed by its RRSIGs (kept
-/// with the chain for NSEC3; through the signature cache for compact
-/// denial and for a per-answer NSEC3 bitmap).
+/// Appends the denial records the answer needs to `out`, each followed by
+/// its RRSIGs (kept with the chain for NSEC3; through the signature cache
+/// for compact denial and for a per-answer NSEC3 bitmap).
 fn proofs(
-    answer: &Answer,
+    denial: &Denied<'_>,
     zone: &Zone,
     signer: &ZoneSigner,
-    end: &AnswerKind,
-    final_name: &Name,
-    synthesized: &[(Name, Name)],
     now: u32,
-) -> Result<Vec<Record>, SignError> {
+    out: &mut Vec<Record>,
+) -> Result<(), SignError> {
+    let &Denied {
+        end,
+        final_name,
+        synthesized,
+        empty_dynamic,
+        has_ds,
+    } = denial;
     let ttl = signer.negative_ttl;
     match &signer.denial {
         Denial::Nsec3(chain) => {
@@ -202,7 +232,7 @@ fn proofs(
                     pick(chain.covering_next_closer(final_name, ce));
                     pick(chain.covering_wildcard(ce));
                 }
-                AnswerKind::Referral { cut } if !has_ds(answer) => {
+                AnswerKind::Referral { cut } if !has_ds => {
                     pick(chain.matching_entry(cut));
                 }
                 _ => {}
@@ -212,7 +242,7 @@ fn proofs(
             // lists its type; this answer's copy must not, and goes
             // unsigned to `sign_section` (never with the kept RRSIGs of
             // the chain's record).
-            let denied = match (answer.empty_dynamic, end) {
+            let denied = match (empty_dynamic, end) {
                 (Some(rtype), AnswerKind::NoData { wildcard: None }) => {
                     chain.denied(final_name, rtype)
                 }
@@ -221,7 +251,6 @@ fn proofs(
                 }
                 _ => None,
             };
-            let mut out = Vec::with_capacity(picked.len() * 2);
             for e in picked {
                 match &denied {
                     Some((hash, record)) if hash == e.hash() => {
@@ -233,10 +262,10 @@ fn proofs(
                             now,
                         )?);
                     }
-                    _ => chain.push_signed(e, signer, now, &mut out)?,
+                    _ => chain.push_signed(e, signer, now, out)?,
                 }
             }
-            Ok(out)
+            Ok(())
         }
         Denial::Compact => {
             let record = match end {
@@ -247,24 +276,23 @@ fn proofs(
                     };
                     // A LUA RRset that synthesized nothing is denied for this answer.
                     let mut types = types.unwrap_or_default();
-                    types.retain(|t| Some(*t) != answer.empty_dynamic);
+                    types.retain(|t| Some(*t) != empty_dynamic);
                     Some(compact::nodata(final_name, ttl, types))
                 }
                 AnswerKind::NxDomain { .. } => Some(compact::nxname(final_name, ttl)),
-                AnswerKind::Referral { cut } if !has_ds(answer) => {
+                AnswerKind::Referral { cut } if !has_ds => {
                     Some(compact::nodata(cut, ttl, [RecordType::NS]))
                 }
                 _ => None,
             };
             // Per query (the owner is the query name): signed through the
             // signature cache.
-            let mut out = Vec::with_capacity(2);
             if let Some(record) = record {
                 let rrsigs = sign_group(signer, &record.name, std::slice::from_ref(&record), now)?;
                 out.push(record);
                 out.extend(rrsigs);
             }
-            Ok(out)
+            Ok(())
         }
     }
 }
@@ -306,6 +334,19 @@ fn sign_section(
         return Ok(records);
     }
     let mut out = Vec::with_capacity(records.len() * 2);
+    sign_into(records, &mut out, signer, synthesized, referral, now)?;
+    Ok(out)
+}
+
+/// [`sign_section`] appending to `out`.
+fn sign_into(
+    records: impl IntoIterator<Item = Record>,
+    out: &mut Vec<Record>,
+    signer: &ZoneSigner,
+    synthesized: &[(Name, Name)],
+    referral: bool,
+    now: u32,
+) -> Result<(), SignError> {
     let mut records = records.into_iter().peekable();
     while let Some(first) = records.next() {
         let start = out.len();
@@ -342,7 +383,7 @@ fn sign_section(
         let rrsigs = sign_group(signer, wildcard.as_ref().unwrap_or(name), group, now)?;
         out.extend(rrsigs);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Whether `r` is an RRSIG over `rtype` by one of the keys that sign it

@@ -53,7 +53,8 @@ pub(super) struct Nsec3Chain {
     /// What proofs at the apex need: the closest encloser of most NXDOMAIN
     /// answers is the apex, and its two hashes and look-ups would
     /// otherwise be made again for each of them.
-    apex: Option<ApexProofs>,
+    /// (Boxed: a signer holds the chain inline, and most of it is this.)
+    apex: Option<Box<ApexProofs>>,
 }
 
 /// H(origin), H(*.origin) and their entries in one chain version (set by
@@ -201,12 +202,14 @@ impl Nsec3Chain {
         let wildcard = std::iter::once(&b"*"[..]).chain(origin.iter());
         let apex = hash_name(origin, &salt, iterations)
             .zip(hash_labels(wildcard, &salt, iterations))
-            .map(|(hash, wildcard_hash)| ApexProofs {
-                hash,
-                wildcard_hash,
-                matching: None,
-                wildcard_matching: None,
-                wildcard_covering: None,
+            .map(|(hash, wildcard_hash)| {
+                Box::new(ApexProofs {
+                    hash,
+                    wildcard_hash,
+                    matching: None,
+                    wildcard_matching: None,
+                    wildcard_covering: None,
+                })
             });
         let mut chain = Self {
             origin: origin.clone(),
@@ -438,7 +441,7 @@ impl Nsec3Chain {
 
     /// The apex memo when `name` is the origin.
     fn at_apex(&self, name: &Name) -> Option<&ApexProofs> {
-        self.apex.as_ref().filter(|_| self.is_origin(name))
+        self.apex.as_deref().filter(|_| self.is_origin(name))
     }
 
     /// H(name) (the callers use the apex memo first).
