@@ -11,7 +11,7 @@ use super::ZoneSigner;
 use crate::zone::{Node, Zone};
 use imbl::OrdMap;
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// One name of the chain: its hash and the types that exist there.
 #[derive(Debug)]
@@ -53,16 +53,13 @@ pub(super) struct Nsec3Chain {
     /// What proofs at the apex need: the closest encloser of most NXDOMAIN
     /// answers is the apex, and its two hashes and look-ups would
     /// otherwise be made again for each of them.
-    /// (Boxed: a signer holds the chain inline, and most of it is this.)
-    apex: Option<Box<ApexProofs>>,
+    apex: OnceLock<Option<Box<ApexProofs>>>,
 }
 
-/// H(origin), H(*.origin) and their entries in one chain version (set by
-/// [`Nsec3Chain::seal_apex`] whenever the entries change).
+/// The entries of H(origin) and H(*.origin) in one chain version (made by
+/// [`Nsec3Chain::apex`]).
 #[derive(Debug, Clone)]
 struct ApexProofs {
-    hash: [u8; 20],
-    wildcard_hash: [u8; 20],
     /// The apex's entry.
     matching: Option<Arc<Entry>>,
     /// The entry of `*.origin`, when that wildcard exists.
@@ -199,39 +196,31 @@ impl Nsec3Chain {
                 entries.insert(e.hash, Arc::new(e));
             }
         }
-        let wildcard = std::iter::once(&b"*"[..]).chain(origin.iter());
-        let apex = hash_name(origin, &salt, iterations)
-            .zip(hash_labels(wildcard, &salt, iterations))
-            .map(|(hash, wildcard_hash)| {
-                Box::new(ApexProofs {
-                    hash,
-                    wildcard_hash,
-                    matching: None,
-                    wildcard_matching: None,
-                    wildcard_covering: None,
-                })
-            });
-        let mut chain = Self {
+        Self {
             origin: origin.clone(),
             entries,
             ttl,
             iterations,
             salt,
-            apex,
-        };
-        chain.seal_apex();
-        chain
+            apex: OnceLock::new(),
+        }
     }
 
-    /// Looks up the apex's entries again (after the entries changed).
-    fn seal_apex(&mut self) {
-        let Some(mut apex) = self.apex.take() else {
-            return;
-        };
-        apex.matching = self.matching_hash(&apex.hash).cloned();
-        apex.wildcard_matching = self.matching_hash(&apex.wildcard_hash).cloned();
-        apex.wildcard_covering = self.covering_hash(&apex.wildcard_hash).cloned();
-        self.apex = Some(apex);
+    /// The apex memo of this chain version, made at its first proof at the
+    /// apex (not at build: of 100k child zones most never deny a name).
+    fn apex(&self) -> Option<&ApexProofs> {
+        self.apex
+            .get_or_init(|| {
+                let wildcard = std::iter::once(&b"*"[..]).chain(self.origin.iter());
+                let hash = hash_name(&self.origin, &self.salt, self.iterations)?;
+                let wildcard_hash = hash_labels(wildcard, &self.salt, self.iterations)?;
+                Some(Box::new(ApexProofs {
+                    matching: self.matching_hash(&hash).cloned(),
+                    wildcard_matching: self.matching_hash(&wildcard_hash).cloned(),
+                    wildcard_covering: self.covering_hash(&wildcard_hash).cloned(),
+                }))
+            })
+            .as_deref()
     }
 
     /// A chain for `zone` built whole with this chain's parameters and `ttl`.
@@ -281,6 +270,9 @@ impl Nsec3Chain {
     /// new bitmap, and their predecessors a new next-hash.
     pub(super) fn apply(&self, zone: &Zone, names: &[Name]) -> Self {
         let mut chain = self.clone();
+        // The apex memo holds entries of this version: the next one makes
+        // its own.
+        chain.apex = OnceLock::new();
         let mut touched: BTreeSet<[u8; 20]> = BTreeSet::new();
         for name in names {
             let Some(hash) = hash_name(name, &self.salt, self.iterations) else {
@@ -307,7 +299,6 @@ impl Nsec3Chain {
             touched.insert(hash);
         }
         if chain.entries.is_empty() {
-            chain.seal_apex();
             return chain;
         }
         let mut reseal: BTreeSet<[u8; 20]> = BTreeSet::new();
@@ -322,7 +313,6 @@ impl Nsec3Chain {
         for hash in &reseal {
             chain.unseal(hash);
         }
-        chain.seal_apex();
         chain
     }
 
@@ -441,7 +431,10 @@ impl Nsec3Chain {
 
     /// The apex memo when `name` is the origin.
     fn at_apex(&self, name: &Name) -> Option<&ApexProofs> {
-        self.apex.as_deref().filter(|_| self.is_origin(name))
+        if !self.is_origin(name) {
+            return None;
+        }
+        self.apex()
     }
 
     /// H(name) (the callers use the apex memo first).
