@@ -27,6 +27,20 @@ pub use sign::{SigCache, SigningPolicy};
 use crate::zone::{Zone, ZoneDelta};
 use hickory_proto::rr::Name;
 
+/// Whether `a` and `b` are the same name (case-insensitively, as `==`),
+/// by whole labels: the answer path compares names that are usually
+/// copies of one another, which a label `memcmp` settles, where hickory's
+/// `==` folds case a byte at a time (a 32-octet NSEC3 label cost more than
+/// copying the record).
+pub(crate) fn same_name(a: &Name, b: &Name) -> bool {
+    a.is_fqdn() == b.is_fqdn()
+        && a.num_labels() == b.num_labels()
+        && a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| x == y || x.eq_ignore_ascii_case(y))
+}
+
 /// How a signed zone proves that names or types do not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,6 +102,11 @@ pub struct ZoneSigner {
     negative_ttl: u32,
     cache: Arc<SigCache>,
     pub(crate) policy: SigningPolicy,
+    /// The fingerprint of `zone_keys`, which sign the kept signed sets.
+    key_id: u64,
+    /// The negative SOA with its RRSIGs, as NXDOMAIN and NODATA answers
+    /// carry it: one per zone version, as the signer is.
+    negative_soa: sign::SignedCell,
 }
 
 impl ZoneSigner {
@@ -108,12 +127,14 @@ impl ZoneSigner {
         };
         Self {
             origin: zone.origin().clone(),
+            key_id: sign::key_fingerprint(&zone_keys),
             zone_keys,
             key_keys,
             denial,
             negative_ttl,
             cache,
             policy,
+            negative_soa: sign::SignedCell::default(),
         }
     }
 
@@ -145,7 +166,34 @@ impl ZoneSigner {
             negative_ttl,
             cache: Arc::clone(&self.cache),
             policy: self.policy,
+            key_id: self.key_id,
+            negative_soa: sign::SignedCell::default(),
         })
+    }
+
+    /// This signer with other keys, sharing the NSEC3 chain (and so its
+    /// kept signed sets): what kept sets must not be served across.
+    #[cfg(test)]
+    pub(crate) fn rekeyed(
+        &self,
+        zone_keys: Vec<Arc<ZoneKey>>,
+        key_keys: Vec<Arc<ZoneKey>>,
+    ) -> Self {
+        let denial = match &self.denial {
+            Denial::Nsec3(chain) => Denial::Nsec3(chain.clone()),
+            Denial::Compact => Denial::Compact,
+        };
+        Self {
+            origin: self.origin.clone(),
+            key_id: sign::key_fingerprint(&zone_keys),
+            zone_keys,
+            key_keys,
+            denial,
+            negative_ttl: self.negative_ttl,
+            cache: Arc::clone(&self.cache),
+            policy: self.policy,
+            negative_soa: sign::SignedCell::default(),
+        }
     }
 
     /// The zone apex (the RRSIG signer name).
@@ -176,6 +224,12 @@ impl ZoneSigner {
             policy: &self.policy,
             signer: &self.origin,
         }
+    }
+
+    /// The fingerprint of the keys that sign data RRsets (NSEC3 and SOA
+    /// included): what kept signed sets are checked against.
+    pub(crate) fn key_id(&self) -> u64 {
+        self.key_id
     }
 
     /// The shared signature cache.

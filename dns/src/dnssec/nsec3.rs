@@ -6,6 +6,8 @@ use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC3};
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use super::sign::{SignError, SignedCell};
+use super::ZoneSigner;
 use crate::zone::{Node, Zone};
 use imbl::OrdMap;
 use std::collections::BTreeSet;
@@ -13,15 +15,24 @@ use std::sync::{Arc, OnceLock};
 
 /// One name of the chain: its hash and the types that exist there.
 #[derive(Debug)]
-struct Entry {
+pub(super) struct Entry {
     hash: [u8; 20],
     types: Vec<RecordType>,
-    /// The NSEC3 RR itself, built at its first proof and kept (proofs
-    /// clone it). Not at build: a record is ~0.5 KiB, and of 100k child
-    /// zones most never deny a name. An entry is shared between chain
-    /// versions only while its next hash is the same in them (see
-    /// [`Nsec3Chain::apply`]), so the cell is valid wherever it is seen.
-    record: OnceLock<Box<Record>>,
+    /// The NSEC3 RR itself with its RRSIGs, made at its first proof and
+    /// then copied into every answer that needs it (re-made when the keys
+    /// change or the RRSIGs near expiry). Not at build: a signed record is
+    /// ~0.6 KiB, and of 100k child zones most never deny a name. An entry
+    /// is shared between chain versions only while its next hash, TTL and
+    /// parameters are the same in them (see [`Nsec3Chain::apply`]), so the
+    /// cell is valid wherever it is seen.
+    signed: SignedCell,
+}
+
+impl Entry {
+    /// The owner hash.
+    pub(super) fn hash(&self) -> &[u8; 20] {
+        &self.hash
+    }
 }
 
 /// The NSEC3 chain of one zone.
@@ -39,21 +50,61 @@ pub(super) struct Nsec3Chain {
     ttl: u32,
     iterations: u16,
     salt: Vec<u8>,
+    /// What proofs at the apex need: the closest encloser of most NXDOMAIN
+    /// answers is the apex, and its two hashes and look-ups would
+    /// otherwise be made again for each of them.
+    apex: OnceLock<Option<Box<ApexProofs>>>,
+}
+
+/// The entries of H(origin) and H(*.origin) in one chain version (made by
+/// [`Nsec3Chain::apex`]).
+#[derive(Debug, Clone)]
+struct ApexProofs {
+    /// The apex's entry.
+    matching: Option<Arc<Entry>>,
+    /// The entry of `*.origin`, when that wildcard exists.
+    wildcard_matching: Option<Arc<Entry>>,
+    /// The entry covering H(*.origin), when the wildcard does not exist.
+    wildcard_covering: Option<Arc<Entry>>,
 }
 
 /// The RFC 5155 hash of `name` (lower-cased wire form, iterated). Straight
 /// on ring: every NXDOMAIN proof hashes two or three names, and hickory's
 /// generic path (owned lower-case copy, encoder) cost four times the digest.
 pub(super) fn hash_name(name: &Name, salt: &[u8], iterations: u16) -> Option<[u8; 20]> {
+    hash_labels(name.iter(), salt, iterations)
+}
+
+/// [`hash_name`] of the name made of `labels` (leftmost first, root
+/// implied): next closer names and wildcards are hashed from the labels
+/// of the names they derive from, without building them. The wire form is
+/// assembled on the stack: no allocation per proof.
+fn hash_labels<'a>(
+    labels: impl Iterator<Item = &'a [u8]>,
+    salt: &[u8],
+    iterations: u16,
+) -> Option<[u8; 20]> {
     use ring::digest::{digest, Context, SHA1_FOR_LEGACY_USE_ONLY as SHA1};
-    let mut wire = Vec::with_capacity(name.len() + 2 + salt.len());
-    for label in name.iter() {
-        wire.push(u8::try_from(label.len()).ok()?);
-        wire.extend(label.iter().map(u8::to_ascii_lowercase));
+    // A name is at most 255 octets, an NSEC3 salt at most 255.
+    let mut wire = [0u8; 510];
+    let mut n = 0;
+    for label in labels {
+        let len = u8::try_from(label.len()).ok().filter(|l| *l <= 63)?;
+        let dst = wire.get_mut(n..n + 1 + label.len())?;
+        dst[0] = len;
+        for (d, s) in dst[1..].iter_mut().zip(label) {
+            *d = s.to_ascii_lowercase();
+        }
+        n += 1 + label.len();
     }
-    wire.push(0);
-    wire.extend_from_slice(salt);
-    let mut d = digest(&SHA1, &wire);
+    // The root label, then the salt.
+    if n >= 255 {
+        return None;
+    }
+    n += 1;
+    wire.get_mut(n..n + salt.len())?.copy_from_slice(salt);
+    n += salt.len();
+    let mut d = digest(&SHA1, wire.get(..n)?);
     for _ in 0..iterations {
         let mut ctx = Context::new(&SHA1);
         ctx.update(d.as_ref());
@@ -121,7 +172,7 @@ fn entry_for(name: &Name, node: &Node, salt: &[u8], iterations: u16) -> Option<E
     Some(Entry {
         hash,
         types,
-        record: OnceLock::new(),
+        signed: SignedCell::default(),
     })
 }
 
@@ -151,7 +202,25 @@ impl Nsec3Chain {
             ttl,
             iterations,
             salt,
+            apex: OnceLock::new(),
         }
+    }
+
+    /// The apex memo of this chain version, made at its first proof at the
+    /// apex (not at build: of 100k child zones most never deny a name).
+    fn apex(&self) -> Option<&ApexProofs> {
+        self.apex
+            .get_or_init(|| {
+                let wildcard = std::iter::once(&b"*"[..]).chain(self.origin.iter());
+                let hash = hash_name(&self.origin, &self.salt, self.iterations)?;
+                let wildcard_hash = hash_labels(wildcard, &self.salt, self.iterations)?;
+                Some(Box::new(ApexProofs {
+                    matching: self.matching_hash(&hash).cloned(),
+                    wildcard_matching: self.matching_hash(&wildcard_hash).cloned(),
+                    wildcard_covering: self.covering_hash(&wildcard_hash).cloned(),
+                }))
+            })
+            .as_deref()
     }
 
     /// A chain for `zone` built whole with this chain's parameters and `ttl`.
@@ -169,7 +238,7 @@ impl Nsec3Chain {
         let fresh = Entry {
             hash: e.hash,
             types: e.types.clone(),
-            record: OnceLock::new(),
+            signed: SignedCell::default(),
         };
         self.entries.insert(*hash, Arc::new(fresh));
     }
@@ -201,6 +270,9 @@ impl Nsec3Chain {
     /// new bitmap, and their predecessors a new next-hash.
     pub(super) fn apply(&self, zone: &Zone, names: &[Name]) -> Self {
         let mut chain = self.clone();
+        // The apex memo holds entries of this version: the next one makes
+        // its own.
+        chain.apex = OnceLock::new();
         let mut touched: BTreeSet<[u8; 20]> = BTreeSet::new();
         for name in names {
             let Some(hash) = hash_name(name, &self.salt, self.iterations) else {
@@ -254,8 +326,8 @@ impl Nsec3Chain {
     /// a transfer reads every record once, and keeping them all would undo
     /// the lazy build (half a KiB per name).
     fn record_unkept(&self, e: &Entry) -> Record {
-        match e.record.get() {
-            Some(r) => Record::clone(r),
+        match e.signed.first() {
+            Some(r) => r,
             None => self.record_with(e, e.types.iter().copied()),
         }
     }
@@ -266,12 +338,42 @@ impl Nsec3Chain {
         self.entries.values().map(|e| self.record_unkept(e))
     }
 
-    /// The NSEC3 RR of `e`, an entry of this chain (built once, then kept).
+    /// The NSEC3 RR of `e`, an entry of this chain.
+    #[cfg(test)]
     fn record(&self, e: &Entry) -> Record {
-        let record = e
-            .record
-            .get_or_init(|| Box::new(self.record_with(e, e.types.iter().copied())));
-        Record::clone(record)
+        self.record_unkept(e)
+    }
+
+    /// Appends the NSEC3 RR of `e` (an entry of this chain) and its RRSIGs
+    /// to `out`: signed as answers sign it at the first proof that needs
+    /// it, then kept with the entry and copied.
+    pub(super) fn push_signed(
+        &self,
+        e: &Entry,
+        signer: &ZoneSigner,
+        now: u32,
+        out: &mut Vec<Record>,
+    ) -> Result<(), SignError> {
+        e.signed.extend_into(
+            out,
+            signer.key_id(),
+            &signer.policy,
+            now,
+            |_| true,
+            || {
+                let record = self.record_with(e, e.types.iter().copied());
+                let rrsigs = super::answer::sign_group(
+                    signer,
+                    &record.name,
+                    std::slice::from_ref(&record),
+                    now,
+                )?;
+                let mut set = Vec::with_capacity(1 + rrsigs.len());
+                set.push(record);
+                set.extend(rrsigs);
+                Ok(set)
+            },
+        )
     }
 
     /// The NSEC3 RR of `e` with the bitmap `types`.
@@ -321,41 +423,120 @@ impl Nsec3Chain {
         (self.ttl, self.iterations, &self.salt)
     }
 
+    /// Whether `name` is this chain's origin (cheap when it is not: a
+    /// label count first).
+    fn is_origin(&self, name: &Name) -> bool {
+        super::same_name(name, &self.origin)
+    }
+
+    /// The apex memo when `name` is the origin.
+    fn at_apex(&self, name: &Name) -> Option<&ApexProofs> {
+        if !self.is_origin(name) {
+            return None;
+        }
+        self.apex()
+    }
+
+    /// H(name) (the callers use the apex memo first).
+    fn hash(&self, name: &Name) -> Option<[u8; 20]> {
+        hash_name(name, &self.salt, self.iterations)
+    }
+
+    /// H(*.ce).
+    fn wildcard_hash(&self, ce: &Name) -> Option<[u8; 20]> {
+        hash_labels(
+            std::iter::once(&b"*"[..]).chain(ce.iter()),
+            &self.salt,
+            self.iterations,
+        )
+    }
+
+    /// The entry whose owner hash is `h`, if any.
+    fn matching_hash(&self, h: &[u8; 20]) -> Option<&Arc<Entry>> {
+        self.entries.get(h)
+    }
+
+    /// The entry whose interval (owner hash, next hash) covers `h`; `None`
+    /// when `h` is itself in the chain (then it is not covered).
+    fn covering_hash(&self, h: &[u8; 20]) -> Option<&Arc<Entry>> {
+        // One walk: the last entry at or before h is h itself (then it is
+        // not covered) or the one that covers it; before the first entry,
+        // the last one wraps around to cover it.
+        match self.entries.range(..=*h).next_back() {
+            Some((k, _)) if k == h => None,
+            Some((_, e)) => Some(e),
+            None => self.entries.get_max().map(|(_, e)| e),
+        }
+    }
+
+    /// The entry whose owner hash equals H(name), if `name` is in the chain.
+    pub(super) fn matching_entry(&self, name: &Name) -> Option<&Arc<Entry>> {
+        match self.at_apex(name) {
+            Some(apex) => apex.matching.as_ref(),
+            None => self.matching_hash(&self.hash(name)?),
+        }
+    }
+
+    /// The entry that covers H(name) (`None` when `name` is in the chain).
+    #[cfg(test)]
+    pub(super) fn covering_entry(&self, name: &Name) -> Option<&Arc<Entry>> {
+        self.covering_hash(&self.hash(name)?)
+    }
+
+    /// The entry that covers the hash of the next closer name of `name`
+    /// under its closest encloser `ce` (RFC 5155 §7.2.1): the name one
+    /// label below `ce` on the way to `name`, hashed from `name`'s labels.
+    pub(super) fn covering_next_closer(&self, name: &Name, ce: &Name) -> Option<&Arc<Entry>> {
+        let want = (ce.num_labels() as usize + 1).min(name.num_labels() as usize);
+        let skip = (name.num_labels() as usize).saturating_sub(want);
+        let h = hash_labels(name.iter().skip(skip), &self.salt, self.iterations)?;
+        self.covering_hash(&h)
+    }
+
+    /// The entry whose owner hash equals H(*.ce), if that wildcard exists.
+    pub(super) fn matching_wildcard(&self, ce: &Name) -> Option<&Arc<Entry>> {
+        match self.at_apex(ce) {
+            Some(apex) => apex.wildcard_matching.as_ref(),
+            None => self.matching_hash(&self.wildcard_hash(ce)?),
+        }
+    }
+
+    /// The entry that covers H(*.ce) (`None` when the wildcard exists).
+    pub(super) fn covering_wildcard(&self, ce: &Name) -> Option<&Arc<Entry>> {
+        match self.at_apex(ce) {
+            Some(apex) => apex.wildcard_covering.as_ref(),
+            None => self.covering_hash(&self.wildcard_hash(ce)?),
+        }
+    }
+
     /// The NSEC3 whose owner hash equals H(name), if `name` is in the chain.
-    pub fn matching(&self, name: &Name) -> Option<Record> {
-        let h = hash_name(name, &self.salt, self.iterations)?;
-        self.entries.get(&h).map(|e| self.record(e))
+    #[cfg(test)]
+    pub(super) fn matching(&self, name: &Name) -> Option<Record> {
+        self.matching_entry(name).map(|e| self.record(e))
     }
 
     /// The NSEC3 whose interval (owner hash, next hash) covers H(name).
     /// `None` when H(name) is itself in the chain (then it is not covered).
+    #[cfg(test)]
     pub(super) fn covering(&self, name: &Name) -> Option<Record> {
-        let h = hash_name(name, &self.salt, self.iterations)?;
-        if self.entries.contains_key(&h) {
-            return None;
-        }
-        // The entry before h covers it; before the first entry, the last
-        // one wraps around to cover it.
-        self.before(&h).map(|e| self.record(e))
+        self.covering_entry(name).map(|e| self.record(e))
     }
 
-    /// Rewrites the NSEC3 of `name` among `proofs` (if there) so that its
-    /// bitmap omits `rtype`, and RRSIG too when no other type is left.
+    /// The NSEC3 of `name` with a bitmap that omits `rtype` (and RRSIG
+    /// too when no other type is left), with the hash of its entry; `None`
+    /// when `name` is not in the chain or does not list `rtype`.
     ///
     /// For a LUA RRset that synthesized nothing for this answer: the chain
     /// lists the type (the name can have such data), but this NODATA must
     /// deny it. Only the bitmap changes (owner, next hash and parameters
-    /// stay), so the record still matches or covers what it did; it is
-    /// signed online like any proof, and its signature cached by content.
-    pub(super) fn deny_type(&self, proofs: &mut [Record], name: &Name, rtype: RecordType) {
-        let Some(h) = hash_name(name, &self.salt, self.iterations) else {
-            return;
-        };
-        let Some(entry) = self.entries.get(&h) else {
-            return;
-        };
+    /// stay), so the record still matches or covers what it did. It is a
+    /// per-answer record: signed online like any RRset (its signature
+    /// cached by content), never with the kept signature of the entry's
+    /// unmodified record.
+    pub(super) fn denied(&self, name: &Name, rtype: RecordType) -> Option<([u8; 20], Record)> {
+        let entry = self.matching_entry(name)?;
         if !entry.types.contains(&rtype) {
-            return;
+            return None;
         }
         let mut types: Vec<RecordType> = entry
             .types
@@ -366,9 +547,19 @@ impl Nsec3Chain {
         if types == [RecordType::RRSIG] {
             types.clear();
         }
-        let owner = owner_of(&entry.hash, &self.origin);
+        Some((entry.hash, self.record_with(entry, types.iter().copied())))
+    }
+
+    /// Rewrites the NSEC3 of `name` among `proofs` (if there) as
+    /// [`Nsec3Chain::denied`] makes it.
+    #[cfg(test)]
+    pub(super) fn deny_type(&self, proofs: &mut [Record], name: &Name, rtype: RecordType) {
+        let Some((hash, denied)) = self.denied(name, rtype) else {
+            return;
+        };
+        let owner = owner_of(&hash, &self.origin);
         for r in proofs.iter_mut().filter(|r| r.name == owner) {
-            *r = self.record_with(entry, types.iter().copied());
+            *r = denied.clone();
         }
     }
 
@@ -524,5 +715,24 @@ mod tests {
         assert_ne!(applied.records(), c.records());
         // The old chain still describes the old zone.
         assert_eq!(c.records(), Nsec3Chain::build(&z, 300).records());
+        // The apex memo follows the entries: the same proofs as the
+        // rebuilt chain's, for the apex and its wildcard.
+        let apex = Name::from_ascii("example.").unwrap();
+        let record = |c: &Nsec3Chain, e: Option<&Arc<Entry>>| e.map(|e| c.record(e));
+        for (a, f) in [
+            (applied.matching_entry(&apex), fresh.matching_entry(&apex)),
+            (
+                applied.covering_wildcard(&apex),
+                fresh.covering_wildcard(&apex),
+            ),
+            (
+                applied.matching_wildcard(&apex),
+                fresh.matching_wildcard(&apex),
+            ),
+        ] {
+            assert_eq!(record(&applied, a), record(&fresh, f));
+        }
+        assert!(applied.matching_entry(&apex).is_some());
+        assert!(applied.covering_wildcard(&apex).is_some());
     }
 }

@@ -434,6 +434,110 @@ fn sign_fresh(
     Ok(rrsig)
 }
 
+/// An RRset with its RRSIGs, signed once and then copied into answers
+/// as is (the NSEC3 proofs and the negative SOA of NXDOMAIN answers).
+#[derive(Debug)]
+pub(super) struct SignedSet {
+    /// The RRset's records, then its RRSIGs.
+    records: Box<[Record]>,
+    /// The fingerprint of the keys that made the RRSIGs (see
+    /// [`key_fingerprint`]): other keys, other signatures.
+    keys: u64,
+    /// The earliest expiration among the RRSIGs.
+    expiration: u32,
+}
+
+impl SignedSet {
+    /// Whether answers at `now` may still carry this set: made by the
+    /// keys `keys`, and with more than the refresh margin of validity
+    /// left (the test [`cached`] applies to the signature cache).
+    fn fresh(&self, keys: u64, policy: &SigningPolicy, now: u32) -> bool {
+        self.keys == keys
+            && self.expiration.wrapping_sub(now) as i32 > policy.refresh_margin() as i32
+    }
+}
+
+/// A lazily signed RRset shared by every answer that carries it: made at
+/// the first answer, then copied; made again (through the signature cache)
+/// when the signing keys changed or the RRSIGs near expiry. Lock-free for
+/// readers: an `ArcSwap` load takes no shared write, so cores answering
+/// from one cell do not bounce a reference count between them.
+#[derive(Default)]
+pub(super) struct SignedCell(arc_swap::ArcSwapOption<SignedSet>);
+
+impl std::fmt::Debug for SignedCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SignedCell")
+            .field(&self.0.load().is_some())
+            .finish()
+    }
+}
+
+impl SignedCell {
+    /// Appends the kept signed set to `out` when `usable` accepts it and it
+    /// is fresh for `keys` at `now`; otherwise appends (and keeps) what
+    /// `make` returns: the records, then their RRSIGs.
+    pub fn extend_into(
+        &self,
+        out: &mut Vec<Record>,
+        keys: u64,
+        policy: &SigningPolicy,
+        now: u32,
+        usable: impl FnOnce(&[Record]) -> bool,
+        make: impl FnOnce() -> Result<Vec<Record>, SignError>,
+    ) -> Result<(), SignError> {
+        {
+            let kept = self.0.load();
+            if let Some(set) = kept.as_deref() {
+                if set.fresh(keys, policy, now) && usable(&set.records) {
+                    out.extend_from_slice(&set.records);
+                    return Ok(());
+                }
+            }
+        }
+        let records = make()?;
+        out.extend_from_slice(&records);
+        let expiration = records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.input().sig_expiration.get()),
+                _ => None,
+            })
+            // Soonest first in serial order (RFC 1982), as [`cached`] compares.
+            .min_by_key(|e| e.wrapping_sub(now) as i32);
+        // Without RRSIGs (no keys) nothing is kept: every answer makes it.
+        if let Some(expiration) = expiration {
+            self.0.store(Some(Arc::new(SignedSet {
+                records: records.into_boxed_slice(),
+                keys,
+                expiration,
+            })));
+        }
+        Ok(())
+    }
+
+    /// A copy of the kept set's first record (the RRset's, unsigned).
+    pub fn first(&self) -> Option<Record> {
+        self.0.load().as_deref()?.records.first().cloned()
+    }
+}
+
+/// A fingerprint of a signing key list: tags, algorithms and public keys,
+/// in order. Kept signed sets carry the one of the keys that made them, so
+/// a set made by other keys (a rollover) is never served.
+pub(super) fn key_fingerprint(keys: &[Arc<ZoneKey>]) -> u64 {
+    use std::collections::hash_map::DefaultHasher;
+    // SipHash with fixed keys: the same keys give the same fingerprint in
+    // every signer of the process.
+    let mut h = DefaultHasher::new();
+    for k in keys {
+        k.tag().hash(&mut h);
+        k.algorithm().number().hash(&mut h);
+        k.public_bytes().hash(&mut h);
+    }
+    h.finish()
+}
+
 /// Wraps an RRSIG rdata into a record owned by `owner` with `ttl`.
 pub(super) fn rrsig_record(owner: &Name, ttl: u32, rrsig: RRSIG) -> Record {
     Record::from_rdata(owner.clone(), ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig)))
