@@ -460,3 +460,35 @@ async fn pipelined_queries_are_answered_in_order_one_at_a_time() {
         assert_eq!(m.answers.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_busy_connection_stays_open_and_an_idle_one_closes_after_the_idle_timeout() {
+    let limits = TcpLimits {
+        idle_timeout: Duration::from_millis(1500),
+        first_byte_timeout: Duration::from_millis(1500),
+        ..TcpLimits::default()
+    };
+    let (addr, _) = start(|h| h.with_tcp_limits(limits)).await;
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    tcp_exchange(&mut idle, &query(1, "www.example.com.", None, false)).await;
+    // Not closed early.
+    let mut b = [0u8; 1];
+    let early = timeout(Duration::from_millis(500), idle.read(&mut b)).await;
+    assert!(early.is_err(), "closed before the idle timeout: {early:?}");
+    // A query every 0.5 s for 3.5 s: twice the idle timeout, never idle
+    // for one, so the lazily moved timer must never close it.
+    for id in 0..7 {
+        let m = tcp_exchange(&mut busy, &query(id, "www.example.com.", None, false)).await;
+        assert_eq!(m.metadata.id, id);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The idle one was closed by the server meanwhile.
+    let closed = timeout(Duration::from_secs(3), idle.read(&mut b)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "the idle connection is still open: {closed:?}"
+    );
+    let m = tcp_exchange(&mut busy, &query(99, "www.example.com.", None, false)).await;
+    assert_eq!(m.metadata.id, 99);
+}

@@ -32,7 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -242,7 +242,7 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
 
 /// How waiting for the next query ended.
 enum Wait {
-    /// The two length bytes arrived.
+    /// Bytes arrived.
     Ready,
     /// Closed by the client, reset, or closed by us for `TcpClose`.
     Done(Option<TcpClose>),
@@ -265,45 +265,69 @@ async fn connection(
     let mut out = Vec::with_capacity(512);
     let mut raw = Vec::with_capacity(512);
     let mut first = true;
+    // Closed to make room: one waiter for the connection's life.
+    let close = admitted.state.close.notified();
+    tokio::pin!(close);
+    // One idle timer per connection, moved lazily: when it fires it is set
+    // again from the last activity, so a busy connection costs a clock read
+    // per wake-up instead of a timer-wheel update per query.
+    let mut active = tokio::time::Instant::now();
+    let idle = tokio::time::sleep_until(active + limits.first_byte_timeout);
+    tokio::pin!(idle);
     loop {
         // A pipelined query already in the buffer is taken as it is: no
         // timer, no wait, no select.
         if !take_buffered(&mut rd, &mut raw) {
             flush(&mut wr, limits.idle_timeout).await?;
-            let mut len = [0u8; 2];
-            admitted.set_idle(true);
-            let (limit, why) = if first {
-                (limits.first_byte_timeout, TcpClose::FirstByte)
-            } else {
-                (limits.idle_timeout, TcpClose::Idle)
-            };
-            let wait = tokio::select! {
-                read = tokio::time::timeout(limit, rd.read_exact(&mut len)) => match read {
-                    Ok(Ok(_)) => Wait::Ready,
-                    Ok(Err(_)) => Wait::Done(None),
-                    Err(_) => Wait::Done(Some(why)),
-                },
-                // Closed to make room (already counted and unregistered).
-                _ = admitted.state.close.notified() => Wait::Done(None),
-            };
-            match wait {
-                Wait::Ready => {}
-                Wait::Done(reason) => {
+            if rd.buffer().is_empty() {
+                admitted.set_idle(true);
+                let (limit, why) = if first {
+                    (limits.first_byte_timeout, TcpClose::FirstByte)
+                } else {
+                    (limits.idle_timeout, TcpClose::Idle)
+                };
+                // fill_buf is cancel safe: what it read stays buffered.
+                let wait = loop {
+                    tokio::select! {
+                        read = rd.fill_buf() => break match read {
+                            Ok(bytes) if !bytes.is_empty() => Wait::Ready,
+                            _ => Wait::Done(None),
+                        },
+                        _ = &mut close => break Wait::Done(None),
+                        _ = &mut idle => {
+                            let due = active + limit;
+                            if tokio::time::Instant::now() >= due {
+                                break Wait::Done(Some(why));
+                            }
+                            idle.as_mut().reset(due);
+                        }
+                    }
+                };
+                if let Wait::Done(reason) = wait {
                     if let Some(reason) = reason {
                         handler.metrics.tcp_connections.closed(reason);
                     }
                     return Ok(());
                 }
+                admitted.set_idle(false);
+                active = tokio::time::Instant::now();
             }
-            admitted.set_idle(false);
-            raw.clear();
-            raw.resize(usize::from(u16::from_be_bytes(len)), 0);
-            match tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut raw)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) => return Ok(()),
-                Err(_) => {
-                    handler.metrics.tcp_connections.closed(TcpClose::Idle);
-                    return Ok(());
+            // A message cut across segments: read the rest, in bounded time.
+            if !take_buffered(&mut rd, &mut raw) {
+                let mut len = [0u8; 2];
+                let read = async {
+                    rd.read_exact(&mut len).await?;
+                    raw.clear();
+                    raw.resize(usize::from(u16::from_be_bytes(len)), 0);
+                    rd.read_exact(&mut raw).await
+                };
+                match tokio::time::timeout(limits.idle_timeout, read).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) => return Ok(()),
+                    Err(_) => {
+                        handler.metrics.tcp_connections.closed(TcpClose::Idle);
+                        return Ok(());
+                    }
                 }
             }
         }
