@@ -73,6 +73,9 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
     let mut outgoing = Outgoing::new(usize::from(super::respond::MAX_UDP_PAYLOAD));
     // (rcode, qtype, started) of each answer in `outgoing`, counted once sent.
     let mut answered: Vec<(u16, Option<u16>, quanta::Instant)> = Vec::with_capacity(mmsg::SLOTS);
+    // Batch size: what the last batch found, doubled (so a busy socket
+    // reaches SLOTS in a few calls and a quiet one stays at one or two).
+    let mut want = 2;
     loop {
         if let Err(error) = socket.readable().await {
             tracing::error!(%error, "UDP socket failed; DNS over UDP stopped");
@@ -80,7 +83,9 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
         }
         let mut taken = 0;
         let drained = loop {
-            let n = match socket.try_io(Interest::READABLE, || received.receive(socket.as_fd())) {
+            let n = match socket.try_io(Interest::READABLE, || {
+                received.receive(socket.as_fd(), want)
+            }) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break true,
                 Err(e) => {
@@ -123,7 +128,9 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
                 counts.answered(rcode, qtype, started.elapsed());
             }
             taken += n;
-            if n < mmsg::SLOTS {
+            let full = n == want;
+            want = (n * 2).clamp(2, mmsg::SLOTS);
+            if !full {
                 // Fewer than asked for: the queue was empty a moment ago.
                 break true;
             }
