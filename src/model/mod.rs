@@ -3,6 +3,7 @@
 pub mod allocation;
 pub mod label;
 pub mod name;
+pub mod rtype;
 pub mod serial;
 
 pub use allocation::{Allocation, AllocationState};
