@@ -5,7 +5,7 @@
 
 use super::guard::{BodyShape, JsonBody, RawBody, RecordCaller};
 use super::{ApiError, AppState};
-use crate::policy::{parse_type, type_name};
+use crate::model::rtype::{parse_type, type_name};
 use crate::rrsets::{
     owner_fqdn, rdata, zone_fqdn, Edit, Invalid, RRsetView, RecordError, WritePath,
 };

@@ -7,7 +7,7 @@
 //! a tie, the order they were written in) and the first rule that matches
 //! decides, as deSEC's token policies do. No matching rule means no access.
 
-pub use crate::model::rtype::{parse_type, type_name};
+use crate::model::rtype::{parse_type, type_name};
 use hickory_proto::rr::{Name, RecordType};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};

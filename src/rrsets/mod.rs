@@ -12,7 +12,8 @@ pub mod rdata;
 pub use plan::{managed_type, writable, Limits, RRsetData, RRsetWrite};
 
 use crate::config::{BackendKind, Config};
-use crate::policy::{is_at_or_below, parse_type, type_name, Access, Policy, Verdict};
+use crate::model::rtype::{parse_type, type_name};
+use crate::policy::{is_at_or_below, Access, Policy, Verdict};
 use crate::store::rrsets::{self as rows, Author, RRsetRows, Recheck};
 use crate::store::zones::StoredRecord;
 use crate::store::{Store, StoreError};

@@ -6,7 +6,8 @@
 //! whole plan passes: a change set is all or nothing.
 
 use super::{Edit, Invalid, RecordError};
-use crate::policy::{is_at_or_below, type_name, Access, Policy, Verdict};
+use crate::model::rtype::type_name;
+use crate::policy::{is_at_or_below, Access, Policy, Verdict};
 use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -29,7 +29,7 @@ pub fn canonical(owner: &str, rtype: RecordType, text: &str) -> Result<String, S
         let origin = Name::from_str(origin).map_err(|e| e.to_string())?;
         let line = format!(
             "{owner} 3600 IN {} {text}\n",
-            crate::policy::type_name(rtype)
+            crate::model::rtype::type_name(rtype)
         );
         let (_, records) = parse_master(&line, Some(&origin)).map_err(|e| {
             e.0.strip_prefix("line 1: ")
@@ -40,7 +40,7 @@ pub fn canonical(owner: &str, rtype: RecordType, text: &str) -> Result<String, S
             [r] if r.record_type() == rtype => Ok(r.data.clone()),
             [_] => Err(format!(
                 "not {} record data",
-                crate::policy::type_name(rtype)
+                crate::model::rtype::type_name(rtype)
             )),
             _ => Err("expected exactly one record".into()),
         }

@@ -7,11 +7,11 @@
 
 use super::journal::{ChangeOp, ZoneChange};
 use super::{now_ms, Store, StoreError};
+use crate::model::rtype::{parse_type, type_name};
 use crate::model::SerialPolicy;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use sqlx::{AnyConnection, Row};
-use std::str::FromStr;
 
 /// Why a zone is in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl StoredRecord {
     pub fn from_record(r: &Record) -> Self {
         StoredRecord {
             name: r.name.to_lowercase().to_ascii(),
-            rtype: type_mnemonic(r.record_type()),
+            rtype: type_name(r.record_type()),
             ttl: r.ttl,
             rdata: storage_text(&r.data),
         }
@@ -78,7 +78,7 @@ impl StoredRecord {
             StoreError::Corrupt(format!("{} {} {}: {m}", self.name, self.rtype, self.rdata))
         };
         let name = Name::from_ascii(&self.name).map_err(|e| bad(e.to_string()))?;
-        let rtype = parse_type_mnemonic(&self.rtype).map_err(bad)?;
+        let rtype = parse_type(&self.rtype).map_err(bad)?;
         let rdata = match self.rdata.strip_prefix("\\# ") {
             Some(generic) => from_generic(rtype, generic).map_err(bad)?,
             None => match common_rdata(rtype, &self.rdata) {
@@ -114,27 +114,6 @@ fn common_rdata(rtype: RecordType, text: &str) -> Option<RData> {
         }
         _ => None,
     }
-}
-
-/// The stored spelling of a type: hickory's mnemonic, `LUA` for PowerDNS
-/// LUA records, `TYPEnnn` (RFC 3597) for other unknown types.
-fn type_mnemonic(t: RecordType) -> String {
-    match t {
-        crate::zone::LUA => "LUA".to_string(),
-        RecordType::Unknown(code) => format!("TYPE{code}"),
-        t => t.to_string(),
-    }
-}
-
-/// Reads what [`type_mnemonic`] writes.
-fn parse_type_mnemonic(s: &str) -> Result<RecordType, String> {
-    if s.eq_ignore_ascii_case("LUA") {
-        return Ok(crate::zone::LUA);
-    }
-    if let Some(code) = s.strip_prefix("TYPE").and_then(|n| n.parse::<u16>().ok()) {
-        return Ok(RecordType::from(code));
-    }
-    RecordType::from_str(s).map_err(|e| e.to_string())
 }
 
 /// Whether hickory can read this type back from presentation text; the

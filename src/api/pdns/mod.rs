@@ -16,7 +16,7 @@ pub(super) use error::negotiate;
 
 use super::AppState;
 use crate::delegation::byo::{ByoError, CreateRequest, Mode};
-use crate::policy::parse_type;
+use crate::model::rtype::parse_type;
 use crate::rrsets::{rdata, Edit, RRsetView};
 use auth::{CachedCaller, PdnsCaller};
 use axum::body::Body;

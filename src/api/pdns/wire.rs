@@ -4,7 +4,7 @@
 //! with PowerDNS's own error messages.
 
 use super::error::PdnsError;
-use crate::policy::{parse_type, type_name};
+use crate::model::rtype::{parse_type, type_name};
 use crate::rrsets::{Edit, RRsetView};
 use hickory_proto::rr::RecordType;
 use serde_json::{json, Map, Value};
