@@ -49,17 +49,7 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TsigKeyRow {
-                    name: r.try_get("name")?,
-                    algorithm: r.try_get("algorithm")?,
-                    sealed: r.try_get("secret")?,
-                    created_at: r.try_get("created_at")?,
-                    policy: r.try_get("policy")?,
-                })
-            })
-            .collect()
+        rows.iter().map(key_row).collect()
     }
 
     /// Key `name`, if stored.
@@ -70,16 +60,7 @@ impl Store {
         .bind(name)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(TsigKeyRow {
-                name: r.try_get("name")?,
-                algorithm: r.try_get("algorithm")?,
-                sealed: r.try_get("secret")?,
-                created_at: r.try_get("created_at")?,
-                policy: r.try_get("policy")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(key_row).transpose()
     }
 
     /// Removes a key; `false` when there was none.
@@ -90,4 +71,15 @@ impl Store {
             .await?;
         Ok(r.rows_affected() == 1)
     }
+}
+
+/// A `tsig_keys` row (name, algorithm, secret, created_at, policy).
+fn key_row(r: &sqlx::any::AnyRow) -> Result<TsigKeyRow, StoreError> {
+    Ok(TsigKeyRow {
+        name: r.try_get("name")?,
+        algorithm: r.try_get("algorithm")?,
+        sealed: r.try_get("secret")?,
+        created_at: r.try_get("created_at")?,
+        policy: r.try_get("policy")?,
+    })
 }

@@ -35,6 +35,19 @@ pub use tcp::TcpLimits;
 use tokio::net::{TcpListener, UdpSocket};
 pub use zones::{ServedZone, SharedZones, ZoneSet};
 
+/// What [`Handler::cached_read`] found.
+enum CacheRead {
+    /// Not looked up (no cache, or not a plain query).
+    NotTried,
+    /// Looked up: not there.
+    Missed,
+    /// The answer is in `out`.
+    Hit {
+        qtype: u16,
+        presented: cookie::Presented,
+    },
+}
+
 /// Our request handler: answers from the shared zone table.
 #[derive(Clone)]
 pub struct Handler {
@@ -153,6 +166,42 @@ impl Handler {
         match &self.cookies {
             Some(c) => c.inspect(request.edns.as_ref(), request.src().ip(), now),
             None => cookie::Presented::Absent,
+        }
+    }
+
+    /// The packet-cache answer to `raw`, a plain query read in place (from
+    /// `src`, over `protocol`, cookies checked at `now`), written to `out`;
+    /// UDP and TCP both try this before decoding anything.
+    fn cached_read(
+        &self,
+        raw: &[u8],
+        src: SocketAddr,
+        protocol: hickory_server::net::xfer::Protocol,
+        now: u32,
+        out: &mut Vec<u8>,
+    ) -> CacheRead {
+        let (Some(cache), Some(query)) = (&self.cache, query::Query::parse(raw)) else {
+            return CacheRead::NotTried;
+        };
+        if query.is_transfer() {
+            return CacheRead::NotTried;
+        }
+        let presented = match &self.cookies {
+            Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
+            None => cookie::Presented::Absent,
+        };
+        if presented == cookie::Presented::Malformed {
+            return CacheRead::NotTried;
+        }
+        let zones = self.zones.load();
+        let key = cache::KeyRef::of(&query, protocol);
+        if cache.answer(&zones, &key, cache::Echo::of_query(&query), out) {
+            CacheRead::Hit {
+                qtype: query.qtype,
+                presented,
+            }
+        } else {
+            CacheRead::Missed
         }
     }
 

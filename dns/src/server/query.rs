@@ -16,6 +16,9 @@ const HEADER: usize = 12;
 const MAX_NAME: usize = 255;
 /// EDNS option code of COOKIE (RFC 7873).
 const COOKIE: u16 = 10;
+/// Query types of zone transfers (RFC 5936, RFC 1995).
+const AXFR: u16 = 252;
+const IXFR: u16 = 251;
 
 /// A plain query's fields, borrowed from its datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,11 @@ pub struct Edns<'a> {
 }
 
 impl<'a> Query<'a> {
+    /// Whether it asks for a zone transfer (which takes its own path).
+    pub fn is_transfer(&self) -> bool {
+        matches!(self.qtype, AXFR | IXFR)
+    }
+
     /// Read `datagram` as a plain query, or `None` for anything else.
     pub fn parse(datagram: &'a [u8]) -> Option<Query<'a>> {
         let header = datagram.get(..HEADER)?;

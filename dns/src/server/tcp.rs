@@ -17,12 +17,11 @@
 //! answers go out together when no query is left waiting.
 //! UDP runs on its own loops and never waits on any of this.
 
-use super::cache::{self, Echo, KeyRef};
+use super::cache;
 use super::cookie::Presented;
 use super::metrics::{CookieSeen, TcpClose, TcpCounters};
-use super::query::Query;
 use super::xfr::{self, Prepared};
-use super::{wire, Decision, Handler};
+use super::{wire, CacheRead, Decision, Handler};
 use hickory_proto::op::{MessageType, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsCode;
 use hickory_server::net::xfer::Protocol;
@@ -38,9 +37,6 @@ use tokio::sync::Notify;
 
 /// The EDNS TCP keepalive option code (RFC 7828).
 const KEEPALIVE_CODE: u16 = 11;
-/// Query types of zone transfers (RFC 5936, RFC 1995): their own path.
-const AXFR: u16 = 252;
-const IXFR: u16 = 251;
 /// Bytes read from a connection at once: a few dozen pipelined queries.
 const READ_BUFFER: usize = 4096;
 
@@ -439,30 +435,17 @@ fn wants_keepalive(request: &Request) -> bool {
 /// fresh server cookie when the query brought a client cookie); `false`
 /// when there is none (the caller decodes and plans).
 fn cached(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
-    let (Some(cache), Some(query)) = (&handler.cache, Query::parse(raw)) else {
-        return false;
-    };
-    if matches!(query.qtype, AXFR | IXFR) {
-        return false;
-    }
     let started = quanta::Instant::now();
     let now = if handler.cookies.is_some() {
         super::cookie::unix_now()
     } else {
         0
     };
-    let presented = match &handler.cookies {
-        Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
-        None => Presented::Absent,
+    let CacheRead::Hit { qtype, presented } =
+        handler.cached_read(raw, src, Protocol::Tcp, now, out)
+    else {
+        return false;
     };
-    if presented == Presented::Malformed {
-        return false;
-    }
-    let zones = handler.zones.load();
-    let key = KeyRef::of(&query, Protocol::Tcp);
-    if !cache.answer(&zones, &key, Echo::of_query(&query), out) {
-        return false;
-    }
     let shared = handler.metrics.shared(super::metrics::Transport::Tcp);
     match presented {
         Presented::Valid(_) => shared.cookie(CookieSeen::Valid),
@@ -471,7 +454,7 @@ fn cached(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> 
     }
     handler.add_cookie(presented, src, now, out);
     let rcode = super::metrics::header_rcode(out);
-    shared.answered(rcode, Some(query.qtype), started.elapsed());
+    shared.answered(rcode, Some(qtype), started.elapsed());
     true
 }
 

@@ -10,14 +10,13 @@
 //! LUA evaluation leave the loop (on a task of their own, so a slow program
 //! never stalls the socket).
 
-use super::cache::{Echo, KeyRef};
+use super::cache::Echo;
 use super::cookie::Presented;
 use super::metrics::{header_rcode, qtype_of, CookieSeen, RrlAction, Transport, Writer};
 use super::mmsg::{self, Outgoing, Received};
-use super::query::Query;
 use super::respond::Plan;
 use super::rrl::{ResponseClass, Verdict};
-use super::{cache, wire, Decision, Handler};
+use super::{cache, wire, CacheRead, Decision, Handler};
 use hickory_proto::op::ResponseCode;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
@@ -28,10 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
-
-/// Query types of zone transfers (RFC 5936, RFC 1995).
-const AXFR: u16 = 252;
-const IXFR: u16 = 251;
 
 /// Largest datagram we read; larger ones arrive cut and get FORMERR.
 const RECV_BUFFER: usize = 65_535;
@@ -217,32 +212,16 @@ fn cached(
     out: &mut Vec<u8>,
     counts: &Writer<'_>,
 ) -> Cached {
-    let (Some(cache), Some(query)) = (&handler.cache, Query::parse(datagram)) else {
-        return Cached::NotTried;
-    };
-    // Transfers take their own path, whatever the transport.
-    if matches!(query.qtype, AXFR | IXFR) {
-        return Cached::NotTried;
-    }
     let now = unix_now_if(handler);
-    let presented = match &handler.cookies {
-        Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
-        None => Presented::Absent,
+    let presented = match handler.cached_read(datagram, src, Protocol::Udp, now, out) {
+        CacheRead::NotTried => return Cached::NotTried,
+        CacheRead::Missed => {
+            counts.cache_lookup(false);
+            return Cached::Missed;
+        }
+        CacheRead::Hit { presented, .. } => presented,
     };
-    if presented == Presented::Malformed {
-        return Cached::NotTried;
-    }
-    let zones = handler.zones.load();
-    let hit = cache.answer(
-        &zones,
-        &KeyRef::of(&query, Protocol::Udp),
-        Echo::of_query(&query),
-        out,
-    );
-    counts.cache_lookup(hit);
-    if !hit {
-        return Cached::Missed;
-    }
+    counts.cache_lookup(true);
     let rcode = header_rcode(out);
     let asked = Asked::Read { datagram, src };
     Cached::Answered(finish(handler, asked, presented, now, rcode, out, counts))
