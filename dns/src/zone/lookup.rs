@@ -150,7 +150,7 @@ fn push_owned(out: &mut Vec<Record>, set: &RRset, owner: &Name) {
 }
 
 fn push_additional(out: &mut Vec<Record>, set: &RRset) {
-    out.extend(set.additional.iter().cloned());
+    out.extend(set.additional().iter().cloned());
 }
 
 /// Produces the records of dynamic (LUA) RRsets while a lookup runs. The

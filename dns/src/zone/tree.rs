@@ -80,11 +80,31 @@ pub struct RRset {
     pub rtype: RecordType,
     /// The records; owner names are the lower-cased node name.
     pub records: Vec<Record>,
-    /// Precomputed additional-section records (A/AAAA of in-zone targets of NS, MX, SRV).
-    pub additional: Vec<Record>,
-    /// Each record's TTL as given, parallel to `records`: after a removal
-    /// [`Zone::apply`] recomputes the RRset TTL from these.
+    /// Precomputed additional-section records (A/AAAA of in-zone targets
+    /// of NS, MX, SRV); shared between RRsets that name the same targets
+    /// (a pool's delegations all name the pool's own nameservers).
+    additional: Option<Arc<[Record]>>,
+    /// Each record's TTL as given, parallel to `records`, or empty when
+    /// every record was given the RRset's TTL (nearly always: a zone holds
+    /// one such vector per RRset). After a removal [`Zone::apply`]
+    /// recomputes the RRset TTL from these.
     given_ttls: Vec<u32>,
+}
+
+impl RRset {
+    /// Precomputed additional-section records (A/AAAA of in-zone targets of NS, MX, SRV).
+    pub fn additional(&self) -> &[Record] {
+        self.additional.as_deref().unwrap_or(&[])
+    }
+
+    /// The TTLs as given, one per record, materialised when they were
+    /// left implicit.
+    fn given_ttls_mut(&mut self) -> &mut Vec<u32> {
+        if self.given_ttls.len() != self.records.len() {
+            self.given_ttls = self.records.iter().map(|r| r.ttl).collect();
+        }
+        &mut self.given_ttls
+    }
 }
 
 /// RRsets are equal when their type and records are (the additional
@@ -190,6 +210,46 @@ type Referral = (Arc<[u8]>, Arc<[u8]>);
 /// The additional sections of one node's RRsets, by type.
 type NodeAdditionals = Vec<(RecordType, Vec<Record>)>;
 
+/// The last few distinct additional sections made or seen by one
+/// [`Zone::redo_additionals`], so equal sections share one allocation.
+#[derive(Default)]
+struct SharedAdditionals(Vec<Arc<[Record]>>);
+
+impl SharedAdditionals {
+    /// How many distinct sections to remember: a pool's delegations name
+    /// one or two server sets; a linear scan stays cheap.
+    const KEEP: usize = 8;
+
+    /// Remember `section` for later equal ones.
+    fn offer(&mut self, section: Option<&Arc<[Record]>>) {
+        if let Some(a) = section {
+            if !self.0.iter().any(|b| Arc::ptr_eq(a, b)) {
+                self.keep(a.clone());
+            }
+        }
+    }
+
+    /// `extra` as a shared section (`None` when empty).
+    fn get(&mut self, extra: Vec<Record>) -> Option<Arc<[Record]>> {
+        if extra.is_empty() {
+            return None;
+        }
+        if let Some(a) = self.0.iter().find(|a| ***a == *extra) {
+            return Some(a.clone());
+        }
+        let a: Arc<[Record]> = extra.into();
+        self.keep(a.clone());
+        Some(a)
+    }
+
+    fn keep(&mut self, a: Arc<[Record]>) {
+        if self.0.len() == Self::KEEP {
+            self.0.remove(0);
+        }
+        self.0.push(a);
+    }
+}
+
 /// What [`Zone::apply`] changed: the names whose node appeared, went, or
 /// changed (RRsets or flags; additional sections aside).
 #[derive(Debug, Default, Clone)]
@@ -275,7 +335,7 @@ fn add_to_node(node: &mut Node, rec: Record) {
     match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
         Some(set) => {
             if !set.records.iter().any(|r| r.data == rec.data) {
-                set.given_ttls.push(rec.ttl);
+                set.given_ttls_mut().push(rec.ttl);
                 set.records.push(rec);
             }
         }
@@ -283,7 +343,7 @@ fn add_to_node(node: &mut Node, rec: Record) {
             rtype,
             given_ttls: vec![rec.ttl],
             records: vec![rec],
-            additional: Vec::new(),
+            additional: None,
         }),
     }
 }
@@ -297,12 +357,29 @@ fn normalise_node(
     options: ZoneOptions,
 ) -> Result<(), ZoneError> {
     node.rrsets.sort_by_key(|s| u16::from(s.rtype));
+    node.rrsets.shrink_to_fit();
     for set in node.rrsets.iter_mut() {
+        set.given_ttls_mut();
         // RFC 2181 §5.2: one TTL per RRset; use the lowest.
         let ttl = set.given_ttls.iter().copied().min().unwrap_or(0);
+        // Memory: a pool holds one RRset per child and more per child zone.
+        set.records.shrink_to_fit();
+        if set.given_ttls.iter().all(|&t| t == ttl) {
+            set.given_ttls = Vec::new();
+        }
+        set.given_ttls.shrink_to_fit();
         if let [only] = set.records.as_mut_slice() {
             // Most RRsets (a pool's NS and DS) hold one record: no sort.
             only.ttl = ttl;
+            continue;
+        }
+        if set.given_ttls.is_empty() {
+            // One TTL already: only the order to fix.
+            for r in set.records.iter_mut() {
+                r.ttl = ttl;
+            }
+            set.records
+                .sort_by_cached_key(|r| r.data.to_bytes().unwrap_or_default());
             continue;
         }
         // Deterministic order for export and answers.
@@ -527,8 +604,8 @@ impl Zone {
             let Some(i) = set.records.iter().position(|r| r.data == rec.data) else {
                 continue;
             };
+            set.given_ttls_mut().remove(i);
             set.records.remove(i);
-            set.given_ttls.remove(i);
             if set.records.is_empty() {
                 node.rrsets.remove(pos);
             }
@@ -738,6 +815,7 @@ impl Zone {
     /// Recompute the additional sections of the nodes keyed `keys`.
     fn redo_additionals<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
         let mut plan: Vec<(Box<[u8]>, NodeAdditionals)> = Vec::new();
+        let mut shared = SharedAdditionals::default();
         for k in keys {
             let Some(node) = self.nodes.get(k) else {
                 continue;
@@ -756,8 +834,19 @@ impl Zone {
                 .rrsets
                 .iter()
                 .zip(&extras)
-                .all(|(s, (_, e))| s.additional == *e);
+                .all(|(s, (_, e))| s.additional() == e.as_slice());
             if !same {
+                // A new delegation names the same servers as its
+                // neighbour: share that neighbour's records.
+                if let Some((_, before)) = self
+                    .nodes
+                    .range::<_, [u8]>((std::ops::Bound::Unbounded, std::ops::Bound::Excluded(k)))
+                    .next_back()
+                {
+                    for set in &before.rrsets {
+                        shared.offer(set.additional.as_ref());
+                    }
+                }
                 plan.push((k.into(), extras));
             }
         }
@@ -765,7 +854,7 @@ impl Zone {
             if let Some(node) = self.nodes.get_mut(&*k) {
                 let node = Arc::make_mut(node);
                 for (set, (_, extra)) in node.rrsets.iter_mut().zip(extras) {
-                    set.additional = extra;
+                    set.additional = shared.get(extra);
                 }
             }
         }
@@ -1029,7 +1118,91 @@ mod tests {
         assert!(z.node(&name("ns.sub.example.com.")).unwrap().occluded);
         assert!(!z.node(&name("example.com.")).unwrap().cut);
         let sub = z.node(&name("sub.example.com.")).unwrap();
-        assert_eq!(sub.rrset(RecordType::NS).unwrap().additional.len(), 1);
+        assert_eq!(sub.rrset(RecordType::NS).unwrap().additional().len(), 1);
+    }
+
+    #[test]
+    fn delegations_naming_the_same_servers_share_one_additional_section() {
+        // A pool: every child names the pool's own servers (memory per child).
+        let text = format!(
+            "{BASE}ns2 IN A 192.0.2.2\nc1 IN NS ns1\nc1 IN NS ns2\nc2 IN NS ns1\nc2 IN NS ns2\n"
+        );
+        let z = build(&text).unwrap();
+        let section = |z: &Zone, n: &str| {
+            z.node(&name(n))
+                .unwrap()
+                .rrset(RecordType::NS)
+                .unwrap()
+                .additional
+                .clone()
+                .unwrap()
+        };
+        let (a, b) = (
+            section(&z, "c1.example.com."),
+            section(&z, "c2.example.com."),
+        );
+        assert_eq!(a.len(), 2);
+        assert!(Arc::ptr_eq(&a, &b));
+        // A delegation added later shares its neighbour's section too.
+        let (_, added) = parse_master(
+            "$ORIGIN example.com.\nc3 3600 IN NS ns1\nc3 3600 IN NS ns2\n",
+            None,
+        )
+        .unwrap();
+        let z2 = z.apply(&[], &added).unwrap();
+        assert!(Arc::ptr_eq(&a, &section(&z2, "c3.example.com.")));
+        // Different servers, different section.
+        let (_, other) = parse_master("$ORIGIN example.com.\nc4 3600 IN NS ns1\n", None).unwrap();
+        let z3 = z2.apply(&[], &other).unwrap();
+        assert_eq!(section(&z3, "c4.example.com.").len(), 1);
+    }
+
+    #[test]
+    fn ttls_as_given_survive_compaction() {
+        // Equal TTLs are kept implicitly; a removal still recomputes the
+        // RRset TTL from what each remaining record was given.
+        let text = format!("{BASE}w 60 IN A 192.0.2.7\nw 300 IN A 192.0.2.8\nv IN A 192.0.2.9\nv IN A 192.0.2.10\n");
+        let z = build(&text).unwrap();
+        let ttl = |z: &Zone, n: &str| {
+            z.node(&name(n))
+                .unwrap()
+                .rrset(RecordType::A)
+                .unwrap()
+                .records[0]
+                .ttl
+        };
+        assert_eq!(ttl(&z, "w.example.com."), 60);
+        assert!(z
+            .node(&name("v.example.com."))
+            .unwrap()
+            .rrset(RecordType::A)
+            .unwrap()
+            .given_ttls
+            .is_empty());
+        let low = z
+            .node(&name("w.example.com."))
+            .unwrap()
+            .rrset(RecordType::A)
+            .unwrap()
+            .records[0]
+            .clone();
+        let z2 = z.apply(&[low], &[]).unwrap();
+        assert_eq!(ttl(&z2, "w.example.com."), 300);
+        let (_, more) = parse_master("$ORIGIN example.com.\nv 30 IN A 192.0.2.11\n", None).unwrap();
+        let z3 = z2.apply(&[], &more).unwrap();
+        assert_eq!(ttl(&z3, "v.example.com."), 30);
+        let gone = z3
+            .node(&name("v.example.com."))
+            .unwrap()
+            .rrset(RecordType::A)
+            .unwrap()
+            .records
+            .iter()
+            .find(|r| r.data.to_string() == "192.0.2.11")
+            .unwrap()
+            .clone();
+        let z4 = z3.apply(&[gone], &[]).unwrap();
+        assert_eq!(ttl(&z4, "v.example.com."), 3600);
     }
 
     #[test]
@@ -1099,7 +1272,7 @@ pub(crate) mod apply_tests {
                     let sets: Vec<String> = node
                         .rrsets
                         .iter()
-                        .map(|s| format!("{}:{:?}:{:?}", s.rtype, s.records, s.additional))
+                        .map(|s| format!("{}:{:?}:{:?}", s.rtype, s.records, s.additional()))
                         .collect();
                     let dynamic: Vec<String> = node
                         .dynamic
