@@ -66,6 +66,17 @@ pub fn prefixes(key: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// inline in 16-slot nodes and clones a node's keys on every path copy, so
 /// a fat key (a `Name` is 80 bytes) made each small zone's one node 1.7 KiB
 /// and each change to a big zone dozens of allocations.
+/// Where the key of `key`'s parent name ends (the longest proper prefix
+/// that is a whole name), or `None` for the root.
+pub fn parent_end(key: &[u8]) -> Option<usize> {
+    let (mut parent, mut last) = (None, None);
+    for end in prefixes(key) {
+        parent = last;
+        last = Some(end);
+    }
+    parent
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Keyed(Arc<KeyedName>);
 
@@ -82,6 +93,12 @@ impl Keyed {
             key: of(&name).into_boxed_slice(),
             name,
         }))
+    }
+
+    /// A keyed name from its key, already computed by [`of`].
+    pub fn from_parts(key: Box<[u8]>, name: Name) -> Self {
+        debug_assert_eq!(&*key, of(&name).as_slice());
+        Keyed(Arc::new(KeyedName { key, name }))
     }
 
     /// The name.
@@ -184,5 +201,15 @@ mod tests {
             .chain([key.clone()])
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn parent_end_is_the_parent_key() {
+        let key = of(&raw(&[b"a", b"b\x00", b"c"]));
+        let end = parent_end(&key).unwrap();
+        assert_eq!(&key[..end], of(&raw(&[b"b\x00", b"c"])).as_slice());
+        let top = of(&raw(&[b"c"]));
+        assert_eq!(parent_end(&top), Some(0));
+        assert_eq!(parent_end(&of(&Name::root())), None);
     }
 }

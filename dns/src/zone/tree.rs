@@ -463,8 +463,14 @@ impl Zone {
         let mut origin = origin.to_lowercase();
         origin.set_fqdn(true);
         let origin_labels = label_count(&origin);
-        let mut nodes: BTreeMap<Name, Node> = BTreeMap::new();
-        nodes.insert(origin.clone(), Node::default());
+        let origin_key = key::of(&origin);
+        // Keyed by canonical key bytes: a pool zone holds a name per child,
+        // and byte comparison is far cheaper than comparing `Name`s.
+        let mut nodes: BTreeMap<Box<[u8]>, (Name, Node)> = BTreeMap::new();
+        nodes.insert(
+            origin_key.clone().into_boxed_slice(),
+            (origin.clone(), Node::default()),
+        );
         let mut soa: Option<Record> = None;
 
         for mut rec in records {
@@ -477,28 +483,45 @@ impl Zone {
                 soa = Some(rec.clone());
             }
             rec.name = owner.clone();
-
-            // Empty non-terminals: every ancestor up to the apex exists.
-            let mut anc = owner.base_name();
-            while label_count(&anc) > origin_labels && !nodes.contains_key(&anc) {
-                nodes.insert(anc.clone(), Node::default());
-                anc = anc.base_name();
+            let k = key::of(&owner);
+            if let Some((_, node)) = nodes.get_mut(k.as_slice()) {
+                add_to_node(node, rec);
+                continue;
             }
-            add_to_node(nodes.entry(owner).or_default(), rec);
+            // Empty non-terminals: every ancestor up to the apex exists
+            // (the parent's key is a prefix of the child's).
+            let parent_missing = key::parent_end(&k)
+                .is_some_and(|end| end > origin_key.len() && !nodes.contains_key(&k[..end]));
+            if parent_missing {
+                let mut anc = owner.base_name();
+                while label_count(&anc) > origin_labels {
+                    let ak = key::of(&anc);
+                    if nodes.contains_key(ak.as_slice()) {
+                        break;
+                    }
+                    let next = anc.base_name();
+                    nodes.insert(ak.into_boxed_slice(), (anc, Node::default()));
+                    anc = next;
+                }
+            }
+            let mut node = Node::default();
+            add_to_node(&mut node, rec);
+            nodes.insert(k.into_boxed_slice(), (owner, node));
         }
 
         let soa = soa.ok_or_else(|| ZoneError::MissingSoa(origin.to_string()))?;
-        for (name, node) in nodes.iter_mut() {
+        for (name, node) in nodes.values_mut() {
             normalise_node(name, node, &origin, options)?;
         }
 
         // Occlusion: a node with a cut strictly above it. In canonical order
-        // a subtree is contiguous right after its root, so one pass tracking
-        // the current topmost cut suffices (pool zones hold many cuts).
-        let mut current_cut: Option<Name> = None;
-        for (name, node) in nodes.iter_mut() {
-            if let Some(cut) = &current_cut {
-                if cut.zone_of(name) {
+        // a subtree is contiguous right after its root (its key extends the
+        // root's), so one pass tracking the current topmost cut suffices
+        // (pool zones hold many cuts).
+        let mut current_cut: Option<&[u8]> = None;
+        for (k, (_, node)) in nodes.iter_mut() {
+            if let Some(cut) = current_cut {
+                if k.starts_with(cut) {
                     node.occluded = true;
                     // Never evaluated: the child zone's servers answer here.
                     node.dynamic.clear();
@@ -507,7 +530,7 @@ impl Zone {
             }
             current_cut = None;
             if node.cut {
-                current_cut = Some(name.clone());
+                current_cut = Some(k);
             }
         }
 
@@ -527,13 +550,16 @@ impl Zone {
         zone.set_soa(zone.soa.clone());
         let mut referrers = Vec::new();
         let mut tree = Vec::with_capacity(nodes.len());
-        for (name, node) in nodes {
+        for (k, (name, node)) in nodes {
             zone.count(&name, &node, 1);
-            let owner: Arc<[u8]> = key::of(&name).into();
-            for t in targets_of(&zone.origin, &node) {
-                referrers.push((t, owner.clone()));
+            let targets = targets_of(&zone.origin, &node);
+            if !targets.is_empty() {
+                let owner: Arc<[u8]> = Arc::from(&*k);
+                for t in targets {
+                    referrers.push((t, owner.clone()));
+                }
             }
-            tree.push((Keyed::new(name), Arc::new(node)));
+            tree.push((Keyed::from_parts(k, name), Arc::new(node)));
         }
         zone.nodes = tree.into_iter().collect();
         zone.referrers = referrers.into_iter().collect();
