@@ -120,7 +120,7 @@ impl ZoneSigner {
         cache: Arc<SigCache>,
         policy: SigningPolicy,
     ) -> Self {
-        let negative_ttl = zone.negative_soa().ttl;
+        let negative_ttl = zone.negative_ttl();
         let denial = match mode {
             DenialMode::Nsec3 => Denial::Nsec3(nsec3::Nsec3Chain::build(zone, negative_ttl)),
             DenialMode::Compact => Denial::Compact,
@@ -148,7 +148,7 @@ impl ZoneSigner {
         if delta.keys_changed || zone.origin() != &self.origin {
             return None;
         }
-        let negative_ttl = zone.negative_soa().ttl;
+        let negative_ttl = zone.negative_ttl();
         let denial = match &self.denial {
             Denial::Nsec3(chain) if negative_ttl == self.negative_ttl => {
                 Denial::Nsec3(chain.apply(zone, &delta.names))

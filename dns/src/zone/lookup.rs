@@ -242,7 +242,7 @@ fn answer_at_node<S: Synthesizer>(
         None => AnswerKind::Positive,
     };
     let nodata = |ans: &mut Answer| {
-        ans.authority.push(zone.negative_soa().clone());
+        ans.authority.push(zone.negative_soa());
         Step::Done(AnswerKind::NoData {
             wildcard: wildcard_ce.cloned(),
         })
@@ -378,7 +378,7 @@ pub fn lookup_with<S: Synthesizer>(
             Located::NxDomain { ce } => {
                 // RFC 6604: the rcode describes the last name in the chain.
                 ans.rcode = ResponseCode::NXDomain;
-                ans.authority.push(zone.negative_soa().clone());
+                ans.authority.push(zone.negative_soa());
                 break AnswerKind::NxDomain {
                     closest_encloser: ce.clone(),
                 };

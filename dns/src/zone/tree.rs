@@ -193,7 +193,8 @@ pub struct Zone {
     /// additional section to redo when a target's addresses change.
     referrers: OrdSet<Referral>,
     soa: Record,
-    negative_soa: Record,
+    /// TTL of the SOA in negative answers: min(SOA TTL, MINIMUM), RFC 2308 §3.
+    negative_ttl: u32,
     serial: u32,
     /// Wildcard owners.
     wildcards: usize,
@@ -540,7 +541,7 @@ impl Zone {
             options,
             nodes: OrdMap::new(),
             referrers: OrdSet::new(),
-            negative_soa: soa.clone(),
+            negative_ttl: 0,
             soa,
             serial: 0,
             wildcards: 0,
@@ -573,11 +574,9 @@ impl Zone {
             RData::SOA(s) => (s.serial, s.minimum),
             _ => (0, 0),
         };
-        let mut negative_soa = soa.clone();
-        negative_soa.ttl = soa.ttl.min(minimum);
+        self.negative_ttl = soa.ttl.min(minimum);
         self.soa = soa;
         self.serial = serial;
-        self.negative_soa = negative_soa;
     }
 
     /// Add (`sign` 1) or remove (`sign` -1) what `node` adds to the counters.
@@ -752,7 +751,7 @@ impl Zone {
             nodes,
             referrers: self.referrers.clone(),
             soa: self.soa.clone(),
-            negative_soa: self.negative_soa.clone(),
+            negative_ttl: self.negative_ttl,
             serial: self.serial,
             wildcards: self.wildcards,
             cuts: self.cuts,
@@ -947,8 +946,16 @@ impl Zone {
     }
 
     /// The SOA record for negative answers (TTL = min(SOA TTL, MINIMUM), RFC 2308 §3).
-    pub fn negative_soa(&self) -> &Record {
-        &self.negative_soa
+    /// (Made per answer rather than kept: one Record per zone is 280 bytes.)
+    pub fn negative_soa(&self) -> Record {
+        let mut soa = self.soa.clone();
+        soa.ttl = self.negative_ttl;
+        soa
+    }
+
+    /// The TTL of the SOA in negative answers.
+    pub fn negative_ttl(&self) -> u32 {
+        self.negative_ttl
     }
 
     /// All records, SOA first then canonical order.
