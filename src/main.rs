@@ -8,6 +8,12 @@ use pdm::config::Overrides;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc: a zone is many small allocations
+/// (records, names, tree nodes), and glibc spends a fifth of start-up and
+/// of each commit in malloc and free, with a header on every block.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "pdm",
