@@ -11,10 +11,12 @@
 #     core like the rest of the run (restart_1cpu) and with the machine's two cores, as a
 #     restarting server has them (restart_2cpu);
 #   - DNS CPU per 1,000 answers for a signed mix on the pool (dnsperf -D, DNS_RATE qps for
-#     DNS_SECONDS): 40 % referrals to children (NS + DS), 30 % answers from child zones, 20 %
-#     random absent names (NSEC3 proofs from the pool's chain of N), 10 % apex SOA. The same
-#     1,000 children are asked about at every N, so the packet cache hits alike and what
-#     changes is only the size of the pool.
+#     DNS_SECONDS), packet cache off so that every answer walks the zone table, the pool's
+#     name tree and its NSEC3 chain: 40 % referrals to children (NS + DS), 30 % answers from
+#     child zones, 20 % absent names (NSEC3 proofs from the pool's chain of N), 10 % apex SOA.
+#     The same 1,000 children and 5,000 absent names at every N, asked once to warm the
+#     signature cache and then counted, so what changes between sizes is only the size of the
+#     pool (not how many fresh signatures a run needs).
 # It ends with the ratios commit p50 and DNS CPU per answer at the largest N / at the smallest. The server is pinned to
 # CPU 0, the clients to CPU 1. Benchmarks report; they do not assert.
 #
@@ -39,27 +41,27 @@ DNS_SECONDS=${DNS_SECONDS:-5}
 command -v dnsperf >/dev/null 2>&1 || log "dnsperf not installed: no DNS CPU figures (apt-get install dnsperf)"
 
 # dns_cpu N: CPU ms of pdm per 1,000 answers for the pool mix above, or n/a. A first run
-# (not counted) warms the packet and signature caches for the 1,000 children; the counted run
-# asks about the same children and new random absent names.
+# (not counted) signs what the mix needs; the counted run asks the same questions.
 dns_cpu() {
     local n=$1
     command -v dnsperf >/dev/null 2>&1 || { echo n/a; return; }
-    dns_mix "$n" 7 >"$TMP/dns-warm.txt"
-    dns_mix "$n" 8 >"$TMP/dns-run.txt"
-    dns_run "$TMP/dns-warm.txt" >/dev/null
-    dns_run "$TMP/dns-run.txt"
+    dns_mix "$n" >"$TMP/dns-mix.txt"
+    dns_run "$TMP/dns-mix.txt" >/dev/null
+    dns_run "$TMP/dns-mix.txt"
 }
 
-# dns_mix N SEED: 100,000 queries of the mix, always about the same 1,000 children.
+# dns_mix N: 100,000 queries of the mix, always about the same 1,000 children and 5,000
+# absent names.
 dns_mix() {
-    awk -v n="$1" -v seed="$2" -v pool="$POOL" 'BEGIN {
+    awk -v n="$1" -v pool="$POOL" 'BEGIN {
         for (i = 0; i < 1000; i++) c[i] = int(i * n / 1000)
-        srand(seed)
+        srand(7)
+        for (i = 0; i < 5000; i++) a[i] = sprintf("n%08x", int(rand() * 2^31))
         for (i = 0; i < 100000; i++) {
             r = rand(); k = c[int(rand() * 1000)]
             if (r < 0.4) printf "c%d.%s A\n", k, pool
             else if (r < 0.7) printf "www.c%d.%s A\n", k, pool
-            else if (r < 0.9) printf "n%08x.%s A\n", int(rand() * 2^31), pool
+            else if (r < 0.9) printf "%s.%s A\n", a[int(rand() * 5000)], pool
             else printf "%s SOA\n", pool
         }}'
 }
@@ -76,11 +78,11 @@ dns_run() {
         'BEGIN {if (n > 0) printf "%.2f", d * 1000 / hz / (n / 1000); else print "n/a"}'
 }
 
-start_pdm() { # [want] [cpus]: sets PDM_PID and READY_S, seconds from start to ready (readyz 200 and want answered)
+start_pdm() { # [want] [cpus] [serve flags...]: sets PDM_PID and READY_S, seconds from start to ready (readyz 200 and want answered)
     local t0 want=${1:-} cpus=${2:-0}
     t0=$(date +%s.%N)
     PDM_LOG=${PDM_LOG:-warn} taskset -c "$cpus" "$PDM_BIN" --database "$DB" serve \
-        --http "127.0.0.1:$HTTP_PORT" --dns "127.0.0.1:$DNS_PORT" >>"$TMP/pdm.log" 2>&1 &
+        --http "127.0.0.1:$HTTP_PORT" --dns "127.0.0.1:$DNS_PORT" "${@:3}" >>"$TMP/pdm.log" 2>&1 &
     PDM_PID=$!
     PIDS+=("$PDM_PID")
     watchdog "$PDM_PID"
@@ -123,7 +125,13 @@ for n in $SIZES; do
     wait "$PDM_PID" 2>/dev/null || true
     start_pdm "c$((n - 1)).$POOL"
     restart=$READY_S
+    kill -TERM "$PDM_PID"
+    wait "$PDM_PID" 2>/dev/null || true
+    start_pdm "c$((n - 1)).$POOL" 0 --packet-cache 0
     dns=$(dns_cpu "$n")
+    kill -TERM "$PDM_PID"
+    wait "$PDM_PID" 2>/dev/null || true
+    start_pdm "c$((n - 1)).$POOL"
     [[ -z $first_dns ]] && first_dns=$dns
     printf '%-8s %-12s %-14s %-14s %-12s %-10s %-12s %-14s %-14s %-12s\n' "$n" "$(get commits_per_s)" "$p50" \
         "$(get commit_p99_ms)" "${cyc:-n/a}" "$((rss / 1024))" "$per" "$restart" "$restart2" "$dns"

@@ -260,9 +260,7 @@ pub async fn write_rrsets_with(
             .bind(&s.rtype)
             .execute(&mut *conn)
             .await?;
-        for r in &s.after {
-            zones::insert_record(conn, zone.id, r).await?;
-        }
+        zones::insert_records(conn, zone.id, &s.after).await?;
     }
     let serial = match soa {
         Some(soa) => zones::bump_soa_from(conn, zone, Some(soa)).await?,

@@ -306,21 +306,44 @@ pub async fn max_ttl(conn: &mut AnyConnection, zone_id: i64) -> Result<u32, Stor
     Ok(row.try_get::<i64, _>("m")?.clamp(0, u32::MAX as i64) as u32)
 }
 
-pub(super) async fn insert_record(
+/// Add `records` to the zone `zone_id`.
+pub(super) async fn insert_records(
     conn: &mut AnyConnection,
     zone_id: i64,
-    r: &StoredRecord,
+    records: &[StoredRecord],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO records (zone_id, name, rtype, ttl, rdata) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(zone_id)
-    .bind(&r.name)
-    .bind(&r.rtype)
-    .bind(r.ttl as i64)
-    .bind(&r.rdata)
-    .execute(&mut *conn)
-    .await?;
+    // One statement per chunk, not per record: every statement is a round
+    // trip to the database (for SQLite, to its worker thread), and a commit
+    // writes ~20 records.
+    const ROWS: usize = 100;
+    for chunk in records.chunks(ROWS) {
+        let mut sql =
+            String::from("INSERT INTO records (zone_id, name, rtype, ttl, rdata) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 5;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(zone_id)
+                .bind(&r.name)
+                .bind(&r.rtype)
+                .bind(r.ttl as i64)
+                .bind(&r.rdata);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -418,9 +441,7 @@ pub async fn create_zone_with(
     .fetch_one(&mut *conn)
     .await?;
     let id: i64 = row.try_get("id")?;
-    for r in &records {
-        insert_record(conn, id, r).await?;
-    }
+    insert_records(conn, id, &records).await?;
     super::journal::append(
         conn,
         &ZoneChange {
@@ -472,9 +493,7 @@ pub async fn replace_zone(
         .bind(zone.id)
         .execute(&mut *conn)
         .await?;
-    for r in &records {
-        insert_record(conn, zone.id, r).await?;
-    }
+    insert_records(conn, zone.id, &records).await?;
     set_serial(conn, zone.id, serial).await?;
     super::journal::append(
         conn,
@@ -585,17 +604,22 @@ pub async fn set_rrsets(
     if removed == added {
         return Ok(false);
     }
-    for t in types {
-        sqlx::query("DELETE FROM records WHERE zone_id = $1 AND name = $2 AND rtype = $3")
-            .bind(zone.id)
-            .bind(owner)
-            .bind(*t)
-            .execute(&mut *conn)
-            .await?;
+    if !removed.is_empty() {
+        // One statement for all the types (a new child's first DNSKEY, CDS,
+        // CDNSKEY and NSEC3PARAM, or a delegation's NS and DS, had nothing
+        // to delete at all).
+        let list: Vec<String> = (0..types.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "DELETE FROM records WHERE zone_id = $1 AND name = $2 AND rtype IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(zone.id).bind(owner);
+        for t in types {
+            q = q.bind(*t);
+        }
+        q.execute(&mut *conn).await?;
     }
-    for r in &added {
-        insert_record(conn, zone.id, r).await?;
-    }
+    insert_records(conn, zone.id, &added).await?;
     let serial = bump_soa(conn, zone).await?;
     super::journal::append(
         conn,
