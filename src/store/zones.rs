@@ -98,6 +98,16 @@ impl StoredRecord {
     }
 }
 
+/// `text` as a lower-cased absolute name when it is one in the plainest
+/// spelling (no escapes, nothing the zone-file lexer reads specially);
+/// `None` sends it to that lexer.
+fn plain_fqdn(text: &str) -> Option<Name> {
+    if !text.ends_with('.') || text.contains(['\\', ' ', '(', ')', ';']) {
+        return None;
+    }
+    Name::from_ascii(text).ok().map(|n| n.to_lowercase())
+}
+
 /// The rdata of the types every child zone holds (A, AAAA, NS), read
 /// directly: hickory's presentation parser runs a zone-file lexer per
 /// record, a third of start-up with 100k zones. `None` sends anything else,
@@ -107,21 +117,12 @@ fn common_rdata(rtype: RecordType, text: &str) -> Option<RData> {
     match rtype {
         RecordType::A => text.parse().ok().map(|a| RData::A(A(a))),
         RecordType::AAAA => text.parse().ok().map(|a| RData::AAAA(AAAA(a))),
-        RecordType::NS if text.ends_with('.') && !text.contains(['\\', ' ']) => {
-            Name::from_ascii(text)
-                .ok()
-                .map(|n| RData::NS(NS(n.to_lowercase())))
-        }
+        RecordType::NS => plain_fqdn(text).map(|n| RData::NS(NS(n))),
         // One per zone: the lexer costs more than the rest of its records.
         RecordType::SOA => {
             use hickory_proto::rr::rdata::SOA;
             let mut f = text.split_ascii_whitespace();
-            let name = |t: &str| {
-                (t.ends_with('.') && !t.contains(['\\', '(', ')', ';']))
-                    .then(|| Name::from_ascii(t).ok().map(|n| n.to_lowercase()))
-                    .flatten()
-            };
-            let (mname, rname) = (name(f.next()?)?, name(f.next()?)?);
+            let (mname, rname) = (plain_fqdn(f.next()?)?, plain_fqdn(f.next()?)?);
             let serial: u32 = f.next()?.parse().ok()?;
             let refresh: i32 = f.next()?.parse().ok()?;
             let retry: i32 = f.next()?.parse().ok()?;

@@ -60,12 +60,6 @@ pub fn prefixes(key: &[u8]) -> impl Iterator<Item = usize> + '_ {
     })
 }
 
-/// A tree key: the canonical bytes for ordering, the name for callers.
-///
-/// One pointer wide, behind an `Arc`: the persistent tree stores keys
-/// inline in 16-slot nodes and clones a node's keys on every path copy, so
-/// a fat key (a `Name` is 80 bytes) made each small zone's one node 1.7 KiB
-/// and each change to a big zone dozens of allocations.
 /// Where the key of `key`'s parent name ends (the longest proper prefix
 /// that is a whole name), or `None` for the root.
 pub fn parent_end(key: &[u8]) -> Option<usize> {
@@ -77,6 +71,12 @@ pub fn parent_end(key: &[u8]) -> Option<usize> {
     parent
 }
 
+/// A tree key: the canonical bytes for ordering, the name for callers.
+///
+/// One pointer wide, behind an `Arc`: the persistent tree stores keys
+/// inline in 16-slot nodes and clones a node's keys on every path copy, so
+/// a fat key (a `Name` is 80 bytes) made each small zone's one node 1.7 KiB
+/// and each change to a big zone dozens of allocations.
 #[derive(Debug, Clone)]
 pub(super) struct Keyed(Arc<KeyedName>);
 

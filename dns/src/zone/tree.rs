@@ -230,6 +230,11 @@ impl SharedAdditionals {
         }
     }
 
+    /// Whether a section equal to `extra` is remembered.
+    fn has(&self, extra: &[Record]) -> bool {
+        self.0.iter().any(|a| **a == *extra)
+    }
+
     /// `extra` as a shared section (`None` when empty).
     fn get(&mut self, extra: Vec<Record>) -> Option<Arc<[Record]>> {
         if extra.is_empty() {
@@ -363,38 +368,29 @@ fn normalise_node(
         set.given_ttls_mut();
         // RFC 2181 §5.2: one TTL per RRset; use the lowest.
         let ttl = set.given_ttls.iter().copied().min().unwrap_or(0);
+        if let [only] = set.records.as_mut_slice() {
+            // Most RRsets (a pool's NS and DS) hold one record: no sort.
+            only.ttl = ttl;
+        } else {
+            // Deterministic order for export and answers.
+            let mut pairs: Vec<(Record, u32)> = set
+                .records
+                .drain(..)
+                .zip(set.given_ttls.drain(..))
+                .collect();
+            pairs.sort_by_cached_key(|(r, _)| r.data.to_bytes().unwrap_or_default());
+            for (mut r, given) in pairs {
+                r.ttl = ttl;
+                set.records.push(r);
+                set.given_ttls.push(given);
+            }
+        }
         // Memory: a pool holds one RRset per child and more per child zone.
         set.records.shrink_to_fit();
         if set.given_ttls.iter().all(|&t| t == ttl) {
             set.given_ttls = Vec::new();
         }
         set.given_ttls.shrink_to_fit();
-        if let [only] = set.records.as_mut_slice() {
-            // Most RRsets (a pool's NS and DS) hold one record: no sort.
-            only.ttl = ttl;
-            continue;
-        }
-        if set.given_ttls.is_empty() {
-            // One TTL already: only the order to fix.
-            for r in set.records.iter_mut() {
-                r.ttl = ttl;
-            }
-            set.records
-                .sort_by_cached_key(|r| r.data.to_bytes().unwrap_or_default());
-            continue;
-        }
-        // Deterministic order for export and answers.
-        let mut pairs: Vec<(Record, u32)> = set
-            .records
-            .drain(..)
-            .zip(set.given_ttls.drain(..))
-            .collect();
-        pairs.sort_by_cached_key(|(r, _)| r.data.to_bytes().unwrap_or_default());
-        for (mut r, given) in pairs {
-            r.ttl = ttl;
-            set.records.push(r);
-            set.given_ttls.push(given);
-        }
     }
     if let Some(cname) = node.rrset(RecordType::CNAME) {
         let other = node.rrsets.iter().any(|s| {
@@ -860,9 +856,11 @@ impl Zone {
                 .iter()
                 .zip(&extras)
                 .all(|(s, (_, e))| s.additional() == e.as_slice());
-            if !same {
+            let known = extras.iter().all(|(_, e)| e.is_empty() || shared.has(e));
+            if !same && !known {
                 // A new delegation names the same servers as its
-                // neighbour: share that neighbour's records.
+                // neighbour: share that neighbour's records. (At start-up
+                // the previous node's sections are already remembered.)
                 if let Some((_, before)) = self
                     .nodes
                     .range::<_, [u8]>((std::ops::Bound::Unbounded, std::ops::Bound::Excluded(k)))
@@ -872,6 +870,8 @@ impl Zone {
                         shared.offer(set.additional.as_ref());
                     }
                 }
+            }
+            if !same {
                 plan.push((k.into(), extras));
             }
         }
@@ -1154,6 +1154,11 @@ mod tests {
         assert_eq!(sub.rrset(RecordType::NS).unwrap().additional().len(), 1);
     }
 
+    /// The `rtype` RRset at `n` in `z` (tests only: panics when absent).
+    fn set_at<'z>(z: &'z Zone, n: &str, rtype: RecordType) -> &'z RRset {
+        z.node(&name(n)).unwrap().rrset(rtype).unwrap()
+    }
+
     #[test]
     fn delegations_naming_the_same_servers_share_one_additional_section() {
         // A pool: every child names the pool's own servers (memory per child).
@@ -1161,15 +1166,7 @@ mod tests {
             "{BASE}ns2 IN A 192.0.2.2\nc1 IN NS ns1\nc1 IN NS ns2\nc2 IN NS ns1\nc2 IN NS ns2\n"
         );
         let z = build(&text).unwrap();
-        let section = |z: &Zone, n: &str| {
-            z.node(&name(n))
-                .unwrap()
-                .rrset(RecordType::NS)
-                .unwrap()
-                .additional
-                .clone()
-                .unwrap()
-        };
+        let section = |z: &Zone, n: &str| set_at(z, n, RecordType::NS).additional.clone().unwrap();
         let (a, b) = (
             section(&z, "c1.example.com."),
             section(&z, "c2.example.com."),
@@ -1196,39 +1193,18 @@ mod tests {
         // RRset TTL from what each remaining record was given.
         let text = format!("{BASE}w 60 IN A 192.0.2.7\nw 300 IN A 192.0.2.8\nv IN A 192.0.2.9\nv IN A 192.0.2.10\n");
         let z = build(&text).unwrap();
-        let ttl = |z: &Zone, n: &str| {
-            z.node(&name(n))
-                .unwrap()
-                .rrset(RecordType::A)
-                .unwrap()
-                .records[0]
-                .ttl
-        };
+        let ttl = |z: &Zone, n: &str| set_at(z, n, RecordType::A).records[0].ttl;
         assert_eq!(ttl(&z, "w.example.com."), 60);
-        assert!(z
-            .node(&name("v.example.com."))
-            .unwrap()
-            .rrset(RecordType::A)
-            .unwrap()
+        assert!(set_at(&z, "v.example.com.", RecordType::A)
             .given_ttls
             .is_empty());
-        let low = z
-            .node(&name("w.example.com."))
-            .unwrap()
-            .rrset(RecordType::A)
-            .unwrap()
-            .records[0]
-            .clone();
+        let low = set_at(&z, "w.example.com.", RecordType::A).records[0].clone();
         let z2 = z.apply(&[low], &[]).unwrap();
         assert_eq!(ttl(&z2, "w.example.com."), 300);
         let (_, more) = parse_master("$ORIGIN example.com.\nv 30 IN A 192.0.2.11\n", None).unwrap();
         let z3 = z2.apply(&[], &more).unwrap();
         assert_eq!(ttl(&z3, "v.example.com."), 30);
-        let gone = z3
-            .node(&name("v.example.com."))
-            .unwrap()
-            .rrset(RecordType::A)
-            .unwrap()
+        let gone = set_at(&z3, "v.example.com.", RecordType::A)
             .records
             .iter()
             .find(|r| r.data.to_string() == "192.0.2.11")
