@@ -19,6 +19,7 @@ mod tcp;
 mod udp;
 pub mod update;
 pub mod wire;
+mod writer;
 pub mod xfr;
 mod zones;
 

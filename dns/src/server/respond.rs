@@ -3,13 +3,14 @@
 //! policy here (rcodes, EDNS, 0x20, truncation) is unit-testable.
 
 use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
+use super::writer::Writer;
 use super::ZoneSet;
 use crate::lua::{LuaEngine, QueryContext};
 use crate::zone::{lookup, lookup_with, Answer, AnswerKind};
 use hickory_proto::dnssec::rdata::DNSSECRData;
-use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, RecordTypeSet};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::zone_handler::MessageRequest;
 
@@ -384,25 +385,24 @@ pub fn fit(answer: &Answer, question: &[u8], limit: usize, reserve: usize) -> Fi
         additional: 0,
         truncated: true,
     };
-    let max = u16::try_from(limit.saturating_sub(reserve)).unwrap_or(u16::MAX);
     let mut buf = Vec::with_capacity(limit);
-    let mut enc = BinEncoder::new(&mut buf);
-    enc.set_max_size(max);
-    if enc.emit_vec(&[0u8; HEADER_LEN]).is_err() || enc.emit_vec(question).is_err() {
+    let mut w = Writer::new(&mut buf, limit.saturating_sub(reserve));
+    w.header(
+        &Metadata::new(0, MessageType::Response, OpCode::Query),
+        &HeaderCounts::default(),
+    );
+    w.question(question, usize::from(!question.is_empty()));
+    if w.len() > limit.saturating_sub(reserve) {
         return empty;
     }
-    if !question.is_empty() {
-        // Mirror hickory's QueriesEmitAndCount so compression matches.
-        enc.store_label_pointer(HEADER_LEN, HEADER_LEN + question.len());
-    }
-    for section in [&answer.answers, &answer.authority] {
-        if enc.emit_all(section.iter()).is_err() {
+    for r in answer.answers.iter().chain(&answer.authority) {
+        if w.record(r).is_err() {
             return empty;
         }
     }
     let mut n_add = 0;
     for r in &answer.additional {
-        if r.emit(&mut enc).is_err() {
+        if w.record(r).is_err() {
             break;
         }
         n_add += 1;
