@@ -16,6 +16,8 @@
 #      PROFILE=1: instead of timed runs, both servers run under `valgrind --tool=callgrind`
 #      and each mix sends PROFILE_QUERIES (default 20000) queries at 2,000 qps; prints the
 #      instructions per answer (all threads, collection on only while dnsperf runs).
+#      PROFILE_KEEP=DIR keeps each mix's callgrind dumps there (DIR/LABEL.*), for
+#      callgrind_annotate.
 #      DNSSEC=1: both servers sign the zone (Knot: automatic signing, ECDSA P-256 CSK,
 #      NSEC3 0 iterations/no salt; pdm: online signing, same parameters) and every query
 #      has DO=1. Two mixes run: the positive QUERIES file and an NXDOMAIN-heavy mix of
@@ -156,6 +158,12 @@ profile() {
     completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
     # Every thread's dump of this collection window, summed.
     ir=$(cat "$TMP"/callgrind."$pid".[0-9]* 2>/dev/null | awk '/^summary:/ {s += $2} END {print s + 0}')
+    if [[ -n ${PROFILE_KEEP:-} ]]; then
+        mkdir -p "$PROFILE_KEEP"
+        for f in "$TMP"/callgrind."$pid".[0-9]*; do
+            if [[ -e $f ]]; then cp "$f" "$PROFILE_KEEP/$label.${f##*.}"; fi
+        done
+    fi
     [[ $ir == 0 ]] && log "no callgrind dump for $label: $(ls "$TMP")"
     R[$label.ir]=$(awk -v i="$ir" -v n="${completed:-0}" 'BEGIN {if (n > 0) printf "%.0f", i / n; else print "nan"}')
     printf '%-16s %10s %14s %14s\n' "$label" "${completed:-0}" "$ir" "${R[$label.ir]}"

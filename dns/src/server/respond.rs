@@ -6,7 +6,7 @@ use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
 use super::writer::Writer;
 use super::ZoneSet;
 use crate::lua::{LuaEngine, QueryContext};
-use crate::zone::{lookup, lookup_with, Answer, AnswerKind};
+use crate::zone::{lookup_keyed, Answer, AnswerKind, NoSynthesis};
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Edns, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, RecordTypeSet};
@@ -164,7 +164,10 @@ pub fn plan_with(
     let Some(qname) = original_qname(request) else {
         return error(metadata, edns, ResponseCode::FormErr);
     };
-    let Some(mut served) = zones.find(&qname) else {
+    // One canonical key per query: the zone table and the zone's tree are
+    // both searched by it.
+    let qkey = crate::zone::key::of(&qname);
+    let Some(mut served) = zones.find_key(&qkey) else {
         return error(metadata, edns, ResponseCode::Refused);
     };
     // RFC 4035 §3.1.4.1: DS at a zone apex belongs to the parent; answer it
@@ -197,7 +200,7 @@ pub fn plan_with(
             );
             let ctx = ctx.with_include(&include);
             let mut synth = LuaSynth::new(engine, ctx);
-            match lookup_with(zone, &qname, qtype, &mut synth) {
+            match lookup_keyed(zone, &qname, &qkey, qtype, &mut synth) {
                 Ok(a) => {
                     if let (Some(sn), Some(scope), Some(e)) = (subnet, synth.scope, edns.as_mut()) {
                         e.options_mut()
@@ -219,7 +222,12 @@ pub fn plan_with(
                 }
             }
         }
-        None => lookup(zone, &qname, qtype),
+        None => {
+            lookup_keyed(zone, &qname, &qkey, qtype, &mut NoSynthesis).unwrap_or_else(|()| Answer {
+                rcode: ResponseCode::ServFail,
+                ..Answer::default()
+            })
+        }
     };
     if answer.rcode == ResponseCode::ServFail {
         // A LUA record and no engine to run it.
@@ -314,13 +322,19 @@ fn name_ub(n: &Name) -> usize {
 }
 
 /// Upper bound of an NSEC/NSEC3 type bitmap (RFC 4034 §4.1.2): at most 34
-/// bytes per window in use.
+/// bytes per window in use. The set iterates in order, so windows are
+/// counted as they change.
 fn bitmap_ub(types: &RecordTypeSet) -> usize {
-    let mut windows = [false; 256];
+    let mut last = None;
+    let mut windows = 0;
     for t in types.iter() {
-        windows[usize::from(u16::from(t) >> 8)] = true;
+        let window = u16::from(t) >> 8;
+        if last != Some(window) {
+            windows += 1;
+            last = Some(window);
+        }
     }
-    windows.iter().filter(|&&w| w).count() * 34
+    windows * 34
 }
 
 /// Upper bound of a record's wire size (no compression). Exact-encodes only

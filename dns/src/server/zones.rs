@@ -94,11 +94,15 @@ impl ZoneSet {
 
     /// The closest enclosing zone of `qname` (longest suffix match).
     pub fn find(&self, qname: &Name) -> Option<&ServedZone> {
-        let key = key::of(qname);
+        self.find_key(&key::of(qname))
+    }
+
+    /// [`ZoneSet::find`] by the query name's canonical key.
+    pub fn find_key(&self, key: &[u8]) -> Option<&ServedZone> {
         // Longest suffix first: the deepest ancestor we serve wins.
         let mut ends = [0usize; 128];
         let mut n = 0;
-        for end in key::prefixes(&key) {
+        for end in key::prefixes(key) {
             if let Some(slot) = ends.get_mut(n) {
                 *slot = end;
                 n += 1;

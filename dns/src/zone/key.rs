@@ -23,20 +23,33 @@ const ESC: u8 = 0x01;
 pub fn encode(name: &Name, out: &mut Vec<u8>) {
     out.clear();
     for label in name.iter().rev() {
-        for &b in label {
-            match b {
-                END | ESC => out.extend_from_slice(&[ESC, b]),
-                _ => out.push(b.to_ascii_lowercase()),
-            }
-        }
-        out.push(END);
+        push_label(label, out);
     }
+}
+
+/// One label of a key: lower-cased, escaped, terminated.
+fn push_label(label: &[u8], out: &mut Vec<u8>) {
+    for &b in label {
+        match b {
+            END | ESC => out.extend_from_slice(&[ESC, b]),
+            _ => out.push(b.to_ascii_lowercase()),
+        }
+    }
+    out.push(END);
 }
 
 /// The canonical key of `name` in a fresh buffer.
 pub fn of(name: &Name) -> Vec<u8> {
     let mut out = Vec::with_capacity(name.len() + 2);
     encode(name, &mut out);
+    out
+}
+
+/// The key of the child `label` of the name whose key is `parent`.
+pub fn child(parent: &[u8], label: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parent.len() + label.len() + 1);
+    out.extend_from_slice(parent);
+    push_label(label, &mut out);
     out
 }
 
@@ -150,6 +163,19 @@ mod tests {
     /// A name from raw labels (hickory's parser refuses binary escapes).
     fn raw(labels: &[&[u8]]) -> Name {
         Name::from_labels(labels.iter().map(|l| l.to_vec())).unwrap()
+    }
+
+    #[test]
+    fn child_key_is_the_key_of_the_child_name() {
+        for (parent, label) in [
+            (n("."), &b"*"[..]),
+            (n("Example.COM."), b"*"),
+            (n("a.example."), b"MiXed"),
+            (raw(&[b"x\x00\x01"]), b"\x00\x01y"),
+        ] {
+            let child = parent.prepend_label(label).unwrap();
+            assert_eq!(super::child(&of(&parent), label), of(&child), "{child}");
+        }
     }
 
     #[test]

@@ -83,24 +83,24 @@ enum Located<'z> {
 }
 
 impl Zone {
-    /// Find where `qname` lands; `None` when it is outside the zone.
-    fn locate(&self, qname: &Name, qtype: RecordType) -> Option<Located<'_>> {
+    /// Find where `qname`, whose canonical key is `key`, lands; `None`
+    /// when it is outside the zone.
+    fn locate(&self, qname: &Name, key: &[u8], qtype: RecordType) -> Option<Located<'_>> {
         if !self.origin().zone_of(qname) {
             return None;
         }
-        // One key encoding; the ancestors' keys are its prefixes.
-        let key = super::key::of(qname);
-        if let Some((_, node)) = self.node_by_key(&key) {
+        if let Some((_, node)) = self.node_by_key(key) {
             if node.occluded || (node.cut && qtype != RecordType::DS) {
                 return Some(self.referral_for(qname));
             }
             return Some(Located::Exact(node));
         }
         // Closest encloser: the deepest existing ancestor. ENTs are nodes, so
-        // the first hit walking up is it; the apex always exists.
+        // the first hit walking up is it; the apex always exists. The
+        // ancestors' keys are prefixes of the query's.
         let mut ends = [0usize; 128];
         let mut n = 0;
-        for end in super::key::prefixes(&key)
+        for end in super::key::prefixes(key)
             .skip(self.origin_labels())
             .filter(|&end| end < key.len())
         {
@@ -109,23 +109,26 @@ impl Zone {
                 n += 1;
             }
         }
-        let (ce, ce_node) = match ends[..n]
-            .iter()
-            .rev()
-            .find_map(|&end| key.get(..end).and_then(|k| self.node_by_key(k)))
-        {
+        let found = ends[..n].iter().rev().find_map(|&end| {
+            let k = key.get(..end)?;
+            self.node_by_key(k).map(|hit| (k, hit))
+        });
+        let (ce_key, (ce, ce_node)) = match found {
             Some(found) => found,
             // Unreachable for a well-formed zone (apex exists).
-            None => self.node_entry(self.origin())?,
+            None => (&[][..], self.node_entry(self.origin())?),
         };
         if self.has_cuts() && (ce_node.cut || ce_node.occluded) {
             return Some(self.referral_for(ce));
         }
         if self.has_wildcards() {
-            if let Ok(star) = ce.prepend_label("*") {
-                if let Some(node) = self.node(&star) {
-                    return Some(Located::Wildcard { node, ce });
-                }
+            let star = if ce_key.is_empty() {
+                ce.prepend_label("*").ok().map(|n| super::key::of(&n))
+            } else {
+                Some(super::key::child(ce_key, b"*"))
+            };
+            if let Some((_, node)) = star.and_then(|k| self.node_by_key(&k)) {
+                return Some(Located::Wildcard { node, ce });
             }
         }
         Some(Located::NxDomain { ce })
@@ -166,7 +169,7 @@ pub trait Synthesizer {
 }
 
 /// The synthesizer of [`lookup`]: dynamic RRsets cannot be evaluated.
-struct NoSynthesis;
+pub struct NoSynthesis;
 
 impl Synthesizer for NoSynthesis {
     type Error = ();
@@ -331,6 +334,18 @@ pub fn lookup_with<S: Synthesizer>(
     qtype: RecordType,
     synth: &mut S,
 ) -> Result<Answer, S::Error> {
+    lookup_keyed(zone, qname, &super::key::of(qname), qtype, synth)
+}
+
+/// [`lookup_with`] for a caller that already has `qname`'s canonical key
+/// (the server, which found the zone by it: one key per query).
+pub fn lookup_keyed<S: Synthesizer>(
+    zone: &Zone,
+    qname: &Name,
+    qkey: &[u8],
+    qtype: RecordType,
+    synth: &mut S,
+) -> Result<Answer, S::Error> {
     let mut ans = Answer {
         rcode: ResponseCode::NoError,
         authoritative: true,
@@ -341,8 +356,11 @@ pub fn lookup_with<S: Synthesizer>(
     let mut current: Name = qname.clone();
     // Tree keys are FQDNs and hickory orders FQDN and relative names apart.
     current.set_fqdn(true);
+    // The query's key, then each CNAME target's.
+    let mut current_key: Option<Vec<u8>> = None;
     let end = loop {
-        let Some(loc) = zone.locate(&current, qtype) else {
+        let key = current_key.as_deref().unwrap_or(qkey);
+        let Some(loc) = zone.locate(&current, key, qtype) else {
             if links.is_empty() {
                 ans.rcode = ResponseCode::Refused;
                 ans.authoritative = false;
@@ -393,6 +411,7 @@ pub fn lookup_with<S: Synthesizer>(
                 if looped || links.len() >= MAX_CNAME_CHAIN {
                     break AnswerKind::Positive;
                 }
+                current_key = Some(super::key::of(&target));
                 current = target;
             }
         }
