@@ -405,8 +405,9 @@ pub fn fit(answer: &Answer, question: &[u8], limit: usize, reserve: usize) -> Fi
         &Metadata::new(0, MessageType::Response, OpCode::Query),
         &HeaderCounts::default(),
     );
-    w.question(question, usize::from(!question.is_empty()));
-    if w.len() > limit.saturating_sub(reserve) {
+    if w.question(question, usize::from(!question.is_empty()))
+        .is_err()
+    {
         return empty;
     }
     for r in answer.answers.iter().chain(&answer.authority) {

@@ -49,7 +49,11 @@ pub fn encode(
     };
     let mut w = Writer::new(out, usize::from(max_size(plan, protocol)));
     w.header(&header.metadata, &header.counts);
-    w.question(question, queries.queries().len());
+    if w.question(question, queries.queries().len()).is_err() {
+        // Only a request of many questions echoes more than fits (its plan
+        // is a bare FORMERR): the header alone says the same.
+        return header_only(&plan.metadata, plan.metadata.response_code, out);
+    }
     let mut written = answers
         .iter()
         .chain(authority)
@@ -351,6 +355,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Found by the `packet` fuzz target: fourteen long questions without
+    /// EDNS are a FORMERR whose question echo would pass 512 bytes; the
+    /// reply is the header alone.
+    #[test]
+    fn an_echo_over_the_limit_is_a_bare_header() {
+        let mut raw = vec![0xab, 0xcd, 0x01, 0x00, 0, 14, 0, 0, 0, 0, 0, 0];
+        for i in 0..14u8 {
+            raw.extend_from_slice(&[40]);
+            raw.extend(std::iter::repeat_n(b'a' + i, 40));
+            raw.extend_from_slice(&[0, 0, 1, 0, 1]);
+        }
+        let req = hickory_server::server::Request::from_bytes(
+            raw,
+            "127.0.0.1:53000".parse().unwrap(),
+            Protocol::Udp,
+        )
+        .unwrap();
+        let plan = super::super::respond::plan(&req, &crate::server::ZoneSet::new(), Protocol::Udp);
+        assert_eq!(plan.metadata.response_code, ResponseCode::FormErr);
+        let mut out = Vec::new();
+        encode(&plan, &req.queries, Protocol::Udp, &mut out);
+        assert!(out.len() <= 512, "{} bytes", out.len());
+        let m = Message::from_vec(&out).unwrap();
+        assert_eq!(m.metadata.id, 0xabcd);
+        assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+        assert!(m.queries.is_empty());
     }
 
     #[test]
