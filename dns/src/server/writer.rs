@@ -50,7 +50,7 @@ struct Target {
 
 /// Where a message stood before a record, to take the record back.
 #[derive(Debug, Clone, Copy)]
-pub struct Mark {
+struct Mark {
     len: usize,
     targets: usize,
 }
@@ -107,7 +107,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Where the message stands now.
-    pub fn mark(&self) -> Mark {
+    fn mark(&self) -> Mark {
         Mark {
             len: self.out.len(),
             targets: self.n_targets,
@@ -115,7 +115,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Take back everything written since `mark`.
-    pub fn rollback(&mut self, mark: Mark) {
+    fn rollback(&mut self, mark: Mark) {
         self.out.truncate(mark.len);
         self.n_targets = mark.targets;
     }
@@ -374,7 +374,7 @@ impl<'a> Writer<'a> {
 }
 
 /// The twelve header bytes of `m` with `counts`.
-pub fn header_bytes(m: &Metadata, counts: &HeaderCounts) -> [u8; HEADER_LEN] {
+fn header_bytes(m: &Metadata, counts: &HeaderCounts) -> [u8; HEADER_LEN] {
     let [id_hi, id_lo] = m.id.to_be_bytes();
     let flags = u8::from(m.message_type == MessageType::Response) << 7
         | (u8::from(m.op_code) & 0x0f) << 3
