@@ -364,3 +364,40 @@ async fn refused_is_never_cached_and_nxdomain_only_when_asked_again() {
     }
     assert_eq!(handler.packet_cache_hits(), Some(2));
 }
+
+/// A short `recvmmsg` batch clears the socket's readiness (one syscall less
+/// per wake-up): queries that arrive while a batch is being answered, from
+/// several clients at uneven gaps, must still each be answered at once,
+/// never left in the queue until a later datagram wakes the loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datagrams_arriving_after_a_short_batch_are_all_answered() {
+    let (addr, _) = start().await;
+    let mut clients = Vec::new();
+    for c in 0..3u16 {
+        clients.push(tokio::spawn(async move {
+            let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let mut buf = vec![0u8; 2048];
+            for i in 0..300u16 {
+                let id = c * 1000 + i;
+                sock.send_to(&query(id, "www.example.com.", RecordType::A, None), addr)
+                    .await
+                    .unwrap();
+                // Uneven gaps: none, a yield, or a few microseconds.
+                match i % 3 {
+                    0 => {}
+                    1 => tokio::task::yield_now().await,
+                    _ => tokio::time::sleep(Duration::from_micros(50)).await,
+                }
+                let (n, _) = timeout(Duration::from_secs(1), sock.recv_from(&mut buf))
+                    .await
+                    .unwrap_or_else(|_| panic!("client {c}: query {i} not answered in 1 s"))
+                    .unwrap();
+                let m = Message::from_vec(&buf[..n]).unwrap();
+                assert_eq!(m.metadata.id, id);
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+}
