@@ -6,7 +6,7 @@ use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
 use super::writer::Writer;
 use super::ZoneSet;
 use crate::lua::{LuaEngine, QueryContext};
-use crate::zone::{lookup_keyed, Answer, AnswerKind, NoSynthesis};
+use crate::zone::{lookup_key, lookup_keyed, Answer, AnswerKind};
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Edns, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, RecordTypeSet};
@@ -222,12 +222,7 @@ pub fn plan_with(
                 }
             }
         }
-        None => {
-            lookup_keyed(zone, &qname, &qkey, qtype, &mut NoSynthesis).unwrap_or_else(|()| Answer {
-                rcode: ResponseCode::ServFail,
-                ..Answer::default()
-            })
-        }
+        None => lookup_key(zone, &qname, &qkey, qtype),
     };
     if answer.rcode == ResponseCode::ServFail {
         // A LUA record and no engine to run it.

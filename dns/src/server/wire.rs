@@ -4,10 +4,10 @@
 //! two transports cannot drift apart.
 
 use super::respond::Plan;
-use super::writer::Writer;
+use super::writer::{header_bytes, Writer};
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
 use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::ResponseInfo;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
@@ -152,8 +152,7 @@ pub fn header_only(request: &Metadata, rcode: ResponseCode, out: &mut Vec<u8>) -
         metadata,
         counts: HeaderCounts::default(),
     };
-    // Twelve bytes into a growable buffer: emitting cannot fail.
-    let _ = header.emit(&mut BinEncoder::new(out));
+    out.extend_from_slice(&header_bytes(&header.metadata, &header.counts));
     ResponseInfo::from(header)
 }
 
@@ -252,8 +251,7 @@ pub fn truncated(request: &Metadata, queries: &Queries, out: &mut Vec<u8>) {
             ..HeaderCounts::default()
         },
     };
-    // Twelve bytes into a growable buffer: emitting cannot fail.
-    let _ = header.emit(&mut BinEncoder::new(out));
+    out.extend_from_slice(&header_bytes(&header.metadata, &header.counts));
     out.extend_from_slice(queries.as_bytes());
 }
 
@@ -261,6 +259,7 @@ pub fn truncated(request: &Metadata, queries: &Queries, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use hickory_proto::op::Message;
+    use hickory_proto::serialize::binary::BinEncoder;
 
     /// hickory's generic encoding of `plan` (the reference).
     fn hickory_bytes(plan: &Plan, queries: &Queries, protocol: Protocol) -> Vec<u8> {

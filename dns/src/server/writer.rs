@@ -374,7 +374,7 @@ impl<'a> Writer<'a> {
 }
 
 /// The twelve header bytes of `m` with `counts`.
-fn header_bytes(m: &Metadata, counts: &HeaderCounts) -> [u8; HEADER_LEN] {
+pub(super) fn header_bytes(m: &Metadata, counts: &HeaderCounts) -> [u8; HEADER_LEN] {
     let [id_hi, id_lo] = m.id.to_be_bytes();
     let flags = u8::from(m.message_type == MessageType::Response) << 7
         | (u8::from(m.op_code) & 0x0f) << 3

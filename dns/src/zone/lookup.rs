@@ -169,7 +169,7 @@ pub trait Synthesizer {
 }
 
 /// The synthesizer of [`lookup`]: dynamic RRsets cannot be evaluated.
-pub struct NoSynthesis;
+struct NoSynthesis;
 
 impl Synthesizer for NoSynthesis {
     type Error = ();
@@ -317,7 +317,12 @@ fn answer_at_node<S: Synthesizer>(
 /// [`AnswerKind::NotInZone`]. Names whose answer needs a LUA program give
 /// `ServFail` here; the server uses [`lookup_with`].
 pub fn lookup(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
-    match lookup_with(zone, qname, qtype, &mut NoSynthesis) {
+    lookup_key(zone, qname, &super::key::of(qname), qtype)
+}
+
+/// [`lookup`] for a caller that already has `qname`'s canonical key.
+pub fn lookup_key(zone: &Zone, qname: &Name, qkey: &[u8], qtype: RecordType) -> Answer {
+    match lookup_keyed(zone, qname, qkey, qtype, &mut NoSynthesis) {
         Ok(a) => a,
         Err(()) => Answer {
             rcode: ResponseCode::ServFail,

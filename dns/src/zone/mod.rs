@@ -15,5 +15,5 @@ mod lookup;
 pub mod template;
 mod tree;
 
-pub use lookup::{lookup, lookup_keyed, lookup_with, Answer, AnswerKind, NoSynthesis, Synthesizer};
+pub use lookup::{lookup, lookup_key, lookup_keyed, lookup_with, Answer, AnswerKind, Synthesizer};
 pub use tree::{DynamicRRset, Node, RRset, Zone, ZoneDelta, ZoneError, ZoneOptions, LUA};
