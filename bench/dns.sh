@@ -4,7 +4,8 @@
 # Both servers serve bench/bench.test.zone on 127.0.0.1 (UDP), each pinned to CPU 0;
 # dnsperf (1 thread) is pinned to CPU 1. For each server and each offered load
 # (steady RATE, then a saturation PROBE) it prints achieved qps, loss, average latency and
-# the server's CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries,
+# the server's CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries, the
+# kernel's share of it (sys), context switches per answer (all threads),
 # then the pdm/Knot ratios. pdm runs twice: as configured by default (packet cache on) and as
 # `pdm-nc` with the packet cache off. Benchmarks report; they do not assert.
 #
@@ -170,12 +171,12 @@ profile() {
 }
 
 run() { # label pid port rate clients outstanding
-    local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after
-    before=$(cpu_ticks "$pid")
+    local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after sys0 sys1 ctx0 ctx1
+    before=$(cpu_ticks "$pid") sys0=$(sys_ticks "$pid") ctx0=$(ctx_switches "$pid")
     out=$(timeout $((DURATION + 30)) taskset -c 1 dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" \
         -d "${RUN_QUERIES:-$QUERIES}" -c "$clients" -T 1 -l "$DURATION" -Q "$rate" -q "$outst" -t 2 \
         "${DO_ARGS[@]}" 2>&1) || true
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ticks "$pid") sys1=$(sys_ticks "$pid") ctx1=$(ctx_switches "$pid")
     local completed lost lostpct qps lat
     completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
     lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
@@ -187,14 +188,16 @@ run() { # label pid port rate clients outstanding
         log "dnsperf produced no summary for $label"
         completed=0 lost=0 lostpct=100 qps=0 lat=0
     fi
-    local cpu_ms per1k
+    local cpu_ms per1k sys_pct ctx_q
+    sys_pct=$(awk -v s=$((sys1 - sys0)) -v d=$((after - before)) 'BEGIN {if (d > 0) printf "%.0f", 100 * s / d; else print "nan"}')
+    ctx_q=$(awk -v c=$((ctx1 - ctx0)) -v n="$completed" 'BEGIN {if (n > 0) printf "%.2f", c / n; else print "nan"}')
     cpu_ms=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", d * 1000 / hz}')
     per1k=$(awk -v ms="$cpu_ms" -v n="$completed" 'BEGIN {if (n > 0) printf "%.3f", ms / (n / 1000); else print "nan"}')
     R[$label.qps]=$qps R[$label.cpu]=$per1k
     local rcodes
     rcodes=$(sed -n 's/.*Response codes: *//p' <<<"$out" | tr -d ' ')
-    printf '%-16s %9s %12.0f %10s %8s%% %10s %10s %12s  %s\n' "$label" "$rate" "$qps" "$completed" \
-        "${lostpct:-0}" "$(awk -v l="$lat" 'BEGIN {printf "%.3f", l * 1000}')" "$cpu_ms" "$per1k" "$rcodes"
+    printf '%-16s %9s %12.0f %10s %8s%% %10s %10s %12s %5s%% %8s  %s\n' "$label" "$rate" "$qps" "$completed" \
+        "${lostpct:-0}" "$(awk -v l="$lat" 'BEGIN {printf "%.3f", l * 1000}')" "$cpu_ms" "$per1k" "$sys_pct" "$ctx_q" "$rcodes"
 }
 
 DO_ARGS=()
@@ -224,7 +227,7 @@ if [[ ${PROFILE:-0} == 1 ]]; then
     done
     exit 0
 fi
-printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq rcodes
+printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s %6s %8s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq sys cs/query rcodes
 for srv in knot pdm pdm-nc; do
     pid=${SRV_PID[$srv]} port=${SRV_PORT[$srv]}
     for load in "${LOADS[@]}"; do

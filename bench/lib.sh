@@ -90,6 +90,14 @@ SERVER_WRAP=()
 # cpu_ticks PID: utime+stime of the whole process (all threads), in clock ticks.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
+# sys_ticks PID: stime of the whole process (the kernel's share of cpu_ticks).
+sys_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $13}'; }
+
+# ctx_switches PID: voluntary + involuntary context switches of all its threads so far.
+ctx_switches() {
+    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'
+}
+
 # ratio A B: A/B with two decimals, n/a when B is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 

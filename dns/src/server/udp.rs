@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -50,7 +51,13 @@ pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
             tracing::debug!(%error, "cannot enlarge the UDP {what} buffer");
         }
     }
-    let socket = Arc::new(socket);
+    let socket = match socket.into_std().and_then(Socket::new) {
+        Ok(s) => Arc::new(s),
+        Err(error) => {
+            tracing::error!(%error, "cannot register the UDP socket; DNS over UDP stopped");
+            return;
+        }
+    };
     let mut set = tokio::task::JoinSet::new();
     for index in 0..loops.max(1) {
         set.spawn(receive_loop(socket.clone(), handler.clone(), index));
@@ -58,10 +65,52 @@ pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
     while set.join_next().await.is_some() {}
 }
 
+/// The server's UDP socket, registered with the reactor for reading only.
+///
+/// tokio's `UdpSocket` registers for writing too, and a UDP socket becomes
+/// writable again after every datagram it sends: an edge-triggered
+/// `EPOLLOUT` wake-up, and one more `epoll_wait`, per answer, for nothing
+/// (strace: two `epoll_wait` per lone query, Knot makes one). Answers are
+/// sent straight to the non-blocking socket; only a full send buffer (rare)
+/// registers for writing, on a duplicate descriptor, until it drains.
+struct Socket {
+    io: AsyncFd<std::net::UdpSocket>,
+}
+
+impl Socket {
+    fn new(socket: std::net::UdpSocket) -> std::io::Result<Socket> {
+        socket.set_nonblocking(true)?;
+        // SAFETY: the socket owns its descriptor, which nothing else closes
+        // or replaces while it is registered.
+        let io = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE)? };
+        Ok(Socket { io })
+    }
+
+    /// Waits until the send buffer has room.
+    async fn writable(&self) -> std::io::Result<()> {
+        let dup = self.io.get_ref().try_clone()?;
+        // SAFETY: the duplicate owns its descriptor, which nothing else
+        // closes or replaces while the registration lives.
+        let dup = unsafe { AsyncFd::register_with_interest(dup, Interest::WRITABLE)? };
+        let _ready = dup.writable().await?;
+        Ok(())
+    }
+
+    /// Sends one datagram, waiting out a full send buffer.
+    async fn send_to(&self, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        loop {
+            match self.io.get_ref().send_to(bytes, to) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable().await?,
+                other => return other,
+            }
+        }
+    }
+}
+
 /// One receive loop: drain the socket in batches (one `recvmmsg`, the
 /// answers planned into reused buffers, one `sendmmsg`), yield after
 /// [`BURST`] datagrams. Loop `index` is the only writer of its metrics shard.
-async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
+async fn receive_loop(socket: Arc<Socket>, handler: Handler, index: usize) {
     let metrics = handler.metrics.clone();
     let counts = metrics.udp_loop(index);
     let mut received = Received::new(RECV_BUFFER);
@@ -72,10 +121,13 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
     // reaches SLOTS in a few calls and a quiet one stays at one or two).
     let mut want = 2;
     loop {
-        if let Err(error) = socket.readable().await {
-            tracing::error!(%error, "UDP socket failed; DNS over UDP stopped");
-            return;
-        }
+        let mut ready = match socket.io.readable().await {
+            Ok(ready) => ready,
+            Err(error) => {
+                tracing::error!(%error, "UDP socket failed; DNS over UDP stopped");
+                return;
+            }
+        };
         let mut taken = 0;
         let drained = loop {
             // A short batch means the queue was empty a moment ago. The
@@ -87,23 +139,23 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
             // and every later arrival signals anew (edge-triggered), so none
             // is left waiting.
             let mut short = None;
-            let n = match socket.try_io(Interest::READABLE, || {
-                let n = received.receive(socket.as_fd(), want)?;
+            let n = match ready.try_io(|io| {
+                let n = received.receive(io.as_fd(), want)?;
                 if n < want {
                     short = Some(n);
                     return Err(ErrorKind::WouldBlock.into());
                 }
                 Ok(n)
             }) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => match short {
-                    Some(n) => n,
-                    None => break true,
-                },
-                Err(e) => {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
                     transient(&e).await;
                     continue;
                 }
+                Err(_would_block) => match short {
+                    Some(n) => n,
+                    None => break true,
+                },
             };
             for i in 0..n {
                 let Some((datagram, src)) = received.get(i) else {
@@ -159,10 +211,10 @@ async fn receive_loop(socket: Arc<UdpSocket>, handler: Handler, index: usize) {
 /// Send every answer in `outgoing` (in as few `sendmmsg` calls as the
 /// kernel allows), then empty it. An answer the kernel refuses is logged
 /// and skipped; a full send buffer is waited out.
-async fn send_all(socket: &UdpSocket, outgoing: &mut Outgoing) {
+async fn send_all(socket: &Socket, outgoing: &mut Outgoing) {
     let mut from = 0;
     while from < outgoing.len() {
-        match socket.try_io(Interest::WRITABLE, || outgoing.send(socket.as_fd(), from)) {
+        match outgoing.send(socket.io.as_fd(), from) {
             Ok(0) => break,
             Ok(sent) => from += sent,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -425,7 +477,7 @@ fn finish(
 }
 
 /// Plan a LUA answer on the blocking pool, then send it.
-async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>) {
+async fn offloaded(socket: &Socket, handler: &Handler, request: Box<Request>) {
     let started = std::time::Instant::now();
     let zones = handler.zones.load_full();
     let plan: Plan = match handler.plan_offloaded(&request, zones).await {
@@ -448,7 +500,7 @@ async fn offloaded(socket: &UdpSocket, handler: &Handler, request: Box<Request>)
 /// Apply a verified UPDATE (it waits on the store and the zone table),
 /// then answer.
 async fn update(
-    socket: &UdpSocket,
+    socket: &Socket,
     handler: &Handler,
     pending: Box<super::update::Pending>,
     qtype: Option<u16>,
@@ -463,14 +515,9 @@ async fn update(
         .answered(header_rcode(&out), qtype, started.elapsed());
 }
 
-/// Send without a syscall round trip through the reactor when the socket
-/// buffer has room (the common case); wait for room otherwise.
-async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
-    let sent = match socket.try_send_to(bytes, to) {
-        Err(e) if e.kind() == ErrorKind::WouldBlock => socket.send_to(bytes, to).await,
-        other => other,
-    };
-    if let Err(error) = sent {
+/// Send one answer, logging a failure.
+async fn send(socket: &Socket, bytes: &[u8], to: SocketAddr) {
+    if let Err(error) = socket.send_to(bytes, to).await {
         tracing::debug!(%error, %to, "sending a UDP response failed");
     }
 }
@@ -575,5 +622,78 @@ mod tests {
         }
         assert!(can_reply_to("192.0.2.1:53000".parse().unwrap()));
         assert!(can_reply_to("[2001:db8::1]:53000".parse().unwrap()));
+    }
+
+    /// The event mask the kernel's epoll instances hold for `fd`, read from
+    /// `/proc/self/fdinfo` (one line per watched descriptor, `tfd: N events: HEX`).
+    fn epoll_masks(fd: i32) -> Vec<u32> {
+        let mut masks = Vec::new();
+        for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+            let target = std::fs::read_link(entry.path()).unwrap_or_default();
+            if target.to_string_lossy() != "anon_inode:[eventpoll]" {
+                continue;
+            }
+            let name = entry.file_name();
+            let info =
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", name.to_string_lossy()))
+                    .unwrap_or_default();
+            for line in info.lines() {
+                let mut words = line.split_whitespace();
+                if words.next() == Some("tfd:") && words.next() == Some(&fd.to_string()) {
+                    let hex = line
+                        .split("events:")
+                        .nth(1)
+                        .unwrap()
+                        .split_whitespace()
+                        .next()
+                        .unwrap();
+                    masks.push(u32::from_str_radix(hex, 16).unwrap());
+                }
+            }
+        }
+        masks
+    }
+
+    #[tokio::test]
+    async fn the_socket_is_watched_for_reading_only_and_still_sends() {
+        use std::os::fd::AsRawFd;
+        const EPOLLIN: u32 = 0x1;
+        const EPOLLOUT: u32 = 0x4;
+        let socket = Socket::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
+        let fd = socket.io.as_raw_fd();
+        // (mio keeps a duplicate of its epoll descriptor: the same instance
+        // may be listed twice.)
+        let masks = epoll_masks(fd);
+        assert!(!masks.is_empty(), "the socket is registered");
+        for mask in &masks {
+            assert_ne!(mask & EPOLLIN, 0, "watched for reading: {mask:x}");
+            assert_eq!(
+                mask & EPOLLOUT,
+                0,
+                "not for writing (a wake-up per answer): {mask:x}"
+            );
+        }
+        // Waiting for room registers a duplicate, for as long as the wait.
+        for _ in 0..2 {
+            tokio::time::timeout(Duration::from_secs(1), socket.writable())
+                .await
+                .expect("a writable socket is reported writable")
+                .unwrap();
+        }
+        assert_eq!(epoll_masks(fd), masks, "the wait's registration is gone");
+
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let here = socket.io.get_ref().local_addr().unwrap();
+        socket
+            .send_to(b"answer", peer.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"answer"[..], here));
+        peer.send_to(b"query", here).unwrap();
+        let ready = tokio::time::timeout(Duration::from_secs(1), socket.io.readable()).await;
+        assert!(ready.is_ok(), "a datagram makes the socket readable");
     }
 }
