@@ -2,8 +2,8 @@
 //! one `sendmmsg` writes their answers, instead of a system call per
 //! datagram each way (what Knot's UDP workers do too).
 //!
-//! Both are non-blocking and meant to run inside tokio's `try_io`, which
-//! clears the socket's readiness when they report `WouldBlock`.
+//! A receive blocks until the first datagram and takes what else is
+//! waiting without blocking again (`MSG_WAITFORONE`); sends never block.
 
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use std::io::{self, IoSlice, IoSliceMut};
@@ -31,9 +31,10 @@ impl Received {
         }
     }
 
-    /// Read what is waiting on `fd`, up to `want` (at most [`SLOTS`])
-    /// datagrams; the count, or `WouldBlock` when there is none.
-    pub fn receive(&mut self, fd: BorrowedFd<'_>, want: usize) -> io::Result<usize> {
+    /// Block until a datagram arrives on `fd` (a blocking socket), then read
+    /// it and whatever else is waiting, up to `want`: the count, or
+    /// `WouldBlock` when the socket's receive timeout passed first.
+    pub fn wait(&mut self, fd: BorrowedFd<'_>, want: usize) -> io::Result<usize> {
         self.got.clear();
         // On the stack: nothing is allocated per call. Only `want` headers
         // are prepared: at low rates a wake-up finds one datagram, and
@@ -44,7 +45,7 @@ impl Received {
             fd.as_raw_fd(),
             &mut self.headers.0,
             slices[..want].iter_mut(),
-            MsgFlags::MSG_DONTWAIT,
+            MsgFlags::MSG_WAITFORONE,
             None,
         )
         .map_err(io::Error::from)?;
@@ -165,13 +166,15 @@ mod tests {
     #[test]
     fn a_batch_round_trips_with_its_senders() {
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-        server.set_nonblocking(true).unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+            .unwrap();
         let clients: Vec<UdpSocket> = (0..3)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
             .collect();
         let mut rx = Received::new(512);
         assert_eq!(
-            rx.receive(server.as_fd(), SLOTS).unwrap_err().kind(),
+            rx.wait(server.as_fd(), SLOTS).unwrap_err().kind(),
             io::ErrorKind::WouldBlock
         );
         for (i, c) in clients.iter().enumerate() {
@@ -180,16 +183,16 @@ mod tests {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
         // A batch of at most two takes two; the next takes the third.
-        assert_eq!(rx.receive(server.as_fd(), 2).unwrap(), 2);
+        assert_eq!(rx.wait(server.as_fd(), 2).unwrap(), 2);
         assert_eq!(rx.get(1).unwrap().0, &[1u8; 5]);
-        assert_eq!(rx.receive(server.as_fd(), SLOTS).unwrap(), 1);
+        assert_eq!(rx.wait(server.as_fd(), SLOTS).unwrap(), 1);
         assert_eq!(rx.get(0).unwrap().0, &[2u8; 5]);
         for (i, c) in clients.iter().enumerate() {
             c.send_to(&[i as u8; 5], server.local_addr().unwrap())
                 .unwrap();
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        assert_eq!(rx.receive(server.as_fd(), SLOTS).unwrap(), 3);
+        assert_eq!(rx.wait(server.as_fd(), SLOTS).unwrap(), 3);
         let mut tx = Outgoing::new(512);
         for (i, client) in clients.iter().enumerate() {
             let (bytes, src) = rx.get(i).unwrap();

@@ -1,4 +1,4 @@
-//! DNS transport: our own UDP receive loops ([`udp`]) and TCP accept loop
+//! DNS transport: our own UDP receive threads ([`udp`]) and TCP accept loop
 //! ([`tcp`]), and one [`Handler`] making every decision (see
 //! docs/architecture.md). Zone transfers and TSIG-signed requests take
 //! their own path ([`xfr`]).
@@ -474,7 +474,7 @@ pub fn serve(udp: UdpSocket, tcp: TcpListener, zones: SharedZones) -> tokio::tas
 }
 
 /// Serve on already-bound sockets with a configured handler: UDP on our
-/// own receive loops (one per runtime worker), TCP on our accept loop.
+/// own receive threads (one per runtime worker), TCP on our accept loop.
 pub fn serve_handler(
     udp: UdpSocket,
     tcp: TcpListener,

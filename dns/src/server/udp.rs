@@ -1,14 +1,15 @@
-//! The UDP fast path: a few long-lived receive loops per socket instead of
+//! The UDP fast path: a few receive threads per socket instead of
 //! hickory's task per datagram.
 //!
 //! hickory's UDP server spawns a task for every datagram and sends the reply
 //! through a channel to the socket's own task; at authoritative rates that
-//! bookkeeping cost more than answering. Here each loop drains the socket
-//! whenever it is readable, a batch at a time (one `recvmmsg`, one
-//! `sendmmsg`: [`mmsg`]), answers a cached question from an in-place read
-//! and plans the rest into buffers it reuses. Only answers that need a full
-//! LUA evaluation leave the loop (on a task of their own, so a slow program
-//! never stalls the socket).
+//! bookkeeping cost more than answering. Here each loop, on a thread of its
+//! own, blocks in `recvmmsg` until queries arrive, takes what is waiting in
+//! one call, and sends the answers in one `sendmmsg` ([`mmsg`]): two system
+//! calls per wake-up and no reactor. It answers a cached question from an
+//! in-place read and plans the rest into buffers it reuses. Only answers
+//! that must wait (a full LUA evaluation, an UPDATE) leave the loop, as
+//! tasks on the runtime, so a slow program never stalls the socket.
 
 use super::cache::Echo;
 use super::cookie::Presented;
@@ -20,9 +21,11 @@ use super::{cache, wire, CacheRead, Decision, Handler};
 use hickory_proto::op::ResponseCode;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
@@ -31,16 +34,14 @@ use tokio::net::UdpSocket;
 
 /// Largest datagram we read; larger ones arrive cut and get FORMERR.
 const RECV_BUFFER: usize = 65_535;
-/// Datagrams answered before a loop yields to other tasks on its thread
-/// (the API and TCP share the runtime; a flood must not starve them).
-const BURST: usize = 64;
 
 /// Socket buffer we ask for (the kernel caps it at `net.core.rmem_max`):
 /// the default ~200 KiB holds only ~2,000 queries, which a scheduling hiccup
 /// of a few milliseconds at 100k qps overflows.
 const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Run `loops` receive loops on `socket` until the socket fails for good.
+/// Run `loops` receive loops on `socket` until the socket fails for good
+/// or this future is dropped (the loops notice within [`STOP_CHECK`]).
 pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
     let sock = socket2::SockRef::from(&socket);
     for (what, set) in [
@@ -54,41 +55,73 @@ pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
     let socket = match socket.into_std().and_then(Socket::new) {
         Ok(s) => Arc::new(s),
         Err(error) => {
-            tracing::error!(%error, "cannot register the UDP socket; DNS over UDP stopped");
+            tracing::error!(%error, "cannot set up the UDP socket; DNS over UDP stopped");
             return;
         }
     };
-    let mut set = tokio::task::JoinSet::new();
+    let stop = Stop::default();
+    let (ended, mut all_ended) = tokio::sync::mpsc::channel::<()>(1);
+    let runtime = tokio::runtime::Handle::current();
     for index in 0..loops.max(1) {
-        set.spawn(receive_loop(socket.clone(), handler.clone(), index));
+        let (socket, handler, stop) = (socket.clone(), handler.clone(), stop.0.clone());
+        let (runtime, ended) = (runtime.clone(), ended.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("pdm-udp-{index}"))
+            .spawn(move || {
+                receive_loop(&socket, &handler, index, &runtime, &stop);
+                drop(ended);
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start a UDP receive thread");
+        }
     }
-    while set.join_next().await.is_some() {}
+    drop(ended);
+    // Every sender gone: every loop ended.
+    let _ = all_ended.recv().await;
+    drop(stop);
 }
 
-/// The server's UDP socket, registered with the reactor for reading only.
+/// How often a receive loop blocked on an idle socket looks whether it
+/// should stop (its receive timeout).
+const STOP_CHECK: Duration = Duration::from_millis(200);
+
+/// Tells the receive loops to stop when dropped (with the task that runs
+/// [`serve`]).
+#[derive(Default)]
+struct Stop(Arc<AtomicBool>);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The server's UDP socket, read by threads of its own that block in
+/// `recvmmsg`, outside tokio.
 ///
-/// tokio's `UdpSocket` registers for writing too, and a UDP socket becomes
-/// writable again after every datagram it sends: an edge-triggered
-/// `EPOLLOUT` wake-up, and one more `epoll_wait`, per answer, for nothing
-/// (strace: two `epoll_wait` per lone query, Knot makes one). Answers are
-/// sent straight to the non-blocking socket; only a full send buffer (rare)
-/// registers for writing, on a duplicate descriptor, until it drains.
+/// Under tokio, a lone query cost an `epoll_wait`, a `recvmmsg` and a
+/// `sendmmsg`, plus the reactor's and scheduler's work for the wake-up;
+/// and a UDP socket registered for writing turns writable again after
+/// every datagram it sends (an `EPOLLOUT` wake-up per answer, for nothing).
+/// A thread blocked in `recvmmsg` (`MSG_WAITFORONE`) pays two system calls
+/// per lone query and nothing else. The socket stays in blocking mode for
+/// those threads; every send passes `MSG_DONTWAIT`, and a task that finds
+/// the send buffer full waits on a short-lived registration of a
+/// duplicate descriptor for writing.
 struct Socket {
-    io: AsyncFd<std::net::UdpSocket>,
+    std: std::net::UdpSocket,
 }
 
 impl Socket {
     fn new(socket: std::net::UdpSocket) -> std::io::Result<Socket> {
-        socket.set_nonblocking(true)?;
-        // SAFETY: the socket owns its descriptor, which nothing else closes
-        // or replaces while it is registered.
-        let io = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE)? };
-        Ok(Socket { io })
+        socket.set_nonblocking(false)?;
+        socket.set_read_timeout(Some(STOP_CHECK))?;
+        Ok(Socket { std: socket })
     }
 
     /// Waits until the send buffer has room.
     async fn writable(&self) -> std::io::Result<()> {
-        let dup = self.io.get_ref().try_clone()?;
+        let dup = self.std.try_clone()?;
         // SAFETY: the duplicate owns its descriptor, which nothing else
         // closes or replaces while the registration lives.
         let dup = unsafe { AsyncFd::register_with_interest(dup, Interest::WRITABLE)? };
@@ -96,10 +129,17 @@ impl Socket {
         Ok(())
     }
 
-    /// Sends one datagram, waiting out a full send buffer.
+    /// Sends one datagram without blocking the thread, waiting out a full
+    /// send buffer.
     async fn send_to(&self, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        let to = socket2::SockAddr::from(to);
         loop {
-            match self.io.get_ref().send_to(bytes, to) {
+            let sent = socket2::SockRef::from(&self.std).send_to_with_flags(
+                bytes,
+                &to,
+                nix::libc::MSG_DONTWAIT,
+            );
+            match sent {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable().await?,
                 other => return other,
             }
@@ -107,120 +147,85 @@ impl Socket {
     }
 }
 
-/// One receive loop: drain the socket in batches (one `recvmmsg`, the
-/// answers planned into reused buffers, one `sendmmsg`), yield after
-/// [`BURST`] datagrams. Loop `index` is the only writer of its metrics shard.
-async fn receive_loop(socket: Arc<Socket>, handler: Handler, index: usize) {
+/// One receive loop, on a thread of its own: block until datagrams arrive,
+/// read what is there in one `recvmmsg`, answer into reused buffers, send
+/// in one `sendmmsg`. Loop `index` is the only writer of its metrics shard.
+/// What must wait (LUA evaluations, UPDATEs) runs on `runtime`.
+fn receive_loop(
+    socket: &Arc<Socket>,
+    handler: &Handler,
+    index: usize,
+    runtime: &tokio::runtime::Handle,
+    stop: &AtomicBool,
+) {
     let metrics = handler.metrics.clone();
     let counts = metrics.udp_loop(index);
     let mut received = Received::new(RECV_BUFFER);
     let mut outgoing = Outgoing::new(usize::from(super::respond::MAX_UDP_PAYLOAD));
     // (rcode, qtype, started) of each answer in `outgoing`, counted once sent.
     let mut answered: Vec<(u16, Option<u16>, quanta::Instant)> = Vec::with_capacity(mmsg::SLOTS);
-    // Batch size: what the last batch found, doubled (so a busy socket
-    // reaches SLOTS in a few calls and a quiet one stays at one or two).
+    // Batch size: what the last batch found, doubled (a busy socket reaches
+    // SLOTS in a few calls; a quiet one prepares one or two headers).
     let mut want = 2;
-    loop {
-        let mut ready = match socket.io.readable().await {
-            Ok(ready) => ready,
-            Err(error) => {
-                tracing::error!(%error, "UDP socket failed; DNS over UDP stopped");
-                return;
+    while !stop.load(Ordering::Relaxed) {
+        let n = match received.wait(socket.std.as_fd(), want) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => {
+                transient(&e);
+                continue;
             }
         };
-        let mut taken = 0;
-        let drained = loop {
-            // A short batch means the queue was empty a moment ago. The
-            // closure then reports WouldBlock (keeping the count in `short`)
-            // so tokio clears the readiness, and the next wait parks instead
-            // of paying a `recvmmsg` that finds nothing: one syscall less per
-            // wake-up when queries come one at a time. tokio clears only if
-            // no datagram has signalled since this call read the readiness,
-            // and every later arrival signals anew (edge-triggered), so none
-            // is left waiting.
-            let mut short = None;
-            let n = match ready.try_io(|io| {
-                let n = received.receive(io.as_fd(), want)?;
-                if n < want {
-                    short = Some(n);
-                    return Err(ErrorKind::WouldBlock.into());
-                }
-                Ok(n)
-            }) {
-                Ok(Ok(n)) => n,
-                Ok(Err(e)) => {
-                    transient(&e).await;
-                    continue;
-                }
-                Err(_would_block) => match short {
-                    Some(n) => n,
-                    None => break true,
-                },
+        for i in 0..n {
+            let Some((datagram, src)) = received.get(i) else {
+                continue;
             };
-            for i in 0..n {
-                let Some((datagram, src)) = received.get(i) else {
-                    continue;
-                };
-                if !can_reply_to(src) {
-                    continue;
+            if !can_reply_to(src) {
+                continue;
+            }
+            let Some(out) = outgoing.next_buffer() else {
+                break;
+            };
+            let started = quanta::Instant::now();
+            match answer(handler, datagram, src, out, &counts) {
+                Reply::Send(rcode) => {
+                    outgoing.push(src);
+                    answered.push((rcode, qtype_of(datagram), started));
                 }
-                let Some(out) = outgoing.next_buffer() else {
-                    break;
-                };
-                let started = quanta::Instant::now();
-                match answer(&handler, datagram, src, out, &counts) {
-                    Reply::Send(rcode) => {
-                        outgoing.push(src);
-                        answered.push((rcode, qtype_of(datagram), started));
-                    }
-                    Reply::Nothing => {}
-                    Reply::Offload(request) => {
-                        let (socket, handler) = (socket.clone(), handler.clone());
-                        tokio::spawn(async move { offloaded(&socket, &handler, request).await });
-                    }
-                    Reply::Update(pending) => {
-                        let (socket, handler) = (socket.clone(), handler.clone());
-                        let qtype = qtype_of(datagram);
-                        tokio::spawn(
-                            async move { update(&socket, &handler, pending, qtype).await },
-                        );
-                    }
+                Reply::Nothing => {}
+                Reply::Offload(request) => {
+                    let (socket, handler) = (socket.clone(), handler.clone());
+                    runtime.spawn(async move { offloaded(&socket, &handler, request).await });
+                }
+                Reply::Update(pending) => {
+                    let (socket, handler) = (socket.clone(), handler.clone());
+                    let qtype = qtype_of(datagram);
+                    runtime.spawn(async move { update(&socket, &handler, pending, qtype).await });
                 }
             }
-            send_all(&socket, &mut outgoing).await;
-            for (rcode, qtype, started) in answered.drain(..) {
-                counts.answered(rcode, qtype, started.elapsed());
-            }
-            taken += n;
-            let full = n == want;
-            want = (n * 2).clamp(2, mmsg::SLOTS);
-            if !full {
-                // Fewer than asked for: the queue was empty a moment ago.
-                break true;
-            }
-            if taken >= BURST {
-                break false;
-            }
-        };
-        if !drained {
-            tokio::task::yield_now().await;
         }
+        send_all(&socket.std, &mut outgoing);
+        for (rcode, qtype, started) in answered.drain(..) {
+            counts.answered(rcode, qtype, started.elapsed());
+        }
+        want = (n * 2).clamp(2, mmsg::SLOTS);
     }
 }
 
 /// Send every answer in `outgoing` (in as few `sendmmsg` calls as the
 /// kernel allows), then empty it. An answer the kernel refuses is logged
-/// and skipped; a full send buffer is waited out.
-async fn send_all(socket: &Socket, outgoing: &mut Outgoing) {
+/// and skipped; a full send buffer is waited out (bounded).
+fn send_all(socket: &std::net::UdpSocket, outgoing: &mut Outgoing) {
     let mut from = 0;
+    let mut waits = 0;
     while from < outgoing.len() {
-        match outgoing.send(socket.io.as_fd(), from) {
+        match outgoing.send(socket.as_fd(), from) {
             Ok(0) => break,
             Ok(sent) => from += sent,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if socket.writable().await.is_err() {
-                    break;
-                }
+            Err(e) if e.kind() == ErrorKind::WouldBlock && waits < SEND_WAITS => {
+                waits += 1;
+                let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::from(SEND_WAIT_MS));
             }
             Err(error) => {
                 if let Some((_, to)) = outgoing.get(from) {
@@ -232,6 +237,12 @@ async fn send_all(socket: &Socket, outgoing: &mut Outgoing) {
     }
     outgoing.clear();
 }
+
+/// How long a loop waits for room in a full send buffer, and how many
+/// times per batch, before it drops the answers left (the client retries;
+/// a loop stuck on sending would stop reading).
+const SEND_WAIT_MS: u8 = 10;
+const SEND_WAITS: usize = 10;
 
 /// What to do after looking at one datagram.
 enum Reply {
@@ -525,12 +536,12 @@ async fn send(socket: &Socket, bytes: &[u8], to: SocketAddr) {
 /// Errors a receive loop survives: ICMP-reported failures of earlier sends
 /// and interrupted calls go on at once; anything else is logged and backed
 /// off briefly so a persistent error cannot spin a core.
-async fn transient(error: &std::io::Error) {
+fn transient(error: &std::io::Error) {
     match error.kind() {
         ErrorKind::Interrupted | ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset => {}
         _ => {
             tracing::warn!(%error, "receiving on the UDP socket failed");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -655,24 +666,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_socket_is_watched_for_reading_only_and_still_sends() {
+    async fn the_socket_is_read_by_threads_and_watched_by_no_reactor() {
         use std::os::fd::AsRawFd;
-        const EPOLLIN: u32 = 0x1;
-        const EPOLLOUT: u32 = 0x4;
         let socket = Socket::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
-        let fd = socket.io.as_raw_fd();
-        // (mio keeps a duplicate of its epoll descriptor: the same instance
-        // may be listed twice.)
-        let masks = epoll_masks(fd);
-        assert!(!masks.is_empty(), "the socket is registered");
-        for mask in &masks {
-            assert_ne!(mask & EPOLLIN, 0, "watched for reading: {mask:x}");
-            assert_eq!(
-                mask & EPOLLOUT,
-                0,
-                "not for writing (a wake-up per answer): {mask:x}"
-            );
-        }
+        let fd = socket.std.as_raw_fd();
+        // No epoll instance watches it: no wake-up of the reactor per query
+        // or per answer (a UDP socket turns writable after every send).
+        assert_eq!(epoll_masks(fd), Vec::<u32>::new());
+
         // Waiting for room registers a duplicate, for as long as the wait.
         for _ in 0..2 {
             tokio::time::timeout(Duration::from_secs(1), socket.writable())
@@ -680,11 +681,15 @@ mod tests {
                 .expect("a writable socket is reported writable")
                 .unwrap();
         }
-        assert_eq!(epoll_masks(fd), masks, "the wait's registration is gone");
+        assert_eq!(
+            epoll_masks(fd),
+            Vec::<u32>::new(),
+            "the wait's registration is gone"
+        );
 
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-        let here = socket.io.get_ref().local_addr().unwrap();
+        let here = socket.std.local_addr().unwrap();
         socket
             .send_to(b"answer", peer.local_addr().unwrap())
             .await
@@ -692,8 +697,54 @@ mod tests {
         let mut buf = [0u8; 16];
         let (n, from) = peer.recv_from(&mut buf).unwrap();
         assert_eq!((&buf[..n], from), (&b"answer"[..], here));
-        peer.send_to(b"query", here).unwrap();
-        let ready = tokio::time::timeout(Duration::from_secs(1), socket.io.readable()).await;
-        assert!(ready.is_ok(), "a datagram makes the socket readable");
+    }
+
+    #[tokio::test]
+    async fn the_receive_threads_answer_and_stop_with_the_server() {
+        let text = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hm 7 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n";
+        let (origin, records) = parse_master(text, None).unwrap();
+        let mut set = super::super::ZoneSet::new();
+        set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
+        let zones = Arc::new(arc_swap::ArcSwap::from_pointee(set));
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let server = tokio::spawn(serve(socket, Handler::new(zones), 2));
+        tokio::task::yield_now().await; // the server starts its threads
+
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut m = Message::query();
+        m.add_query(HQuery::query(
+            Name::from_ascii("www.example.com.").unwrap(),
+            RecordType::A,
+        ));
+        for id in 0..4u16 {
+            m.metadata.id = id;
+            client.send_to(&m.to_vec().unwrap(), addr).unwrap();
+            let mut buf = [0u8; 512];
+            // Blocking this runtime's only thread is fine: the answers come
+            // from the receive threads.
+            let n = client.recv(&mut buf).unwrap();
+            let reply = Message::from_vec(&buf[..n]).unwrap();
+            assert_eq!((reply.metadata.id, reply.answers.len()), (id, 1));
+        }
+
+        // Dropping the server stops its threads, which close the socket:
+        // the port can be bound again (a test or a restart in-process).
+        server.abort();
+        let _ = server.await;
+        let deadline = std::time::Instant::now() + STOP_CHECK * 10;
+        loop {
+            match std::net::UdpSocket::bind(addr) {
+                Ok(_) => break,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert_eq!(e.kind(), ErrorKind::AddrInUse);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the receive threads kept the socket: {e}"),
+            }
+        }
     }
 }
