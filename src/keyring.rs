@@ -14,7 +14,7 @@ use hickory_proto::rr::{Name, RData, Record};
 use sqlx::AnyConnection;
 
 use crate::config::{Config, DnssecConfig};
-use crate::dnssec::keys::{apex_key_records, ds_for, generate};
+use crate::dnssec::keys::{apex_key_records, ds_for, generate_key};
 use crate::dnssec::{
     DenialMode, KeyAlgorithm, KeyRole, SigCache, SigningPolicy, SigningProfile, ZoneKey, ZoneSigner,
 };
@@ -147,8 +147,7 @@ impl Keyring {
             zone: zone.to_string(),
             detail,
         };
-        let pkcs8 = generate(algorithm).map_err(|e| kerr(e.to_string()))?;
-        let key = ZoneKey::from_pkcs8(algorithm, role, &pkcs8).map_err(|e| kerr(e.to_string()))?;
+        let (pkcs8, key) = generate_key(algorithm, role).map_err(|e| kerr(e.to_string()))?;
         let dnskey = zones::storage_text(&RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey().clone())));
         let sealed = self
             .secret
@@ -421,6 +420,7 @@ pub fn key_info(zone: &str, rows: &[KeyRow], ttl: u32) -> Vec<KeyInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dnssec::keys::generate;
 
     #[test]
     fn dnskey_text_round_trips() {

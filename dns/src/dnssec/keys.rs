@@ -131,6 +131,47 @@ pub fn generate(alg: KeyAlgorithm) -> Result<Vec<u8>, KeyError> {
     Ok(der.secret_pkcs8_der().to_vec())
 }
 
+/// A new key: its PKCS#8 document and the key, whose private half is parsed
+/// at its first signature.
+///
+/// Parsing a P-256 key recomputes its public point, a scalar multiplication
+/// as costly as generating it (3 % of a pool commit's CPU); ring's PKCS#8
+/// documents carry the public key already, so it is read from there. The
+/// first signature parses the private half and checks it against this
+/// DNSKEY ([`ZoneKey::from_pkcs8_lazy`]).
+pub fn generate_key(alg: KeyAlgorithm, role: KeyRole) -> Result<(Vec<u8>, ZoneKey), KeyError> {
+    let pkcs8 = generate(alg)?;
+    let key = match public_key_of(alg, &pkcs8) {
+        Some(public) => {
+            let dnskey = DNSKEY::with_flags(
+                role.flags(),
+                hickory_proto::dnssec::PublicKeyBuf::new(public.to_vec(), alg.hickory()),
+            );
+            ZoneKey::from_pkcs8_lazy(alg, role, dnskey, pkcs8.clone())?
+        }
+        None => ZoneKey::from_pkcs8(alg, role, &pkcs8)?,
+    };
+    Ok((pkcs8, key))
+}
+
+/// The DNSKEY public key field carried at the end of a PKCS#8 document as
+/// ring writes them, or `None` for any other layout.
+///
+/// P-256 (RFC 5915 inside RFC 5208): the ECPrivateKey ends with
+/// `[1] { BIT STRING 0x04 || X || Y }`, and DNSKEY holds X || Y (RFC 6605).
+/// Ed25519 (RFC 8410, PKCS#8 v2): the document ends with the implicitly
+/// tagged `[1] publicKey` bit string (`81 21 00` + 32 bytes), and DNSKEY
+/// holds the 32 bytes (RFC 8080).
+fn public_key_of(alg: KeyAlgorithm, pkcs8: &[u8]) -> Option<&[u8]> {
+    let (prefix, len): (&[u8], usize) = match alg {
+        KeyAlgorithm::Ecdsap256sha256 => (&[0xa1, 0x44, 0x03, 0x42, 0x00, 0x04], 64),
+        KeyAlgorithm::Ed25519 => (&[0x81, 0x21, 0x00], 32),
+    };
+    let start = pkcs8.len().checked_sub(len)?;
+    let head = pkcs8.get(start.checked_sub(prefix.len())?..start)?;
+    (head == prefix).then(|| &pkcs8[start..])
+}
+
 /// A key ready to sign: the private half in memory, the DNSKEY it publishes.
 pub struct ZoneKey {
     role: KeyRole,
@@ -485,5 +526,30 @@ pub(crate) mod tests {
             hex::encode_upper(ds.digest()),
             "D4B7D520E7BB5F0F67674A0CCEB1E3E0614B93C4F9E99B8383F6A1E4469DA50A"
         );
+    }
+
+    #[test]
+    fn a_generated_key_publishes_what_its_private_half_parses_to() {
+        for alg in [KeyAlgorithm::Ecdsap256sha256, KeyAlgorithm::Ed25519] {
+            for role in [KeyRole::Csk, KeyRole::Zsk] {
+                for _ in 0..8 {
+                    let (pkcs8, key) = generate_key(alg, role).unwrap();
+                    assert!(
+                        public_key_of(alg, &pkcs8).is_some(),
+                        "{alg:?}: ring's layout"
+                    );
+                    let parsed = ZoneKey::from_pkcs8(alg, role, &pkcs8).unwrap();
+                    assert_eq!(key.dnskey(), parsed.dnskey(), "{alg:?}");
+                    assert_eq!(key.tag(), parsed.tag());
+                    // The private half parses at the first signature and
+                    // matches the published key.
+                    assert!(key.signing_key().is_ok());
+                }
+            }
+        }
+        // Another layout is not guessed at.
+        let (pkcs8, _) = generate_key(KeyAlgorithm::Ecdsap256sha256, KeyRole::Csk).unwrap();
+        assert!(public_key_of(KeyAlgorithm::Ed25519, &pkcs8).is_none());
+        assert!(public_key_of(KeyAlgorithm::Ecdsap256sha256, &pkcs8[..pkcs8.len() - 1]).is_none());
     }
 }
