@@ -149,6 +149,8 @@ fn variants() -> Vec<Variant> {
         Some((4096, true, 0)),
         Some((1232, false, 8)),
         Some((1232, true, 24)),
+        // A cookie's room decides what fits under a small payload.
+        Some((512, true, 8)),
     ];
     for (i, e) in edns.into_iter().enumerate() {
         for (rd, cd) in [(false, false), (true, true)] {
@@ -299,6 +301,56 @@ fn own_encoder_decodes_as_hickory_encoding() {
         shorter > 0,
         "the question never served as a compression target"
     );
+}
+
+/// A query planned from its in-place read (`QueryView::of_query`, the UDP
+/// path's cache miss) answers byte for byte as the same query decoded by
+/// hickory and planned (`QueryView::of_message`): every question and
+/// variant of the corpus the in-place reader accepts, over UDP and TCP.
+#[test]
+fn plans_from_the_in_place_read_equal_plans_from_hickory_decoding() {
+    use hickory_server::net::xfer::Protocol;
+    use hickory_server::server::Request;
+    use pdm_dns::server::query::Query as InPlace;
+    use pdm_dns::server::respond::{self, Env, QueryView};
+    use pdm_dns::server::wire;
+    let set = corpus_zones();
+    let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+    let (mut compared, mut truncated, mut mismatches) = (0, 0, Vec::new());
+    let mut id: u16 = 1;
+    for (name, rtype) in questions(&["nsec3.test.", "compact.test."]) {
+        for v in variants() {
+            for protocol in [Protocol::Udp, Protocol::Tcp] {
+                id = id.wrapping_add(1);
+                let raw = query(id, &name, rtype, v);
+                let Some(read) = InPlace::parse(&raw) else {
+                    continue;
+                };
+                let request = Request::from_bytes(raw.clone(), src, protocol).unwrap();
+                // Decoded first: its signatures are cached for the second.
+                let decoded = respond::plan(&request, &set, protocol);
+                let mut want = Vec::new();
+                wire::encode(&decoded, &request.queries, protocol, &mut want);
+                let view = QueryView::of_query(&read);
+                let in_place = respond::plan_view(&view, &set, protocol, &Env::default());
+                let mut got = Vec::new();
+                wire::encode_question(&in_place, view.question, view.questions, protocol, &mut got);
+                compared += 1;
+                truncated += usize::from(decoded.metadata.truncation);
+                if got != want {
+                    mismatches.push(format!("{name} {rtype} {v:?} {protocol:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} plans differ, e.g. {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
+    assert!(compared > 10_000, "only {compared} plans");
+    assert!(truncated > 0, "no truncated plan was compared");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use hickory_server::server::Request;
 use pdm_dns::lua::{LuaRecord, QueryContext};
 use pdm_dns::server::cache::{Echo, Key, KeyRef};
 use pdm_dns::server::query::Query;
-use pdm_dns::server::respond::size_limit;
+use pdm_dns::server::respond::{size_limit, QueryView};
 use pdm_dns::server::{wire, Decision};
 use pdm_dns::zone::file::{parse_master, write_master};
 use pdm_dns::zone::Zone;
@@ -91,6 +91,16 @@ pub fn packet(data: &[u8]) {
         };
         wire::encode(&plan, &request.queries, protocol, &mut out);
         check_reply(&request, protocol, &out);
+        // The UDP path plans a query read in place without decoding it: the
+        // same bytes (LUA answers aside: their programs may pick at random).
+        if let Some(q) = read.as_ref().filter(|q| !q.is_transfer() && !plan.dynamic) {
+            let view = QueryView::of_query(q);
+            if let Decision::Ready(again) = fx.handler.plan_view(&view, src, protocol, &zones) {
+                let mut bytes = Vec::new();
+                wire::encode_question(&again, view.question, view.questions, protocol, &mut bytes);
+                assert_eq!(bytes, out, "planned from the in-place read, not as decoded");
+            }
+        }
         if let Some(key) = key {
             fx.cache.insert(&zones, key, &plan, &out);
         }

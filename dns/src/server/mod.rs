@@ -26,6 +26,7 @@ mod zones;
 use crate::lua::LuaEngine;
 use hickory_proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
 use hickory_proto::rr::Name;
+use hickory_proto::serialize::binary::BinDecodable;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use respond::Plan;
@@ -274,12 +275,22 @@ impl Handler {
     /// [`Decision::Offload`] means the full-budget engine must run off the
     /// reactor ([`Handler::plan_offloaded`]).
     pub fn plan_now(&self, request: &Request, zones: &ZoneSet) -> Decision {
+        let view = respond::QueryView::of_message(request);
+        self.plan_view(&view, request.src(), request.protocol(), zones)
+    }
+
+    /// [`Handler::plan_now`] for a request seen as `request`, from `src`
+    /// over `protocol`.
+    pub fn plan_view(
+        &self,
+        request: &respond::QueryView<'_>,
+        src: SocketAddr,
+        protocol: hickory_server::net::xfer::Protocol,
+        zones: &ZoneSet,
+    ) -> Decision {
         let plan_with = |lua: Option<&LuaEngine>| {
-            let env = respond::Env {
-                src: request.src(),
-                lua,
-            };
-            respond::plan_with(request, zones, request.protocol(), &env)
+            let env = respond::Env { src, lua };
+            respond::plan_view(request, zones, protocol, &env)
         };
         // With an engine, the planner runs programs only for zones that
         // have them; static zones cost no more than without one.
@@ -343,13 +354,13 @@ pub enum Decision {
 }
 
 /// Whether answering `request` may run LUA programs.
-fn needs_lua(request: &Request, zones: &ZoneSet) -> bool {
-    request
-        .queries
-        .queries()
-        .first()
-        .and_then(|q| zones.find(&Name::from(q.name())))
-        .is_some_and(|z| z.zone().has_dynamic())
+fn needs_lua(request: &respond::QueryView<'_>, zones: &ZoneSet) -> bool {
+    Name::read(&mut hickory_proto::serialize::binary::BinDecoder::new(
+        request.question,
+    ))
+    .ok()
+    .and_then(|name| zones.find(&name))
+    .is_some_and(|z| z.zone().has_dynamic())
 }
 
 #[async_trait::async_trait]

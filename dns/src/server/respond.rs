@@ -3,6 +3,7 @@
 //! policy here (rcodes, EDNS, 0x20, truncation) is unit-testable.
 
 use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
+use super::query::Query;
 use super::writer::Writer;
 use super::ZoneSet;
 use crate::lua::{LuaEngine, QueryContext};
@@ -73,21 +74,19 @@ impl Plan {
 
 /// The largest response we may send for this request over this protocol.
 pub fn size_limit(edns: Option<&Edns>, protocol: Protocol) -> u16 {
+    payload_limit(edns.map(Edns::max_payload), protocol)
+}
+
+/// [`size_limit`] from the requestor's payload size (`None`: no EDNS).
+fn payload_limit(payload: Option<u16>, protocol: Protocol) -> u16 {
     match protocol {
-        Protocol::Udp => match edns {
+        Protocol::Udp => match payload {
             // RFC 6891 §6.2.5: values below 512 are treated as 512.
-            Some(e) => e.max_payload().clamp(512, MAX_UDP_PAYLOAD),
+            Some(p) => p.clamp(512, MAX_UDP_PAYLOAD),
             None => 512,
         },
         _ => u16::MAX,
     }
-}
-
-/// The query name as the client spelled it (the decoded request is lower-cased).
-pub fn original_qname(request: &MessageRequest) -> Option<Name> {
-    let bytes = request.queries.as_bytes();
-    let mut decoder = BinDecoder::new(bytes);
-    Name::read(&mut decoder).ok()
 }
 
 /// What the planner may know beyond the message: the client's address
@@ -109,6 +108,95 @@ impl Default for Env<'_> {
     }
 }
 
+/// What the planner reads of a request, parsed at the edge: from hickory's
+/// decoded message ([`QueryView::of_message`]) or from the in-place read of
+/// a plain query ([`QueryView::of_query`]), which spares the UDP path
+/// hickory's generic decoding when the packet cache misses.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryView<'a> {
+    /// The request's header fields.
+    pub metadata: Metadata,
+    /// The request's OPT record, when it had one.
+    pub edns: Option<EdnsView>,
+    /// The question section as sent (names as spelled).
+    pub question: &'a [u8],
+    /// How many questions it holds.
+    pub questions: usize,
+    /// Type and class of the question, when there is exactly one.
+    pub query: Option<(RecordType, DNSClass)>,
+}
+
+/// The fields of a request's OPT record the planner honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdnsView {
+    /// EDNS version.
+    pub version: u8,
+    /// DNSSEC OK.
+    pub dnssec_ok: bool,
+    /// Requestor's UDP payload size, as sent.
+    pub max_payload: u16,
+    /// The Client Subnet option's address and source prefix.
+    pub subnet: Option<(std::net::IpAddr, u8)>,
+    /// Whether a server cookie will be appended (a well-formed COOKIE option).
+    pub cookie: bool,
+}
+
+impl<'a> QueryView<'a> {
+    /// The view of a message hickory decoded.
+    pub fn of_message(request: &'a MessageRequest) -> QueryView<'a> {
+        let queries = request.queries.queries();
+        QueryView {
+            metadata: request.metadata,
+            edns: request.edns.as_ref().map(|e| EdnsView {
+                version: e.version(),
+                dnssec_ok: e.flags().dnssec_ok,
+                max_payload: e.max_payload(),
+                subnet: client_subnet(Some(e)),
+                cookie: super::cookie::wants_cookie(Some(e)),
+            }),
+            question: request.queries.as_bytes(),
+            questions: queries.len(),
+            query: match queries {
+                [q] => Some((q.query_type(), q.query_class())),
+                _ => None,
+            },
+        }
+    }
+
+    /// The view of a plain query read in place (one uncompressed question,
+    /// an OPT whose only option is a COOKIE).
+    pub fn of_query(query: &Query<'a>) -> QueryView<'a> {
+        let n = query.question.len();
+        let class = query
+            .question
+            .get(n.saturating_sub(2)..)
+            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+        QueryView {
+            metadata: {
+                let mut m = Metadata::new(query.id, MessageType::Query, OpCode::Query);
+                m.recursion_desired = query.rd;
+                m.checking_disabled = query.cd;
+                m
+            },
+            edns: query.edns.map(|e| EdnsView {
+                version: e.version,
+                dnssec_ok: e.dnssec_ok,
+                max_payload: e.payload,
+                subnet: None,
+                cookie: super::cookie::wants_cookie_data(e.cookie),
+            }),
+            question: query.question,
+            questions: 1,
+            query: Some((RecordType::from(query.qtype), DNSClass::from(class))),
+        }
+    }
+
+    /// The query name as the client spelled it.
+    fn qname(&self) -> Option<Name> {
+        Name::read(&mut BinDecoder::new(self.question)).ok()
+    }
+}
+
 /// Plan the response to `request` from `zones` (no LUA engine).
 pub fn plan(request: &MessageRequest, zones: &ZoneSet, protocol: Protocol) -> Plan {
     plan_with(request, zones, protocol, &Env::default())
@@ -122,18 +210,29 @@ pub fn plan_with(
     protocol: Protocol,
     env: &Env<'_>,
 ) -> Plan {
+    plan_view(&QueryView::of_message(request), zones, protocol, env)
+}
+
+/// Plan the response to the request seen as `request` from `zones`,
+/// evaluating LUA records with `env.lua`.
+pub fn plan_view(
+    request: &QueryView<'_>,
+    zones: &ZoneSet,
+    protocol: Protocol,
+    env: &Env<'_>,
+) -> Plan {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.recursion_available = false;
     metadata.authentic_data = false;
 
     // RFC 7871 §7.2.1: echo the client's subnet; the scope is 0 unless a
     // LUA record looked at it (set below).
-    let subnet = client_subnet(request.edns.as_ref());
-    let mut edns = request.edns.as_ref().map(|req| {
+    let subnet = request.edns.and_then(|e| e.subnet);
+    let mut edns = request.edns.map(|req| {
         let mut e = Edns::new();
         e.set_max_payload(MAX_UDP_PAYLOAD);
         e.set_version(0);
-        e.set_dnssec_ok(req.flags().dnssec_ok);
+        e.set_dnssec_ok(req.dnssec_ok);
         if let Some(sn) = subnet {
             e.options_mut().insert(subnet_option(sn, 0));
         }
@@ -141,27 +240,26 @@ pub fn plan_with(
     });
     let error = Plan::empty;
 
-    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+    if request.edns.is_some_and(|e| e.version > 0) {
         return error(metadata, edns, ResponseCode::BADVERS);
     }
     // NOTIFY / UPDATE get their own branches later.
     if request.metadata.op_code != OpCode::Query {
         return error(metadata, edns, ResponseCode::NotImp);
     }
-    let [query] = request.queries.queries() else {
+    let Some((qtype, qclass)) = request.query else {
         return error(metadata, edns, ResponseCode::FormErr);
     };
-    if query.query_class() != DNSClass::IN {
+    if qclass != DNSClass::IN {
         return error(metadata, edns, ResponseCode::Refused);
     }
-    let qtype = query.query_type();
     match qtype {
         RecordType::AXFR => return error(metadata, edns, ResponseCode::Refused),
         RecordType::IXFR => return error(metadata, edns, ResponseCode::NotImp),
         RecordType::OPT => return error(metadata, edns, ResponseCode::FormErr),
         _ => {}
     }
-    let Some(qname) = original_qname(request) else {
+    let Some(qname) = request.qname() else {
         return error(metadata, edns, ResponseCode::FormErr);
     };
     // One canonical key per query: the zone table and the zone's tree are
@@ -182,7 +280,7 @@ pub fn plan_with(
         }
     }
     let zone = served.zone();
-    let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+    let dnssec_ok = request.edns.is_some_and(|e| e.dnssec_ok);
     let mut answer = match env.lua.filter(|_| zone.has_dynamic()) {
         Some(engine) => {
             let owner = std::sync::Arc::clone(zone);
@@ -192,7 +290,7 @@ pub fn plan_with(
             ctx.ecs = subnet;
             ctx.dnssec_ok = dnssec_ok;
             ctx.tcp = protocol == Protocol::Tcp;
-            ctx.edns_size = request.edns.as_ref().map_or(0, |e| e.max_payload());
+            ctx.edns_size = request.edns.map_or(0, |e| e.max_payload);
             ctx.header = (
                 request.metadata.id,
                 request.metadata.recursion_desired,
@@ -249,19 +347,19 @@ pub fn plan_with(
     metadata.response_code = answer.rcode;
     metadata.authoritative = answer.authoritative;
 
-    let limit = size_limit(request.edns.as_ref(), protocol);
+    let limit = payload_limit(request.edns.map(|e| e.max_payload), protocol);
     let reserve = match (&edns, subnet) {
         (Some(_), Some((_, source))) => OPT_LEN + subnet_option_len(source),
         (Some(_), None) => OPT_LEN,
         (None, _) => 0,
     };
     // Room for the server cookie the transport appends after encoding.
-    let reserve = if super::cookie::wants_cookie(request.edns.as_ref()) {
+    let reserve = if request.edns.is_some_and(|e| e.cookie) {
         reserve + super::cookie::OPTION_WIRE_LEN
     } else {
         reserve
     };
-    let fit = fit(&answer, request.queries.as_bytes(), limit as usize, reserve);
+    let fit = fit(&answer, request.question, limit as usize, reserve);
     metadata.truncation = fit.truncated;
     Plan {
         metadata,

@@ -15,7 +15,8 @@ use super::cache::Echo;
 use super::cookie::Presented;
 use super::metrics::{header_rcode, qtype_of, CookieSeen, RrlAction, Transport, Writer};
 use super::mmsg::{self, Outgoing, Received};
-use super::respond::Plan;
+use super::query::Query;
+use super::respond::{Plan, QueryView};
 use super::rrl::{ResponseClass, Verdict};
 use super::{cache, wire, CacheRead, Decision, Handler};
 use hickory_proto::op::ResponseCode;
@@ -267,9 +268,52 @@ fn answer(
 ) -> Reply {
     match cached(handler, datagram, src, out, counts) {
         Cached::Answered(reply) => reply,
-        Cached::Missed => decoded(handler, datagram, src, out, counts, false),
+        Cached::Missed => planned_in_place(handler, datagram, src, out, counts)
+            .unwrap_or_else(|| decoded(handler, datagram, src, out, counts, false)),
+        Cached::NotTried if handler.cache.is_none() => {
+            planned_in_place(handler, datagram, src, out, counts)
+                .unwrap_or_else(|| decoded(handler, datagram, src, out, counts, true))
+        }
         Cached::NotTried => decoded(handler, datagram, src, out, counts, true),
     }
+}
+
+/// Plan and encode the answer to a plain query read in place
+/// ([`Query::parse`]), without hickory decoding it: the planner reads the
+/// same fields through [`QueryView`]. `None` for what the in-place read
+/// leaves to the general path (anything but a plain query, a transfer, a
+/// malformed cookie), and for a LUA answer that must wait (it leaves the
+/// thread as a decoded request).
+fn planned_in_place(
+    handler: &Handler,
+    datagram: &[u8],
+    src: SocketAddr,
+    out: &mut Vec<u8>,
+    counts: &Writer<'_>,
+) -> Option<Reply> {
+    let query = Query::parse(datagram).filter(|q| !q.is_transfer())?;
+    let now = unix_now_if(handler);
+    let presented = match &handler.cookies {
+        Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
+        None => Presented::Absent,
+    };
+    if presented == Presented::Malformed {
+        return None;
+    }
+    let view = QueryView::of_query(&query);
+    let zones = handler.zones.load();
+    let Decision::Ready(plan) = handler.plan_view(&view, src, Protocol::Udp, &zones) else {
+        let request = Request::from_bytes(datagram.to_vec(), src, Protocol::Udp).ok()?;
+        return Some(Reply::Offload(Box::new(request)));
+    };
+    wire::encode_question(&plan, view.question, view.questions, Protocol::Udp, out);
+    if let Some(cache) = &handler.cache {
+        let key = cache::KeyRef::of(&query, Protocol::Udp).to_owned();
+        cache.insert(&zones, key, &plan, out);
+    }
+    let rcode = u16::from(plan.metadata.response_code);
+    let asked = Asked::Read { datagram, src };
+    Some(finish(handler, asked, presented, now, rcode, out, counts))
 }
 
 /// The outcome of trying the packet cache without decoding.

@@ -23,15 +23,32 @@ pub fn encode(
     protocol: Protocol,
     out: &mut Vec<u8>,
 ) -> ResponseInfo {
+    encode_question(
+        plan,
+        queries.as_bytes(),
+        queries.queries().len(),
+        protocol,
+        out,
+    )
+}
+
+/// [`encode`] for a request whose question section is `question` (as
+/// sent), holding `questions` questions.
+pub fn encode_question(
+    plan: &Plan,
+    question: &[u8],
+    questions: usize,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) -> ResponseInfo {
     out.clear();
-    let question = queries.as_bytes();
     if !echo_decodes(question) {
         return header_only(&plan.metadata, ResponseCode::FormErr, out);
     }
     let (answers, authority, additional) = plan.sections();
     let count = |n: usize| u16::try_from(n).ok();
     let (Some(queries_n), Some(answers_n), Some(authority_n), Some(additional_n)) = (
-        count(queries.queries().len()),
+        count(questions),
         count(answers.len()),
         count(authority.len()),
         count(additional.len() + usize::from(plan.edns.is_some())),
@@ -49,7 +66,7 @@ pub fn encode(
     };
     let mut w = Writer::new(out, usize::from(max_size(plan, protocol)));
     w.header(&header.metadata, &header.counts);
-    if w.question(question, queries.queries().len()).is_err() {
+    if w.question(question, questions).is_err() {
         // Only a request of many questions echoes more than fits (its plan
         // is a bare FORMERR): the header alone says the same.
         return header_only(&plan.metadata, plan.metadata.response_code, out);
