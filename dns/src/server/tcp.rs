@@ -20,6 +20,8 @@
 use super::cache;
 use super::cookie::Presented;
 use super::metrics::{CookieSeen, TcpClose, TcpCounters};
+use super::query::Query;
+use super::respond::QueryView;
 use super::xfr::{self, Prepared};
 use super::{wire, CacheRead, Decision, Handler};
 use hickory_proto::op::{MessageType, ResponseCode};
@@ -329,7 +331,7 @@ async fn connection(
         }
         first = false;
         let n = raw.len();
-        if cached(handler, &raw, src, &mut out) {
+        if cached(handler, &raw, src, &mut out) || planned_in_place(handler, &raw, src, &mut out) {
             write_frame(&mut wr, &out, limits.idle_timeout).await?;
             continue;
         }
@@ -455,6 +457,51 @@ fn cached(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> 
     handler.add_cookie(presented, src, now, out);
     let rcode = super::metrics::header_rcode(out);
     shared.answered(rcode, Some(qtype), started.elapsed());
+    true
+}
+
+/// The answer to a plain query read in place ([`Query::parse`]), planned
+/// and encoded into `out` without hickory decoding it, as the UDP path
+/// does on a cache miss; `false` (nothing written) for what the in-place
+/// read leaves to the general path (anything but a plain query, a
+/// transfer, a malformed cookie) and for a LUA answer that must wait. Its
+/// COOKIE is the only option it can carry, so no keepalive is asked for.
+fn planned_in_place(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
+    let Some(query) = Query::parse(raw).filter(|q| !q.is_transfer()) else {
+        return false;
+    };
+    let started = Instant::now();
+    let now = if handler.cookies.is_some() {
+        super::cookie::unix_now()
+    } else {
+        0
+    };
+    let presented = match &handler.cookies {
+        Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
+        None => Presented::Absent,
+    };
+    if presented == Presented::Malformed {
+        return false;
+    }
+    let view = QueryView::of_query(&query);
+    let zones = handler.zones.load_full();
+    let Decision::Ready(plan) = handler.plan_view(&view, src, Protocol::Tcp, &zones) else {
+        return false;
+    };
+    let shared = handler.metrics.shared(super::metrics::Transport::Tcp);
+    match presented {
+        Presented::Valid(_) => shared.cookie(CookieSeen::Valid),
+        Presented::ClientOnly(_) => shared.cookie(CookieSeen::ClientOnly),
+        _ => {}
+    }
+    wire::encode_question(&plan, view.question, view.questions, Protocol::Tcp, out);
+    if let Some(cache) = &handler.cache {
+        let key = cache::KeyRef::of(&query, Protocol::Tcp).to_owned();
+        cache.insert(&zones, key, &plan, out);
+    }
+    handler.add_cookie(presented, src, now, out);
+    let rcode = u16::from(plan.metadata.response_code);
+    shared.answered(rcode, Some(query.qtype), started.elapsed());
     true
 }
 
