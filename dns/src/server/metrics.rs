@@ -419,6 +419,18 @@ impl Writer<'_> {
             add(c, 1, self.exclusive);
         }
     }
+
+    /// Count the COOKIE option a request presented, when it had one that
+    /// was checked (a malformed one is counted where it is answered).
+    #[inline]
+    pub(super) fn presented(&self, presented: super::cookie::Presented) {
+        use super::cookie::Presented;
+        match presented {
+            Presented::Valid(_) => self.cookie(CookieSeen::Valid),
+            Presented::ClientOnly(_) => self.cookie(CookieSeen::ClientOnly),
+            Presented::Absent | Presented::Malformed => {}
+        }
+    }
 }
 
 fn rcode_slot(rcode: u16) -> usize {

@@ -37,13 +37,17 @@ pub use tcp::TcpLimits;
 use tokio::net::{TcpListener, UdpSocket};
 pub use zones::{ServedZone, SharedZones, ZoneSet};
 
-/// What [`Handler::cached_read`] found.
-enum CacheRead {
-    /// Not looked up (no cache, or not a plain query).
-    NotTried,
-    /// Looked up: not there.
-    Missed,
-    /// The answer is in `out`.
+/// What [`Handler::read_in_place`] found.
+enum InPlace<'a> {
+    /// Not a plain query, a transfer, or a malformed cookie: decode it.
+    Unread,
+    /// A plain query without a cached answer (or no cache): plan it from
+    /// this read.
+    Read {
+        query: query::Query<'a>,
+        presented: cookie::Presented,
+    },
+    /// The cached answer is in `out`.
     Hit {
         qtype: u16,
         presented: cookie::Presented,
@@ -171,40 +175,63 @@ impl Handler {
         }
     }
 
-    /// The packet-cache answer to `raw`, a plain query read in place (from
-    /// `src`, over `protocol`, cookies checked at `now`), written to `out`;
-    /// UDP and TCP both try this before decoding anything.
-    fn cached_read(
+    /// Read `raw` in place (from `src`, over `protocol`, cookies checked at
+    /// `now`) and write its packet-cache answer to `out` when there is one;
+    /// UDP and TCP both try this before decoding anything. The query is read
+    /// and its cookie checked once, for the cache and for the planner.
+    fn read_in_place<'a>(
         &self,
-        raw: &[u8],
+        raw: &'a [u8],
         src: SocketAddr,
         protocol: hickory_server::net::xfer::Protocol,
         now: u32,
         out: &mut Vec<u8>,
-    ) -> CacheRead {
-        let (Some(cache), Some(query)) = (&self.cache, query::Query::parse(raw)) else {
-            return CacheRead::NotTried;
+    ) -> InPlace<'a> {
+        let Some(query) = query::Query::parse(raw).filter(|q| !q.is_transfer()) else {
+            return InPlace::Unread;
         };
-        if query.is_transfer() {
-            return CacheRead::NotTried;
-        }
         let presented = match &self.cookies {
             Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
             None => cookie::Presented::Absent,
         };
         if presented == cookie::Presented::Malformed {
-            return CacheRead::NotTried;
+            return InPlace::Unread;
         }
-        let zones = self.zones.load();
-        let key = cache::KeyRef::of(&query, protocol);
-        if cache.answer(&zones, &key, cache::Echo::of_query(&query), out) {
-            CacheRead::Hit {
-                qtype: query.qtype,
-                presented,
+        if let Some(cache) = &self.cache {
+            let zones = self.zones.load();
+            let key = cache::KeyRef::of(&query, protocol);
+            if cache.answer(&zones, &key, cache::Echo::of_query(&query), out) {
+                return InPlace::Hit {
+                    qtype: query.qtype,
+                    presented,
+                };
             }
-        } else {
-            CacheRead::Missed
         }
+        InPlace::Read { query, presented }
+    }
+
+    /// Plan the answer to `query`, a plain query read in place (from `src`,
+    /// over `protocol`), without hickory decoding it; encode it into `out`
+    /// and offer it to the packet cache. Its rcode, or `None` (nothing
+    /// written) when a LUA answer must wait: the caller decodes and offloads.
+    fn answer_read(
+        &self,
+        query: &query::Query<'_>,
+        src: SocketAddr,
+        protocol: hickory_server::net::xfer::Protocol,
+        out: &mut Vec<u8>,
+    ) -> Option<u16> {
+        let view = respond::QueryView::of_query(query);
+        let zones = self.zones.load();
+        let Decision::Ready(plan) = self.plan_view(&view, src, protocol, &zones) else {
+            return None;
+        };
+        wire::encode_question(&plan, view.question, view.questions, protocol, out);
+        if let Some(cache) = &self.cache {
+            let key = cache::KeyRef::of(query, protocol).to_owned();
+            cache.insert(&zones, key, &plan, out);
+        }
+        Some(u16::from(plan.metadata.response_code))
     }
 
     /// Append a fresh server cookie to the encoded response `out` when the

@@ -19,11 +19,9 @@
 
 use super::cache;
 use super::cookie::Presented;
-use super::metrics::{CookieSeen, TcpClose, TcpCounters};
-use super::query::Query;
-use super::respond::QueryView;
+use super::metrics::{header_rcode, CookieSeen, TcpClose, TcpCounters};
 use super::xfr::{self, Prepared};
-use super::{wire, CacheRead, Decision, Handler};
+use super::{wire, Decision, Handler, InPlace};
 use hickory_proto::op::{MessageType, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsCode;
 use hickory_server::net::xfer::Protocol;
@@ -331,7 +329,7 @@ async fn connection(
         }
         first = false;
         let n = raw.len();
-        if cached(handler, &raw, src, &mut out) || planned_in_place(handler, &raw, src, &mut out) {
+        if in_place(handler, &raw, src, &mut out) {
             write_frame(&mut wr, &out, limits.idle_timeout).await?;
             continue;
         }
@@ -379,11 +377,7 @@ async fn connection(
                 super::respond::bare(&request, ResponseCode::FormErr)
             }
             _ => {
-                match presented {
-                    Presented::Valid(_) => shared.cookie(CookieSeen::Valid),
-                    Presented::ClientOnly(_) => shared.cookie(CookieSeen::ClientOnly),
-                    _ => {}
-                }
+                shared.presented(presented);
                 let zones = handler.zones.load_full();
                 match handler.plan_now(&request, &zones) {
                     Decision::Ready(plan) => {
@@ -433,75 +427,34 @@ fn wants_keepalive(request: &Request) -> bool {
         .is_some_and(|e| e.options().get(EdnsCode::Keepalive).is_some())
 }
 
-/// The cached answer to a plain query read in place, into `out` (with a
-/// fresh server cookie when the query brought a client cookie); `false`
-/// when there is none (the caller decodes and plans).
-fn cached(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
+/// The answer to a plain query read in place, into `out`: from the packet
+/// cache, else planned from the read without hickory decoding it (as over
+/// UDP), with a fresh server cookie when the query brought a client cookie.
+/// `false` (nothing written) for what the in-place read leaves to the
+/// general path (anything but a plain query, a transfer, a malformed
+/// cookie) and for a LUA answer that must wait. Its COOKIE is the only
+/// option such a query can carry, so no keepalive is asked for.
+fn in_place(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
     let started = quanta::Instant::now();
     let now = if handler.cookies.is_some() {
         super::cookie::unix_now()
     } else {
         0
     };
-    let CacheRead::Hit { qtype, presented } =
-        handler.cached_read(raw, src, Protocol::Tcp, now, out)
-    else {
-        return false;
+    let (qtype, presented, rcode) = match handler.read_in_place(raw, src, Protocol::Tcp, now, out) {
+        InPlace::Unread => return false,
+        InPlace::Hit { qtype, presented } => (qtype, presented, header_rcode(out)),
+        InPlace::Read { query, presented } => {
+            let Some(rcode) = handler.answer_read(&query, src, Protocol::Tcp, out) else {
+                return false;
+            };
+            (query.qtype, presented, rcode)
+        }
     };
     let shared = handler.metrics.shared(super::metrics::Transport::Tcp);
-    match presented {
-        Presented::Valid(_) => shared.cookie(CookieSeen::Valid),
-        Presented::ClientOnly(_) => shared.cookie(CookieSeen::ClientOnly),
-        _ => {}
-    }
+    shared.presented(presented);
     handler.add_cookie(presented, src, now, out);
-    let rcode = super::metrics::header_rcode(out);
     shared.answered(rcode, Some(qtype), started.elapsed());
-    true
-}
-
-/// The answer to a plain query read in place ([`Query::parse`]), planned
-/// and encoded into `out` without hickory decoding it, as the UDP path
-/// does on a cache miss; `false` (nothing written) for what the in-place
-/// read leaves to the general path (anything but a plain query, a
-/// transfer, a malformed cookie) and for a LUA answer that must wait. Its
-/// COOKIE is the only option it can carry, so no keepalive is asked for.
-fn planned_in_place(handler: &Handler, raw: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
-    let Some(query) = Query::parse(raw).filter(|q| !q.is_transfer()) else {
-        return false;
-    };
-    let started = Instant::now();
-    let now = if handler.cookies.is_some() {
-        super::cookie::unix_now()
-    } else {
-        0
-    };
-    let presented = match &handler.cookies {
-        Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
-        None => Presented::Absent,
-    };
-    if presented == Presented::Malformed {
-        return false;
-    }
-    let view = QueryView::of_query(&query);
-    let zones = handler.zones.load_full();
-    let Decision::Ready(plan) = handler.plan_view(&view, src, Protocol::Tcp, &zones) else {
-        return false;
-    };
-    let shared = handler.metrics.shared(super::metrics::Transport::Tcp);
-    match presented {
-        Presented::Valid(_) => shared.cookie(CookieSeen::Valid),
-        Presented::ClientOnly(_) => shared.cookie(CookieSeen::ClientOnly),
-        _ => {}
-    }
-    wire::encode_question(&plan, view.question, view.questions, Protocol::Tcp, out);
-    if let Some(cache) = &handler.cache {
-        let key = cache::KeyRef::of(&query, Protocol::Tcp).to_owned();
-        cache.insert(&zones, key, &plan, out);
-    }
-    handler.add_cookie(presented, src, now, out);
-    let rcode = u16::from(plan.metadata.response_code);
-    shared.answered(rcode, Some(query.qtype), started.elapsed());
     true
 }
 

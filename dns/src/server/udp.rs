@@ -16,9 +16,9 @@ use super::cookie::Presented;
 use super::metrics::{header_rcode, qtype_of, CookieSeen, RrlAction, Transport, Writer};
 use super::mmsg::{self, Outgoing, Received};
 use super::query::Query;
-use super::respond::{Plan, QueryView};
+use super::respond::Plan;
 use super::rrl::{ResponseClass, Verdict};
-use super::{cache, wire, CacheRead, Decision, Handler};
+use super::{cache, wire, Decision, Handler, InPlace};
 use hickory_proto::op::ResponseCode;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
@@ -257,8 +257,8 @@ enum Reply {
     Update(Box<super::update::Pending>),
 }
 
-/// Answer `datagram` into `out`: from the packet cache on an in-place read
-/// when it can, else by decoding and planning.
+/// Answer `datagram` into `out`: from an in-place read when it can (the
+/// packet cache, else a plan from the read), else by decoding and planning.
 fn answer(
     handler: &Handler,
     datagram: &[u8],
@@ -266,89 +266,47 @@ fn answer(
     out: &mut Vec<u8>,
     counts: &Writer<'_>,
 ) -> Reply {
-    match cached(handler, datagram, src, out, counts) {
-        Cached::Answered(reply) => reply,
-        Cached::Missed => planned_in_place(handler, datagram, src, out, counts)
-            .unwrap_or_else(|| decoded(handler, datagram, src, out, counts, false)),
-        Cached::NotTried if handler.cache.is_none() => {
-            planned_in_place(handler, datagram, src, out, counts)
-                .unwrap_or_else(|| decoded(handler, datagram, src, out, counts, true))
+    let now = unix_now_if(handler);
+    match handler.read_in_place(datagram, src, Protocol::Udp, now, out) {
+        // The common case: no generic message is built, nothing allocated.
+        InPlace::Hit { presented, .. } => {
+            counts.cache_lookup(true);
+            let rcode = header_rcode(out);
+            let asked = Asked::Read { datagram, src };
+            finish(handler, asked, presented, now, rcode, out, counts)
         }
-        Cached::NotTried => decoded(handler, datagram, src, out, counts, true),
+        InPlace::Read { query, presented } => {
+            if handler.cache.is_some() {
+                counts.cache_lookup(false);
+            }
+            planned_in_place(handler, datagram, &query, presented, now, src, out, counts)
+                .unwrap_or_else(|| decoded(handler, datagram, src, out, counts, false))
+        }
+        InPlace::Unread => decoded(handler, datagram, src, out, counts, true),
     }
 }
 
-/// Plan and encode the answer to a plain query read in place
-/// ([`Query::parse`]), without hickory decoding it: the planner reads the
-/// same fields through [`QueryView`]. `None` for what the in-place read
-/// leaves to the general path (anything but a plain query, a transfer, a
-/// malformed cookie), and for a LUA answer that must wait (it leaves the
-/// thread as a decoded request).
+/// Plan and encode the answer to `query`, the in-place read of `datagram`,
+/// without hickory decoding it ([`Handler::answer_read`]). A LUA answer that must wait leaves the thread as a
+/// decoded request; `None` only if hickory refuses what the in-place read
+/// accepted (never, by [`Query::parse`]'s contract).
+#[allow(clippy::too_many_arguments)] // the loop's state, passed through
 fn planned_in_place(
     handler: &Handler,
     datagram: &[u8],
+    query: &Query<'_>,
+    presented: Presented,
+    now: u32,
     src: SocketAddr,
     out: &mut Vec<u8>,
     counts: &Writer<'_>,
 ) -> Option<Reply> {
-    let query = Query::parse(datagram).filter(|q| !q.is_transfer())?;
-    let now = unix_now_if(handler);
-    let presented = match &handler.cookies {
-        Some(c) => c.inspect_data(query.edns.and_then(|e| e.cookie), src.ip(), now),
-        None => Presented::Absent,
-    };
-    if presented == Presented::Malformed {
-        return None;
-    }
-    let view = QueryView::of_query(&query);
-    let zones = handler.zones.load();
-    let Decision::Ready(plan) = handler.plan_view(&view, src, Protocol::Udp, &zones) else {
+    let Some(rcode) = handler.answer_read(query, src, Protocol::Udp, out) else {
         let request = Request::from_bytes(datagram.to_vec(), src, Protocol::Udp).ok()?;
         return Some(Reply::Offload(Box::new(request)));
     };
-    wire::encode_question(&plan, view.question, view.questions, Protocol::Udp, out);
-    if let Some(cache) = &handler.cache {
-        let key = cache::KeyRef::of(&query, Protocol::Udp).to_owned();
-        cache.insert(&zones, key, &plan, out);
-    }
-    let rcode = u16::from(plan.metadata.response_code);
     let asked = Asked::Read { datagram, src };
     Some(finish(handler, asked, presented, now, rcode, out, counts))
-}
-
-/// The outcome of trying the packet cache without decoding.
-enum Cached {
-    /// Answered (or dropped by rate limiting).
-    Answered(Reply),
-    /// Looked up: not there.
-    Missed,
-    /// Not looked up (no cache, or not a plain query).
-    NotTried,
-}
-
-/// The common case, a plain query whose answer is cached: read in place
-/// ([`Query::parse`]), look up by a borrowed key, copy. No generic message
-/// is built and nothing is allocated.
-fn cached(
-    handler: &Handler,
-    datagram: &[u8],
-    src: SocketAddr,
-    out: &mut Vec<u8>,
-    counts: &Writer<'_>,
-) -> Cached {
-    let now = unix_now_if(handler);
-    let presented = match handler.cached_read(datagram, src, Protocol::Udp, now, out) {
-        CacheRead::NotTried => return Cached::NotTried,
-        CacheRead::Missed => {
-            counts.cache_lookup(false);
-            return Cached::Missed;
-        }
-        CacheRead::Hit { presented, .. } => presented,
-    };
-    counts.cache_lookup(true);
-    let rcode = header_rcode(out);
-    let asked = Asked::Read { datagram, src };
-    Cached::Answered(finish(handler, asked, presented, now, rcode, out, counts))
 }
 
 /// Decode and, when possible, answer `datagram` into `out`; `look_up`:
@@ -483,11 +441,7 @@ fn finish(
     out: &mut Vec<u8>,
     counts: &Writer<'_>,
 ) -> Reply {
-    match presented {
-        Presented::Valid(_) => counts.cookie(CookieSeen::Valid),
-        Presented::ClientOnly(_) => counts.cookie(CookieSeen::ClientOnly),
-        Presented::Absent | Presented::Malformed => {}
-    }
+    counts.presented(presented);
     if let (Some(rrl), false) = (&handler.rrl, matches!(presented, Presented::Valid(_))) {
         let class = ResponseClass::of_message(out);
         match rrl.check(asked.src().ip(), class, u64::from(now)) {
