@@ -106,6 +106,16 @@ for _, name in G.ipairs({'find', 'match', 'gmatch', 'gsub'}) do
     return f(s, p, ...)
   end
 end
+-- string.rep copies in a C loop, once per repetition even when the copies
+-- are empty, where the instruction hook cannot stop it (non-empty copies
+-- are bounded by the memory limit: the result is allocated first). Empty
+-- copies make the empty string: return it without the loop.
+local srep = G.string.rep
+G.string.rep = function(s, n, sep)
+  local k = G.tonumber(n)
+  if s == '' and (sep == nil or sep == '') and k and k % 1 == 0 then return '' end
+  return srep(s, n, sep)
+end
 base.string = ro(G.string)
 base.table = ro(G.table)
 base.math = ro(G.math)

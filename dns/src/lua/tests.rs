@@ -634,6 +634,32 @@ fn catastrophic_patterns_are_refused() {
 }
 
 #[test]
+fn empty_repetitions_return_at_once() {
+    let e = engine();
+    let t = Instant::now();
+    // Empty copies allocate nothing, so nothing bounded the C loop (fuzz:
+    // `string.rep('', 1 << 40)` ran past the fuzzer's timeout).
+    for code in [
+        r#"TXT "'<' .. string.rep('',1 << 40) .. '>'""#,
+        r#"TXT "'<' .. (''):rep(1e12, '') .. '>'""#,
+        r#"TXT "'<' .. string.rep('', '99999999999') .. '>'""#,
+    ] {
+        assert_eq!(one(&e, code), "<>", "{code}");
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(one(&e, r#"TXT "string.rep('ab', 3, '-')""#), "ab-ab-ab");
+    assert_eq!(one(&e, r#"TXT "('x'):rep(2)""#), "xx");
+    assert_eq!(
+        one(&e, r#"TXT "'<' .. string.rep('', 3, ',') .. '>'""#),
+        "<,,>"
+    );
+}
+
+#[test]
 fn globals_do_not_leak_between_evaluations() {
     let e = LuaEngine::new(LuaConfig {
         pool_size: 1,
