@@ -116,26 +116,27 @@ pub async fn records_and_soa(
         owners.chunks(IN_CHUNK).collect()
     };
     for (i, chunk) in chunks.into_iter().enumerate() {
-        let want_soa = i == 0 && apex.is_some();
-        let mut cond = Vec::new();
-        if !chunk.is_empty() {
-            cond.push(format!("name IN ({})", placeholders(2, chunk.len())));
-        }
-        if want_soa {
-            cond.push(format!("(name = ${} AND rtype = 'SOA')", chunk.len() + 2));
-        }
-        if cond.is_empty() {
+        // The apex among the names (its rows other than the SOA are
+        // dropped below unless it is an owner asked for). One `name IN (…)`:
+        // an `OR (name = apex AND rtype = 'SOA')` makes SQLite scan every
+        // row of the zone.
+        let apex_extra = match apex {
+            Some(a) if i == 0 && !chunk.iter().any(|o| o == a) => Some(a),
+            _ => None,
+        };
+        let n = chunk.len() + usize::from(apex_extra.is_some());
+        if n == 0 {
             continue;
         }
         let sql = format!(
-            "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 AND ({}) ORDER BY id",
-            cond.join(" OR ")
+            "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 AND name IN ({}) ORDER BY id",
+            placeholders(2, n)
         );
         let mut q = sqlx::query(&sql).bind(zone_id);
         for o in chunk {
             q = q.bind(o);
         }
-        if let (true, Some(a)) = (want_soa, apex) {
+        if let Some(a) = apex_extra {
             q = q.bind(a);
         }
         for r in q.fetch_all(&mut *conn).await? {
@@ -150,7 +151,7 @@ pub async fn records_and_soa(
                 soa = Some(rec.clone());
             }
             // Read for the SOA alone: not part of the neighbourhood.
-            if !is_soa || chunk.contains(&rec.name) {
+            if chunk.contains(&rec.name) {
                 out.push(rec);
             }
         }

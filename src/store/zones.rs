@@ -229,6 +229,35 @@ pub async fn get_zone(conn: &mut AnyConnection, name: &str) -> Result<Option<Zon
     row.as_ref().map(zone_row_of).transpose()
 }
 
+/// Write-locks zone `id` (a no-op UPDATE: a row lock on Postgres; SQLite
+/// serialises writers anyway) and reads its row as of the lock, in one
+/// statement; `None` when it is gone.
+async fn lock_zone_row(conn: &mut AnyConnection, id: i64) -> Result<Option<ZoneRow>, StoreError> {
+    let row = sqlx::query(
+        "UPDATE zones SET serial = serial WHERE id = $1 \
+         RETURNING id, name, kind, serial, serial_policy",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(zone_row_of).transpose()
+}
+
+/// [`lock_zone_row`] by name.
+async fn lock_zone_named(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<ZoneRow>, StoreError> {
+    let row = sqlx::query(
+        "UPDATE zones SET serial = serial WHERE name = $1 \
+         RETURNING id, name, kind, serial, serial_policy",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(zone_row_of).transpose()
+}
+
 /// A `zones` row read with the columns `id, name, kind, serial, serial_policy`.
 pub(super) fn zone_row_of(r: &sqlx::any::AnyRow) -> Result<ZoneRow, StoreError> {
     let policy: String = r.try_get("serial_policy")?;
@@ -268,6 +297,37 @@ async fn owner_records(
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(record_of).collect()
+}
+
+/// The records at `owner`, and the zone's apex SOA, in one statement.
+/// (`name IN (…)`, not `name = … OR (name = … AND rtype = 'SOA')`: SQLite
+/// answers the OR by scanning every row of the zone, O(pool) per commit.)
+async fn owner_records_and_soa(
+    conn: &mut AnyConnection,
+    zone: &ZoneRow,
+    owner: &str,
+) -> Result<(Vec<StoredRecord>, Option<StoredRecord>), StoreError> {
+    let rows = sqlx::query(
+        "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 \
+         AND name IN ($2, $3) ORDER BY id",
+    )
+    .bind(zone.id)
+    .bind(owner)
+    .bind(&zone.name)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut at_owner = Vec::with_capacity(rows.len());
+    let mut soa = None;
+    for r in &rows {
+        let rec = record_of(r)?;
+        if rec.name == zone.name && rec.rtype == "SOA" && soa.is_none() {
+            soa = Some(rec.clone());
+        }
+        if rec.name == owner {
+            at_owner.push(rec);
+        }
+    }
+    Ok((at_owner, soa))
 }
 
 /// A `records` row.
@@ -582,20 +642,16 @@ pub async fn set_rrsets(
     records: &[StoredRecord],
     actor: &str,
 ) -> Result<bool, StoreError> {
-    // Take the zone row's write lock first (a no-op UPDATE locks it on
-    // Postgres; SQLite serialises writers anyway) and re-read the serial, so
-    // two concurrent commits into one pool zone cannot both write old+1.
-    sqlx::query("UPDATE zones SET serial = serial WHERE id = $1")
-        .bind(zone.id)
-        .execute(&mut *conn)
-        .await?;
-    let zone = &get_zone(conn, &zone.name)
+    // Take the zone row's write lock first and re-read the serial, so two
+    // concurrent commits into one pool zone cannot both write old+1.
+    let zone = &lock_zone_row(conn, zone.id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("zone {} vanished", zone.name)))?;
-    // Only the owner's rows: a pool zone holds one delegation per child, so
-    // reading the whole zone here made every commit cost O(pool).
-    let mut removed: Vec<StoredRecord> = owner_records(conn, zone.id, owner)
-        .await?
+    // Only the owner's rows (a pool zone holds one delegation per child, so
+    // reading the whole zone here made every commit cost O(pool)), and the
+    // apex SOA the serial bump rewrites, in one statement.
+    let (at_owner, soa) = owner_records_and_soa(conn, zone, owner).await?;
+    let mut removed: Vec<StoredRecord> = at_owner
         .into_iter()
         .filter(|r| types.contains(&r.rtype.as_str()))
         .collect();
@@ -621,7 +677,7 @@ pub async fn set_rrsets(
         q.execute(&mut *conn).await?;
     }
     insert_records(conn, zone.id, &added).await?;
-    let serial = bump_soa(conn, zone).await?;
+    let serial = bump_soa_from(conn, zone, soa.as_ref()).await?;
     super::journal::append(
         conn,
         &ZoneChange {
@@ -645,18 +701,14 @@ pub async fn touch_zone(
     name: &str,
     actor: &str,
 ) -> Result<Option<u32>, StoreError> {
-    sqlx::query("UPDATE zones SET serial = serial WHERE name = $1")
-        .bind(name)
-        .execute(&mut *conn)
-        .await?;
-    let Some(zone) = get_zone(conn, name).await? else {
+    let Some(zone) = lock_zone_named(conn, name).await? else {
         return Ok(None);
     };
     let apex = owner_records(conn, zone.id, &zone.name).await?;
     let Some(old) = apex.into_iter().find(|r| r.rtype == "SOA") else {
         return Ok(None);
     };
-    let serial = bump_soa(conn, &zone).await?;
+    let serial = bump_soa_from(conn, &zone, Some(&old)).await?;
     let new = with_serial(&old, serial)?;
     super::journal::append(
         conn,
