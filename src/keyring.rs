@@ -89,6 +89,60 @@ fn sealed_context(zone: &str, dnskey: &str) -> String {
     format!("pdm dnssec key\0{zone}\0{dnskey}")
 }
 
+/// One key generated and sealed, not stored yet.
+#[derive(Clone)]
+struct FreshKey {
+    role: KeyRole,
+    algorithm: KeyAlgorithm,
+    in_parent: bool,
+    tag: u16,
+    dnskey: DNSKEY,
+    /// The DNSKEY rdata as stored.
+    text: String,
+    /// The sealed PKCS#8 private key, hex.
+    sealed: String,
+}
+
+/// The keys of a zone about to be created ([`Keyring::fresh_keys`]).
+pub struct FreshKeys {
+    zone: String,
+    denial: DenialMode,
+    keys: Vec<FreshKey>,
+}
+
+impl std::fmt::Debug for FreshKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the sealed private keys.
+        f.debug_struct("FreshKeys")
+            .field("zone", &self.zone)
+            .field("tags", &self.keys.iter().map(|k| k.tag).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stores one generated key of `zone` in `state`.
+async fn store_key(
+    conn: &mut AnyConnection,
+    zone: &str,
+    key: &FreshKey,
+    state: &str,
+) -> Result<i64, KeyringError> {
+    Ok(keys::insert_key(
+        conn,
+        &NewKey {
+            zone,
+            role: key.role.as_str(),
+            algorithm: key.algorithm.number(),
+            key_tag: key.tag,
+            dnskey: &key.text,
+            private_key: &key.sealed,
+            state,
+            in_parent: key.in_parent,
+        },
+    )
+    .await?)
+}
+
 /// Parses a stored DNSKEY presentation rdata.
 pub fn parse_dnskey(text: &str) -> Option<DNSKEY> {
     let stored = StoredRecord {
@@ -143,31 +197,96 @@ impl Keyring {
         state: &str,
         in_parent: bool,
     ) -> Result<i64, KeyringError> {
+        let key = self.generate(zone, role, algorithm, in_parent)?;
+        store_key(conn, zone, &key, state).await
+    }
+
+    /// One key for `zone`, generated and sealed, not stored yet.
+    fn generate(
+        &self,
+        zone: &str,
+        role: KeyRole,
+        algorithm: KeyAlgorithm,
+        in_parent: bool,
+    ) -> Result<FreshKey, KeyringError> {
         let kerr = |detail: String| KeyringError::Key {
             zone: zone.to_string(),
             detail,
         };
         let (pkcs8, key) = generate_key(algorithm, role).map_err(|e| kerr(e.to_string()))?;
-        let dnskey = zones::storage_text(&RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey().clone())));
+        let text = zones::storage_text(&RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey().clone())));
         let sealed = self
             .secret
-            .seal(&sealed_context(zone, &dnskey), &pkcs8)
+            .seal(&sealed_context(zone, &text), &pkcs8)
             .map_err(|e| kerr(e.to_string()))?;
-        let id = keys::insert_key(
-            conn,
-            &NewKey {
-                zone,
-                role: role.as_str(),
-                algorithm: algorithm.number(),
-                key_tag: key.tag(),
-                dnskey: &dnskey,
-                private_key: &hex::encode(sealed),
-                state,
-                in_parent,
-            },
-        )
-        .await?;
-        Ok(id)
+        Ok(FreshKey {
+            role,
+            algorithm,
+            in_parent,
+            tag: key.tag(),
+            dnskey: key.dnskey().clone(),
+            text,
+            sealed: hex::encode(sealed),
+        })
+    }
+
+    /// The keys [`Keyring::secure_zone`] would give `zone` (a CSK, or a KSK
+    /// and a ZSK), generated and sealed but not stored: a zone created with
+    /// their records ([`Keyring::fresh_key_records`]) and then the keys
+    /// ([`Keyring::store_fresh_keys`]) is one journal entry, not two.
+    pub fn fresh_keys(
+        &self,
+        zone: &str,
+        profile: SigningProfile,
+    ) -> Result<FreshKeys, KeyringError> {
+        let alg = profile.algorithm;
+        let keys = if profile.split_keys {
+            vec![
+                self.generate(zone, KeyRole::Ksk, alg, true)?,
+                self.generate(zone, KeyRole::Zsk, alg, false)?,
+            ]
+        } else {
+            vec![self.generate(zone, KeyRole::Csk, alg, true)?]
+        };
+        Ok(FreshKeys {
+            zone: zone.to_string(),
+            denial: profile.denial,
+            keys,
+        })
+    }
+
+    /// The apex DNSKEY, CDS, CDNSKEY (and NSEC3PARAM) records of fresh keys:
+    /// exactly what [`Keyring::publish`] writes once they are stored.
+    pub fn fresh_key_records(&self, fresh: &FreshKeys) -> Result<Vec<StoredRecord>, KeyringError> {
+        let published: Vec<&DNSKEY> = fresh.keys.iter().map(|k| &k.dnskey).collect();
+        let sep: Vec<&DNSKEY> = fresh
+            .keys
+            .iter()
+            .filter(|k| k.in_parent && k.role != KeyRole::Zsk)
+            .map(|k| &k.dnskey)
+            .collect();
+        self.key_records(&fresh.zone, &published, &sep, Some(fresh.denial.as_str()))
+    }
+
+    /// Stores fresh keys (active) of the zone created with their records in
+    /// this transaction and marks it signed. Returns the DS records the
+    /// parent must hold.
+    pub async fn store_fresh_keys(
+        &self,
+        conn: &mut AnyConnection,
+        fresh: &FreshKeys,
+    ) -> Result<Vec<StoredRecord>, KeyringError> {
+        for k in &fresh.keys {
+            store_key(conn, &fresh.zone, k, "active").await?;
+        }
+        keys::set_zone_dnssec(conn, &fresh.zone, Some(fresh.denial.as_str())).await?;
+        let sep: Vec<&DNSKEY> = fresh
+            .keys
+            .iter()
+            .filter(|k| k.in_parent && k.role != KeyRole::Zsk)
+            .map(|k| &k.dnskey)
+            .collect();
+        self.ds_records(&fresh.zone, &sep)
     }
 
     /// Signs `zone` (which must exist and have no keys): creates a CSK (or
@@ -180,20 +299,10 @@ impl Keyring {
         profile: SigningProfile,
         actor: &str,
     ) -> Result<Vec<StoredRecord>, KeyringError> {
-        let alg = profile.algorithm;
-        let denial = profile.denial;
-        if profile.split_keys {
-            self.create_key(conn, zone, KeyRole::Ksk, alg, "active", true)
-                .await?;
-            self.create_key(conn, zone, KeyRole::Zsk, alg, "active", false)
-                .await?;
-        } else {
-            self.create_key(conn, zone, KeyRole::Csk, alg, "active", true)
-                .await?;
-        }
-        keys::set_zone_dnssec(conn, zone, Some(denial.as_str())).await?;
+        let fresh = self.fresh_keys(zone, profile)?;
+        let ds = self.store_fresh_keys(conn, &fresh).await?;
         self.publish(conn, zone, actor).await?;
-        self.parent_ds(conn, zone).await
+        Ok(ds)
     }
 
     /// Rewrites the apex DNSKEY, CDS, CDNSKEY and NSEC3PARAM RRsets of `zone`
@@ -204,7 +313,6 @@ impl Keyring {
         zone: &str,
         actor: &str,
     ) -> Result<(), KeyringError> {
-        let origin = origin_of(zone)?;
         let rows = keys::zone_keys(conn, zone).await?;
         let mode = keys::zone_dnssec(conn, zone).await?;
         let mut published: Vec<DNSKEY> = Vec::new();
@@ -221,30 +329,9 @@ impl Keyring {
                 sep.push(k);
             }
         }
-        let ttl = self.config.dnskey_ttl;
         let pub_refs: Vec<&DNSKEY> = published.iter().collect();
         let sep_refs: Vec<&DNSKEY> = sep.iter().collect();
-        let mut records: Vec<Record> = if mode.is_some() {
-            apex_key_records(&origin, ttl, &pub_refs, &sep_refs).map_err(|e| KeyringError::Key {
-                zone: zone.to_string(),
-                detail: e.to_string(),
-            })?
-        } else {
-            Vec::new()
-        };
-        if mode.as_deref() == Some(DenialMode::Nsec3.as_str()) {
-            records.push(Record::from_rdata(
-                origin.clone(),
-                0,
-                RData::DNSSEC(DNSSECRData::NSEC3PARAM(NSEC3PARAM::new(
-                    Nsec3HashAlgorithm::SHA1,
-                    false,
-                    0,
-                    Vec::new(),
-                ))),
-            ));
-        }
-        let stored: Vec<StoredRecord> = records.iter().map(StoredRecord::from_record).collect();
+        let stored = self.key_records(zone, &pub_refs, &sep_refs, mode.as_deref())?;
         let row = zones::get_zone(conn, zone)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("zone {zone} vanished")))?;
@@ -266,14 +353,56 @@ impl Keyring {
         conn: &mut AnyConnection,
         zone: &str,
     ) -> Result<Vec<StoredRecord>, KeyringError> {
-        let origin = origin_of(zone)?;
         let rows = keys::zone_keys(conn, zone).await?;
+        let sep: Vec<DNSKEY> = rows
+            .iter()
+            .filter(|r| r.in_parent && r.role != "zsk")
+            .filter_map(|r| parse_dnskey(&r.dnskey))
+            .collect();
+        self.ds_records(zone, &sep.iter().collect::<Vec<_>>())
+    }
+
+    /// The apex key RRsets of `zone` for keys `published` (SEP keys `sep`)
+    /// under denial `mode` (`None`: unsigned, no records).
+    fn key_records(
+        &self,
+        zone: &str,
+        published: &[&DNSKEY],
+        sep: &[&DNSKEY],
+        mode: Option<&str>,
+    ) -> Result<Vec<StoredRecord>, KeyringError> {
+        let origin = origin_of(zone)?;
+        let mut records: Vec<Record> = if mode.is_some() {
+            apex_key_records(&origin, self.config.dnskey_ttl, published, sep).map_err(|e| {
+                KeyringError::Key {
+                    zone: zone.to_string(),
+                    detail: e.to_string(),
+                }
+            })?
+        } else {
+            Vec::new()
+        };
+        if mode == Some(DenialMode::Nsec3.as_str()) {
+            records.push(Record::from_rdata(
+                origin.clone(),
+                0,
+                RData::DNSSEC(DNSSECRData::NSEC3PARAM(NSEC3PARAM::new(
+                    Nsec3HashAlgorithm::SHA1,
+                    false,
+                    0,
+                    Vec::new(),
+                ))),
+            ));
+        }
+        Ok(records.iter().map(StoredRecord::from_record).collect())
+    }
+
+    /// The DS records (SHA-256) the parent of `zone` must hold for `sep`.
+    fn ds_records(&self, zone: &str, sep: &[&DNSKEY]) -> Result<Vec<StoredRecord>, KeyringError> {
+        let origin = origin_of(zone)?;
         let mut out = Vec::new();
-        for r in rows.iter().filter(|r| r.in_parent && r.role != "zsk") {
-            let Some(k) = parse_dnskey(&r.dnskey) else {
-                continue;
-            };
-            let ds = ds_for(&origin, &k, DigestType::SHA256).map_err(|e| KeyringError::Key {
+        for k in sep {
+            let ds = ds_for(&origin, k, DigestType::SHA256).map_err(|e| KeyringError::Key {
                 zone: zone.to_string(),
                 detail: e.to_string(),
             })?;
@@ -430,6 +559,86 @@ mod tests {
         let back = parse_dnskey(&text).expect("parses");
         assert_eq!(&back, k.dnskey());
         assert_eq!(back.calculate_key_tag().unwrap(), k.tag());
+    }
+
+    /// A zone created with its fresh keys' records holds exactly what
+    /// publishing its stored keys writes: publishing again changes nothing
+    /// (no serial bump, no second journal entry), for each key layout and
+    /// denial mode; and the DS returned is the one `parent_ds` reads back.
+    #[tokio::test]
+    async fn a_zone_created_with_fresh_keys_is_already_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let keyring = Keyring::new(
+            Arc::new(SecretBox::from_bytes(&[7; 32]).unwrap()),
+            DnssecConfig::default(),
+        );
+        let mut n = 0;
+        for split_keys in [false, true] {
+            for denial in [DenialMode::Nsec3, DenialMode::Compact] {
+                n += 1;
+                let zone = format!("z{n}.test.");
+                let profile = SigningProfile {
+                    algorithm: KeyAlgorithm::Ecdsap256sha256,
+                    denial,
+                    split_keys,
+                };
+                let soa = StoredRecord {
+                    name: zone.clone(),
+                    rtype: "SOA".into(),
+                    ttl: 300,
+                    rdata: format!("ns1.{zone} hostmaster.{zone} 1 7200 3600 1209600 300"),
+                };
+                let fresh = keyring.fresh_keys(&zone, profile).unwrap();
+                let mut records = vec![soa];
+                let key_records = keyring.fresh_key_records(&fresh).unwrap();
+                assert_eq!(
+                    key_records.iter().any(|r| r.rtype == "NSEC3PARAM"),
+                    denial == DenialMode::Nsec3,
+                    "{zone}"
+                );
+                records.extend(key_records);
+                let mut tx = store.pool().begin().await.unwrap();
+                let serial = zones::create_zone(
+                    &mut tx,
+                    &zone,
+                    crate::store::zones::ZoneKind::Child,
+                    &records,
+                    "test",
+                )
+                .await
+                .unwrap();
+                let ds = keyring.store_fresh_keys(&mut tx, &fresh).await.unwrap();
+                tx.commit().await.unwrap();
+                let entries = store.journal_after(0, 1000).await.unwrap();
+                let before = entries.iter().filter(|e| e.change.zone == zone).count();
+                assert_eq!(before, 1, "{zone}: created in one journal entry");
+
+                let mut conn = store.pool().acquire().await.unwrap();
+                keyring.publish(&mut conn, &zone, "test").await.unwrap();
+                assert_eq!(
+                    zones::get_zone(&mut conn, &zone)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .serial,
+                    serial,
+                    "{zone}: publishing the stored keys again changed the zone"
+                );
+                let read_back = keyring.parent_ds(&mut conn, &zone).await.unwrap();
+                drop(conn);
+                let entries = store.journal_after(0, 1000).await.unwrap();
+                assert_eq!(
+                    entries.iter().filter(|e| e.change.zone == zone).count(),
+                    1,
+                    "{zone}"
+                );
+                assert_eq!(ds, read_back, "{zone}");
+                assert_eq!(ds.len(), 1, "{zone}: one SEP key");
+            }
+        }
     }
 }
 

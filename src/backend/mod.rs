@@ -353,6 +353,19 @@ impl ZoneBackend for EmbeddedBackend {
                 .iter()
                 .map(StoredRecord::from_record),
         );
+        // Keys, DNSKEY and the parent's DS appear in the same transaction as
+        // the zone: there is never a signed child without its DS, or a DS
+        // without its child. The zone is created with its key records, one
+        // journal entry (publishing them after made a second entry, and ~10
+        // more statements per commit).
+        let fresh = match &self.keyring {
+            Some(k) => {
+                let fresh = k.fresh_keys(&child.fqdn(), c.pool.signing)?;
+                records.extend(k.fresh_key_records(&fresh)?);
+                Some((k, fresh))
+            }
+            None => None,
+        };
         // A zone left by an imported file or an earlier bug must not block a
         // legitimate commit: the allocation owns the name now.
         zones::delete_zone(tx, &child.fqdn(), actor).await?;
@@ -366,14 +379,8 @@ impl ZoneBackend for EmbeddedBackend {
             actor,
         )
         .await?;
-        // Keys, DNSKEY and the parent's DS appear in the same transaction as
-        // the zone: there is never a signed child without its DS, or a DS
-        // without its child.
-        let ds = match &self.keyring {
-            Some(k) => {
-                k.secure_zone(tx, &child.fqdn(), c.pool.signing, actor)
-                    .await?
-            }
+        let ds = match &fresh {
+            Some((k, fresh)) => k.store_fresh_keys(tx, fresh).await?,
             None => Vec::new(),
         };
         self.set_delegation(tx, c.pool, child, Some(ds), actor)
@@ -441,6 +448,16 @@ impl ZoneBackend for EmbeddedBackend {
         actor: &str,
     ) -> Result<DomainZone, BackendError> {
         let fqdn = zone.fqdn().to_ascii_lowercase();
+        let mut records = apex_records(&self.config, zone);
+        // Created with its key records: one journal entry (see commit_child).
+        let fresh = match &self.keyring {
+            Some(k) => {
+                let fresh = k.fresh_keys(&fqdn, k.config().profile())?;
+                records.extend(k.fresh_key_records(&fresh)?);
+                Some((k, fresh))
+            }
+            None => None,
+        };
         // Kind `imported`: the zones table's kinds predate byo; the
         // byo_domains row is what marks the zone as a managed customer domain.
         zones::create_zone_with(
@@ -448,15 +465,12 @@ impl ZoneBackend for EmbeddedBackend {
             &fqdn,
             ZoneKind::Imported,
             self.config.serial_policy,
-            &apex_records(&self.config, zone),
+            &records,
             actor,
         )
         .await?;
-        let signed = match &self.keyring {
-            Some(k) => !k
-                .secure_zone(tx, &fqdn, k.config().profile(), actor)
-                .await?
-                .is_empty(),
+        let signed = match &fresh {
+            Some((k, fresh)) => !k.store_fresh_keys(tx, fresh).await?.is_empty(),
             None => false,
         };
         Ok(DomainZone {
