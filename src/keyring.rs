@@ -332,18 +332,16 @@ impl Keyring {
         let pub_refs: Vec<&DNSKEY> = published.iter().collect();
         let sep_refs: Vec<&DNSKEY> = sep.iter().collect();
         let stored = self.key_records(zone, &pub_refs, &sep_refs, mode.as_deref())?;
-        let row = zones::get_zone(conn, zone)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("zone {zone} vanished")))?;
-        zones::set_rrsets(
+        zones::set_rrsets_of(
             conn,
-            &row,
+            zone,
             zone,
             &["DNSKEY", "CDS", "CDNSKEY", "NSEC3PARAM"],
             &stored,
             actor,
         )
-        .await?;
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("zone {zone} vanished")))?;
         Ok(())
     }
 

@@ -62,15 +62,17 @@ pub async fn load_zone_with(
     name: &str,
     options: ZoneOptions,
 ) -> Result<Option<ServedZone>, LoadError> {
-    let Some(rows) = store.load_zone(name).await? else {
+    let Some(z) = store.load_zone_whole(name).await? else {
         return Ok(None);
     };
-    let mode = store.zone_dnssec(name).await?;
-    let keys = match (keyring, mode.as_deref()) {
-        (Some(_), Some(_)) => store.zone_keys(name).await?,
-        _ => Vec::new(),
-    };
-    build_zone(keyring, name, &rows, mode.as_deref(), &keys, options)
+    build_zone(
+        keyring,
+        name,
+        &z.records,
+        z.dnssec.as_deref(),
+        &z.keys,
+        options,
+    )
 }
 
 /// A zone as served, built from what the store holds for it: the one path

@@ -231,12 +231,6 @@ impl EmbeddedBackend {
         ds: Option<Vec<StoredRecord>>,
         actor: &str,
     ) -> Result<(), BackendError> {
-        let Some(zone) = zones::get_zone(conn, &pool.domain.fqdn()).await? else {
-            return Err(BackendError::Store(StoreError::Corrupt(format!(
-                "pool zone {} is missing",
-                pool.domain
-            ))));
-        };
         // NS and DS change together, in one RRset write (one serial bump).
         let records = match ds {
             Some(ds) => {
@@ -246,8 +240,23 @@ impl EmbeddedBackend {
             }
             None => Vec::new(),
         };
-        zones::set_rrsets(conn, &zone, &child.fqdn(), &["NS", "DS"], &records, actor).await?;
-        Ok(())
+        let pool_zone = pool.domain.fqdn();
+        match zones::set_rrsets_of(
+            conn,
+            &pool_zone,
+            &child.fqdn(),
+            &["NS", "DS"],
+            &records,
+            actor,
+        )
+        .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(BackendError::Store(StoreError::Corrupt(format!(
+                "pool zone {} is missing",
+                pool.domain
+            )))),
+        }
     }
 
     /// Signs a pool zone that is not signed yet (first start, or DNSSEC just

@@ -647,6 +647,36 @@ pub async fn set_rrsets(
     let zone = &lock_zone_row(conn, zone.id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("zone {} vanished", zone.name)))?;
+    write_rrsets_locked(conn, zone, owner, types, records, actor).await
+}
+
+/// [`set_rrsets`] in the zone named `zone`, locked and read by the same
+/// statement (no read of the row first); `None` when there is no such zone.
+pub async fn set_rrsets_of(
+    conn: &mut AnyConnection,
+    zone: &str,
+    owner: &str,
+    types: &[&str],
+    records: &[StoredRecord],
+    actor: &str,
+) -> Result<Option<bool>, StoreError> {
+    let Some(zone) = lock_zone_named(conn, zone).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        write_rrsets_locked(conn, &zone, owner, types, records, actor).await?,
+    ))
+}
+
+/// [`set_rrsets`] with the zone row locked and read in this transaction.
+async fn write_rrsets_locked(
+    conn: &mut AnyConnection,
+    zone: &ZoneRow,
+    owner: &str,
+    types: &[&str],
+    records: &[StoredRecord],
+    actor: &str,
+) -> Result<bool, StoreError> {
     // Only the owner's rows (a pool zone holds one delegation per child, so
     // reading the whole zone here made every commit cost O(pool)), and the
     // apex SOA the serial bump rewrites, in one statement.
@@ -848,6 +878,33 @@ impl Store {
             }
         }
         Ok(zones)
+    }
+
+    /// One zone as [`Store::load_zones`] reads them (records in id order,
+    /// denial mode, live keys when signed), by name, on one connection:
+    /// the whole load of a zone created or repaired while serving. `None`
+    /// when the zone does not exist.
+    pub async fn load_zone_whole(&self, name: &str) -> Result<Option<BulkZone>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let Some(row) = sqlx::query("SELECT id, dnssec FROM zones WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let dnssec: Option<String> = row.try_get("dnssec")?;
+        let records = zone_records(&mut conn, row.try_get("id")?).await?;
+        let keys = match dnssec {
+            Some(_) => super::keys::zone_keys(&mut conn, name).await?,
+            None => Vec::new(),
+        };
+        Ok(Some(BulkZone {
+            name: name.to_string(),
+            dnssec,
+            records,
+            keys,
+        }))
     }
 
     /// A zone's records, or `None` when the zone does not exist.
