@@ -6,7 +6,7 @@
 //! this module is the IO edge that applies them inside store transactions.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use hickory_proto::dnssec::rdata::{DNSSECRData, DNSKEY, NSEC3PARAM};
 use hickory_proto::dnssec::{DigestType, Nsec3HashAlgorithm};
@@ -74,7 +74,7 @@ pub struct Keyring {
     cache: Arc<SigCache>,
     policy: SigningPolicy,
     /// Opened keys by row id: decrypting once per key, not per zone reload.
-    opened: Mutex<HashMap<i64, Arc<ZoneKey>>>,
+    opened: Mutex<OpenedKeys>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -87,6 +87,36 @@ impl std::fmt::Debug for Keyring {
 
 fn sealed_context(zone: &str, dnskey: &str) -> String {
     format!("pdm dnssec key\0{zone}\0{dnskey}")
+}
+
+/// Keys opened, by row id, for as long as a served zone's signer holds
+/// them: a zone reloaded (or rebuilt by a diff) reuses its keys without
+/// decrypting them again, and a deleted zone's keys go with its signer.
+/// (Holding them strongly kept every key ever opened: a pool that commits
+/// and releases children grew by every child's keys.)
+#[derive(Default)]
+struct OpenedKeys {
+    by_id: HashMap<i64, Weak<ZoneKey>>,
+    /// Entries after the last sweep of dead ones: the next sweep runs when
+    /// the map has doubled, so sweeping costs O(1) per insert.
+    swept_at: usize,
+}
+
+impl OpenedKeys {
+    /// The key of `row` while some signer still holds it (key row ids are
+    /// never reused: AUTOINCREMENT on SQLite, a sequence on Postgres, and
+    /// only committed rows are opened).
+    fn get(&self, row: &KeyRow) -> Option<Arc<ZoneKey>> {
+        self.by_id.get(&row.id)?.upgrade()
+    }
+
+    fn insert(&mut self, row: &KeyRow, key: &Arc<ZoneKey>) {
+        self.by_id.insert(row.id, Arc::downgrade(key));
+        if self.by_id.len() > 2 * self.swept_at.max(1024) {
+            self.by_id.retain(|_, k| k.strong_count() > 0);
+            self.swept_at = self.by_id.len();
+        }
+    }
 }
 
 /// One key generated and sealed, not stored yet.
@@ -173,7 +203,7 @@ impl Keyring {
             cache: Arc::new(SigCache::new(config.signature_cache)),
             config,
             policy,
-            opened: Mutex::new(HashMap::new()),
+            opened: Mutex::new(OpenedKeys::default()),
         }
     }
 
@@ -414,9 +444,9 @@ impl Keyring {
     }
 
     fn open(&self, row: &KeyRow) -> Result<Arc<ZoneKey>, KeyringError> {
-        if let Ok(map) = self.opened.lock() {
-            if let Some(k) = map.get(&row.id) {
-                return Ok(k.clone());
+        if let Ok(opened) = self.opened.lock() {
+            if let Some(k) = opened.get(row) {
+                return Ok(k);
             }
         }
         let decrypt = || KeyringError::Decrypt {
@@ -449,8 +479,8 @@ impl Keyring {
                 detail: e.to_string(),
             })?,
         );
-        if let Ok(mut map) = self.opened.lock() {
-            map.insert(row.id, key.clone());
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.insert(row, &key);
         }
         Ok(key)
     }
@@ -557,6 +587,49 @@ mod tests {
         let back = parse_dnskey(&text).expect("parses");
         assert_eq!(&back, k.dnskey());
         assert_eq!(back.calculate_key_tag().unwrap(), k.tag());
+    }
+
+    /// Opened keys stay shared while a signer holds them and are swept
+    /// once every signer dropped them: a pool that commits and releases
+    /// children forever does not keep every child's keys.
+    #[test]
+    fn opened_keys_follow_their_signers() {
+        let alg = KeyAlgorithm::Ecdsap256sha256;
+        let row = |id: i64| KeyRow {
+            id,
+            zone: "z.test.".into(),
+            role: "csk".into(),
+            algorithm: alg.number(),
+            key_tag: 0,
+            dnskey: String::new(),
+            private_key: String::new(),
+            state: "active".into(),
+            in_parent: true,
+            created_at: 0,
+            changed_at: 0,
+        };
+        let key = || {
+            let (_, k) = generate_key(alg, KeyRole::Csk).unwrap();
+            Arc::new(k)
+        };
+        let mut opened = OpenedKeys::default();
+        let held = key();
+        opened.insert(&row(0), &held);
+        for id in 1..3_000 {
+            // A released child's key: its signer is gone at once.
+            opened.insert(&row(id), &key());
+        }
+        assert!(
+            opened.by_id.len() <= 2_049,
+            "dead keys were not swept: {} entries",
+            opened.by_id.len()
+        );
+        let again = opened.get(&row(0)).expect("a held key is found again");
+        assert!(Arc::ptr_eq(&again, &held));
+        assert!(
+            opened.get(&row(2_999)).is_none(),
+            "a dropped key is opened again"
+        );
     }
 
     /// A zone created with its fresh keys' records holds exactly what
