@@ -881,20 +881,34 @@ impl Store {
     }
 
     /// One zone as [`Store::load_zones`] reads them (records in id order,
-    /// denial mode, live keys when signed), by name, on one connection:
-    /// the whole load of a zone created or repaired while serving. `None`
-    /// when the zone does not exist.
+    /// denial mode, live keys when signed), by name: the whole load of a
+    /// zone created or repaired while serving. `None` when the zone does
+    /// not exist.
+    ///
+    /// The records and the denial mode come from one statement, so they are
+    /// of one version: read apart, a zone being signed meanwhile could be
+    /// read with its new DNSKEY and new serial but not yet signed, and the
+    /// follower, already at that serial, would never reload it.
     pub async fn load_zone_whole(&self, name: &str) -> Result<Option<BulkZone>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let Some(row) = sqlx::query("SELECT id, dnssec FROM zones WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?
-        else {
+        let rows = sqlx::query(
+            "SELECT z.dnssec, r.name, r.rtype, r.ttl, r.rdata FROM zones z \
+             LEFT JOIN records r ON r.zone_id = z.id WHERE z.name = $1 ORDER BY r.id",
+        )
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let dnssec: Option<String> = row.try_get("dnssec")?;
-        let records = zone_records(&mut conn, row.try_get("id")?).await?;
+        let dnssec: Option<String> = first.try_get("dnssec")?;
+        let mut records = Vec::with_capacity(rows.len());
+        for r in &rows {
+            // A zone without records is one row of NULLs on the right.
+            if r.try_get::<Option<String>, _>("name")?.is_some() {
+                records.push(record_of(r)?);
+            }
+        }
         let keys = match dnssec {
             Some(_) => super::keys::zone_keys(&mut conn, name).await?,
             None => Vec::new(),
