@@ -832,7 +832,16 @@ impl Store {
         ids: std::ops::RangeInclusive<i64>,
     ) -> Result<Vec<BulkZone>, StoreError> {
         let (from, to) = (*ids.start(), *ids.end());
-        let mut conn = self.pool().acquire().await?;
+        // The three reads in one snapshot (see load_zone_whole: a zone
+        // signed between them would be read half signed, at the serial the
+        // follower then starts from). A SQLite read transaction holds one
+        // WAL snapshot; Postgres needs REPEATABLE READ for that.
+        let mut conn = self.pool().begin().await?;
+        if self.dialect() == super::Dialect::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *conn)
+                .await?;
+        }
         let rows = sqlx::query(
             "SELECT id, name, dnssec FROM zones WHERE id BETWEEN $1 AND $2 ORDER BY id",
         )
@@ -877,6 +886,7 @@ impl Store {
                 z.keys.push(key);
             }
         }
+        conn.commit().await?;
         Ok(zones)
     }
 
