@@ -120,7 +120,6 @@ impl OpenedKeys {
 }
 
 /// One key generated and sealed, not stored yet.
-#[derive(Clone)]
 struct FreshKey {
     role: KeyRole,
     algorithm: KeyAlgorithm,
@@ -140,6 +139,17 @@ pub struct FreshKeys {
     keys: Vec<FreshKey>,
 }
 
+impl FreshKeys {
+    /// The keys whose DS the parent holds (KSK or CSK).
+    fn sep(&self) -> Vec<&DNSKEY> {
+        self.keys
+            .iter()
+            .filter(|k| k.in_parent && k.role != KeyRole::Zsk)
+            .map(|k| &k.dnskey)
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for FreshKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the sealed private keys.
@@ -148,6 +158,26 @@ impl std::fmt::Debug for FreshKeys {
             .field("tags", &self.keys.iter().map(|k| k.tag).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+/// Sets the apex key RRsets of `zone` to `records` (no-op when current).
+async fn write_key_records(
+    conn: &mut AnyConnection,
+    zone: &str,
+    records: &[StoredRecord],
+    actor: &str,
+) -> Result<(), KeyringError> {
+    zones::set_rrsets_of(
+        conn,
+        zone,
+        zone,
+        &["DNSKEY", "CDS", "CDNSKEY", "NSEC3PARAM"],
+        records,
+        actor,
+    )
+    .await?
+    .ok_or_else(|| StoreError::Corrupt(format!("zone {zone} vanished")))?;
+    Ok(())
 }
 
 /// Stores one generated key of `zone` in `state`.
@@ -289,13 +319,12 @@ impl Keyring {
     /// exactly what [`Keyring::publish`] writes once they are stored.
     pub fn fresh_key_records(&self, fresh: &FreshKeys) -> Result<Vec<StoredRecord>, KeyringError> {
         let published: Vec<&DNSKEY> = fresh.keys.iter().map(|k| &k.dnskey).collect();
-        let sep: Vec<&DNSKEY> = fresh
-            .keys
-            .iter()
-            .filter(|k| k.in_parent && k.role != KeyRole::Zsk)
-            .map(|k| &k.dnskey)
-            .collect();
-        self.key_records(&fresh.zone, &published, &sep, Some(fresh.denial.as_str()))
+        self.key_records(
+            &fresh.zone,
+            &published,
+            &fresh.sep(),
+            Some(fresh.denial.as_str()),
+        )
     }
 
     /// Stores fresh keys (active) of the zone created with their records in
@@ -310,13 +339,7 @@ impl Keyring {
             store_key(conn, &fresh.zone, k, "active").await?;
         }
         keys::set_zone_dnssec(conn, &fresh.zone, Some(fresh.denial.as_str())).await?;
-        let sep: Vec<&DNSKEY> = fresh
-            .keys
-            .iter()
-            .filter(|k| k.in_parent && k.role != KeyRole::Zsk)
-            .map(|k| &k.dnskey)
-            .collect();
-        self.ds_records(&fresh.zone, &sep)
+        self.ds_records(&fresh.zone, &fresh.sep())
     }
 
     /// Signs `zone` (which must exist and have no keys): creates a CSK (or
@@ -331,7 +354,9 @@ impl Keyring {
     ) -> Result<Vec<StoredRecord>, KeyringError> {
         let fresh = self.fresh_keys(zone, profile)?;
         let ds = self.store_fresh_keys(conn, &fresh).await?;
-        self.publish(conn, zone, actor).await?;
+        // What publish would read back from the rows just stored.
+        let records = self.fresh_key_records(&fresh)?;
+        write_key_records(conn, zone, &records, actor).await?;
         Ok(ds)
     }
 
@@ -362,17 +387,7 @@ impl Keyring {
         let pub_refs: Vec<&DNSKEY> = published.iter().collect();
         let sep_refs: Vec<&DNSKEY> = sep.iter().collect();
         let stored = self.key_records(zone, &pub_refs, &sep_refs, mode.as_deref())?;
-        zones::set_rrsets_of(
-            conn,
-            zone,
-            zone,
-            &["DNSKEY", "CDS", "CDNSKEY", "NSEC3PARAM"],
-            &stored,
-            actor,
-        )
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("zone {zone} vanished")))?;
-        Ok(())
+        write_key_records(conn, zone, &stored, actor).await
     }
 
     /// The DS records (SHA-256) the parent must hold for `zone`.

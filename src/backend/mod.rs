@@ -22,7 +22,8 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 use crate::config::{Config, PoolConfig};
-use crate::keyring::Keyring;
+use crate::dnssec::SigningProfile;
+use crate::keyring::{FreshKeys, Keyring};
 use crate::model::DomainName;
 use crate::store::operations::OperationRow;
 use crate::store::zones::{self, StoredRecord, ZoneKind};
@@ -259,6 +260,22 @@ impl EmbeddedBackend {
         }
     }
 
+    /// With DNSSEC on: keys for the zone `fqdn` about to be created, their
+    /// apex records added to `records` (see [`Keyring::fresh_keys`]).
+    fn fresh_keys(
+        &self,
+        fqdn: &str,
+        profile: SigningProfile,
+        records: &mut Vec<StoredRecord>,
+    ) -> Result<Option<(&Keyring, FreshKeys)>, BackendError> {
+        let Some(k) = self.keyring.as_deref() else {
+            return Ok(None);
+        };
+        let fresh = k.fresh_keys(fqdn, profile)?;
+        records.extend(k.fresh_key_records(&fresh)?);
+        Ok(Some((k, fresh)))
+    }
+
     /// Signs a pool zone that is not signed yet (first start, or DNSSEC just
     /// enabled) and republishes its key records otherwise.
     async fn ensure_signed(
@@ -367,14 +384,7 @@ impl ZoneBackend for EmbeddedBackend {
         // without its child. The zone is created with its key records, one
         // journal entry (publishing them after made a second entry, and ~10
         // more statements per commit).
-        let fresh = match &self.keyring {
-            Some(k) => {
-                let fresh = k.fresh_keys(&child.fqdn(), c.pool.signing)?;
-                records.extend(k.fresh_key_records(&fresh)?);
-                Some((k, fresh))
-            }
-            None => None,
-        };
+        let fresh = self.fresh_keys(&child.fqdn(), c.pool.signing, &mut records)?;
         // A zone left by an imported file or an earlier bug must not block a
         // legitimate commit: the allocation owns the name now.
         zones::delete_zone(tx, &child.fqdn(), actor).await?;
@@ -459,12 +469,9 @@ impl ZoneBackend for EmbeddedBackend {
         let fqdn = zone.fqdn().to_ascii_lowercase();
         let mut records = apex_records(&self.config, zone);
         // Created with its key records: one journal entry (see commit_child).
-        let fresh = match &self.keyring {
-            Some(k) => {
-                let fresh = k.fresh_keys(&fqdn, k.config().profile())?;
-                records.extend(k.fresh_key_records(&fresh)?);
-                Some((k, fresh))
-            }
+        let profile = self.keyring.as_ref().map(|k| k.config().profile());
+        let fresh = match profile {
+            Some(p) => self.fresh_keys(&fqdn, p, &mut records)?,
             None => None,
         };
         // Kind `imported`: the zones table's kinds predate byo; the

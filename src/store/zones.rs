@@ -229,21 +229,9 @@ pub async fn get_zone(conn: &mut AnyConnection, name: &str) -> Result<Option<Zon
     row.as_ref().map(zone_row_of).transpose()
 }
 
-/// Write-locks zone `id` (a no-op UPDATE: a row lock on Postgres; SQLite
+/// Write-locks zone `name` (a no-op UPDATE: a row lock on Postgres; SQLite
 /// serialises writers anyway) and reads its row as of the lock, in one
 /// statement; `None` when it is gone.
-async fn lock_zone_row(conn: &mut AnyConnection, id: i64) -> Result<Option<ZoneRow>, StoreError> {
-    let row = sqlx::query(
-        "UPDATE zones SET serial = serial WHERE id = $1 \
-         RETURNING id, name, kind, serial, serial_policy",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(zone_row_of).transpose()
-}
-
-/// [`lock_zone_row`] by name.
 async fn lock_zone_named(
     conn: &mut AnyConnection,
     name: &str,
@@ -644,7 +632,7 @@ pub async fn set_rrsets(
 ) -> Result<bool, StoreError> {
     // Take the zone row's write lock first and re-read the serial, so two
     // concurrent commits into one pool zone cannot both write old+1.
-    let zone = &lock_zone_row(conn, zone.id)
+    let zone = &lock_zone_named(conn, &zone.name)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("zone {} vanished", zone.name)))?;
     write_rrsets_locked(conn, zone, owner, types, records, actor).await
