@@ -12,7 +12,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use super::compact;
 use super::nsec3::Entry;
 use super::sign::{rrsig_record, sign_records, SignError};
-use super::{same_name, Denial, ZoneSigner};
+use super::{same_name, ZoneSigner};
 use crate::zone::{Answer, AnswerKind, Zone};
 
 /// Adds proofs and signatures to `answer` (from `zone`, for `qname`), at `now`.
@@ -205,8 +205,8 @@ fn proofs(
         has_ds,
     } = denial;
     let ttl = signer.negative_ttl;
-    match &signer.denial {
-        Denial::Nsec3(chain) => {
+    match signer.nsec3(zone) {
+        Some(chain) => {
             // The chain entries, one copy of each, in the order proofs
             // list them.
             let mut picked: Vec<&Arc<Entry>> = Vec::with_capacity(3);
@@ -267,7 +267,7 @@ fn proofs(
             }
             Ok(())
         }
-        Denial::Compact => {
+        None => {
             let record = match end {
                 AnswerKind::NoData { wildcard } => {
                     let types = match wildcard {
@@ -445,7 +445,7 @@ mod tests {
         use super::super::{has_ds, next_closer, node_types, wildcard_of};
         use crate::dnssec::compact;
         use crate::dnssec::sign::{rrsig_record, sign_records, SignError};
-        use crate::dnssec::{Denial, ZoneSigner};
+        use crate::dnssec::ZoneSigner;
         use crate::zone::{Answer, AnswerKind, Zone};
         use hickory_proto::op::ResponseCode;
         use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -513,8 +513,8 @@ mod tests {
         ) -> Vec<Record> {
             let mut out: Vec<Record> = Vec::new();
             let ttl = signer.negative_ttl;
-            match &signer.denial {
-                Denial::Nsec3(chain) => {
+            match signer.nsec3(zone) {
+                Some(chain) => {
                     // Wildcard expansions anywhere in the chain: the next closer name
                     // must be shown not to exist (RFC 5155 §7.2.6).
                     for (owner, ce) in synthesized {
@@ -546,7 +546,7 @@ mod tests {
                         _ => {}
                     }
                 }
-                Denial::Compact => match end {
+                None => match end {
                     AnswerKind::NoData { wildcard } => {
                         let types = match wildcard {
                             Some(ce) => wildcard_of(ce).and_then(|w| node_types(zone, &w)),
@@ -577,7 +577,7 @@ mod tests {
             // A LUA RRset that synthesized nothing: the chain's record for the name
             // answered at (the wildcard for a wildcard NODATA) lists its type; this
             // answer's copy must not.
-            if let (Denial::Nsec3(chain), Some(rtype)) = (&signer.denial, answer.empty_dynamic) {
+            if let (Some(chain), Some(rtype)) = (signer.nsec3(zone), answer.empty_dynamic) {
                 let denied = match end {
                     AnswerKind::NoData { wildcard: None } => Some(final_name.clone()),
                     AnswerKind::NoData { wildcard: Some(ce) } => wildcard_of(ce),
@@ -758,6 +758,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A small zone's NSEC3 chain is made at its first use, from the zone
+    /// version its signer belongs to. A signer made by `apply` from one
+    /// whose chain was never made answers as a fresh signer of the new
+    /// version does, and so does one that followed a made chain; a large
+    /// zone's chain comes with its signer.
+    #[test]
+    fn small_chains_are_made_at_first_use_and_follow_changes() {
+        let z = zone(ZONE);
+        let k = key(KeyAlgorithm::Ed25519);
+        let now = 1_800_000_000;
+        let cold = signer(&z, &k, DenialMode::Nsec3);
+        assert!(
+            !cold.chain_made(),
+            "a small zone's chain waits for its first use"
+        );
+        let warm = signer(&z, &k, DenialMode::Nsec3);
+        secured(&z, &warm, &questions()[0], now);
+        assert!(warm.chain_made(), "a denial makes the chain");
+
+        let added = parse_master(
+            "$ORIGIN example.\n$TTL 300\nnew.deep A 192.0.2.9\nnope3 TXT \"now here\"\n",
+            Some(z.origin()),
+        )
+        .unwrap()
+        .1;
+        let removed: Vec<Record> = z
+            .node(&Name::from_ascii("www.example.").unwrap())
+            .unwrap()
+            .rrsets[0]
+            .records
+            .clone();
+        let (z2, delta) = z.apply_tracked(&removed, &added).unwrap();
+        let from_cold = cold.apply(&z2, &delta).unwrap();
+        let from_warm = warm.apply(&z2, &delta).unwrap();
+        assert!(!from_cold.chain_made() && from_warm.chain_made());
+        for q in questions().into_iter().chain(
+            [
+                ("www.example.", RecordType::A),
+                ("nope3.example.", RecordType::A),
+                ("deep.example.", RecordType::A),
+            ]
+            .map(|(n, t)| (Name::from_ascii(n).unwrap(), t)),
+        ) {
+            let want = referenced(&z2, &signer(&z2, &k, DenialMode::Nsec3), &q, now);
+            assert_same(
+                &secured(&z2, &from_cold, &q, now),
+                &want,
+                &format!("unmade {q:?}"),
+            );
+            assert_same(
+                &secured(&z2, &from_warm, &q, now),
+                &want,
+                &format!("followed {q:?}"),
+            );
+        }
+
+        let mut big = String::from(ZONE);
+        for i in 0..=super::super::LAZY_CHAIN_NAMES {
+            big.push_str(&format!("host{i} A 192.0.2.7\n"));
+        }
+        assert!(signer(&zone(&big), &k, DenialMode::Nsec3).chain_made());
     }
 
     fn rrsig(r: &Record) -> &RRSIG {

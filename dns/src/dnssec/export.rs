@@ -70,7 +70,7 @@ pub fn for_each_signed(
     now: u32,
     mut each: impl FnMut(Vec<Record>) -> bool,
 ) -> Result<(), ExportError> {
-    let Some(chain) = signer.nsec3() else {
+    let Some(chain) = signer.nsec3(zone) else {
         return Err(ExportError::Compact(zone.origin().to_ascii()));
     };
     for (_, node) in zone.nodes() {

@@ -19,7 +19,7 @@ mod sign;
 // ... and zone transfers keep what they sent.
 pub mod signed;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use keys::{KeyAlgorithm, KeyRole, ZoneKey};
 pub use sign::{SigCache, SigningPolicy};
@@ -84,16 +84,38 @@ pub struct SigningProfile {
 /// The denial machinery of one zone snapshot.
 #[derive(Debug)]
 enum Denial {
-    /// A precomputed NSEC3 chain.
-    Nsec3(nsec3::Nsec3Chain),
+    /// The NSEC3 chain of the zone version the signer was made for: built
+    /// with the signer for a large zone, at the first answer or transfer
+    /// that needs it for a small one (of a pool's 100k child zones most
+    /// never deny a name, and their chains were a tenth of their memory
+    /// and of the start-up's hashing).
+    Nsec3(OnceLock<nsec3::Nsec3Chain>),
     /// NSEC records synthesized per query.
     Compact,
+}
+
+/// Zones with more names than this get their NSEC3 chain with their
+/// signer: building it later would stall the first denial (a pool of 100k
+/// delegations hashes for ~0.1 s). Below it, a chain costs microseconds.
+const LAZY_CHAIN_NAMES: usize = 256;
+
+/// The chain of `zone` as [`Denial::Nsec3`] holds it: already built when
+/// the zone is large.
+fn chain_cell(zone: &Zone, negative_ttl: u32) -> OnceLock<nsec3::Nsec3Chain> {
+    let cell = OnceLock::new();
+    if zone.node_count() > LAZY_CHAIN_NAMES {
+        let _ = cell.set(nsec3::Nsec3Chain::build(zone, negative_ttl));
+    }
+    cell
 }
 
 /// Everything needed to sign answers from one zone snapshot.
 #[derive(Debug)]
 pub struct ZoneSigner {
     origin: Name,
+    /// The serial of the zone version this signer was made for (what a
+    /// lazily built chain is checked against in debug builds).
+    serial: u32,
     /// Keys that sign every RRset except the apex key RRsets.
     zone_keys: Vec<Arc<ZoneKey>>,
     /// Keys that sign DNSKEY, CDS and CDNSKEY.
@@ -111,7 +133,8 @@ pub struct ZoneSigner {
 
 impl ZoneSigner {
     /// Builds the signer for `zone`: `zone_keys` sign data, `key_keys` sign the
-    /// apex key RRsets (a CSK is in both). The NSEC3 chain is computed here.
+    /// apex key RRsets (a CSK is in both). A large zone's NSEC3 chain is
+    /// computed here, a small one's at its first use.
     pub fn new(
         zone: &Zone,
         zone_keys: Vec<Arc<ZoneKey>>,
@@ -122,10 +145,11 @@ impl ZoneSigner {
     ) -> Self {
         let negative_ttl = zone.negative_ttl();
         let denial = match mode {
-            DenialMode::Nsec3 => Denial::Nsec3(nsec3::Nsec3Chain::build(zone, negative_ttl)),
+            DenialMode::Nsec3 => Denial::Nsec3(chain_cell(zone, negative_ttl)),
             DenialMode::Compact => Denial::Compact,
         };
         Self {
+            serial: zone.serial(),
             origin: zone.origin().clone(),
             key_id: sign::key_fingerprint(&zone_keys),
             zone_keys,
@@ -150,15 +174,21 @@ impl ZoneSigner {
         }
         let negative_ttl = zone.negative_ttl();
         let denial = match &self.denial {
-            Denial::Nsec3(chain) if negative_ttl == self.negative_ttl => {
-                Denial::Nsec3(chain.apply(zone, &delta.names))
-            }
-            // Every NSEC3 carries the negative TTL: a new SOA MINIMUM (or
-            // SOA TTL) changes them all.
-            Denial::Nsec3(chain) => Denial::Nsec3(chain.rebuilt(zone, negative_ttl)),
+            Denial::Nsec3(cell) => Denial::Nsec3(match cell.get() {
+                Some(chain) if negative_ttl == self.negative_ttl => {
+                    OnceLock::from(chain.apply(zone, &delta.names))
+                }
+                // Every NSEC3 carries the negative TTL: a new SOA MINIMUM (or
+                // SOA TTL) changes them all.
+                Some(chain) => OnceLock::from(chain.rebuilt(zone, negative_ttl)),
+                // Never used: still built at first use (or now, when the
+                // change made the zone large).
+                None => chain_cell(zone, negative_ttl),
+            }),
             Denial::Compact => Denial::Compact,
         };
         Some(Self {
+            serial: zone.serial(),
             origin: self.origin.clone(),
             zone_keys: self.zone_keys.clone(),
             key_keys: self.key_keys.clone(),
@@ -180,10 +210,11 @@ impl ZoneSigner {
         key_keys: Vec<Arc<ZoneKey>>,
     ) -> Self {
         let denial = match &self.denial {
-            Denial::Nsec3(chain) => Denial::Nsec3(chain.clone()),
+            Denial::Nsec3(cell) => Denial::Nsec3(cell.clone()),
             Denial::Compact => Denial::Compact,
         };
         Self {
+            serial: self.serial,
             origin: self.origin.clone(),
             key_id: sign::key_fingerprint(&zone_keys),
             zone_keys,
@@ -209,12 +240,27 @@ impl ZoneSigner {
         }
     }
 
-    /// The NSEC3 chain, in NSEC3 mode.
-    fn nsec3(&self) -> Option<&nsec3::Nsec3Chain> {
+    /// The NSEC3 chain of `zone`, in NSEC3 mode; `zone` is the version
+    /// this signer was made for (the [`crate::server::ServedZone`] pair),
+    /// from which the chain is built at its first use.
+    fn nsec3(&self, zone: &Zone) -> Option<&nsec3::Nsec3Chain> {
         match &self.denial {
-            Denial::Nsec3(c) => Some(c),
+            Denial::Nsec3(cell) => Some(cell.get_or_init(|| {
+                debug_assert_eq!(
+                    zone.serial(),
+                    self.serial,
+                    "a signer used with another zone version"
+                );
+                nsec3::Nsec3Chain::build(zone, self.negative_ttl)
+            })),
             Denial::Compact => None,
         }
+    }
+
+    /// Whether the NSEC3 chain has been made (tests of its laziness).
+    #[cfg(test)]
+    pub(crate) fn chain_made(&self) -> bool {
+        matches!(&self.denial, Denial::Nsec3(cell) if cell.get().is_some())
     }
 
     /// What every signature of this zone shares.

@@ -67,7 +67,7 @@ impl SignedView {
     /// they are there).
     pub fn build(zone: &Zone, signer: &ZoneSigner, now: u32) -> Result<Self, ExportError> {
         let chain = signer
-            .nsec3()
+            .nsec3(zone)
             .ok_or_else(|| ExportError::Compact(zone.origin().to_ascii()))?;
         let (ttl, iterations, salt) = chain.params();
         let mut view = SignedView {
@@ -98,7 +98,7 @@ impl SignedView {
         now: u32,
     ) -> Result<Self, ExportError> {
         let chain = signer
-            .nsec3()
+            .nsec3(zone)
             .ok_or_else(|| ExportError::Compact(zone.origin().to_ascii()))?;
         let (ttl, iterations, salt) = chain.params();
         if key_set(signer) != self.keys
