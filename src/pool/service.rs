@@ -335,7 +335,7 @@ impl PoolService {
 
         let lb_s = lb.to_string();
         let console_s = console.map(|c| c.to_string());
-        rows::activate(
+        let active = rows::activate(
             &mut tx,
             a.id,
             &expected_fqdn,
@@ -363,12 +363,7 @@ impl PoolService {
         if let Some(id) = op {
             self.backend.settle(id).await;
         }
-
-        let mut conn = self.store.pool().acquire().await?;
-        let row = rows::latest(&mut conn, &pool_name, label.as_str())
-            .await?
-            .ok_or_else(|| PoolError::NotFound(child.without_dot()))?;
-        Ok(row.allocation)
+        Ok(active.allocation)
     }
 
     /// Make `sub` an active allocation of `req.created_by` pointing at

@@ -125,7 +125,7 @@ pub async fn insert_reservation(
     row.as_ref().map(from_row).transpose()
 }
 
-/// Flip a reservation to active.
+/// Flip a reservation to active; returns the row as it now is.
 pub async fn activate(
     conn: &mut AnyConnection,
     id: i64,
@@ -133,19 +133,20 @@ pub async fn activate(
     lb: &str,
     console_lb: Option<&str>,
     now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<AllocationRow, StoreError> {
+    let q = format!(
         "UPDATE allocations SET state = 'active', expires_at = NULL, sovereign_fqdn = $1, lb_ip = $2, \
-         console_lb_ip = $3, committed_at = $4 WHERE id = $5",
-    )
-    .bind(fqdn)
-    .bind(lb)
-    .bind(console_lb)
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+         console_lb_ip = $3, committed_at = $4 WHERE id = $5 RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&q)
+        .bind(fqdn)
+        .bind(lb)
+        .bind(console_lb)
+        .bind(now)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    from_row(&row)
 }
 
 /// Point an active allocation at new load balancers.
