@@ -89,7 +89,8 @@ enum Denial {
     /// that needs it for a small one (of a pool's 100k child zones most
     /// never deny a name, and their chains were a tenth of their memory
     /// and of the start-up's hashing).
-    Nsec3(OnceLock<nsec3::Nsec3Chain>),
+    /// (Boxed: an empty cell is then a word, not a chain's 152 bytes.)
+    Nsec3(OnceLock<Box<nsec3::Nsec3Chain>>),
     /// NSEC records synthesized per query.
     Compact,
 }
@@ -101,10 +102,10 @@ const LAZY_CHAIN_NAMES: usize = 256;
 
 /// The chain of `zone` as [`Denial::Nsec3`] holds it: already built when
 /// the zone is large.
-fn chain_cell(zone: &Zone, negative_ttl: u32) -> OnceLock<nsec3::Nsec3Chain> {
+fn chain_cell(zone: &Zone, negative_ttl: u32) -> OnceLock<Box<nsec3::Nsec3Chain>> {
     let cell = OnceLock::new();
     if zone.node_count() > LAZY_CHAIN_NAMES {
-        let _ = cell.set(nsec3::Nsec3Chain::build(zone, negative_ttl));
+        let _ = cell.set(Box::new(nsec3::Nsec3Chain::build(zone, negative_ttl)));
     }
     cell
 }
@@ -176,11 +177,11 @@ impl ZoneSigner {
         let denial = match &self.denial {
             Denial::Nsec3(cell) => Denial::Nsec3(match cell.get() {
                 Some(chain) if negative_ttl == self.negative_ttl => {
-                    OnceLock::from(chain.apply(zone, &delta.names))
+                    OnceLock::from(Box::new(chain.apply(zone, &delta.names)))
                 }
                 // Every NSEC3 carries the negative TTL: a new SOA MINIMUM (or
                 // SOA TTL) changes them all.
-                Some(chain) => OnceLock::from(chain.rebuilt(zone, negative_ttl)),
+                Some(chain) => OnceLock::from(Box::new(chain.rebuilt(zone, negative_ttl))),
                 // Never used: still built at first use (or now, when the
                 // change made the zone large).
                 None => chain_cell(zone, negative_ttl),
@@ -251,7 +252,7 @@ impl ZoneSigner {
                     self.serial,
                     "a signer used with another zone version"
                 );
-                nsec3::Nsec3Chain::build(zone, self.negative_ttl)
+                Box::new(nsec3::Nsec3Chain::build(zone, self.negative_ttl))
             })),
             Denial::Compact => None,
         }

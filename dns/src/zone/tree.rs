@@ -192,7 +192,12 @@ pub struct Zone {
     /// (target key, owner key) for every NS, MX and SRV target: whose
     /// additional section to redo when a target's addresses change.
     referrers: OrdSet<Referral>,
-    soa: Record,
+    /// The apex node, shared with `nodes`: the SOA is read from it without
+    /// a look-up (every negative answer carries it) and without a copy of
+    /// its 280-byte record per zone.
+    apex: Arc<Node>,
+    /// Where the SOA RRset is in `apex.rrsets` (it holds exactly one record).
+    soa_at: usize,
     /// TTL of the SOA in negative answers: min(SOA TTL, MINIMUM), RFC 2308 §3.
     negative_ttl: u32,
     serial: u32,
@@ -506,7 +511,9 @@ impl Zone {
             nodes.insert(k.into_boxed_slice(), (owner, node));
         }
 
-        let soa = soa.ok_or_else(|| ZoneError::MissingSoa(origin.to_string()))?;
+        if soa.is_none() {
+            return Err(ZoneError::MissingSoa(origin.to_string()));
+        }
         for (name, node) in nodes.values_mut() {
             normalise_node(name, node, &origin, options)?;
         }
@@ -537,14 +544,14 @@ impl Zone {
             options,
             nodes: OrdMap::new(),
             referrers: OrdSet::new(),
+            apex: Arc::new(Node::default()),
+            soa_at: 0,
             negative_ttl: 0,
-            soa,
             serial: 0,
             wildcards: 0,
             cuts: 0,
             dynamic: 0,
         };
-        zone.set_soa(zone.soa.clone());
         let mut referrers = Vec::new();
         let mut tree = Vec::with_capacity(nodes.len());
         for (k, (name, node)) in nodes {
@@ -561,18 +568,38 @@ impl Zone {
         zone.nodes = tree.into_iter().collect();
         zone.referrers = referrers.into_iter().collect();
         zone.attach_additionals();
+        zone.take_apex()?;
         Ok(zone)
     }
 
-    /// Take `soa` as the apex SOA: serial and negative-caching SOA follow.
-    fn set_soa(&mut self, soa: Record) {
+    /// Takes the apex node from the tree once it is final (additional
+    /// sections included); serial and negative TTL follow its SOA.
+    /// Fails unless the apex holds exactly one SOA.
+    fn take_apex(&mut self) -> Result<(), ZoneError> {
+        let apex = self
+            .nodes
+            .get(key::of(&self.origin).as_slice())
+            .cloned()
+            .ok_or_else(|| ZoneError::MissingSoa(self.origin.to_string()))?;
+        let at = apex
+            .rrsets
+            .iter()
+            .position(|s| s.rtype == RecordType::SOA)
+            .ok_or_else(|| ZoneError::MissingSoa(self.origin.to_string()))?;
+        let soa = match apex.rrsets[at].records.as_slice() {
+            [one] => one,
+            [] => return Err(ZoneError::MissingSoa(self.origin.to_string())),
+            _ => return Err(ZoneError::MultipleSoa(self.origin.to_string())),
+        };
         let (serial, minimum) = match &soa.data {
             RData::SOA(s) => (s.serial, s.minimum),
             _ => (0, 0),
         };
         self.negative_ttl = soa.ttl.min(minimum);
-        self.soa = soa;
         self.serial = serial;
+        self.soa_at = at;
+        self.apex = apex;
+        Ok(())
     }
 
     /// Add (`sign` 1) or remove (`sign` -1) what `node` adds to the counters.
@@ -633,16 +660,12 @@ impl Zone {
             touched.insert(k.into_boxed_slice(), owner);
         }
 
-        let mut new_soa: Option<Record> = None;
         for rec in added {
             let owner = check_record(origin, rec)?;
             let rtype = rec.record_type();
             keys_changed |= is_key_type(rtype);
             let mut rec = rec.clone();
             rec.name = owner.clone();
-            if rtype == RecordType::SOA {
-                new_soa = Some(rec.clone());
-            }
             let mut anc = owner.base_name();
             while label_count(&anc) > self.origin_labels {
                 let k = key::of(&anc);
@@ -746,16 +769,14 @@ impl Zone {
             options: self.options,
             nodes,
             referrers: self.referrers.clone(),
-            soa: self.soa.clone(),
+            apex: Arc::clone(&self.apex),
+            soa_at: self.soa_at,
             negative_ttl: self.negative_ttl,
             serial: self.serial,
             wildcards: self.wildcards,
             cuts: self.cuts,
             dynamic: self.dynamic,
         };
-        if let Some(soa) = new_soa {
-            zone.set_soa(soa);
-        }
 
         // Counters and the referrer index, then the additional sections of
         // the changed names and of every name pointing at one.
@@ -798,6 +819,7 @@ impl Zone {
             }
         }
         zone.redo_additionals(redo.iter().map(|k| &**k));
+        zone.take_apex()?;
         Ok((
             zone,
             ZoneDelta {
@@ -942,13 +964,14 @@ impl Zone {
 
     /// The apex SOA record.
     pub fn soa(&self) -> &Record {
-        &self.soa
+        // `take_apex` found exactly one record here; the apex is immutable.
+        &self.apex.rrsets[self.soa_at].records[0]
     }
 
     /// The SOA record for negative answers (TTL = min(SOA TTL, MINIMUM), RFC 2308 §3).
     /// (Made per answer rather than kept: one Record per zone is 280 bytes.)
     pub fn negative_soa(&self) -> Record {
-        let mut soa = self.soa.clone();
+        let mut soa = self.soa().clone();
         soa.ttl = self.negative_ttl;
         soa
     }
@@ -960,7 +983,7 @@ impl Zone {
 
     /// All records, SOA first then canonical order.
     pub fn records(&self) -> Vec<Record> {
-        let mut out = vec![self.soa.clone()];
+        let mut out = vec![self.soa().clone()];
         for node in self.nodes.values() {
             for set in &node.rrsets {
                 if set.rtype != RecordType::SOA {
@@ -1379,6 +1402,18 @@ pub(crate) mod apply_tests {
             "@ SOA ns1 hm 2 7200 3600 1209600 300\nt 60 TXT a\nt 30 TXT b\n",
         );
         assert_eq!(z.serial(), 2);
+        // The SOA is read from the apex node the tree holds, of this version.
+        let apex = z.node(z.origin()).unwrap();
+        assert_eq!(z.soa(), &apex.rrset(RecordType::SOA).unwrap().records[0]);
+        assert!(matches!(&z.soa().data, RData::SOA(s) if s.serial == 2));
+        let z = check(
+            "@ SOA ns1 hm 1 7200 3600 1209600 300\n",
+            "@ SOA ns1 hm 3 7200 3600 1209600 120\n@ NS ns2\nns2 A 192.0.2.77\n",
+        );
+        assert_eq!((z.serial(), z.negative_ttl()), (3, 120));
+        let apex = z.node(z.origin()).unwrap();
+        assert_eq!(z.soa(), &apex.rrset(RecordType::SOA).unwrap().records[0]);
+        assert_eq!(z.negative_soa().ttl, 120);
         assert!(check("", "t 60 TXT a\n")
             .records()
             .iter()
