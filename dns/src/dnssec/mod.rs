@@ -87,9 +87,8 @@ enum Denial {
     /// The NSEC3 chain of the zone version the signer was made for: built
     /// with the signer for a large zone, at the first answer or transfer
     /// that needs it for a small one (of a pool's 100k child zones most
-    /// never deny a name, and their chains were a tenth of their memory
-    /// and of the start-up's hashing).
-    /// (Boxed: an empty cell is then a word, not a chain's 152 bytes.)
+    /// never deny a name; their chains were 2 KiB of RSS each and a third
+    /// of start-up). Boxed: an unmade chain is a word, not 152 bytes.
     Nsec3(OnceLock<Box<nsec3::Nsec3Chain>>),
     /// NSEC records synthesized per query.
     Compact,
@@ -242,8 +241,8 @@ impl ZoneSigner {
     }
 
     /// The NSEC3 chain of `zone`, in NSEC3 mode; `zone` is the version
-    /// this signer was made for (the [`crate::server::ServedZone`] pair),
-    /// from which the chain is built at its first use.
+    /// this signer was made for (the server keeps them as a pair), from
+    /// which the chain is built at its first use.
     fn nsec3(&self, zone: &Zone) -> Option<&nsec3::Nsec3Chain> {
         match &self.denial {
             Denial::Nsec3(cell) => Some(cell.get_or_init(|| {

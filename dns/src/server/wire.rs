@@ -89,41 +89,54 @@ pub fn encode_question(
 }
 
 /// Whether the question section, copied verbatim behind a new header, still
-/// decodes: each compression pointer in it must point at an earlier byte of
-/// the section itself. A pointer into the request's header (or past the
-/// section) would point at different bytes in the reply; such a request
-/// gets a bare FORMERR instead (found by the `packet` fuzz target).
+/// decodes: every byte a name reads, through every compression pointer of
+/// its chain, must be an earlier byte of the section itself. A pointer into
+/// the request's header (or past the section) would read different bytes in
+/// the reply; such a request gets a bare FORMERR instead (found by the
+/// `packet` fuzz target, first for a pointer into the header, then for a
+/// chain whose second pointer went there).
 fn echo_decodes(question: &[u8]) -> bool {
-    const HEADER: usize = 12;
     let mut pos = 0;
     while pos < question.len() {
-        loop {
-            let Some(&len) = question.get(pos) else {
-                return false;
-            };
-            match len & 0xc0 {
-                0x00 if len == 0 => {
-                    pos += 1;
-                    break;
-                }
-                0x00 => pos += 1 + usize::from(len),
-                0xc0 => {
-                    let Some(&low) = question.get(pos + 1) else {
-                        return false;
-                    };
-                    let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
-                    if target < HEADER || target >= HEADER + pos {
-                        return false;
-                    }
-                    pos += 2;
-                    break;
-                }
-                _ => return false,
-            }
-        }
-        pos += 4; // type and class
+        let Some(end) = name_end(question, pos) else {
+            return false;
+        };
+        pos = end + 4; // type and class
     }
     pos == question.len()
+}
+
+/// Where the name at `start` of `question` ends in place, when it reads
+/// only bytes of `question` (see [`echo_decodes`]): each pointer goes
+/// strictly back, and the name stays within 255 octets, which also ends a
+/// chain that loops through labels.
+fn name_end(question: &[u8], start: usize) -> Option<usize> {
+    const HEADER: usize = 12;
+    const MAX_NAME: usize = 255;
+    let (mut pos, mut end, mut octets) = (start, None, 0usize);
+    loop {
+        let len = *question.get(pos)?;
+        match len & 0xc0 {
+            0x00 => {
+                octets += 1 + usize::from(len);
+                if octets > MAX_NAME {
+                    return None;
+                }
+                if len == 0 {
+                    return Some(end.unwrap_or(pos + 1));
+                }
+                pos += 1 + usize::from(len);
+            }
+            0xc0 => {
+                let low = *question.get(pos + 1)?;
+                let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
+                let target = target.checked_sub(HEADER).filter(|&t| t < pos)?;
+                end.get_or_insert(pos + 2);
+                pos = target;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// The encoder limit hickory applies: the response's EDNS payload (or 512
@@ -277,6 +290,32 @@ mod tests {
     use super::*;
     use hickory_proto::op::Message;
     use hickory_proto::serialize::binary::BinEncoder;
+
+    /// A question echoes only when every name reads bytes of the section
+    /// itself, through its whole pointer chain: the reply's header is not
+    /// the request's.
+    #[test]
+    fn an_echo_follows_the_whole_pointer_chain() {
+        const TC: [u8; 4] = [0, 1, 0, 1];
+        let q = |names: &[&[u8]]| -> Vec<u8> {
+            names
+                .iter()
+                .flat_map(|n| n.iter().chain(&TC).copied())
+                .collect()
+        };
+        // "b" then a pointer back to the first name ("a", at offset 12).
+        assert!(echo_decodes(&q(&[b"\x01a\x00", b"\x01b\xc0\x0c"])));
+        // Straight into the header.
+        assert!(!echo_decodes(&q(&[b"\x01a\xc0\x02"])));
+        // Into the section (offset 13), where the bytes are a pointer into
+        // the header (the fuzz target's finding).
+        assert!(!echo_decodes(&q(&[b"\x02\xc0\x02\x00", b"\xc0\x0d"])));
+        // Forward, and a chain looping through a label.
+        assert!(!echo_decodes(&q(&[b"\xc0\x20", b"\x00"])));
+        assert!(!echo_decodes(&q(&[b"\x01a\xc0\x0c"])));
+        // Truncated.
+        assert!(!echo_decodes(b"\x01a\x00\x00\x01"));
+    }
 
     /// hickory's generic encoding of `plan` (the reference).
     fn hickory_bytes(plan: &Plan, queries: &Queries, protocol: Protocol) -> Vec<u8> {
