@@ -196,7 +196,7 @@ fn apply_change(current: &ServedZone, change: &ZoneChange) -> Option<ServedZone>
     let present = |r: &Record| {
         zone.node(&r.name)
             .and_then(|n| n.rrset(r.record_type()))
-            .is_some_and(|s| s.records.iter().any(|x| x.data == r.data))
+            .is_some_and(|s| s.rdata().contains(&r.data))
     };
     if !removed.iter().all(present) {
         return None;

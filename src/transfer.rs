@@ -711,8 +711,8 @@ impl Catalog {
             .zone()
             .nodes()
             .filter_map(|(_, node)| node.rrset(hickory_proto::rr::RecordType::PTR))
-            .flat_map(|set| set.records.iter())
-            .filter_map(|r| match &r.data {
+            .flat_map(|set| set.rdata())
+            .filter_map(|d| match d {
                 hickory_proto::rr::RData::PTR(p) => Some(p.0.to_ascii()),
                 _ => None,
             })

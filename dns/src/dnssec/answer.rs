@@ -785,12 +785,8 @@ mod tests {
         )
         .unwrap()
         .1;
-        let removed: Vec<Record> = z
-            .node(&Name::from_ascii("www.example.").unwrap())
-            .unwrap()
-            .rrsets[0]
-            .records
-            .clone();
+        let www = Name::from_ascii("www.example.").unwrap();
+        let removed: Vec<Record> = z.node(&www).unwrap().rrsets[0].records(&www);
         let (z2, delta) = z.apply_tracked(&removed, &added).unwrap();
         let from_cold = cold.apply(&z2, &delta).unwrap();
         let from_warm = warm.apply(&z2, &delta).unwrap();

@@ -73,13 +73,14 @@ pub fn for_each_signed(
     let Some(chain) = signer.nsec3(zone) else {
         return Err(ExportError::Compact(zone.origin().to_ascii()));
     };
-    for (_, node) in zone.nodes() {
+    for (name, node) in zone.nodes() {
         for set in &node.rrsets {
-            let mut out = set.records.clone();
+            let mut out = set.records(name);
             // Delegation NS and glue are not authoritative: unsigned.
             let authoritative = !node.occluded && (!node.cut || set.rtype == RecordType::DS);
             if authoritative {
-                out.extend(sign_set(signer, &set.records, now)?);
+                let sigs = sign_set(signer, &out, now)?;
+                out.extend(sigs);
             }
             if !each(out) {
                 return Ok(());

@@ -150,10 +150,12 @@ impl SignedView {
                 }
                 continue;
             }
-            let set = zone
-                .node_by_key(&owner)
-                .and_then(|(_, n)| n.rrsets.iter().find(|s| u16::from(s.rtype) == rtype))
-                .map(|s| s.records.clone());
+            let set = zone.node_by_key(&owner).and_then(|(name, n)| {
+                n.rrsets
+                    .iter()
+                    .find(|s| u16::from(s.rtype) == rtype)
+                    .map(|s| s.records(name))
+            });
             match set {
                 Some(records) => {
                     let sigs = sign_set(signer, &records, now)?;
@@ -221,7 +223,7 @@ impl SignedView {
         let owner = key::of(name).into_boxed_slice();
         for set in &node.rrsets {
             if authoritative(node, set.rtype) {
-                let sigs = sign_set(signer, &set.records, now)?;
+                let sigs = sign_set(signer, &set.records(name), now)?;
                 self.set_sigs((owner.clone(), u16::from(set.rtype)), Some(Arc::new(sigs)));
             }
         }

@@ -146,10 +146,7 @@ impl Zone {
 /// Copy an RRset's records into `out` with the owner replaced by `owner`
 /// (the query's spelling, for 0x20 case preservation and wildcard synthesis).
 fn push_owned(out: &mut Vec<Record>, set: &RRset, owner: &Name) {
-    out.reserve(set.records.len());
-    for r in &set.records {
-        out.push(Record::from_rdata(owner.clone(), r.ttl, r.data.clone()));
-    }
+    set.push_records(owner, out);
 }
 
 fn push_additional(out: &mut Vec<Record>, set: &RRset) {
@@ -272,7 +269,7 @@ fn answer_at_node<S: Synthesizer>(
             if qtype != RecordType::ANY {
                 push_additional(&mut ans.additional, set);
             }
-            n += set.records.len();
+            n += set.len();
         }
         if let Some(set) = dyn_set {
             let start = ans.answers.len();
@@ -291,7 +288,7 @@ fn answer_at_node<S: Synthesizer>(
     }
     if let Some(set) = node.rrset(RecordType::CNAME) {
         push_owned(&mut ans.answers, set, owner);
-        if let Some(RData::CNAME(target)) = set.records.first().map(|r| &r.data) {
+        if let Some(RData::CNAME(target)) = set.rdata().first() {
             return Ok(Step::Follow(target.0.clone()));
         }
         return Ok(Step::Done(positive()));
@@ -388,7 +385,7 @@ pub fn lookup_keyed<S: Synthesizer>(
             ),
             Located::Referral { cut, node } => {
                 if let Some(ns) = node.rrset(RecordType::NS) {
-                    ans.authority.extend(ns.records.iter().cloned());
+                    ns.push_records(cut, &mut ans.authority);
                     push_additional(&mut ans.additional, ns);
                 }
                 // AA=0 only when the referral is the whole answer; after a

@@ -188,7 +188,7 @@ fn whole(packer: &mut Packer<'_>, v: &Version) -> bool {
             if set.rtype == RecordType::SOA && name == apex {
                 continue;
             }
-            let mut out = set.records.clone();
+            let mut out = set.records(name);
             out.extend(sigs(name, set.rtype));
             if !packer.push(out) {
                 return false;
@@ -210,28 +210,33 @@ fn whole(packer: &mut Packer<'_>, v: &Version) -> bool {
 fn differences(packer: &mut Packer<'_>, older: &Version, current: &Version) -> bool {
     let (old_zone, zone) = (older.zone.zone(), current.zone.zone());
     let (mut gone, mut came) = (Vec::new(), Vec::new());
-    for (_, before, after) in zone.changes_since(old_zone) {
+    for (name, before, after) in zone.changes_since(old_zone) {
         fn sets(n: Option<&crate::zone::Node>) -> &[crate::zone::RRset] {
             n.map_or(&[][..], |n| &n.rrsets[..])
+        }
+        // The records of `set` that `other` (the same type's RRset in the
+        // other version) does not hold; a TTL change changes every record.
+        fn only_in(
+            name: &Name,
+            set: &crate::zone::RRset,
+            other: Option<&crate::zone::RRset>,
+            out: &mut Vec<Record>,
+        ) {
+            let other = other.filter(|o| o.ttl() == set.ttl());
+            out.extend(
+                set.records(name)
+                    .into_iter()
+                    .filter(|r| other.is_none_or(|o| !o.rdata().contains(&r.data))),
+            );
         }
         let (before, after) = (sets(before), sets(after));
         for set in before {
             let now = after.iter().find(|s| s.rtype == set.rtype);
-            gone.extend(
-                set.records
-                    .iter()
-                    .filter(|r| now.is_none_or(|s| !s.records.contains(r)))
-                    .cloned(),
-            );
+            only_in(name, set, now, &mut gone);
         }
         for set in after {
             let was = before.iter().find(|s| s.rtype == set.rtype);
-            came.extend(
-                set.records
-                    .iter()
-                    .filter(|r| was.is_none_or(|s| !s.records.contains(r)))
-                    .cloned(),
-            );
+            only_in(name, set, was, &mut came);
         }
     }
     // The SOAs frame the sequences; they are not part of them.

@@ -401,12 +401,8 @@ fn bump(shared: &crate::server::SharedZones, serial: u32, txt: &str, child: &str
     if let RData::SOA(s) = &mut new_soa.data {
         s.serial = serial;
     }
-    let gone = zone
-        .node(&name(&format!("{txt}.pool.test.")))
-        .unwrap()
-        .rrsets[0]
-        .records[0]
-        .clone();
+    let owner = name(&format!("{txt}.pool.test."));
+    let gone = zone.node(&owner).unwrap().rrsets[0].records(&owner)[0].clone();
     let removed = vec![zone.soa().clone(), gone];
     let added = vec![
         new_soa,
