@@ -12,6 +12,7 @@ pub mod file;
 pub mod key;
 mod lookup;
 // ... and record templates (config, pool, backends render child zones).
+mod intern;
 pub mod template;
 mod tree;
 

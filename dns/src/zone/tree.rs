@@ -7,12 +7,13 @@
 //! negative-caching SOA is ready, and additional-section records for NS, MX
 //! and SRV RRsets are attached to those RRsets.
 
+use super::intern::{self, SharedRData};
 use super::key::{self, Keyed};
 use crate::lua::{LuaRecord, LUA_TYPE_CODE};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use imbl::{OrdMap, OrdSet};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The PowerDNS LUA record type (65402) as a hickory record type.
@@ -77,9 +78,9 @@ pub struct DynamicRRset {
 /// The owner is the node's name and is not stored with each record: a
 /// pool of 100k children holds ~15 RRs per child, and a hickory `Record`
 /// (280 bytes, most of it the owner `Name` and the widest `RData`) per RR
-/// was the largest part of its memory. Equal data within a zone (a pool's
-/// delegations all name the same servers, a child's template points every
-/// host at one address) is one shared allocation.
+/// was the largest part of its memory. Equal data (a pool's delegations
+/// all name the same servers; its children share a template) is one
+/// allocation, in this zone and across zones (see `intern`).
 #[derive(Debug, Clone)]
 pub struct RRset {
     /// The record type.
@@ -87,7 +88,7 @@ pub struct RRset {
     /// The RRset's TTL (RFC 2181 §5.2: the lowest TTL given).
     ttl: u32,
     /// The record data, in canonical (wire) order; shared between equal RRsets.
-    rdata: Arc<Vec<RData>>,
+    rdata: SharedRData,
     /// Precomputed additional-section records (A/AAAA of in-zone targets
     /// of NS, MX, SRV); shared between RRsets that name the same targets
     /// (a pool's delegations all name the pool's own nameservers).
@@ -433,10 +434,12 @@ fn normalise_node(
                 set.given_ttls.push(given);
             }
         }
-        // Memory: a pool holds one RRset per child and more per child zone.
+        // Memory: a pool holds one RRset per child and more per child zone,
+        // and equal data (in this zone or another) is one allocation.
         if set.rdata.capacity() != set.rdata.len() {
             Arc::make_mut(&mut set.rdata).shrink_to_fit();
         }
+        intern::share(set.rtype, &mut set.rdata);
         if set.given_ttls.iter().all(|&t| t == ttl) {
             set.given_ttls = Vec::new();
         }
@@ -559,20 +562,6 @@ impl Zone {
         for (name, node) in nodes.values_mut() {
             normalise_node(name, node, &origin, options)?;
         }
-        // Equal data is one allocation: a pool's delegations name the same
-        // servers, a child's template points every host at one address.
-        let mut distinct: HashSet<Arc<Vec<RData>>> = HashSet::new();
-        for (_, node) in nodes.values_mut() {
-            for set in &mut node.rrsets {
-                match distinct.get(&set.rdata) {
-                    Some(shared) => set.rdata = Arc::clone(shared),
-                    None => {
-                        distinct.insert(Arc::clone(&set.rdata));
-                    }
-                }
-            }
-        }
-        drop(distinct);
 
         // Occlusion: a node with a cut strictly above it. In canonical order
         // a subtree is contiguous right after its root (its key extends the
@@ -1249,6 +1238,9 @@ mod tests {
         assert_eq!(set_at(&z, "c.example.com.", RecordType::A).ttl(), 60);
         assert_eq!(set_at(&z, "a.example.com.", RecordType::A).ttl(), 3600);
         assert_ne!(at(&z, "a.example.com."), at(&z, "d.example.com."));
+        // Another zone from the same template: the same data.
+        let other = build(&text.replace("example.com.", "example.net.")).unwrap();
+        assert_eq!(at(&z, "a.example.com."), at(&other, "b.example.net."));
 
         let (_, more) =
             parse_master("$ORIGIN example.com.\nb 3600 IN A 192.0.2.10\n", None).unwrap();
