@@ -306,7 +306,7 @@ impl Served {
     /// or a later one) and whether it is served.
     pub async fn caught_up(&self, timeout: Duration) -> Result<(i64, bool), StoreError> {
         let head = self.store.journal_head().await?;
-        Ok((head, self.wait_for(head, timeout).await))
+        Ok((head, self.serves(head, timeout).await))
     }
 
     /// Every journal entry up to this id is served here.
@@ -390,8 +390,9 @@ impl Served {
         }
     }
 
-    /// Waits until journal entry `id` is served (at most `timeout`).
-    async fn wait_for(&self, id: i64, timeout: Duration) -> bool {
+    /// Waits until journal entry `id` is served (at most `timeout`);
+    /// `false` when `timeout` passed first.
+    pub async fn serves(&self, id: i64, timeout: Duration) -> bool {
         if self.applied.borrow().covers(id) {
             return true;
         }

@@ -436,8 +436,8 @@ impl Updates {
             .await
         {
             Ok(applied) => {
-                if !applied.changed.is_empty() {
-                    self.wait_served().await;
+                if let Some(change) = applied.journal_id {
+                    self.wait_served(change).await;
                 }
                 Ok((
                     ResponseCode::NoError,
@@ -455,17 +455,16 @@ impl Updates {
         }
     }
 
-    async fn wait_served(&self) {
+    /// Waits until this node serves journal entry `change` (the UPDATE's).
+    async fn wait_served(&self, change: i64) {
         let Some(served) = &self.served else {
             return;
         };
-        match served.caught_up(SERVED_TIMEOUT).await {
-            Ok((_, true)) => {}
-            Ok((_, false)) => tracing::warn!(
+        if !served.serves(change, SERVED_TIMEOUT).await {
+            tracing::warn!(
                 timeout_ms = SERVED_TIMEOUT.as_millis() as u64,
                 "an UPDATE answered before this node served it (snapshot behind)"
-            ),
-            Err(e) => tracing::warn!(error = %e, "cannot read the journal head after an UPDATE"),
+            );
         }
     }
 }

@@ -103,6 +103,16 @@ fn crud_is_served_on_return(b: Backend) {
         .answer_data(RecordType::A);
     got.sort();
     assert_eq!(got, ["192.0.2.27", "192.0.2.28"]);
+    // Its change id is its own change: this zone, at the serial served now.
+    let id = r.change_id.expect("a write names its change");
+    let (st, change) = srv.get(&format!("/api/v1/changes/{id}"), Some(&admin));
+    assert_eq!(st, 200, "{change}");
+    assert_eq!(change["zone"], "acme.example.test.", "{change}");
+    assert_eq!(
+        change["serial"].as_u64(),
+        Some(u64::from(served_serial(&srv, ZONE))),
+        "{change}"
+    );
     let r = write(&srv, "PATCH", &one, &admin, &json!({"ttl": 90}));
     assert_eq!(
         (

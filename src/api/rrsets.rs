@@ -7,7 +7,7 @@ use super::guard::{BodyShape, JsonBody, RawBody, RecordCaller};
 use super::{ApiError, AppState};
 use crate::model::rtype::{parse_type, type_name};
 use crate::rrsets::{
-    owner_fqdn, rdata, zone_fqdn, Edit, Invalid, RRsetView, RecordError, WritePath,
+    owner_fqdn, rdata, zone_fqdn, Applied, Edit, Invalid, RRsetView, RecordError, WritePath,
 };
 use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
@@ -261,7 +261,7 @@ async fn answer(
     c: &RecordCaller,
     zone: &str,
     status: StatusCode,
-    serial: u32,
+    applied: &Applied,
     keys: &[(String, RecordType)],
 ) -> Result<Response, ApiError> {
     let owners: Vec<String> = keys.iter().map(|(o, _)| o.clone()).collect();
@@ -275,9 +275,16 @@ async fn answer(
         .map(|v| body_of(zone, v))
         .collect();
     let mut resp = (status, Json(out)).into_response();
-    resp.headers_mut()
-        .insert(SERIAL_HEADER, HeaderValue::from(serial));
+    stamp(&mut resp, applied);
     Ok(resp)
+}
+
+/// The answer to a write names the serial it made, and the journal entry
+/// the read-your-writes layer waits for.
+fn stamp(resp: &mut Response, applied: &Applied) {
+    resp.headers_mut()
+        .insert(SERIAL_HEADER, HeaderValue::from(applied.serial));
+    super::consistency::made(resp, applied.journal_id);
 }
 
 fn keys_of(edits: &[Edit]) -> Vec<(String, RecordType)> {
@@ -367,7 +374,7 @@ pub(super) async fn create(
         &c,
         &zone,
         StatusCode::CREATED,
-        applied.serial,
+        &applied,
         &keys_of(&edits),
     )
     .await
@@ -392,15 +399,7 @@ pub(super) async fn replace_many(
         .records
         .apply(&zone, &edits, &[], &c.writer(WritePath::RrsetApi))
         .await?;
-    answer(
-        &s,
-        &c,
-        &zone,
-        StatusCode::OK,
-        applied.serial,
-        &keys_of(&edits),
-    )
-    .await
+    answer(&s, &c, &zone, StatusCode::OK, &applied, &keys_of(&edits)).await
 }
 
 /// `PATCH /api/v1/zones/{zone}/rrsets`: like PUT, but what is left out is kept.
@@ -436,15 +435,7 @@ pub(super) async fn patch_many(
         .records
         .apply(&zone, &edits, &[], &c.writer(WritePath::RrsetApi))
         .await?;
-    answer(
-        &s,
-        &c,
-        &zone,
-        StatusCode::OK,
-        applied.serial,
-        &keys_of(&edits),
-    )
-    .await
+    answer(&s, &c, &zone, StatusCode::OK, &applied, &keys_of(&edits)).await
 }
 
 /// `GET /api/v1/zones/{zone}/rrsets/{subname}/{type}`.
@@ -497,8 +488,7 @@ async fn write_one(
         .await?;
     if gone {
         let mut resp = StatusCode::NO_CONTENT.into_response();
-        resp.headers_mut()
-            .insert(SERIAL_HEADER, HeaderValue::from(applied.serial));
+        stamp(&mut resp, &applied);
         return Ok(resp);
     }
     let all = s
@@ -512,8 +502,7 @@ async fn write_one(
         .await?;
     let body = all.into_iter().next().map(|v| body_of(zone, v));
     let mut resp = (StatusCode::OK, Json(body)).into_response();
-    resp.headers_mut()
-        .insert(SERIAL_HEADER, HeaderValue::from(applied.serial));
+    stamp(&mut resp, &applied);
     Ok(resp)
 }
 
@@ -701,7 +690,6 @@ pub(super) async fn import(
         "skipped": skipped,
     }))
     .into_response();
-    resp.headers_mut()
-        .insert(SERIAL_HEADER, HeaderValue::from(applied.serial));
+    stamp(&mut resp, &applied);
     Ok(resp)
 }

@@ -261,7 +261,10 @@ pub(super) async fn zone_patch(
     body: Body,
 ) -> Answer<Response> {
     let outcome = patch(&s, &caller.0, &zone_id, body).await;
-    if !matches!(outcome, Ok(Patched::Written)) {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Ok(Patched::Written(change)) = outcome {
+        super::consistency::made(&mut resp, change);
+    } else {
         // Nothing was written, so neither the token nor the zone was
         // checked under the write's lock: check them now, in the order
         // PowerDNS answers (401, then 404, then what the body earned).
@@ -269,13 +272,14 @@ pub(super) async fn zone_patch(
         zone_facts(&s, &caller.0, &zone_id).await?;
         outcome?;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(resp)
 }
 
 /// What a PATCH did.
 enum Patched {
-    /// The changes were applied (the token and the zone found under the lock).
-    Written,
+    /// The changes were applied (the token and the zone found under the
+    /// lock), as this journal entry (none: they changed nothing).
+    Written(Option<i64>),
     /// No change to make.
     Nothing,
 }
@@ -294,8 +298,8 @@ async fn patch(s: &AppState, c: &PdnsCaller, zone_id: &str, body: Body) -> Answe
     if edits.is_empty() {
         return Ok(Patched::Nothing);
     }
-    s.records.apply(&name, &edits, &[], &c.writer()).await?;
-    Ok(Patched::Written)
+    let applied = s.records.apply(&name, &edits, &[], &c.writer()).await?;
+    Ok(Patched::Written(applied.journal_id))
 }
 
 /// `PUT /api/v1/servers/localhost/zones/{zone_id}`: zone settings.
