@@ -92,18 +92,21 @@ pub struct RRset {
     /// Precomputed additional-section records (A/AAAA of in-zone targets
     /// of NS, MX, SRV); shared between RRsets that name the same targets
     /// (a pool's delegations all name the pool's own nameservers).
-    additional: Option<Arc<[Record]>>,
+    /// (One pointer wide: a zone holds one per RRset, nearly all `None`.)
+    additional: Option<SharedRecords>,
     /// Each record's TTL as given, parallel to `rdata`, or empty when
-    /// every record was given the RRset's TTL (nearly always: a zone holds
-    /// one such vector per RRset). After a removal [`Zone::apply`]
-    /// recomputes the RRset TTL from these.
-    given_ttls: Vec<u32>,
+    /// every record was given the RRset's TTL (nearly always). After a
+    /// removal [`Zone::apply`] recomputes the RRset TTL from these.
+    given_ttls: Box<[u32]>,
 }
+
+/// Records shared between RRsets (additional sections).
+type SharedRecords = Arc<Vec<Record>>;
 
 impl RRset {
     /// Precomputed additional-section records (A/AAAA of in-zone targets of NS, MX, SRV).
     pub fn additional(&self) -> &[Record] {
-        self.additional.as_deref().unwrap_or(&[])
+        self.additional.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// The RRset's TTL.
@@ -142,13 +145,33 @@ impl RRset {
         );
     }
 
-    /// The TTLs as given, one per record, materialised when they were
-    /// left implicit.
-    fn given_ttls_mut(&mut self) -> &mut Vec<u32> {
-        if self.given_ttls.len() != self.rdata.len() {
-            self.given_ttls = vec![self.ttl; self.rdata.len()];
+    /// The TTLs as given, one per record.
+    fn given_ttls(&self) -> Vec<u32> {
+        if self.given_ttls.is_empty() {
+            vec![self.ttl; self.rdata.len()]
+        } else {
+            self.given_ttls.to_vec()
         }
-        &mut self.given_ttls
+    }
+
+    /// Note the TTL given to a record about to be appended; kept
+    /// implicitly while every record has the RRset's TTL.
+    fn push_given(&mut self, ttl: u32) {
+        if self.given_ttls.is_empty() && ttl == self.ttl {
+            return;
+        }
+        let mut given = self.given_ttls();
+        given.push(ttl);
+        self.given_ttls = given.into();
+    }
+
+    /// Forget the TTL given to record `i`, about to be removed.
+    fn remove_given(&mut self, i: usize) {
+        if !self.given_ttls.is_empty() {
+            let mut given = self.given_ttls.to_vec();
+            given.remove(i);
+            self.given_ttls = given.into();
+        }
     }
 }
 
@@ -168,14 +191,15 @@ impl Eq for RRset {}
 #[derive(Debug, Clone, Default)]
 pub struct Node {
     /// RRsets sorted by numeric type; empty for an empty non-terminal.
-    pub rrsets: Vec<RRset>,
+    /// (Boxed slices, not vectors: a node per name, 100k names a pool.)
+    pub rrsets: Box<[RRset]>,
     /// A delegation point: has NS and is not the apex.
     pub cut: bool,
     /// Strictly below a delegation point (glue or occluded data).
     pub occluded: bool,
     /// LUA programs by the type they synthesize (empty unless LUA records
     /// are enabled for the zone).
-    pub dynamic: Vec<DynamicRRset>,
+    pub dynamic: Box<[DynamicRRset]>,
 }
 
 /// Nodes are equal when their RRsets and flags are (the dynamic RRsets
@@ -266,7 +290,7 @@ type NodeAdditionals = Vec<(RecordType, Vec<Record>)>;
 /// The last few distinct additional sections made or seen by one
 /// [`Zone::redo_additionals`], so equal sections share one allocation.
 #[derive(Default)]
-struct SharedAdditionals(Vec<Arc<[Record]>>);
+struct SharedAdditionals(Vec<SharedRecords>);
 
 impl SharedAdditionals {
     /// How many distinct sections to remember: a pool's delegations name
@@ -274,7 +298,7 @@ impl SharedAdditionals {
     const KEEP: usize = 8;
 
     /// Remember `section` for later equal ones.
-    fn offer(&mut self, section: Option<&Arc<[Record]>>) {
+    fn offer(&mut self, section: Option<&SharedRecords>) {
         if let Some(a) = section {
             if !self.0.iter().any(|b| Arc::ptr_eq(a, b)) {
                 self.keep(a.clone());
@@ -288,19 +312,19 @@ impl SharedAdditionals {
     }
 
     /// `extra` as a shared section (`None` when empty).
-    fn get(&mut self, extra: Vec<Record>) -> Option<Arc<[Record]>> {
+    fn get(&mut self, extra: Vec<Record>) -> Option<SharedRecords> {
         if extra.is_empty() {
             return None;
         }
         if let Some(a) = self.0.iter().find(|a| ***a == *extra) {
             return Some(a.clone());
         }
-        let a: Arc<[Record]> = extra.into();
+        let a: SharedRecords = Arc::new(extra);
         self.keep(a.clone());
         Some(a)
     }
 
-    fn keep(&mut self, a: Arc<[Record]>) {
+    fn keep(&mut self, a: SharedRecords) {
         if self.0.len() == Self::KEEP {
             self.0.remove(0);
         }
@@ -393,17 +417,21 @@ fn add_to_node(node: &mut Node, rec: Record) {
     match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
         Some(set) => {
             if !set.rdata.contains(&data) {
-                set.given_ttls_mut().push(ttl);
+                set.push_given(ttl);
                 Arc::make_mut(&mut set.rdata).push(data);
             }
         }
-        None => node.rrsets.push(RRset {
-            rtype,
-            ttl,
-            rdata: Arc::new(vec![data]),
-            given_ttls: vec![ttl],
-            additional: None,
-        }),
+        None => {
+            let mut sets = std::mem::take(&mut node.rrsets).into_vec();
+            sets.push(RRset {
+                rtype,
+                ttl,
+                rdata: Arc::new(vec![data]),
+                given_ttls: Box::default(),
+                additional: None,
+            });
+            node.rrsets = sets.into();
+        }
     }
 }
 
@@ -416,23 +444,20 @@ fn normalise_node(
     options: ZoneOptions,
 ) -> Result<(), ZoneError> {
     node.rrsets.sort_by_key(|s| u16::from(s.rtype));
-    node.rrsets.shrink_to_fit();
     for set in node.rrsets.iter_mut() {
-        set.given_ttls_mut();
         // RFC 2181 §5.2: one TTL per RRset; use the lowest.
-        let ttl = set.given_ttls.iter().copied().min().unwrap_or(0);
+        let ttl = set.given_ttls.iter().copied().min().unwrap_or(set.ttl);
         set.ttl = ttl;
         // Most RRsets (a pool's NS and DS) hold one record: no sort.
         if set.rdata.len() > 1 {
             // Deterministic order for export and answers.
+            let given = set.given_ttls();
             let rdata = Arc::make_mut(&mut set.rdata);
-            let mut pairs: Vec<(RData, u32)> =
-                rdata.drain(..).zip(set.given_ttls.drain(..)).collect();
+            let mut pairs: Vec<(RData, u32)> = rdata.drain(..).zip(given).collect();
             pairs.sort_by_cached_key(|(d, _)| d.to_bytes().unwrap_or_default());
-            for (d, given) in pairs {
-                rdata.push(d);
-                set.given_ttls.push(given);
-            }
+            let (sorted, given): (Vec<RData>, Vec<u32>) = pairs.into_iter().unzip();
+            *rdata = sorted;
+            set.given_ttls = given.into();
         }
         // Memory: a pool holds one RRset per child and more per child zone,
         // and equal data (in this zone or another) is one allocation.
@@ -441,9 +466,8 @@ fn normalise_node(
         }
         intern::share(set.rtype, &mut set.rdata);
         if set.given_ttls.iter().all(|&t| t == ttl) {
-            set.given_ttls = Vec::new();
+            set.given_ttls = Box::default();
         }
-        set.given_ttls.shrink_to_fit();
     }
     if let Some(cname) = node.rrset(RecordType::CNAME) {
         let other = node.rrsets.iter().any(|s| {
@@ -458,9 +482,9 @@ fn normalise_node(
     }
     node.cut = name != origin && node.rrset(RecordType::NS).is_some();
     node.dynamic = if options.lua_records {
-        dynamic_sets(name, node.rrset(LUA))?
+        dynamic_sets(name, node.rrset(LUA))?.into()
     } else {
-        Vec::new()
+        Box::default()
     };
     Ok(())
 }
@@ -573,7 +597,7 @@ impl Zone {
                 if k.starts_with(cut) {
                     node.occluded = true;
                     // Never evaluated: the child zone's servers answer here.
-                    node.dynamic.clear();
+                    node.dynamic = Box::default();
                     continue;
                 }
             }
@@ -698,10 +722,12 @@ impl Zone {
             let Some(i) = set.rdata.iter().position(|d| *d == rec.data) else {
                 continue;
             };
-            set.given_ttls_mut().remove(i);
+            set.remove_given(i);
             Arc::make_mut(&mut set.rdata).remove(i);
             if set.rdata.is_empty() {
-                node.rrsets.remove(pos);
+                let mut sets = std::mem::take(&mut node.rrsets).into_vec();
+                sets.remove(pos);
+                node.rrsets = sets.into();
             }
             touched.insert(k.into_boxed_slice(), owner);
         }
@@ -776,11 +802,11 @@ impl Zone {
             if touched.contains_key(&k) {
                 normalise_node(&name, &mut next, origin, self.options)?;
             } else if self.options.lua_records {
-                next.dynamic = dynamic_sets(&name, next.rrset(LUA))?;
+                next.dynamic = dynamic_sets(&name, next.rrset(LUA))?.into();
             }
             next.occluded = self.has_cut_above(&nodes, &k);
             if next.occluded {
-                next.dynamic.clear();
+                next.dynamic = Box::default();
             }
             if next.cut != was_cut || next.occluded != was_occluded {
                 for (below, _) in nodes
@@ -1222,6 +1248,21 @@ mod tests {
     /// The `rtype` RRset at `n` in `z` (tests only: panics when absent).
     fn set_at<'z>(z: &'z Zone, n: &str, rtype: RecordType) -> &'z RRset {
         z.node(&name(n)).unwrap().rrset(rtype).unwrap()
+    }
+
+    #[test]
+    fn nodes_and_rrsets_stay_small() {
+        // A pool of 100k children holds ~8 nodes and ~14 RRsets per child.
+        assert!(
+            std::mem::size_of::<RRset>() <= 40,
+            "{}",
+            std::mem::size_of::<RRset>()
+        );
+        assert!(
+            std::mem::size_of::<Node>() <= 40,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
     }
 
     #[test]
