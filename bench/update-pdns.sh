@@ -9,8 +9,9 @@
 # when the first DNS answer after the 204 holds it. Servers on CPU 0, clients on CPU 1.
 # Prints each RESULT line and the ratios pdm/pdns (target >= 5). pdns_server's rate
 # depends on the disk's fsync latency (gsqlite3 syncs every commit; pdm's SQLite runs
-# WAL with synchronous=NORMAL), so a busy disk widens the gap. Benchmarks report; they do
-# not assert. bench/update.sh calls this script.
+# WAL with synchronous=NORMAL), so a busy disk widens the gap. Also prints each server's CPU
+# per PATCH it handled (all its threads, over the timed and the checked PATCHes; refused
+# ones count: patch.py's patches= counts every answer, its rate only the 2xx). Benchmarks report; they do not assert. bench/update.sh calls this script.
 #
 # Env: DURATION (s, default 10)  VERIFY (default 50)  CLIENTS (default 4)
 #      PDM_BIN (skip `cargo build --release`)
@@ -74,7 +75,8 @@ printf '%s\n' \
     api=yes "api-key=$PDNS_KEY" webserver=yes webserver-address=127.0.0.1 \
     "webserver-port=$PDNS_API" webserver-allow-from=127.0.0.0/8 >"$W/pdns.conf"
 taskset -c 0 pdns_server --config-dir="$W" >"$W/pdns.log" 2>&1 &
-PIDS+=($!)
+PDNS_PID=$!
+PIDS+=("$PDNS_PID")
 watchdog $!
 for _ in $(seq 1 100); do
     curl -fsS -o /dev/null -H "X-API-Key: $PDNS_KEY" \
@@ -87,17 +89,28 @@ code=$(curl -s -o "$TMP/pdns-create.json" -w '%{http_code}' -H "X-API-Key: $PDNS
 [[ $code == 201 ]] || { cat "$TMP/pdns-create.json" "$W/pdns.log" >&2; die "pdns zone create: $code"; }
 
 log "pdm on $BASE (DNS $DNS_PORT), pdns_server 4.7 on :$PDNS_API (DNS $PDNS_DNS), $DURATION s each"
-run() { # label clients base key dns_port
+CLK_TCK=$(getconf CLK_TCK)
+run() { # label clients base key dns_port server_pid
+    local before after patches
+    before=$(cpu_ticks "$6")
     timeout $((DURATION + 120)) taskset -c 1 python3 bench/patch.py "$3" "$4" "$ZONE" "$DURATION" "$5" "$1" "$VERIFY" "$2" |
         tee "$TMP/$1-$2.result"
+    after=$(cpu_ticks "$6")
+    # Server CPU (all threads) over the timed PATCHes and the VERIFY ones after them.
+    patches=$(sed -n 's/.* patches=\([0-9]*\).*/\1/p' "$TMP/$1-$2.result")
+    awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${patches:-0}" -v v="$VERIFY" -v l="$1" -v c="$2" \
+        'BEGIN {if (n + v > 0) printf "CPU %s clients=%s server_ms_per_patch=%.3f\n", l, c, t * 1000 / hz / (n + v)}' |
+        tee "$TMP/$1-$2.cpu"
 }
+cpu() { sed -n 's/.* server_ms_per_patch=\([0-9.]*\).*/\1/p' "$TMP/$1.cpu"; }
 rate() { sed -n 's/.* rate=\([0-9.]*\)\/s.*/\1/p' "$TMP/$1.result"; }
 for c in 1 "$CLIENTS"; do
     printf '\n== PowerDNS-API PATCH REPLACE of one TXT RRset per request (%s client(s), %s s; %s checked by DNS)\n' \
         "$c" "$DURATION" "$VERIFY"
-    run pdm "$c" "$BASE" "$TOKEN" "$DNS_PORT"
-    run pdns "$c" "http://127.0.0.1:$PDNS_API" "$PDNS_KEY" "$PDNS_DNS"
+    run pdm "$c" "$BASE" "$TOKEN" "$DNS_PORT" "$PDM_PID"
+    run pdns "$c" "http://127.0.0.1:$PDNS_API" "$PDNS_KEY" "$PDNS_DNS" "$PDNS_PID"
     printf 'RATIO clients=%s pdm/pdns PATCH rate = %s (target >= 5)\n' "$c" "$(ratio "$(rate "pdm-$c")" "$(rate "pdns-$c")")"
+    printf 'RATIO clients=%s pdm/pdns server CPU per PATCH = %s (lower is better for pdm)\n' "$c" "$(ratio "$(cpu "pdm-$c")" "$(cpu "pdns-$c")")"
 done
 printf '\n%s, pdns_server %s, %s CPUs (servers on CPU 0, client on CPU 1)\n' \
     "$("$PDM_BIN" --version 2>/dev/null || echo '?')" "$(pdns_server --version 2>&1 | sed -n 's/.*PowerDNS Authoritative Server \([^ ]*\).*/\1/p' | head -1)" "$(nproc)"
