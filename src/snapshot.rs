@@ -204,7 +204,7 @@ fn apply_change(current: &ServedZone, change: &ZoneChange) -> Option<ServedZone>
     // A commit rewrites the SOA serial in place without journaling it.
     let soa_in_diff = added.iter().any(|r| r.record_type() == RecordType::SOA);
     if !soa_in_diff {
-        let old = zone.soa().clone();
+        let old = zone.soa();
         let mut new = old.clone();
         if let RData::SOA(s) = &mut new.data {
             s.serial = change.serial;

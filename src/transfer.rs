@@ -451,7 +451,7 @@ impl Notifier {
                 let (tx, zone, addr) = (done_tx.clone(), p.zone.clone(), k.1);
                 tokio::spawn(async move {
                     let origin = served.zone().origin().clone();
-                    let soa = served.zone().soa().clone();
+                    let soa = served.zone().soa();
                     let r =
                         notify::notify(addr, &origin, Some(&soa), key.as_deref(), timeout).await;
                     let _ = tx.send((zone, addr, serial, r.map_err(|e| e.to_string())));

@@ -57,7 +57,7 @@ fn one_commit_into_a_pool_zone() {
         None,
     )
     .unwrap();
-    let old_soa = zone.soa().clone();
+    let old_soa = zone.soa();
     let mut new_soa = old_soa.clone();
     if let RData::SOA(s) = &mut new_soa.data {
         s.serial = 2;

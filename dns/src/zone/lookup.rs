@@ -143,12 +143,6 @@ impl Zone {
     }
 }
 
-/// Copy an RRset's records into `out` with the owner replaced by `owner`
-/// (the query's spelling, for 0x20 case preservation and wildcard synthesis).
-fn push_owned(out: &mut Vec<Record>, set: &RRset, owner: &Name) {
-    set.push_records(owner, out);
-}
-
 fn push_additional(out: &mut Vec<Record>, set: &RRset) {
     out.extend(set.additional().iter().cloned());
 }
@@ -265,7 +259,8 @@ fn answer_at_node<S: Synthesizer>(
     if stat.is_some() || dyn_set.is_some() {
         let mut n = 0;
         if let Some(set) = stat {
-            push_owned(&mut ans.answers, set, owner);
+            // Owned by the query's spelling (0x20 case, wildcard synthesis).
+            set.push_records(owner, &mut ans.answers);
             if qtype != RecordType::ANY {
                 push_additional(&mut ans.additional, set);
             }
@@ -287,7 +282,7 @@ fn answer_at_node<S: Synthesizer>(
         return Ok(Step::Done(positive()));
     }
     if let Some(set) = node.rrset(RecordType::CNAME) {
-        push_owned(&mut ans.answers, set, owner);
+        set.push_records(owner, &mut ans.answers);
         if let Some(RData::CNAME(target)) = set.rdata().first() {
             return Ok(Step::Follow(target.0.clone()));
         }

@@ -1025,11 +1025,6 @@ impl Zone {
         &self.apex.rrsets[self.soa_at]
     }
 
-    /// The apex SOA data.
-    pub fn soa_data(&self) -> &RData {
-        &self.soa_set().rdata()[0]
-    }
-
     /// The apex SOA record.
     /// (Made per call rather than kept: one Record per zone is 280 bytes.)
     pub fn soa(&self) -> Record {

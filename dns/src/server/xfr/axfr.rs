@@ -122,7 +122,7 @@ pub(super) fn run(
 ) -> Stats {
     let served = job.zone.clone();
     let zone = served.zone();
-    let soa = zone.soa().clone();
+    let soa = zone.soa();
     let mut packer = Packer {
         id: job.id,
         recursion_desired: job.recursion_desired,
@@ -224,9 +224,10 @@ fn differences(packer: &mut Packer<'_>, older: &Version, current: &Version) -> b
         ) {
             let other = other.filter(|o| o.ttl() == set.ttl());
             out.extend(
-                set.records(name)
-                    .into_iter()
-                    .filter(|r| other.is_none_or(|o| !o.rdata().contains(&r.data))),
+                set.rdata()
+                    .iter()
+                    .filter(|d| other.is_none_or(|o| !o.rdata().contains(d)))
+                    .map(|d| Record::from_rdata(name.clone(), set.ttl(), d.clone())),
             );
         }
         let (before, after) = (sets(before), sets(after));
@@ -247,8 +248,8 @@ fn differences(packer: &mut Packer<'_>, older: &Version, current: &Version) -> b
         gone.extend(g);
         came.extend(c);
     }
-    let soa = zone.soa().clone();
-    packer.push(vec![soa.clone(), old_zone.soa().clone()])
+    let soa = zone.soa();
+    packer.push(vec![soa.clone(), old_zone.soa()])
         && packer.push(gone)
         && packer.push(vec![soa.clone()])
         && packer.push(came)

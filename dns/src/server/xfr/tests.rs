@@ -397,13 +397,13 @@ fn bump(shared: &crate::server::SharedZones, serial: u32, txt: &str, child: &str
             parse_master(&format!("$ORIGIN pool.test.\n$TTL 300\n{text}\n"), None).unwrap();
         r.remove(0)
     };
-    let mut new_soa = zone.soa().clone();
+    let mut new_soa = zone.soa();
     if let RData::SOA(s) = &mut new_soa.data {
         s.serial = serial;
     }
     let owner = name(&format!("{txt}.pool.test."));
     let gone = zone.node(&owner).unwrap().rrsets[0].records(&owner)[0].clone();
-    let removed = vec![zone.soa().clone(), gone];
+    let removed = vec![zone.soa(), gone];
     let added = vec![
         new_soa,
         rec(&format!("{child} IN NS ns.{child}")),
