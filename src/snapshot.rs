@@ -448,7 +448,7 @@ pub fn prime_zone(engine: &LuaEngine, zone: &Arc<Zone>) -> (usize, usize) {
     let include = move |n: &Name| owner.lua_includes(n);
     let (mut ok, mut failed) = (0, 0);
     for (name, program) in zone.lua_programs() {
-        match engine.prime(program, name, zone.origin(), Some(&include)) {
+        match engine.prime(program, &name, zone.origin(), Some(&include)) {
             Ok(()) => ok += 1,
             Err(e) => {
                 failed += 1;

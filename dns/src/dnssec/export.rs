@@ -75,7 +75,7 @@ pub fn for_each_signed(
     };
     for (name, node) in zone.nodes() {
         for set in &node.rrsets {
-            let mut out = set.records(name);
+            let mut out = set.records(&name);
             // Delegation NS and glue are not authoritative: unsigned.
             let authoritative = !node.occluded && (!node.cut || set.rtype == RecordType::DS);
             if authoritative {

@@ -192,7 +192,7 @@ impl Nsec3Chain {
         let origin = zone.origin();
         let mut entries = OrdMap::new();
         for (name, node) in zone.nodes() {
-            if let Some(e) = entry_for(name, node, &salt, iterations) {
+            if let Some(e) = entry_for(&name, node, &salt, iterations) {
                 entries.insert(e.hash, Arc::new(e));
             }
         }

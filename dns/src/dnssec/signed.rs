@@ -78,7 +78,7 @@ impl SignedView {
             expiring: OrdSet::new(),
         };
         for (name, node) in zone.nodes() {
-            view.sign_node(name, node, signer, now)?;
+            view.sign_node(&name, node, signer, now)?;
         }
         for r in chain.records_unkept() {
             view.put_nsec3(r, signer, now)?;
@@ -108,7 +108,7 @@ impl SignedView {
         }
         let mut view = self.clone();
         for (name, _, node) in zone.changes_since(older_zone) {
-            let owner = key::of(name).into_boxed_slice();
+            let owner = key::of(&name).into_boxed_slice();
             let stale: Vec<(Box<[u8]>, u16)> = view
                 .sigs
                 .range((owner.clone(), 0)..=(owner.clone(), u16::MAX))
@@ -118,12 +118,12 @@ impl SignedView {
                 view.set_sigs(k, None);
             }
             if let Some(node) = node {
-                view.sign_node(name, node, signer, now)?;
+                view.sign_node(&name, node, signer, now)?;
             }
-            if let Some(nsec3_owner) = chain.owner_for(name) {
+            if let Some(nsec3_owner) = chain.owner_for(&name) {
                 view.set_nsec3(key::of(&nsec3_owner).into_boxed_slice(), None);
             }
-            for r in chain.around(name) {
+            for r in chain.around(&name) {
                 view.put_nsec3(r, signer, now)?;
             }
         }
@@ -150,11 +150,11 @@ impl SignedView {
                 }
                 continue;
             }
-            let set = zone.node_by_key(&owner).and_then(|(name, n)| {
+            let set = zone.node_by_key(&owner).and_then(|n| {
                 n.rrsets
                     .iter()
                     .find(|s| u16::from(s.rtype) == rtype)
-                    .map(|s| s.records(name))
+                    .map(|s| s.records(&key::name_of(&owner)))
             });
             match set {
                 Some(records) => {

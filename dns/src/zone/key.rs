@@ -53,6 +53,52 @@ pub fn child(parent: &[u8], label: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The (lower-case, fully qualified) name whose key is `key`: the tree
+/// keeps keys only, and makes a node's name when a caller needs it.
+pub fn name_of(key: &[u8]) -> Name {
+    // Label bounds, root side first; a name has at most 127 labels.
+    let mut bounds = [(0usize, 0usize); 128];
+    let (mut n, mut start, mut i) = (0, 0, 0);
+    while let Some(&b) = key.get(i) {
+        if b == END {
+            if let Some(slot) = bounds.get_mut(n) {
+                *slot = (start, i);
+                n += 1;
+            }
+            start = i + 1;
+        }
+        i += if b == ESC { 2 } else { 1 };
+    }
+    // Wire form, leaf label first, unescaped.
+    let mut wire = [0u8; 256];
+    let mut w = 0;
+    for &(from, to) in bounds[..n].iter().rev() {
+        let len_at = w;
+        w += 1;
+        let mut j = from;
+        while j < to && w < wire.len() {
+            let b = if key[j] == ESC {
+                key[(j + 1).min(to - 1)]
+            } else {
+                key[j]
+            };
+            j += if key[j] == ESC { 2 } else { 1 };
+            wire[w] = b;
+            w += 1;
+        }
+        if let Some(len) = wire.get_mut(len_at) {
+            *len = u8::try_from(w - len_at - 1).unwrap_or(u8::MAX);
+        }
+    }
+    let wire = wire.get(..=w.min(255)).unwrap_or(&[0]);
+    // Keys are only ever made from names, so they always decode.
+    let mut decoder = hickory_proto::serialize::binary::BinDecoder::new(wire);
+    let mut name = <Name as hickory_proto::serialize::binary::BinDecodable>::read(&mut decoder)
+        .unwrap_or_else(|_| Name::root());
+    name.set_fqdn(true);
+    name
+}
+
 /// Lengths of the keys of `key`'s ancestors and itself, shortest (the root,
 /// length 0) first: the prefixes at which a label ends.
 pub fn prefixes(key: &[u8]) -> impl Iterator<Item = usize> + '_ {
@@ -84,44 +130,37 @@ pub fn parent_end(key: &[u8]) -> Option<usize> {
     parent
 }
 
-/// A tree key: the canonical bytes for ordering, the name for callers.
+/// A tree key: the canonical bytes, which also give the name back
+/// ([`Keyed::name`]; names in the tree are lower-case).
 ///
 /// One pointer wide, behind an `Arc`: the persistent tree stores keys
 /// inline in 16-slot nodes and clones a node's keys on every path copy, so
 /// a fat key (a `Name` is 80 bytes) made each small zone's one node 1.7 KiB
-/// and each change to a big zone dozens of allocations.
+/// and each change to a big zone dozens of allocations. And no `Name`
+/// beside the bytes: that was 80 of every node's ~130 bytes of key, a
+/// pool of 100k children holding some 800k nodes.
 #[derive(Debug, Clone)]
-pub(super) struct Keyed(Arc<KeyedName>);
-
-#[derive(Debug)]
-struct KeyedName {
-    key: Box<[u8]>,
-    name: Name,
-}
+pub(super) struct Keyed(Arc<[u8]>);
 
 impl Keyed {
-    /// Key `name` (its spelling is kept for callers; order ignores case).
-    pub fn new(name: Name) -> Self {
-        Keyed(Arc::new(KeyedName {
-            key: of(&name).into_boxed_slice(),
-            name,
-        }))
+    /// Key `name`.
+    pub fn new(name: &Name) -> Self {
+        Keyed(Arc::from(of(name)))
     }
 
     /// A keyed name from its key, already computed by [`of`].
-    pub fn from_parts(key: Box<[u8]>, name: Name) -> Self {
-        debug_assert_eq!(&*key, of(&name).as_slice());
-        Keyed(Arc::new(KeyedName { key, name }))
+    pub fn from_key(key: &[u8]) -> Self {
+        Keyed(Arc::from(key))
     }
 
-    /// The name.
-    pub fn name(&self) -> &Name {
-        &self.0.name
+    /// The name (lower-case), made from the key.
+    pub fn name(&self) -> Name {
+        name_of(&self.0)
     }
 
     /// The canonical key bytes.
     pub fn key(&self) -> &[u8] {
-        &self.0.key
+        &self.0
     }
 }
 
@@ -202,6 +241,25 @@ mod tests {
                 assert_eq!(of(a).cmp(&of(b)), a.cmp(b), "{a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn the_key_gives_the_name_back() {
+        for name in [
+            Name::root(),
+            n("example."),
+            n("www.example.com."),
+            n("*.a.b.c.d.e.f.example."),
+            raw(&[b"x\x00\x01", b"\x01", b"\x00z"]),
+            raw(&[&[b'a'; 63][..], &[b'b'; 63], &[b'c'; 63], &[b'd'; 61]]),
+        ] {
+            let back = name_of(&of(&name));
+            assert_eq!(back, name, "{name}");
+            assert!(back.is_fqdn());
+            assert_eq!(of(&back), of(&name));
+        }
+        // The spelling in the tree is lower-case.
+        assert_eq!(name_of(&of(&n("WwW.Example."))).to_string(), "www.example.");
     }
 
     #[test]

@@ -70,16 +70,17 @@ pub struct Answer {
     pub empty_dynamic: Option<RecordType>,
 }
 
-/// Where a name landed in the tree.
+/// Where a name landed in the tree. (The tree keeps keys, not names: the
+/// closest encloser and the cut are named here, made from their keys.)
 enum Located<'z> {
     /// Exact node (not at/below a cut, except a DS query at the cut itself).
     Exact(&'z Node),
     /// Synthesized from a wildcard node.
-    Wildcard { node: &'z Node, ce: &'z Name },
+    Wildcard { node: &'z Node, ce: Name },
     /// At or below a delegation point.
-    Referral { cut: &'z Name, node: &'z Node },
+    Referral { cut: Name, node: &'z Node },
     /// Name does not exist.
-    NxDomain { ce: &'z Name },
+    NxDomain { ce: Name },
 }
 
 impl Zone {
@@ -89,7 +90,7 @@ impl Zone {
         if !self.origin().zone_of(qname) {
             return None;
         }
-        if let Some((_, node)) = self.node_by_key(key) {
+        if let Some(node) = self.node_by_key(key) {
             if node.occluded || (node.cut && qtype != RecordType::DS) {
                 return Some(self.referral_for(qname));
             }
@@ -113,13 +114,18 @@ impl Zone {
             let k = key.get(..end)?;
             self.node_by_key(k).map(|hit| (k, hit))
         });
-        let (ce_key, (ce, ce_node)) = match found {
+        let (ce_key, ce_node) = match found {
             Some(found) => found,
             // Unreachable for a well-formed zone (apex exists).
-            None => (&[][..], self.node_entry(self.origin())?),
+            None => (&[][..], self.node(self.origin())?),
+        };
+        let ce = if ce_key.is_empty() {
+            self.origin().clone()
+        } else {
+            super::key::name_of(ce_key)
         };
         if self.has_cuts() && (ce_node.cut || ce_node.occluded) {
-            return Some(self.referral_for(ce));
+            return Some(self.referral_for(&ce));
         }
         if self.has_wildcards() {
             let star = if ce_key.is_empty() {
@@ -127,7 +133,7 @@ impl Zone {
             } else {
                 Some(super::key::child(ce_key, b"*"))
             };
-            if let Some((_, node)) = star.and_then(|k| self.node_by_key(&k)) {
+            if let Some(node) = star.and_then(|k| self.node_by_key(&k)) {
                 return Some(Located::Wildcard { node, ce });
             }
         }
@@ -138,7 +144,9 @@ impl Zone {
         match self.topmost_cut(name) {
             Some((cut, node)) => Located::Referral { cut, node },
             // Flags say there is a cut; if not, treat as non-existent.
-            None => Located::NxDomain { ce: self.origin() },
+            None => Located::NxDomain {
+                ce: self.origin().clone(),
+            },
         }
     }
 }
@@ -375,12 +383,12 @@ pub fn lookup_keyed<S: Synthesizer>(
                 None,
             ),
             Located::Wildcard { node, ce } => (
-                answer_at_node(node, &current, qtype, Some(ce), &mut ans, zone, synth)?,
+                answer_at_node(node, &current, qtype, Some(&ce), &mut ans, zone, synth)?,
                 Some(ce),
             ),
             Located::Referral { cut, node } => {
                 if let Some(ns) = node.rrset(RecordType::NS) {
-                    ns.push_records(cut, &mut ans.authority);
+                    ns.push_records(&cut, &mut ans.authority);
                     push_additional(&mut ans.additional, ns);
                 }
                 // AA=0 only when the referral is the whole answer; after a
@@ -388,21 +396,21 @@ pub fn lookup_keyed<S: Synthesizer>(
                 if links.is_empty() {
                     ans.authoritative = false;
                 }
-                break AnswerKind::Referral { cut: cut.clone() };
+                break AnswerKind::Referral { cut };
             }
             Located::NxDomain { ce } => {
                 // RFC 6604: the rcode describes the last name in the chain.
                 ans.rcode = ResponseCode::NXDomain;
                 ans.authority.push(zone.negative_soa());
                 break AnswerKind::NxDomain {
-                    closest_encloser: ce.clone(),
+                    closest_encloser: ce,
                 };
             }
         };
         match step {
             Step::Done(kind) => break kind,
             Step::Follow(mut target) => {
-                links.push((current, wild.cloned()));
+                links.push((current, wild));
                 target.set_fqdn(true);
                 let looped = links.iter().any(|(n, _)| n == &target);
                 if looped || links.len() >= MAX_CNAME_CHAIN {

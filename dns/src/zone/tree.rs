@@ -632,7 +632,7 @@ impl Zone {
                     referrers.push((t, owner.clone()));
                 }
             }
-            tree.push((Keyed::from_parts(k, name), Arc::new(node)));
+            tree.push((Keyed::from_key(&k), Arc::new(node)));
         }
         zone.nodes = tree.into_iter().collect();
         zone.referrers = referrers.into_iter().collect();
@@ -744,7 +744,7 @@ impl Zone {
                 if nodes.contains_key(k.as_slice()) {
                     break;
                 }
-                nodes.insert(Keyed::new(anc.clone()), Arc::new(Node::default()));
+                nodes.insert(Keyed::new(&anc), Arc::new(Node::default()));
                 touched.insert(k.into_boxed_slice(), anc.clone());
                 anc = anc.base_name();
             }
@@ -754,7 +754,7 @@ impl Zone {
                 None => {
                     let mut node = Node::default();
                     add_to_node(&mut node, rec);
-                    nodes.insert(Keyed::new(owner.clone()), Arc::new(node));
+                    nodes.insert(Keyed::new(&owner), Arc::new(node));
                 }
             }
             touched.insert(k.into_boxed_slice(), owner);
@@ -817,10 +817,10 @@ impl Zone {
                     }
                     pending
                         .entry(below.key().into())
-                        .or_insert_with(|| below.name().clone());
+                        .or_insert_with(|| below.name());
                 }
             }
-            nodes.insert(Keyed::new(name), Arc::new(next));
+            nodes.insert(Keyed::new(&name), Arc::new(next));
             changed.insert(k);
         }
 
@@ -846,7 +846,7 @@ impl Zone {
             let old = self.nodes.get_key_value(&**k);
             let shared: Arc<[u8]> = Arc::from(&**k);
             if let Some((kd, n)) = old {
-                zone.count(kd.name(), n, -1);
+                zone.count(&kd.name(), n, -1);
                 for t in targets_of(origin, n) {
                     zone.referrers.remove(&(t, shared.clone()));
                 }
@@ -856,13 +856,13 @@ impl Zone {
                 .get_key_value(&**k)
                 .map(|(a, b)| (a.clone(), Arc::clone(b)))
             {
-                zone.count(kd.name(), &n, 1);
+                zone.count(&kd.name(), &n, 1);
                 for t in targets_of(origin, &n) {
                     zone.referrers.insert((t, shared.clone()));
                 }
-                names.push(kd.name().clone());
+                names.push(kd.name());
             } else if let Some((kd, _)) = old {
-                names.push(kd.name().clone());
+                names.push(kd.name());
             }
         }
         let mut redo: BTreeSet<Arc<[u8]>> = BTreeSet::new();
@@ -997,7 +997,7 @@ impl Zone {
             }
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(s) = tnode.rrset(t) {
-                    s.push_records(tname, &mut extra);
+                    s.push_records(&tname, &mut extra);
                 }
             }
         }
@@ -1048,9 +1048,10 @@ impl Zone {
     pub fn records(&self) -> Vec<Record> {
         let mut out = vec![self.soa()];
         for (k, node) in self.nodes.iter() {
+            let name = k.name();
             for set in &node.rrsets {
                 if set.rtype != RecordType::SOA {
-                    set.push_records(k.name(), &mut out);
+                    set.push_records(&name, &mut out);
                 }
             }
         }
@@ -1067,14 +1068,16 @@ impl Zone {
         self.nodes.get(key::of(name).as_slice()).map(|n| &**n)
     }
 
-    /// The node and its stored (lower-case) name.
-    pub(crate) fn node_entry(&self, name: &Name) -> Option<(&Name, &Node)> {
-        self.node_by_key(&key::of(name))
+    /// The node and its name as the tree has it (lower-case).
+    pub(crate) fn node_entry(&self, name: &Name) -> Option<(Name, &Node)> {
+        self.nodes
+            .get_key_value(key::of(name).as_slice())
+            .map(|(k, n)| (k.name(), &**n))
     }
 
     /// The node whose canonical key is `key` (see [`super::key`]).
-    pub(crate) fn node_by_key(&self, key: &[u8]) -> Option<(&Name, &Node)> {
-        self.nodes.get_key_value(key).map(|(k, n)| (k.name(), &**n))
+    pub(crate) fn node_by_key(&self, key: &[u8]) -> Option<&Node> {
+        self.nodes.get(key).map(|n| &**n)
     }
 
     /// The names whose node differs between `older` and this zone (a
@@ -1085,7 +1088,7 @@ impl Zone {
     pub fn changes_since<'a>(
         &'a self,
         older: &'a Zone,
-    ) -> Vec<(&'a Name, Option<&'a Node>, Option<&'a Node>)> {
+    ) -> Vec<(Name, Option<&'a Node>, Option<&'a Node>)> {
         use imbl::ordmap::DiffItem;
         older
             .nodes
@@ -1099,7 +1102,7 @@ impl Zone {
     }
 
     /// Iterate all names and nodes in canonical order (for signers/exporters).
-    pub fn nodes(&self) -> impl Iterator<Item = (&Name, &Node)> {
+    pub fn nodes(&self) -> impl Iterator<Item = (Name, &Node)> {
         self.nodes.iter().map(|(k, n)| (k.name(), &**n))
     }
 
@@ -1126,13 +1129,18 @@ impl Zone {
 
     /// Every LUA program that answers queries, with its owner (for priming
     /// health checks at load). `include` snippets (type `LUA`) are left out.
-    pub fn lua_programs(&self) -> impl Iterator<Item = (&Name, &Arc<LuaRecord>)> {
-        self.nodes().flat_map(|(name, node)| {
-            node.dynamic
-                .iter()
-                .filter(|d| d.rtype != LUA)
-                .flat_map(move |d| d.programs.iter().map(move |p| (name, p)))
-        })
+    pub fn lua_programs(&self) -> impl Iterator<Item = (Name, &Arc<LuaRecord>)> {
+        self.nodes
+            .iter()
+            .filter(|(_, node)| node.dynamic.iter().any(|d| d.rtype != LUA))
+            .flat_map(|(k, node)| {
+                let name = k.name();
+                node.dynamic
+                    .iter()
+                    .filter(|d| d.rtype != LUA)
+                    .flat_map(|d| d.programs.iter())
+                    .map(move |p| (name.clone(), p))
+            })
     }
 
     /// The `include` snippets (LUA records of type `LUA`) at `name`.
@@ -1145,12 +1153,15 @@ impl Zone {
 
     /// The topmost delegation point on the path from the apex to `name`
     /// (inclusive). Callers know one exists from the node flags.
-    pub(crate) fn topmost_cut(&self, name: &Name) -> Option<(&Name, &Node)> {
+    pub(crate) fn topmost_cut(&self, name: &Name) -> Option<(Name, &Node)> {
         let key = key::of(name);
         let found = key::prefixes(&key)
             .skip(self.origin_labels + 1)
-            .filter_map(|end| key.get(..end).and_then(|k| self.node_by_key(k)))
-            .find(|(_, node)| node.cut);
+            .find_map(|end| {
+                let k = key.get(..end)?;
+                let node = self.node_by_key(k)?;
+                node.cut.then(|| (key::name_of(k), node))
+            });
         found
     }
 }
@@ -1374,7 +1385,7 @@ mod tests {
         assert_eq!(flag("ab.example.com."), (false, false));
         assert_eq!(
             z.topmost_cut(&name("y.x.a.example.com.")).unwrap().0,
-            &name("a.example.com.")
+            name("a.example.com.")
         );
     }
 

@@ -185,11 +185,11 @@ fn whole(packer: &mut Packer<'_>, v: &Version) -> bool {
     }
     for (name, node) in zone.nodes() {
         for set in &node.rrsets {
-            if set.rtype == RecordType::SOA && name == apex {
+            if set.rtype == RecordType::SOA && name == *apex {
                 continue;
             }
-            let mut out = set.records(name);
-            out.extend(sigs(name, set.rtype));
+            let mut out = set.records(&name);
+            out.extend(sigs(&name, set.rtype));
             if !packer.push(out) {
                 return false;
             }
@@ -233,11 +233,11 @@ fn differences(packer: &mut Packer<'_>, older: &Version, current: &Version) -> b
         let (before, after) = (sets(before), sets(after));
         for set in before {
             let now = after.iter().find(|s| s.rtype == set.rtype);
-            only_in(name, set, now, &mut gone);
+            only_in(&name, set, now, &mut gone);
         }
         for set in after {
             let was = before.iter().find(|s| s.rtype == set.rtype);
-            only_in(name, set, was, &mut came);
+            only_in(&name, set, was, &mut came);
         }
     }
     // The SOAs frame the sequences; they are not part of them.
