@@ -97,7 +97,28 @@ pub struct RRset {
     /// Each record's TTL as given, parallel to `rdata`, or empty when
     /// every record was given the RRset's TTL (nearly always). After a
     /// removal [`Zone::apply`] recomputes the RRset TTL from these.
-    given_ttls: Box<[u32]>,
+    given_ttls: GivenTtls,
+}
+
+/// TTLs as given, one per record; one pointer wide and no allocation
+/// while empty (a pool holds some 15 RRsets per child, nearly all empty).
+#[derive(Debug, Clone, Default)]
+struct GivenTtls(Option<Box<Box<[u32]>>>);
+
+impl GivenTtls {
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        self.0.as_deref().map_or(&[], |b| &**b)
+    }
+}
+
+impl From<Vec<u32>> for GivenTtls {
+    fn from(ttls: Vec<u32>) -> Self {
+        GivenTtls((!ttls.is_empty()).then(|| Box::new(ttls.into_boxed_slice())))
+    }
 }
 
 /// Records shared between RRsets (additional sections).
@@ -150,7 +171,7 @@ impl RRset {
         if self.given_ttls.is_empty() {
             vec![self.ttl; self.rdata.len()]
         } else {
-            self.given_ttls.to_vec()
+            self.given_ttls.as_slice().to_vec()
         }
     }
 
@@ -168,7 +189,7 @@ impl RRset {
     /// Forget the TTL given to record `i`, about to be removed.
     fn remove_given(&mut self, i: usize) {
         if !self.given_ttls.is_empty() {
-            let mut given = self.given_ttls.to_vec();
+            let mut given = self.given_ttls.as_slice().to_vec();
             given.remove(i);
             self.given_ttls = given.into();
         }
@@ -332,6 +353,38 @@ impl SharedAdditionals {
     }
 }
 
+/// The last few distinct nodes one build made, so that equal nodes are
+/// one allocation: a child zone's template names (`api`, `console`,
+/// `gitea`...) usually hold the same address, and a node does not know its
+/// own name. Copy-on-write keeps them apart when one changes.
+#[derive(Default)]
+struct SharedNodes(Vec<Arc<Node>>);
+
+impl SharedNodes {
+    /// How many distinct nodes to remember (a linear scan; template names
+    /// come in runs of equal nodes).
+    const KEEP: usize = 8;
+
+    /// `node`, or a remembered node equal to it.
+    fn get(&mut self, node: Node) -> Arc<Node> {
+        // LUA programs and TTLs as given are left out of node equality.
+        let shareable =
+            node.dynamic.is_empty() && node.rrsets.iter().all(|s| s.given_ttls.is_empty());
+        if !shareable {
+            return Arc::new(node);
+        }
+        if let Some(known) = self.0.iter().find(|n| ***n == node) {
+            return Arc::clone(known);
+        }
+        let made = Arc::new(node);
+        if self.0.len() == Self::KEEP {
+            self.0.remove(0);
+        }
+        self.0.push(Arc::clone(&made));
+        made
+    }
+}
+
 /// What [`Zone::apply`] changed: the names whose node appeared, went, or
 /// changed (RRsets or flags; additional sections aside).
 #[derive(Debug, Default, Clone)]
@@ -427,7 +480,7 @@ fn add_to_node(node: &mut Node, rec: Record) {
                 rtype,
                 ttl,
                 rdata: Arc::new(vec![data]),
-                given_ttls: Box::default(),
+                given_ttls: GivenTtls::default(),
                 additional: None,
             });
             node.rrsets = sets.into();
@@ -446,7 +499,13 @@ fn normalise_node(
     node.rrsets.sort_by_key(|s| u16::from(s.rtype));
     for set in node.rrsets.iter_mut() {
         // RFC 2181 §5.2: one TTL per RRset; use the lowest.
-        let ttl = set.given_ttls.iter().copied().min().unwrap_or(set.ttl);
+        let ttl = set
+            .given_ttls
+            .as_slice()
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(set.ttl);
         set.ttl = ttl;
         // Most RRsets (a pool's NS and DS) hold one record: no sort.
         if set.rdata.len() > 1 {
@@ -465,8 +524,8 @@ fn normalise_node(
             Arc::make_mut(&mut set.rdata).shrink_to_fit();
         }
         intern::share(set.rtype, &mut set.rdata);
-        if set.given_ttls.iter().all(|&t| t == ttl) {
-            set.given_ttls = Box::default();
+        if set.given_ttls.as_slice().iter().all(|&t| t == ttl) {
+            set.given_ttls = GivenTtls::default();
         }
     }
     if let Some(cname) = node.rrset(RecordType::CNAME) {
@@ -623,6 +682,7 @@ impl Zone {
         };
         let mut referrers = Vec::new();
         let mut tree = Vec::with_capacity(nodes.len());
+        let mut shared = SharedNodes::default();
         for (k, (name, node)) in nodes {
             zone.count(&name, &node, 1);
             let targets = targets_of(&zone.origin, &node);
@@ -632,7 +692,7 @@ impl Zone {
                     referrers.push((t, owner.clone()));
                 }
             }
-            tree.push((Keyed::from_key(&k), Arc::new(node)));
+            tree.push((Keyed::from_key(&k), shared.get(node)));
         }
         zone.nodes = tree.into_iter().collect();
         zone.referrers = referrers.into_iter().collect();
@@ -1260,7 +1320,7 @@ mod tests {
     fn nodes_and_rrsets_stay_small() {
         // A pool of 100k children holds ~8 nodes and ~14 RRsets per child.
         assert!(
-            std::mem::size_of::<RRset>() <= 40,
+            std::mem::size_of::<RRset>() <= 32,
             "{}",
             std::mem::size_of::<RRset>()
         );
@@ -1285,6 +1345,10 @@ mod tests {
         assert_eq!(set_at(&z, "c.example.com.", RecordType::A).ttl(), 60);
         assert_eq!(set_at(&z, "a.example.com.", RecordType::A).ttl(), 3600);
         assert_ne!(at(&z, "a.example.com."), at(&z, "d.example.com."));
+        // Equal nodes are one node; a TTL of its own makes another.
+        let node = |z: &Zone, n: &str| z.node(&name(n)).unwrap() as *const Node;
+        assert_eq!(node(&z, "a.example.com."), node(&z, "b.example.com."));
+        assert_ne!(node(&z, "a.example.com."), node(&z, "c.example.com."));
         // Another zone from the same template: the same data.
         let other = build(&text.replace("example.com.", "example.net.")).unwrap();
         assert_eq!(at(&z, "a.example.com."), at(&other, "b.example.net."));
@@ -1310,6 +1374,15 @@ mod tests {
         assert_eq!(recs[0].ttl, 3600);
         // The version it was made from still serves one record at b.
         assert_eq!(set_at(&z, "b.example.com.", RecordType::A).len(), 1);
+        assert_eq!(node(&z, "a.example.com."), node(&z, "b.example.com."));
+        assert_ne!(node(&z2, "a.example.com."), node(&z2, "b.example.com."));
+        // Removing b's new record again leaves it equal to a, and served so.
+        let z3 = z2.apply(&more, &[]).unwrap();
+        assert_eq!(
+            z3.node(&name("b.example.com.")),
+            z3.node(&name("a.example.com."))
+        );
+        assert_eq!(z3.records().len(), z.records().len());
     }
 
     #[test]
