@@ -711,7 +711,7 @@ impl Catalog {
             .zone()
             .nodes()
             .filter_map(|(_, node)| node.rrset(hickory_proto::rr::RecordType::PTR))
-            .flat_map(|set| set.rdata())
+            .flat_map(|set| set.rdata().into_owned())
             .filter_map(|d| match d {
                 hickory_proto::rr::RData::PTR(p) => Some(p.0.to_ascii()),
                 _ => None,

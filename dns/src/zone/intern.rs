@@ -7,12 +7,13 @@
 //! holds any more are dropped whenever the table has doubled since it was
 //! last swept, so it never holds more than twice what is in use.
 
-use hickory_proto::rr::{RData, RecordType};
+use super::rdataset::RDataSet;
+use hickory_proto::rr::RecordType;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// An RRset's record data, as RRsets share it.
-pub(super) type SharedRData = Arc<Vec<RData>>;
+pub(super) type SharedRData = Arc<RDataSet>;
 
 /// Sweep no earlier than at this many entries.
 const MIN_SWEEP: usize = 1024;
@@ -86,10 +87,11 @@ impl Table {
 mod tests {
     use super::*;
     use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::RData;
 
     #[test]
     fn equal_data_is_shared_and_what_nobody_holds_is_swept() {
-        let a1 = || Arc::new(vec![RData::A(A::new(198, 51, 100, 1))]);
+        let a1 = || Arc::new(RDataSet::Decoded(vec![RData::A(A::new(198, 51, 100, 1))]));
         let (mut a, mut b): (SharedRData, SharedRData) = (a1(), a1());
         share(RecordType::A, &mut a);
         share(RecordType::A, &mut b);
@@ -106,9 +108,9 @@ mod tests {
         let mut kept: SharedRData = a1();
         t.share(&mut kept);
         for i in 0..(10 * MIN_SWEEP as u32) {
-            let mut x: SharedRData = Arc::new(vec![RData::A(A::from(std::net::Ipv4Addr::from(
-                0x0a00_0000 + i,
-            )))]);
+            let mut x: SharedRData = Arc::new(RDataSet::Decoded(vec![RData::A(A::from(
+                std::net::Ipv4Addr::from(0x0a00_0000 + i),
+            ))]));
             t.share(&mut x);
             assert!(t.set.len() < 2 * MIN_SWEEP, "{} entries", t.set.len());
         }

@@ -13,6 +13,7 @@ pub mod key;
 mod lookup;
 // ... and record templates (config, pool, backends render child zones).
 mod intern;
+mod rdataset;
 pub mod template;
 mod tree;
 

@@ -9,10 +9,12 @@
 
 use super::intern::{self, SharedRData};
 use super::key::{self, Keyed};
+use super::rdataset::RDataSet;
 use crate::lua::{LuaRecord, LUA_TYPE_CODE};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use imbl::{OrdMap, OrdSet};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -135,9 +137,10 @@ impl RRset {
         self.ttl
     }
 
-    /// The record data, in canonical order.
-    pub fn rdata(&self) -> &[RData] {
-        &self.rdata
+    /// The record data, in canonical order (decoded here when the zone
+    /// keeps it in wire form: see `rdataset`).
+    pub fn rdata(&self) -> Cow<'_, [RData]> {
+        self.rdata.get()
     }
 
     /// How many records the RRset holds.
@@ -159,11 +162,11 @@ impl RRset {
 
     /// Append the records, owned by `owner`, to `out`.
     pub fn push_records(&self, owner: &Name, out: &mut Vec<Record>) {
-        out.extend(
-            self.rdata
-                .iter()
-                .map(|d| Record::from_rdata(owner.clone(), self.ttl, d.clone())),
-        );
+        let record = |d| Record::from_rdata(owner.clone(), self.ttl, d);
+        match self.rdata.get() {
+            Cow::Borrowed(data) => out.extend(data.iter().cloned().map(record)),
+            Cow::Owned(data) => out.extend(data.into_iter().map(record)),
+        }
     }
 
     /// The TTLs as given, one per record.
@@ -401,7 +404,7 @@ fn dynamic_sets(name: &Name, lua: Option<&RRset>) -> Result<Vec<DynamicRRset>, Z
         return Ok(Vec::new());
     };
     let mut out: Vec<DynamicRRset> = Vec::new();
-    for data in set.rdata() {
+    for data in set.rdata().iter() {
         let wire = data
             .to_bytes()
             .map_err(|e| ZoneError::BadLua(name.to_string(), e.to_string()))?;
@@ -471,7 +474,7 @@ fn add_to_node(node: &mut Node, rec: Record) {
         Some(set) => {
             if !set.rdata.contains(&data) {
                 set.push_given(ttl);
-                Arc::make_mut(&mut set.rdata).push(data);
+                Arc::make_mut(&mut set.rdata).make_decoded().push(data);
             }
         }
         None => {
@@ -479,7 +482,7 @@ fn add_to_node(node: &mut Node, rec: Record) {
             sets.push(RRset {
                 rtype,
                 ttl,
-                rdata: Arc::new(vec![data]),
+                rdata: Arc::new(RDataSet::Decoded(vec![data])),
                 given_ttls: GivenTtls::default(),
                 additional: None,
             });
@@ -511,7 +514,7 @@ fn normalise_node(
         if set.rdata.len() > 1 {
             // Deterministic order for export and answers.
             let given = set.given_ttls();
-            let rdata = Arc::make_mut(&mut set.rdata);
+            let rdata = Arc::make_mut(&mut set.rdata).make_decoded();
             let mut pairs: Vec<(RData, u32)> = rdata.drain(..).zip(given).collect();
             pairs.sort_by_cached_key(|(d, _)| d.to_bytes().unwrap_or_default());
             let (sorted, given): (Vec<RData>, Vec<u32>) = pairs.into_iter().unzip();
@@ -520,10 +523,15 @@ fn normalise_node(
         }
         // Memory: a pool holds one RRset per child and more per child zone,
         // and equal data (in this zone or another) is one allocation.
-        if set.rdata.capacity() != set.rdata.len() {
-            Arc::make_mut(&mut set.rdata).shrink_to_fit();
+        if let RDataSet::Decoded(data) = &*set.rdata {
+            if data.capacity() != data.len() {
+                Arc::make_mut(&mut set.rdata).make_decoded().shrink_to_fit();
+            }
         }
         intern::share(set.rtype, &mut set.rdata);
+        if set.rdata.compacts(set.rtype) {
+            Arc::make_mut(&mut set.rdata).compact(set.rtype);
+        }
         if set.given_ttls.as_slice().iter().all(|&t| t == ttl) {
             set.given_ttls = GivenTtls::default();
         }
@@ -554,7 +562,7 @@ fn normalise_node(
 fn targets_of(origin: &Name, node: &Node) -> Vec<Arc<[u8]>> {
     let mut out: Vec<Arc<[u8]>> = Vec::new();
     for set in &node.rrsets {
-        for data in set.rdata() {
+        for data in set.rdata().iter() {
             let target = match data {
                 RData::NS(ns) => &ns.0,
                 RData::MX(mx) => &mx.exchange,
@@ -716,7 +724,8 @@ impl Zone {
             .position(|s| s.rtype == RecordType::SOA)
             .ok_or_else(|| ZoneError::MissingSoa(self.origin.to_string()))?;
         let set = &apex.rrsets[at];
-        let soa = match set.rdata() {
+        let rdata = set.rdata();
+        let soa = match &*rdata {
             [one] => one,
             [] => return Err(ZoneError::MissingSoa(self.origin.to_string())),
             _ => return Err(ZoneError::MultipleSoa(self.origin.to_string())),
@@ -779,11 +788,11 @@ impl Zone {
                 continue;
             };
             let set = &mut node.rrsets[pos];
-            let Some(i) = set.rdata.iter().position(|d| *d == rec.data) else {
+            let Some(i) = set.rdata().iter().position(|d| *d == rec.data) else {
                 continue;
             };
             set.remove_given(i);
-            Arc::make_mut(&mut set.rdata).remove(i);
+            Arc::make_mut(&mut set.rdata).make_decoded().remove(i);
             if set.rdata.is_empty() {
                 let mut sets = std::mem::take(&mut node.rrsets).into_vec();
                 sets.remove(pos);
@@ -988,7 +997,12 @@ impl Zone {
             let extras: NodeAdditionals = node
                 .rrsets
                 .iter()
-                .map(|set| (set.rtype, self.additional_for(set.rtype, set.rdata())))
+                .map(|set| {
+                    (
+                        set.rtype,
+                        self.additional_for(set.rtype, set.rdata().iter()),
+                    )
+                })
                 .collect();
             let same = node
                 .rrsets
@@ -1242,6 +1256,38 @@ mod tests {
     }
 
     const BASE: &str = "$ORIGIN example.com.\n$TTL 3600\n@ IN SOA ns1 hm 42 7200 3600 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.1\n";
+
+    #[test]
+    fn the_soa_is_kept_as_wire_and_served_the_same() {
+        let z = build(BASE).unwrap();
+        let wire = |z: &Zone| {
+            matches!(
+                *set_at(z, "example.com.", RecordType::SOA).rdata,
+                RDataSet::Wire { .. }
+            )
+        };
+        assert!(wire(&z));
+        assert!(!matches!(
+            *set_at(&z, "ns1.example.com.", RecordType::A).rdata,
+            RDataSet::Wire { .. }
+        ));
+        assert_eq!(
+            z.soa().to_string(),
+            "example.com. 3600 IN SOA ns1.example.com. hm.example.com. 42 7200 3600 1209600 300"
+        );
+        assert_eq!(z.negative_soa().ttl, 300);
+        // A change at the apex keeps it so; a new serial too.
+        let (_, more) = parse_master(
+            "$ORIGIN example.com.\n@ 3600 IN SOA ns1 hm 43 7200 3600 1209600 300\n@ 60 IN A 192.0.2.9\n",
+            None,
+        )
+        .unwrap();
+        let z2 = z.apply(&[z.soa()], &more).unwrap();
+        assert!(wire(&z2));
+        assert_eq!(z2.serial(), 43);
+        assert_eq!(z.serial(), 42);
+        assert_eq!(z2.records().len(), z.records().len() + 1);
+    }
 
     #[test]
     fn builds_and_reports_serial() {

@@ -222,11 +222,11 @@ fn differences(packer: &mut Packer<'_>, older: &Version, current: &Version) -> b
             other: Option<&crate::zone::RRset>,
             out: &mut Vec<Record>,
         ) {
-            let other = other.filter(|o| o.ttl() == set.ttl());
+            let other = other.filter(|o| o.ttl() == set.ttl()).map(|o| o.rdata());
             out.extend(
                 set.rdata()
                     .iter()
-                    .filter(|d| other.is_none_or(|o| !o.rdata().contains(d)))
+                    .filter(|d| other.as_ref().is_none_or(|o| !o.contains(d)))
                     .map(|d| Record::from_rdata(name.clone(), set.ttl(), d.clone())),
             );
         }
