@@ -12,7 +12,7 @@
 
 use hickory_proto::rr::Name;
 use std::borrow::Borrow;
-use std::sync::Arc;
+use triomphe::ThinArc;
 
 /// Label terminator.
 const END: u8 = 0x00;
@@ -133,34 +133,35 @@ pub fn parent_end(key: &[u8]) -> Option<usize> {
 /// A tree key: the canonical bytes, which also give the name back
 /// ([`Keyed::name`]; names in the tree are lower-case).
 ///
-/// One pointer wide, behind an `Arc`: the persistent tree stores keys
-/// inline in 16-slot nodes and clones a node's keys on every path copy, so
-/// a fat key (a `Name` is 80 bytes) made each small zone's one node 1.7 KiB
-/// and each change to a big zone dozens of allocations. And no `Name`
-/// beside the bytes: that was 80 of every node's ~130 bytes of key, a
-/// pool of 100k children holding some 800k nodes.
+/// One pointer wide (a thin `Arc`, its length inside the allocation): the
+/// persistent tree stores keys inline in 16-slot nodes and clones a node's
+/// keys on every path copy, so a fat key (a `Name` is 80 bytes, an
+/// `Arc<[u8]>` 16) made each small zone's one tree node larger, and each
+/// change to a big zone dozens of allocations. And no `Name` beside the
+/// bytes: that was 80 of every node's ~130 bytes of key, a pool of 100k
+/// children holding some 800k nodes.
 #[derive(Debug, Clone)]
-pub(super) struct Keyed(Arc<[u8]>);
+pub(super) struct Keyed(ThinArc<(), u8>);
 
 impl Keyed {
     /// Key `name`.
     pub fn new(name: &Name) -> Self {
-        Keyed(Arc::from(of(name)))
+        Self::from_key(&of(name))
     }
 
     /// A keyed name from its key, already computed by [`of`].
     pub fn from_key(key: &[u8]) -> Self {
-        Keyed(Arc::from(key))
+        Keyed(ThinArc::from_header_and_slice((), key))
     }
 
     /// The name (lower-case), made from the key.
     pub fn name(&self) -> Name {
-        name_of(&self.0)
+        name_of(self.key())
     }
 
     /// The canonical key bytes.
     pub fn key(&self) -> &[u8] {
-        &self.0
+        &self.0.slice
     }
 }
 

@@ -1364,7 +1364,7 @@ mod tests {
 
     #[test]
     fn nodes_and_rrsets_stay_small() {
-        // A pool of 100k children holds ~8 nodes and ~14 RRsets per child.
+        // A pool of 100k children holds ~8 nodes and ~15 RRsets per child.
         assert!(
             std::mem::size_of::<RRset>() <= 32,
             "{}",
@@ -1375,6 +1375,11 @@ mod tests {
             "{}",
             std::mem::size_of::<Node>()
         );
+        // Keys sit inline in the tree's 16-slot nodes: one pointer each.
+        assert_eq!(std::mem::size_of::<Keyed>(), 8);
+        let k = Keyed::new(&name("www.Example.com."));
+        assert_eq!(k.key(), key::of(&name("www.example.com.")).as_slice());
+        assert_eq!(k.clone().name(), name("www.example.com."));
     }
 
     #[test]
