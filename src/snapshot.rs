@@ -470,10 +470,11 @@ pub struct Refresher {
     applied: watch::Sender<Applied>,
     /// Rung by a writer that waits: poll now.
     nudge: Arc<Notify>,
-    /// Per zone, the serial of the last journal entry followed: a table
-    /// version with that serial is exactly the state the next entry's
-    /// diff starts from.
-    followed: HashMap<String, u32>,
+    /// Per zone served, the serial of the last journal entry followed: a
+    /// table version with that serial is exactly the state the next
+    /// entry's diff starts from. Keyed by the zone table's own keys (one
+    /// allocation per zone, not two: 100k zones).
+    followed: HashMap<Arc<[u8]>, u32>,
     /// Zones loaded whole since start (after the initial load).
     full_loads: u64,
     /// Told the name of every zone that changed, after the swap (NOTIFY,
@@ -513,7 +514,7 @@ impl Refresher {
         // change after a start reloaded the zone: 3.5 s for a pool of 100k.)
         let followed = set
             .iter()
-            .map(|z| (z.zone().origin().to_ascii(), z.zone().serial()))
+            .filter_map(|z| Some((set.key_of(z.zone().origin())?, z.zone().serial())))
             .collect();
         zones.store(Arc::new(set));
         Ok(Refresher {
@@ -555,30 +556,38 @@ impl Refresher {
                     Ok(n) => n,
                     Err(_) => continue,
                 };
-                let followed = self.follow(&set, name, &origin, changes);
-                if let Some(last) = changes.last() {
-                    self.followed.insert(name.to_string(), last.serial);
-                }
-                if let Some(z) = followed {
+                if let Some(z) = self.follow(&set, name, &origin, changes) {
                     self.lua.prime(z.zone());
                     set.insert(z);
-                    continue;
+                } else {
+                    let options = self.lua.options(name);
+                    self.full_loads += 1;
+                    match load_zone_with(&self.store, self.keyring.as_deref(), name, options).await
+                    {
+                        Ok(Some(z)) => {
+                            self.lua.prime(z.zone());
+                            set.insert(z);
+                        }
+                        Ok(None) => {
+                            set.remove(&origin);
+                        }
+                        Err(LoadError::Store(e)) => return Err(e),
+                        // Keep serving the previous version rather than an
+                        // unsigned (bogus) one.
+                        Err(LoadError::Keys(e)) => {
+                            tracing::error!(zone = %name, error = %e, "zone keys unusable; keeping previous version");
+                        }
+                    }
                 }
-                let options = self.lua.options(name);
-                self.full_loads += 1;
-                match load_zone_with(&self.store, self.keyring.as_deref(), name, options).await {
-                    Ok(Some(z)) => {
-                        self.lua.prime(z.zone());
-                        set.insert(z);
+                // A zone no longer served is no longer followed (a pool's
+                // released children would otherwise stay here for good).
+                match (set.key_of(&origin), changes.last()) {
+                    (Some(key), Some(last)) => {
+                        self.followed.insert(key, last.serial);
                     }
-                    Ok(None) => {
-                        set.remove(&origin);
-                    }
-                    Err(LoadError::Store(e)) => return Err(e),
-                    // Keep serving the previous version rather than an
-                    // unsigned (bogus) one.
-                    Err(LoadError::Keys(e)) => {
-                        tracing::error!(zone = %name, error = %e, "zone keys unusable; keeping previous version");
+                    _ => {
+                        self.followed
+                            .remove(crate::zone::key::of(&origin).as_slice());
                     }
                 }
             }
@@ -620,7 +629,10 @@ impl Refresher {
         if served.zone().options() != self.lua.options(name) {
             return None;
         }
-        let mut previous = self.followed.get(name).copied();
+        let mut previous = self
+            .followed
+            .get(crate::zone::key::of(origin).as_slice())
+            .copied();
         for change in changes {
             if change.op != ChangeOp::Update {
                 return None;
@@ -807,5 +819,54 @@ mod tests {
             assert_eq!(served, whole, "after change {i}");
         }
         assert_eq!(refresher.full_loads(), 0);
+    }
+
+    /// Every zone served is followed, keyed by the zone table's own key;
+    /// a zone deleted is followed no more (released children would pile up).
+    #[tokio::test]
+    async fn followed_zones_are_the_served_ones() {
+        use crate::store::zones::delete_zone;
+        use crate::zone::file::parse_master;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let import = |name: &'static str| {
+            let store = store.clone();
+            async move {
+                let text = format!("$ORIGIN {name}\n$TTL 300\n@ SOA ns1 hm 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n");
+                let (_, recs) = parse_master(&text, None).unwrap();
+                let rows: Vec<StoredRecord> = recs.iter().map(StoredRecord::from_record).collect();
+                store.import_zone(name, &rows, 0).await.unwrap();
+            }
+        };
+        import("a.test.").await;
+        import("b.test.").await;
+        let zones: SharedZones = Default::default();
+        let mut refresher = Refresher::start(store.clone(), None, zones.clone())
+            .await
+            .unwrap();
+        let followed = |r: &Refresher| {
+            let set = zones.load();
+            for (key, _) in &r.followed {
+                let origin = crate::zone::key::name_of(key);
+                let own = set.key_of(&origin).expect("a followed zone is served");
+                assert!(Arc::ptr_eq(key, &own), "{origin}: the table's own key");
+            }
+            r.followed.len()
+        };
+        assert_eq!(followed(&refresher), 2);
+        let mut conn = store.pool().acquire().await.unwrap();
+        assert!(delete_zone(&mut conn, "b.test.", "test").await.unwrap());
+        drop(conn);
+        refresher.poll().await.unwrap();
+        assert!(zones
+            .load()
+            .get(&Name::from_ascii("b.test.").unwrap())
+            .is_none());
+        assert_eq!(followed(&refresher), 1);
+        import("c.test.").await;
+        refresher.poll().await.unwrap();
+        assert_eq!(followed(&refresher), 2);
     }
 }

@@ -92,6 +92,14 @@ impl ZoneSet {
         self.zones.get(key::of(origin).as_slice())
     }
 
+    /// The key the table holds for the zone at `origin` (to key other
+    /// per-zone tables without another copy of it).
+    pub fn key_of(&self, origin: &Name) -> Option<Arc<[u8]>> {
+        self.zones
+            .get_key_value(key::of(origin).as_slice())
+            .map(|(k, _)| Arc::clone(k))
+    }
+
     /// The closest enclosing zone of `qname` (longest suffix match).
     pub fn find(&self, qname: &Name) -> Option<&ServedZone> {
         self.find_key(&key::of(qname))
