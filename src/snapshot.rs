@@ -848,7 +848,7 @@ mod tests {
             .unwrap();
         let followed = |r: &Refresher| {
             let set = zones.load();
-            for (key, _) in &r.followed {
+            for key in r.followed.keys() {
                 let origin = crate::zone::key::name_of(key);
                 let own = set.key_of(&origin).expect("a followed zone is served");
                 assert!(Arc::ptr_eq(key, &own), "{origin}: the table's own key");
