@@ -277,31 +277,35 @@ impl Node {
 /// The name tree is a persistent B-tree (`imbl::OrdMap`, nodes behind
 /// `Arc`): [`Zone::apply`] makes the next version of a zone from a diff,
 /// sharing every untouched part with this one.
+/// (Small fields: a pool of 100k children holds a `Zone` per child.)
 #[derive(Debug)]
 pub struct Zone {
     origin: Name,
-    origin_labels: usize,
+    /// A name has at most 127 labels.
+    origin_labels: u8,
     options: ZoneOptions,
     /// Keyed canonically (see [`super::key`]): lookups compare bytes.
     nodes: OrdMap<Keyed, Arc<Node>>,
     /// (target key, owner key) for every NS, MX and SRV target: whose
     /// additional section to redo when a target's addresses change.
-    referrers: OrdSet<Referral>,
+    /// `None` while empty: a pool's children name servers outside them.
+    referrers: Option<Box<OrdSet<Referral>>>,
     /// The apex node, shared with `nodes`: the SOA is read from it without
     /// a look-up (every negative answer carries it) and without a copy of
     /// its 280-byte record per zone.
     apex: Arc<Node>,
-    /// Where the SOA RRset is in `apex.rrsets` (it holds exactly one record).
-    soa_at: usize,
+    /// Where the SOA RRset is in `apex.rrsets` (it holds exactly one
+    /// record; a node holds at most one RRset per 16-bit type).
+    soa_at: u16,
     /// TTL of the SOA in negative answers: min(SOA TTL, MINIMUM), RFC 2308 §3.
     negative_ttl: u32,
     serial: u32,
     /// Wildcard owners.
-    wildcards: usize,
+    wildcards: u32,
     /// Delegation points.
-    cuts: usize,
+    cuts: u32,
     /// Nodes with dynamic (LUA) RRsets.
-    dynamic: usize,
+    dynamic: u32,
 }
 
 /// (target key, owner key): the owner has an NS, MX or SRV record naming the target.
@@ -676,10 +680,11 @@ impl Zone {
 
         let mut zone = Zone {
             origin,
-            origin_labels,
+            // A name has at most 127 labels.
+            origin_labels: u8::try_from(origin_labels).unwrap_or(u8::MAX),
             options,
             nodes: OrdMap::new(),
-            referrers: OrdSet::new(),
+            referrers: None,
             apex: Arc::new(Node::default()),
             soa_at: 0,
             negative_ttl: 0,
@@ -703,7 +708,7 @@ impl Zone {
             tree.push((Keyed::from_key(&k), shared.get(node)));
         }
         zone.nodes = tree.into_iter().collect();
-        zone.referrers = referrers.into_iter().collect();
+        zone.referrers = (!referrers.is_empty()).then(|| Box::new(referrers.into_iter().collect()));
         zone.attach_additionals();
         zone.take_apex()?;
         Ok(zone)
@@ -736,14 +741,15 @@ impl Zone {
         };
         self.negative_ttl = set.ttl.min(minimum);
         self.serial = serial;
-        self.soa_at = at;
+        // A node holds one RRset per type: at most 2^16 of them.
+        self.soa_at = u16::try_from(at).unwrap_or(u16::MAX);
         self.apex = apex;
         Ok(())
     }
 
     /// Add (`sign` 1) or remove (`sign` -1) what `node` adds to the counters.
-    fn count(&mut self, name: &Name, node: &Node, sign: isize) {
-        let step = |c: &mut usize, on: bool| {
+    fn count(&mut self, name: &Name, node: &Node, sign: i32) {
+        let step = |c: &mut u32, on: bool| {
             if on {
                 *c = c.saturating_add_signed(sign);
             }
@@ -808,7 +814,7 @@ impl Zone {
             let mut rec = rec.clone();
             rec.name = owner.clone();
             let mut anc = owner.base_name();
-            while label_count(&anc) > self.origin_labels {
+            while label_count(&anc) > self.origin_labels() {
                 let k = key::of(&anc);
                 if nodes.contains_key(k.as_slice()) {
                     break;
@@ -917,7 +923,9 @@ impl Zone {
             if let Some((kd, n)) = old {
                 zone.count(&kd.name(), n, -1);
                 for t in targets_of(origin, n) {
-                    zone.referrers.remove(&(t, shared.clone()));
+                    if let Some(set) = zone.referrers.as_mut() {
+                        set.remove(&(t, shared.clone()));
+                    }
                 }
             }
             if let Some((kd, n)) = zone
@@ -927,7 +935,9 @@ impl Zone {
             {
                 zone.count(&kd.name(), &n, 1);
                 for t in targets_of(origin, &n) {
-                    zone.referrers.insert((t, shared.clone()));
+                    zone.referrers
+                        .get_or_insert_with(Box::default)
+                        .insert((t, shared.clone()));
                 }
                 names.push(kd.name());
             } else if let Some((kd, _)) = old {
@@ -941,7 +951,11 @@ impl Zone {
                 redo.insert(k.clone());
             }
             let from: Referral = (k.clone(), Arc::from(&[][..]));
-            for (t, owner) in zone.referrers.range(from..) {
+            for (t, owner) in zone
+                .referrers
+                .iter()
+                .flat_map(|set| set.range(from.clone()..))
+            {
                 if *t != k {
                     break;
                 }
@@ -964,7 +978,7 @@ impl Zone {
     /// name keyed `k` in `nodes`.
     fn has_cut_above(&self, nodes: &OrdMap<Keyed, Arc<Node>>, k: &[u8]) -> bool {
         key::prefixes(k)
-            .skip(self.origin_labels + 1)
+            .skip(self.origin_labels() + 1)
             .filter(|&end| end < k.len())
             .any(|end| {
                 k.get(..end)
@@ -979,6 +993,7 @@ impl Zone {
         let keys: Vec<Arc<[u8]>> = self
             .referrers
             .iter()
+            .flat_map(|set| set.iter())
             .map(|(_, owner)| owner.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -1096,7 +1111,7 @@ impl Zone {
     /// The apex SOA RRset (`take_apex` found exactly one record in it;
     /// the apex is immutable).
     fn soa_set(&self) -> &RRset {
-        &self.apex.rrsets[self.soa_at]
+        &self.apex.rrsets[usize::from(self.soa_at)]
     }
 
     /// The apex SOA record.
@@ -1182,7 +1197,7 @@ impl Zone {
 
     /// Number of labels of the origin (counting every label).
     pub(crate) fn origin_labels(&self) -> usize {
-        self.origin_labels
+        usize::from(self.origin_labels)
     }
 
     /// Whether any wildcard owner exists (skips the wildcard probe otherwise).
@@ -1230,7 +1245,7 @@ impl Zone {
     pub(crate) fn topmost_cut(&self, name: &Name) -> Option<(Name, &Node)> {
         let key = key::of(name);
         let found = key::prefixes(&key)
-            .skip(self.origin_labels + 1)
+            .skip(self.origin_labels() + 1)
             .find_map(|end| {
                 let k = key.get(..end)?;
                 let node = self.node_by_key(k)?;
@@ -1374,6 +1389,13 @@ mod tests {
             std::mem::size_of::<Node>() <= 40,
             "{}",
             std::mem::size_of::<Node>()
+        );
+        // One per child zone too (with its 16-byte `Arc` header, 160 bytes
+        // is an allocator size class).
+        assert!(
+            std::mem::size_of::<Zone>() <= 144,
+            "{}",
+            std::mem::size_of::<Zone>()
         );
         // Keys sit inline in the tree's 16-slot nodes: one pointer each.
         assert_eq!(std::mem::size_of::<Keyed>(), 8);
