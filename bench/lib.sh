@@ -22,8 +22,10 @@ trap 'exit 143' TERM
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
     local p
+    # Below Linux's ephemeral range (32768-60999): a server restarted on its
+    # port must not find it taken by some client's outgoing connection.
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000))
         port_in_use "$p" || { echo "$p"; return; }
     done
 }
