@@ -116,10 +116,11 @@ pub struct ZoneSigner {
     /// The serial of the zone version this signer was made for (what a
     /// lazily built chain is checked against in debug builds).
     serial: u32,
-    /// Keys that sign every RRset except the apex key RRsets.
-    zone_keys: Vec<Arc<ZoneKey>>,
+    /// Keys that sign every RRset except the apex key RRsets. (Boxed
+    /// slices: a signer per child zone, 100k of them.)
+    zone_keys: Box<[Arc<ZoneKey>]>,
     /// Keys that sign DNSKEY, CDS and CDNSKEY.
-    key_keys: Vec<Arc<ZoneKey>>,
+    key_keys: Box<[Arc<ZoneKey>]>,
     denial: Denial,
     negative_ttl: u32,
     cache: Arc<SigCache>,
@@ -152,8 +153,8 @@ impl ZoneSigner {
             serial: zone.serial(),
             origin: zone.origin().clone(),
             key_id: sign::key_fingerprint(&zone_keys),
-            zone_keys,
-            key_keys,
+            zone_keys: zone_keys.into(),
+            key_keys: key_keys.into(),
             denial,
             negative_ttl,
             cache,
@@ -217,8 +218,8 @@ impl ZoneSigner {
             serial: self.serial,
             origin: self.origin.clone(),
             key_id: sign::key_fingerprint(&zone_keys),
-            zone_keys,
-            key_keys,
+            zone_keys: zone_keys.into(),
+            key_keys: key_keys.into(),
             denial,
             negative_ttl: self.negative_ttl,
             cache: Arc::clone(&self.cache),
