@@ -350,6 +350,21 @@ fn write_rdata(out: &mut String, data: &RData) {
                 out.push_str("\"\"");
             }
         }
+        // hickory's Display leaves HINFO's strings unquoted and NAPTR's
+        // unescaped: spaces, quotes or parentheses in them did not read back.
+        RData::HINFO(h) => {
+            write_char_string(out, &h.cpu);
+            out.push(' ');
+            write_char_string(out, &h.os);
+        }
+        RData::NAPTR(n) => {
+            let _ = write!(out, "{} {} ", n.order, n.preference);
+            for s in [&n.flags, &n.services, &n.regexp] {
+                write_char_string(out, s);
+                out.push(' ');
+            }
+            let _ = write!(out, "{}", n.replacement);
+        }
         other => {
             let _ = write!(out, "{other}");
         }
@@ -439,6 +454,26 @@ caa IN CAA 0 issue "letsencrypt.org"
             }
             _ => panic!("not TXT"),
         }
+    }
+
+    #[test]
+    fn hinfo_and_naptr_strings_read_back() {
+        // Found by the zone_file fuzz target: HINFO was written unquoted.
+        let text = "$ORIGIN example.com.\n$TTL 60\n@ IN SOA ns hm 1 2 3 4 5\n\
+                    h IN HINFO \"cpu (x)\" \"os \\\"y\\\";z else end\"\n\
+                    n IN NAPTR 100 10 \"u\" \"E2U+\\\"sip\\\" (x)\" \"!^.*$!sip:a b@x!\" .\n";
+        let (origin, records) = parse_master(text, None).unwrap();
+        let written = write_master(&origin, &records);
+        let (_, again) = parse_master(&written, None).unwrap();
+        assert_eq!(again, records, "{written}");
+        let hinfo = again
+            .iter()
+            .find(|r| r.record_type() == RecordType::HINFO)
+            .unwrap();
+        let RData::HINFO(h) = &hinfo.data else {
+            panic!()
+        };
+        assert_eq!(&*h.os, b"os \"y\";z else end");
     }
 
     #[test]
