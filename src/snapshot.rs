@@ -722,10 +722,7 @@ mod tests {
     #[tokio::test]
     async fn bulk_load_equals_zone_by_zone_load() {
         use crate::zone::file::parse_master;
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = temp_store().await;
         let mut names = Vec::new();
         for i in 0..11 {
             let name = format!("z{i}.test.");
@@ -765,16 +762,23 @@ mod tests {
         }
     }
 
+    /// A migrated SQLite store in a temporary directory (kept alive by the
+    /// returned guard).
+    async fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
     /// A pool zone followed through commits: each served version equals a
     /// whole load, and none is loaded whole (the start's load is followed).
     #[tokio::test]
     async fn commits_are_applied_as_diffs_equal_to_whole_loads() {
         use crate::store::zones::{get_zone, set_rrsets};
         use crate::zone::file::parse_master;
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = temp_store().await;
         let rows = |text: &str| -> Vec<StoredRecord> {
             let text = format!("$ORIGIN pool.test.\n$TTL 300\n{text}");
             let (_, recs) = parse_master(&text, None).unwrap();
@@ -827,10 +831,7 @@ mod tests {
     async fn followed_zones_are_the_served_ones() {
         use crate::store::zones::delete_zone;
         use crate::zone::file::parse_master;
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = temp_store().await;
         let import = |name: &'static str| {
             let store = store.clone();
             async move {

@@ -31,17 +31,11 @@ fn table() -> &'static Mutex<Table> {
 /// Whether data of `rtype` can be equal in two places. Serials, keys and
 /// digests are one zone's own: remembering them would only cost memory.
 fn shareable(rtype: RecordType) -> bool {
-    !matches!(
-        rtype,
-        RecordType::SOA
-            | RecordType::DNSKEY
-            | RecordType::CDNSKEY
-            | RecordType::CDS
-            | RecordType::DS
-            | RecordType::RRSIG
-            | RecordType::NSEC
-            | RecordType::NSEC3
-    )
+    !(super::rdataset::zone_own(rtype)
+        || matches!(
+            rtype,
+            RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
+        ))
 }
 
 /// Replace `data` by the equal data already in use elsewhere, or remember

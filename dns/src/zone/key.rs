@@ -56,41 +56,40 @@ pub fn child(parent: &[u8], label: &[u8]) -> Vec<u8> {
 /// The (lower-case, fully qualified) name whose key is `key`: the tree
 /// keeps keys only, and makes a node's name when a caller needs it.
 pub fn name_of(key: &[u8]) -> Name {
-    // Label bounds, root side first; a name has at most 127 labels.
-    let mut bounds = [(0usize, 0usize); 128];
-    let (mut n, mut start, mut i) = (0, 0, 0);
-    while let Some(&b) = key.get(i) {
-        if b == END {
-            if let Some(slot) = bounds.get_mut(n) {
-                *slot = (start, i);
-                n += 1;
-            }
-            start = i + 1;
+    // Where each label ends, root side first; a name has at most 127.
+    let mut ends = [0usize; 128];
+    let mut n = 0;
+    for end in prefixes(key) {
+        if let Some(slot) = ends.get_mut(n) {
+            *slot = end;
+            n += 1;
         }
-        i += if b == ESC { 2 } else { 1 };
     }
-    // Wire form, leaf label first, unescaped.
+    // Wire form, leaf label first, unescaped (a key is at most as long as
+    // its name's 255 wire bytes plus escapes).
     let mut wire = [0u8; 256];
     let mut w = 0;
-    for &(from, to) in bounds[..n].iter().rev() {
+    for pair in ends[..n].windows(2).rev() {
+        let label = key.get(pair[0]..pair[1].saturating_sub(1)).unwrap_or(&[]);
         let len_at = w;
         w += 1;
-        let mut j = from;
-        while j < to && w < wire.len() {
-            let b = if key[j] == ESC {
-                key[(j + 1).min(to - 1)]
+        let mut bytes = label.iter();
+        while let Some(&b) = bytes.next() {
+            let b = if b == ESC {
+                bytes.next().copied().unwrap_or(b)
             } else {
-                key[j]
+                b
             };
-            j += if key[j] == ESC { 2 } else { 1 };
-            wire[w] = b;
+            if let Some(slot) = wire.get_mut(w) {
+                *slot = b;
+            }
             w += 1;
         }
         if let Some(len) = wire.get_mut(len_at) {
             *len = u8::try_from(w - len_at - 1).unwrap_or(u8::MAX);
         }
     }
-    let wire = wire.get(..=w.min(255)).unwrap_or(&[0]);
+    let wire = wire.get(..=w).unwrap_or(&[0]);
     // Keys are only ever made from names, so they always decode.
     let mut decoder = hickory_proto::serialize::binary::BinDecoder::new(wire);
     let mut name = <Name as hickory_proto::serialize::binary::BinDecodable>::read(&mut decoder)

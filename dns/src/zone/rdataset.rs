@@ -37,9 +37,10 @@ impl Default for RDataSet {
     }
 }
 
-/// Whether data of `rtype` is kept in wire form: data one zone holds
-/// alone, answered seldom enough that decoding it per answer is cheap.
-fn kept_as_wire(rtype: RecordType) -> bool {
+/// Whether data of `rtype` is one zone's own (serials, keys, digests) and
+/// so kept in wire form: never equal elsewhere, answered seldom enough that
+/// decoding it per answer is cheap. (`intern` does not share it either.)
+pub(super) fn zone_own(rtype: RecordType) -> bool {
     matches!(
         rtype,
         RecordType::SOA
@@ -93,7 +94,7 @@ impl RDataSet {
     /// Whether [`RDataSet::compact`] would change this set (so a shared
     /// copy is only made when it will).
     pub fn compacts(&self, rtype: RecordType) -> bool {
-        matches!(self, RDataSet::Decoded(v) if !v.is_empty()) && kept_as_wire(rtype)
+        matches!(self, RDataSet::Decoded(v) if !v.is_empty()) && zone_own(rtype)
     }
 
     /// Keep the data of `rtype` in wire form when that is how it is kept
@@ -102,7 +103,7 @@ impl RDataSet {
         let RDataSet::Decoded(records) = self else {
             return;
         };
-        if !kept_as_wire(rtype) || records.is_empty() {
+        if !zone_own(rtype) || records.is_empty() {
             return;
         }
         let Some(bytes) = encode(records) else {
