@@ -3,7 +3,7 @@
 //! HTTP app from one `Config` and `Store`, wires them, and runs until
 //! SIGINT/SIGTERM. Each part's own job lives in its room.
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Services};
 use crate::backend::powerdns::PowerDnsBackend;
 use crate::config::Config;
 use crate::pool::PoolService;
@@ -187,7 +187,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     tokio::spawn(worker.run());
 
     let ready = Arc::new(AtomicBool::new(false));
-    let app = api::router(AppState {
+    let app = api::router(AppState::new(Services {
         store: store.clone(),
         config: config.clone(),
         keyring: keyring.clone(),
@@ -199,7 +199,7 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
         metrics,
         transfer: Some(transfer_status),
         records,
-    });
+    }));
     tracing::info!(http = %config.http, dns = %config.dns, "pdm serving");
     if config.demo {
         crate::demo::print_demo(&config, &store).await?;

@@ -36,9 +36,29 @@ pub use guard::MAX_BODY;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// What the handlers are given: the services and the pieces they hand out.
+/// What the handlers are given: one shared [`Services`]. Every extractor
+/// and middleware layer clones the state per request, so it is one
+/// reference count rather than a dozen.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// The state handing out `services`.
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services and the pieces the handlers hand out.
+pub struct Services {
     /// The store (tokens, idempotency answers, zones, operations).
     pub store: Store,
     /// The configuration pdm runs with.
