@@ -6,16 +6,17 @@ use crate::config::LuaSettings;
 use crate::keyring::Keyring;
 use crate::lua::LuaEngine;
 use crate::server::{ServedZone, SharedZones, ZoneSet};
-use crate::store::journal::{ChangeOp, ZoneChange};
+use crate::store::journal::{ChangeOp, JournalEntry, ZoneChange};
 use crate::store::keys::KeyRow;
 use crate::store::zones::StoredRecord;
 use crate::store::{Store, StoreError};
 use crate::zone::{Zone, ZoneOptions};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 
 /// How often the journal is polled. Commit-to-answer latency is at most this
 /// plus one zone load.
@@ -297,6 +298,8 @@ pub struct Served {
     store: Store,
     applied: watch::Receiver<Applied>,
     nudge: Arc<Notify>,
+    /// The highest journal id a writer has waited for.
+    wanted: Arc<AtomicI64>,
 }
 
 impl Served {
@@ -396,7 +399,9 @@ impl Served {
         if self.applied.borrow().covers(id) {
             return true;
         }
-        // Poll now instead of at the next tick.
+        // Poll now instead of at the next tick, and read the journal unless
+        // the entries handed over in-process reach this far.
+        self.wanted.fetch_max(id, Ordering::Relaxed);
         self.nudge.notify_one();
         let mut rx = self.applied.clone();
         let served = tokio::time::timeout(timeout, async {
@@ -480,6 +485,17 @@ pub struct Refresher {
     /// Told the name of every zone that changed, after the swap (NOTIFY,
     /// the catalog).
     changes: Vec<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// Entries this process committed, handed over without a read.
+    local: broadcast::Receiver<Arc<JournalEntry>>,
+    /// When the journal was last read: it is read at least every
+    /// `read_every` (other replicas, and writes that hand nothing over).
+    last_read: Instant,
+    /// [`POLL_INTERVAL`], but for tests.
+    read_every: Duration,
+    /// Polls that read the journal (the others had entries handed over).
+    journal_reads: u64,
+    /// See [`Served::wanted`].
+    wanted: Arc<AtomicI64>,
 }
 
 impl Refresher {
@@ -500,6 +516,9 @@ impl Refresher {
         zones: SharedZones,
         lua: LuaHooks,
     ) -> Result<Self, LoadError> {
+        // Listening before the head is read: an entry committed after it is
+        // either handed over or read, never missed.
+        let local = store.committed_here();
         let head = store.journal_head().await?;
         let started = Instant::now();
         let set = load_all(&store, keyring.as_ref(), &lua, BULK_ZONES).await?;
@@ -534,14 +553,65 @@ impl Refresher {
             followed,
             full_loads: 0,
             changes: Vec::new(),
+            local,
+            last_read: Instant::now(),
+            read_every: POLL_INTERVAL,
+            journal_reads: 0,
+            wanted: Arc::default(),
         })
+    }
+
+    /// The entries committed in this process since the last poll, when
+    /// they alone bring the table up to date: they follow on from the
+    /// watermark without a gap and reach every id a writer waits for, and
+    /// the journal was read within `read_every`. `None`: read the journal
+    /// (which holds them too).
+    fn handed_over(&mut self) -> Option<Vec<Arc<JournalEntry>>> {
+        let mut got = Vec::new();
+        let mut missed = false;
+        loop {
+            match self.local.try_recv() {
+                Ok(e) => got.push(e),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => missed = true,
+                Err(_) => break,
+            }
+        }
+        if missed || got.is_empty() || self.last_read.elapsed() >= self.read_every {
+            return None;
+        }
+        got.retain(|e| e.id > self.mark.low && !self.mark.seen.contains(&e.id));
+        got.sort_by_key(|e| e.id);
+        let mut next = self.mark.low + 1;
+        for e in &got {
+            while self.mark.seen.contains(&next) {
+                next += 1;
+            }
+            if e.id != next {
+                return None;
+            }
+            next += 1;
+        }
+        while self.mark.seen.contains(&next) {
+            next += 1;
+        }
+        (self.wanted.load(Ordering::Relaxed) < next).then_some(got)
     }
 
     /// Apply journal entries written since the last call. Returns how many zones changed.
     pub async fn poll(&mut self) -> Result<usize, StoreError> {
-        let entries = self.store.journal_after(self.mark.low, 10_000).await?;
+        let handed = self.handed_over();
+        let read;
+        let entries: Vec<&JournalEntry> = match &handed {
+            Some(handed) => handed.iter().map(|e| &**e).collect(),
+            None => {
+                read = self.store.journal_after(self.mark.low, 10_000).await?;
+                self.last_read = Instant::now();
+                self.journal_reads += 1;
+                read.iter().collect()
+            }
+        };
         let mut changed: BTreeMap<String, Vec<&ZoneChange>> = BTreeMap::new();
-        for e in &entries {
+        for e in entries {
             if self.mark.see(e.id) {
                 changed
                     .entry(e.change.zone.clone())
@@ -662,12 +732,19 @@ impl Refresher {
         self.full_loads
     }
 
+    /// How many polls read the journal (the others applied entries this
+    /// process handed over).
+    pub fn journal_reads(&self) -> u64 {
+        self.journal_reads
+    }
+
     /// A handle for writers to wait until this node serves their change.
     pub fn served(&self) -> Served {
         Served {
             store: self.store.clone(),
             applied: self.applied.subscribe(),
             nudge: Arc::clone(&self.nudge),
+            wanted: Arc::clone(&self.wanted),
         }
     }
 
@@ -823,6 +900,100 @@ mod tests {
             assert_eq!(served, whole, "after change {i}");
         }
         assert_eq!(refresher.full_loads(), 0);
+    }
+
+    /// An entry this process commits and hands over is applied without
+    /// reading the journal; one that does not follow on from what is served
+    /// (an entry before it was not handed over: another replica's) sends
+    /// the follower to the journal, which has both; so does a writer
+    /// waiting for an entry beyond those handed over.
+    #[tokio::test]
+    async fn entries_committed_here_are_applied_without_a_read() {
+        use crate::store::rrsets::{write_rrsets_with, Author, RRsetRows};
+        use crate::store::zones::get_zone;
+        use crate::zone::file::parse_master;
+        let (_dir, store) = temp_store().await;
+        let text = "$ORIGIN pool.test.\n$TTL 300\n@ SOA ns1 hm 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n";
+        let (_, recs) = parse_master(text, None).unwrap();
+        let rows: Vec<StoredRecord> = recs.iter().map(StoredRecord::from_record).collect();
+        store.import_zone("pool.test.", &rows, 0).await.unwrap();
+        let zones: SharedZones = Default::default();
+        let mut refresher = Refresher::start(store.clone(), None, zones.clone())
+            .await
+            .unwrap();
+        // Deterministic: the journal is not read for want of a recent read.
+        refresher.read_every = Duration::from_secs(3600);
+        let write = |i: u32| {
+            let store = store.clone();
+            async move {
+                let mut tx = store.pool().begin().await.unwrap();
+                let zone = get_zone(&mut tx, "pool.test.").await.unwrap().unwrap();
+                let owner = format!("h{i}.pool.test.");
+                let set = RRsetRows {
+                    owner: owner.clone(),
+                    rtype: "TXT".into(),
+                    before: Vec::new(),
+                    after: vec![StoredRecord {
+                        name: owner,
+                        rtype: "TXT".into(),
+                        ttl: 300,
+                        rdata: format!("\"v{i}\""),
+                    }],
+                };
+                let author = Author {
+                    path: "test".into(),
+                    credential: "test".into(),
+                };
+                let written = write_rrsets_with(&mut tx, &zone, None, &[set], &author)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                written.entry
+            }
+        };
+        let origin = Name::from_ascii("pool.test.").unwrap();
+        let serves = |i: u32| {
+            let name = Name::from_ascii(format!("h{i}.pool.test.")).unwrap();
+            zones
+                .load()
+                .get(&origin)
+                .unwrap()
+                .zone()
+                .node(&name)
+                .is_some()
+        };
+        let served = refresher.served();
+        let reads = refresher.journal_reads();
+
+        let first = write(1).await;
+        let id = first.id;
+        store.committed(first);
+        refresher.poll().await.unwrap();
+        assert!(serves(1));
+        assert!(served.applied.borrow().covers(id));
+        assert_eq!(refresher.journal_reads(), reads, "handed over, not read");
+
+        // Entry 2 is not handed over: 3 does not follow on.
+        let _second = write(2).await;
+        let third = write(3).await;
+        store.committed(third);
+        refresher.poll().await.unwrap();
+        assert!(serves(2) && serves(3), "both read from the journal");
+        assert_eq!(refresher.journal_reads(), reads + 1);
+
+        // Nothing handed over: the journal is read (the periodic poll).
+        refresher.poll().await.unwrap();
+        assert_eq!(refresher.journal_reads(), reads + 2);
+
+        // A writer waits for an entry beyond the one handed over.
+        let fourth = write(4).await;
+        let fifth = write(5).await;
+        served.wanted.fetch_max(fifth.id, Ordering::Relaxed);
+        store.committed(fourth);
+        refresher.poll().await.unwrap();
+        assert!(serves(4) && serves(5));
+        assert_eq!(refresher.journal_reads(), reads + 3);
+        assert_eq!(refresher.full_loads(), 0, "every entry applied as a diff");
     }
 
     /// Every zone served is followed, keyed by the zone table's own key;

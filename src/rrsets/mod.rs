@@ -508,19 +508,6 @@ impl RecordService {
     ) -> Result<Applied, RecordError> {
         self.writes_here()?;
         let zone = zone_fqdn(zone)?;
-        let mut tx = self.store.pool().begin().await?;
-        let locked = rows::lock_zone(&mut tx, &zone, who.recheck.as_ref())
-            .await?
-            .ok_or_else(|| RecordError::ZoneNotFound(zone.clone()))?;
-        if !locked.credential_live {
-            tx.rollback().await?;
-            if let Some(r) = &who.recheck {
-                self.credentials.forget(r);
-            }
-            return Err(RecordError::CredentialGone(who.credential.clone()));
-        }
-        let row = locked.zone;
-
         let mut names: BTreeSet<String> = BTreeSet::new();
         let mut below_zone: BTreeSet<String> = BTreeSet::new();
         for owner in edits
@@ -538,20 +525,28 @@ impl RecordService {
             }
         }
         let names: Vec<String> = names.into_iter().collect();
+        let below_zone: Vec<String> = below_zone.into_iter().collect();
+        let mut tx = self.store.pool().begin().await?;
         // The apex SOA comes along: a write bumps the serial.
-        let (records, soa) = rows::records_and_soa(&mut tx, row.id, &names, Some(&zone)).await?;
+        let rows::Neighbours {
+            locked,
+            records,
+            soa,
+            hosted,
+        } = rows::lock_and_read(&mut tx, &zone, who.recheck.as_ref(), &names, &below_zone)
+            .await?
+            .ok_or_else(|| RecordError::ZoneNotFound(zone.clone()))?;
+        if !locked.credential_live {
+            tx.rollback().await?;
+            if let Some(r) = &who.recheck {
+                self.credentials.forget(r);
+            }
+            return Err(RecordError::CredentialGone(who.credential.clone()));
+        }
+        let row = locked.zone;
         let sets = group(&records)?;
         check_prereqs(prereqs, &sets)?;
-
-        let below_zone: Vec<String> = below_zone.into_iter().collect();
-        let hosted: BTreeSet<String> = if below_zone.is_empty() {
-            BTreeSet::new()
-        } else {
-            rows::hosted_zones(&mut tx, &below_zone)
-                .await?
-                .into_iter()
-                .collect()
-        };
+        let hosted: BTreeSet<String> = hosted.into_iter().collect();
         let mut below = BTreeMap::new();
         for e in edits {
             let o = e.owner();
@@ -597,6 +592,8 @@ impl RecordService {
         let written = rows::write_rrsets_with(&mut tx, &row, soa.as_ref(), &sets, &author).await?;
         tx.commit().await?;
         let serial = written.serial;
+        let journal_id = written.entry.id;
+        self.store.committed(written.entry);
         tracing::info!(
             zone = %zone,
             serial,
@@ -608,7 +605,7 @@ impl RecordService {
         Ok(Applied {
             serial,
             changed,
-            journal_id: Some(written.journal_id),
+            journal_id: Some(journal_id),
         })
     }
 }

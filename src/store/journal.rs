@@ -3,9 +3,12 @@
 //! (follows it on every replica); later IXFR, NOTIFY and the audit log,
 //! which need the records each change added and removed.
 
+use super::batch::Batch;
 use super::zones::StoredRecord;
 use super::{now_ms, Store, StoreError};
 use sqlx::{AnyConnection, Row};
+use std::sync::Arc;
+use tokio::sync::broadcast;
 
 /// What a change did to its zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,19 +104,30 @@ pub(super) async fn append(
     conn: &mut AnyConnection,
     change: &ZoneChange,
 ) -> Result<i64, StoreError> {
-    let row = sqlx::query(
+    let mut batch = Batch::default();
+    append_into(&mut batch, change, now_ms());
+    let rows = batch.run(conn).await?;
+    match rows.as_slice() {
+        [row] => Ok(row.try_get("id")?),
+        _ => Err(StoreError::Corrupt("journal insert returned no id".into())),
+    }
+}
+
+/// [`append`] as a statement of `batch`, written at `at` (unix ms); the
+/// statement returns the entry's `id`.
+pub(super) fn append_into(batch: &mut Batch, change: &ZoneChange, at: i64) {
+    batch.push(
         "INSERT INTO zone_journal (zone, serial, op, added, removed, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(&change.zone)
-    .bind(change.serial as i64)
-    .bind(change.op.as_str())
-    .bind(lines(&change.added))
-    .bind(lines(&change.removed))
-    .bind(&change.actor)
-    .bind(now_ms())
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(row.try_get("id")?)
+        vec![
+            change.zone.as_str().into(),
+            i64::from(change.serial).into(),
+            change.op.as_str().into(),
+            lines(&change.added).into(),
+            lines(&change.removed).into(),
+            change.actor.as_str().into(),
+            at.into(),
+        ],
+    );
 }
 
 /// The columns [`entry_of`] reads.
@@ -137,6 +151,21 @@ fn entry_of(r: &sqlx::any::AnyRow) -> Result<JournalEntry, StoreError> {
 }
 
 impl Store {
+    /// Tells this process's journal followers about `entry`, which this
+    /// process has just committed: they apply it without reading it back
+    /// (a statement, on SQLite a round trip to its thread, per write).
+    /// Followers that miss it (lagging, or not yet listening) read it from
+    /// the journal as before.
+    pub fn committed(&self, entry: JournalEntry) {
+        // No follower listening is not an error.
+        let _ = self.committed.send(Arc::new(entry));
+    }
+
+    /// What [`Store::committed`] announces from now on.
+    pub fn committed_here(&self) -> broadcast::Receiver<Arc<JournalEntry>> {
+        self.committed.subscribe()
+    }
+
     /// The journal entry `id`, if it exists.
     pub async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>, StoreError> {
         let row = sqlx::query(&format!(

@@ -7,6 +7,7 @@
 
 pub mod allocations;
 pub mod backup;
+mod batch;
 pub mod domains;
 pub mod idempotency;
 pub mod journal;
@@ -107,7 +108,13 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Journal entries this process committed, for its own followers.
+    committed: tokio::sync::broadcast::Sender<std::sync::Arc<journal::JournalEntry>>,
 }
+
+/// Entries [`Store::committed`] keeps for a follower that has not read them
+/// yet; one further behind reads the journal instead.
+const COMMITTED_BACKLOG: usize = 1024;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -173,7 +180,12 @@ impl Store {
                     .await?
             }
         };
-        Ok(Store { pool, dialect })
+        let (committed, _) = tokio::sync::broadcast::channel(COMMITTED_BACKLOG);
+        Ok(Store {
+            pool,
+            dialect,
+            committed,
+        })
     }
 
     /// Apply pending migrations for this dialect.

@@ -2,7 +2,8 @@
 //! write itself (rows, serial, journal, audit in the caller's transaction),
 //! and the audit trail's reads.
 
-use super::journal::{self, ChangeOp, ZoneChange};
+use super::batch::{Arg, Batch};
+use super::journal::{self, ChangeOp, JournalEntry, ZoneChange};
 use super::zones::{self, StoredRecord, ZoneRow};
 use super::{now_ms, Store, StoreError};
 use sqlx::{AnyConnection, Row};
@@ -39,14 +40,31 @@ pub struct Locked {
     pub credential_live: bool,
 }
 
+/// A locked zone and what a write needs of it, read in the same batch.
+#[derive(Debug, Clone)]
+pub struct Neighbours {
+    /// The zone row, locked.
+    pub locked: Locked,
+    /// Every record of the zone at the owners asked for.
+    pub records: Vec<StoredRecord>,
+    /// The apex SOA record (a write bumps its serial).
+    pub soa: Option<StoredRecord>,
+    /// Which of the names asked about are zones pdm hosts.
+    pub hosted: Vec<String>,
+}
+
 /// Locks zone `name` for a write (row lock on Postgres; SQLite has one
-/// writer) and reads it, its record count and whether `recheck` still
-/// stands, in one statement; `None` when there is no such zone.
-pub async fn lock_zone(
+/// writer) and reads, in one [`Batch`]: its row, its record count and
+/// whether `recheck` still stands; its records at `owners` and its apex
+/// SOA; which of `maybe_zones` are zones pdm hosts. `None` when there is no
+/// such zone.
+pub async fn lock_and_read(
     conn: &mut AnyConnection,
     name: &str,
     recheck: Option<&Recheck>,
-) -> Result<Option<Locked>, StoreError> {
+    owners: &[String],
+    maybe_zones: &[String],
+) -> Result<Option<Neighbours>, StoreError> {
     // Sub-selects in RETURNING: SQLite >= 3.35 and Postgres both take them.
     let live = match recheck {
         None => "1",
@@ -57,24 +75,84 @@ pub async fn lock_zone(
             "(SELECT COUNT(*) FROM tsig_keys WHERE name = $2 AND secret = $3)"
         }
     };
-    let sql = format!(
-        "UPDATE zones SET serial = serial WHERE name = $1 RETURNING id, name, kind, serial, serial_policy, \
-         CASE WHEN kind = 'pool' THEN 0 ELSE (SELECT COUNT(*) FROM records WHERE records.zone_id = zones.id) END AS n, \
-         {live} AS live"
+    let mut args = vec![Arg::from(name)];
+    match recheck {
+        None => {}
+        Some(Recheck::Token { id, hash }) => args.extend([Arg::from(*id), hash.as_str().into()]),
+        Some(Recheck::Tsig { name, sealed }) => {
+            args.extend([name.as_str().into(), sealed.as_str().into()])
+        }
+    }
+    let mut batch = Batch::default();
+    // Each statement's rows say which they are (`part`): on SQLite the
+    // batch's rows come back as one stream.
+    batch.push(
+        format!(
+            "UPDATE zones SET serial = serial WHERE name = $1 RETURNING CAST('zone' AS TEXT) AS part, id, name, kind, serial, serial_policy, \
+             CASE WHEN kind = 'pool' THEN 0 ELSE (SELECT COUNT(*) FROM records WHERE records.zone_id = zones.id) END AS n, \
+             {live} AS live"
+        ),
+        args,
     );
-    let mut q = sqlx::query(&sql).bind(name);
-    q = match recheck {
-        None => q,
-        Some(Recheck::Token { id, hash }) => q.bind(*id).bind(hash),
-        Some(Recheck::Tsig { name, sealed }) => q.bind(name).bind(sealed),
-    };
-    let Some(r) = q.fetch_optional(&mut *conn).await? else {
-        return Ok(None);
-    };
-    Ok(Some(Locked {
-        zone: zones::zone_row_of(&r)?,
-        records: r.try_get::<i64, _>("n")?.max(0) as usize,
-        credential_live: r.try_get::<i64, _>("live")? > 0,
+    // The apex among the names: one `name IN (…)`; an `OR (name = apex AND
+    // rtype = 'SOA')` makes SQLite scan every row of the zone.
+    let mut names: Vec<&str> = owners.iter().map(String::as_str).collect();
+    if !owners.iter().any(|o| o == name) {
+        names.push(name);
+    }
+    for chunk in names.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT CAST('record' AS TEXT) AS part, name, rtype, ttl, rdata FROM records \
+             WHERE zone_id = (SELECT id FROM zones WHERE name = $1) AND name IN ({}) ORDER BY id",
+            placeholders(2, chunk.len())
+        );
+        let mut args = vec![Arg::from(name)];
+        args.extend(chunk.iter().map(|&n| Arg::from(n)));
+        batch.push(sql, args);
+    }
+    for chunk in maybe_zones.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT CAST('hosted' AS TEXT) AS part, name FROM zones WHERE name IN ({})",
+            placeholders(1, chunk.len())
+        );
+        batch.push(sql, chunk.iter().map(|n| Arg::from(n.as_str())).collect());
+    }
+    let mut locked = None;
+    let mut records = Vec::new();
+    let mut soa = None;
+    let mut hosted = Vec::new();
+    for r in batch.run(conn).await? {
+        match r.try_get::<String, _>("part")?.as_str() {
+            "zone" => {
+                locked = Some(Locked {
+                    zone: zones::zone_row_of(&r)?,
+                    records: r.try_get::<i64, _>("n")?.max(0) as usize,
+                    credential_live: r.try_get::<i64, _>("live")? > 0,
+                })
+            }
+            "record" => {
+                let rec = StoredRecord {
+                    name: r.try_get("name")?,
+                    rtype: r.try_get("rtype")?,
+                    ttl: r.try_get::<i64, _>("ttl")?.clamp(0, u32::MAX as i64) as u32,
+                    rdata: r.try_get("rdata")?,
+                };
+                if rec.name == name && rec.rtype == "SOA" && soa.is_none() {
+                    soa = Some(rec.clone());
+                }
+                // The apex read for its SOA alone is not asked for.
+                if owners.contains(&rec.name) {
+                    records.push(rec);
+                }
+            }
+            _ => hosted.push(r.try_get("name")?),
+        }
+    }
+    Ok(locked.map(|locked| Neighbours {
+        locked,
+        records,
+        soa,
+        hosted,
     }))
 }
 
@@ -177,28 +255,6 @@ pub async fn rrsets_below(
         .collect()
 }
 
-/// Which of `names` are zones pdm hosts.
-pub async fn hosted_zones(
-    conn: &mut AnyConnection,
-    names: &[String],
-) -> Result<Vec<String>, StoreError> {
-    let mut out = Vec::new();
-    for chunk in names.chunks(IN_CHUNK) {
-        let sql = format!(
-            "SELECT name FROM zones WHERE name IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for n in chunk {
-            q = q.bind(n);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.push(r.try_get("name")?);
-        }
-    }
-    Ok(out)
-}
-
 /// One RRset a change replaces: every record of `(owner, rtype)` before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RRsetRows {
@@ -236,17 +292,19 @@ pub async fn write_rrsets(
 }
 
 /// What [`write_rrsets_with`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// The zone's new serial.
     pub serial: u32,
     /// The journal entry of the change (DNS serves the change once it
-    /// follows the journal this far).
-    pub journal_id: i64,
+    /// follows the journal this far), as written: once committed, the
+    /// caller hands it to this process's followers ([`Store::committed`]).
+    pub entry: JournalEntry,
 }
 
 /// [`write_rrsets`] with the apex SOA already read in this transaction
-/// (`None`: read it here).
+/// (`None`: read it here). Every statement goes in one [`Batch`]: on
+/// SQLite one round trip to its thread rather than six or more.
 pub async fn write_rrsets_with(
     conn: &mut AnyConnection,
     zone: &ZoneRow,
@@ -254,51 +312,68 @@ pub async fn write_rrsets_with(
     sets: &[RRsetRows],
     author: &Author,
 ) -> Result<Written, StoreError> {
-    for s in sets {
-        sqlx::query("DELETE FROM records WHERE zone_id = $1 AND name = $2 AND rtype = $3")
-            .bind(zone.id)
-            .bind(&s.owner)
-            .bind(&s.rtype)
-            .execute(&mut *conn)
-            .await?;
-        zones::insert_records(conn, zone.id, &s.after).await?;
-    }
-    let serial = match soa {
-        Some(soa) => zones::bump_soa_from(conn, zone, Some(soa)).await?,
-        None => zones::bump_soa(conn, zone).await?,
+    let read;
+    let soa = match soa {
+        Some(soa) => Some(soa),
+        None => {
+            read = zones::owner_records(conn, zone.id, &zone.name).await?;
+            read.iter().find(|r| r.rtype == "SOA")
+        }
     };
-    let actor = format!("{}:{}", author.path, author.credential);
-    let journal_id = journal::append(
-        conn,
-        &ZoneChange {
-            zone: zone.name.clone(),
-            serial,
-            op: ChangeOp::Update,
-            added: sets.iter().flat_map(|s| s.after.iter().cloned()).collect(),
-            removed: sets.iter().flat_map(|s| s.before.iter().cloned()).collect(),
-            actor,
-        },
-    )
-    .await?;
-    let at = now_ms();
+    let mut batch = Batch::default();
     for s in sets {
-        sqlx::query(
+        batch.push(
+            "DELETE FROM records WHERE zone_id = $1 AND name = $2 AND rtype = $3",
+            vec![
+                zone.id.into(),
+                s.owner.as_str().into(),
+                s.rtype.as_str().into(),
+            ],
+        );
+        zones::insert_records_into(&mut batch, zone.id, &s.after);
+    }
+    let serial = zones::bump_soa_into(&mut batch, zone, soa)?;
+    let change = ZoneChange {
+        zone: zone.name.clone(),
+        serial,
+        op: ChangeOp::Update,
+        added: sets.iter().flat_map(|s| s.after.iter().cloned()).collect(),
+        removed: sets.iter().flat_map(|s| s.before.iter().cloned()).collect(),
+        actor: format!("{}:{}", author.path, author.credential),
+    };
+    let at = now_ms();
+    journal::append_into(&mut batch, &change, at);
+    for s in sets {
+        batch.push(
             "INSERT INTO rrset_audit (zone, owner, rtype, old_rrs, new_rrs, serial, path, credential, at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&zone.name)
-        .bind(&s.owner)
-        .bind(&s.rtype)
-        .bind(journal::lines(&s.before))
-        .bind(journal::lines(&s.after))
-        .bind(serial as i64)
-        .bind(&author.path)
-        .bind(&author.credential)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
+            vec![
+                zone.name.as_str().into(),
+                s.owner.as_str().into(),
+                s.rtype.as_str().into(),
+                journal::lines(&s.before).into(),
+                journal::lines(&s.after).into(),
+                i64::from(serial).into(),
+                author.path.as_str().into(),
+                author.credential.as_str().into(),
+                at.into(),
+            ],
+        );
     }
-    Ok(Written { serial, journal_id })
+    // The journal's INSERT is the batch's one statement that returns a row.
+    let rows = batch.run(conn).await?;
+    let id = match rows.as_slice() {
+        [row] => row.try_get::<i64, _>("id")?,
+        _ => return Err(StoreError::Corrupt("journal insert returned no id".into())),
+    };
+    Ok(Written {
+        serial,
+        entry: JournalEntry {
+            id,
+            at_ms: at,
+            change,
+        },
+    })
 }
 
 /// One audited RRset change.

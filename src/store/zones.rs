@@ -5,6 +5,7 @@
 //! so the DNS snapshot (which follows the journal) can never see a change
 //! without its serial bump or miss one.
 
+use super::batch::{Arg, Batch};
 use super::journal::{ChangeOp, ZoneChange};
 use super::{now_ms, Store, StoreError};
 use crate::model::rtype::{parse_type, type_name};
@@ -272,7 +273,7 @@ pub async fn zone_records(
 }
 
 /// The records at `owner` (one indexed look-up).
-async fn owner_records(
+pub(super) async fn owner_records(
     conn: &mut AnyConnection,
     zone_id: i64,
     owner: &str,
@@ -361,14 +362,21 @@ pub(super) async fn insert_records(
     zone_id: i64,
     records: &[StoredRecord],
 ) -> Result<(), StoreError> {
-    // One statement per chunk, not per record: every statement is a round
-    // trip to the database (for SQLite, to its worker thread), and a commit
-    // writes ~20 records.
+    let mut batch = Batch::default();
+    insert_records_into(&mut batch, zone_id, records);
+    batch.run(conn).await?;
+    Ok(())
+}
+
+/// [`insert_records`] as statements of `batch`: one per chunk of records,
+/// not one per record (a commit writes ~20).
+pub(super) fn insert_records_into(batch: &mut Batch, zone_id: i64, records: &[StoredRecord]) {
     const ROWS: usize = 100;
     for chunk in records.chunks(ROWS) {
         let mut sql =
             String::from("INSERT INTO records (zone_id, name, rtype, ttl, rdata) VALUES ");
-        for i in 0..chunk.len() {
+        let mut args = Vec::with_capacity(chunk.len() * 5);
+        for (i, r) in chunk.iter().enumerate() {
             let b = i * 5;
             if i > 0 {
                 sql.push(',');
@@ -381,19 +389,16 @@ pub(super) async fn insert_records(
                 b + 4,
                 b + 5
             ));
+            args.extend([
+                Arg::from(zone_id),
+                r.name.as_str().into(),
+                r.rtype.as_str().into(),
+                i64::from(r.ttl).into(),
+                r.rdata.as_str().into(),
+            ]);
         }
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            q = q
-                .bind(zone_id)
-                .bind(&r.name)
-                .bind(&r.rtype)
-                .bind(r.ttl as i64)
-                .bind(&r.rdata);
-        }
-        q.execute(&mut *conn).await?;
+        batch.push(sql, args);
     }
-    Ok(())
 }
 
 /// Replace the SOA serial inside `soa` record text; returns the new record.
@@ -743,30 +748,37 @@ pub async fn touch_zone(
     Ok(Some(serial))
 }
 
-pub(super) async fn bump_soa(conn: &mut AnyConnection, zone: &ZoneRow) -> Result<u32, StoreError> {
-    let apex = owner_records(conn, zone.id, &zone.name).await?;
-    bump_soa_from(conn, zone, apex.iter().find(|r| r.rtype == "SOA")).await
-}
-
-/// [`bump_soa`] with the apex SOA record already read in this transaction.
+/// Bumps the zone's serial, in its SOA record (`soa`, the apex SOA read in
+/// this transaction) and its row; returns the new serial.
 pub(super) async fn bump_soa_from(
     conn: &mut AnyConnection,
+    zone: &ZoneRow,
+    soa: Option<&StoredRecord>,
+) -> Result<u32, StoreError> {
+    let mut batch = Batch::default();
+    let serial = bump_soa_into(&mut batch, zone, soa)?;
+    batch.run(conn).await?;
+    Ok(serial)
+}
+
+/// [`bump_soa_from`] as statements of `batch`; returns the new serial.
+pub(super) fn bump_soa_into(
+    batch: &mut Batch,
     zone: &ZoneRow,
     soa: Option<&StoredRecord>,
 ) -> Result<u32, StoreError> {
     let serial = next_serial(zone.serial, zone.serial_policy);
     if let Some(soa) = soa {
         let new = with_serial(soa, serial)?;
-        sqlx::query(
+        batch.push(
             "UPDATE records SET rdata = $1 WHERE zone_id = $2 AND name = $3 AND rtype = 'SOA'",
-        )
-        .bind(&new.rdata)
-        .bind(zone.id)
-        .bind(&zone.name)
-        .execute(&mut *conn)
-        .await?;
+            vec![new.rdata.into(), zone.id.into(), zone.name.as_str().into()],
+        );
     }
-    set_serial(conn, zone.id, serial).await?;
+    batch.push(
+        "UPDATE zones SET serial = $1 WHERE id = $2",
+        vec![i64::from(serial).into(), zone.id.into()],
+    );
     Ok(serial)
 }
 
