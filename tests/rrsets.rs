@@ -422,6 +422,16 @@ fn policies_hold_credentials_to_their_rules(b: Backend) {
     );
     assert_error(r.status, &r.body, 403, "policy-denied");
     assert!(r.text.contains("template"), "{}", r.text);
+    // Below the apex too (the template names it relative to the apex).
+    let r = write(
+        &srv,
+        "PUT",
+        &format!("{}/console/A", rrsets(ZONE)),
+        &tenant,
+        &json!({"ttl": 300, "records": ["192.0.2.98"]}),
+    );
+    assert_error(r.status, &r.body, 403, "policy-denied");
+    assert!(r.text.contains("template"), "{}", r.text);
     let owner = create(json!({"rules": [{"zone": ZONE, "access": "write", "template": true}]}));
     let r = write(
         &srv,

@@ -395,20 +395,46 @@ impl RecordService {
     }
 
     /// The RRsets the pool's template writes in `zone` (a child), protected.
-    fn template_of(&self, zone: &str, kind: &str) -> BTreeSet<(String, RecordType)> {
+    /// The RRsets of `zone` its pool's template wrote, among those at
+    /// `owners` (`None`: at every owner).
+    fn template_of(
+        &self,
+        zone: &str,
+        kind: &str,
+        owners: Option<&[String]>,
+    ) -> BTreeSet<(String, RecordType)> {
         let mut out = BTreeSet::new();
         if kind != "child" {
             return out;
         }
-        if let Some(p) = self.pool_of(zone) {
-            for t in &p.template {
-                let owner = match t.relative_name() {
+        let Some(p) = self.pool_of(zone) else {
+            return out;
+        };
+        // An owner as the template names it: `@`, or relative to the apex.
+        fn relative<'a>(owner: &'a str, zone: &str) -> Option<&'a str> {
+            if owner == zone {
+                return Some("@");
+            }
+            owner.strip_suffix(zone).and_then(|r| r.strip_suffix('.'))
+        }
+        for t in &p.template {
+            let owner = match owners {
+                None => match t.relative_name() {
                     "@" => zone.to_string(),
                     rel => format!("{rel}.{zone}"),
-                };
-                for rtype in t.record_types() {
-                    out.insert((owner.clone(), rtype));
+                },
+                Some(owners) => {
+                    match owners
+                        .iter()
+                        .find(|o| relative(o, zone) == Some(t.relative_name()))
+                    {
+                        Some(o) => o.clone(),
+                        None => continue,
+                    }
                 }
+            };
+            for rtype in t.record_types() {
+                out.insert((owner.clone(), rtype));
             }
         }
         out
@@ -475,7 +501,7 @@ impl RecordService {
             Some(o) => rows::records_at(&mut conn, row.id, o).await?,
             None => crate::store::zones::zone_records(&mut conn, row.id).await?,
         };
-        let template = self.template_of(&zone, &row.kind);
+        let template = self.template_of(&zone, &row.kind, None);
         let mut out: Vec<RRsetView> = group(&records)?
             .into_iter()
             .filter(|((o, t), _)| {
@@ -572,7 +598,7 @@ impl RecordService {
             sets,
             below,
             hosted,
-            template: self.template_of(&zone, &row.kind),
+            template: self.template_of(&zone, &row.kind, Some(&names)),
             zone_records,
         };
         let changed = plan::plan(&hood, edits, &who.policy, &limits)?;

@@ -85,17 +85,21 @@ impl Batch {
 
 /// `sql` with each `$n` made `$(n + offset)`.
 fn renumbered(sql: &str, offset: usize) -> String {
+    use std::fmt::Write;
     if offset == 0 {
         return sql.to_string();
     }
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at + 1]);
+        out.push_str(&rest[..=at]);
         rest = &rest[at + 1..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(n + offset).to_string()),
+            // Writing to a String cannot fail.
+            Ok(n) => {
+                let _ = write!(out, "{}", n + offset);
+            }
             Err(_) => out.push_str(&rest[..digits]),
         }
         rest = &rest[digits..];
