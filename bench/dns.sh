@@ -12,6 +12,9 @@
 # Env: DURATION (s, default 10)  RATE (default 20000)  PROBE (default 100000)
 #      QUERIES (default bench/queries.txt)  PDM_BIN (skip `cargo build --release`)
 #      MODE=udp|tcp (default udp)
+#      CLIENT_CPU (default 1): the CPU dnsperf is pinned to. 0 puts it on the servers' core:
+#      no cross-CPU wake-ups, so the CPU per answer is the server's own work (see the
+#      wake/q column: interrupts the servers' answers raise on the client's CPU, per answer).
 #      LUA=1: the LUA record mix (bench/lua.zone, bench/lua-queries.txt) on pdm vs PowerDNS
 #      4.7 (enable-lua-records=shared), plus pdm's LUA/static cost ratio (see bench/lua.sh).
 #      PROFILE=1: instead of timed runs, both servers run under `valgrind --tool=callgrind`
@@ -35,6 +38,7 @@ RATE=${RATE:-20000}
 PROBE=${PROBE:-100000}
 QUERIES=${QUERIES:-bench/queries.txt}
 MODE=${MODE:-udp}
+CLIENT_CPU=${CLIENT_CPU:-1}
 ZONE=bench/bench.test.zone
 # hard bound on the whole run: servers are killed by a watchdog after this many seconds
 MAX_SECONDS=$((DURATION * 4 + 240))
@@ -152,7 +156,7 @@ profile() {
     callgrind_control -i on "$pid" >/dev/null 2>&1
     callgrind_control -z "$pid" >/dev/null 2>&1
     rm -f "$TMP"/callgrind."$pid".[0-9]*
-    out=$(timeout 300 taskset -c 1 dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" -d "$TMP/profile-queries.txt" \
+    out=$(timeout 300 taskset -c "$CLIENT_CPU" dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" -d "$TMP/profile-queries.txt" \
         -n "$lines" -c 4 -T 1 -Q 2000 -q 100 -t 5 "${DO_ARGS[@]}" 2>&1) || true
     callgrind_control -d "$pid" >/dev/null 2>&1
     callgrind_control -i off "$pid" >/dev/null 2>&1
@@ -171,12 +175,12 @@ profile() {
 }
 
 run() { # label pid port rate clients outstanding
-    local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after sys0 sys1 ctx0 ctx1
-    before=$(cpu_ticks "$pid") sys0=$(sys_ticks "$pid") ctx0=$(ctx_switches "$pid")
-    out=$(timeout $((DURATION + 30)) taskset -c 1 dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" \
+    local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after sys0 sys1 ctx0 ctx1 ipi0 ipi1
+    before=$(cpu_ticks "$pid") sys0=$(sys_ticks "$pid") ctx0=$(ctx_switches "$pid") ipi0=$(wakeups_on "$CLIENT_CPU")
+    out=$(timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" \
         -d "${RUN_QUERIES:-$QUERIES}" -c "$clients" -T 1 -l "$DURATION" -Q "$rate" -q "$outst" -t 2 \
         "${DO_ARGS[@]}" 2>&1) || true
-    after=$(cpu_ticks "$pid") sys1=$(sys_ticks "$pid") ctx1=$(ctx_switches "$pid")
+    after=$(cpu_ticks "$pid") sys1=$(sys_ticks "$pid") ctx1=$(ctx_switches "$pid") ipi1=$(wakeups_on "$CLIENT_CPU")
     local completed lost lostpct qps lat
     completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
     lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
@@ -188,7 +192,8 @@ run() { # label pid port rate clients outstanding
         log "dnsperf produced no summary for $label"
         completed=0 lost=0 lostpct=100 qps=0 lat=0
     fi
-    local cpu_ms per1k sys_pct ctx_q
+    local cpu_ms per1k sys_pct ctx_q ipi_q
+    ipi_q=$(awk -v c=$((ipi1 - ipi0)) -v n="$completed" 'BEGIN {if (n > 0) printf "%.2f", c / n; else print "nan"}')
     sys_pct=$(awk -v s=$((sys1 - sys0)) -v d=$((after - before)) 'BEGIN {if (d > 0) printf "%.0f", 100 * s / d; else print "nan"}')
     ctx_q=$(awk -v c=$((ctx1 - ctx0)) -v n="$completed" 'BEGIN {if (n > 0) printf "%.2f", c / n; else print "nan"}')
     cpu_ms=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", d * 1000 / hz}')
@@ -196,8 +201,8 @@ run() { # label pid port rate clients outstanding
     R[$label.qps]=$qps R[$label.cpu]=$per1k
     local rcodes
     rcodes=$(sed -n 's/.*Response codes: *//p' <<<"$out" | tr -d ' ')
-    printf '%-16s %9s %12.0f %10s %8s%% %10s %10s %12s %5s%% %8s  %s\n' "$label" "$rate" "$qps" "$completed" \
-        "${lostpct:-0}" "$(awk -v l="$lat" 'BEGIN {printf "%.3f", l * 1000}')" "$cpu_ms" "$per1k" "$sys_pct" "$ctx_q" "$rcodes"
+    printf '%-16s %9s %12.0f %10s %8s%% %10s %10s %12s %5s%% %8s %7s  %s\n' "$label" "$rate" "$qps" "$completed" \
+        "${lostpct:-0}" "$(awk -v l="$lat" 'BEGIN {printf "%.3f", l * 1000}')" "$cpu_ms" "$per1k" "$sys_pct" "$ctx_q" "$ipi_q" "$rcodes"
 }
 
 DO_ARGS=()
@@ -227,7 +232,7 @@ if [[ ${PROFILE:-0} == 1 ]]; then
     done
     exit 0
 fi
-printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s %6s %8s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq sys cs/query rcodes
+printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s %6s %8s %7s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq sys cs/query wake/q rcodes
 for srv in knot pdm pdm-nc; do
     pid=${SRV_PID[$srv]} port=${SRV_PORT[$srv]}
     for load in "${LOADS[@]}"; do
@@ -252,6 +257,6 @@ for srv in pdm pdm-nc; do
 done
 printf 'pdm: packet cache on (the default); pdm-nc: --packet-cache 0 (every answer planned and encoded)\n'
 [[ ${DNSSEC:-0} == 1 ]] && printf 'DNSSEC: DO=1 on every query; pdm signature cache: see README (bench section)\n'
-printf '\nknotd %s, %s, query file %s (%s lines), dnsperf -T 1 pinned to CPU 1, servers pinned to CPU 0\n' \
+printf '\nknotd %s, %s, query file %s (%s lines), dnsperf -T 1 pinned to CPU %s, servers pinned to CPU 0\n' \
     "$(knotd --version | awk '{print $NF}')" "$("$PDM_BIN" --version 2>/dev/null || echo '?')" \
-    "$QUERIES" "$(grep -vc '^#' "$QUERIES")"
+    "$QUERIES" "$(grep -vc '^#' "$QUERIES")" "$CLIENT_CPU"

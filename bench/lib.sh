@@ -100,6 +100,12 @@ ctx_switches() {
     cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'
 }
 
+# wakeups_on CPU: the function-call and rescheduling interrupts CPU has taken so far
+# (/proc/interrupts CAL + RES): how other CPUs woke its tasks; 0 where not shown.
+wakeups_on() {
+    awk -v col=$(($1 + 2)) '$1 == "CAL:" || $1 == "RES:" {s += $col} END {print s + 0}' /proc/interrupts 2>/dev/null || echo 0
+}
+
 # ratio A B: A/B with two decimals, n/a when B is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 
