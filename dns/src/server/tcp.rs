@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -70,6 +71,9 @@ impl Default for TcpLimits {
 struct ConnState {
     /// Waiting for the next query (may be closed to make room).
     idle: AtomicBool,
+    /// No query has arrived yet: the first-byte timeout applies, not the
+    /// idle one.
+    first: AtomicBool,
     /// When it last became idle, in ms since the registry's epoch.
     idle_since: AtomicU64,
     /// Signalled to close it.
@@ -137,8 +141,11 @@ impl Admitted {
     /// Mark the connection idle (waiting for a query) or busy.
     fn set_idle(&self, idle: bool) {
         if idle {
-            let ms = u64::try_from(self.registry.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-            self.state.idle_since.store(ms, Ordering::Relaxed);
+            self.state
+                .idle_since
+                .store(self.registry.now_ms(), Ordering::Relaxed);
+        } else {
+            self.state.first.store(false, Ordering::Relaxed);
         }
         self.state.idle.store(idle, Ordering::Relaxed);
     }
@@ -150,6 +157,57 @@ impl Registry {
             limits,
             epoch: Instant::now(),
             inner: Mutex::new(Open::default()),
+        }
+    }
+
+    /// Milliseconds since the registry's epoch.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How often [`Registry::reap`] runs: a fraction of the shorter
+    /// timeout, so a connection is closed at most that much late.
+    fn reap_every(&self) -> Duration {
+        (self.limits.first_byte_timeout.min(self.limits.idle_timeout) / 8)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// Close every connection idle for longer than its timeout: the first
+    /// byte's for one that has sent nothing yet (slowloris), the idle one
+    /// after. One sweep over the open connections, instead of a timer per
+    /// connection that every query would have to move.
+    fn reap(&self, counters: &TcpCounters) {
+        let now = self.now_ms();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (first_byte, idle) = (
+            ms(self.limits.first_byte_timeout),
+            ms(self.limits.idle_timeout),
+        );
+        let Ok(mut open) = self.inner.lock() else {
+            return;
+        };
+        let due: Vec<(u64, TcpClose)> = open
+            .conns
+            .iter()
+            .filter_map(|(&id, e)| {
+                let s = &e.state;
+                if !s.idle.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let (limit, why) = if s.first.load(Ordering::Relaxed) {
+                    (first_byte, TcpClose::FirstByte)
+                } else {
+                    (idle, TcpClose::Idle)
+                };
+                (now.saturating_sub(s.idle_since.load(Ordering::Relaxed)) >= limit)
+                    .then_some((id, why))
+            })
+            .collect();
+        for (id, why) in due {
+            if let Some(entry) = open.remove(id) {
+                entry.state.close.notify_one();
+                counters.closed(why);
+            }
         }
     }
 
@@ -182,9 +240,8 @@ impl Registry {
             // Idle from the start: a connection that sends nothing is the
             // first to go.
             idle: AtomicBool::new(true),
-            idle_since: AtomicU64::new(
-                u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
-            ),
+            first: AtomicBool::new(true),
+            idle_since: AtomicU64::new(self.now_ms()),
             close: Notify::new(),
         });
         open.conns.insert(
@@ -207,6 +264,7 @@ impl Registry {
 /// the listener fails for good.
 pub async fn serve(listener: TcpListener, handler: Handler) {
     let registry = Arc::new(Registry::new(handler.tcp_limits.clone()));
+    tokio::spawn(reaper(Arc::downgrade(&registry), handler.clone()));
     loop {
         let (stream, src) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -236,12 +294,28 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
     }
 }
 
+/// Runs [`Registry::reap`] for as long as the registry is in use.
+async fn reaper(registry: std::sync::Weak<Registry>, handler: Handler) {
+    let Some(every) = registry.upgrade().map(|r| r.reap_every()) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        registry.reap(&handler.metrics.tcp_connections);
+    }
+}
+
 /// How waiting for the next query ended.
 enum Wait {
     /// Bytes arrived.
     Ready,
-    /// Closed by the client, reset, or closed by us for `TcpClose`.
-    Done(Option<TcpClose>),
+    /// Closed by the client, reset, or closed by us.
+    Done,
 }
 
 /// Answer the requests of one connection in order.
@@ -253,60 +327,36 @@ async fn connection(
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let limits = &handler.tcp_limits;
-    let (rd, wr) = stream.into_split();
-    // Buffered both ways: pipelined queries are read a buffer at a time and
-    // their answers written together, when no query is left waiting.
+    let (rd, mut wr) = stream.into_split();
+    // Pipelined queries are read a buffer at a time; their answers are
+    // queued and sent together when no query is left waiting.
     let mut rd = BufReader::with_capacity(READ_BUFFER, rd);
-    let mut wr = BufWriter::new(wr);
+    let mut answers = Answers::default();
     let mut out = Vec::with_capacity(512);
     let mut raw = Vec::with_capacity(512);
-    let mut first = true;
-    // Closed to make room: one waiter for the connection's life.
+    // Closed to make room or for idling too long (the registry's reaper):
+    // one waiter for the connection's life, and no timer per connection.
     let close = admitted.state.close.notified();
     tokio::pin!(close);
-    // One idle timer per connection, moved lazily: when it fires it is set
-    // again from the last activity, so a busy connection costs a clock read
-    // per wake-up instead of a timer-wheel update per query.
-    let mut active = tokio::time::Instant::now();
-    let idle = tokio::time::sleep_until(active + limits.first_byte_timeout);
-    tokio::pin!(idle);
     loop {
         // A pipelined query already in the buffer is taken as it is: no
-        // timer, no wait, no select.
+        // wait, no select.
         if !take_buffered(&mut rd, &mut raw) {
-            flush(&mut wr, limits.idle_timeout).await?;
+            answers.send(&mut wr, limits.idle_timeout).await?;
             if rd.buffer().is_empty() {
                 admitted.set_idle(true);
-                let (limit, why) = if first {
-                    (limits.first_byte_timeout, TcpClose::FirstByte)
-                } else {
-                    (limits.idle_timeout, TcpClose::Idle)
-                };
                 // fill_buf is cancel safe: what it read stays buffered.
-                let wait = loop {
-                    tokio::select! {
-                        read = rd.fill_buf() => break match read {
-                            Ok(bytes) if !bytes.is_empty() => Wait::Ready,
-                            _ => Wait::Done(None),
-                        },
-                        _ = &mut close => break Wait::Done(None),
-                        _ = &mut idle => {
-                            let due = active + limit;
-                            if tokio::time::Instant::now() >= due {
-                                break Wait::Done(Some(why));
-                            }
-                            idle.as_mut().reset(due);
-                        }
-                    }
+                let wait = tokio::select! {
+                    read = rd.fill_buf() => match read {
+                        Ok(bytes) if !bytes.is_empty() => Wait::Ready,
+                        _ => Wait::Done,
+                    },
+                    _ = &mut close => Wait::Done,
                 };
-                if let Wait::Done(reason) = wait {
-                    if let Some(reason) = reason {
-                        handler.metrics.tcp_connections.closed(reason);
-                    }
+                if let Wait::Done = wait {
                     return Ok(());
                 }
                 admitted.set_idle(false);
-                active = tokio::time::Instant::now();
             }
             // A message cut across segments: read the rest, in bounded time.
             if !take_buffered(&mut rd, &mut raw) {
@@ -327,10 +377,9 @@ async fn connection(
                 }
             }
         }
-        first = false;
         let n = raw.len();
         if in_place(handler, &raw, src, &mut out) {
-            write_frame(&mut wr, &out, limits.idle_timeout).await?;
+            answers.queue(&out, &mut wr, limits.idle_timeout).await?;
             continue;
         }
         let mut head = [0u8; 12];
@@ -341,7 +390,7 @@ async fn connection(
             Ok(r) => r,
             Err(_) => {
                 if n >= 12 && wire::undecodable(&head, &mut out).is_some() {
-                    write_frame(&mut wr, &out, limits.idle_timeout).await?;
+                    answers.queue(&out, &mut wr, limits.idle_timeout).await?;
                 }
                 continue;
             }
@@ -351,14 +400,18 @@ async fn connection(
         }
         if super::update::is_update(handler, &request) {
             let m = super::update::answer(handler, &request).await;
-            write_frame(&mut wr, &m, limits.idle_timeout).await?;
+            answers.queue(&m, &mut wr, limits.idle_timeout).await?;
             continue;
         }
         if handler.transfers.is_some() && xfr::is_transfer_path(&request) {
             match xfr::prepare(handler, &request, Protocol::Tcp) {
-                Prepared::Reply(m) => write_frame(&mut wr, &m, limits.idle_timeout).await?,
+                Prepared::Reply(m) => answers.queue(&m, &mut wr, limits.idle_timeout).await?,
                 Prepared::Nothing => {}
-                Prepared::Transfer(job) => xfr::stream(handler, job, &mut wr).await?,
+                Prepared::Transfer(job) => {
+                    // In order: what is queued goes before the transfer.
+                    answers.send(&mut wr, limits.idle_timeout).await?;
+                    xfr::stream(handler, job, &mut BufWriter::new(&mut wr)).await?;
+                }
             }
             continue;
         }
@@ -414,7 +467,7 @@ async fn connection(
             qtype,
             started.elapsed(),
         );
-        write_frame(&mut wr, &out, limits.idle_timeout).await?;
+        answers.queue(&out, &mut wr, limits.idle_timeout).await?;
     }
 }
 
@@ -478,31 +531,56 @@ fn take_buffered<R: tokio::io::AsyncRead + Unpin>(
     true
 }
 
-/// Send what the writer holds, within `limit`.
-async fn flush<W: tokio::io::AsyncWrite + Unpin>(
-    wr: &mut W,
-    limit: Duration,
-) -> std::io::Result<()> {
-    tokio::time::timeout(limit, wr.flush())
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+/// Answers queued on a connection, sent together (one write) before it
+/// waits for its next query.
+#[derive(Default)]
+struct Answers {
+    queued: Vec<u8>,
 }
 
-/// Queue one length-prefixed message (sent by the next [`flush`], before
-/// the connection waits for its next query, or when the buffer fills).
-async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
-    wr: &mut W,
-    msg: &[u8],
-    limit: Duration,
-) -> std::io::Result<()> {
-    let Ok(len) = u16::try_from(msg.len()) else {
-        return Ok(());
-    };
-    let write = async {
-        wr.write_all(&len.to_be_bytes()).await?;
-        wr.write_all(msg).await
-    };
-    tokio::time::timeout(limit, write)
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+impl Answers {
+    /// Above this many bytes queued, they are sent before the next query
+    /// is read.
+    const SEND_AT: usize = 16 * 1024;
+
+    /// Queue `msg` with its length prefix (a message over 65,535 bytes,
+    /// which no answer is, is dropped).
+    async fn queue(
+        &mut self,
+        msg: &[u8],
+        wr: &mut OwnedWriteHalf,
+        limit: Duration,
+    ) -> std::io::Result<()> {
+        let Ok(len) = u16::try_from(msg.len()) else {
+            return Ok(());
+        };
+        self.queued.extend_from_slice(&len.to_be_bytes());
+        self.queued.extend_from_slice(msg);
+        if self.queued.len() >= Self::SEND_AT {
+            self.send(wr, limit).await?;
+        }
+        Ok(())
+    }
+
+    /// Send what is queued: at once when the socket takes it (the common
+    /// case, no timer), else waiting for it at most `limit` (a client that
+    /// stops reading loses its connection).
+    async fn send(&mut self, wr: &mut OwnedWriteHalf, limit: Duration) -> std::io::Result<()> {
+        let mut sent = 0;
+        while sent < self.queued.len() {
+            match wr.try_write(&self.queued[sent..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    tokio::time::timeout(limit, wr.write_all(&self.queued[sent..]))
+                        .await
+                        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))?;
+                    sent = self.queued.len();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.queued.clear();
+        Ok(())
+    }
 }
