@@ -497,14 +497,25 @@ fn add_to_node(node: &mut Node, rec: Record) {
 
 /// Sort a node's RRsets, give each one TTL, check the CNAME rule and set
 /// the cut flag and the dynamic RRsets (occlusion is decided by the caller).
+/// An RRset whose data `before` (the node as it was, already normalised)
+/// shares is left as it is: a change rewrites only the sets it touched
+/// (their data was copied on write), and re-sorting the rest would decode
+/// every untouched key set at the apex for each serial bump.
 fn normalise_node(
     name: &Name,
     node: &mut Node,
     origin: &Name,
     options: ZoneOptions,
+    before: Option<&Node>,
 ) -> Result<(), ZoneError> {
     node.rrsets.sort_by_key(|s| u16::from(s.rtype));
     for set in node.rrsets.iter_mut() {
+        let untouched = before
+            .and_then(|b| b.rrsets.iter().find(|old| old.rtype == set.rtype))
+            .is_some_and(|old| Arc::ptr_eq(&old.rdata, &set.rdata) && old.ttl == set.ttl);
+        if untouched {
+            continue;
+        }
         // RFC 2181 §5.2: one TTL per RRset; use the lowest.
         let ttl = set
             .given_ttls
@@ -566,6 +577,10 @@ fn normalise_node(
 fn targets_of(origin: &Name, node: &Node) -> Vec<Arc<[u8]>> {
     let mut out: Vec<Arc<[u8]>> = Vec::new();
     for set in &node.rrsets {
+        // Before `rdata()`, which decodes a set kept in wire form.
+        if !matches!(set.rtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
+            continue;
+        }
         for data in set.rdata().iter() {
             let target = match data {
                 RData::NS(ns) => &ns.0,
@@ -655,7 +670,7 @@ impl Zone {
         }
 
         for (name, node) in nodes.values_mut() {
-            normalise_node(name, node, &origin, options)?;
+            normalise_node(name, node, &origin, options, None)?;
         }
 
         // Occlusion: a node with a cut strictly above it. In canonical order
@@ -875,7 +890,8 @@ impl Zone {
             let was_cut = next.cut;
             let was_occluded = next.occluded;
             if touched.contains_key(&k) {
-                normalise_node(&name, &mut next, origin, self.options)?;
+                let before = self.nodes.get(&*k).map(|n| &**n);
+                normalise_node(&name, &mut next, origin, self.options, before)?;
             } else if self.options.lua_records {
                 next.dynamic = dynamic_sets(&name, next.rrset(LUA))?.into();
             }
