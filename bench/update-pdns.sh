@@ -11,7 +11,10 @@
 # depends on the disk's fsync latency (gsqlite3 syncs every commit; pdm's SQLite runs
 # WAL with synchronous=NORMAL), so a busy disk widens the gap. Also prints each server's CPU
 # per PATCH it handled (all its threads, over the timed and the checked PATCHes; refused
-# ones count: patch.py's patches= counts every answer, its rate only the 2xx). Benchmarks report; they do not assert. bench/update.sh calls this script.
+# ones count: patch.py's patches= counts every answer, its rate only the 2xx). Then, when
+# wrk is installed, one wrk connection (bench/patch.lua) PATCHes each server for DURATION s:
+# a client that costs almost nothing per request, so that rate is the server's (WRK lines).
+# Benchmarks report; they do not assert. bench/update.sh calls this script.
 #
 # Env: DURATION (s, default 10)  VERIFY (default 50)  CLIENTS (default 4)
 #      PDM_BIN (skip `cargo build --release`)
@@ -112,5 +115,32 @@ for c in 1 "$CLIENTS"; do
     printf 'RATIO clients=%s pdm/pdns PATCH rate = %s (target >= 5)\n' "$c" "$(ratio "$(rate "pdm-$c")" "$(rate "pdns-$c")")"
     printf 'RATIO clients=%s pdm/pdns server CPU per PATCH = %s (lower is better for pdm)\n' "$c" "$(ratio "$(cpu "pdm-$c")" "$(cpu "pdns-$c")")"
 done
+# The same PATCHes from wrk (bench/patch.lua): one connection, a client whose own cost per
+# request is a few µs, so the one-client rate measures the server rather than patch.py.
+wrk_run() { # label base key server_pid
+    local before after out n line
+    before=$(cpu_ticks "$4")
+    out=$(KEY=$3 ZONE=$ZONE timeout $((DURATION + 30)) taskset -c 1 \
+        wrk -t 1 -c 1 -d "${DURATION}s" --timeout 5s -s bench/patch.lua "$2" 2>&1) || true
+    after=$(cpu_ticks "$4")
+    line=$(grep '^WRK' <<<"$out" || true)
+    if [[ -z $line ]]; then
+        printf '%s\n' "$out" >&2
+        printf 'WRK %s failed\n' "$1"
+        return
+    fi
+    n=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$line")
+    printf '%s server_ms_per_patch=%s\n' "${line/WRK/WRK $1}" \
+        "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${n:-0}" 'BEGIN {if (n > 0) printf "%.3f", t * 1000 / hz / n; else print "nan"}')" |
+        tee "$TMP/wrk-$1.result"
+}
+if command -v wrk >/dev/null; then
+    printf '\n== the same, one wrk connection (bench/patch.lua), %s s\n' "$DURATION"
+    wrk_run pdm "$BASE" "$TOKEN" "$PDM_PID"
+    wrk_run pdns "http://127.0.0.1:$PDNS_API" "$PDNS_KEY" "$PDNS_PID"
+    wrate() { sed -n 's/.* rate=\([0-9.]*\)\/s.*/\1/p' "$TMP/wrk-$1.result"; }
+    printf 'RATIO wrk clients=1 pdm/pdns PATCH rate = %s (target >= 5)\n' "$(ratio "$(wrate pdm)" "$(wrate pdns)")"
+fi
+
 printf '\n%s, pdns_server %s, %s CPUs (servers on CPU 0, client on CPU 1)\n' \
     "$("$PDM_BIN" --version 2>/dev/null || echo '?')" "$(pdns_server --version 2>&1 | sed -n 's/.*PowerDNS Authoritative Server \([^ ]*\).*/\1/p' | head -1)" "$(nproc)"
