@@ -252,6 +252,15 @@ impl Watermark {
         id > self.low && self.seen.insert(id)
     }
 
+    /// The first id from `from` on that has not been applied.
+    fn next_unseen(&self, from: i64) -> i64 {
+        let mut next = from;
+        while self.seen.contains(&next) {
+            next += 1;
+        }
+        next
+    }
+
     /// Move `low` over contiguous ids; skip gaps open longer than the patience.
     fn advance(&mut self, now: Instant) {
         while let Some(&next) = self.seen.iter().next() {
@@ -583,18 +592,12 @@ impl Refresher {
         got.sort_by_key(|e| e.id);
         let mut next = self.mark.low + 1;
         for e in &got {
-            while self.mark.seen.contains(&next) {
-                next += 1;
-            }
-            if e.id != next {
+            if e.id != self.mark.next_unseen(next) {
                 return None;
             }
-            next += 1;
+            next = e.id + 1;
         }
-        while self.mark.seen.contains(&next) {
-            next += 1;
-        }
-        (self.wanted.load(Ordering::Relaxed) < next).then_some(got)
+        (self.wanted.load(Ordering::Relaxed) < self.mark.next_unseen(next)).then_some(got)
     }
 
     /// Apply journal entries written since the last call. Returns how many zones changed.

@@ -394,9 +394,8 @@ impl RecordService {
         self.config.pools.iter().find(|p| p.domain.fqdn() == zone)
     }
 
-    /// The RRsets the pool's template writes in `zone` (a child), protected.
-    /// The RRsets of `zone` its pool's template wrote, among those at
-    /// `owners` (`None`: at every owner).
+    /// The RRsets of `zone` (a child) its pool's template wrote, protected,
+    /// among those at `owners` (`None`: at every owner).
     fn template_of(
         &self,
         zone: &str,

@@ -106,8 +106,13 @@ pub(super) async fn append(
 ) -> Result<i64, StoreError> {
     let mut batch = Batch::default();
     append_into(&mut batch, change, now_ms());
-    let rows = batch.run(conn).await?;
-    match rows.as_slice() {
+    appended_id(&batch.run(conn).await?)
+}
+
+/// The id [`append_into`]'s statement returned: the one row of `rows`, a
+/// batch in which it is the only statement that returns rows.
+pub(super) fn appended_id(rows: &[sqlx::any::AnyRow]) -> Result<i64, StoreError> {
+    match rows {
         [row] => Ok(row.try_get("id")?),
         _ => Err(StoreError::Corrupt("journal insert returned no id".into())),
     }

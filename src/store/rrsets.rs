@@ -135,12 +135,7 @@ pub async fn lock_and_read(
                 })
             }
             "record" => {
-                let rec = StoredRecord {
-                    name: r.try_get("name")?,
-                    rtype: r.try_get("rtype")?,
-                    ttl: r.try_get::<i64, _>("ttl")?.clamp(0, u32::MAX as i64) as u32,
-                    rdata: r.try_get("rdata")?,
-                };
+                let rec = zones::record_of(&r)?;
                 if rec.name == name && rec.rtype == "SOA" && soa.is_none() {
                     soa = Some(rec.clone());
                 }
@@ -177,68 +172,21 @@ pub async fn records_at(
     zone_id: i64,
     owners: &[String],
 ) -> Result<Vec<StoredRecord>, StoreError> {
-    Ok(records_and_soa(conn, zone_id, owners, None).await?.0)
-}
-
-/// [`records_at`], and with `apex` the zone's SOA record too, in the same
-/// statement (a write bumps its serial; the SOA is among the records only
-/// when `apex` is one of `owners`).
-pub async fn records_and_soa(
-    conn: &mut AnyConnection,
-    zone_id: i64,
-    owners: &[String],
-    apex: Option<&str>,
-) -> Result<(Vec<StoredRecord>, Option<StoredRecord>), StoreError> {
     let mut out = Vec::new();
-    let mut soa = None;
-    // An empty owner list still reads the SOA (one chunk of nothing).
-    let chunks: Vec<&[String]> = if owners.is_empty() {
-        vec![&[]]
-    } else {
-        owners.chunks(IN_CHUNK).collect()
-    };
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        // The apex among the names (its rows other than the SOA are
-        // dropped below unless it is an owner asked for). One `name IN (…)`:
-        // an `OR (name = apex AND rtype = 'SOA')` makes SQLite scan every
-        // row of the zone.
-        let apex_extra = match apex {
-            Some(a) if i == 0 && !chunk.iter().any(|o| o == a) => Some(a),
-            _ => None,
-        };
-        let n = chunk.len() + usize::from(apex_extra.is_some());
-        if n == 0 {
-            continue;
-        }
+    for chunk in owners.chunks(IN_CHUNK) {
         let sql = format!(
             "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 AND name IN ({}) ORDER BY id",
-            placeholders(2, n)
+            placeholders(2, chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(zone_id);
         for o in chunk {
             q = q.bind(o);
         }
-        if let Some(a) = apex_extra {
-            q = q.bind(a);
-        }
         for r in q.fetch_all(&mut *conn).await? {
-            let rec = StoredRecord {
-                name: r.try_get("name")?,
-                rtype: r.try_get("rtype")?,
-                ttl: r.try_get::<i64, _>("ttl")?.clamp(0, u32::MAX as i64) as u32,
-                rdata: r.try_get("rdata")?,
-            };
-            let is_soa = apex.is_some_and(|a| rec.name == a) && rec.rtype == "SOA";
-            if is_soa && soa.is_none() {
-                soa = Some(rec.clone());
-            }
-            // Read for the SOA alone: not part of the neighbourhood.
-            if chunk.contains(&rec.name) {
-                out.push(rec);
-            }
+            out.push(zones::record_of(&r)?);
         }
     }
-    Ok((out, soa))
+    Ok(out)
 }
 
 /// The `(owner, type)` pairs strictly below `owner` in the zone.
@@ -365,11 +313,7 @@ pub async fn write_rrsets_with(
         );
     }
     // The journal's INSERT is the batch's one statement that returns a row.
-    let rows = batch.run(conn).await?;
-    let id = match rows.as_slice() {
-        [row] => row.try_get::<i64, _>("id")?,
-        _ => return Err(StoreError::Corrupt("journal insert returned no id".into())),
-    };
+    let id = journal::appended_id(&batch.run(conn).await?)?;
     Ok(Written {
         serial,
         entry: JournalEntry {

@@ -320,11 +320,11 @@ async fn owner_records_and_soa(
 }
 
 /// A `records` row.
-fn record_of(r: &sqlx::any::AnyRow) -> Result<StoredRecord, StoreError> {
+pub(super) fn record_of(r: &sqlx::any::AnyRow) -> Result<StoredRecord, StoreError> {
     Ok(StoredRecord {
         name: r.try_get("name")?,
         rtype: r.try_get("rtype")?,
-        ttl: r.try_get::<i64, _>("ttl")? as u32,
+        ttl: r.try_get::<i64, _>("ttl")?.clamp(0, i64::from(u32::MAX)) as u32,
         rdata: r.try_get("rdata")?,
     })
 }
@@ -583,12 +583,18 @@ pub async fn set_serial_policy(
 }
 
 async fn set_serial(conn: &mut AnyConnection, zone_id: i64, serial: u32) -> Result<(), StoreError> {
-    sqlx::query("UPDATE zones SET serial = $1 WHERE id = $2")
-        .bind(serial as i64)
-        .bind(zone_id)
-        .execute(&mut *conn)
-        .await?;
+    let mut batch = Batch::default();
+    set_serial_into(&mut batch, zone_id, serial);
+    batch.run(conn).await?;
     Ok(())
+}
+
+/// [`set_serial`] as a statement of `batch`.
+fn set_serial_into(batch: &mut Batch, zone_id: i64, serial: u32) {
+    batch.push(
+        "UPDATE zones SET serial = $1 WHERE id = $2",
+        vec![i64::from(serial).into(), zone_id.into()],
+    );
 }
 
 /// Delete a zone and everything in it. Returns false if it did not exist.
@@ -775,10 +781,7 @@ pub(super) fn bump_soa_into(
             vec![new.rdata.into(), zone.id.into(), zone.name.as_str().into()],
         );
     }
-    batch.push(
-        "UPDATE zones SET serial = $1 WHERE id = $2",
-        vec![i64::from(serial).into(), zone.id.into()],
-    );
+    set_serial_into(batch, zone.id, serial);
     Ok(serial)
 }
 
