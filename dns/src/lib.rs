@@ -8,6 +8,7 @@
 //! server a `server::ZoneSet`.
 
 pub mod dnssec;
+pub mod image;
 pub mod lua;
 pub mod server;
 pub mod zone;

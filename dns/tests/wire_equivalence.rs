@@ -353,6 +353,81 @@ fn plans_from_the_in_place_read_equal_plans_from_hickory_decoding() {
     assert!(truncated > 0, "no truncated plan was compared");
 }
 
+/// A signed NXDOMAIN written from the kept sets' wire images
+/// (`Env::wire_images`) answers as the same query planned record by
+/// record: byte for byte when the question spells the apex as the zone does
+/// (then images are used), and the same message in every case. Every
+/// question and variant of the corpus, plus random names under the signed
+/// apexes (each falls in its own NSEC3 interval), over UDP and TCP.
+#[test]
+fn denials_written_from_wire_images_equal_denials_planned_record_by_record() {
+    use hickory_server::net::xfer::Protocol;
+    use pdm_dns::server::query::Query as InPlace;
+    use pdm_dns::server::respond::{self, Env, QueryView};
+    use pdm_dns::server::wire;
+    let set = corpus_zones();
+    let mut names = questions(&["nsec3.test.", "compact.test."]);
+    for origin in ["nsec3.test.", "compact.test."] {
+        for i in 0..300u32 {
+            let label = format!("r{:08x}", i.wrapping_mul(2_654_435_761));
+            let name = Name::from_ascii(format!("{label}.{origin}")).unwrap();
+            names.push((name.clone(), RecordType::A));
+            if i % 10 == 0 {
+                names.push((
+                    Name::from_ascii(format!("x.{label}.{origin}")).unwrap(),
+                    RecordType::TXT,
+                ));
+            }
+        }
+    }
+    let images = Env {
+        wire_images: true,
+        ..Env::default()
+    };
+    let (mut compared, mut imaged, mut mismatches) = (0, 0, Vec::new());
+    let mut id: u16 = 1;
+    for (name, rtype) in names {
+        for v in variants() {
+            for protocol in [Protocol::Udp, Protocol::Tcp] {
+                id = id.wrapping_add(1);
+                let raw = query(id, &name, rtype, v);
+                let Some(read) = InPlace::parse(&raw) else {
+                    continue;
+                };
+                let view = QueryView::of_query(&read);
+                // Records first: the sets are kept for the images.
+                let records = respond::plan_view(&view, &set, protocol, &Env::default());
+                let mut want = Vec::new();
+                wire::encode_question(&records, view.question, view.questions, protocol, &mut want);
+                let imaging = respond::plan_view(&view, &set, protocol, &images);
+                let mut got = Vec::new();
+                wire::encode_question(&imaging, view.question, view.questions, protocol, &mut got);
+                compared += 1;
+                if imaging.images.is_some() {
+                    imaged += 1;
+                    if got != want {
+                        mismatches.push(format!("bytes: {name} {rtype} {v:?} {protocol:?}"));
+                    }
+                }
+                let decode = |b: &[u8]| Message::from_vec(b).map(|m| m.to_string());
+                if decode(&got).ok() != decode(&want).ok() || decode(&got).is_err() {
+                    mismatches.push(format!("message: {name} {rtype} {v:?} {protocol:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} answers differ, e.g. {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
+    assert!(
+        imaged > 1_500,
+        "only {imaged} of {compared} answers came as images"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_answers_read_in_place_equal_planned_answers() {
     let set = corpus_zones();

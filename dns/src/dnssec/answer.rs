@@ -11,7 +11,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::compact;
 use super::nsec3::Entry;
-use super::sign::{rrsig_record, sign_records, SignError};
+use super::sign::{rrsig_record, sign_records, KeptSet, SignError};
 use super::{same_name, ZoneSigner};
 use crate::zone::{Answer, AnswerKind, Zone};
 
@@ -34,6 +34,85 @@ pub fn secure(
     let result = secure_kind(answer, &kind, zone, signer, qname, now);
     answer.kind = kind;
     result
+}
+
+/// The signed sets of a signed NXDOMAIN, kept, in the order the authority
+/// section lists them: the negative SOA, then the NSEC3 records of the
+/// closest encloser, the next closer name and the wildcard (each once).
+#[derive(Debug, Clone)]
+pub struct KeptDenial {
+    sets: [Option<KeptSet>; 4],
+}
+
+impl KeptDenial {
+    /// The sets, in order.
+    pub fn sets(&self) -> impl Iterator<Item = &KeptSet> {
+        self.sets.iter().flatten()
+    }
+}
+
+/// What [`secure`] would add to `answer`, an NXDOMAIN at `qname` whose
+/// closest encloser is the apex, as kept signed sets rather than copied
+/// records: an answer carrying them is the same answer. `Ok(None)` for
+/// every other answer (then [`secure`] it): other denials, compact denial,
+/// LUA zones, answers with records already in them, and sets not kept.
+pub fn kept_denial(
+    answer: &Answer,
+    zone: &Zone,
+    signer: &ZoneSigner,
+    qname: &Name,
+    now: u32,
+) -> Result<Option<KeptDenial>, SignError> {
+    let AnswerKind::NxDomain {
+        closest_encloser: ce,
+    } = &answer.kind
+    else {
+        return Ok(None);
+    };
+    let [soa] = answer.authority.as_slice() else {
+        return Ok(None);
+    };
+    if answer.rcode != ResponseCode::NXDomain
+        || !answer.answers.is_empty()
+        || !answer.additional.is_empty()
+        || answer.empty_dynamic.is_some()
+        || zone.has_dynamic()
+        || signer.mode() != super::DenialMode::Nsec3
+        || soa.record_type() != RecordType::SOA
+        || !same_name(ce, zone.origin())
+    {
+        return Ok(None);
+    }
+    let Some(chain) = signer.nsec3(zone) else {
+        return Ok(None);
+    };
+    let mut sets: [Option<KeptSet>; 4] = Default::default();
+    let Some(negative) = kept_negative_soa(soa, signer, now)? else {
+        return Ok(None);
+    };
+    sets[0] = Some(negative);
+    // As `proofs` picks them, each entry once (on the stack: no
+    // allocation per answer).
+    let mut picked: [Option<&Arc<Entry>>; 3] = [None; 3];
+    let mut n = 0;
+    let wanted = [
+        chain.matching_entry(ce),
+        chain.covering_next_closer(qname, ce),
+        chain.covering_wildcard(ce),
+    ];
+    for e in wanted.into_iter().flatten() {
+        if !picked[..n].iter().flatten().any(|p| Arc::ptr_eq(p, e)) {
+            picked[n] = Some(e);
+            n += 1;
+        }
+    }
+    for (slot, e) in sets[1..].iter_mut().zip(picked.into_iter().flatten()) {
+        let Some(set) = chain.kept_signed(e, signer, now)? else {
+            return Ok(None);
+        };
+        *slot = Some(set);
+    }
+    Ok(Some(KeptDenial { sets }))
 }
 
 fn secure_kind(
@@ -146,14 +225,32 @@ fn signed_negative_soa(
         &signer.policy,
         now,
         |kept| kept.first().is_some_and(|k| same_soa(k, soa)),
-        || {
-            let rrsigs = sign_group(signer, &soa.name, std::slice::from_ref(soa), now)?;
-            let mut set = Vec::with_capacity(1 + rrsigs.len());
-            set.push(soa.clone());
-            set.extend(rrsigs);
-            Ok(set)
-        },
+        || negative_soa_set(soa, signer, now),
     )
+}
+
+/// [`signed_negative_soa`]'s set, kept.
+fn kept_negative_soa(
+    soa: &Record,
+    signer: &ZoneSigner,
+    now: u32,
+) -> Result<Option<KeptSet>, SignError> {
+    signer.negative_soa.kept(
+        signer.key_id(),
+        &signer.policy,
+        now,
+        |kept| kept.first().is_some_and(|k| same_soa(k, soa)),
+        || negative_soa_set(soa, signer, now),
+    )
+}
+
+/// The negative SOA, signed: the record, then its RRSIGs.
+fn negative_soa_set(soa: &Record, signer: &ZoneSigner, now: u32) -> Result<Vec<Record>, SignError> {
+    let rrsigs = sign_group(signer, &soa.name, std::slice::from_ref(soa), now)?;
+    let mut set = Vec::with_capacity(1 + rrsigs.len());
+    set.push(soa.clone());
+    set.extend(rrsigs);
+    Ok(set)
 }
 
 /// Whether the kept SOA `a` is the answer's SOA `b`, in O(1): every

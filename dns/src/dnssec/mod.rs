@@ -22,7 +22,7 @@ pub mod signed;
 use std::sync::{Arc, OnceLock};
 
 pub use keys::{KeyAlgorithm, KeyRole, ZoneKey};
-pub use sign::{SigCache, SigningPolicy};
+pub use sign::{KeptSet, SigCache, SignError, SigningPolicy};
 
 use crate::zone::{Zone, ZoneDelta};
 use hickory_proto::rr::Name;

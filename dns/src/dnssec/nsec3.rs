@@ -6,7 +6,7 @@ use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC3};
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::sign::{SignError, SignedCell};
+use super::sign::{KeptSet, SignError, SignedCell};
 use super::ZoneSigner;
 use crate::zone::{Node, Zone};
 use imbl::OrdMap;
@@ -360,20 +360,41 @@ impl Nsec3Chain {
             &signer.policy,
             now,
             |_| true,
-            || {
-                let record = self.record_with(e, e.types.iter().copied());
-                let rrsigs = super::answer::sign_group(
-                    signer,
-                    &record.name,
-                    std::slice::from_ref(&record),
-                    now,
-                )?;
-                let mut set = Vec::with_capacity(1 + rrsigs.len());
-                set.push(record);
-                set.extend(rrsigs);
-                Ok(set)
-            },
+            || self.signed_set(e, signer, now),
         )
+    }
+
+    /// The kept NSEC3 RR of `e` with its RRSIGs, as
+    /// [`Nsec3Chain::push_signed`] would copy them.
+    pub(super) fn kept_signed(
+        &self,
+        e: &Entry,
+        signer: &ZoneSigner,
+        now: u32,
+    ) -> Result<Option<KeptSet>, SignError> {
+        e.signed.kept(
+            signer.key_id(),
+            &signer.policy,
+            now,
+            |_| true,
+            || self.signed_set(e, signer, now),
+        )
+    }
+
+    /// The NSEC3 RR of `e`, signed: the record, then its RRSIGs.
+    fn signed_set(
+        &self,
+        e: &Entry,
+        signer: &ZoneSigner,
+        now: u32,
+    ) -> Result<Vec<Record>, SignError> {
+        let record = self.record_with(e, e.types.iter().copied());
+        let rrsigs =
+            super::answer::sign_group(signer, &record.name, std::slice::from_ref(&record), now)?;
+        let mut set = Vec::with_capacity(1 + rrsigs.len());
+        set.push(record);
+        set.extend(rrsigs);
+        Ok(set)
     }
 
     /// The NSEC3 RR of `e` with the bitmap `types`.

@@ -6,7 +6,7 @@
 //! less than a quarter of their validity remains.
 
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hickory_proto::dnssec::rdata::sig::SigInput;
 use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
@@ -14,6 +14,7 @@ use hickory_proto::dnssec::TBS;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 
 use super::keys::ZoneKey;
+use crate::image::WireImage;
 
 /// Signature validity policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,6 +446,9 @@ pub(super) struct SignedSet {
     keys: u64,
     /// The earliest expiration among the RRSIGs.
     expiration: u32,
+    /// The records' wire image, made by the first answer that copies
+    /// them as one (`None` inside: they have none).
+    image: OnceLock<Option<WireImage>>,
 }
 
 impl SignedSet {
@@ -497,6 +501,31 @@ impl SignedCell {
         }
         let records = make()?;
         out.extend_from_slice(&records);
+        self.keep(records, keys, now);
+        Ok(())
+    }
+
+    /// The kept signed set, as [`SignedCell::extend_into`] would copy it
+    /// (made and kept first when it must be). `None` when what `make`
+    /// returns has no RRSIGs, so is not kept.
+    pub fn kept(
+        &self,
+        keys: u64,
+        policy: &SigningPolicy,
+        now: u32,
+        usable: impl FnOnce(&[Record]) -> bool,
+        make: impl FnOnce() -> Result<Vec<Record>, SignError>,
+    ) -> Result<Option<KeptSet>, SignError> {
+        let kept = self.0.load_full();
+        if let Some(set) = kept.filter(|s| s.fresh(keys, policy, now) && usable(&s.records)) {
+            return Ok(Some(KeptSet(set)));
+        }
+        Ok(self.keep(make()?, keys, now).map(KeptSet))
+    }
+
+    /// Keeps `records` (a set, then its RRSIGs) made by `keys` at `now`,
+    /// unless they have no RRSIGs.
+    fn keep(&self, records: Vec<Record>, keys: u64, now: u32) -> Option<Arc<SignedSet>> {
         let expiration = records
             .iter()
             .filter_map(|r| match &r.data {
@@ -506,19 +535,50 @@ impl SignedCell {
             // Soonest first in serial order (RFC 1982), as [`cached`] compares.
             .min_by_key(|e| e.wrapping_sub(now) as i32);
         // Without RRSIGs (no keys) nothing is kept: every answer makes it.
-        if let Some(expiration) = expiration {
-            self.0.store(Some(Arc::new(SignedSet {
-                records: records.into_boxed_slice(),
-                keys,
-                expiration,
-            })));
-        }
-        Ok(())
+        let set = Arc::new(SignedSet {
+            records: records.into_boxed_slice(),
+            keys,
+            expiration: expiration?,
+            image: OnceLock::new(),
+        });
+        self.0.store(Some(Arc::clone(&set)));
+        Some(set)
     }
 
     /// A copy of the kept set's first record (the RRset's, unsigned).
     pub fn first(&self) -> Option<Record> {
         self.0.load().as_deref()?.records.first().cloned()
+    }
+}
+
+/// A kept signed set held by an answer that copies it as a wire image
+/// (see [`crate::image`]).
+#[derive(Debug, Clone)]
+pub struct KeptSet(Arc<SignedSet>);
+
+impl KeptSet {
+    /// The set's records, then their RRSIGs.
+    pub fn records(&self) -> &[Record] {
+        &self.0.records
+    }
+
+    /// The set's wire image, made by `render` the first time it is asked
+    /// for (`None`: `render` could not make one).
+    pub fn image(&self, render: impl FnOnce(&[Record]) -> Option<WireImage>) -> Option<&WireImage> {
+        self.0
+            .image
+            .get_or_init(|| render(&self.0.records))
+            .as_ref()
+    }
+
+    /// The image [`KeptSet::image`] made, if it made one.
+    pub fn made_image(&self) -> Option<&WireImage> {
+        self.0.image.get()?.as_ref()
+    }
+
+    /// Whether `self` and `other` are the same kept set.
+    pub fn same(&self, other: &KeptSet) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

@@ -223,7 +223,7 @@ impl Handler {
     ) -> Option<u16> {
         let view = respond::QueryView::of_query(query);
         let zones = self.zones.load();
-        let Decision::Ready(plan) = self.plan_view(&view, src, protocol, &zones) else {
+        let Decision::Ready(plan) = self.plan_view(&view, src, protocol, &zones, true) else {
             return None;
         };
         wire::encode_question(&plan, view.question, view.questions, protocol, out);
@@ -303,20 +303,25 @@ impl Handler {
     /// reactor ([`Handler::plan_offloaded`]).
     pub fn plan_now(&self, request: &Request, zones: &ZoneSet) -> Decision {
         let view = respond::QueryView::of_message(request);
-        self.plan_view(&view, request.src(), request.protocol(), zones)
+        self.plan_view(&view, request.src(), request.protocol(), zones, false)
     }
 
     /// [`Handler::plan_now`] for a request seen as `request`, from `src`
-    /// over `protocol`.
+    /// over `protocol`; `wire_images` as [`respond::Env::wire_images`].
     pub fn plan_view(
         &self,
         request: &respond::QueryView<'_>,
         src: SocketAddr,
         protocol: hickory_server::net::xfer::Protocol,
         zones: &ZoneSet,
+        wire_images: bool,
     ) -> Decision {
         let plan_with = |lua: Option<&LuaEngine>| {
-            let env = respond::Env { src, lua };
+            let env = respond::Env {
+                src,
+                lua,
+                wire_images,
+            };
             respond::plan_view(request, zones, protocol, &env)
         };
         // With an engine, the planner runs programs only for zones that
@@ -363,6 +368,7 @@ impl Handler {
             let env = respond::Env {
                 src,
                 lua: Some(&engine),
+                wire_images: false,
             };
             Some(respond::plan_with(&req, &zones, protocol, &env))
         });

@@ -4,8 +4,9 @@
 
 use super::dynamic::{client_subnet, subnet_option, subnet_option_len, LuaSynth};
 use super::query::Query;
-use super::writer::Writer;
+use super::writer::{render_image, Writer};
 use super::ZoneSet;
+use crate::dnssec::answer::{kept_denial, KeptDenial};
 use crate::lua::{LuaEngine, QueryContext};
 use crate::zone::{lookup_key, lookup_keyed, Answer, AnswerKind};
 use hickory_proto::dnssec::rdata::DNSSECRData;
@@ -43,6 +44,23 @@ pub struct Plan {
     pub lua_limited: bool,
     /// The answer came from a zone with LUA records (never reusable).
     pub dynamic: bool,
+    /// The authority section as kept signed sets, written from their wire
+    /// images (`answer.authority` is then empty). Only a planner whose
+    /// [`Env::wire_images`] is set makes one.
+    pub images: Option<Images>,
+}
+
+/// The authority section of a signed NXDOMAIN as wire images: the kept
+/// sets (each with its image made) and where the question spells the apex
+/// their names point at.
+#[derive(Debug, Clone)]
+pub struct Images {
+    /// The sets, in order, each with its image.
+    pub denial: KeptDenial,
+    /// The offset in the message of the apex as the question spells it.
+    pub apex_at: usize,
+    /// How many records the images hold.
+    pub records: u16,
 }
 
 impl Plan {
@@ -58,6 +76,7 @@ impl Plan {
             n_additional: 0,
             lua_limited: false,
             dynamic: false,
+            images: None,
         }
     }
 
@@ -97,6 +116,9 @@ pub struct Env<'a> {
     pub src: std::net::SocketAddr,
     /// The LUA engine.
     pub lua: Option<&'a LuaEngine>,
+    /// The plan goes to [`super::wire::encode_question`], which writes
+    /// [`Plan::images`]: a signed NXDOMAIN at the apex may come as images.
+    pub wire_images: bool,
 }
 
 impl Default for Env<'_> {
@@ -104,6 +126,7 @@ impl Default for Env<'_> {
         Env {
             src: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             lua: None,
+            wire_images: false,
         }
     }
 }
@@ -326,11 +349,49 @@ pub fn plan_view(
         // A LUA record and no engine to run it.
         return error(metadata, edns, ResponseCode::ServFail);
     }
+    let limit = payload_limit(request.edns.map(|e| e.max_payload), protocol);
+    let reserve = match (&edns, subnet) {
+        (Some(_), Some((_, source))) => OPT_LEN + subnet_option_len(source),
+        (Some(_), None) => OPT_LEN,
+        (None, _) => 0,
+    };
+    // Room for the server cookie the transport appends after encoding.
+    let reserve = if request.edns.is_some_and(|e| e.cookie) {
+        reserve + super::cookie::OPTION_WIRE_LEN
+    } else {
+        reserve
+    };
     match served.signer() {
         Some(signer) if dnssec_ok => {
-            if let Err(e) =
-                crate::dnssec::answer::secure(&mut answer, zone, signer, &qname, unix_now())
-            {
+            let now = unix_now();
+            if env.wire_images {
+                let budget = usize::from(limit)
+                    .saturating_sub(HEADER_LEN + request.question.len() + reserve);
+                match images(&answer, zone, signer, &qname, request.question, budget, now) {
+                    Ok(Some(images)) => {
+                        metadata.response_code = answer.rcode;
+                        metadata.authoritative = answer.authoritative;
+                        answer.authority.clear();
+                        return Plan {
+                            metadata,
+                            edns,
+                            answer,
+                            n_answers: 0,
+                            n_authority: 0,
+                            n_additional: 0,
+                            lua_limited: false,
+                            dynamic: false,
+                            images: Some(images),
+                        };
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "signing failed");
+                        return error(metadata, edns, ResponseCode::ServFail);
+                    }
+                }
+            }
+            if let Err(e) = crate::dnssec::answer::secure(&mut answer, zone, signer, &qname, now) {
                 tracing::error!(error = %e, "signing failed");
                 return error(metadata, edns, ResponseCode::ServFail);
             }
@@ -347,18 +408,6 @@ pub fn plan_view(
     metadata.response_code = answer.rcode;
     metadata.authoritative = answer.authoritative;
 
-    let limit = payload_limit(request.edns.map(|e| e.max_payload), protocol);
-    let reserve = match (&edns, subnet) {
-        (Some(_), Some((_, source))) => OPT_LEN + subnet_option_len(source),
-        (Some(_), None) => OPT_LEN,
-        (None, _) => 0,
-    };
-    // Room for the server cookie the transport appends after encoding.
-    let reserve = if request.edns.is_some_and(|e| e.cookie) {
-        reserve + super::cookie::OPTION_WIRE_LEN
-    } else {
-        reserve
-    };
     let fit = fit(&answer, request.question, limit as usize, reserve);
     metadata.truncation = fit.truncated;
     Plan {
@@ -370,7 +419,59 @@ pub fn plan_view(
         n_additional: fit.additional,
         lua_limited: false,
         dynamic: zone.has_dynamic(),
+        images: None,
     }
+}
+
+/// The authority section of `answer` as wire images, when it is a signed
+/// NXDOMAIN that [`crate::dnssec::answer::kept_denial`] keeps, the
+/// question spells the apex as the zone does, and the images fit in
+/// `budget` bytes. `Ok(None)`: plan it record by record.
+fn images(
+    answer: &Answer,
+    zone: &crate::zone::Zone,
+    signer: &crate::dnssec::ZoneSigner,
+    qname: &Name,
+    question: &[u8],
+    budget: usize,
+    now: u32,
+) -> Result<Option<Images>, crate::dnssec::SignError> {
+    let Some(apex_at) = apex_at(question, zone.origin()) else {
+        return Ok(None);
+    };
+    let Some(denial) = kept_denial(answer, zone, signer, qname, now)? else {
+        return Ok(None);
+    };
+    let (mut len, mut records) = (0usize, 0u16);
+    for set in denial.sets() {
+        let Some(image) = set.image(|r| render_image(zone.origin(), r)) else {
+            return Ok(None);
+        };
+        len += image.len();
+        records = records.saturating_add(image.records());
+    }
+    // What does not fit is planned record by record: the same policy
+    // (`fit`) then decides, on the same bytes.
+    Ok((len <= budget).then_some(Images {
+        denial,
+        apex_at,
+        records,
+    }))
+}
+
+/// Where the question's name spells `apex` byte for byte (the offset in
+/// the message), if it is under it so spelled.
+fn apex_at(question: &[u8], apex: &Name) -> Option<usize> {
+    let mut wire = [0u8; 255];
+    let mut n = 0;
+    for label in apex.iter() {
+        let end = n + 1 + label.len();
+        wire.get_mut(n..end)?[0] = label.len() as u8;
+        wire[n + 1..end].copy_from_slice(label);
+        n = end;
+    }
+    *wire.get_mut(n)? = 0;
+    crate::image::apex_in_question(question, &wire[..=n])
 }
 
 /// A response without records to `request`, with `rcode`, shaped as the
@@ -954,6 +1055,7 @@ loop  IN LUA A ";while true do end"
         let env = Env {
             src: "127.0.0.1:5353".parse().unwrap(),
             lua: Some(engine),
+            ..Env::default()
         };
         plan_with(&req, zones, Protocol::Udp, &env)
     }
@@ -1084,6 +1186,7 @@ loop  IN LUA A ";while true do end"
                 let env = Env {
                     src: "127.0.0.1:5353".parse().unwrap(),
                     lua: Some(&e),
+                    ..Env::default()
                 };
                 plan_with(&req, &set, Protocol::Udp, &env)
             };

@@ -4,7 +4,7 @@
 //! two transports cannot drift apart.
 
 use super::respond::Plan;
-use super::writer::{header_bytes, Writer};
+use super::writer::{header_bytes, WriteError, Writer};
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -47,10 +47,11 @@ pub fn encode_question(
     }
     let (answers, authority, additional) = plan.sections();
     let count = |n: usize| u16::try_from(n).ok();
+    let imaged = plan.images.as_ref().map_or(0, |i| usize::from(i.records));
     let (Some(queries_n), Some(answers_n), Some(authority_n), Some(additional_n)) = (
         count(questions),
         count(answers.len()),
-        count(authority.len()),
+        count(authority.len() + imaged),
         count(additional.len() + usize::from(plan.edns.is_some())),
     ) else {
         return header_only(&plan.metadata, ResponseCode::ServFail, out);
@@ -74,8 +75,19 @@ pub fn encode_question(
     let mut written = answers
         .iter()
         .chain(authority)
-        .chain(additional)
         .try_for_each(|r| w.record(r));
+    if let (Ok(()), Some(images)) = (written, &plan.images) {
+        written = images
+            .denial
+            .sets()
+            .try_for_each(|set| match set.made_image() {
+                Some(image) => w.image(image, images.apex_at),
+                None => Err(WriteError::Unencodable),
+            });
+    }
+    if written.is_ok() {
+        written = additional.iter().try_for_each(|r| w.record(r));
+    }
     if let (Ok(()), Some(edns)) = (written, &plan.edns) {
         written = w.opt(edns, plan.metadata.response_code.high());
     }

@@ -22,6 +22,34 @@ use hickory_proto::op::{Edns, HeaderCounts, MessageType, Metadata};
 use hickory_proto::rr::{Name, RData, Record, RecordData, RecordTypeSet};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
+use crate::image::WireImage;
+
+/// `records` encoded as they would be in the authority section of an answer
+/// from the zone `apex`, as a wire image. `None` when one cannot be encoded
+/// or its names point anywhere but at the apex and at each other.
+pub fn render_image(apex: &Name, records: &[Record]) -> Option<WireImage> {
+    let mut question = Vec::with_capacity(apex.len() + 5);
+    for label in apex.iter() {
+        question.push(label.len() as u8);
+        question.extend_from_slice(label);
+    }
+    question.push(0);
+    let apex_len = question.len();
+    question.extend_from_slice(&[0, 6, 0, 1]);
+    let count = u16::try_from(records.len()).ok()?;
+    let mut out = Vec::with_capacity(1024);
+    let mut w = Writer::new(&mut out, usize::from(u16::MAX));
+    w.header(
+        &Metadata::new(0, MessageType::Response, hickory_proto::op::OpCode::Query),
+        &HeaderCounts::default(),
+    );
+    w.question(&question, 1).ok()?;
+    for r in records {
+        w.record(r).ok()?;
+    }
+    WireImage::from_message(&out, apex_len, count)
+}
+
 /// Why a record could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteError {
@@ -135,6 +163,16 @@ impl<'a> Writer<'a> {
                 Err(e)
             }
         }
+    }
+
+    /// Records encoded once (see [`crate::image`]), in a message whose
+    /// apex is spelled at `apex_at`. Its names become no targets: nothing
+    /// after a denial's authority section is compressed against it.
+    pub fn image(&mut self, image: &WireImage, apex_at: usize) -> Result<(), WriteError> {
+        if self.out.len() + image.len() > self.limit || !image.append_to(self.out, apex_at) {
+            return Err(WriteError::Full);
+        }
+        Ok(())
     }
 
     /// The OPT record of `edns`, carrying the high bits of the rcode.
