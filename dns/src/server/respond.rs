@@ -1147,6 +1147,79 @@ loop  IN LUA A ";while true do end"
         assert_eq!(scope_of(&p), Some((24, 0)));
     }
 
+    /// A signed NXDOMAIN written from wire images allocates a few times
+    /// (the name read from the question, the lookup's closest encloser and
+    /// SOA), not once per record of its proofs as the record path does.
+    #[test]
+    fn signed_nxdomain_from_images_allocates_a_few_times() {
+        use crate::dnssec::keys::{generate, KeyAlgorithm, KeyRole, ZoneKey};
+        use crate::dnssec::{DenialMode, SigCache, SigningPolicy, ZoneSigner};
+        use crate::server::alloc_count::allocations;
+        use crate::server::query::Query as InPlace;
+        use crate::server::ServedZone;
+        let key = Arc::new(
+            ZoneKey::from_pkcs8(
+                KeyAlgorithm::Ecdsap256sha256,
+                KeyRole::Csk,
+                &generate(KeyAlgorithm::Ecdsap256sha256).unwrap(),
+            )
+            .unwrap(),
+        );
+        let (origin, records) = parse_master(
+            "$ORIGIN example.com.\n@ 300 IN SOA ns1 hm 1 3600 600 86400 30\n@ 300 IN NS ns1\n\
+             ns1 300 IN A 192.0.2.1\nwww 300 IN A 192.0.2.2\nmail 300 IN A 192.0.2.3\n",
+            None,
+        )
+        .unwrap();
+        let zone = Zone::new(origin, records).unwrap();
+        let signer = ZoneSigner::new(
+            &zone,
+            vec![key.clone()],
+            vec![key],
+            DenialMode::Nsec3,
+            Arc::new(SigCache::new(64)),
+            SigningPolicy::default(),
+        );
+        let mut set = ZoneSet::new();
+        set.insert(ServedZone::signed(Arc::new(zone), Arc::new(signer)));
+        let images = Env {
+            wire_images: true,
+            ..Env::default()
+        };
+        let mut out = Vec::with_capacity(2048);
+        let mut cost = |name: &str, env: &Env<'_>| {
+            let raw = query_bytes(name, RecordType::A, Some((1232, 0, true)));
+            let read = InPlace::parse(&raw).unwrap();
+            let view = QueryView::of_query(&read);
+            let before = allocations();
+            let plan = plan_view(&view, &set, Protocol::Udp, env);
+            super::super::wire::encode_question(&plan, view.question, 1, Protocol::Udp, &mut out);
+            drop(plan);
+            let n = allocations() - before;
+            let m = Message::from_vec(&out).unwrap();
+            assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{name}");
+            assert!(m.authorities.len() >= 4, "{name}: {:?}", m.authorities);
+            n
+        };
+        // Every kept set and image made (all names of the zone's chain).
+        for i in 0..64 {
+            cost(&format!("warm{i}.example.com."), &images);
+        }
+        let by_images = (0..32)
+            .map(|i| cost(&format!("nx{i}.example.com."), &images))
+            .max()
+            .unwrap();
+        let by_records = (0..32)
+            .map(|i| cost(&format!("nx{i}.example.com."), &Env::default()))
+            .min()
+            .unwrap();
+        assert!(by_images <= 4, "{by_images} allocations from images");
+        assert!(
+            by_records >= by_images + 8,
+            "{by_records} allocations record by record, {by_images} from images"
+        );
+    }
+
     #[test]
     fn lua_answers_are_signed_and_bitmaps_show_the_target_type() {
         use crate::dnssec::keys::{generate, KeyAlgorithm, KeyRole, ZoneKey};
