@@ -13,7 +13,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Rooms of the data plane: pure logic and sockets, no store, no HTTP.
 /// They are the modules of the crate `pdm-dns` (`dns/src/`).
-const DATA_PLANE: &[&str] = &["lua", "zone", "dnssec", "server"];
+const DATA_PLANE: &[&str] = &["lua", "image", "zone", "dnssec", "server"];
 /// Crates only the control plane may use.
 /// (`reqwest` is allowed: LUA health checks probe URLs, as PowerDNS does.)
 const CONTROL_CRATES: &[&str] = &["sqlx", "axum", "pdm_adapters", "tower_http"];
