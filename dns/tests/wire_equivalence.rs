@@ -369,14 +369,16 @@ fn denials_written_from_wire_images_equal_denials_planned_record_by_record() {
     let mut names = questions(&["nsec3.test.", "compact.test."]);
     for origin in ["nsec3.test.", "compact.test."] {
         for i in 0..300u32 {
-            let label = format!("r{:08x}", i.wrapping_mul(2_654_435_761));
+            // Labels of 1 to 63 bytes: the apex lands anywhere in the
+            // question, and every pointer of the images moves with it.
+            let hex = format!("{:08x}", i.wrapping_mul(2_654_435_761));
+            let len = 1 + (i as usize * 7) % 63;
+            let label: String = hex.chars().cycle().take(len).collect();
             let name = Name::from_ascii(format!("{label}.{origin}")).unwrap();
             names.push((name.clone(), RecordType::A));
             if i % 10 == 0 {
-                names.push((
-                    Name::from_ascii(format!("x.{label}.{origin}")).unwrap(),
-                    RecordType::TXT,
-                ));
+                let deep = format!("x.{}.{label}.{origin}", "y".repeat(1 + i as usize % 40));
+                names.push((Name::from_ascii(deep).unwrap(), RecordType::TXT));
             }
         }
     }
