@@ -70,41 +70,63 @@ impl Batch {
     /// One SQL text of all statements, each statement's placeholders moved
     /// past those of the statements before it, and the arguments of all.
     fn joined(self) -> (String, Vec<Arg>) {
-        let mut sql = String::new();
-        let mut all = Vec::new();
+        let len = self.statements.iter().map(|(t, _)| t.len() + 8).sum();
+        let mut sql = String::with_capacity(len);
+        let mut all = Vec::with_capacity(self.statements.iter().map(|(_, a)| a.len()).sum());
         for (text, args) in self.statements {
             if !sql.is_empty() {
                 sql.push_str(";\n");
             }
-            sql.push_str(&renumbered(&text, all.len()));
+            renumber_into(&mut sql, &text, all.len());
             all.extend(args);
         }
         (sql, all)
     }
 }
 
-/// `sql` with each `$n` made `$(n + offset)`.
-fn renumbered(sql: &str, offset: usize) -> String {
-    use std::fmt::Write;
+/// Appends `sql` to `out` with each `$n` made `$(n + offset)`. Digits by
+/// hand: `write!` cost ~300 instructions a placeholder, 17k a PATCH.
+fn renumber_into(out: &mut String, sql: &str, offset: usize) {
     if offset == 0 {
-        return sql.to_string();
+        out.push_str(sql);
+        return;
     }
-    let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..=at]);
         rest = &rest[at + 1..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         match rest[..digits].parse::<usize>() {
-            // Writing to a String cannot fail.
-            Ok(n) => {
-                let _ = write!(out, "{}", n + offset);
-            }
+            Ok(n) => push_decimal(out, n + offset),
             Err(_) => out.push_str(&rest[..digits]),
         }
         rest = &rest[digits..];
     }
     out.push_str(rest);
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// `sql` with each `$n` made `$(n + offset)`.
+#[cfg(test)]
+fn renumbered(sql: &str, offset: usize) -> String {
+    let mut out = String::new();
+    renumber_into(&mut out, sql, offset);
     out
 }
 
@@ -131,6 +153,8 @@ mod tests {
         assert_eq!(renumbered("a = $1 AND b = $12", 3), "a = $4 AND b = $15");
         assert_eq!(renumbered("no placeholders", 5), "no placeholders");
         assert_eq!(renumbered("x = $2", 0), "x = $2");
+        assert_eq!(renumbered("$9, $10, $99", 1), "$10, $11, $100");
+        assert_eq!(renumbered("cost $", 4), "cost $");
         let mut b = Batch::default();
         b.push(
             "UPDATE t SET v = $1 WHERE k = $2",
