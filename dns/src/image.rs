@@ -14,18 +14,12 @@
 //! answer it is moved to where the apex is spelled in that answer's question
 //! and to where the image lands. Pure: bytes in, bytes out.
 
+use hickory_proto::rr::{Name, RecordType};
+
 /// Size of a DNS header.
 const HEADER_LEN: usize = 12;
 /// The largest offset a compression pointer can hold.
 const MAX_POINTER: usize = 0x3FFF;
-
-/// Record types whose rdata may hold compressed names (RFC 3597 §4: only
-/// the well-known types of RFC 1035); the writer compresses no others.
-const NS: u16 = 2;
-const CNAME: u16 = 5;
-const SOA: u16 = 6;
-const PTR: u16 = 12;
-const MX: u16 = 15;
 
 /// What a compression pointer of an image points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,14 +79,17 @@ impl WireImage {
             if end > image.len() {
                 return None;
             }
-            match rtype {
-                NS | CNAME | PTR => {
+            // Only the well-known types of RFC 1035 may hold compressed
+            // names in their rdata (RFC 3597 §4); the writer compresses no
+            // others.
+            match RecordType::from(rtype) {
+                RecordType::NS | RecordType::CNAME | RecordType::PTR => {
                     walk_name(image, rdata, &mut note)?;
                 }
-                MX => {
+                RecordType::MX => {
                     walk_name(image, rdata + 2, &mut note)?;
                 }
-                SOA => {
+                RecordType::SOA => {
                     let rname = walk_name(image, rdata, &mut note)?;
                     walk_name(image, rname, &mut note)?;
                 }
@@ -115,9 +112,9 @@ impl WireImage {
         self.bytes.len()
     }
 
-    /// Whether it holds no records.
+    /// Whether it holds no bytes (then no records).
     pub fn is_empty(&self) -> bool {
-        self.records == 0
+        self.bytes.is_empty()
     }
 
     /// How many records it holds.
@@ -170,22 +167,34 @@ fn walk_name(
     }
 }
 
-/// Where the name `apex` (wire form, root included) is spelled, byte for
-/// byte, as the tail of the first name in `question`: its offset in a
-/// message whose question section starts right after the header. `None`
-/// when the name is not under `apex` in that spelling, or has a pointer.
-pub fn apex_in_question(question: &[u8], apex: &[u8]) -> Option<usize> {
+/// Where `apex` is spelled, byte for byte (case included), as the tail of
+/// the first name in `question`: its offset in a message whose question
+/// section starts right after the header. `None` when the name is not under
+/// `apex` in that spelling, or has a pointer.
+pub fn apex_in_question(question: &[u8], apex: &Name) -> Option<usize> {
     let mut at = 0;
     loop {
-        let len = usize::from(*question.get(at)?);
-        if question.get(at..at + apex.len()) == Some(apex) {
+        if spells(question, at, apex) {
             return Some(HEADER_LEN + at);
         }
+        let len = usize::from(*question.get(at)?);
         if len == 0 || len & 0xC0 != 0 {
             return None;
         }
         at += 1 + len;
     }
+}
+
+/// Whether the labels of `name`, then the root, are written at `at`.
+fn spells(bytes: &[u8], mut at: usize, name: &Name) -> bool {
+    for label in name.iter() {
+        let end = at + 1 + label.len();
+        if bytes.get(at) != Some(&(label.len() as u8)) || bytes.get(at + 1..end) != Some(label) {
+            return false;
+        }
+        at = end;
+    }
+    bytes.get(at) == Some(&0)
 }
 
 #[cfg(test)]
@@ -253,19 +262,18 @@ mod tests {
 
     #[test]
     fn finds_the_apex_in_the_question_exactly_as_spelled() {
+        let apex = Name::from_ascii("zone.test.").unwrap();
         let q = b"\x01a\x04zone\x04test\x00\x00\x01\x00\x01";
-        assert_eq!(apex_in_question(q, APEX), Some(HEADER_LEN + 2));
-        assert_eq!(apex_in_question(&q[2..], APEX), Some(HEADER_LEN));
-        assert_eq!(
-            apex_in_question(b"\x01a\x04ZONE\x04test\x00\x00\x01\x00\x01", APEX),
-            None
-        );
-        assert_eq!(
-            apex_in_question(b"\x01a\x04zone\x03org\x00\x00\x01\x00\x01", APEX),
-            None
-        );
-        assert_eq!(apex_in_question(b"\x01a\xC0\x0C", APEX), None);
-        assert_eq!(apex_in_question(b"", APEX), None);
+        assert_eq!(apex_in_question(q, &apex), Some(HEADER_LEN + 2));
+        assert_eq!(apex_in_question(&q[2..], &apex), Some(HEADER_LEN));
+        let upper = b"\x01a\x04ZONE\x04test\x00\x00\x01\x00\x01";
+        assert_eq!(apex_in_question(upper, &apex), None);
+        let other = b"\x01a\x04zone\x03org\x00\x00\x01\x00\x01";
+        assert_eq!(apex_in_question(other, &apex), None);
+        let longer = b"\x01a\x04zone\x04test\x02uk\x00\x00\x01\x00\x01";
+        assert_eq!(apex_in_question(longer, &apex), None);
+        assert_eq!(apex_in_question(b"\x01a\xC0\x0C", &apex), None);
+        assert_eq!(apex_in_question(b"", &apex), None);
     }
 
     #[test]

@@ -312,7 +312,7 @@ fn plans_from_the_in_place_read_equal_plans_from_hickory_decoding() {
     use hickory_server::net::xfer::Protocol;
     use hickory_server::server::Request;
     use pdm_dns::server::query::Query as InPlace;
-    use pdm_dns::server::respond::{self, Env, QueryView};
+    use pdm_dns::server::respond::{self, Env};
     use pdm_dns::server::wire;
     let set = corpus_zones();
     let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
@@ -331,10 +331,7 @@ fn plans_from_the_in_place_read_equal_plans_from_hickory_decoding() {
                 let decoded = respond::plan(&request, &set, protocol);
                 let mut want = Vec::new();
                 wire::encode(&decoded, &request.queries, protocol, &mut want);
-                let view = QueryView::of_query(&read);
-                let in_place = respond::plan_view(&view, &set, protocol, &Env::default());
-                let mut got = Vec::new();
-                wire::encode_question(&in_place, view.question, view.questions, protocol, &mut got);
+                let (_, got) = planned_in_place(&read, &set, protocol, &Env::default());
                 compared += 1;
                 truncated += usize::from(decoded.metadata.truncation);
                 if got != want {
@@ -363,8 +360,7 @@ fn plans_from_the_in_place_read_equal_plans_from_hickory_decoding() {
 fn denials_written_from_wire_images_equal_denials_planned_record_by_record() {
     use hickory_server::net::xfer::Protocol;
     use pdm_dns::server::query::Query as InPlace;
-    use pdm_dns::server::respond::{self, Env, QueryView};
-    use pdm_dns::server::wire;
+    use pdm_dns::server::respond::Env;
     let set = corpus_zones();
     let mut names = questions(&["nsec3.test.", "compact.test."]);
     for origin in ["nsec3.test.", "compact.test."] {
@@ -396,14 +392,9 @@ fn denials_written_from_wire_images_equal_denials_planned_record_by_record() {
                 let Some(read) = InPlace::parse(&raw) else {
                     continue;
                 };
-                let view = QueryView::of_query(&read);
                 // Records first: the sets are kept for the images.
-                let records = respond::plan_view(&view, &set, protocol, &Env::default());
-                let mut want = Vec::new();
-                wire::encode_question(&records, view.question, view.questions, protocol, &mut want);
-                let imaging = respond::plan_view(&view, &set, protocol, &images);
-                let mut got = Vec::new();
-                wire::encode_question(&imaging, view.question, view.questions, protocol, &mut got);
+                let (_, want) = planned_in_place(&read, &set, protocol, &Env::default());
+                let (imaging, got) = planned_in_place(&read, &set, protocol, &images);
                 compared += 1;
                 if imaging.images.is_some() {
                     imaged += 1;
@@ -528,6 +519,28 @@ async fn cached_tcp_answers_equal_planned_answers() {
     );
     let hits = cache_handler.packet_cache_hits().unwrap_or(0) as usize;
     assert!(hits > compared / 2, "{hits} cache hits of {compared}");
+}
+
+/// The plan of a query read in place (the UDP path's cache miss) under
+/// `env`, and its encoding.
+fn planned_in_place(
+    read: &pdm_dns::server::query::Query<'_>,
+    set: &ZoneSet,
+    protocol: hickory_server::net::xfer::Protocol,
+    env: &pdm_dns::server::respond::Env<'_>,
+) -> (pdm_dns::server::respond::Plan, Vec<u8>) {
+    use pdm_dns::server::respond::{self, QueryView};
+    let view = QueryView::of_query(read);
+    let plan = respond::plan_view(&view, set, protocol, env);
+    let mut out = Vec::new();
+    pdm_dns::server::wire::encode_question(
+        &plan,
+        view.question,
+        view.questions,
+        protocol,
+        &mut out,
+    );
+    (plan, out)
 }
 
 /// Byte for byte, except for the server cookie's timestamp and hash (the

@@ -557,11 +557,6 @@ impl SignedCell {
 pub struct KeptSet(Arc<SignedSet>);
 
 impl KeptSet {
-    /// The set's records, then their RRSIGs.
-    pub fn records(&self) -> &[Record] {
-        &self.0.records
-    }
-
     /// The set's wire image, made by `render` the first time it is asked
     /// for (`None`: `render` could not make one).
     pub fn image(&self, render: impl FnOnce(&[Record]) -> Option<WireImage>) -> Option<&WireImage> {
@@ -574,11 +569,6 @@ impl KeptSet {
     /// The image [`KeptSet::image`] made, if it made one.
     pub fn made_image(&self) -> Option<&WireImage> {
         self.0.image.get()?.as_ref()
-    }
-
-    /// Whether `self` and `other` are the same kept set.
-    pub fn same(&self, other: &KeptSet) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

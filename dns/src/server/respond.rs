@@ -59,8 +59,17 @@ pub struct Images {
     pub denial: KeptDenial,
     /// The offset in the message of the apex as the question spells it.
     pub apex_at: usize,
+}
+
+impl Images {
     /// How many records the images hold.
-    pub records: u16,
+    pub fn records(&self) -> usize {
+        self.denial
+            .sets()
+            .filter_map(|s| s.made_image())
+            .map(|i| usize::from(i.records()))
+            .sum()
+    }
 }
 
 impl Plan {
@@ -361,37 +370,27 @@ pub fn plan_view(
     } else {
         reserve
     };
+    let mut imaged = None;
     match served.signer() {
         Some(signer) if dnssec_ok => {
             let now = unix_now();
-            if env.wire_images {
-                let budget = usize::from(limit)
-                    .saturating_sub(HEADER_LEN + request.question.len() + reserve);
-                match images(&answer, zone, signer, &qname, request.question, budget, now) {
-                    Ok(Some(images)) => {
-                        metadata.response_code = answer.rcode;
-                        metadata.authoritative = answer.authoritative;
-                        answer.authority.clear();
-                        return Plan {
-                            metadata,
-                            edns,
-                            answer,
-                            n_answers: 0,
-                            n_authority: 0,
-                            n_additional: 0,
-                            lua_limited: false,
-                            dynamic: false,
-                            images: Some(images),
-                        };
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "signing failed");
-                        return error(metadata, edns, ResponseCode::ServFail);
-                    }
+            let budget =
+                usize::from(limit).saturating_sub(HEADER_LEN + request.question.len() + reserve);
+            let kept = if env.wire_images {
+                images(&answer, zone, signer, &qname, request.question, budget, now)
+            } else {
+                Ok(None)
+            };
+            let secured = kept.and_then(|i| match i {
+                // The authority section goes as images: nothing to fit.
+                Some(i) => {
+                    answer.authority.clear();
+                    imaged = Some(i);
+                    Ok(())
                 }
-            }
-            if let Err(e) = crate::dnssec::answer::secure(&mut answer, zone, signer, &qname, now) {
+                None => crate::dnssec::answer::secure(&mut answer, zone, signer, &qname, now),
+            });
+            if let Err(e) = secured {
                 tracing::error!(error = %e, "signing failed");
                 return error(metadata, edns, ResponseCode::ServFail);
             }
@@ -419,7 +418,7 @@ pub fn plan_view(
         n_additional: fit.additional,
         lua_limited: false,
         dynamic: zone.has_dynamic(),
-        images: None,
+        images: imaged,
     }
 }
 
@@ -436,42 +435,22 @@ fn images(
     budget: usize,
     now: u32,
 ) -> Result<Option<Images>, crate::dnssec::SignError> {
-    let Some(apex_at) = apex_at(question, zone.origin()) else {
+    let Some(apex_at) = crate::image::apex_in_question(question, zone.origin()) else {
         return Ok(None);
     };
     let Some(denial) = kept_denial(answer, zone, signer, qname, now)? else {
         return Ok(None);
     };
-    let (mut len, mut records) = (0usize, 0u16);
+    let mut len = 0;
     for set in denial.sets() {
         let Some(image) = set.image(|r| render_image(zone.origin(), r)) else {
             return Ok(None);
         };
         len += image.len();
-        records = records.saturating_add(image.records());
     }
     // What does not fit is planned record by record: the same policy
     // (`fit`) then decides, on the same bytes.
-    Ok((len <= budget).then_some(Images {
-        denial,
-        apex_at,
-        records,
-    }))
-}
-
-/// Where the question's name spells `apex` byte for byte (the offset in
-/// the message), if it is under it so spelled.
-fn apex_at(question: &[u8], apex: &Name) -> Option<usize> {
-    let mut wire = [0u8; 255];
-    let mut n = 0;
-    for label in apex.iter() {
-        let end = n + 1 + label.len();
-        wire.get_mut(n..end)?[0] = label.len() as u8;
-        wire[n + 1..end].copy_from_slice(label);
-        n = end;
-    }
-    *wire.get_mut(n)? = 0;
-    crate::image::apex_in_question(question, &wire[..=n])
+    Ok((len <= budget).then_some(Images { denial, apex_at }))
 }
 
 /// A response without records to `request`, with `rcode`, shaped as the
@@ -1147,41 +1126,52 @@ loop  IN LUA A ";while true do end"
         assert_eq!(scope_of(&p), Some((24, 0)));
     }
 
+    /// A fresh P-256 CSK.
+    fn p256_key() -> Arc<crate::dnssec::ZoneKey> {
+        use crate::dnssec::keys::{generate, KeyAlgorithm, KeyRole, ZoneKey};
+        let pkcs8 = generate(KeyAlgorithm::Ecdsap256sha256).unwrap();
+        Arc::new(ZoneKey::from_pkcs8(KeyAlgorithm::Ecdsap256sha256, KeyRole::Csk, &pkcs8).unwrap())
+    }
+
+    /// `zone` signed online with `key` as its only key, denying with `mode`.
+    fn signed(
+        zone: Zone,
+        key: &Arc<crate::dnssec::ZoneKey>,
+        mode: crate::dnssec::DenialMode,
+    ) -> crate::server::ServedZone {
+        use crate::dnssec::{SigCache, SigningPolicy, ZoneSigner};
+        let signer = ZoneSigner::new(
+            &zone,
+            vec![key.clone()],
+            vec![key.clone()],
+            mode,
+            Arc::new(SigCache::new(64)),
+            SigningPolicy::default(),
+        );
+        crate::server::ServedZone::signed(Arc::new(zone), Arc::new(signer))
+    }
+
     /// A signed NXDOMAIN written from wire images allocates a few times
     /// (the name read from the question, the lookup's closest encloser and
     /// SOA), not once per record of its proofs as the record path does.
     #[test]
     fn signed_nxdomain_from_images_allocates_a_few_times() {
-        use crate::dnssec::keys::{generate, KeyAlgorithm, KeyRole, ZoneKey};
-        use crate::dnssec::{DenialMode, SigCache, SigningPolicy, ZoneSigner};
+        use crate::dnssec::DenialMode;
         use crate::server::alloc_count::allocations;
         use crate::server::query::Query as InPlace;
-        use crate::server::ServedZone;
-        let key = Arc::new(
-            ZoneKey::from_pkcs8(
-                KeyAlgorithm::Ecdsap256sha256,
-                KeyRole::Csk,
-                &generate(KeyAlgorithm::Ecdsap256sha256).unwrap(),
-            )
-            .unwrap(),
-        );
+        let key = p256_key();
         let (origin, records) = parse_master(
             "$ORIGIN example.com.\n@ 300 IN SOA ns1 hm 1 3600 600 86400 30\n@ 300 IN NS ns1\n\
              ns1 300 IN A 192.0.2.1\nwww 300 IN A 192.0.2.2\nmail 300 IN A 192.0.2.3\n",
             None,
         )
         .unwrap();
-        let zone = Zone::new(origin, records).unwrap();
-        let signer = ZoneSigner::new(
-            &zone,
-            vec![key.clone()],
-            vec![key],
-            DenialMode::Nsec3,
-            Arc::new(SigCache::new(64)),
-            SigningPolicy::default(),
-        );
         let mut set = ZoneSet::new();
-        set.insert(ServedZone::signed(Arc::new(zone), Arc::new(signer)));
+        set.insert(signed(
+            Zone::new(origin, records).unwrap(),
+            &key,
+            DenialMode::Nsec3,
+        ));
         let images = Env {
             wire_images: true,
             ..Env::default()
@@ -1222,32 +1212,16 @@ loop  IN LUA A ";while true do end"
 
     #[test]
     fn lua_answers_are_signed_and_bitmaps_show_the_target_type() {
-        use crate::dnssec::keys::{generate, KeyAlgorithm, KeyRole, ZoneKey};
-        use crate::dnssec::{DenialMode, SigCache, SigningPolicy, ZoneSigner};
+        use crate::dnssec::DenialMode;
         use crate::server::ServedZone;
         use hickory_proto::dnssec::rdata::DNSSECRData;
-        let key = Arc::new(
-            ZoneKey::from_pkcs8(
-                KeyAlgorithm::Ecdsap256sha256,
-                KeyRole::Csk,
-                &generate(KeyAlgorithm::Ecdsap256sha256).unwrap(),
-            )
-            .unwrap(),
-        );
+        let key = p256_key();
         let e = LuaEngine::new(crate::lua::LuaConfig::default());
         for mode in [DenialMode::Nsec3, DenialMode::Compact] {
             let mut set = ZoneSet::new();
             for z in lua_zones().iter().map(ServedZone::zone) {
                 let zone = Zone::new(z.origin().clone(), z.records()).unwrap();
-                let signer = ZoneSigner::new(
-                    &zone,
-                    vec![key.clone()],
-                    vec![key.clone()],
-                    mode,
-                    Arc::new(SigCache::new(64)),
-                    SigningPolicy::default(),
-                );
-                set.insert(ServedZone::signed(Arc::new(zone), Arc::new(signer)));
+                set.insert(signed(zone, &key, mode));
             }
             let ask = |name: &str, t: RecordType| {
                 let req = Request::from_bytes(

@@ -3,7 +3,7 @@
 //! fast path and the TCP connections encode through here, so the
 //! two transports cannot drift apart.
 
-use super::respond::Plan;
+use super::respond::{Images, Plan};
 use super::writer::{header_bytes, WriteError, Writer};
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
 use hickory_proto::rr::Record;
@@ -47,7 +47,7 @@ pub fn encode_question(
     }
     let (answers, authority, additional) = plan.sections();
     let count = |n: usize| u16::try_from(n).ok();
-    let imaged = plan.images.as_ref().map_or(0, |i| usize::from(i.records));
+    let imaged = plan.images.as_ref().map_or(0, Images::records);
     let (Some(queries_n), Some(answers_n), Some(authority_n), Some(additional_n)) = (
         count(questions),
         count(answers.len()),
