@@ -12,6 +12,7 @@ use crate::lua::LuaObserver;
 use crate::server::cache::PacketCache;
 use crate::server::metrics::{DnsMetrics, Transport, TransportSnapshot, LATENCY_BUCKETS};
 use crate::server::Handler;
+use crate::store::checkpoint::CheckpointStats;
 use crate::store::stats::Counts;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -116,6 +117,7 @@ pub struct Metrics {
     updates: UpdateCalls,
     dns: Option<DnsHandle>,
     sig_cache: Option<Arc<crate::dnssec::SigCache>>,
+    checkpoints: Option<CheckpointStats>,
     lua: Option<LuaObserver>,
 }
 
@@ -143,6 +145,7 @@ impl Metrics {
             updates: UpdateCalls::default(),
             dns: None,
             sig_cache: None,
+            checkpoints: None,
             lua: None,
         }
     }
@@ -160,6 +163,12 @@ impl Metrics {
     /// Also read the signature cache.
     pub fn with_sig_cache(mut self, cache: Arc<crate::dnssec::SigCache>) -> Self {
         self.sig_cache = Some(cache);
+        self
+    }
+
+    /// Also read the SQLite WAL checkpointer.
+    pub fn with_checkpoints(mut self, stats: CheckpointStats) -> Self {
+        self.checkpoints = Some(stats);
         self
     }
 
@@ -222,6 +231,7 @@ impl Metrics {
         registry.register_collector(Box::new(Scrape {
             dns: self.dns.clone(),
             sig_cache: self.sig_cache.clone(),
+            checkpoints: self.checkpoints.clone(),
             lua: self.lua.clone(),
             store,
         }));
@@ -236,6 +246,7 @@ impl Metrics {
 struct Scrape {
     dns: Option<DnsHandle>,
     sig_cache: Option<Arc<crate::dnssec::SigCache>>,
+    checkpoints: Option<CheckpointStats>,
     lua: Option<LuaObserver>,
     store: Counts,
 }
@@ -302,8 +313,42 @@ impl Collector for Scrape {
         if let Some(lua) = &self.lua {
             encode_lua(e, lua)?;
         }
+        if let Some(c) = &self.checkpoints {
+            encode_checkpoints(e, c)?;
+        }
         encode_store(e, &self.store)
     }
+}
+
+fn encode_checkpoints(
+    e: &mut DescriptorEncoder,
+    c: &CheckpointStats,
+) -> Result<(), std::fmt::Error> {
+    let gauge = |n: u64| ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
+    single(
+        e,
+        "pdm_store_wal_checkpoints",
+        "SQLite WAL checkpoints that copied committed pages into the database file.",
+        &ConstCounter::new(c.checkpoints()),
+    )?;
+    single(
+        e,
+        "pdm_store_wal_checkpoint_failures",
+        "SQLite WAL checkpoints that failed (logged; the writer checkpoints past its bound).",
+        &ConstCounter::new(c.failures()),
+    )?;
+    single(
+        e,
+        "pdm_store_wal_pages",
+        "Pages in the SQLite WAL at the last checkpoint.",
+        &gauge(c.wal_pages()),
+    )?;
+    single(
+        e,
+        "pdm_store_wal_pages_pending",
+        "Of those, pages the last checkpoint could not copy yet (held by a reader).",
+        &gauge(c.wal_pages().saturating_sub(c.backfilled())),
+    )
 }
 
 /// `pdm_build_info{version}`.

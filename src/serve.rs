@@ -133,6 +133,11 @@ pub async fn serve(config: Config, store: Store) -> Result<(), Error> {
     if let Some(k) = &keyring {
         metrics = metrics.with_sig_cache(k.cache().clone());
     }
+    // SQLite's WAL checkpoints, off the write path (store/checkpoint.rs).
+    if let Some(checkpointer) = store.checkpointer().await? {
+        metrics = metrics.with_checkpoints(checkpointer.stats());
+        tokio::spawn(checkpointer.run(crate::store::checkpoint::INTERVAL));
+    }
     crate::server::spawn_handler(config.dns, handler)
         .await
         .map_err(|e| format!("cannot listen for DNS on {}: {e}", config.dns))?;

@@ -8,6 +8,7 @@
 pub mod allocations;
 pub mod backup;
 mod batch;
+pub mod checkpoint;
 pub mod domains;
 pub mod idempotency;
 pub mod journal;
@@ -166,6 +167,13 @@ impl Store {
                             conn.execute("PRAGMA synchronous=NORMAL").await?;
                             conn.execute("PRAGMA busy_timeout=10000").await?;
                             conn.execute("PRAGMA foreign_keys=ON").await?;
+                            // `pdm serve` checkpoints from its own connection
+                            // (checkpoint.rs); this bound only caps the WAL.
+                            conn.execute(
+                                format!("PRAGMA wal_autocheckpoint={}", checkpoint::FALLBACK_PAGES)
+                                    .as_str(),
+                            )
+                            .await?;
                             Ok(())
                         })
                     })
