@@ -631,7 +631,122 @@ fn serial_policy_per_pool(b: Backend) {
     assert_eq!(served_serial(&srv, &zone), first + 4);
 }
 
+/// Every zone's `record_count` (kept by triggers; the write path reads it
+/// for `max_zone_records` rather than counting the zone's rows) against
+/// its rows: (zone, count kept, rows).
+fn record_counts(url: &str) -> Vec<(String, i64, i64)> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
+        let rows = sqlx::query(
+            "SELECT name, record_count, (SELECT COUNT(*) FROM records WHERE records.zone_id = zones.id) AS n \
+             FROM zones ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("counts");
+        let _ = conn.close().await;
+        rows.iter()
+            .map(|r| (r.get("name"), r.get("record_count"), r.get("n")))
+            .collect()
+    })
+}
+
+/// Asserts each zone's kept count equals its rows; returns `zone`'s count.
+fn counted(srv: &PdmServer, zone: &str, step: &str) -> i64 {
+    let counts = record_counts(srv.db_url());
+    for (name, kept, rows) in &counts {
+        assert_eq!(kept, rows, "{step}: {name} keeps {kept}, holds {rows}");
+    }
+    counts
+        .iter()
+        .find(|(name, _, _)| name == zone)
+        .map_or(0, |(_, kept, _)| *kept)
+}
+
+fn record_counts_follow_every_write(b: Backend) {
+    let config = Config::default_test().extra("[records]\nmax_zone_records = 40\n");
+    let Some(srv) = PdmServer::start(b, config) else {
+        return;
+    };
+    let zone = format!("{ZONE}.");
+    let admin = srv.admin_token();
+    srv.allocate("example.test", "acme", "192.0.2.10", None);
+    let template = counted(&srv, &zone, "commit");
+    assert!(template > 3, "{template}");
+    let sets: Vec<Value> = (0..5)
+        .map(|i| json!({"subname": format!("h{i}"), "type": "A", "ttl": 300, "records": ["192.0.2.1", "192.0.2.2"]}))
+        .collect();
+    let r = write(&srv, "POST", &rrsets(ZONE), &admin, &json!(sets));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(counted(&srv, &zone, "post"), template + 10);
+    // Replaced: one record fewer; deleted: two fewer.
+    let r = write(
+        &srv,
+        "PUT",
+        &rrsets(ZONE),
+        &admin,
+        &json!([
+            {"subname": "h0", "type": "A", "ttl": 300, "records": ["192.0.2.9"]},
+            {"subname": "h1", "type": "A", "ttl": 300, "records": []},
+        ]),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let n = counted(&srv, &zone, "put");
+    assert_eq!(n, template + 7);
+    // The bound holds at exactly 40: filling up to it passes, one more does not.
+    let room = 40 - n;
+    let fill: Vec<String> = (0..room).map(|i| format!("198.51.100.{}", i + 1)).collect();
+    let r = write(
+        &srv,
+        "POST",
+        &rrsets(ZONE),
+        &admin,
+        &json!([{"subname": "full", "type": "A", "ttl": 300, "records": fill}]),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(counted(&srv, &zone, "filled"), 40);
+    let before = state(&srv);
+    let r = write(
+        &srv,
+        "POST",
+        &rrsets(ZONE),
+        &admin,
+        &json!([{"subname": "over", "type": "A", "ttl": 300, "records": ["203.0.113.1"]}]),
+    );
+    assert_error(r.status, &r.body, 422, "too-large");
+    assert_eq!(state(&srv), before, "a refused write changes nothing");
+    assert_eq!(counted(&srv, &zone, "refused"), 40);
+    // An import that replaces: what the file lacks goes.
+    let file = "$ORIGIN acme.example.test.\n$TTL 300\nonly IN A 192.0.2.50\n";
+    let r = srv.request(
+        "POST",
+        &format!("/api/v1/zones/{ZONE}/import?replace=true"),
+        Some(&admin),
+        Body::Raw(file.as_bytes()),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let imported = counted(&srv, &zone, "import");
+    assert!(imported < 40, "{imported} after replacing");
+    // Released: the zone and its records go (cascade), the pool's delegation too.
+    let (st, body) = srv.release("example.test", "acme");
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(counted(&srv, &zone, "release"), 0);
+    srv.allocate("example.test", "beta", "192.0.2.11", None);
+    assert_eq!(
+        counted(&srv, "beta.example.test.", "second commit"),
+        template
+    );
+}
+
 backend_tests!(
+    record_counts_follow_every_write,
     serial_policy_per_pool,
     crud_is_served_on_return,
     bad_input_changes_nothing,

@@ -34,7 +34,7 @@ pub enum Recheck {
 pub struct Locked {
     /// The zone.
     pub zone: ZoneRow,
-    /// How many records it holds (0 for a pool zone, which has no bound).
+    /// How many records it holds (kept by triggers, not counted here).
     pub records: usize,
     /// The [`Recheck`]ed credential is still stored (true without one).
     pub credential_live: bool,
@@ -89,7 +89,7 @@ pub async fn lock_and_read(
     batch.push(
         format!(
             "UPDATE zones SET serial = serial WHERE name = $1 RETURNING CAST('zone' AS TEXT) AS part, id, name, kind, serial, serial_policy, \
-             CASE WHEN kind = 'pool' THEN 0 ELSE (SELECT COUNT(*) FROM records WHERE records.zone_id = zones.id) END AS n, \
+             record_count AS n, \
              {live} AS live"
         ),
         args,
