@@ -16,7 +16,12 @@
 # a client that costs almost nothing per request, so that rate is the server's (WRK lines).
 # Benchmarks report; they do not assert. bench/update.sh calls this script.
 #
-# Env: DURATION (s, default 10)  VERIFY (default 50)  CLIENTS (default 4)
+# With ZONE_RECORDS=N both zones first get N more records (A RRsets of 10 records each,
+# through each server's PowerDNS API, the same PATCHes to both), so the PATCHes run against a
+# zone of that size: what a write costs as a tenant's zone grows (pdm's default bound on a
+# child zone is 10,000 records).
+#
+# Env: DURATION (s, default 10)  VERIFY (default 50)  CLIENTS (default 4)  ZONE_RECORDS (default 0)
 #      PDM_BIN (skip `cargo build --release`)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -91,6 +96,26 @@ code=$(curl -s -o "$TMP/pdns-create.json" -w '%{http_code}' -H "X-API-Key: $PDNS
     "http://127.0.0.1:$PDNS_API/api/v1/servers/localhost/zones")
 [[ $code == 201 ]] || { cat "$TMP/pdns-create.json" "$W/pdns.log" >&2; die "pdns zone create: $code"; }
 
+ZONE_RECORDS=${ZONE_RECORDS:-0}
+if ((ZONE_RECORDS > 0)); then
+    for target in "$BASE $TOKEN" "http://127.0.0.1:$PDNS_API $PDNS_KEY"; do
+        read -r base key <<<"$target"
+        python3 - "$base" "$key" "$ZONE." "$ZONE_RECORDS" <<'PY' || die "filling $ZONE at $base failed"
+import json, sys, urllib.request
+base, key, zone, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+sets = [{"name": "fill%d.%s" % (i, zone), "type": "A", "ttl": 300, "changetype": "REPLACE",
+         "records": [{"content": "198.51.100.%d" % (j + 1), "disabled": False} for j in range(min(10, n - 10 * i))]}
+        for i in range((n + 9) // 10)]
+for at in range(0, len(sets), 50):
+    req = urllib.request.Request("%s/api/v1/servers/localhost/zones/%s" % (base, zone), method="PATCH",
+                                 data=json.dumps({"rrsets": sets[at:at + 50]}).encode(),
+                                 headers={"X-API-Key": key, "Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=120).read()
+PY
+    done
+    log "both zones filled with $ZONE_RECORDS more records"
+fi
+
 log "pdm on $BASE (DNS $DNS_PORT), pdns_server 4.7 on :$PDNS_API (DNS $PDNS_DNS), $DURATION s each"
 CLK_TCK=$(getconf CLK_TCK)
 run() { # label clients base key dns_port server_pid
@@ -142,5 +167,5 @@ if command -v wrk >/dev/null; then
     printf 'RATIO wrk clients=1 pdm/pdns PATCH rate = %s (target >= 5)\n' "$(ratio "$(wrate pdm)" "$(wrate pdns)")"
 fi
 
-printf '\n%s, pdns_server %s, %s CPUs (servers on CPU 0, client on CPU 1)\n' \
-    "$("$PDM_BIN" --version 2>/dev/null || echo '?')" "$(pdns_server --version 2>&1 | sed -n 's/.*PowerDNS Authoritative Server \([^ ]*\).*/\1/p' | head -1)" "$(nproc)"
+printf '\n%s, pdns_server %s, %s CPUs (servers on CPU 0, client on CPU 1), zone of %s more records\n' \
+    "$("$PDM_BIN" --version 2>/dev/null || echo '?')" "$(pdns_server --version 2>&1 | sed -n 's/.*PowerDNS Authoritative Server \([^ ]*\).*/\1/p' | head -1)" "$(nproc)" "$ZONE_RECORDS"
