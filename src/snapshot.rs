@@ -770,6 +770,7 @@ impl Refresher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::temp_store;
 
     #[test]
     fn watermark_waits_for_gaps_then_skips_them() {
@@ -840,16 +841,6 @@ mod tests {
                 assert_eq!(bulk, one, "{name}, batch {batch}");
             }
         }
-    }
-
-    /// A migrated SQLite store in a temporary directory (kept alive by the
-    /// returned guard).
-    async fn temp_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        (dir, store)
     }
 
     /// A pool zone followed through commits: each served version equals a

@@ -36,6 +36,13 @@ fn write(srv: &PdmServer, method: &str, path: &str, token: &str, body: &Value) -
     srv.request(method, path, Some(token), Body::Json(body), &[])
 }
 
+/// Imports the master file `file` into [`ZONE`] (`replace`: deleting what it lacks).
+fn import(srv: &PdmServer, token: &str, replace: bool, file: &[u8]) -> Resp {
+    let query = if replace { "?replace=true" } else { "" };
+    let path = format!("/api/v1/zones/{ZONE}/import{query}");
+    srv.request("POST", &path, Some(token), Body::Raw(file), &[])
+}
+
 fn crud_is_served_on_return(b: Backend) {
     let Some(srv) = PdmServer::start(b, Config::default_test()) else {
         return;
@@ -483,13 +490,7 @@ fn import_export_and_audit(b: Backend) {
     srv.allocate("example.test", "acme", "192.0.2.10", None);
     let admin = srv.admin_token();
     let file = "$ORIGIN acme.example.test.\n$TTL 300\n@ IN SOA ns. host. 1 2 3 4 5\n@ IN NS ns.elsewhere.test.\nimported IN A 192.0.2.50\nimported IN AAAA 2001:db8::50\nalias IN CNAME imported\n@ IN CAA 0 issue \"letsencrypt.org\"\n";
-    let r = srv.request(
-        "POST",
-        &format!("/api/v1/zones/{ZONE}/import"),
-        Some(&admin),
-        Body::Raw(file.as_bytes()),
-        &[],
-    );
+    let r = import(&srv, &admin, false, file.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         (r.body["changed"].as_u64(), r.body["skipped"].as_u64()),
@@ -509,13 +510,7 @@ fn import_export_and_audit(b: Backend) {
     );
     // Importing the export again changes nothing (and bumps nothing).
     let serial = state(&srv).0;
-    let r = srv.request(
-        "POST",
-        &format!("/api/v1/zones/{ZONE}/import"),
-        Some(&admin),
-        Body::Raw(export.as_bytes()),
-        &[],
-    );
+    let r = import(&srv, &admin, false, export.as_bytes());
     assert_eq!(
         (r.status, r.body["changed"].as_u64()),
         (200, Some(0)),
@@ -524,13 +519,7 @@ fn import_export_and_audit(b: Backend) {
     );
     assert_eq!(state(&srv).0, serial);
     // A broken file is refused whole.
-    let r = srv.request(
-        "POST",
-        &format!("/api/v1/zones/{ZONE}/import"),
-        Some(&admin),
-        Body::Raw(b"x IN A 1.2.3\n"),
-        &[],
-    );
+    let r = import(&srv, &admin, false, b"x IN A 1.2.3\n");
     assert_error(r.status, &r.body, 422, "invalid-zone-file");
 
     // Audit: who, what, when, which path.
@@ -724,13 +713,7 @@ fn record_counts_follow_every_write(b: Backend) {
     assert_eq!(counted(&srv, &zone, "refused"), 40);
     // An import that replaces: what the file lacks goes.
     let file = "$ORIGIN acme.example.test.\n$TTL 300\nonly IN A 192.0.2.50\n";
-    let r = srv.request(
-        "POST",
-        &format!("/api/v1/zones/{ZONE}/import?replace=true"),
-        Some(&admin),
-        Body::Raw(file.as_bytes()),
-        &[],
-    );
+    let r = import(&srv, &admin, true, file.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text);
     let imported = counted(&srv, &zone, "import");
     assert!(imported < 40, "{imported} after replacing");

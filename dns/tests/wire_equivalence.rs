@@ -289,12 +289,7 @@ fn own_encoder_decodes_as_hickory_encoding() {
             }
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {compared} encodings differ, e.g. {:?}",
-        mismatches.len(),
-        &mismatches[..mismatches.len().min(5)]
-    );
+    none_differ(&mismatches, compared, "encodings");
     assert!(compared > 10_000, "only {compared} plans");
     assert!(truncated > 0, "no truncated plan was compared");
     assert!(
@@ -340,12 +335,7 @@ fn plans_from_the_in_place_read_equal_plans_from_hickory_decoding() {
             }
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {compared} plans differ, e.g. {:?}",
-        mismatches.len(),
-        &mismatches[..mismatches.len().min(5)]
-    );
+    none_differ(&mismatches, compared, "plans");
     assert!(compared > 10_000, "only {compared} plans");
     assert!(truncated > 0, "no truncated plan was compared");
 }
@@ -409,12 +399,7 @@ fn denials_written_from_wire_images_equal_denials_planned_record_by_record() {
             }
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {compared} answers differ, e.g. {:?}",
-        mismatches.len(),
-        &mismatches[..mismatches.len().min(5)]
-    );
+    none_differ(&mismatches, compared, "answers");
     assert!(
         imaged > 1_500,
         "only {imaged} of {compared} answers came as images"
@@ -451,12 +436,7 @@ async fn cached_answers_read_in_place_equal_planned_answers() {
             }
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {compared} answers differ, e.g. {:?}",
-        mismatches.len(),
-        &mismatches[..mismatches.len().min(5)]
-    );
+    none_differ(&mismatches, compared, "answers");
     assert!(compared > 5_000, "only {compared} questions");
     // Most were answered from the cache (NXDOMAIN is never cached).
     let hits = cache_handler.packet_cache_hits().unwrap_or(0) as usize;
@@ -511,12 +491,7 @@ async fn cached_tcp_answers_equal_planned_answers() {
             }
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {compared} TCP answers differ, e.g. {:?}",
-        mismatches.len(),
-        &mismatches[..mismatches.len().min(5)]
-    );
+    none_differ(&mismatches, compared, "TCP answers");
     let hits = cache_handler.packet_cache_hits().unwrap_or(0) as usize;
     assert!(hits > compared / 2, "{hits} cache hits of {compared}");
 }
@@ -553,4 +528,14 @@ fn same_answer(a: &[u8], b: &[u8], v: Variant) -> bool {
     }
     let stamp = a.len() - 16;
     a[..stamp] == b[..stamp]
+}
+
+/// Fails listing the first few of `mismatches` (of `compared` `what`).
+fn none_differ(mismatches: &[String], compared: usize, what: &str) {
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} {what} differ, e.g. {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
 }

@@ -171,15 +171,8 @@ impl Checkpointer {
 
 #[cfg(test)]
 mod tests {
+    use super::super::temp_store;
     use super::*;
-
-    async fn temp_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("pdm.db").display());
-        let store = Store::connect(&url).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        (dir, store)
-    }
 
     async fn write(store: &Store, n: usize) {
         for i in 0..n {

@@ -272,6 +272,17 @@ pub fn hash_matches(stored: Option<&str>, presented: &str) -> bool {
     stored.is_some_and(|s| bool::from(s.as_bytes().ct_eq(presented.as_bytes())))
 }
 
+/// A migrated SQLite store in a temporary directory (kept alive by the
+/// returned guard), for unit tests.
+#[cfg(test)]
+pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("pdm.db").display());
+    let store = Store::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
