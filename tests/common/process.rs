@@ -16,27 +16,45 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 
 static PORT_LOCK: Mutex<()> = Mutex::new(());
 
+/// Where test ports come from: below the kernel's ephemeral range, so no
+/// outgoing socket (a Postgres client, a NOTIFY sender, a resolver) can take a
+/// server's port between its stop and its restart on the same port. A port
+/// from `bind(:0)` is ephemeral and could, which once failed a restart in CI
+/// for twenty seconds.
+fn port_range() -> std::ops::Range<u16> {
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    10000..ephemeral_low.max(20000)
+}
+
+/// A port from [`port_range`] for which `usable` holds, starting at a random
+/// point so that test processes running side by side rarely try the same one.
+fn pick_port(usable: impl Fn(u16) -> bool) -> u16 {
+    let _g = PORT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let range = port_range();
+    let span = u32::from(range.end - range.start);
+    let start = rand::random::<u32>() % span;
+    for i in 0..span {
+        let p = range.start + ((start + i) % span) as u16;
+        if usable(p) {
+            return p;
+        }
+    }
+    panic!("no free port in {range:?} on 127.0.0.1");
+}
+
 /// A TCP port free on 127.0.0.1 (for HTTP).
 pub fn free_tcp_port() -> u16 {
-    let _g = PORT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    pick_port(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
 }
 
 /// A port free on 127.0.0.1 for both UDP and TCP (for DNS).
 pub fn free_udp_tcp_port() -> u16 {
-    let _g = PORT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    for _ in 0..100 {
-        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = u.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free UDP+TCP port found");
+    pick_port(|p| {
+        UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok()
+    })
 }
 
 /// Output of one CLI invocation.
