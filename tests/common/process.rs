@@ -1,6 +1,7 @@
 //! Subprocesses and ports: running the pdm CLI and other tools bounded in time, stopping them
 //! by PID, polling, and free loopback ports.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
@@ -14,7 +15,9 @@ use super::{unique_id, PDM};
 /// Upper bound for any CLI invocation.
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 
-static PORT_LOCK: Mutex<()> = Mutex::new(());
+/// Ports handed out by this test process: never handed out twice, since a
+/// server that is down for a restart leaves its port free to bind meanwhile.
+static PORTS_GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// Where test ports come from: below the kernel's ephemeral range, so no
 /// outgoing socket (a Postgres client, a NOTIFY sender, a resolver) can take a
@@ -32,13 +35,14 @@ fn port_range() -> std::ops::Range<u16> {
 /// A port from [`port_range`] for which `usable` holds, starting at a random
 /// point so that test processes running side by side rarely try the same one.
 fn pick_port(usable: impl Fn(u16) -> bool) -> u16 {
-    let _g = PORT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut given = PORTS_GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     let range = port_range();
     let span = u32::from(range.end - range.start);
     let start = rand::random::<u32>() % span;
     for i in 0..span {
         let p = range.start + ((start + i) % span) as u16;
-        if usable(p) {
+        if !given.contains(&p) && usable(p) {
+            given.insert(p);
             return p;
         }
     }
