@@ -106,6 +106,13 @@ wakeups_on() {
     awk -v col=$(($1 + 2)) '$1 == "CAL:" || $1 == "RES:" {s += $col} END {print s + 0}' /proc/interrupts 2>/dev/null || echo 0
 }
 
+# busy_ticks CPU: the clock ticks CPU has spent busy so far (/proc/stat: user, nice, system,
+# irq and softirq; not idle, iowait or steal), whoever ran: a server's own CPU time misses
+# the work its packets cause in softirq on the other CPU, this counts it.
+busy_ticks() {
+    awk -v cpu="cpu$1" '$1 == cpu {print $2 + $3 + $4 + $7 + $8}' /proc/stat
+}
+
 # ratio A B: A/B with two decimals, n/a when B is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 
