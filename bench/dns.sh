@@ -6,9 +6,11 @@
 # (steady RATE, then a saturation PROBE) it prints achieved qps, loss, average latency and
 # the server's CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries, the
 # kernel's share of it (sys), context switches per answer (all threads),
-# the busy time of both CPUs per 1,000 answers (both/1kq: dnsperf included, and the softirq
-# work a server's packets cause on the client's CPU, which its own CPU time does not show),
-# then the pdm/Knot ratios. pdm runs twice: as configured by default (packet cache on) and as
+# the softirq time on the client's CPU per 1,000 answers (cl_si/1kq: on loopback, packet
+# delivery runs on the CPU that sends or takes the packet, so a server whose answers go out
+# from the client's side has that work booked there, not on its own CPU time), the busy time
+# of both CPUs per 1,000 answers (both/1kq: dnsperf included), then the pdm/Knot ratios of
+# CPU per answer: the server's own, the server's plus cl_si (+cl_si), and both CPUs. pdm runs twice: as configured by default (packet cache on) and as
 # `pdm-nc` with the packet cache off. Benchmarks report; they do not assert.
 #
 # Env: DURATION (s, default 10)  RATE (default 20000)  PROBE (default 100000)
@@ -176,6 +178,11 @@ profile() {
     printf '%-16s %10s %14s %14s\n' "$label" "${completed:-0}" "$ir" "${R[$label.ir]}"
 }
 
+# per_1k TICKS N: TICKS in ms per 1,000 of N answers.
+per_1k() {
+    awk -v d="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN {if (n > 0) printf "%.3f", d * 1000 / hz / (n / 1000); else print "nan"}'
+}
+
 # machine_ticks: busy ticks of the servers' CPU and the client's (once when they are one):
 # dnsperf included, and whatever a server's packets cost in softirq on either CPU.
 machine_ticks() {
@@ -187,14 +194,14 @@ machine_ticks() {
 }
 
 run() { # label pid port rate clients outstanding
-    local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after sys0 sys1 ctx0 ctx1 ipi0 ipi1 m0 m1
+    local label=$1 pid=$2 port=$3 rate=$4 clients=$5 outst=$6 out before after sys0 sys1 ctx0 ctx1 ipi0 ipi1 m0 m1 si0 si1
     before=$(cpu_ticks "$pid") sys0=$(sys_ticks "$pid") ctx0=$(ctx_switches "$pid") ipi0=$(wakeups_on "$CLIENT_CPU")
-    m0=$(machine_ticks)
+    m0=$(machine_ticks) si0=$(softirq_ticks "$CLIENT_CPU")
     out=$(timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" dnsperf -m "$MODE" -s 127.0.0.1 -p "$port" \
         -d "${RUN_QUERIES:-$QUERIES}" -c "$clients" -T 1 -l "$DURATION" -Q "$rate" -q "$outst" -t 2 \
         "${DO_ARGS[@]}" 2>&1) || true
     after=$(cpu_ticks "$pid") sys1=$(sys_ticks "$pid") ctx1=$(ctx_switches "$pid") ipi1=$(wakeups_on "$CLIENT_CPU")
-    m1=$(machine_ticks)
+    m1=$(machine_ticks) si1=$(softirq_ticks "$CLIENT_CPU")
     local completed lost lostpct qps lat
     completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
     lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
@@ -206,18 +213,22 @@ run() { # label pid port rate clients outstanding
         log "dnsperf produced no summary for $label"
         completed=0 lost=0 lostpct=100 qps=0 lat=0
     fi
-    local cpu_ms per1k sys_pct ctx_q ipi_q both1k
-    both1k=$(awk -v d=$((m1 - m0)) -v hz="$CLK_TCK" -v n="$completed" 'BEGIN {if (n > 0) printf "%.3f", d * 1000 / hz / (n / 1000); else print "nan"}')
+    local cpu_ms per1k sys_pct ctx_q ipi_q both1k si1k
+    both1k=$(per_1k $((m1 - m0)) "$completed")
+    si1k=$(per_1k $((si1 - si0)) "$completed")
     ipi_q=$(awk -v c=$((ipi1 - ipi0)) -v n="$completed" 'BEGIN {if (n > 0) printf "%.2f", c / n; else print "nan"}')
     sys_pct=$(awk -v s=$((sys1 - sys0)) -v d=$((after - before)) 'BEGIN {if (d > 0) printf "%.0f", 100 * s / d; else print "nan"}')
     ctx_q=$(awk -v c=$((ctx1 - ctx0)) -v n="$completed" 'BEGIN {if (n > 0) printf "%.2f", c / n; else print "nan"}')
     cpu_ms=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.0f", d * 1000 / hz}')
     per1k=$(awk -v ms="$cpu_ms" -v n="$completed" 'BEGIN {if (n > 0) printf "%.3f", ms / (n / 1000); else print "nan"}')
     R[$label.qps]=$qps R[$label.cpu]=$per1k R[$label.both]=$both1k
+    # With the client on its own core, the softirq there is work the server's traffic caused.
+    R[$label.cpusi]=$per1k
+    [[ $CLIENT_CPU != 0 ]] && R[$label.cpusi]=$(awk -v a="$per1k" -v b="$si1k" 'BEGIN {printf "%.3f", a + b}')
     local rcodes
     rcodes=$(sed -n 's/.*Response codes: *//p' <<<"$out" | tr -d ' ')
-    printf '%-16s %9s %12.0f %10s %8s%% %10s %10s %12s %5s%% %8s %7s %10s  %s\n' "$label" "$rate" "$qps" "$completed" \
-        "${lostpct:-0}" "$(awk -v l="$lat" 'BEGIN {printf "%.3f", l * 1000}')" "$cpu_ms" "$per1k" "$sys_pct" "$ctx_q" "$ipi_q" "$both1k" "$rcodes"
+    printf '%-16s %9s %12.0f %10s %8s%% %10s %10s %12s %5s%% %8s %7s %9s %10s  %s\n' "$label" "$rate" "$qps" "$completed" \
+        "${lostpct:-0}" "$(awk -v l="$lat" 'BEGIN {printf "%.3f", l * 1000}')" "$cpu_ms" "$per1k" "$sys_pct" "$ctx_q" "$ipi_q" "$si1k" "$both1k" "$rcodes"
 }
 
 DO_ARGS=()
@@ -247,7 +258,7 @@ if [[ ${PROFILE:-0} == 1 ]]; then
     done
     exit 0
 fi
-printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s %6s %8s %7s %10s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq sys cs/query wake/q both/1kq rcodes
+printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s %6s %8s %7s %9s %10s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq sys cs/query wake/q cl_si/1kq both/1kq rcodes
 for srv in knot pdm pdm-nc; do
     pid=${SRV_PID[$srv]} port=${SRV_PORT[$srv]}
     for load in "${LOADS[@]}"; do
@@ -265,9 +276,10 @@ done
 printf '\nratios pdm/Knot (qps: higher is better for pdm; cpu/1kq: lower is better for pdm)\n'
 for srv in pdm pdm-nc; do
     for load in "${LOADS[@]}"; do
-        printf '  %-7s %-10s qps %s   cpu_ms/1kq %s   both/1kq %s\n' "$srv" "$load" \
+        printf '  %-7s %-10s qps %s   cpu_ms/1kq %s   +cl_si %s   both/1kq %s\n' "$srv" "$load" \
             "$(ratio "${R[$srv@$load.qps]}" "${R[knot@$load.qps]}")" \
             "$(ratio "${R[$srv@$load.cpu]}" "${R[knot@$load.cpu]}")" \
+            "$(ratio "${R[$srv@$load.cpusi]}" "${R[knot@$load.cpusi]}")" \
             "$(ratio "${R[$srv@$load.both]}" "${R[knot@$load.both]}")"
     done
 done

@@ -113,6 +113,13 @@ busy_ticks() {
     awk -v cpu="cpu$1" '$1 == cpu {print $2 + $3 + $4 + $7 + $8}' /proc/stat
 }
 
+# softirq_ticks CPU: the clock ticks CPU has spent in softirq so far (/proc/stat): on loopback
+# that is packet delivery, run on whichever CPU sends or takes the packet, not always the
+# server's.
+softirq_ticks() {
+    awk -v cpu="cpu$1" '$1 == cpu {print $8}' /proc/stat
+}
+
 # ratio A B: A/B with two decimals, n/a when B is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 
