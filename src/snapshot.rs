@@ -920,8 +920,11 @@ mod tests {
         let write = |i: u32| {
             let store = store.clone();
             async move {
-                let mut tx = store.pool().begin().await.unwrap();
-                let zone = get_zone(&mut tx, "pool.test.").await.unwrap().unwrap();
+                let mut tx = crate::store::write::WriteTx::start(store.pool())
+                    .await
+                    .unwrap();
+                tx.begin().await.unwrap();
+                let zone = get_zone(tx.conn(), "pool.test.").await.unwrap().unwrap();
                 let owner = format!("h{i}.pool.test.");
                 let set = RRsetRows {
                     owner: owner.clone(),
@@ -941,7 +944,6 @@ mod tests {
                 let written = write_rrsets_with(&mut tx, &zone, None, &[set], &author)
                     .await
                     .unwrap();
-                tx.commit().await.unwrap();
                 written.entry
             }
         };

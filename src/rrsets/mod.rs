@@ -15,6 +15,7 @@ use crate::config::{BackendKind, Config};
 use crate::model::rtype::{parse_type, type_name};
 use crate::policy::{is_at_or_below, Access, Policy, Verdict};
 use crate::store::rrsets::{self as rows, Author, RRsetRows, Recheck};
+use crate::store::write::WriteTx;
 use crate::store::zones::StoredRecord;
 use crate::store::{Store, StoreError};
 use hickory_proto::rr::{Name, RecordType};
@@ -533,6 +534,37 @@ impl RecordService {
     ) -> Result<Applied, RecordError> {
         self.writes_here()?;
         let zone = zone_fqdn(zone)?;
+        let mut tx = WriteTx::start(self.store.pool()).await?;
+        let outcome = self.apply_in(&mut tx, &zone, edits, prereqs, who).await;
+        // What did not commit (a refused or empty change) is rolled back
+        // here, once (dropped open, the transaction closes its connection).
+        tx.rollback().await;
+        let applied = outcome?;
+        if applied.journal_id.is_some() {
+            tracing::info!(
+                zone = %zone,
+                serial = applied.serial,
+                rrsets = applied.changed.len(),
+                path = who.path.as_str(),
+                credential = %who.credential,
+                "records changed"
+            );
+        }
+        Ok(applied)
+    }
+
+    /// [`RecordService::apply`]'s transaction: reads under the zone's lock,
+    /// plans, and writes and commits when something changes (otherwise `tx`
+    /// is left for the caller to roll back).
+    async fn apply_in(
+        &self,
+        tx: &mut WriteTx,
+        zone: &str,
+        edits: &[Edit],
+        prereqs: &[Prereq],
+        who: &Writer,
+    ) -> Result<Applied, RecordError> {
+        let zone = zone.to_string();
         let mut names: BTreeSet<String> = BTreeSet::new();
         let mut below_zone: BTreeSet<String> = BTreeSet::new();
         for owner in edits
@@ -551,18 +583,16 @@ impl RecordService {
         }
         let names: Vec<String> = names.into_iter().collect();
         let below_zone: Vec<String> = below_zone.into_iter().collect();
-        let mut tx = self.store.pool().begin().await?;
         // The apex SOA comes along: a write bumps the serial.
         let rows::Neighbours {
             locked,
             records,
             soa,
             hosted,
-        } = rows::lock_and_read(&mut tx, &zone, who.recheck.as_ref(), &names, &below_zone)
+        } = rows::lock_and_read(tx, &zone, who.recheck.as_ref(), &names, &below_zone)
             .await?
             .ok_or_else(|| RecordError::ZoneNotFound(zone.clone()))?;
         if !locked.credential_live {
-            tx.rollback().await?;
             if let Some(r) = &who.recheck {
                 self.credentials.forget(r);
             }
@@ -579,7 +609,7 @@ impl RecordService {
                 && (e.adds(RecordType::NS) || e.adds(RecordType::DNAME))
                 && !below.contains_key(o)
             {
-                let found = rows::rrsets_below(&mut tx, row.id, o).await?;
+                let found = rows::rrsets_below(tx.conn(), row.id, o).await?;
                 let keys = found
                     .into_iter()
                     .filter_map(|(n, t)| parse_type(&t).ok().map(|t| (n, t)))
@@ -602,7 +632,6 @@ impl RecordService {
         };
         let changed = plan::plan(&hood, edits, &who.policy, &limits)?;
         if changed.is_empty() {
-            tx.rollback().await?;
             return Ok(Applied {
                 serial: row.serial,
                 changed,
@@ -614,19 +643,10 @@ impl RecordService {
             path: who.path.as_str().to_string(),
             credential: who.credential.clone(),
         };
-        let written = rows::write_rrsets_with(&mut tx, &row, soa.as_ref(), &sets, &author).await?;
-        tx.commit().await?;
+        let written = rows::write_rrsets_with(tx, &row, soa.as_ref(), &sets, &author).await?;
         let serial = written.serial;
         let journal_id = written.entry.id;
         self.store.committed(written.entry);
-        tracing::info!(
-            zone = %zone,
-            serial,
-            rrsets = changed.len(),
-            path = who.path.as_str(),
-            credential = %who.credential,
-            "records changed"
-        );
         Ok(Applied {
             serial,
             changed,

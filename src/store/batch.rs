@@ -3,7 +3,8 @@
 //! a write of six statements pays twelve; a batch is one round trip there:
 //! its statements go as one multi-statement query whose `$n` name the
 //! batch's arguments. Postgres prepares one command per statement, so there
-//! each statement runs on its own, with its own arguments.
+//! each statement runs on its own, with its own arguments. A write's BEGIN
+//! and COMMIT ride in its batches too (`write.rs`).
 
 use super::StoreError;
 use sqlx::any::AnyRow;
@@ -47,6 +48,11 @@ impl Batch {
     /// `$` other than its placeholders (no literal with one).
     pub(super) fn push(&mut self, sql: impl Into<String>, args: Vec<Arg>) {
         self.statements.push((sql.into(), args));
+    }
+
+    /// Puts `sql`, a statement without arguments, before the others.
+    pub(super) fn prepend(&mut self, sql: &str) {
+        self.statements.insert(0, (sql.to_string(), Vec::new()));
     }
 
     /// Runs the statements; returns the rows they return (`RETURNING`), in

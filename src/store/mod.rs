@@ -19,6 +19,7 @@ pub mod rrsets;
 pub mod stats;
 pub mod tokens;
 pub mod tsig;
+pub mod write;
 pub mod zones;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -4,6 +4,7 @@
 
 use super::batch::{Arg, Batch};
 use super::journal::{self, ChangeOp, JournalEntry, ZoneChange};
+use super::write::WriteTx;
 use super::zones::{self, StoredRecord, ZoneRow};
 use super::{now_ms, Store, StoreError};
 use sqlx::{AnyConnection, Row};
@@ -53,13 +54,13 @@ pub struct Neighbours {
     pub hosted: Vec<String>,
 }
 
-/// Locks zone `name` for a write (row lock on Postgres; SQLite has one
-/// writer) and reads, in one [`Batch`]: its row, its record count and
-/// whether `recheck` still stands; its records at `owners` and its apex
+/// Begins `tx`, locks zone `name` for a write (row lock on Postgres; SQLite
+/// has one writer) and reads, in one [`Batch`]: its row, its record count
+/// and whether `recheck` still stands; its records at `owners` and its apex
 /// SOA; which of `maybe_zones` are zones pdm hosts. `None` when there is no
 /// such zone.
 pub async fn lock_and_read(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     name: &str,
     recheck: Option<&Recheck>,
     owners: &[String],
@@ -125,7 +126,7 @@ pub async fn lock_and_read(
     let mut records = Vec::new();
     let mut soa = None;
     let mut hosted = Vec::new();
-    for r in batch.run(conn).await? {
+    for r in tx.run(batch).await? {
         match r.try_get::<String, _>("part")?.as_str() {
             "zone" => {
                 locked = Some(Locked {
@@ -229,20 +230,6 @@ pub struct Author {
     pub credential: String,
 }
 
-/// Writes the RRsets (inside the caller's transaction, with the zone row
-/// locked by [`lock_zone`]): rows, one serial bump, one journal entry, an
-/// audit row per RRset. Returns the new serial.
-pub async fn write_rrsets(
-    conn: &mut AnyConnection,
-    zone: &ZoneRow,
-    sets: &[RRsetRows],
-    author: &Author,
-) -> Result<u32, StoreError> {
-    Ok(write_rrsets_with(conn, zone, None, sets, author)
-        .await?
-        .serial)
-}
-
 /// What [`write_rrsets_with`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
@@ -254,11 +241,14 @@ pub struct Written {
     pub entry: JournalEntry,
 }
 
-/// [`write_rrsets`] with the apex SOA already read in this transaction
-/// (`None`: read it here). Every statement goes in one [`Batch`]: on
-/// SQLite one round trip to its thread rather than six or more.
+/// Writes the RRsets and commits `tx` (in which [`lock_and_read`] locked
+/// the zone row): rows, one serial bump, one journal entry, an audit row
+/// per RRset. `soa` is the apex SOA already read in this transaction
+/// (`None`: read it here). Every statement and the COMMIT go in one
+/// [`Batch`]: on SQLite one round trip to its thread rather than seven or
+/// more.
 pub async fn write_rrsets_with(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     zone: &ZoneRow,
     soa: Option<&StoredRecord>,
     sets: &[RRsetRows],
@@ -268,7 +258,8 @@ pub async fn write_rrsets_with(
     let soa = match soa {
         Some(soa) => Some(soa),
         None => {
-            read = zones::owner_records(conn, zone.id, &zone.name).await?;
+            tx.begin().await?;
+            read = zones::owner_records(tx.conn(), zone.id, &zone.name).await?;
             read.iter().find(|r| r.rtype == "SOA")
         }
     };
@@ -313,7 +304,7 @@ pub async fn write_rrsets_with(
         );
     }
     // The journal's INSERT is the batch's one statement that returns a row.
-    let id = journal::appended_id(&batch.run(conn).await?)?;
+    let id = journal::appended_id(&tx.commit_with(batch).await?)?;
     Ok(Written {
         serial,
         entry: JournalEntry {
