@@ -49,11 +49,7 @@ impl WriteTx {
     /// Runs `batch` inside the transaction, beginning it first if this is
     /// its first batch. On an error the transaction is rolled back.
     pub(super) async fn run(&mut self, mut batch: Batch) -> Result<Vec<AnyRow>, StoreError> {
-        if !self.open {
-            batch.prepend("BEGIN");
-            // Before the await: a cancelled run may have begun it.
-            self.open = true;
-        }
+        self.begin_in(&mut batch);
         self.run_or_abort(batch).await
     }
 
@@ -63,10 +59,7 @@ impl WriteTx {
         &mut self,
         mut batch: Batch,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        if !self.open {
-            batch.prepend("BEGIN");
-            self.open = true;
-        }
+        self.begin_in(&mut batch);
         batch.push("COMMIT", Vec::new());
         let rows = self.run_or_abort(batch).await?;
         self.open = false;
@@ -76,6 +69,15 @@ impl WriteTx {
     /// Rolls back what the batches wrote, if they did not commit.
     pub async fn rollback(mut self) {
         self.abort().await;
+    }
+
+    /// Puts BEGIN ahead of `batch` if the transaction has not begun.
+    fn begin_in(&mut self, batch: &mut Batch) {
+        if !self.open {
+            batch.prepend("BEGIN");
+            // Before the batch runs: a cancelled run may have begun it.
+            self.open = true;
+        }
     }
 
     async fn run_or_abort(&mut self, batch: Batch) -> Result<Vec<AnyRow>, StoreError> {
@@ -112,7 +114,7 @@ impl Drop for WriteTx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::temp_store;
+    use crate::store::{temp_store, Store};
     use sqlx::Row;
 
     async fn value(pool: &AnyPool) -> i64 {
@@ -130,7 +132,11 @@ mod tests {
         b
     }
 
-    async fn table(pool: &AnyPool) {
+    /// A store with table `t` holding `v = 1`, and a transaction on it
+    /// that has run its first batch (`v = first`).
+    async fn begun(first: i64) -> (tempfile::TempDir, Store, WriteTx) {
+        let (dir, store) = temp_store().await;
+        let pool = store.pool();
         sqlx::query("CREATE TABLE t (v BIGINT NOT NULL CHECK (v >= 0))")
             .execute(pool)
             .await
@@ -139,17 +145,17 @@ mod tests {
             .execute(pool)
             .await
             .unwrap();
+        let mut tx = WriteTx::start(pool).await.unwrap();
+        tx.run(set(first)).await.unwrap();
+        (dir, store, tx)
     }
 
     /// Both batches in one transaction: what the first wrote is seen by the
     /// second and kept by the commit.
     #[tokio::test]
     async fn batches_commit_together() {
-        let (_dir, store) = temp_store().await;
+        let (_dir, store, mut tx) = begun(2).await;
         let pool = store.pool();
-        table(pool).await;
-        let mut tx = WriteTx::start(pool).await.unwrap();
-        tx.run(set(2)).await.unwrap();
         let mut b = Batch::default();
         b.push("UPDATE t SET v = v * 10 RETURNING v", Vec::new());
         let rows = tx.commit_with(b).await.unwrap();
@@ -162,11 +168,8 @@ mod tests {
     /// behind, and the pool's next borrower is not inside it.
     #[tokio::test]
     async fn dropped_open_rolls_back_and_the_pool_goes_on() {
-        let (_dir, store) = temp_store().await;
+        let (_dir, store, tx) = begun(5).await;
         let pool = store.pool();
-        table(pool).await;
-        let mut tx = WriteTx::start(pool).await.unwrap();
-        tx.run(set(5)).await.unwrap();
         drop(tx);
         assert_eq!(value(pool).await, 1, "the dropped write is gone");
         let mut tx = WriteTx::start(pool).await.unwrap();
@@ -183,11 +186,8 @@ mod tests {
     /// whole transaction, the first batch's writes included.
     #[tokio::test]
     async fn a_failed_commit_batch_keeps_nothing() {
-        let (_dir, store) = temp_store().await;
+        let (_dir, store, mut tx) = begun(3).await;
         let pool = store.pool();
-        table(pool).await;
-        let mut tx = WriteTx::start(pool).await.unwrap();
-        tx.run(set(3)).await.unwrap();
         assert!(tx.commit_with(set(-1)).await.is_err(), "CHECK refuses -1");
         drop(tx);
         assert_eq!(value(pool).await, 1);
