@@ -686,7 +686,7 @@ mod tests {
                     "{zone}"
                 );
                 records.extend(key_records);
-                let mut tx = store.pool().begin().await.unwrap();
+                let mut tx = store.begin().await.unwrap();
                 let serial = zones::create_zone(
                     &mut tx,
                     &zone,
@@ -947,7 +947,7 @@ impl Keyring {
         zone: &str,
         kind: Option<crate::dnssec::rollover::RolloverKind>,
     ) -> Result<RolloverStatus, RolloverError> {
-        let mut tx = store.pool().begin().await?;
+        let mut tx = store.begin().await?;
         let row = match kind {
             Some(kind) => self.start_rollover(&mut tx, zone, kind).await?,
             None => self.confirm_parent_ds(&mut tx, zone).await?,
@@ -1099,7 +1099,7 @@ pub async fn run_rollovers(store: Store, keyring: Arc<Keyring>) {
         };
         for r in due {
             let res = async {
-                let mut tx = store.pool().begin().await?;
+                let mut tx = store.begin().await?;
                 keyring.advance_rollover(&mut tx, &r.zone, now_ms()).await?;
                 tx.commit().await?;
                 Ok::<(), RolloverError>(())

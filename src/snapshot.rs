@@ -920,9 +920,7 @@ mod tests {
         let write = |i: u32| {
             let store = store.clone();
             async move {
-                let mut tx = crate::store::write::WriteTx::start(store.pool())
-                    .await
-                    .unwrap();
+                let mut tx = crate::store::write::WriteTx::start(&store).await.unwrap();
                 tx.begin().await.unwrap();
                 let zone = get_zone(tx.conn(), "pool.test.").await.unwrap().unwrap();
                 let owner = format!("h{i}.pool.test.");

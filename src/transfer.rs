@@ -556,7 +556,7 @@ impl Catalog {
     /// Create the catalog zone when it does not exist.
     pub async fn ensure(&self) -> Result<(), StoreError> {
         use crate::store::zones::{self, StoredRecord, ZoneKind};
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         if zones::get_zone(&mut tx, &self.name).await?.is_none() {
             let rec = |rtype: &str, rdata: &str, name: &str| StoredRecord {
                 name: name.to_string(),
@@ -611,7 +611,7 @@ impl Catalog {
         } else {
             (Vec::new(), Vec::new())
         };
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let Some(catalog) = zones::get_zone(&mut tx, &self.name).await? else {
             return Ok(false);
         };
@@ -760,7 +760,7 @@ pub async fn keep_signatures_fresh(
             }
             let name = zone.to_ascii();
             let bumped = async {
-                let mut tx = store.pool().begin().await?;
+                let mut tx = store.begin().await?;
                 let serial = crate::store::zones::touch_zone(&mut tx, &name, "resign").await?;
                 tx.commit().await?;
                 Ok::<_, StoreError>(serial)

@@ -307,7 +307,7 @@ impl ZoneBackend for EmbeddedBackend {
 
     async fn ensure_pool_zones(&self) -> Result<(), BackendError> {
         for pool in &self.config.pools {
-            let mut tx = self.store.pool().begin().await?;
+            let mut tx = self.store.begin().await?;
             let fqdn = pool.domain.fqdn();
             let zone = match zones::get_zone(&mut tx, &fqdn).await? {
                 Some(z) => z,

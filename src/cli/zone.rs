@@ -142,7 +142,7 @@ async fn sign_imported(
 ) -> Result<(), Error> {
     let origin = DomainName::parse(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
     let fqdn = origin.fqdn();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     if pdm::store::keys::zone_keys(&mut tx, &fqdn)
         .await?
         .is_empty()

@@ -397,7 +397,7 @@ impl ByoService {
         };
         let actor = format!("byo {domain}");
         let now = now_ms();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         if domains::get_domain(&mut tx, &domain).await?.is_some() {
             return Err(ByoError::Exists(domain));
         }
@@ -463,7 +463,7 @@ impl ByoService {
             .map_err(|e| ByoError::InvalidDomain(format!("domain {domain:?}: {e}")))?;
         let domain = name.without_dot().to_ascii_lowercase();
         let actor = format!("byo delete {domain}");
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         if !domains::delete_domain(&mut tx, &domain).await? {
             return Err(ByoError::NotFound(domain));
         }

@@ -257,7 +257,7 @@ impl PoolService {
         let now = now_ms();
         let expires = now + (pool.reservation_ttl_secs as i64) * 1000;
         let pool_name = pool.domain.without_dot();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         rows::expire_name(&mut tx, &pool_name, label.as_str(), now).await?;
         let row = rows::insert_reservation(
             &mut tx,
@@ -303,7 +303,7 @@ impl PoolService {
         let token_hash = sha256_hex(req.token.trim().as_bytes());
         let now = now_ms();
 
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let Some(row) =
             rows::live(&mut tx, self.store.for_update(), &pool_name, label.as_str()).await?
         else {
@@ -467,7 +467,7 @@ impl PoolService {
             .console_load_balancer_ip
             .as_deref()
             .and_then(|c| c.parse().ok());
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = rows::live(&mut tx, self.store.for_update(), &a.pool, &a.subdomain).await?;
         if row.as_ref().map(|r| r.allocation.id) != Some(a.id) {
             // Released or replaced meanwhile: the caller's retry decides again.
@@ -513,7 +513,7 @@ impl PoolService {
             .child(label.as_str())
             .map_err(|e| PoolError::Template(e.to_string()))?;
         let now = now_ms();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let Some(row) =
             rows::live(&mut tx, self.store.for_update(), &pool_name, label.as_str()).await?
         else {

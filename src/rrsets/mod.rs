@@ -534,7 +534,7 @@ impl RecordService {
     ) -> Result<Applied, RecordError> {
         self.writes_here()?;
         let zone = zone_fqdn(zone)?;
-        let mut tx = WriteTx::start(self.store.pool()).await?;
+        let mut tx = WriteTx::start(&self.store).await?;
         let outcome = self.apply_in(&mut tx, &zone, edits, prereqs, who).await;
         // What did not commit (a refused or empty change) is rolled back
         // here, once (dropped open, the transaction closes its connection).

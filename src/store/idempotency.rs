@@ -49,7 +49,7 @@ impl Store {
         key: &str,
         a: &StoredAnswer,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE token_id = $1 AND idem_key = $2 AND created_at <= $3")
             .bind(token_id)
             .bind(key)

@@ -23,7 +23,7 @@ pub mod write;
 pub mod zones;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -103,6 +103,17 @@ pub enum Dialect {
     Sqlite,
     /// PostgreSQL (replicas).
     Postgres,
+}
+
+impl Dialect {
+    /// The statement that begins a transaction that may write (see
+    /// [`Store::begin`]).
+    fn begin(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
 }
 
 /// A handle to the database.
@@ -211,6 +222,19 @@ impl Store {
         &self.pool
     }
 
+    /// Begins a transaction on a connection of the pool.
+    ///
+    /// On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`). A
+    /// deferred transaction that reads and then writes fails at its first
+    /// write with SQLITE_BUSY_SNAPSHOT, past any busy timeout, when another
+    /// process (`pdm zone import` beside `pdm serve`) committed in between;
+    /// an immediate one waits its turn instead. Within one process the pool's
+    /// single connection serialises transactions anyway, so the lock costs
+    /// nothing there.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(self.pool.begin_with(self.dialect.begin()).await?)
+    }
+
     /// The SQL engine.
     pub fn dialect(&self) -> Dialect {
         self.dialect
@@ -308,5 +332,76 @@ mod tests {
         let wrapped = StoreError::Db(sqlx::Error::PoolTimedOut);
         assert!(unavailable(&wrapped));
         assert!(!unavailable(&StoreError::Corrupt("x".into())));
+    }
+
+    /// A second process on the same SQLite file (the CLI beside `pdm serve`).
+    async fn second_process(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("pdm.db").display());
+        Store::connect(&url).await.expect("connect")
+    }
+
+    async fn count(store: &Store) -> i64 {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT COUNT(*) FROM t")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        row.try_get(0).unwrap()
+    }
+
+    /// A transaction that reads, then writes after another process has
+    /// committed, still commits: the other process waits for it. Begun
+    /// deferred, its write fails with SQLITE_BUSY_SNAPSHOT (517), which no
+    /// busy timeout waits out.
+    #[tokio::test]
+    async fn a_write_after_another_process_committed_commits() {
+        let (dir, store) = temp_store().await;
+        sqlx::query("CREATE TABLE t (v BIGINT NOT NULL)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let other = second_process(&dir).await;
+
+        // Through Store::begin.
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let writer = other.clone();
+        let theirs = tokio::spawn(async move {
+            sqlx::query("INSERT INTO t (v) VALUES (2)")
+                .execute(writer.pool())
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::query("INSERT INTO t (v) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .expect("our write after theirs");
+        tx.commit().await.unwrap();
+        theirs.await.unwrap().expect("theirs waited its turn");
+        assert_eq!(count(&store).await, 2);
+
+        // Through WriteTx, whose BEGIN rides in its first batch.
+        let mut tx = write::WriteTx::start(&store).await.unwrap();
+        tx.begin().await.unwrap();
+        sqlx::query("SELECT COUNT(*) FROM t")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        let writer = other.clone();
+        let theirs = tokio::spawn(async move {
+            sqlx::query("INSERT INTO t (v) VALUES (4)")
+                .execute(writer.pool())
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut ours = batch::Batch::default();
+        ours.push("INSERT INTO t (v) VALUES (3)", Vec::new());
+        tx.commit_with(ours).await.expect("our write after theirs");
+        drop(tx);
+        theirs.await.unwrap().expect("theirs waited its turn");
+        assert_eq!(count(&store).await, 4);
     }
 }

@@ -225,7 +225,7 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Option<(OperationRow, i64)>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let picked = sqlx::query(&format!(
             "SELECT id FROM operations WHERE state NOT IN ('done', 'failed') AND next_run_at <= $1 \
              AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_run_at, id LIMIT 1{}",
@@ -342,7 +342,7 @@ impl Store {
         detail: &str,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let freed = sqlx::query(
             "UPDATE operations SET lease_owner = NULL, lease_until = NULL, updated_at = $1 \
              WHERE id = $2 AND lease_owner = $3 AND state NOT IN ('done', 'failed')",
@@ -381,7 +381,7 @@ impl Store {
         f: &Finish,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let held = sqlx::query(
             "UPDATE operations SET state = $1, attempts = $2, next_run_at = $3, last_error = $4, \
              lease_owner = NULL, lease_until = NULL, updated_at = $5 WHERE id = $6 AND lease_owner = $7",
@@ -492,7 +492,7 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Option<(OperationRow, i64)>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let picked = sqlx::query(&format!(
             "SELECT id FROM operations WHERE id = $1 AND state NOT IN ('done', 'failed') \
              AND (lease_until IS NULL OR lease_until < $2){}",

@@ -11,23 +11,26 @@
 //! connection finds itself inside it.
 
 use super::batch::Batch;
-use super::StoreError;
+use super::{Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool};
+use sqlx::{Any, AnyConnection};
 
 /// One write transaction on a connection of the pool.
 pub struct WriteTx {
     conn: PoolConnection<Any>,
+    /// The engine's BEGIN for a write ([`Store::begin`]).
+    begin: &'static str,
     /// BEGIN may have run and neither COMMIT nor ROLLBACK has.
     open: bool,
 }
 
 impl WriteTx {
     /// Takes a connection; nothing is sent until the first batch.
-    pub async fn start(pool: &AnyPool) -> Result<WriteTx, StoreError> {
+    pub async fn start(store: &Store) -> Result<WriteTx, StoreError> {
         Ok(WriteTx {
-            conn: pool.acquire().await?,
+            conn: store.pool().acquire().await?,
+            begin: store.dialect().begin(),
             open: false,
         })
     }
@@ -74,7 +77,7 @@ impl WriteTx {
     /// Puts BEGIN ahead of `batch` if the transaction has not begun.
     fn begin_in(&mut self, batch: &mut Batch) {
         if !self.open {
-            batch.prepend("BEGIN");
+            batch.prepend(self.begin);
             // Before the batch runs: a cancelled run may have begun it.
             self.open = true;
         }
@@ -117,7 +120,7 @@ mod tests {
     use crate::store::{temp_store, Store};
     use sqlx::Row;
 
-    async fn value(pool: &AnyPool) -> i64 {
+    async fn value(pool: &sqlx::AnyPool) -> i64 {
         sqlx::query("SELECT v FROM t")
             .fetch_one(pool)
             .await
@@ -145,7 +148,7 @@ mod tests {
             .execute(pool)
             .await
             .unwrap();
-        let mut tx = WriteTx::start(pool).await.unwrap();
+        let mut tx = WriteTx::start(&store).await.unwrap();
         tx.run(set(first)).await.unwrap();
         (dir, store, tx)
     }
@@ -172,7 +175,7 @@ mod tests {
         let pool = store.pool();
         drop(tx);
         assert_eq!(value(pool).await, 1, "the dropped write is gone");
-        let mut tx = WriteTx::start(pool).await.unwrap();
+        let mut tx = WriteTx::start(&store).await.unwrap();
         tx.commit_with(set(7)).await.unwrap();
         drop(tx);
         assert_eq!(
@@ -191,7 +194,7 @@ mod tests {
         assert!(tx.commit_with(set(-1)).await.is_err(), "CHECK refuses -1");
         drop(tx);
         assert_eq!(value(pool).await, 1);
-        let mut tx = WriteTx::start(pool).await.unwrap();
+        let mut tx = WriteTx::start(&store).await.unwrap();
         tx.run(set(4)).await.unwrap();
         tx.rollback().await;
         assert_eq!(value(pool).await, 1, "rolled back");

@@ -838,7 +838,9 @@ impl Store {
         // The three reads in one snapshot (see load_zone_whole: a zone
         // signed between them would be read half signed, at the serial the
         // follower then starts from). A SQLite read transaction holds one
-        // WAL snapshot; Postgres needs REPEATABLE READ for that.
+        // WAL snapshot; Postgres needs REPEATABLE READ for that. Deferred,
+        // not Store::begin: it only reads, and must not hold off another
+        // process's writers for a bulk load.
         let mut conn = self.pool().begin().await?;
         if self.dialect() == super::Dialect::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -950,7 +952,7 @@ impl Store {
         records: &[StoredRecord],
         file_serial: u32,
     ) -> Result<u32, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let serial = match get_zone(&mut tx, name).await? {
             Some(z) => replace_zone(&mut tx, &z, records, file_serial, "import").await?,
             None => {

@@ -50,7 +50,7 @@ pub async fn import_from(
             let Some(label) = child_label(&pool_fqdn, &name) else {
                 continue;
             };
-            let mut tx = store.pool().begin().await?;
+            let mut tx = store.begin().await?;
             if rows::live(&mut tx, "", &pool_name, label).await?.is_some() {
                 continue;
             }
