@@ -357,6 +357,19 @@ fn write_rdata(out: &mut String, data: &RData) {
             out.push(' ');
             write_char_string(out, &h.os);
         }
+        // hickory's Display quotes CAA's value without escaping it (and
+        // its parser takes the tag as any token): a quote or backslash in
+        // either did not read back.
+        RData::CAA(caa) => {
+            let _ = write!(out, "{} ", caa.flags());
+            if !caa.tag.is_empty() && caa.tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                out.push_str(&caa.tag);
+            } else {
+                write_char_string(out, caa.tag.as_bytes());
+            }
+            out.push(' ');
+            write_char_string(out, &caa.value);
+        }
         RData::NAPTR(n) => {
             let _ = write!(out, "{} {} ", n.order, n.preference);
             for s in [&n.flags, &n.services, &n.regexp] {
@@ -474,6 +487,39 @@ caa IN CAA 0 issue "letsencrypt.org"
             panic!()
         };
         assert_eq!(&*h.os, b"os \"y\";z else end");
+    }
+
+    #[test]
+    fn caa_values_and_tags_read_back() {
+        // Found by the zone_file fuzz target: CAA's value was quoted but
+        // not escaped.
+        let text = "$ORIGIN example.com.\n$TTL 60\n@ IN SOA ns hm 1 2 3 4 5\n\
+                    a IN CAA 128 iodef mailto:x\"y\n\
+                    b IN CAA 0 \"is sue\" \"v\\\\w \\\"q\\\"\"\n\
+                    c IN CAA 0 issue \"letsencrypt.org; validationmethods=dns-01\"\n";
+        let (origin, records) = parse_master(text, None).unwrap();
+        let written = write_master(&origin, &records);
+        let (_, again) = parse_master(&written, None).unwrap();
+        assert_eq!(again, records, "{written}");
+        let value = |owner: &str| {
+            let r = again.iter().find(|r| r.name == name(owner)).unwrap();
+            let RData::CAA(caa) = &r.data else { panic!() };
+            (caa.tag.clone(), caa.value.clone())
+        };
+        assert_eq!(
+            value("a.example.com."),
+            ("iodef".into(), b"mailto:x\"y".to_vec())
+        );
+        assert_eq!(
+            value("b.example.com."),
+            ("is sue".into(), b"v\\w \"q\"".to_vec())
+        );
+        assert!(
+            written.contains(
+                "c.example.com. 60 IN CAA 0 issue \"letsencrypt.org; validationmethods=dns-01\""
+            ),
+            "{written}"
+        );
     }
 
     #[test]
