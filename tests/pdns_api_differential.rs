@@ -378,6 +378,8 @@ fn pdm_answers_as_pdns_server_4_7() {
         rr("diff.test.", "TXT", 300, &["\"v=spf1 -all\"", "\"two words\" \"and more\""]),
         rr("_sip._tcp.diff.test.", "SRV", 600, &["10 5 5060 sip.diff.test."]),
         rr("diff.test.", "CAA", 3600, &["0 issue \"letsencrypt.org\"", "0 iodef \"mailto:ops@diff.test\""]),
+        rr("diff.test.", "HTTPS", 300, &["1 . alpn=h2,h3 no-default-alpn port=8443 ipv4hint=192.0.2.1"]),
+        rr("_svc.diff.test.", "SVCB", 300, &["0 svc.example.net."]),
         rr("a-app1.diff.test.", "TXT", 300, &["\"heritage=external-dns,external-dns/owner=k8s,external-dns/resource=ingress/default/app1\""]),
     ]));
     d.same("PATCH", &zp, Some(&all), true);
