@@ -135,14 +135,26 @@ struct Tok {
 /// Replace every LUA entry by a TXT placeholder. Returns the text to give
 /// hickory (borrowed when there is no LUA record) and the programs.
 fn extract_lua(text: &str) -> Result<(std::borrow::Cow<'_, str>, Extracted), String> {
-    let mut ex = Extracted {
-        tag: format!("pdm-lua-placeholder-{:016x}-", rand::random::<u64>()),
-        programs: Vec::new(),
-    };
     // Cheap exit: no word "lua" anywhere.
     if !text.to_ascii_lowercase().contains("lua") {
-        return Ok((std::borrow::Cow::Borrowed(text), ex));
+        let none = Extracted {
+            tag: String::new(),
+            programs: Vec::new(),
+        };
+        return Ok((std::borrow::Cow::Borrowed(text), none));
     }
+    // The tag is a hash of the text: a text cannot hold its own hash, and
+    // the same text always parses the same way (a fuzz run's crash replays).
+    let digest = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    };
+    let mut ex = Extracted {
+        tag: format!("pdm-lua-placeholder-{digest:016x}-"),
+        programs: Vec::new(),
+    };
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0usize;
