@@ -57,6 +57,7 @@ pub fn parse_master(
 
 fn parse_all(text: &str, origin: Option<&Name>) -> Result<(Name, Vec<Record>), String> {
     let (text, lua) = extract_lua(text)?;
+    let text = decimal_escapes(&text)?;
     let parser = Parser::new(text.as_ref(), None, origin.cloned());
     let (mut origin, sets) = parser.parse().map_err(|e| e.to_string())?;
     origin.set_fqdn(true);
@@ -259,6 +260,98 @@ fn extract_lua(text: &str) -> Result<(std::borrow::Cow<'_, str>, Extracted), Str
     }
     out.push_str(text.get(copied..).unwrap_or(""));
     Ok((std::borrow::Cow::Owned(out), ex))
+}
+
+/// Rewrites the `\DDD` escapes inside quoted strings into what hickory
+/// 0.26's lexer reads as the byte meant. It decodes `\DDD` as the character
+/// `d1<<16 | d2<<8 | d3` (`\010` became U+0100, not a newline), right only
+/// for `\000`-`\009`, which are kept. A byte below 128 becomes the
+/// character itself (a quote or backslash escaped), and a run of bytes
+/// from 128 up becomes the UTF-8 text it spells. hickory keeps a string's
+/// text as UTF-8, so bytes that are not UTF-8 cannot be read from text at
+/// all: an error, rather than other bytes. Unquoted tokens and comments are
+/// left alone (hickory does not unescape them; names decode their own).
+fn decimal_escapes(text: &str) -> Result<std::borrow::Cow<'_, str>, String> {
+    if !text.contains('\\') {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let b = text.as_bytes();
+    let digit = |i: usize| b.get(i).filter(|c| c.is_ascii_digit()).map(|c| c - b'0');
+    // The byte a `\DDD` at `i` stands for, if one is there.
+    let escape_at = |i: usize| -> Option<Result<u8, String>> {
+        if b.get(i) != Some(&b'\\') {
+            return None;
+        }
+        let (d1, d2, d3) = (digit(i + 1)?, digit(i + 2)?, digit(i + 3)?);
+        let v = u32::from(d1) * 100 + u32::from(d2) * 10 + u32::from(d3);
+        Some(u8::try_from(v).map_err(|_| format!("escape \\{d1}{d2}{d3} is above 255")))
+    };
+    let mut out = String::with_capacity(text.len());
+    // hickory's lexer states that matter: in a comment, in a quoted string,
+    // in an unquoted word (where a quote is an ordinary character).
+    let (mut comment, mut quoted, mut word) = (false, false, false);
+    let mut copied = 0usize;
+    let mut i = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'\n' => (comment, word) = (false, false),
+            _ if comment => {}
+            b'"' if quoted => quoted = false,
+            b'\\' if quoted => {
+                let Some(first) = escape_at(i) else {
+                    i += 2; // `\X`: hickory reads X
+                    continue;
+                };
+                if first? < 10 {
+                    i += 4;
+                    continue;
+                }
+                // A run of escaped bytes, decoded together: one character
+                // may take several.
+                out.push_str(&text[copied..i]);
+                let mut bytes = Vec::new();
+                while let Some(byte) = escape_at(i) {
+                    let byte = byte?;
+                    if byte < 10 && bytes.is_empty() {
+                        break;
+                    }
+                    bytes.push(byte);
+                    i += 4;
+                }
+                let decoded = String::from_utf8(bytes).map_err(|e| {
+                    format!(
+                        "escaped bytes {:?} are not UTF-8 text, which is all a record's text can hold here",
+                        e.as_bytes()
+                    )
+                })?;
+                for c in decoded.chars() {
+                    match c {
+                        '"' | '\\' => {
+                            out.push('\\');
+                            out.push(c);
+                        }
+                        '\0'..='\u{9}' => {
+                            let _ = write!(out, "\\00{}", c as u32);
+                        }
+                        _ => out.push(c),
+                    }
+                }
+                copied = i;
+                continue;
+            }
+            _ if quoted => {}
+            b';' => (comment, word) = (true, false),
+            b'"' if !word => quoted = true,
+            c if c.is_ascii_whitespace() || c == b'(' || c == b')' => word = false,
+            _ => word = true,
+        }
+        i += 1;
+    }
+    if copied == 0 {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    out.push_str(&text[copied..]);
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Whether a master-file token is a TTL (`3600`, `1h30m`).
@@ -674,6 +767,53 @@ caa IN CAA 0 issue "letsencrypt.org"
         assert!(err.starts_with("line 2: DS record data"), "{err}");
         let text = "$ORIGIN example.com.\nd 60 IN DS 12345 13 2 ABCD\n";
         assert!(parse_master(text, None).is_ok());
+    }
+
+    #[test]
+    fn decimal_escapes_in_quoted_strings_are_the_bytes_meant() {
+        // hickory 0.26 alone reads `\\010` as U+0100 and `\\195\\169` as
+        // two odd characters.
+        let text = "$ORIGIN example.com.\n\
+                    t 60 IN TXT \"a\\010b\" \"caf\\195\\169\" \"\\034q\\092\\059\\032\\000\\065\"\n\
+                    u 60 IN TXT plain\\065 ; a comment \\999\n\
+                    v 60 IN TXT x\"\\065\n";
+        let (origin, records) = parse_master(text, None).unwrap();
+        let txt = |owner: &str| -> Vec<Vec<u8>> {
+            let r = records.iter().find(|r| r.name == name(owner)).unwrap();
+            let RData::TXT(t) = &r.data else { panic!() };
+            t.txt_data.iter().map(|s| s.to_vec()).collect()
+        };
+        assert_eq!(
+            txt("t.example.com."),
+            vec![
+                b"a\nb".to_vec(),
+                "café".as_bytes().to_vec(),
+                b"\"q\\; \0A".to_vec()
+            ]
+        );
+        // Unquoted, hickory keeps the backslash; a quote inside a word is
+        // an ordinary character, and no string starts there.
+        assert_eq!(txt("u.example.com."), vec![b"plain\\065".to_vec()]);
+        assert_eq!(txt("v.example.com."), vec![b"x\"\\065".to_vec()]);
+        let written = write_master(&origin, &records);
+        let (_, again) = parse_master(&written, None).unwrap();
+        assert_eq!(again, records, "{written}");
+    }
+
+    #[test]
+    fn escaped_bytes_that_are_not_text_are_refused() {
+        for (rdata, want) in [
+            ("\"\\255\"", "not UTF-8"),
+            ("\"\\195\\065\"", "not UTF-8"),
+            ("\"\\256\"", "above 255"),
+        ] {
+            let text = format!("$ORIGIN example.com.\nt 60 IN TXT {rdata}\n");
+            let err = parse_master(&text, None).unwrap_err().0;
+            assert!(
+                err.starts_with("line 2: ") && err.contains(want),
+                "{rdata}: {err}"
+            );
+        }
     }
 
     #[test]
