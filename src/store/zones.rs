@@ -159,9 +159,23 @@ fn has_text_parser(rtype: RecordType) -> bool {
     )
 }
 
+/// Whether `data` holds a string that is not UTF-8: hickory keeps a
+/// string's presentation text as UTF-8, so its text form would hold other
+/// bytes. Such strings come from the wire (an RFC 2136 UPDATE).
+fn holds_binary_strings(data: &RData) -> bool {
+    let binary = |s: &[u8]| std::str::from_utf8(s).is_err();
+    match data {
+        RData::TXT(t) => t.txt_data.iter().any(|s| binary(s)),
+        RData::HINFO(h) => binary(&h.cpu) || binary(&h.os),
+        RData::NAPTR(n) => binary(&n.flags) || binary(&n.services) || binary(&n.regexp),
+        RData::CAA(c) => binary(&c.value),
+        _ => false,
+    }
+}
+
 /// The storage form of rdata: presentation text, or `\# len hex` (RFC 3597).
 pub fn storage_text(data: &RData) -> String {
-    if has_text_parser(data.record_type()) {
+    if has_text_parser(data.record_type()) && !holds_binary_strings(data) {
         return crate::zone::file::rdata_text(data);
     }
     match data.to_bytes() {
@@ -1056,6 +1070,34 @@ mod tests {
             let stored = StoredRecord::from_record(&rec);
             let back = stored.to_record().unwrap();
             assert_eq!(back.data, rdata, "{text} stored as {}", stored.rdata);
+        }
+    }
+
+    /// Strings that are not UTF-8 (from an UPDATE) keep their bytes: their
+    /// text form would not.
+    #[test]
+    fn stored_records_keep_binary_strings() {
+        // Wire forms, as an UPDATE brings them: a TXT of "ok" and FF 41 C3,
+        // a HINFO of "cpu" and FE, a CAA iodef of "x" 80.
+        for (rtype, wire) in [
+            (RecordType::TXT, "026f6b03ff41c3"),
+            (RecordType::HINFO, "0363707501fe"),
+            (RecordType::CAA, "0005696f6465667880"),
+        ] {
+            let rdata = from_generic(rtype, &format!("{} {wire}", wire.len() / 2)).unwrap();
+            let rec = Record::from_rdata(
+                Name::from_ascii("t.example.test.").unwrap(),
+                300,
+                rdata.clone(),
+            );
+            let stored = StoredRecord::from_record(&rec);
+            assert!(stored.rdata.starts_with("\\# "), "{}", stored.rdata);
+            assert_eq!(
+                stored.to_record().unwrap().data,
+                rdata,
+                "stored as {}",
+                stored.rdata
+            );
         }
     }
 
