@@ -155,6 +155,18 @@ fn send(
     }
 }
 
+/// BIND's `dig +short` of `name` `qtype`: the presentation form of its
+/// answers, with non-text bytes as `\DDD`.
+fn dig_short(dir: &Path, addr: SocketAddr, name: &str, qtype: &str) -> String {
+    let mut cmd = Command::new(find_tool("dig").expect("dig installed"));
+    cmd.args(["+short", "+norec", "+time=5", "+tries=2"])
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), name, qtype]);
+    let (code, stdout, stderr) = run_bounded(cmd, "dig", dir, CLIENT_TIMEOUT);
+    assert_eq!(code, Some(0), "dig {name} {qtype}: {stderr}");
+    stdout.trim().to_string()
+}
+
 /// The zone's SOA (serial included) and its export: what must not move
 /// after a refusal.
 fn state(srv: &PdmServer) -> (String, String) {
@@ -249,7 +261,7 @@ fn setup(b: Backend) -> Option<Setup> {
 }
 
 fn nsupdate_and_knsupdate(b: Backend) {
-    if !need(&["nsupdate", "knsupdate"]) {
+    if !need(&["nsupdate", "knsupdate", "dig"]) {
         return;
     }
     let Some(Setup {
@@ -295,6 +307,16 @@ fn nsupdate_and_knsupdate(b: Backend) {
             "{client:?}"
         );
         assert_eq!(answers(&srv, &txt, RecordType::TXT), ["hello world"]);
+        // A string that is not UTF-8 keeps its bytes, as served and as
+        // stored (a change is applied from its stored form).
+        let bin = z(&format!("bin-{tag}"));
+        run(
+            Some(&all),
+            false,
+            &[&format!("update add {bin} 300 TXT \"\\255A\\195\" \"ok\"")],
+        )
+        .succeeded();
+        assert_eq!(dig_short(&dir, addr, &bin, "TXT"), "\"\\255A\\195\" \"ok\"");
         let after = serial(&srv);
         assert!(after > before, "serial {before} -> {after}");
 
