@@ -232,7 +232,22 @@ impl Store {
     /// single connection serialises transactions anyway, so the lock costs
     /// nothing there.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(self.pool.begin_with(self.dialect.begin()).await?)
+        match self.pool.begin_with(self.dialect.begin()).await {
+            // sqlx counts the transactions it began on a connection. When
+            // SQLite rolls one back by itself (SQLITE_FULL, an I/O error),
+            // the ROLLBACK sqlx then sends fails and its count stays up, so
+            // it refuses every later BEGIN of ours on that connection (its
+            // own BEGIN would quietly turn into a SAVEPOINT). Replace the
+            // connection, once: a fresh one counts from zero.
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                tracing::warn!(
+                    "replacing a database connection that lost count of its transaction"
+                );
+                self.pool.acquire().await?.close().await?;
+                Ok(self.pool.begin_with(self.dialect.begin()).await?)
+            }
+            begun => Ok(begun?),
+        }
     }
 
     /// The SQL engine.
