@@ -355,6 +355,22 @@ mod tests {
         Store::connect(&url).await.expect("connect")
     }
 
+    /// The other process inserts `v` into `t`, and has had time to try.
+    async fn their_write(
+        other: &Store,
+        v: i64,
+    ) -> tokio::task::JoinHandle<Result<sqlx::any::AnyQueryResult, sqlx::Error>> {
+        let other = other.clone();
+        let theirs = tokio::spawn(async move {
+            sqlx::query("INSERT INTO t (v) VALUES ($1)")
+                .bind(v)
+                .execute(other.pool())
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        theirs
+    }
+
     async fn count(store: &Store) -> i64 {
         use sqlx::Row;
         let row = sqlx::query("SELECT COUNT(*) FROM t")
@@ -383,13 +399,7 @@ mod tests {
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-        let writer = other.clone();
-        let theirs = tokio::spawn(async move {
-            sqlx::query("INSERT INTO t (v) VALUES (2)")
-                .execute(writer.pool())
-                .await
-        });
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let theirs = their_write(&other, 2).await;
         sqlx::query("INSERT INTO t (v) VALUES (1)")
             .execute(&mut *tx)
             .await
@@ -405,13 +415,7 @@ mod tests {
             .fetch_one(tx.conn())
             .await
             .unwrap();
-        let writer = other.clone();
-        let theirs = tokio::spawn(async move {
-            sqlx::query("INSERT INTO t (v) VALUES (4)")
-                .execute(writer.pool())
-                .await
-        });
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let theirs = their_write(&other, 4).await;
         let mut ours = batch::Batch::default();
         ours.push("INSERT INTO t (v) VALUES (3)", Vec::new());
         tx.commit_with(ours).await.expect("our write after theirs");

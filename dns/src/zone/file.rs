@@ -324,18 +324,7 @@ fn decimal_escapes(text: &str) -> Result<std::borrow::Cow<'_, str>, String> {
                         e.as_bytes()
                     )
                 })?;
-                for c in decoded.chars() {
-                    match c {
-                        '"' | '\\' => {
-                            out.push('\\');
-                            out.push(c);
-                        }
-                        '\0'..='\u{9}' => {
-                            let _ = write!(out, "\\00{}", c as u32);
-                        }
-                        _ => out.push(c),
-                    }
-                }
+                decoded.chars().for_each(|c| push_quoted_char(&mut out, c));
                 copied = i;
                 continue;
             }
@@ -599,23 +588,28 @@ fn write_generic(out: &mut String, wire: &[u8]) {
 fn write_char_string(out: &mut String, s: &[u8]) {
     out.push('"');
     for chunk in s.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' | '\\' => {
-                    out.push('\\');
-                    out.push(c);
-                }
-                '\0'..='\u{9}' => {
-                    let _ = write!(out, "\\00{}", c as u32);
-                }
-                _ => out.push(c),
-            }
-        }
+        chunk.valid().chars().for_each(|c| push_quoted_char(out, c));
         if !chunk.invalid().is_empty() {
             out.push(char::REPLACEMENT_CHARACTER);
         }
     }
     out.push('"');
+}
+
+/// One character inside a quoted string, as hickory 0.26's lexer reads it
+/// back: quote and backslash escaped, `\000`-`\009` numerically (the only
+/// `\DDD` it decodes right), anything else raw.
+fn push_quoted_char(out: &mut String, c: char) {
+    match c {
+        '"' | '\\' => {
+            out.push('\\');
+            out.push(c);
+        }
+        '\0'..='\u{9}' => {
+            let _ = write!(out, "\\00{}", c as u32);
+        }
+        _ => out.push(c),
+    }
 }
 
 #[cfg(test)]
