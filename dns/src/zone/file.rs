@@ -311,11 +311,7 @@ fn decimal_escapes(text: &str) -> Result<std::borrow::Cow<'_, str>, String> {
                 out.push_str(&text[copied..i]);
                 let mut bytes = Vec::new();
                 while let Some(byte) = escape_at(i) {
-                    let byte = byte?;
-                    if byte < 10 && bytes.is_empty() {
-                        break;
-                    }
-                    bytes.push(byte);
+                    bytes.push(byte?);
                     i += 4;
                 }
                 let decoded = String::from_utf8(bytes).map_err(|e| {
