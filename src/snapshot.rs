@@ -920,9 +920,10 @@ mod tests {
         let write = |i: u32| {
             let store = store.clone();
             async move {
+                let mut conn = store.pool().acquire().await.unwrap();
+                let zone = get_zone(&mut conn, "pool.test.").await.unwrap().unwrap();
+                drop(conn);
                 let mut tx = crate::store::write::WriteTx::start(&store).await.unwrap();
-                tx.begin().await.unwrap();
-                let zone = get_zone(tx.conn(), "pool.test.").await.unwrap().unwrap();
                 let owner = format!("h{i}.pool.test.");
                 let set = RRsetRows {
                     owner: owner.clone(),

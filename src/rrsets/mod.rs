@@ -609,7 +609,7 @@ impl RecordService {
                 && (e.adds(RecordType::NS) || e.adds(RecordType::DNAME))
                 && !below.contains_key(o)
             {
-                let found = rows::rrsets_below(tx.conn(), row.id, o).await?;
+                let found = rows::rrsets_below(tx, row.id, o).await?;
                 let keys = found
                     .into_iter()
                     .filter_map(|(n, t)| parse_type(&t).ok().map(|t| (n, t)))

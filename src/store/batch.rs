@@ -6,9 +6,52 @@
 //! each statement runs on its own, with its own arguments. A write's BEGIN
 //! and COMMIT ride in its batches too (`write.rs`).
 
+use super::sqlite_writer::LiteRow;
 use super::StoreError;
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row as _};
+
+/// Reading a row's columns by name, whichever connection returned it.
+pub(super) trait Columns {
+    /// An INTEGER / BIGINT column.
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    /// A TEXT column.
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+}
+
+impl Columns for AnyRow {
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+/// A row a write transaction's batch returned (`write.rs`).
+pub(super) enum Row {
+    /// From a connection of the pool.
+    Pool(AnyRow),
+    /// From the SQLite writer connection.
+    Sqlite(LiteRow),
+}
+
+impl Columns for Row {
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        match self {
+            Row::Pool(r) => r.int(column),
+            Row::Sqlite(r) => r.int(column),
+        }
+    }
+
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        match self {
+            Row::Pool(r) => r.text(column),
+            Row::Sqlite(r) => r.text(column),
+        }
+    }
+}
 
 /// One bound value.
 #[derive(Debug, Clone)]
@@ -53,6 +96,11 @@ impl Batch {
     /// Puts `sql`, a statement without arguments, before the others.
     pub(super) fn prepend(&mut self, sql: &str) {
         self.statements.insert(0, (sql.to_string(), Vec::new()));
+    }
+
+    /// The statements and their arguments, in order.
+    pub(super) fn into_statements(self) -> Vec<(String, Vec<Arg>)> {
+        self.statements
     }
 
     /// Runs the statements; returns the rows they return (`RETURNING`), in

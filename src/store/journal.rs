@@ -3,7 +3,7 @@
 //! (follows it on every replica); later IXFR, NOTIFY and the audit log,
 //! which need the records each change added and removed.
 
-use super::batch::Batch;
+use super::batch::{Batch, Columns};
 use super::zones::StoredRecord;
 use super::{now_ms, Store, StoreError};
 use sqlx::{AnyConnection, Row};
@@ -111,9 +111,9 @@ pub(super) async fn append(
 
 /// The id [`append_into`]'s statement returned: the one row of `rows`, a
 /// batch in which it is the only statement that returns rows.
-pub(super) fn appended_id(rows: &[sqlx::any::AnyRow]) -> Result<i64, StoreError> {
+pub(super) fn appended_id(rows: &[impl Columns]) -> Result<i64, StoreError> {
     match rows {
-        [row] => Ok(row.try_get("id")?),
+        [row] => row.int("id"),
         _ => Err(StoreError::Corrupt("journal insert returned no id".into())),
     }
 }

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod operations;
 pub mod replicas;
 pub mod rrsets;
+mod sqlite_writer;
 pub mod stats;
 pub mod tokens;
 pub mod tsig;
@@ -36,6 +37,9 @@ pub enum StoreError {
     /// Any driver-level failure.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// A failure on the SQLite writer connection (`sqlite_writer.rs`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -63,6 +67,17 @@ pub fn unavailable(e: &(dyn std::error::Error + 'static)) -> bool {
             });
         if sqlx.is_some_and(sqlx_unavailable) {
             return true;
+        }
+        let lite = e
+            .downcast_ref::<rusqlite::Error>()
+            .or_else(|| match e.downcast_ref() {
+                Some(StoreError::Sqlite(inner)) => Some(inner),
+                _ => None,
+            });
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = lite {
+            if code_unavailable(&f.extended_code.to_string()) {
+                return true;
+            }
         }
         next = e.source();
     }
@@ -121,6 +136,9 @@ impl Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite's connection for record writes (`sqlite_writer.rs`); `None`
+    /// on Postgres and for a database that is not a file.
+    writer: Option<sqlite_writer::Writer>,
     /// Journal entries this process committed, for its own followers.
     committed: tokio::sync::broadcast::Sender<std::sync::Arc<journal::JournalEntry>>,
 }
@@ -201,9 +219,15 @@ impl Store {
             }
         };
         let (committed, _) = tokio::sync::broadcast::channel(COMMITTED_BACKLOG);
+        // After the pool: its first connection created the file.
+        let writer = match dialect {
+            Dialect::Sqlite => sqlite_writer::open(&url, checkpoint::FALLBACK_PAGES),
+            Dialect::Postgres => None,
+        };
         Ok(Store {
             pool,
             dialect,
+            writer,
             committed,
         })
     }
@@ -220,6 +244,11 @@ impl Store {
     /// The connection pool.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The SQLite writer connection, if there is one.
+    fn writer(&self) -> Option<&sqlite_writer::Writer> {
+        self.writer.as_ref()
     }
 
     /// Begins a transaction on a connection of the pool.
@@ -410,11 +439,9 @@ mod tests {
 
         // Through WriteTx, whose BEGIN rides in its first batch.
         let mut tx = write::WriteTx::start(&store).await.unwrap();
-        tx.begin().await.unwrap();
-        sqlx::query("SELECT COUNT(*) FROM t")
-            .fetch_one(tx.conn())
-            .await
-            .unwrap();
+        let mut read = batch::Batch::default();
+        read.push("SELECT COUNT(*) AS n FROM t", Vec::new());
+        tx.run(read).await.unwrap();
         let theirs = their_write(&other, 4).await;
         let mut ours = batch::Batch::default();
         ours.push("INSERT INTO t (v) VALUES (3)", Vec::new());

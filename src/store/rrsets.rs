@@ -2,7 +2,7 @@
 //! write itself (rows, serial, journal, audit in the caller's transaction),
 //! and the audit trail's reads.
 
-use super::batch::{Arg, Batch};
+use super::batch::{Arg, Batch, Columns};
 use super::journal::{self, ChangeOp, JournalEntry, ZoneChange};
 use super::write::WriteTx;
 use super::zones::{self, StoredRecord, ZoneRow};
@@ -127,12 +127,12 @@ pub async fn lock_and_read(
     let mut soa = None;
     let mut hosted = Vec::new();
     for r in tx.run(batch).await? {
-        match r.try_get::<String, _>("part")?.as_str() {
+        match r.text("part")?.as_str() {
             "zone" => {
                 locked = Some(Locked {
                     zone: zones::zone_row_of(&r)?,
-                    records: r.try_get::<i64, _>("n")?.max(0) as usize,
-                    credential_live: r.try_get::<i64, _>("live")? > 0,
+                    records: r.int("n")?.max(0) as usize,
+                    credential_live: r.int("live")? > 0,
                 })
             }
             "record" => {
@@ -145,7 +145,7 @@ pub async fn lock_and_read(
                     records.push(rec);
                 }
             }
-            _ => hosted.push(r.try_get("name")?),
+            _ => hosted.push(r.text("name")?),
         }
     }
     Ok(locked.map(|locked| Neighbours {
@@ -190,21 +190,22 @@ pub async fn records_at(
     Ok(out)
 }
 
-/// The `(owner, type)` pairs strictly below `owner` in the zone.
+/// The `(owner, type)` pairs strictly below `owner` in the zone, read in
+/// `tx`.
 pub async fn rrsets_below(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     zone_id: i64,
     owner: &str,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query(
+    let mut batch = Batch::default();
+    batch.push(
         "SELECT DISTINCT name, rtype FROM records WHERE zone_id = $1 AND name LIKE $2 ESCAPE '\\'",
-    )
-    .bind(zone_id)
-    .bind(super::like_below(owner))
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("name")?, r.try_get("rtype")?)))
+        vec![zone_id.into(), super::like_below(owner).into()],
+    );
+    tx.run(batch)
+        .await?
+        .iter()
+        .map(|r| Ok((r.text("name")?, r.text("rtype")?)))
         .collect()
 }
 
@@ -258,9 +259,18 @@ pub async fn write_rrsets_with(
     let soa = match soa {
         Some(soa) => Some(soa),
         None => {
-            tx.begin().await?;
-            read = zones::owner_records(tx.conn(), zone.id, &zone.name).await?;
-            read.iter().find(|r| r.rtype == "SOA")
+            let mut batch = Batch::default();
+            batch.push(
+                "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 AND name = $2 AND rtype = 'SOA'",
+                vec![zone.id.into(), zone.name.as_str().into()],
+            );
+            read = tx
+                .run(batch)
+                .await?
+                .iter()
+                .map(zones::record_of)
+                .collect::<Result<Vec<_>, _>>()?;
+            read.first()
         }
     };
     let mut batch = Batch::default();

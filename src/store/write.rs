@@ -1,24 +1,37 @@
 //! A write transaction whose BEGIN rides in its first [`Batch`] and whose
-//! COMMIT rides in its last. On SQLite every command is a round trip to the
-//! connection's worker thread; sqlx's own transaction spends two of a record
-//! write's five on BEGIN and COMMIT alone (~7 % of a PATCH's CPU). On
-//! Postgres the statements still run one by one, as before.
+//! COMMIT rides in its last.
 //!
-//! sqlx's `Transaction` rolls back when dropped; this type cannot run SQL in
-//! `drop`, so a transaction left open (a request cancelled mid-write, a
-//! failed ROLLBACK) closes its connection instead of returning it to the
-//! pool: closing rolls the transaction back, and no later borrower of the
-//! connection finds itself inside it.
+//! On SQLite it runs on the store's writer connection when there is one
+//! (`sqlite_writer.rs`: inline, statements kept prepared). Otherwise, on a
+//! connection of the pool: there on SQLite every command is a round trip
+//! to the connection's worker thread, and sqlx's own transaction spends two
+//! of a record write's five on BEGIN and COMMIT alone; on Postgres the
+//! statements still run one by one, as before.
+//!
+//! sqlx's `Transaction` rolls back when dropped; a pool connection cannot
+//! run SQL in `drop`, so a transaction left open on one (a request
+//! cancelled mid-write, a failed ROLLBACK) closes it instead of returning
+//! it to the pool: closing rolls the transaction back, and no later
+//! borrower of the connection finds itself inside it. The writer
+//! connection is synchronous, so it rolls back in `drop`.
 
-use super::batch::Batch;
+use super::batch::{Batch, Row};
+use super::sqlite_writer;
 use super::{Store, StoreError};
-use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection};
+use sqlx::Any;
 
-/// One write transaction on a connection of the pool.
+/// The connection a [`WriteTx`] holds.
+enum Conn {
+    /// One of the pool's.
+    Pool(PoolConnection<Any>),
+    /// The store's SQLite writer connection, held for the transaction.
+    Sqlite(tokio::sync::OwnedMutexGuard<rusqlite::Connection>),
+}
+
+/// One write transaction.
 pub struct WriteTx {
-    conn: PoolConnection<Any>,
+    conn: Conn,
     /// The engine's BEGIN for a write ([`Store::begin`]).
     begin: &'static str,
     /// BEGIN may have run and neither COMMIT nor ROLLBACK has.
@@ -28,17 +41,15 @@ pub struct WriteTx {
 impl WriteTx {
     /// Takes a connection; nothing is sent until the first batch.
     pub async fn start(store: &Store) -> Result<WriteTx, StoreError> {
+        let conn = match store.writer() {
+            Some(w) => Conn::Sqlite(w.clone().lock_owned().await),
+            None => Conn::Pool(store.pool().acquire().await?),
+        };
         Ok(WriteTx {
-            conn: store.pool().acquire().await?,
+            conn,
             begin: store.dialect().begin(),
             open: false,
         })
-    }
-
-    /// The connection, for statements inside the transaction once
-    /// [`WriteTx::run`] has begun it.
-    pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.conn
     }
 
     /// Begins the transaction now, for a read before its first batch.
@@ -51,20 +62,14 @@ impl WriteTx {
 
     /// Runs `batch` inside the transaction, beginning it first if this is
     /// its first batch. On an error the transaction is rolled back.
-    pub(super) async fn run(&mut self, mut batch: Batch) -> Result<Vec<AnyRow>, StoreError> {
-        self.begin_in(&mut batch);
-        self.run_or_abort(batch).await
+    pub(super) async fn run(&mut self, batch: Batch) -> Result<Vec<Row>, StoreError> {
+        self.run_in(batch, false).await
     }
 
     /// Runs `batch` and commits, in one round trip on SQLite. On an error
     /// the transaction is rolled back.
-    pub(super) async fn commit_with(
-        &mut self,
-        mut batch: Batch,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        self.begin_in(&mut batch);
-        batch.push("COMMIT", Vec::new());
-        let rows = self.run_or_abort(batch).await?;
+    pub(super) async fn commit_with(&mut self, batch: Batch) -> Result<Vec<Row>, StoreError> {
+        let rows = self.run_in(batch, true).await?;
         self.open = false;
         Ok(rows)
     }
@@ -74,17 +79,32 @@ impl WriteTx {
         self.abort().await;
     }
 
-    /// Puts BEGIN ahead of `batch` if the transaction has not begun.
-    fn begin_in(&mut self, batch: &mut Batch) {
-        if !self.open {
-            batch.prepend(self.begin);
-            // Before the batch runs: a cancelled run may have begun it.
-            self.open = true;
+    async fn run_in(&mut self, mut batch: Batch, commit: bool) -> Result<Vec<Row>, StoreError> {
+        if commit {
+            batch.push("COMMIT", Vec::new());
         }
-    }
-
-    async fn run_or_abort(&mut self, batch: Batch) -> Result<Vec<AnyRow>, StoreError> {
-        match batch.run(&mut self.conn).await {
+        let ran = match &mut self.conn {
+            Conn::Sqlite(conn) => {
+                if !self.open {
+                    sqlite_writer::begin(conn).await?;
+                    self.open = true;
+                }
+                sqlite_writer::run(conn, batch)
+                    .map(|rows| rows.into_iter().map(Row::Sqlite).collect())
+            }
+            Conn::Pool(conn) => {
+                if !self.open {
+                    batch.prepend(self.begin);
+                    // Before the batch runs: a cancelled run may have begun it.
+                    self.open = true;
+                }
+                batch
+                    .run(conn)
+                    .await
+                    .map(|rows| rows.into_iter().map(Row::Pool).collect())
+            }
+        };
+        match ran {
             Ok(rows) => Ok(rows),
             Err(e) => {
                 self.abort().await;
@@ -93,14 +113,22 @@ impl WriteTx {
         }
     }
 
-    /// ROLLBACK if a transaction may be open; a connection whose ROLLBACK
-    /// fails is closed rather than reused (closing rolls back).
+    /// ROLLBACK if a transaction may be open; a pool connection whose
+    /// ROLLBACK fails is closed rather than reused (closing rolls back).
     async fn abort(&mut self) {
         if !self.open {
             return;
         }
-        match sqlx::query("ROLLBACK").execute(&mut *self.conn).await {
-            Ok(_) => self.open = false,
+        let rolled = match &mut self.conn {
+            Conn::Sqlite(conn) => sqlite_writer::rollback(conn),
+            Conn::Pool(conn) => sqlx::query("ROLLBACK")
+                .execute(&mut **conn)
+                .await
+                .map(drop)
+                .map_err(StoreError::from),
+        };
+        match rolled {
+            Ok(()) => self.open = false,
             Err(e) => tracing::warn!(error = %e, "ROLLBACK failed; closing the connection"),
         }
     }
@@ -108,8 +136,16 @@ impl WriteTx {
 
 impl Drop for WriteTx {
     fn drop(&mut self) {
-        if self.open {
-            self.conn.close_on_drop();
+        if !self.open {
+            return;
+        }
+        match &mut self.conn {
+            Conn::Pool(conn) => conn.close_on_drop(),
+            Conn::Sqlite(conn) => {
+                if let Err(e) = sqlite_writer::rollback(conn) {
+                    tracing::warn!(error = %e, "ROLLBACK of a dropped write failed");
+                }
+            }
         }
     }
 }
@@ -117,6 +153,7 @@ impl Drop for WriteTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::batch::Columns;
     use crate::store::{temp_store, Store};
     use sqlx::Row;
 
@@ -162,7 +199,7 @@ mod tests {
         let mut b = Batch::default();
         b.push("UPDATE t SET v = v * 10 RETURNING v", Vec::new());
         let rows = tx.commit_with(b).await.unwrap();
-        assert_eq!(rows[0].try_get::<i64, _>(0).unwrap(), 20);
+        assert_eq!(rows[0].int("v").unwrap(), 20);
         drop(tx);
         assert_eq!(value(pool).await, 20);
     }

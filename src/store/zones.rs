@@ -5,7 +5,7 @@
 //! so the DNS snapshot (which follows the journal) can never see a change
 //! without its serial bump or miss one.
 
-use super::batch::{Arg, Batch};
+use super::batch::{Arg, Batch, Columns};
 use super::journal::{ChangeOp, ZoneChange};
 use super::{now_ms, Store, StoreError};
 use crate::model::rtype::{parse_type, type_name};
@@ -262,13 +262,13 @@ async fn lock_zone_named(
 }
 
 /// A `zones` row read with the columns `id, name, kind, serial, serial_policy`.
-pub(super) fn zone_row_of(r: &sqlx::any::AnyRow) -> Result<ZoneRow, StoreError> {
-    let policy: String = r.try_get("serial_policy")?;
+pub(super) fn zone_row_of(r: &impl Columns) -> Result<ZoneRow, StoreError> {
+    let policy = r.text("serial_policy")?;
     Ok(ZoneRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        kind: r.try_get("kind")?,
-        serial: r.try_get::<i64, _>("serial")? as u32,
+        id: r.int("id")?,
+        name: r.text("name")?,
+        kind: r.text("kind")?,
+        serial: r.int("serial")? as u32,
         serial_policy: policy.parse().map_err(StoreError::Corrupt)?,
     })
 }
@@ -334,12 +334,12 @@ async fn owner_records_and_soa(
 }
 
 /// A `records` row.
-pub(super) fn record_of(r: &sqlx::any::AnyRow) -> Result<StoredRecord, StoreError> {
+pub(super) fn record_of(r: &impl Columns) -> Result<StoredRecord, StoreError> {
     Ok(StoredRecord {
-        name: r.try_get("name")?,
-        rtype: r.try_get("rtype")?,
-        ttl: r.try_get::<i64, _>("ttl")?.clamp(0, i64::from(u32::MAX)) as u32,
-        rdata: r.try_get("rdata")?,
+        name: r.text("name")?,
+        rtype: r.text("rtype")?,
+        ttl: r.int("ttl")?.clamp(0, i64::from(u32::MAX)) as u32,
+        rdata: r.text("rdata")?,
     })
 }
 
