@@ -6,7 +6,7 @@ use super::batch::{Arg, Batch, Columns};
 use super::journal::{self, ChangeOp, JournalEntry, ZoneChange};
 use super::write::WriteTx;
 use super::zones::{self, StoredRecord, ZoneRow};
-use super::{now_ms, Store, StoreError};
+use super::{now_ms, Dialect, Store, StoreError};
 use sqlx::{AnyConnection, Row};
 
 /// A credential read from a cache, found again inside the write's
@@ -87,14 +87,19 @@ pub async fn lock_and_read(
     let mut batch = Batch::default();
     // Each statement's rows say which they are (`part`): on SQLite the
     // batch's rows come back as one stream.
-    batch.push(
-        format!(
-            "UPDATE zones SET serial = serial WHERE name = $1 RETURNING CAST('zone' AS TEXT) AS part, id, name, kind, serial, serial_policy, \
-             record_count AS n, \
-             {live} AS live"
-        ),
-        args,
+    let columns = format!(
+        "CAST('zone' AS TEXT) AS part, id, name, kind, serial, serial_policy, \
+         record_count AS n, {live} AS live"
     );
+    // Postgres locks the row by writing it; SQLite's BEGIN IMMEDIATE
+    // already holds the database's one write lock, so a read will do.
+    let lock = match tx.dialect() {
+        Dialect::Postgres => {
+            format!("UPDATE zones SET serial = serial WHERE name = $1 RETURNING {columns}")
+        }
+        Dialect::Sqlite => format!("SELECT {columns} FROM zones WHERE name = $1"),
+    };
+    batch.push(lock, args);
     // The apex SOA on its own unless the apex is an owner asked for (its
     // other records are not needed; an `OR (name = apex AND rtype = 'SOA')`
     // in the owners' statement makes SQLite scan every row of the zone).

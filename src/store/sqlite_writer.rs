@@ -132,10 +132,21 @@ pub(super) fn run(conn: &Connection, batch: Batch) -> Result<Vec<LiteRow>, Store
                 Arg::Text(v) => stmt.raw_bind_parameter(i, v.as_str())?,
             }
         }
-        let columns: Arc<[String]> = stmt.column_names().into_iter().map(String::from).collect();
+        // Named once, at the first row: most statements return none.
+        let width = stmt.column_count();
+        let mut columns: Option<Arc<[String]>> = None;
         let mut returned = stmt.raw_query();
         while let Some(row) = returned.next()? {
-            let values = (0..columns.len())
+            let columns = match &columns {
+                Some(c) => c.clone(),
+                None => {
+                    let named: Arc<[String]> = (0..width)
+                        .map(|i| row.as_ref().column_name(i).map(String::from))
+                        .collect::<Result<_, _>>()?;
+                    columns.insert(named).clone()
+                }
+            };
+            let values = (0..width)
                 .map(|i| {
                     Ok(match row.get_ref(i)? {
                         ValueRef::Null => Value::Null,
@@ -145,10 +156,7 @@ pub(super) fn run(conn: &Connection, batch: Batch) -> Result<Vec<LiteRow>, Store
                     })
                 })
                 .collect::<Result<Vec<_>, rusqlite::Error>>()?;
-            rows.push(LiteRow {
-                columns: columns.clone(),
-                values,
-            });
+            rows.push(LiteRow { columns, values });
         }
     }
     Ok(rows)

@@ -17,7 +17,7 @@
 
 use super::batch::{Batch, Row};
 use super::sqlite_writer;
-use super::{Store, StoreError};
+use super::{Dialect, Store, StoreError};
 use sqlx::pool::PoolConnection;
 use sqlx::Any;
 
@@ -32,8 +32,7 @@ enum Conn {
 /// One write transaction.
 pub struct WriteTx {
     conn: Conn,
-    /// The engine's BEGIN for a write ([`Store::begin`]).
-    begin: &'static str,
+    dialect: Dialect,
     /// BEGIN may have run and neither COMMIT nor ROLLBACK has.
     open: bool,
 }
@@ -47,9 +46,14 @@ impl WriteTx {
         };
         Ok(WriteTx {
             conn,
-            begin: store.dialect().begin(),
+            dialect: store.dialect(),
             open: false,
         })
+    }
+
+    /// The engine the transaction runs on.
+    pub(super) fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Begins the transaction now, for a read before its first batch.
@@ -94,7 +98,7 @@ impl WriteTx {
             }
             Conn::Pool(conn) => {
                 if !self.open {
-                    batch.prepend(self.begin);
+                    batch.prepend(self.dialect.begin());
                     // Before the batch runs: a cancelled run may have begun it.
                     self.open = true;
                 }
