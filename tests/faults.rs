@@ -387,6 +387,81 @@ fn sqlite_on_a_full_disk() {
     }
 }
 
+/// Record writes take their own SQLite connection (not the pool's): on a
+/// full disk each one is refused whole with 503 or committed whole, DNS
+/// serves exactly the committed ones, and once there is space again the
+/// same connection writes again (SQLite rolled the failed transactions back
+/// by itself; the next BEGIN must not find one still open).
+#[test]
+fn record_writes_on_a_full_disk() {
+    let Some(fs) = Tmpfs::mount("8m") else {
+        eprintln!("SKIP: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let db = fs.0.path().join("pdm.db");
+    let srv = PdmServer::start_on_sqlite(Config::default_test(), &db, &[]);
+    let token = srv.admin_token();
+    srv.allocate("example.test", "acme", "192.0.2.10", None);
+    let rrsets = "/api/v1/zones/acme.example.test/rrsets";
+    let put = |name: &str| {
+        // 2 KB of TXT per write: a few pages each, so the disk fills soon.
+        let text = format!("\"{}\"", name.repeat(2000 / name.len()));
+        srv.request(
+            "PUT",
+            &format!("{rrsets}/{name}/TXT"),
+            Some(&token),
+            Body::Json(&json!({ "ttl": 60, "records": [text] })),
+            &[],
+        )
+    };
+    let filler = fill(fs.0.path());
+    let (mut written, mut refused, mut other) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..40 {
+        let name = format!("full{i}");
+        let r = put(&name);
+        match (r.status, r.body["error"].as_str()) {
+            (200 | 201, _) => written.push(name),
+            (503, Some("database-unavailable")) => refused.push(name),
+            _ => other.push((name, r.status, r.text)),
+        }
+    }
+    eprintln!(
+        "full disk: {} record writes committed, {} refused with 503, {} other",
+        written.len(),
+        refused.len(),
+        other.len()
+    );
+    assert!(other.is_empty(), "writes neither 2xx nor 503: {other:?}");
+    assert!(
+        !refused.is_empty(),
+        "no record write refused on a full disk"
+    );
+    // Over TCP: 2 KB of TXT does not fit a plain UDP answer.
+    let served = |name: &str| {
+        dig_tcp_at(
+            srv.zone_dns_addr(),
+            &format!("{name}.acme.example.test."),
+            RecordType::TXT,
+        )
+        .is_ok_and(|r| !r.answer_data(RecordType::TXT).is_empty())
+    };
+    for name in &written {
+        assert!(served(name), "{name}: committed but not served");
+    }
+    for name in &refused {
+        assert!(!served(name), "{name}: refused but served");
+    }
+    std::fs::remove_file(filler).unwrap();
+    let back = wait_for(Duration::from_secs(10), || {
+        matches!(put("after-full").status, 200 | 201)
+    });
+    assert!(back, "record writes do not succeed once space is free");
+    assert!(served("after-full"));
+    for name in &refused {
+        assert!(!served(name), "{name}: refused but applied later");
+    }
+}
+
 /// An HTTP proxy in front of PowerDNS's API that answers 503 to every
 /// request while `failing` is set, and forwards the rest one request per
 /// connection (`Connection: close`, so no kept-alive connection slips past

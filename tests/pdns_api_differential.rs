@@ -9,7 +9,7 @@
 mod common;
 use common::pdns::{PdnsServer, API_KEY};
 use common::*;
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{RData, RecordType};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ const ACCEPTED: &[(&str, &str)] = &[
     ("managed types", "PATCH of SOA or DNSSEC types: PowerDNS stores them, pdm refuses them (422), they are pdm's"),
     ("disabled records", "pdm serves every record it holds: disabled:true is refused (422), never stored"),
     ("comments", "pdm keeps no comments: a REPLACE with comments only is a no-op (204) and rrsets always list comments: []"),
+    ("long TXT strings", "a TXT string past 255 bytes (a DKIM key): both serve it as strings of 255 bytes, PowerDNS lists it as it came, pdm as it serves it (\"…\" \"…\", the form octoDNS sends such values in)"),
     ("metadata writes", "pdm keeps no per-zone metadata: PUT of a non-empty value is 422 saying where pdm configures it"),
 ];
 
@@ -396,6 +397,70 @@ fn pdm_answers_as_pdns_server_4_7() {
         &format!("{zp}?rrset_name=www.diff.test."),
         None,
         false,
+    );
+    // A DKIM key past 255 bytes in one string: both take it and serve it
+    // as strings of 255 bytes; PowerDNS lists it as it came, pdm as served.
+    let key = "A".repeat(400);
+    let dkim = format!("\"v=DKIM1; k=rsa; p={key}\"");
+    let long = patch(json!([rr(
+        "k1._domainkey.diff.test.",
+        "TXT",
+        300,
+        &[dkim.as_str()]
+    )]));
+    d.same("PATCH", &zp, Some(&long), true);
+    let strings = |addr| -> Vec<Vec<u8>> {
+        let m = query_tcp_at(addr, "k1._domainkey.diff.test.", RecordType::TXT).unwrap();
+        m.answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(t) => Some(t.txt_data.iter().map(|s| s.to_vec()).collect::<Vec<_>>()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    let served = strings(srv.zone_dns_addr());
+    assert_eq!(
+        served,
+        strings(pdns.dns_addr),
+        "both serve the same strings"
+    );
+    assert_eq!(
+        served.iter().map(Vec::len).collect::<Vec<_>>(),
+        [255, 163],
+        "split at 255 bytes"
+    );
+    let listed = |t: &Target| {
+        let r = t.call(
+            "GET",
+            &format!("{zp}?rrset_name=k1._domainkey.diff.test."),
+            None,
+            false,
+        );
+        r.json["rrsets"][0]["records"][0]["content"].clone()
+    };
+    d.steps += 1;
+    assert_eq!(listed(&d.pdns), json!(dkim), "PowerDNS lists it as it came");
+    let whole = format!("v=DKIM1; k=rsa; p={key}");
+    let (head, tail) = whole.split_at(255);
+    assert_eq!(
+        listed(&d.pdm),
+        json!(format!("\"{head}\" \"{tail}\"")),
+        "pdm as it serves it"
+    );
+    assert!(ACCEPTED.iter().any(|(k, _)| *k == "long TXT strings"));
+    // Gone again, so that the zones compare equal below.
+    d.same(
+        "PATCH",
+        &zp,
+        Some(&patch(json!([rr(
+            "k1._domainkey.diff.test.",
+            "TXT",
+            300,
+            &[]
+        )]))),
+        true,
     );
     // The same PATCH again (external-dns retries): 204, nothing else changes.
     d.same("PATCH", &zp, Some(&all), true);

@@ -1,4 +1,4 @@
-//! DNS queries: [`dig_at`] (one UDP query, parsed), [`dig_tcp_at`] (one over TCP), [`DigResult`] and [`Rr`] for assertions.
+//! DNS queries: [`dig_at`] (one UDP query, parsed), [`dig_tcp_at`] (one over TCP; [`query_tcp_at`] undigested), [`DigResult`] and [`Rr`] for assertions.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -123,6 +123,12 @@ fn dig_result(resp: &Message) -> DigResult {
 
 /// Send one query to `addr` over TCP (2-byte length framing) and parse the answer.
 pub fn dig_tcp_at(addr: SocketAddr, name: &str, qtype: RecordType) -> Result<DigResult, String> {
+    query_tcp_at(addr, name, qtype).map(|resp| dig_result(&resp))
+}
+
+/// [`dig_tcp_at`]'s answer as hickory decoded it (record data typed, e.g.
+/// each string of a TXT).
+pub fn query_tcp_at(addr: SocketAddr, name: &str, qtype: RecordType) -> Result<Message, String> {
     use std::io::{Read, Write};
     let mut qname = Name::from_ascii(name).map_err(|e| format!("bad name {name}: {e}"))?;
     qname.set_fqdn(true);
@@ -146,7 +152,7 @@ pub fn dig_tcp_at(addr: SocketAddr, name: &str, qtype: RecordType) -> Result<Dig
     if resp.metadata.id != id {
         return Err("answer with another id".into());
     }
-    Ok(dig_result(&resp))
+    Ok(resp)
 }
 
 /// Send one UDP query to `addr` and parse the answer.

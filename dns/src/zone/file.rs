@@ -12,7 +12,7 @@
 use crate::lua::LuaRecord;
 use crate::zone::tree::LUA;
 use hickory_proto::rr::rdata::svcb::{SvcParamValue, SVCB};
-use hickory_proto::rr::rdata::{HTTPS, NULL};
+use hickory_proto::rr::rdata::{HTTPS, NULL, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
 use std::fmt::Write as _;
@@ -70,6 +70,7 @@ fn parse_all(text: &str, origin: Option<&Name>) -> Result<(Name, Vec<Record>), S
     for r in records.iter().filter(|r| checked_on_read(r.record_type())) {
         check_reads_back(r)?;
     }
+    records.iter_mut().for_each(split_long_strings);
     if !lua.programs.is_empty() {
         let mut placed = 0usize;
         for r in records.iter_mut() {
@@ -552,6 +553,33 @@ fn write_svcb(out: &mut String, svcb: &SVCB) {
 /// types is written and read back before it is accepted, so that what is
 /// stored and exported is what was read. Rare values that hickory's
 /// parser cannot read back in any form are refused instead of kept wrong.
+/// The most a `<character-string>` holds (RFC 1035 §3.3).
+const MAX_CHARACTER_STRING: usize = 255;
+
+/// Splits a TXT string longer than a `<character-string>` holds into
+/// consecutive strings of at most 255 bytes. hickory reads `"…"` of any
+/// length, and a TXT kept that way cannot be put on the wire: its name
+/// answered SERVFAIL although the write that made it answered 2xx.
+/// PowerDNS, whose API takes such values (DKIM keys), splits them the same
+/// way when it serves them.
+fn split_long_strings(r: &mut Record) {
+    let RData::TXT(txt) = &r.data else {
+        return;
+    };
+    if txt.txt_data.iter().all(|s| s.len() <= MAX_CHARACTER_STRING) {
+        return;
+    }
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for s in txt.txt_data.iter() {
+        if s.is_empty() {
+            // `chunks` yields nothing for it; the empty string stays.
+            parts.push(&[]);
+        }
+        parts.extend(s.chunks(MAX_CHARACTER_STRING));
+    }
+    r.data = RData::TXT(TXT::from_bytes(parts));
+}
+
 fn checked_on_read(rtype: RecordType) -> bool {
     matches!(
         rtype,
@@ -757,6 +785,38 @@ caa IN CAA 0 issue "letsencrypt.org"
         assert!(err.starts_with("line 2: DS record data"), "{err}");
         let text = "$ORIGIN example.com.\nd 60 IN DS 12345 13 2 ABCD\n";
         assert!(parse_master(text, None).is_ok());
+    }
+
+    /// A TXT string past 255 bytes becomes strings of 255 in order (the
+    /// empty ones kept), and the record can then go on the wire.
+    #[test]
+    fn long_txt_strings_are_split_into_character_strings() {
+        use hickory_proto::serialize::binary::BinEncodable;
+        let long = "a".repeat(600);
+        let text = format!("$ORIGIN x.test.\nt 60 TXT \"{long}\" \"\" \"short\"\n");
+        let (_, records) = parse_master(&text, None).unwrap();
+        let RData::TXT(txt) = &records[0].data else {
+            panic!("not TXT: {:?}", records[0].data);
+        };
+        let lens: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
+        assert_eq!(lens, [255, 255, 90, 0, 5]);
+        assert_eq!(txt.txt_data.concat(), format!("{long}short").as_bytes());
+        assert!(records[0].to_bytes().is_ok(), "encodes");
+        // Written and read again, it stays as it is.
+        let again = format!(
+            "$ORIGIN x.test.\nt 60 TXT {}\n",
+            rdata_text(&records[0].data)
+        );
+        assert_eq!(
+            parse_master(&again, None).unwrap().1[0].data,
+            records[0].data
+        );
+        // Strings within bounds are left alone.
+        let (_, short) = parse_master("$ORIGIN x.test.\nt 60 TXT \"ab\" \"\"\n", None).unwrap();
+        let RData::TXT(txt) = &short[0].data else {
+            panic!()
+        };
+        assert_eq!(txt.txt_data.len(), 2);
     }
 
     #[test]
