@@ -571,13 +571,33 @@ fn split_long_strings(r: &mut Record) {
     }
     let mut parts: Vec<&[u8]> = Vec::new();
     for s in txt.txt_data.iter() {
-        if s.is_empty() {
-            // `chunks` yields nothing for it; the empty string stays.
-            parts.push(&[]);
+        let mut rest: &[u8] = s;
+        loop {
+            let cut = text_cut(rest);
+            parts.push(&rest[..cut]);
+            rest = &rest[cut..];
+            if rest.is_empty() {
+                break;
+            }
         }
-        parts.extend(s.chunks(MAX_CHARACTER_STRING));
     }
     r.data = RData::TXT(TXT::from_bytes(parts));
+}
+
+/// Where the first string of at most 255 bytes of `s` ends: at a character
+/// boundary when `s` is text, so that each string stays text (a string
+/// that is not is written lossily, see [`write_char_string`]).
+fn text_cut(s: &[u8]) -> usize {
+    if s.len() <= MAX_CHARACTER_STRING {
+        return s.len();
+    }
+    match std::str::from_utf8(s) {
+        Ok(text) => (1..=MAX_CHARACTER_STRING)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(MAX_CHARACTER_STRING),
+        Err(_) => MAX_CHARACTER_STRING,
+    }
 }
 
 fn checked_on_read(rtype: RecordType) -> bool {
@@ -811,6 +831,16 @@ caa IN CAA 0 issue "letsencrypt.org"
             parse_master(&again, None).unwrap().1[0].data,
             records[0].data
         );
+        // Text is cut between characters, never inside one.
+        let wide = "é".repeat(200);
+        let text = format!("$ORIGIN x.test.\nt 60 TXT \"{wide}\"\n");
+        let (_, records) = parse_master(&text, None).unwrap();
+        let RData::TXT(txt) = &records[0].data else {
+            panic!()
+        };
+        let lens: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
+        assert_eq!(lens, [254, 146]);
+        assert!(txt.txt_data.iter().all(|s| std::str::from_utf8(s).is_ok()));
         // Strings within bounds are left alone.
         let (_, short) = parse_master("$ORIGIN x.test.\nt 60 TXT \"ab\" \"\"\n", None).unwrap();
         let RData::TXT(txt) = &short[0].data else {
