@@ -321,16 +321,26 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-#[test]
-fn sqlite_on_a_full_disk() {
+/// pdm on SQLite on an 8 MB tmpfs, with `sub.example.test` allocated, and
+/// an admin token; `None` (skipped) where no tmpfs can be mounted. (Bind
+/// the tmpfs first: it must outlive the server.)
+fn on_a_small_disk(sub: &str) -> Option<(Tmpfs, PdmServer, String)> {
     let Some(fs) = Tmpfs::mount("8m") else {
         eprintln!("SKIP: cannot mount a tmpfs here (needs root)");
-        return;
+        return None;
     };
     let db = fs.0.path().join("pdm.db");
     let srv = PdmServer::start_on_sqlite(Config::default_test(), &db, &[]);
     let token = srv.admin_token();
-    srv.allocate("example.test", "steady", "192.0.2.10", None);
+    srv.allocate("example.test", sub, "192.0.2.10", None);
+    Some((fs, srv, token))
+}
+
+#[test]
+fn sqlite_on_a_full_disk() {
+    let Some((fs, srv, token)) = on_a_small_disk("steady") else {
+        return;
+    };
     let filler = fill(fs.0.path());
     let (mut created, mut refused, mut other) = (Vec::new(), Vec::new(), Vec::new());
     let mut dns_right = 0;
@@ -394,14 +404,9 @@ fn sqlite_on_a_full_disk() {
 /// by itself; the next BEGIN must not find one still open).
 #[test]
 fn record_writes_on_a_full_disk() {
-    let Some(fs) = Tmpfs::mount("8m") else {
-        eprintln!("SKIP: cannot mount a tmpfs here (needs root)");
+    let Some((fs, srv, token)) = on_a_small_disk("acme") else {
         return;
     };
-    let db = fs.0.path().join("pdm.db");
-    let srv = PdmServer::start_on_sqlite(Config::default_test(), &db, &[]);
-    let token = srv.admin_token();
-    srv.allocate("example.test", "acme", "192.0.2.10", None);
     let rrsets = "/api/v1/zones/acme.example.test/rrsets";
     let put = |name: &str| {
         // 2 KB of TXT per write: a few pages each, so the disk fills soon.
