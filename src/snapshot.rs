@@ -876,7 +876,7 @@ mod tests {
                 (format!("c{}.pool.test.", i - 2), Vec::new())
             } else {
                 let owner = format!("c{i}.pool.test.");
-                let text = format!("c{i} NS ns.c{i}\nc{i} DS 1{i} 13 2 AABBCCDD\n");
+                let text = format!("c{i} NS ns.c{i}\nc{i} DS 1{i} 13 2 2bb183af5f22588179a53b0a98631fad1a292118a7d2d2a6b7d6a2c7d0b3e8f1\n");
                 (owner, rows(&text))
             };
             set_rrsets(&mut conn, &zone, &owner, &["NS", "DS"], &set, "test")

@@ -294,8 +294,13 @@ fn bad_input_changes_nothing(b: Backend) {
             "invalid-name",
         ),
         (
-            json!({"subname": "d", "type": "DS", "ttl": 300, "records": ["1 13 2 abcd"]}),
+            json!({"subname": "d", "type": "DS", "ttl": 300, "records": [format!("1 13 2 {}", "ab".repeat(32))]}),
             "delegation-rule",
+        ),
+        // A SHA-256 digest one hex digit short (hickory alone would keep 31 bytes).
+        (
+            json!({"subname": "d", "type": "DS", "ttl": 300, "records": [format!("1 13 2 {}", &"ab".repeat(32)[1..])]}),
+            "invalid-rdata",
         ),
     ];
     for (body, code) in &cases {

@@ -69,7 +69,7 @@ fn candidate(rng: &mut StdRng) -> Vec<Record> {
         3 => format!("{owner} {ttl} MX {v} {}\n", OWNERS[rng.gen_range(0..OWNERS.len())]),
         // A delegation with DS and glue.
         4 => format!(
-            "{owner} {ttl} NS ns.{owner}\n{owner} {ttl} DS 1{v} 13 2 AABBCCDD\nns.{owner} {ttl} A 192.0.2.5{v}\n"
+            "{owner} {ttl} NS ns.{owner}\n{owner} {ttl} DS 1{v} 13 2 2bb183af5f22588179a53b0a98631fad1a292118a7d2d2a6b7d6a2c7d0b3e8f1\nns.{owner} {ttl} A 192.0.2.5{v}\n"
         ),
         5 => format!("{owner} {ttl} NS ns{v}\n"),
         6 => format!("{owner} {ttl} CNAME {}\n", OWNERS[rng.gen_range(0..OWNERS.len())]),

@@ -36,7 +36,7 @@ fn lookup_allocations_and_time() {
     );
     for i in 0..n {
         text.push_str(&format!(
-            "c{i} NS ns.c{i}\nc{i} DS {} 13 2 AABBCCDD\nns.c{i} A 192.0.2.3\nh{i} A 192.0.2.4\n",
+            "c{i} NS ns.c{i}\nc{i} DS {} 13 2 2bb183af5f22588179a53b0a98631fad1a292118a7d2d2a6b7d6a2c7d0b3e8f1\nns.c{i} A 192.0.2.3\nh{i} A 192.0.2.4\n",
             i % 65535
         ));
     }

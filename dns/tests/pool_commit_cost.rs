@@ -25,7 +25,7 @@ fn one_commit_into_a_pool_zone() {
     );
     for i in 0..n {
         text.push_str(&format!(
-            "c{i} NS ns1.provider.test.\nc{i} DS {} 13 2 AABBCCDD\n",
+            "c{i} NS ns1.provider.test.\nc{i} DS {} 13 2 2bb183af5f22588179a53b0a98631fad1a292118a7d2d2a6b7d6a2c7d0b3e8f1\n",
             i % 65535
         ));
     }
@@ -53,7 +53,7 @@ fn one_commit_into_a_pool_zone() {
 
     // The commit: one new child (NS + DS), the serial bumped.
     let (_, added) = parse_master(
-        "$ORIGIN pool.test.\n$TTL 300\nnewchild NS ns1.provider.test.\nnewchild DS 7 13 2 AABBCCDD\n",
+        "$ORIGIN pool.test.\n$TTL 300\nnewchild NS ns1.provider.test.\nnewchild DS 7 13 2 2bb183af5f22588179a53b0a98631fad1a292118a7d2d2a6b7d6a2c7d0b3e8f1\n",
         None,
     )
     .unwrap();

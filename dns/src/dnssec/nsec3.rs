@@ -628,7 +628,7 @@ mod tests {
 
     const Z: &str = "$ORIGIN example.\n$TTL 3600\n\
         @ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n\
-        a.b.c A 192.0.2.2\n*.w A 192.0.2.3\nsub NS ns.sub\nns.sub A 192.0.2.4\nsecure NS ns1\nsecure DS 1 13 2 AABB\n";
+        a.b.c A 192.0.2.2\n*.w A 192.0.2.3\nsub NS ns.sub\nns.sub A 192.0.2.4\nsecure NS ns1\nsecure DS 1 13 2 2bb183af5f22588179a53b0a98631fad1a292118a7d2d2a6b7d6a2c7d0b3e8f1\n";
 
     #[test]
     fn chain_covers_and_matches() {

@@ -11,6 +11,8 @@
 
 use crate::lua::LuaRecord;
 use crate::zone::tree::LUA;
+use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::dnssec::DigestType;
 use hickory_proto::rr::rdata::svcb::{SvcParamValue, SVCB};
 use hickory_proto::rr::rdata::{HTTPS, NULL, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -69,6 +71,7 @@ fn parse_all(text: &str, origin: Option<&Name>) -> Result<(Name, Vec<Record>), S
     }
     for r in records.iter().filter(|r| checked_on_read(r.record_type())) {
         check_reads_back(r)?;
+        check_ds_digest(r)?;
     }
     records.iter_mut().for_each(split_long_strings);
     if !lua.programs.is_empty() {
@@ -607,6 +610,33 @@ fn checked_on_read(rtype: RecordType) -> bool {
     )
 }
 
+/// Refuses a DS whose digest is not as long as its digest type makes it
+/// (SHA-1 20 bytes, SHA-256 32, SHA-384 48; other types are not checked).
+/// hickory reads an odd number of hex digits by dropping the last one, so a
+/// digest mistyped by a digit would be stored one byte short: a DS that
+/// matches no key, and a child zone that validates as bogus.
+fn check_ds_digest(r: &Record) -> Result<(), String> {
+    let RData::DNSSEC(DNSSECRData::DS(ds)) = &r.data else {
+        return Ok(());
+    };
+    let want = match ds.digest_type() {
+        DigestType::SHA1 => 20,
+        DigestType::SHA256 => 32,
+        DigestType::SHA384 => 48,
+        _ => return Ok(()),
+    };
+    let got = ds.digest().len();
+    if got == want {
+        return Ok(());
+    }
+    Err(format!(
+        "DS digest of {got} bytes ({} hex digits or one short of them): digest type {} takes {want} bytes ({} hex digits)",
+        got * 2,
+        u8::from(ds.digest_type()),
+        want * 2
+    ))
+}
+
 /// Refuses a record whose written form reads back as something else.
 fn check_reads_back(r: &Record) -> Result<(), String> {
     let text = rdata_text(&r.data);
@@ -803,8 +833,26 @@ caa IN CAA 0 issue "letsencrypt.org"
         let text = "$ORIGIN example.com.\nd 60 IN DS 12345 13 2 1\n";
         let err = parse_master(text, None).unwrap_err().0;
         assert!(err.starts_with("line 2: DS record data"), "{err}");
-        let text = "$ORIGIN example.com.\nd 60 IN DS 12345 13 2 ABCD\n";
+        let text = "$ORIGIN example.com.\nd 60 IN DS 12345 13 9 ABCD\n";
         assert!(parse_master(text, None).is_ok());
+    }
+
+    /// A DS digest one hex digit short (which hickory reads one byte
+    /// short) or of the wrong length for its type is refused, with its line.
+    #[test]
+    fn ds_digests_of_the_wrong_length_are_refused() {
+        let sha256 = "2BB183AF5F22588179A53B0A98631FAD1A292118F1D3A0E1C9A3E5E0E3D2F3A4";
+        let ok = format!("$ORIGIN x.test.\nc 60 DS 12345 13 2 {sha256}\n");
+        assert!(parse_master(&ok, None).is_ok());
+        let odd = format!("$ORIGIN x.test.\n\nc 60 DS 12345 13 2 {}\n", &sha256[..63]);
+        let e = parse_master(&odd, None).unwrap_err().0;
+        assert!(e.starts_with("line 3: DS digest of 31 bytes"), "{e}");
+        let short = format!("$ORIGIN x.test.\nc 60 DS 12345 13 4 {sha256}\n");
+        let e = parse_master(&short, None).unwrap_err().0;
+        assert!(e.contains("digest type 4 takes 48 bytes"), "{e}");
+        // A digest type pdm does not know keeps any length.
+        let other = format!("$ORIGIN x.test.\nc 60 DS 12345 13 9 {}\n", &sha256[..10]);
+        assert!(parse_master(&other, None).is_ok());
     }
 
     /// A TXT string past 255 bytes becomes strings of 255 in order (the
