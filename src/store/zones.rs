@@ -87,7 +87,9 @@ impl StoredRecord {
                 None => RData::try_from_str(rtype, &self.rdata).map_err(|e| bad(e.to_string()))?,
             },
         };
-        Ok(Record::from_rdata(name, self.ttl, rdata))
+        let mut record = Record::from_rdata(name, self.ttl, rdata);
+        crate::zone::file::split_long_strings(&mut record);
+        Ok(record)
     }
 
     /// Master-file line (for the journal).
@@ -1071,6 +1073,25 @@ mod tests {
             let back = stored.to_record().unwrap();
             assert_eq!(back.data, rdata, "{text} stored as {}", stored.rdata);
         }
+    }
+
+    /// A TXT string stored whole past 255 bytes (before writes split such
+    /// strings) loads as strings of 255, which go on the wire.
+    #[test]
+    fn stored_long_txt_strings_load_servable() {
+        let stored = StoredRecord {
+            name: "t.example.test.".into(),
+            rtype: "TXT".into(),
+            ttl: 300,
+            rdata: format!("\"{}\"", "k".repeat(600)),
+        };
+        let rec = stored.to_record().unwrap();
+        let RData::TXT(txt) = &rec.data else {
+            panic!("{:?}", rec.data)
+        };
+        let lens: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
+        assert_eq!(lens, [255, 255, 90]);
+        assert!(rec.to_bytes().is_ok());
     }
 
     /// Strings that are not UTF-8 (from an UPDATE) keep their bytes: their

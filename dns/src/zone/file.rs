@@ -565,7 +565,10 @@ const MAX_CHARACTER_STRING: usize = 255;
 /// answered SERVFAIL although the write that made it answered 2xx.
 /// PowerDNS, whose API takes such values (DKIM keys), splits them the same
 /// way when it serves them.
-fn split_long_strings(r: &mut Record) {
+///
+/// Public for the store's loads, which read stored rdata without this
+/// parser: a string stored whole before this split existed is served too.
+pub fn split_long_strings(r: &mut Record) {
     let RData::TXT(txt) = &r.data else {
         return;
     };
