@@ -903,8 +903,7 @@ mod tests {
     /// waiting for an entry beyond those handed over.
     #[tokio::test]
     async fn entries_committed_here_are_applied_without_a_read() {
-        use crate::store::rrsets::{write_rrsets_with, Author, RRsetRows};
-        use crate::store::zones::get_zone;
+        use crate::store::rrsets::{lock_and_read, write_rrsets_with, Author, RRsetRows};
         use crate::zone::file::parse_master;
         let (_dir, store) = temp_store().await;
         let text = "$ORIGIN pool.test.\n$TTL 300\n@ SOA ns1 hm 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n";
@@ -920,10 +919,11 @@ mod tests {
         let write = |i: u32| {
             let store = store.clone();
             async move {
-                let mut conn = store.pool().acquire().await.unwrap();
-                let zone = get_zone(&mut conn, "pool.test.").await.unwrap().unwrap();
-                drop(conn);
                 let mut tx = crate::store::write::WriteTx::start(&store).await.unwrap();
+                let found = lock_and_read(&mut tx, "pool.test.", None, &[], &[])
+                    .await
+                    .unwrap()
+                    .unwrap();
                 let owner = format!("h{i}.pool.test.");
                 let set = RRsetRows {
                     owner: owner.clone(),
@@ -940,9 +940,11 @@ mod tests {
                     path: "test".into(),
                     credential: "test".into(),
                 };
-                let written = write_rrsets_with(&mut tx, &zone, None, &[set], &author)
-                    .await
-                    .unwrap();
+                let zone = found.locked.zone;
+                let written =
+                    write_rrsets_with(&mut tx, &zone, found.soa.as_ref(), &[set], &author)
+                        .await
+                        .unwrap();
                 written.entry
             }
         };

@@ -246,11 +246,6 @@ impl Store {
         &self.pool
     }
 
-    /// The SQLite writer connection, if there is one.
-    fn writer(&self) -> Option<&sqlite_writer::Writer> {
-        self.writer.as_ref()
-    }
-
     /// Begins a transaction on a connection of the pool.
     ///
     /// On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`). A

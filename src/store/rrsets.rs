@@ -249,10 +249,10 @@ pub struct Written {
 
 /// Writes the RRsets and commits `tx` (in which [`lock_and_read`] locked
 /// the zone row): rows, one serial bump, one journal entry, an audit row
-/// per RRset. `soa` is the apex SOA already read in this transaction
-/// (`None`: read it here). Every statement and the COMMIT go in one
-/// [`Batch`]: on SQLite one round trip to its thread rather than seven or
-/// more.
+/// per RRset. `soa` is the zone's apex SOA as [`lock_and_read`] found it
+/// (`None`: the zone has none, and only its serial moves). Every statement
+/// and the COMMIT go in one [`Batch`]: on SQLite one round trip to its
+/// thread rather than seven or more.
 pub async fn write_rrsets_with(
     tx: &mut WriteTx,
     zone: &ZoneRow,
@@ -260,24 +260,6 @@ pub async fn write_rrsets_with(
     sets: &[RRsetRows],
     author: &Author,
 ) -> Result<Written, StoreError> {
-    let read;
-    let soa = match soa {
-        Some(soa) => Some(soa),
-        None => {
-            let mut batch = Batch::default();
-            batch.push(
-                "SELECT name, rtype, ttl, rdata FROM records WHERE zone_id = $1 AND name = $2 AND rtype = 'SOA'",
-                vec![zone.id.into(), zone.name.as_str().into()],
-            );
-            read = tx
-                .run(batch)
-                .await?
-                .iter()
-                .map(zones::record_of)
-                .collect::<Result<Vec<_>, _>>()?;
-            read.first()
-        }
-    };
     let mut batch = Batch::default();
     for s in sets {
         batch.push(

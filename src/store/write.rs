@@ -40,7 +40,7 @@ pub struct WriteTx {
 impl WriteTx {
     /// Takes a connection; nothing is sent until the first batch.
     pub async fn start(store: &Store) -> Result<WriteTx, StoreError> {
-        let conn = match store.writer() {
+        let conn = match &store.writer {
             Some(w) => Conn::Sqlite(w.clone().lock_owned().await),
             None => Conn::Pool(store.pool().acquire().await?),
         };
@@ -54,14 +54,6 @@ impl WriteTx {
     /// The engine the transaction runs on.
     pub(super) fn dialect(&self) -> Dialect {
         self.dialect
-    }
-
-    /// Begins the transaction now, for a read before its first batch.
-    pub async fn begin(&mut self) -> Result<(), StoreError> {
-        if self.open {
-            return Ok(());
-        }
-        self.run(Batch::default()).await.map(drop)
     }
 
     /// Runs `batch` inside the transaction, beginning it first if this is

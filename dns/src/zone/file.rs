@@ -552,10 +552,6 @@ fn write_svcb(out: &mut String, svcb: &SVCB) {
     }
 }
 
-/// Types whose text form pdm writes itself: a parsed record of these
-/// types is written and read back before it is accepted, so that what is
-/// stored and exported is what was read. Rare values that hickory's
-/// parser cannot read back in any form are refused instead of kept wrong.
 /// The most a `<character-string>` holds (RFC 1035 §3.3).
 const MAX_CHARACTER_STRING: usize = 255;
 
@@ -606,6 +602,10 @@ fn text_cut(s: &[u8]) -> usize {
     }
 }
 
+/// Types whose text form pdm writes itself: a parsed record of these
+/// types is written and read back before it is accepted, so that what is
+/// stored and exported is what was read. Rare values that hickory's
+/// parser cannot read back in any form are refused instead of kept wrong.
 fn checked_on_read(rtype: RecordType) -> bool {
     matches!(
         rtype,
