@@ -86,6 +86,18 @@ impl RDataSet {
         }
     }
 
+    /// The records without `data`, and where it was; `None` when it is not
+    /// among them. A wire set (the SOA of every write) is decoded once
+    /// here, where finding the record through [`RDataSet::get`] and
+    /// removing it through [`RDataSet::make_decoded`] decoded it twice.
+    pub fn without(&self, data: &RData) -> Option<(usize, Vec<RData>)> {
+        let all = self.get();
+        let i = all.iter().position(|d| d == data)?;
+        let mut rest = all.into_owned();
+        rest.remove(i);
+        Some((i, rest))
+    }
+
     /// Whether `data` is among the records.
     pub fn contains(&self, data: &RData) -> bool {
         self.get().contains(data)

@@ -809,11 +809,11 @@ impl Zone {
                 continue;
             };
             let set = &mut node.rrsets[pos];
-            let Some(i) = set.rdata().iter().position(|d| *d == rec.data) else {
+            let Some((i, rest)) = set.rdata.without(&rec.data) else {
                 continue;
             };
+            set.rdata = Arc::new(RDataSet::Decoded(rest));
             set.remove_given(i);
-            Arc::make_mut(&mut set.rdata).make_decoded().remove(i);
             if set.rdata.is_empty() {
                 let mut sets = std::mem::take(&mut node.rrsets).into_vec();
                 sets.remove(pos);
