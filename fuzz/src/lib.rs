@@ -15,7 +15,7 @@ use pdm_dns::server::cache::{Echo, Key, KeyRef};
 use pdm_dns::server::query::Query;
 use pdm_dns::server::respond::{size_limit, QueryView};
 use pdm_dns::server::{wire, Decision};
-use pdm_dns::zone::file::{parse_master, write_master};
+use pdm_dns::zone::file::{parse_master, plain_txt, write_master};
 use pdm_dns::zone::Zone;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -149,12 +149,22 @@ fn check_reply(request: &Request, protocol: Protocol, out: &[u8]) {
 
 /// The master-file parser: any text either fails with an error or gives
 /// records that [`write_master`] renders and `parse_master` reads back to
-/// the same records (the property `write_master` documents).
+/// the same records (the property `write_master` documents); and TXT data
+/// that `plain_txt` reads without the lexer reads the same through it.
 pub fn zone_file(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let origin = Name::from_ascii("fuzz.test.").expect("literal name");
+    // TXT data read without the lexer must read as the lexer reads it.
+    if let Some(line) = text.lines().next() {
+        if let Some(direct) = plain_txt(line) {
+            let one = format!("t.fuzz.test. 3600 IN TXT {line}\n");
+            let lexed = parse_master(&one, Some(&origin))
+                .map(|(_, records)| records.into_iter().map(|r| r.data).collect::<Vec<_>>());
+            assert_eq!(lexed.ok(), Some(vec![direct]), "plain TXT {line:?}");
+        }
+    }
     let Ok((origin, records)) = parse_master(text, Some(&origin)) else {
         return;
     };
