@@ -693,6 +693,27 @@ fn record_counts_follow_every_write(b: Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     let n = counted(&srv, &zone, "put");
     assert_eq!(n, template + 7);
+    // One record for one (rewritten in place): the count holds, the old
+    // record and TTL are gone from the store and from DNS.
+    let r = write(
+        &srv,
+        "PUT",
+        &format!("{}/h0/A", rrsets(ZONE)),
+        &admin,
+        &json!({"ttl": 60, "records": ["192.0.2.8"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(counted(&srv, &zone, "one for one"), n);
+    let (_, exported) = state(&srv);
+    let h0: Vec<&str> = exported.lines().filter(|l| l.starts_with("h0.")).collect();
+    assert_eq!(h0, [format!("h0.{zone} 60 IN A 192.0.2.8")], "{exported}");
+    let got = srv.dig(&format!("h0.{zone}"), RecordType::A);
+    assert_eq!(got.answer_data(RecordType::A), ["192.0.2.8"]);
+    assert!(
+        got.answer_rrs.iter().all(|a| a.ttl == 60),
+        "{:?}",
+        got.answers
+    );
     // The bound holds at exactly 40: filling up to it passes, one more does not.
     let room = 40 - n;
     let fill: Vec<String> = (0..room).map(|i| format!("198.51.100.{}", i + 1)).collect();
