@@ -112,9 +112,10 @@ fn plain_fqdn(text: &str) -> Option<Name> {
 }
 
 /// The rdata of the types every child zone holds (A, AAAA, NS) and of
-/// plain TXT (the record APIs' usual write), read directly: hickory's presentation parser runs a zone-file lexer per
-/// record, a third of start-up with 100k zones. `None` sends anything else,
-/// or anything these forms do not read, to that parser (same result).
+/// plain TXT (the record APIs' usual write), read directly: hickory's
+/// presentation parser runs a zone-file lexer per record, a third of
+/// start-up with 100k zones. `None` sends anything else, or anything these
+/// forms do not read, to that parser (same result).
 fn common_rdata(rtype: RecordType, text: &str) -> Option<RData> {
     use hickory_proto::rr::rdata::{A, AAAA, NS};
     match rtype {
