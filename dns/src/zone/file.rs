@@ -571,9 +571,15 @@ pub fn split_long_strings(r: &mut Record) {
     if txt.txt_data.iter().all(|s| s.len() <= MAX_CHARACTER_STRING) {
         return;
     }
+    r.data = txt_of(txt.txt_data.iter().map(|s| &**s));
+}
+
+/// TXT data of `strings`, each longer than 255 bytes cut into consecutive
+/// strings of at most 255 (see [`text_cut`]); an empty string is kept.
+fn txt_of<'a>(strings: impl Iterator<Item = &'a [u8]>) -> RData {
     let mut parts: Vec<&[u8]> = Vec::new();
-    for s in txt.txt_data.iter() {
-        let mut rest: &[u8] = s;
+    for s in strings {
+        let mut rest = s;
         loop {
             let cut = text_cut(rest);
             parts.push(&rest[..cut]);
@@ -583,7 +589,7 @@ pub fn split_long_strings(r: &mut Record) {
             }
         }
     }
-    r.data = RData::TXT(TXT::from_bytes(parts));
+    RData::TXT(TXT::from_bytes(parts))
 }
 
 /// TXT record data written as plain quoted strings (`"v=spf1 -all" "x"`:
@@ -596,7 +602,7 @@ pub fn split_long_strings(r: &mut Record) {
 pub fn plain_txt(text: &str) -> Option<RData> {
     let blank = [' ', '\t'];
     let mut rest = text.trim_matches(blank);
-    let mut parts: Vec<&[u8]> = Vec::new();
+    let mut strings: Vec<&[u8]> = Vec::new();
     while !rest.is_empty() {
         let body = rest.strip_prefix('"')?;
         let end = body.find('"')?;
@@ -604,18 +610,14 @@ pub fn plain_txt(text: &str) -> Option<RData> {
         if !s.iter().all(|&b| (b' '..=b'~').contains(&b) && b != b'\\') {
             return None;
         }
-        if s.is_empty() {
-            parts.push(s);
-        }
-        // ASCII: any cut is between characters.
-        parts.extend(s.chunks(MAX_CHARACTER_STRING));
+        strings.push(s);
         let after = &body[end + 1..];
         rest = after.trim_start_matches(blank);
         if rest.len() == after.len() && !rest.is_empty() {
             return None;
         }
     }
-    (!parts.is_empty()).then(|| RData::TXT(TXT::from_bytes(parts)))
+    (!strings.is_empty()).then(|| txt_of(strings.into_iter()))
 }
 
 /// Where the first string of at most 255 bytes of `s` ends: at a character
