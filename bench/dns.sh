@@ -78,13 +78,17 @@ if [[ ${PROFILE:-0} == 1 ]]; then
 fi
 
 # --- Knot ------------------------------------------------------------------------------
-KNOT_PORT=$(free_port)
-mkdir -p "$TMP/knot/run" "$TMP/knot/db" "$TMP/knot/zones"
-cp "$ZONE" "$TMP/knot/zones/bench.test.zone"
-cat >"$TMP/knot/knot.conf" <<KNOT
+# start_knot NAME [PRELOAD]: a knotd serving the zone on a port of its own, rundir and
+# database under $TMP/NAME; PRELOAD, if given, is put in its LD_PRELOAD.
+start_knot() {
+    local name=$1 preload=${2:-} port dir
+    port=$(free_port) dir="$TMP/$name"
+    mkdir -p "$dir/run" "$dir/db" "$dir/zones"
+    cp "$ZONE" "$dir/zones/bench.test.zone"
+    cat >"$dir/knot.conf" <<KNOT
 server:
-    rundir: "$TMP/knot/run"
-    listen: 127.0.0.1@$KNOT_PORT
+    rundir: "$dir/run"
+    listen: 127.0.0.1@$port
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
@@ -92,10 +96,10 @@ log:
   - target: stderr
     any: warning
 database:
-    storage: "$TMP/knot/db"
+    storage: "$dir/db"
 template:
   - id: default
-    storage: "$TMP/knot/zones"
+    storage: "$dir/zones"
     file: "%s.zone"
     journal-content: none
     zonefile-sync: -1
@@ -109,15 +113,32 @@ policy:
 zone:
   - domain: bench.test
 KNOT
-if [[ ${DNSSEC:-0} == 1 ]]; then
-    printf '    dnssec-signing: on\n    dnssec-policy: csk\n' >>"$TMP/knot/knot.conf"
+    if [[ ${DNSSEC:-0} == 1 ]]; then
+        printf '    dnssec-signing: on\n    dnssec-policy: csk\n' >>"$dir/knot.conf"
+    fi
+    env ${preload:+LD_PRELOAD="$preload"} taskset -c 0 "${SERVER_WRAP[@]}" knotd -c "$dir/knot.conf" >"$dir/knotd.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    watchdog "$pid"
+    wait_dns "$port" || { cat "$dir/knotd.log" >&2; die "knotd ($name) did not come up"; }
+    log "$name pid $pid on 127.0.0.1:$port (CPU 0)"
+    SRV_PID[$name]=$pid SRV_PORT[$name]=$port
+}
+declare -A SRV_PID SRV_PORT
+SERVERS=(knot)
+start_knot knot
+# knot-nd (MODE=tcp, unless KNOT_NODELAY=0): the same knotd with TCP_NODELAY set on every
+# accepted socket by a 20-line LD_PRELOAD shim. knotd leaves Nagle's algorithm on, so an
+# answer written while its previous one is unacknowledged waits for the client's next
+# segment and is sent from the softirq that delivers it, on the client's CPU; with
+# TCP_NODELAY it is sent at once from knotd's own, as pdm's (and BIND's, PowerDNS's) are.
+# Same answers, the transmission booked to the sender: the comparison of TCP servers'
+# own CPU on loopback that does not depend on where Nagle leaves the work.
+if [[ $MODE == tcp && ${KNOT_NODELAY:-1} == 1 ]]; then
+    cc -shared -fPIC -O2 -o "$TMP/nodelay.so" bench/nodelay.c -ldl
+    start_knot knot-nd "$TMP/nodelay.so"
+    SERVERS+=(knot-nd)
 fi
-taskset -c 0 "${SERVER_WRAP[@]}" knotd -c "$TMP/knot/knot.conf" >"$TMP/knot/knotd.log" 2>&1 &
-KNOT_PID=$!
-PIDS+=("$KNOT_PID")
-watchdog "$KNOT_PID"
-wait_dns "$KNOT_PORT" || { cat "$TMP/knot/knotd.log" >&2; die "knotd did not come up"; }
-log "knotd pid $KNOT_PID on 127.0.0.1:$KNOT_PORT (CPU 0)"
 
 # --- pdm -------------------------------------------------------------------------------
 DB="sqlite://$TMP/pdm.db"
@@ -139,8 +160,6 @@ start_pdm() { # name extra-args...
     log "$name pid $STARTED_PID on 127.0.0.1:$port (CPU 0), $(nproc) CPUs, $DURATION s per run, mode $MODE"
     SRV_PID[$name]=$STARTED_PID SRV_PORT[$name]=$port
 }
-declare -A SRV_PID SRV_PORT
-SRV_PID[knot]=$KNOT_PID SRV_PORT[knot]=$KNOT_PORT
 start_pdm pdm
 start_pdm pdm-nc --packet-cache 0
 
@@ -259,7 +278,7 @@ if [[ ${PROFILE:-0} == 1 ]]; then
     exit 0
 fi
 printf '\n%-16s %9s %12s %10s %9s %10s %10s %12s %6s %8s %7s %9s %10s  %s\n' server offered_qps achieved_qps answered lost avg_ms cpu_ms cpu_ms/1kq sys cs/query wake/q cl_si/1kq both/1kq rcodes
-for srv in knot pdm pdm-nc; do
+for srv in "${SERVERS[@]}" pdm pdm-nc; do
     pid=${SRV_PID[$srv]} port=${SRV_PORT[$srv]}
     for load in "${LOADS[@]}"; do
         RUN_QUERIES=$QUERIES
@@ -273,17 +292,20 @@ for srv in knot pdm pdm-nc; do
     done
 done
 
-printf '\nratios pdm/Knot (qps: higher is better for pdm; cpu/1kq: lower is better for pdm)\n'
-for srv in pdm pdm-nc; do
-    for load in "${LOADS[@]}"; do
-        printf '  %-7s %-10s qps %s   cpu_ms/1kq %s   +cl_si %s   both/1kq %s\n' "$srv" "$load" \
-            "$(ratio "${R[$srv@$load.qps]}" "${R[knot@$load.qps]}")" \
-            "$(ratio "${R[$srv@$load.cpu]}" "${R[knot@$load.cpu]}")" \
-            "$(ratio "${R[$srv@$load.cpusi]}" "${R[knot@$load.cpusi]}")" \
-            "$(ratio "${R[$srv@$load.both]}" "${R[knot@$load.both]}")"
+for peer in "${SERVERS[@]}"; do
+    printf '\nratios pdm/%s (qps: higher is better for pdm; cpu/1kq: lower is better for pdm)\n' "$peer"
+    for srv in pdm pdm-nc; do
+        for load in "${LOADS[@]}"; do
+            printf '  %-7s %-10s qps %s   cpu_ms/1kq %s   +cl_si %s   both/1kq %s\n' "$srv" "$load" \
+                "$(ratio "${R[$srv@$load.qps]}" "${R[$peer@$load.qps]}")" \
+                "$(ratio "${R[$srv@$load.cpu]}" "${R[$peer@$load.cpu]}")" \
+                "$(ratio "${R[$srv@$load.cpusi]}" "${R[$peer@$load.cpusi]}")" \
+                "$(ratio "${R[$srv@$load.both]}" "${R[$peer@$load.both]}")"
+        done
     done
 done
 printf 'pdm: packet cache on (the default); pdm-nc: --packet-cache 0 (every answer planned and encoded)\n'
+[[ ${SERVERS[*]} == *knot-nd* ]] && printf 'knot-nd: knotd with TCP_NODELAY on its accepted sockets (bench/nodelay.c), its answers sent at once\n'
 [[ ${DNSSEC:-0} == 1 ]] && printf 'DNSSEC: DO=1 on every query; pdm signature cache: see README (bench section)\n'
 printf '\nknotd %s, %s, query file %s (%s lines), dnsperf -T 1 pinned to CPU %s, servers pinned to CPU 0\n' \
     "$(knotd --version | awk '{print $NF}')" "$("$PDM_BIN" --version 2>/dev/null || echo '?')" \
