@@ -318,6 +318,10 @@ async fn connection(
     handler: &Handler,
     admitted: &Admitted,
 ) -> std::io::Result<()> {
+    // Nagle's algorithm off: with it on, an answer written while the
+    // previous one is unacknowledged waits for the client's next segment,
+    // and a client that pipelines two queries waits for its own
+    // delayed-ACK timer (~40 ms; knotd, which leaves it on, does).
     let _ = stream.set_nodelay(true);
     let limits = &handler.tcp_limits;
     let (rd, mut wr) = stream.into_split();
