@@ -15,7 +15,8 @@
 #
 # Env: DURATION (s, default 10)  RATE (default 20000)  PROBE (default 100000)
 #      QUERIES (default bench/queries.txt)  PDM_BIN (skip `cargo build --release`)
-#      MODE=udp|tcp (default udp)
+#      MODE=udp|tcp (default udp). tcp also runs knot-nd (below; KNOT_NODELAY=0 skips it)
+#      and bench/pipeline.py against each server: the latency of two pipelined queries.
 #      CLIENT_CPU (default 1): the CPU dnsperf is pinned to. 0 puts it on the servers' core:
 #      no cross-CPU wake-ups, so the CPU per answer is the server's own work (see the
 #      wake/q column: interrupts the servers' answers raise on the client's CPU, per answer).
@@ -291,6 +292,16 @@ for srv in "${SERVERS[@]}" pdm pdm-nc; do
         sleep 1
     done
 done
+
+if [[ $MODE == tcp ]]; then
+    # What Nagle's algorithm costs a client: bench/pipeline.py's two pipelined queries.
+    printf '\ntwo pipelined queries as two segments on a warm connection, ms to both answers (30 rounds)\n'
+    printf '%-16s %8s %8s %8s\n' server median min max
+    for srv in "${SERVERS[@]}" pdm; do
+        read -r p_med p_min p_max < <(python3 bench/pipeline.py "${SRV_PORT[$srv]}" || echo '? ? ?')
+        printf '%-16s %8s %8s %8s\n' "$srv" "$p_med" "$p_min" "$p_max"
+    done
+fi
 
 for peer in "${SERVERS[@]}"; do
     printf '\nratios pdm/%s (qps: higher is better for pdm; cpu/1kq: lower is better for pdm)\n' "$peer"
