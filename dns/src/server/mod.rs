@@ -478,7 +478,7 @@ pub async fn spawn_handler(
     addr: SocketAddr,
     handler: Handler,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let udp = UdpSocket::bind(addr).await?;
+    let udp = udp::bind(addr)?;
     let local = udp.local_addr()?;
     let tcp = TcpListener::bind(local).await?;
     Ok(serve_handler(udp, tcp, handler))
@@ -502,7 +502,7 @@ pub async fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListe
     let tries = if addr.port() == 0 { 20 } else { 1 };
     let mut last = None;
     for _ in 0..tries {
-        let udp = UdpSocket::bind(addr).await?;
+        let udp = udp::bind(addr)?;
         match TcpListener::bind(udp.local_addr()?).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),

@@ -1,5 +1,5 @@
-//! The UDP fast path: a few receive threads per socket instead of
-//! hickory's task per datagram.
+//! The UDP fast path: receive threads, each on a socket of its own,
+//! instead of hickory's task per datagram.
 //!
 //! hickory's UDP server spawns a task for every datagram and sends the reply
 //! through a channel to the socket's own task; at authoritative rates that
@@ -41,18 +41,45 @@ const RECV_BUFFER: usize = 65_535;
 /// of a few milliseconds at 100k qps overflows.
 const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Run `loops` receive loops on `socket` until the socket fails for good
-/// or this future is dropped (the loops notice within [`STOP_CHECK`]).
-pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
-    let sock = socket2::SockRef::from(&socket);
+/// A UDP socket on `addr` with `SO_REUSEPORT`, so that [`serve`] can give
+/// each receive loop a socket of its own on the same port.
+pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    UdpSocket::from_std(reuse_port_socket(addr)?)
+}
+
+/// A non-blocking UDP socket bound to `addr` with `SO_REUSEPORT` set
+/// before the bind (the kernel lets a socket join a port's group only if
+/// every socket in it set the option first, and only for the same user).
+fn reuse_port_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Type};
+    let socket = socket2::Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::ReusePort, &true)
+        .map_err(std::io::Error::from)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Ask for [`SOCKET_BUFFER`] each way (the kernel may give less).
+fn enlarge_buffers(socket: socket2::SockRef<'_>) {
     for (what, set) in [
-        ("receive", sock.set_recv_buffer_size(SOCKET_BUFFER)),
-        ("send", sock.set_send_buffer_size(SOCKET_BUFFER)),
+        ("receive", socket.set_recv_buffer_size(SOCKET_BUFFER)),
+        ("send", socket.set_send_buffer_size(SOCKET_BUFFER)),
     ] {
         if let Err(error) = set {
             tracing::debug!(%error, "cannot enlarge the UDP {what} buffer");
         }
     }
+}
+
+/// Run `loops` receive loops on `socket`'s port until the socket fails for
+/// good or this future is dropped (the loops notice within [`STOP_CHECK`]).
+/// Each loop reads a socket of its own when `socket` allows it ([`bind`]):
+/// the kernel spreads the clients over them by address and port, and no
+/// two threads take the same receive queue's lock. Otherwise they share
+/// `socket`.
+pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
+    enlarge_buffers(socket2::SockRef::from(&socket));
     let socket = match socket.into_std().and_then(Socket::new) {
         Ok(s) => Arc::new(s),
         Err(error) => {
@@ -60,11 +87,28 @@ pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
             return;
         }
     };
+    let mut sockets = vec![socket.clone()];
+    if let Ok(local) = socket.std.local_addr() {
+        for _ in 1..loops {
+            match reuse_port_socket(local).and_then(|s| {
+                enlarge_buffers(socket2::SockRef::from(&s));
+                Socket::new(s)
+            }) {
+                Ok(s) => sockets.push(Arc::new(s)),
+                Err(error) => {
+                    tracing::debug!(%error, "the UDP receive loops share one socket");
+                    break;
+                }
+            }
+        }
+    }
+    drop(socket);
     let stop = Stop::default();
     let (ended, mut all_ended) = tokio::sync::mpsc::channel::<()>(1);
     let runtime = tokio::runtime::Handle::current();
     for index in 0..loops.max(1) {
-        let (socket, handler, stop) = (socket.clone(), handler.clone(), stop.0.clone());
+        let socket = sockets[index % sockets.len()].clone();
+        let (handler, stop) = (handler.clone(), stop.0.clone());
         let (runtime, ended) = (runtime.clone(), ended.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("pdm-udp-{index}"))
@@ -566,13 +610,18 @@ mod tests {
     use hickory_proto::op::{Edns, Message, Query as HQuery};
     use hickory_proto::rr::{Name, RecordType};
 
-    #[test]
-    fn a_cached_answer_allocates_nothing() {
+    /// example.com with www A 192.0.2.2.
+    fn zones_for_test() -> crate::server::SharedZones {
         let text = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hm 7 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n";
         let (origin, records) = parse_master(text, None).unwrap();
         let mut set = super::super::ZoneSet::new();
         set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
-        let zones = Arc::new(arc_swap::ArcSwap::from_pointee(set));
+        Arc::new(arc_swap::ArcSwap::from_pointee(set))
+    }
+
+    #[test]
+    fn a_cached_answer_allocates_nothing() {
+        let zones = zones_for_test();
         let handler = Handler::new(zones)
             .with_packet_cache(100)
             .with_cookies(Some(super::super::cookie::CookieSettings::default()));
@@ -697,18 +746,35 @@ mod tests {
         assert_eq!((&buf[..n], from), (&b"answer"[..], here));
     }
 
+    /// How many UDP sockets of this process are bound to `addr`.
+    fn sockets_on(addr: SocketAddr) -> usize {
+        use nix::sys::socket::{getsockname, getsockopt, sockopt, SockType, SockaddrStorage};
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+            .filter(|&fd| {
+                // SAFETY: only asked about while the test holds the server's
+                // sockets open; a descriptor closed meanwhile answers EBADF.
+                let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                let bound = getsockname::<SockaddrStorage>(fd)
+                    .ok()
+                    .and_then(|a| a.as_sockaddr_in().map(|s| SocketAddr::from(*s)));
+                bound == Some(addr)
+                    && getsockopt(&borrowed, sockopt::SockType).ok() == Some(SockType::Datagram)
+            })
+            .count()
+    }
+
     #[tokio::test]
-    async fn the_receive_threads_answer_and_stop_with_the_server() {
-        let text = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hm 7 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n";
-        let (origin, records) = parse_master(text, None).unwrap();
-        let mut set = super::super::ZoneSet::new();
-        set.insert(Arc::new(Zone::new(origin, records).unwrap()).into());
-        let zones = Arc::new(arc_swap::ArcSwap::from_pointee(set));
+    async fn a_plain_socket_is_shared_by_the_loops() {
+        // A socket bound without SO_REUSEPORT admits no other on its port:
+        // the loops read it together.
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
-        let server = tokio::spawn(serve(socket, Handler::new(zones), 2));
-        tokio::task::yield_now().await; // the server starts its threads
-
+        let server = tokio::spawn(serve(socket, Handler::new(zones_for_test()), 3));
+        tokio::task::yield_now().await;
+        assert_eq!(sockets_on(addr), 1);
         let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         client
             .set_read_timeout(Some(Duration::from_secs(2)))
@@ -718,15 +784,47 @@ mod tests {
             Name::from_ascii("www.example.com.").unwrap(),
             RecordType::A,
         ));
-        for id in 0..4u16 {
+        client.send_to(&m.to_vec().unwrap(), addr).unwrap();
+        let mut buf = [0u8; 512];
+        let n = client.recv(&mut buf).unwrap();
+        assert_eq!(Message::from_vec(&buf[..n]).unwrap().answers.len(), 1);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn the_receive_threads_answer_and_stop_with_the_server() {
+        let zones = zones_for_test();
+        let socket = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let server = tokio::spawn(serve(socket, Handler::new(zones), 3));
+        tokio::task::yield_now().await; // the server starts its threads
+        assert_eq!(
+            sockets_on(addr),
+            3,
+            "a socket of its own for each receive loop"
+        );
+
+        let mut m = Message::query();
+        m.add_query(HQuery::query(
+            Name::from_ascii("www.example.com.").unwrap(),
+            RecordType::A,
+        ));
+        // Clients on many ports, spread by the kernel over the sockets:
+        // every loop answers the ones it gets.
+        for id in 0..24u16 {
+            let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
             m.metadata.id = id;
             client.send_to(&m.to_vec().unwrap(), addr).unwrap();
             let mut buf = [0u8; 512];
             // Blocking this runtime's only thread is fine: the answers come
             // from the receive threads.
-            let n = client.recv(&mut buf).unwrap();
+            let (n, from) = client.recv_from(&mut buf).unwrap();
             let reply = Message::from_vec(&buf[..n]).unwrap();
             assert_eq!((reply.metadata.id, reply.answers.len()), (id, 1));
+            assert_eq!(from, addr, "answered from the address asked");
         }
 
         // Dropping the server stops its threads, which close the socket:
