@@ -128,14 +128,15 @@ KNOT
 declare -A SRV_PID SRV_PORT
 SERVERS=(knot)
 start_knot knot
-# knot-nd (MODE=tcp, unless KNOT_NODELAY=0): the same knotd with TCP_NODELAY set on every
+# knot-nd (MODE=tcp, unless KNOT_NODELAY=0 or PROFILE=1: user-space instructions do not
+# depend on it): the same knotd with TCP_NODELAY set on every
 # accepted socket by a 20-line LD_PRELOAD shim. knotd leaves Nagle's algorithm on, so an
 # answer written while its previous one is unacknowledged waits for the client's next
 # segment and is sent from the softirq that delivers it, on the client's CPU; with
 # TCP_NODELAY it is sent at once from knotd's own, as pdm's (and BIND's, PowerDNS's) are.
 # Same answers, the transmission booked to the sender: the comparison of TCP servers'
 # own CPU on loopback that does not depend on where Nagle leaves the work.
-if [[ $MODE == tcp && ${KNOT_NODELAY:-1} == 1 ]]; then
+if [[ $MODE == tcp && ${KNOT_NODELAY:-1} == 1 && ${PROFILE:-0} != 1 ]]; then
     cc -shared -fPIC -O2 -o "$TMP/nodelay.so" bench/nodelay.c -ldl
     start_knot knot-nd "$TMP/nodelay.so"
     SERVERS+=(knot-nd)
