@@ -133,7 +133,7 @@ start_knot knot
 # accepted socket by a 20-line LD_PRELOAD shim. knotd leaves Nagle's algorithm on, so an
 # answer written while its previous one is unacknowledged waits for the client's next
 # segment and is sent from the softirq that delivers it, on the client's CPU; with
-# TCP_NODELAY it is sent at once from knotd's own, as pdm's (and BIND's, PowerDNS's) are.
+# TCP_NODELAY it is sent at once from knotd's own CPU, as pdm's are.
 # Same answers, the transmission booked to the sender: the comparison of TCP servers'
 # own CPU on loopback that does not depend on where Nagle leaves the work.
 if [[ $MODE == tcp && ${KNOT_NODELAY:-1} == 1 && ${PROFILE:-0} != 1 ]]; then
