@@ -57,6 +57,10 @@ missing=()
 for spec in knot:knotd dnsperf:dnsperf util-linux:taskset curl:curl bind9-dnsutils:dig; do
     command -v "${spec#*:}" >/dev/null 2>&1 || missing+=("${spec%%:*}")
 done
+# knot-nd's shim (MODE=tcp) is built here: a C compiler and libc's headers.
+if [[ $MODE == tcp ]] && ! { command -v cc >/dev/null 2>&1 && [[ -e /usr/include/dlfcn.h ]]; }; then
+    missing+=(gcc libc6-dev)
+fi
 if [[ ${#missing[@]} -gt 0 ]]; then
     log "installing ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
