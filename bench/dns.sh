@@ -134,7 +134,7 @@ SERVERS=(knot)
 start_knot knot
 # knot-nd (MODE=tcp, unless KNOT_NODELAY=0 or PROFILE=1: user-space instructions do not
 # depend on it): the same knotd with TCP_NODELAY set on every
-# accepted socket by a 20-line LD_PRELOAD shim. knotd leaves Nagle's algorithm on, so an
+# accepted socket by a small LD_PRELOAD shim. knotd leaves Nagle's algorithm on, so an
 # answer written while its previous one is unacknowledged waits for the client's next
 # segment and is sent from the softirq that delivers it, on the client's CPU; with
 # TCP_NODELAY it is sent at once from knotd's own CPU, as pdm's are.
