@@ -97,8 +97,9 @@ pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
             return;
         }
     };
-    let mut sockets = vec![socket.clone()];
-    if let Ok(local) = socket.std.local_addr() {
+    let local = socket.std.local_addr();
+    let mut sockets = vec![socket];
+    if let Ok(local) = local {
         for _ in 1..loops {
             match reuse_port_socket(local).and_then(|s| {
                 enlarge_buffers(socket2::SockRef::from(&s));
@@ -112,7 +113,6 @@ pub async fn serve(socket: UdpSocket, handler: Handler, loops: usize) {
             }
         }
     }
-    drop(socket);
     let stop = Stop::default();
     let (ended, mut all_ended) = tokio::sync::mpsc::channel::<()>(1);
     let runtime = tokio::runtime::Handle::current();
